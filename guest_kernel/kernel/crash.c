@@ -1,0 +1,35 @@
+/*
+ * crash=<how> on the command line: deliberately break the machine, so that
+ * the VMM's failure reports can be seen (and tested).
+ *   triple-fault  load an empty IDT and execute ud2: #UD cannot be delivered,
+ *                 nor the #GP and #DF that follow → triple fault
+ *   bad-port      read an I/O port no device claims
+ *   bad-mmio      write to a physical address with no RAM or device behind it
+ *   sse           execute an SSE instruction in kernel mode: stops the VM on
+ *                 PVM-style hosts, whose kernel-mode emulator lacks SSE
+ */
+#include <pyos/io.h>
+#include <pyos/kernel.h>
+#include <pyos/string.h>
+
+#define UNCLAIMED_PORT 0x0bad
+#define UNCLAIMED_PHYS 0xfeb00000UL  /* in the PCI hole below 4 GiB */
+
+void crash_if_asked(void)
+{
+    char how[32];
+    if (!cmdline_get("crash", how, sizeof how))
+        return;
+    printk("crash=%s: crashing on purpose\n", how);
+    if (!strcmp(how, "triple-fault")) {
+        struct __attribute__((packed)) { uint16_t limit; uint64_t base; } empty = {0, 0};
+        __asm__ volatile("lidt %0; ud2" : : "m"(empty));
+    } else if (!strcmp(how, "bad-port")) {
+        (void)inb(UNCLAIMED_PORT);
+    } else if (!strcmp(how, "sse")) {
+        __asm__ volatile("pxor %%xmm0, %%xmm0" : : : "xmm0");
+    } else if (!strcmp(how, "bad-mmio")) {
+        *(volatile uint32_t *)phys_to_virt(UNCLAIMED_PHYS) = 0x1234;
+    }
+    panic("crash=%s: unknown way to crash (or the crash did not stop the machine)", how);
+}

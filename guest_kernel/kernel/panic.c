@@ -1,0 +1,30 @@
+/* panic and power-off: the two ways the kernel stops. */
+#include <pyos/bootinfo.h>
+#include <pyos/io.h>
+#include <pyos/kernel.h>
+
+/* Guest exit status for a kernel panic. */
+#define PANIC_STATUS 1
+
+void poweroff(int status)
+{
+    /*
+     * The exit port: pyos-vmm's exit device, or QEMU's isa-debug-exit at the
+     * same port (which exits with (status << 1) | 1).
+     */
+    if (boot_info.exit_port)
+        outl(boot_info.exit_port, (uint32_t)status);
+    for (;;)
+        __asm__ volatile("cli; hlt");
+}
+
+void panic(const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    printk("\nKERNEL PANIC: %s\n", buf);
+    poweroff(PANIC_STATUS);
+}

@@ -1,0 +1,106 @@
+/*
+ * Memory and string functions. The bulk ones use a single `rep` instruction:
+ * kernel mode is emulated instruction by instruction on PVM-style hosts, so
+ * one `rep stosb` beats a loop of thousands.
+ */
+#include <pyos/string.h>
+
+void *memset(void *dst, int c, size_t n)
+{
+    void *d = dst;
+    __asm__ volatile("rep stosb" : "+D"(d), "+c"(n) : "a"(c) : "memory");
+    return dst;
+}
+
+void *memcpy(void *dst, const void *src, size_t n)
+{
+    void *d = dst;
+    __asm__ volatile("rep movsb" : "+D"(d), "+S"(src), "+c"(n) : : "memory");
+    return dst;
+}
+
+void *memmove(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (d <= s || d >= s + n)
+        return memcpy(dst, src, n);
+    /* Overlapping with dst above src: copy backwards. */
+    d += n - 1;
+    s += n - 1;
+    __asm__ volatile("std; rep movsb; cld" : "+D"(d), "+S"(s), "+c"(n) : : "memory");
+    return dst;
+}
+
+int memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    for (; n; n--, x++, y++)
+        if (*x != *y)
+            return *x - *y;
+    return 0;
+}
+
+size_t strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+
+int strcmp(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+int strncmp(const char *a, const char *b, size_t n)
+{
+    for (; n; n--, a++, b++) {
+        if (*a != *b || !*a)
+            return (unsigned char)*a - (unsigned char)*b;
+    }
+    return 0;
+}
+
+char *strncpy_z(char *dst, const char *src, size_t size)
+{
+    size_t i = 0;
+    if (!size)
+        return dst;
+    for (; i + 1 < size && src[i]; i++)
+        dst[i] = src[i];
+    dst[i] = 0;
+    return dst;
+}
+
+long strtol(const char *s, const char **end, int base)
+{
+    long value = 0;
+    int negative = 0;
+    if (*s == '-')
+        negative = 1, s++;
+    if ((base == 0 || base == 16) && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2, base = 16;
+    if (base == 0)
+        base = 10;
+    for (;; s++) {
+        int digit;
+        if (*s >= '0' && *s <= '9')
+            digit = *s - '0';
+        else if (*s >= 'a' && *s <= 'z')
+            digit = *s - 'a' + 10;
+        else if (*s >= 'A' && *s <= 'Z')
+            digit = *s - 'A' + 10;
+        else
+            break;
+        if (digit >= base)
+            break;
+        value = value * base + digit;
+    }
+    if (end)
+        *end = s;
+    return negative ? -value : value;
+}

@@ -1,0 +1,3 @@
+"""pyos: a virtual machine monitor in Python on Linux KVM."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Direct boot: kernel ELF into guest RAM, page tables, GDT, registers."""

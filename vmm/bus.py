@@ -1,0 +1,83 @@
+"""Port-I/O and MMIO buses: devices claim address ranges, accesses find them.
+
+A device is any object with
+
+    name: str
+    read(offset: int, size: int) -> int
+    write(offset: int, size: int, value: int) -> None
+
+where `offset` is relative to the base it was registered at. The same Bus
+class serves the 64 KiB port space and the physical MMIO space.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Protocol
+
+
+class Device(Protocol):
+    name: str
+
+    def read(self, offset: int, size: int) -> int: ...
+
+    def write(self, offset: int, size: int, value: int) -> None: ...
+
+
+class UnclaimedAccess(Exception):
+    """No device claims this address."""
+
+    def __init__(self, bus: "Bus", address: int, size: int, is_write: bool, value: int | None):
+        self.bus_name = bus.name
+        self.address = address
+        self.size = size
+        self.is_write = is_write
+        self.value = value
+        what = f"write of {value:#x}" if is_write else "read"
+        super().__init__(f"{size}-byte {what} at {bus.name} {address:#x}, which no device claims")
+
+
+class Bus:
+    def __init__(self, name: str):
+        self.name = name
+        self._bases: list[int] = []
+        self._ranges: list[tuple[int, int, Device]] = []  # (base, end, device), sorted
+        self._cache: dict[int, tuple[int, Device]] = {}
+
+    def register(self, base: int, length: int, device: Device):
+        end = base + length
+        for other_base, other_end, other in self._ranges:
+            if base < other_end and other_base < end:
+                raise ValueError(f"{device.name} at {self.name} {base:#x}-{end - 1:#x} overlaps "
+                                 f"{other.name} at {other_base:#x}-{other_end - 1:#x}")
+        i = bisect.bisect(self._bases, base)
+        self._bases.insert(i, base)
+        self._ranges.insert(i, (base, end, device))
+        self._cache.clear()
+
+    def devices(self):
+        return [(base, end - base, dev) for base, end, dev in self._ranges]
+
+    def _find(self, address: int):
+        hit = self._cache.get(address)
+        if hit is None:
+            i = bisect.bisect(self._bases, address) - 1
+            if i < 0:
+                return None
+            base, end, device = self._ranges[i]
+            if address >= end:
+                return None
+            hit = self._cache[address] = (base, device)
+        return hit
+
+    def read(self, address: int, size: int) -> int:
+        hit = self._find(address)
+        if hit is None:
+            raise UnclaimedAccess(self, address, size, False, None)
+        return hit[1].read(address - hit[0], size)
+
+    def write(self, address: int, size: int, value: int):
+        hit = self._find(address)
+        if hit is None:
+            raise UnclaimedAccess(self, address, size, True, value)
+        hit[1].write(address - hit[0], size, value)

@@ -1,0 +1,93 @@
+"""pyos-vmm: arguments → config → kernel → machine → exit status.
+
+    pyos-vmm --config FILE [--cmdline ...] [--kernel ELF]   boot a VM
+    pyos-vmm build --config FILE                            build the kernel, print its path
+    pyos-vmm probe                                          what this host's KVM can do
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config as config_mod
+from . import errors
+from .errors import PyosError
+
+
+def _resolve_kernel(cfg) -> Path:
+    if cfg.kernel.path:
+        path = cfg.resolve(cfg.kernel.path)
+        if not path.is_file():
+            raise errors.KernelError(f"kernel {path} does not exist ([kernel] path)",
+                                     "build it, fix the path, or leave [kernel] path empty to build guest_kernel/")
+        return path
+    from .build.kernel import build_kernel
+    return build_kernel()
+
+
+def _load_config(args):
+    cfg = config_mod.load(args.config)
+    if getattr(args, "kernel", None):
+        cfg.kernel.path = str(Path(args.kernel).resolve())
+    for word in getattr(args, "cmdline", None) or []:
+        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word).strip()
+    return cfg
+
+
+def cmd_run(args) -> int:
+    cfg = _load_config(args)
+    kernel = _resolve_kernel(cfg)
+    from .machine import Machine
+    machine = Machine(cfg, kernel)
+    try:
+        status = machine.run()
+    finally:
+        machine.close()
+    if status == errors.EXIT_INTERRUPTED:
+        print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
+    return status
+
+
+def cmd_build(args) -> int:
+    cfg = _load_config(args)
+    print(_resolve_kernel(cfg))
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from .probe import probe_report
+    print(probe_report())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
+    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "probe"],
+                   help="run (default): boot a VM; build: build the kernel; probe: report the host's KVM")
+    p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
+    p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
+    p.add_argument("--cmdline", action="append", metavar="WORDS",
+                   help="append to the kernel command line (repeatable)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in ("run", "build") and not args.config:
+        print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
+              file=sys.stderr)
+        return errors.EXIT_CONFIG
+    try:
+        return {"run": cmd_run, "build": cmd_build, "probe": cmd_probe}[args.command](args)
+    except PyosError as e:
+        print(f"pyos-vmm: {e}", file=sys.stderr)
+        return e.status
+    except KeyboardInterrupt:
+        print("\npyos-vmm: interrupted", file=sys.stderr)
+        return errors.EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

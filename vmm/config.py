@@ -1,0 +1,149 @@
+"""The TOML config, validated into typed settings.
+
+Every error names the file, the [section] and key, what was wrong and what is
+allowed. The schema below is the single description of what a config may say.
+
+    [machine]
+    memory_mib   = 128       # guest RAM, 16..3072 MiB, a multiple of 2
+    timer_hz     = 100       # PIT interrupt rate the kernel programs
+    unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
+                             # "ignore": reads return all ones, writes vanish
+    exit_port    = 0xf4      # I/O port of the exit device (0 = none)
+
+    [kernel]
+    path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
+    cmdline = ""             # kernel command line
+
+    [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
+    output = "stdout"        # "stdout", "none", or a file path
+    input  = "stdin"         # "stdin" or "none"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+@dataclass
+class MachineConfig:
+    memory_mib: int = 128
+    timer_hz: int = 100
+    unclaimed_io: str = "stop"
+    exit_port: int = 0xF4
+
+
+@dataclass
+class KernelConfig:
+    path: str = ""
+    cmdline: str = ""
+
+
+@dataclass
+class SerialConfig:
+    output: str = "stdout"
+    input: str = "stdin"
+
+
+@dataclass
+class Config:
+    machine: MachineConfig = field(default_factory=MachineConfig)
+    kernel: KernelConfig = field(default_factory=KernelConfig)
+    serial: SerialConfig = field(default_factory=SerialConfig)
+    source: Path | None = None  # the file it came from, for relative paths
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(path).expanduser()
+        if not p.is_absolute() and self.source is not None:
+            p = self.source.parent / p
+        return p
+
+
+def _int_range(lo, hi, multiple=1):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer from {lo} to {hi}"
+        if not lo <= value <= hi or value % multiple:
+            extra = f", a multiple of {multiple}" if multiple > 1 else ""
+            return f"must be from {lo} to {hi}{extra}"
+        return None
+    return check
+
+
+def _choice(*allowed):
+    def check(value):
+        if value not in allowed:
+            return "must be one of " + ", ".join(f'"{a}"' for a in allowed)
+        return None
+    return check
+
+
+def _string(value):
+    return None if isinstance(value, str) else "must be a string"
+
+
+def _port(value):
+    return _int_range(0, 0xFFFF)(value)
+
+
+SCHEMA = {
+    "machine": (MachineConfig, {
+        "memory_mib": _int_range(16, 3072, 2),
+        "timer_hz": _int_range(18, 10000),
+        "unclaimed_io": _choice("stop", "ignore"),
+        "exit_port": _port,
+    }),
+    "kernel": (KernelConfig, {
+        "path": _string,
+        "cmdline": _string,
+    }),
+    "serial": (SerialConfig, {
+        "output": _string,
+        "input": _choice("stdin", "none"),
+    }),
+}
+
+
+def _fail(where: str, message: str, hint: str = "") -> ConfigError:
+    return ConfigError(f"{where}: {message}", hint)
+
+
+def from_dict(data: dict, where: str = "config", source: Path | None = None) -> Config:
+    config = Config(source=source)
+    for section, values in data.items():
+        if section not in SCHEMA:
+            raise _fail(where, f"unknown section [{section}]",
+                        "allowed sections: " + ", ".join(f"[{s}]" for s in SCHEMA))
+        if not isinstance(values, dict):
+            raise _fail(where, f"'{section}' must be a [{section}] table")
+        _, checks = SCHEMA[section]
+        target = getattr(config, section)
+        for key, value in values.items():
+            if key not in checks:
+                raise _fail(where, f"unknown key '{key}' in [{section}]",
+                            f"allowed keys in [{section}]: " + ", ".join(checks))
+            problem = checks[key](value)
+            if problem:
+                raise _fail(where, f"[{section}] {key} = {value!r}: {problem}")
+            setattr(target, key, value)
+    return config
+
+
+def load(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist",
+                          "pass an existing file, e.g. --config configs/default.toml") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}", "fix the TOML syntax at that line") from None
+    return from_dict(data, where=str(path), source=path.resolve())

@@ -1,0 +1,1 @@
+"""Emulated PC devices, one per module, each behind the Bus device interface."""

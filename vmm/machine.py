@@ -1,0 +1,294 @@
+"""The machine: guest RAM, one vCPU, the buses and devices, and the run loop.
+
+The run loop executes in the thread that calls run(). Anything that must get
+the vCPU's attention (Ctrl-C, terminal input for a halted guest, later the
+timer) calls kick(): it sets kvm_run.immediate_exit, so a kick that lands just
+before KVM_RUN is not lost, and sends KICK_SIGNAL to the vCPU thread, which
+makes a KVM_RUN in progress return with EINTR.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections import Counter
+
+from . import errors
+from .boot.elf import load_kernel
+from .boot.long_mode import enter_long_mode, write_boot_info
+from .bus import Bus, UnclaimedAccess
+from .devices.exit_port import ExitPort
+from .devices.uart16550 import Uart16550
+from .errors import GuestCrash
+from .irq import IrqLine
+from .kvm import Kvm, lib
+from .memory import GuestMemory
+from .report import register_dump
+
+KICK_SIGNAL = signal.SIGUSR1
+COM1_BASE, COM1_IRQ = 0x3F8, 4
+TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
+
+EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
+              if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
+
+
+def _no_op_handler(signum, frame):
+    pass
+
+
+class Machine:
+    def __init__(self, config, kernel_path, output=None):
+        """output(bytes) gets the serial console's output (default: per config)."""
+        self.config = config
+        self.kvm = Kvm()
+        self.vm = self.kvm.create_vm()
+        self.vm.set_tss_addr(TSS_ADDR)
+        self.memory = GuestMemory(config.machine.memory_mib << 20)
+        self.memory.attach(self.vm)
+        self.vcpu = self.vm.create_vcpu(0)
+        cpuid_buf, cpuid = self.kvm.supported_cpuid()
+        self.vcpu.set_cpuid2(cpuid)
+
+        self.io_bus = Bus("port")
+        self.mmio_bus = Bus("MMIO address")
+        self.irq_lines = {n: IrqLine(n) for n in range(16)}
+        self._close_output = None
+        self.uart = Uart16550("com1", output or self._open_output(), self.irq_lines[COM1_IRQ])
+        self.io_bus.register(COM1_BASE, 8, self.uart)
+        if config.machine.exit_port:
+            self.io_bus.register(config.machine.exit_port, 4, ExitPort(self._guest_exit))
+
+        self.kernel = load_kernel(kernel_path, self.memory)
+        info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
+                               cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
+                               exit_port=config.machine.exit_port, serial_port=COM1_BASE)
+        enter_long_mode(self.vcpu, self.memory, self.kernel, info)
+
+        self.exit_counts: Counter[str] = Counter()
+        self.status: int | None = None
+        self._interrupted = False
+        self._wakeup = threading.Event()
+        self._vcpu_thread: int | None = None
+        self._handlers = {
+            lib.KVM_EXIT_IO: self._on_io,
+            lib.KVM_EXIT_MMIO: self._on_mmio,
+            lib.KVM_EXIT_HLT: self._on_hlt,
+            lib.KVM_EXIT_IRQ_WINDOW_OPEN: lambda run: None,
+            lib.KVM_EXIT_SHUTDOWN: self._on_shutdown,
+            lib.KVM_EXIT_INTERNAL_ERROR: self._on_internal_error,
+            lib.KVM_EXIT_FAIL_ENTRY: self._on_fail_entry,
+            lib.KVM_EXIT_SYSTEM_EVENT: self._on_system_event,
+        }
+
+    # -- console -------------------------------------------------------------
+    def _open_output(self):
+        target = self.config.serial.output
+        if target == "stdout":
+            fd = sys.stdout.fileno()
+            return lambda data: os.write(fd, data)
+        if target == "none":
+            return lambda data: None
+        path = self.config.resolve(target)
+        try:
+            stream = open(path, "wb", buffering=0)
+        except OSError as e:
+            raise errors.ConfigError(f"[serial] output = {target!r}: cannot open {path}: {e.strerror}",
+                                     'use "stdout", "none" or a writable file path') from None
+        self._close_output = stream.close
+        return stream.write
+
+    def _start_input(self):
+        if self.config.serial.input != "stdin" or sys.stdin is None:
+            return
+        try:
+            fd = sys.stdin.fileno()
+        except (ValueError, OSError):
+            return
+        if os.isatty(fd):
+            self._enter_cbreak(fd)
+        threading.Thread(target=self._input_loop, args=(fd,), name="serial-input", daemon=True).start()
+
+    def _enter_cbreak(self, fd):
+        import termios
+        import tty
+        saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)  # keys arrive one by one, unechoed; Ctrl-C still signals
+        self._restore_tty = lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+    def _input_loop(self, fd):
+        # Signals are for the vCPU thread: a SIGINT taken here would not stop KVM_RUN.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, KICK_SIGNAL})
+        while True:
+            try:
+                data = os.read(fd, 256)
+            except OSError:
+                return
+            if not data:
+                return
+            while data:  # hold bytes while the receive FIFO is full, like CTS flow control
+                space = self.uart.rx_space()
+                if space:
+                    self.uart.receive(data[:space])
+                    data = data[space:]
+                    self.kick()
+                else:
+                    threading.Event().wait(0.002)
+
+    # -- control ---------------------------------------------------------------
+    def kick(self):
+        """Make the vCPU thread leave KVM_RUN (or its halt wait) soon."""
+        self.vcpu.run_struct.immediate_exit = 1
+        self._wakeup.set()
+        target = self._vcpu_thread
+        if target is not None and target != threading.get_ident():
+            signal.pthread_kill(target, KICK_SIGNAL)
+
+    def _on_sigint(self, signum, frame):
+        self._interrupted = True
+        self.kick()
+
+    def _guest_exit(self, value: int):
+        if value > 255:
+            print(f"pyos-vmm: guest wrote {value:#x} to the exit port; exit statuses are 0-255, using 255",
+                  file=sys.stderr)
+            value = 255
+        self.status = value
+
+    def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
+        dump = register_dump(self.vcpu, self.memory, insn_bytes)
+        return GuestCrash(f"{what}\n{dump}", status=status)
+
+    # -- the run loop ------------------------------------------------------------
+    def run(self) -> int:
+        """Run the guest until it exits; return the exit status."""
+        self._vcpu_thread = threading.get_ident()
+        restore = []
+        if threading.current_thread() is threading.main_thread():
+            restore.append((KICK_SIGNAL, signal.signal(KICK_SIGNAL, _no_op_handler)))
+            restore.append((signal.SIGINT, signal.signal(signal.SIGINT, self._on_sigint)))
+        self._restore_tty = None
+        self._start_input()
+        try:
+            return self._loop()
+        finally:
+            self._vcpu_thread = None
+            for signum, handler in restore:
+                signal.signal(signum, handler)
+            if self._restore_tty:
+                self._restore_tty()
+
+    def _loop(self) -> int:
+        run = self.vcpu.run_struct
+        handlers = self._handlers
+        counts = self.exit_counts
+        while self.status is None:
+            if self._interrupted:
+                return errors.EXIT_INTERRUPTED
+            if self.vcpu.run() < 0:  # kicked out by a signal
+                run.immediate_exit = 0
+                counts["intr"] += 1
+                continue
+            reason = run.exit_reason
+            counts[EXIT_NAMES.get(reason, reason)] += 1
+            handler = handlers.get(reason)
+            if handler is None:
+                raise self.crash(errors.EXIT_GUEST_DEAD,
+                                 f"unexpected KVM exit reason {EXIT_NAMES.get(reason, reason)} ({reason})")
+            handler(run)
+        return self.status
+
+    def _unclaimed(self, access: UnclaimedAccess) -> int:
+        if self.config.machine.unclaimed_io == "ignore":
+            return (1 << (8 * access.size)) - 1  # an open bus reads all ones
+        raise self.crash(errors.EXIT_UNCLAIMED_IO,
+                         f"guest made a {access}",
+                         ) from None
+
+    def _on_io(self, run):
+        io = run.io
+        port, size, offset = io.port, io.size, io.data_offset
+        buf = self.vcpu.io_data(offset, size * io.count)
+        bus = self.io_bus
+        for i in range(0, size * io.count, size):
+            try:
+                if io.direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write(port, size, int.from_bytes(buf[i:i + size], "little"))
+                else:
+                    buf[i:i + size] = bus.read(port, size).to_bytes(size, "little")
+            except UnclaimedAccess as access:
+                value = self._unclaimed(access)
+                if not access.is_write:
+                    buf[i:i + size] = value.to_bytes(size, "little")
+
+    def _on_mmio(self, run):
+        mmio = run.mmio
+        addr, length = mmio.phys_addr, mmio.len
+        try:
+            if mmio.is_write:
+                self.mmio_bus.write(addr, length, int.from_bytes(bytes(mmio.data)[:length], "little"))
+            else:
+                value = self.mmio_bus.read(addr, length)
+                mmio.data[0:length] = list(value.to_bytes(length, "little"))
+        except UnclaimedAccess as access:
+            value = self._unclaimed(access)
+            if not mmio.is_write:
+                mmio.data[0:length] = list(value.to_bytes(length, "little"))
+
+    def _on_hlt(self, run):
+        if not run.if_flag:
+            raise self.crash(errors.EXIT_GUEST_DEAD,
+                             "guest halted with interrupts disabled: nothing can ever wake it")
+        # Sleep until something kicks us (input, Ctrl-C); no busy-waiting.
+        self._wakeup.wait()
+        self._wakeup.clear()
+        run.immediate_exit = 0
+
+    def _on_shutdown(self, run):
+        raise self.crash(errors.EXIT_TRIPLE_FAULT,
+                         "guest triple fault (KVM_EXIT_SHUTDOWN): an exception occurred while "
+                         "delivering a double fault, so the CPU shut down")
+
+    def _on_internal_error(self, run):
+        sub = run.internal.suberror
+        if sub == lib.KVM_INTERNAL_ERROR_EMULATION:
+            failure = run.emulation_failure
+            insn = None
+            if failure.flags & lib.KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES:
+                insn = bytes(failure.insn_bytes)[:failure.insn_size] or None
+            raise self.crash(errors.EXIT_INTERNAL,
+                             "KVM could not emulate a guest instruction (KVM_EXIT_INTERNAL_ERROR, "
+                             "emulation failure). On PVM-style hosts kernel mode is emulated and SSE, "
+                             "xsave/xrstor and cmpxchg16b are not supported there: build kernel code "
+                             "with -mgeneral-regs-only", insn)
+        names = {lib.KVM_INTERNAL_ERROR_SIMUL_EX: "exception during exception delivery (simultaneous exceptions)",
+                 lib.KVM_INTERNAL_ERROR_DELIVERY_EV: "event delivery failed",
+                 lib.KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: "unexpected hardware exit reason"}
+        data = " ".join(f"{run.internal.data[i]:#x}" for i in range(min(run.internal.ndata, 16)))
+        raise self.crash(errors.EXIT_INTERNAL,
+                         f"KVM internal error {sub}: {names.get(sub, 'unknown')} (data: {data or 'none'})")
+
+    def _on_fail_entry(self, run):
+        reason = run.fail_entry.hardware_entry_failure_reason
+        raise self.crash(errors.EXIT_ENTRY_FAILED,
+                         f"VM entry failed (hardware reason {reason:#x}): the vCPU state is invalid")
+
+    def _on_system_event(self, run):
+        kind = run.system_event.type
+        if kind == lib.KVM_SYSTEM_EVENT_SHUTDOWN:
+            self.status = 0
+        elif kind == lib.KVM_SYSTEM_EVENT_RESET:
+            raise GuestCrash("guest requested a reset; pyos-vmm does not reboot guests",
+                             status=errors.EXIT_GUEST_DEAD)
+        else:
+            raise self.crash(errors.EXIT_GUEST_DEAD, f"guest system event {kind} (crash)")
+
+    def close(self):
+        if self._close_output:
+            self._close_output()
+        self.vcpu.close()
+        self.memory.close()
+        self.vm.close()
+        self.kvm.close()

@@ -1,0 +1,20 @@
+"""Where things live: the source tree and the build cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GUEST_KERNEL_DIR = REPO_ROOT / "guest_kernel"
+GUEST_INCLUDE = GUEST_KERNEL_DIR / "include"
+CONFIGS_DIR = REPO_ROOT / "configs"
+
+
+def cache_dir() -> Path:
+    """The build cache: $PYOS_CACHE_DIR, else $XDG_CACHE_HOME/pyos, else ~/.cache/pyos."""
+    explicit = os.environ.get("PYOS_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pyos"
