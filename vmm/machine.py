@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 import sys
 import threading
 from collections import Counter
@@ -23,13 +24,20 @@ from .devices.exit_port import ExitPort
 from .devices.uart16550 import Uart16550
 from .errors import GuestCrash
 from .irq import IrqLine
-from .kvm import Kvm, lib
+from .kvm import Kvm, ffi, lib
 from .memory import GuestMemory
 from .report import register_dump
 
 KICK_SIGNAL = signal.SIGUSR1
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
+
+# struct kvm_run's io record: direction, size, port, count, data_offset,
+# unpacked at the offsets the compiler gave cffi.
+IO_RECORD = struct.Struct("<BBHIQ")
+IO_RECORD_OFFSET = ffi.offsetof("struct kvm_run", "io")
+assert [ffi.offsetof("struct kvm_run", "io", f) - IO_RECORD_OFFSET
+        for f in ("direction", "size", "port", "count", "data_offset")] == [0, 1, 2, 4, 8]
 
 EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
               if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
@@ -67,9 +75,10 @@ class Machine:
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
         enter_long_mode(self.vcpu, self.memory, self.kernel, info)
 
-        self.exit_counts: Counter[str] = Counter()
+        self._io_view = self.vcpu.io_data(0, self.vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
+        self._exit_counts: Counter[int] = Counter()  # by exit reason number
         self.status: int | None = None
-        self._interrupted = False
+        self._stop_status: int | None = None  # set by request_stop()
         self._wakeup = threading.Event()
         self._vcpu_thread: int | None = None
         self._handlers = {
@@ -146,9 +155,13 @@ class Machine:
         if target is not None and target != threading.get_ident():
             signal.pthread_kill(target, KICK_SIGNAL)
 
-    def _on_sigint(self, signum, frame):
-        self._interrupted = True
+    def request_stop(self, status: int):
+        """Stop the VM from any thread; run() returns `status`."""
+        self._stop_status = status
         self.kick()
+
+    def _on_sigint(self, signum, frame):
+        self.request_stop(errors.EXIT_INTERRUPTED)
 
     def _guest_exit(self, value: int):
         if value > 255:
@@ -160,6 +173,11 @@ class Machine:
     def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
         dump = register_dump(self.vcpu, self.memory, insn_bytes)
         return GuestCrash(f"{what}\n{dump}", status=status)
+
+    @property
+    def exit_counts(self) -> dict[str, int]:
+        """VM exits so far, by reason name (io, hlt, intr, ...)."""
+        return {EXIT_NAMES.get(r, str(r)): n for r, n in self._exit_counts.items()}
 
     # -- the run loop ------------------------------------------------------------
     def run(self) -> int:
@@ -183,16 +201,16 @@ class Machine:
     def _loop(self) -> int:
         run = self.vcpu.run_struct
         handlers = self._handlers
-        counts = self.exit_counts
+        counts = self._exit_counts
         while self.status is None:
-            if self._interrupted:
-                return errors.EXIT_INTERRUPTED
+            if self._stop_status is not None:
+                return self._stop_status
             if self.vcpu.run() < 0:  # kicked out by a signal
                 run.immediate_exit = 0
-                counts["intr"] += 1
+                counts[lib.KVM_EXIT_INTR] += 1
                 continue
             reason = run.exit_reason
-            counts[EXIT_NAMES.get(reason, reason)] += 1
+            counts[reason] += 1
             handler = handlers.get(reason)
             if handler is None:
                 raise self.crash(errors.EXIT_GUEST_DEAD,
@@ -208,20 +226,21 @@ class Machine:
                          ) from None
 
     def _on_io(self, run):
-        io = run.io
-        port, size, offset = io.port, io.size, io.data_offset
-        buf = self.vcpu.io_data(offset, size * io.count)
+        # One unpack of the kvm_run io record instead of five cffi lookups:
+        # this is the hottest path in the VMM.
+        direction, size, port, count, offset = IO_RECORD.unpack_from(self._io_view, IO_RECORD_OFFSET)
+        data = self._io_view
         bus = self.io_bus
-        for i in range(0, size * io.count, size):
+        for i in range(offset, offset + size * count, size):  # count > 1 for rep ins/outs
             try:
-                if io.direction == lib.KVM_EXIT_IO_OUT:
-                    bus.write(port, size, int.from_bytes(buf[i:i + size], "little"))
+                if direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write(port, size, int.from_bytes(data[i:i + size], "little"))
                 else:
-                    buf[i:i + size] = bus.read(port, size).to_bytes(size, "little")
+                    data[i:i + size] = bus.read(port, size).to_bytes(size, "little")
             except UnclaimedAccess as access:
                 value = self._unclaimed(access)
                 if not access.is_write:
-                    buf[i:i + size] = value.to_bytes(size, "little")
+                    data[i:i + size] = value.to_bytes(size, "little")
 
     def _on_mmio(self, run):
         mmio = run.mmio
@@ -242,7 +261,8 @@ class Machine:
             raise self.crash(errors.EXIT_GUEST_DEAD,
                              "guest halted with interrupts disabled: nothing can ever wake it")
         # Sleep until something kicks us (input, Ctrl-C); no busy-waiting.
-        self._wakeup.wait()
+        while not self._wakeup.wait(1.0):
+            pass
         self._wakeup.clear()
         run.immediate_exit = 0
 

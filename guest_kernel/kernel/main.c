@@ -6,6 +6,7 @@
 
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
 void crash_if_asked(void);
+void bench_if_asked(void);
 
 extern char _kernel_phys_start[], _kernel_end[];
 
@@ -43,8 +44,19 @@ static void kmain(void)
     printk("command line: \"%s\"\n", boot_info.cmdline);
 
     crash_if_asked();
+    bench_if_asked();
 
     char value[16];
+    if (cmdline_get("idle", value, sizeof value)) {
+        printk("idle=%s: halting with interrupts enabled until the VMM stops us\n", value);
+        for (;;)
+            __asm__ volatile("sti; hlt");
+    }
+    if (cmdline_get("spin", value, sizeof value)) {
+        printk("spin=%s: spinning in kernel mode until the VMM stops us\n", value);
+        for (;;)
+            __asm__ volatile("" ::: "memory");
+    }
     int status = 0;
     if (cmdline_get("exit", value, sizeof value))
         status = (int)strtol(value, NULL, 0);

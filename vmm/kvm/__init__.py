@@ -121,7 +121,7 @@ class Vcpu:
         self.vm = vm
         self.index = index
         self.fd = fd
-        size = vm.kvm.vcpu_mmap_size()
+        self.run_size = size = vm.kvm.vcpu_mmap_size()
         self._run_map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self._run_buf = ffi.from_buffer(self._run_map)
         self.run_struct = ffi.cast("struct kvm_run *", self._run_buf)
