@@ -43,10 +43,14 @@ def cmd_run(args) -> int:
     machine = Machine(cfg, kernel)
     try:
         status = machine.run()
+        if args.stats:
+            print(machine.stats(), file=sys.stderr)
     finally:
         machine.close()
     if status == errors.EXIT_INTERRUPTED:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
+    elif status:
+        print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
 
 
@@ -70,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
                    help="append to the kernel command line (repeatable)")
+    p.add_argument("--stats", action="store_true",
+                   help="print VM exits, IRQs, injected vectors and timer statistics at exit")
     return p
 
 

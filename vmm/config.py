@@ -6,6 +6,8 @@ allowed. The schema below is the single description of what a config may say.
     [machine]
     memory_mib   = 128       # guest RAM, 16..3072 MiB, a multiple of 2
     timer_hz     = 100       # PIT interrupt rate the kernel programs
+    timer_policy = "catch-up" # ticks the VMM was late for: "catch-up" (owed and
+                             # delivered after the previous one is taken) or "drop"
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
@@ -32,6 +34,7 @@ from .errors import ConfigError
 class MachineConfig:
     memory_mib: int = 128
     timer_hz: int = 100
+    timer_policy: str = "catch-up"
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
 
@@ -93,7 +96,8 @@ def _port(value):
 SCHEMA = {
     "machine": (MachineConfig, {
         "memory_mib": _int_range(16, 3072, 2),
-        "timer_hz": _int_range(18, 10000),
+        "timer_hz": _int_range(19, 10000),
+        "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
     }),

@@ -1,8 +1,22 @@
 """The machine: guest RAM, one vCPU, the buses and devices, and the run loop.
 
+The PC's devices and where they sit:
+
+    0x20-0x21, 0xA0-0xA1  8259A PIC pair       IRQ lines 0-15 → vectors
+    0x40-0x43             8254 PIT             counter 0 → IRQ 0
+    0x61                  system port B        PIT counter 2 gate / OUT
+    0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
+    0xF4                  exit port
+
+Interrupts: devices drive IrqLines, which feed the PIC pair. Before each
+KVM_RUN the loop asks the PIC for its INTR output; if the guest can take an
+interrupt now (kvm_run.ready_for_interrupt_injection and IF), the PIC's INTA
+cycle gives the vector and KVM_INTERRUPT injects it; otherwise the loop sets
+request_interrupt_window so KVM exits as soon as the guest can.
+
 The run loop executes in the thread that calls run(). Anything that must get
-the vCPU's attention (Ctrl-C, terminal input for a halted guest, later the
-timer) calls kick(): it sets kvm_run.immediate_exit, so a kick that lands just
+the vCPU's attention (Ctrl-C, terminal input, the PIC raising INTR from the
+timer thread) calls kick(): it sets kvm_run.immediate_exit, so a kick that lands just
 before KVM_RUN is not lost, and sends KICK_SIGNAL to the vCPU thread, which
 makes a KVM_RUN in progress return with EINTR.
 """
@@ -21,6 +35,9 @@ from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, UnclaimedAccess
 from .devices.exit_port import ExitPort
+from .devices.pic8259 import PicPair
+from .devices.pit8254 import Pit8254
+from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
 from .errors import GuestCrash
 from .irq import IrqLine
@@ -30,6 +47,8 @@ from .report import register_dump
 
 KICK_SIGNAL = signal.SIGUSR1
 COM1_BASE, COM1_IRQ = 0x3F8, 4
+PIT_IRQ = 0
+GIL_SWITCH_INTERVAL = 0.005  # seconds
 TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
 
 # struct kvm_run's io record: direction, size, port, count, data_offset,
@@ -62,7 +81,18 @@ class Machine:
 
         self.io_bus = Bus("port")
         self.mmio_bus = Bus("MMIO address")
+        self._wakeup = threading.Event()
+        self._vcpu_thread: int | None = None
+        self.pic = PicPair(on_int=self.kick, on_ack=self._irq_acknowledged)
         self.irq_lines = {n: IrqLine(n) for n in range(16)}
+        for line in self.irq_lines.values():
+            line.connect(self.pic.set_irq)
+        self.io_bus.register(0x20, 2, self.pic.master_port)
+        self.io_bus.register(0xA0, 2, self.pic.slave_port)
+        self.pit = Pit8254(self.irq_lines[PIT_IRQ], policy=config.machine.timer_policy,
+                           irq0_masked=lambda: bool(self.pic.master.imr & 1 << PIT_IRQ))
+        self.io_bus.register(0x40, 4, self.pit)
+        self.io_bus.register(0x61, 1, SystemPort61(self.pit))
         self._close_output = None
         self.uart = Uart16550("com1", output or self._open_output(), self.irq_lines[COM1_IRQ])
         self.io_bus.register(COM1_BASE, 8, self.uart)
@@ -77,10 +107,9 @@ class Machine:
 
         self._io_view = self.vcpu.io_data(0, self.vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
         self._exit_counts: Counter[int] = Counter()  # by exit reason number
+        self.injected: Counter[int] = Counter()  # interrupts delivered, by vector
         self.status: int | None = None
         self._stop_status: int | None = None  # set by request_stop()
-        self._wakeup = threading.Event()
-        self._vcpu_thread: int | None = None
         self._handlers = {
             lib.KVM_EXIT_IO: self._on_io,
             lib.KVM_EXIT_MMIO: self._on_mmio,
@@ -148,12 +177,21 @@ class Machine:
 
     # -- control ---------------------------------------------------------------
     def kick(self):
-        """Make the vCPU thread leave KVM_RUN (or its halt wait) soon."""
-        self.vcpu.run_struct.immediate_exit = 1
+        """Make the vCPU look at the PIC and stop requests soon (any thread)."""
         self._wakeup.set()
+        caller = threading.get_ident()
+        if caller == self._vcpu_thread and self._stop_status is None:
+            return  # the loop checks the PIC itself before every KVM_RUN
+        # immediate_exit covers a kick that lands just before KVM_RUN is entered
+        # (or, for Ctrl-C, a signal handler that ran between the loop's check and it).
+        self.vcpu.run_struct.immediate_exit = 1
         target = self._vcpu_thread
-        if target is not None and target != threading.get_ident():
+        if target is not None and target != caller:
             signal.pthread_kill(target, KICK_SIGNAL)
+
+    def _irq_acknowledged(self, line: int):
+        if line == PIT_IRQ:
+            self.pit.irq0_acknowledged()
 
     def request_stop(self, status: int):
         """Stop the VM from any thread; run() returns `status`."""
@@ -179,6 +217,23 @@ class Machine:
         """VM exits so far, by reason name (io, hlt, intr, ...)."""
         return {EXIT_NAMES.get(r, str(r)): n for r, n in self._exit_counts.items()}
 
+    def stats(self) -> str:
+        """A summary of what the VM did, for --stats."""
+        lines = ["exits: " + ", ".join(f"{k} {v}" for k, v in sorted(self.exit_counts.items()))]
+        raised = {n: line.raised for n, line in self.irq_lines.items() if line.raised}
+        lines.append("IRQ lines raised: " + (", ".join(f"IRQ{n} {c}" for n, c in raised.items()) or "none"))
+        lines.append("vectors injected: " + (", ".join(f"{v:#04x} {c}" for v, c in sorted(self.injected.items()))
+                                             or "none"))
+        coalesced = {f"IRQ{chip_base + i}": c for chip_base, chip in ((0, self.pic.master), (8, self.pic.slave))
+                     for i, c in enumerate(chip.counters["coalesced"]) if c}
+        spurious = self.pic.master.counters["spurious"] + self.pic.slave.counters["spurious"]
+        lines.append(f"PIC: edges merged into a request already pending: {coalesced or 'none'}; "
+                     f"spurious acknowledges: {spurious}")
+        pit = self.pit.stats
+        lines.append(f"PIT ({self.pit.policy}): IRQ0 edges due {pit['edges']}, delivered {pit['delivered']} "
+                     f"(caught up late: {pit['caught_up']}), lost {pit['lost_ticks']}")
+        return "\n".join(lines)
+
     # -- the run loop ------------------------------------------------------------
     def run(self) -> int:
         """Run the guest until it exits; return the exit status."""
@@ -188,13 +243,23 @@ class Machine:
             restore.append((KICK_SIGNAL, signal.signal(KICK_SIGNAL, _no_op_handler)))
             restore.append((signal.SIGINT, signal.signal(signal.SIGINT, self._on_sigint)))
         self._restore_tty = None
+        # The timer thread must get the GIL within a fraction of a tick period;
+        # the default 5 ms switch interval would cost whole ticks at 1000 Hz.
+        previous_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        restore.append(("switchinterval", previous_interval))
         self._start_input()
+        self.pit.start()
         try:
             return self._loop()
         finally:
             self._vcpu_thread = None
-            for signum, handler in restore:
-                signal.signal(signum, handler)
+            self.pit.stop()
+            for what, previous in restore:
+                if what == "switchinterval":
+                    sys.setswitchinterval(previous)
+                else:
+                    signal.signal(what, previous)
             if self._restore_tty:
                 self._restore_tty()
 
@@ -202,9 +267,19 @@ class Machine:
         run = self.vcpu.run_struct
         handlers = self._handlers
         counts = self._exit_counts
+        pic = self.pic
         while self.status is None:
             if self._stop_status is not None:
                 return self._stop_status
+            if pic.has_interrupt():
+                if run.ready_for_interrupt_injection and run.if_flag:
+                    vector = pic.acknowledge()
+                    self.vcpu.interrupt(vector)
+                    self.injected[vector] += 1
+                # Exit again as soon as the guest can take the next one.
+                run.request_interrupt_window = 1
+            else:
+                run.request_interrupt_window = 0
             if self.vcpu.run() < 0:  # kicked out by a signal
                 run.immediate_exit = 0
                 counts[lib.KVM_EXIT_INTR] += 1
@@ -260,10 +335,12 @@ class Machine:
         if not run.if_flag:
             raise self.crash(errors.EXIT_GUEST_DEAD,
                              "guest halted with interrupts disabled: nothing can ever wake it")
-        # Sleep until something kicks us (input, Ctrl-C); no busy-waiting.
-        while not self._wakeup.wait(1.0):
-            pass
+        # Sleep until the PIC raises INTR or a stop is requested: no busy-waiting.
+        # Clear first: a kick between the check and the wait then still wakes us.
         self._wakeup.clear()
+        while not self.pic.has_interrupt() and self._stop_status is None:
+            self._wakeup.wait(1.0)
+            self._wakeup.clear()
         run.immediate_exit = 0
 
     def _on_shutdown(self, run):

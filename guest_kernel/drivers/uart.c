@@ -1,9 +1,13 @@
 /*
- * 16550A UART, polled: the kernel console on COM1.
+ * 16550A UART: the kernel console on COM1.
  * 115200 baud (divisor 1), 8 data bits, no parity, 1 stop bit, FIFOs on.
+ * Output is polled (wait for THR empty); input is interrupt-driven once
+ * uart_enable_rx_irq() is called: IRQ 4 moves received bytes into a ring.
  */
 #include <pyos/io.h>
+#include <pyos/irq.h>
 #include <pyos/uart.h>
+#include <pyos/x86.h>
 
 enum {
     UART_DATA = 0,  /* THR (write) / RBR (read); DLL when LCR.DLAB=1 */
@@ -14,6 +18,11 @@ enum {
     UART_LSR = 5,
 };
 
+#define IER_RX 0x01
+#define IER_THRE 0x02
+#define IIR_NONE 0x01
+#define IIR_ID_MASK 0x0e
+#define IIR_THRE 0x02
 #define LCR_DLAB 0x80
 #define LCR_8N1 0x03
 #define LSR_DATA_READY 0x01
@@ -43,9 +52,45 @@ void uart_putc(char c)
     outb(uart_base + UART_DATA, (uint8_t)c);
 }
 
+#define RX_RING 256
+static volatile uint8_t rx_ring[RX_RING];
+static volatile uint32_t rx_head, rx_tail;  /* head: next write (IRQ), tail: next read */
+volatile uint64_t uart_thre_irqs;
+
+static void uart_irq(int irq, struct trap_frame *frame)
+{
+    (void)irq;
+    (void)frame;
+    uint8_t iir;
+    while (!((iir = inb(uart_base + UART_FCR)) & IIR_NONE)) {
+        if ((iir & IIR_ID_MASK) == IIR_THRE) {
+            /* Output is polled: a THR-empty interrupt was asked for by a test. */
+            uart_thre_irqs++;
+            outb(uart_base + UART_IER, inb(uart_base + UART_IER) & ~IER_THRE);
+            continue;
+        }
+        while (inb(uart_base + UART_LSR) & LSR_DATA_READY) {
+            uint8_t c = inb(uart_base + UART_DATA);
+            if (rx_head - rx_tail < RX_RING)
+                rx_ring[rx_head++ % RX_RING] = c;  /* else dropped: nobody is reading */
+        }
+    }
+}
+
+void uart_enable_rx_irq(void)
+{
+    irq_register(IRQ_COM1, uart_irq);
+    outb(uart_base + UART_IER, IER_RX);
+}
+
+void uart_enable_thre_irq(void)
+{
+    outb(uart_base + UART_IER, inb(uart_base + UART_IER) | IER_THRE);
+}
+
 int uart_getc_nonblock(void)
 {
-    if (!uart_base || !(inb(uart_base + UART_LSR) & LSR_DATA_READY))
+    if (rx_tail == rx_head)
         return -1;
-    return inb(uart_base + UART_DATA);
+    return rx_ring[rx_tail++ % RX_RING];
 }

@@ -5,6 +5,9 @@
  *                 nor the #GP and #DF that follow → triple fault
  *   bad-port      read an I/O port no device claims
  *   bad-mmio      write to a physical address with no RAM or device behind it
+ *   page-fault    read an unmapped address (0x00007000deadb000): #PF report
+ *   ud            execute ud2: #UD report
+ *   divide        divide by zero: #DE report
  *   sse           execute an SSE instruction in kernel mode: stops the VM on
  *                 PVM-style hosts, whose kernel-mode emulator lacks SSE
  */
@@ -14,6 +17,7 @@
 
 #define UNCLAIMED_PORT 0x0bad
 #define UNCLAIMED_PHYS 0xfeb00000UL  /* in the PCI hole below 4 GiB */
+#define UNMAPPED_ADDRESS 0x00007000deadb000UL  /* lower half, nothing mapped there */
 
 void crash_if_asked(void)
 {
@@ -26,6 +30,14 @@ void crash_if_asked(void)
         __asm__ volatile("lidt %0; ud2" : : "m"(empty));
     } else if (!strcmp(how, "bad-port")) {
         (void)inb(UNCLAIMED_PORT);
+    } else if (!strcmp(how, "page-fault")) {
+        (void)*(volatile uint64_t *)UNMAPPED_ADDRESS;
+    } else if (!strcmp(how, "ud")) {
+        __asm__ volatile("ud2");
+    } else if (!strcmp(how, "divide")) {
+        /* In asm: C's 1/0 is undefined, and gcc folds it away. */
+        __asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; xor %%ecx, %%ecx; div %%ecx"
+                         : : : "rax", "rcx", "rdx");
     } else if (!strcmp(how, "sse")) {
         __asm__ volatile("pxor %xmm0, %xmm0");  /* no clobber: the kernel never uses xmm0 */
     } else if (!strcmp(how, "bad-mmio")) {

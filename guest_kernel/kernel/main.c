@@ -1,12 +1,18 @@
 /* Kernel entry in C: from boot information to a running kernel. */
 #include <pyos/bootinfo.h>
+#include <pyos/io.h>
+#include <pyos/irq.h>
 #include <pyos/kernel.h>
+#include <pyos/pic.h>
 #include <pyos/string.h>
+#include <pyos/timer.h>
 #include <pyos/uart.h>
+#include <pyos/x86.h>
 
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
 void crash_if_asked(void);
 void bench_if_asked(void);
+void selftest_pic(void);
 
 extern char _kernel_phys_start[], _kernel_end[];
 
@@ -34,6 +40,60 @@ static void print_memory_map(void)
     printk("usable memory: %lu KiB\n", usable / 1024);
 }
 
+static void interrupts_init(void)
+{
+    gdt_init();
+    idt_init();
+    pic_init(IRQ_BASE_VECTOR, IRQ_BASE_VECTOR + 8);
+    printk("interrupts: IDT with 256 vectors, IST stacks for #DF and NMI, "
+           "PIC remapped to vectors %#x-%#x\n", IRQ_BASE_VECTOR, IRQ_BASE_VECTOR + 15);
+}
+
+static void timer_init(void)
+{
+    tsc_calibrate();
+    printk("tsc: %lu kHz (calibrated against PIT counter 2)\n", tsc_khz);
+    pit_init(boot_info.timer_hz ? boot_info.timer_hz : 100);
+    printk("timer: PIT counter 0 at %u Hz on IRQ 0\n", timer_hz);
+}
+
+/* timer_test=S: count S seconds of ticks, then report them against the TSC. */
+static void timer_test(const char *seconds)
+{
+    uint64_t n = (uint64_t)strtol(seconds, NULL, 0) * timer_hz;
+    uint64_t t0 = ticks;
+    while (ticks == t0)  /* start on a tick boundary */
+        sti_hlt();
+    t0 = ticks;
+    uint64_t tsc0 = rdtsc();
+    printk("timer_test: start at tick %lu\n", t0);
+    while (ticks - t0 < n)
+        sti_hlt();
+    uint64_t us = tsc_to_us(rdtsc() - tsc0);
+    printk("timer_test: %lu ticks at %u Hz in %lu.%06lu s by the TSC\n", ticks - t0, timer_hz,
+           us / 1000000, us % 1000000);
+}
+
+/* echo=1: an interrupt-driven serial console that echoes until Ctrl-D. */
+static void echo_console(void)
+{
+    printk("echo: type; each key comes in by IRQ 4 and is echoed (Ctrl-D powers off)\n");
+    for (;;) {
+        int c;
+        while ((c = uart_getc_nonblock()) >= 0) {
+            if (c == 4) {
+                printk("\necho: Ctrl-D, %lu COM1 interrupts\n", irq_count[IRQ_COM1]);
+                return;
+            }
+            if (c == '\r' || c == '\n')
+                printk("\n");
+            else
+                uart_putc((char)c);
+        }
+        sti_hlt();  /* the idle loop: sleep until the next interrupt */
+    }
+}
+
 static void kmain(void)
 {
     const char *how = boot_info.boot_protocol == PYOS_BOOT_PVH ? "PVH entry" : "pyos-vmm direct 64-bit entry";
@@ -43,24 +103,36 @@ static void kmain(void)
     print_memory_map();
     printk("command line: \"%s\"\n", boot_info.cmdline);
 
+    interrupts_init();
     crash_if_asked();
-    bench_if_asked();
+    timer_init();
+    uart_enable_rx_irq();
+    sti();
 
+    bench_if_asked();
     char value[16];
+    if (cmdline_get("selftest", value, sizeof value) && !strcmp(value, "pic"))
+        selftest_pic();
+    if (cmdline_get("timer_test", value, sizeof value))
+        timer_test(value);
+    if (cmdline_get("echo", value, sizeof value))
+        echo_console();
     if (cmdline_get("idle", value, sizeof value)) {
-        printk("idle=%s: halting with interrupts enabled until the VMM stops us\n", value);
+        printk("idle=%s: idling with interrupts enabled until the VMM stops us\n", value);
         for (;;)
-            __asm__ volatile("sti; hlt");
+            sti_hlt();
     }
     if (cmdline_get("spin", value, sizeof value)) {
         printk("spin=%s: spinning in kernel mode until the VMM stops us\n", value);
+        cli();
         for (;;)
             __asm__ volatile("" ::: "memory");
     }
+
     int status = 0;
     if (cmdline_get("exit", value, sizeof value))
         status = (int)strtol(value, NULL, 0);
-    printk("pyos: nothing more to do, powering off with status %d\n", status);
+    printk("pyos: up %lu ticks; nothing more to do, powering off with status %d\n", ticks, status);
     poweroff(status);
 }
 

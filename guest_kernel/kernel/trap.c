@@ -1,0 +1,64 @@
+/*
+ * trap(): every interrupt and exception lands here from isr.S.
+ * CPU exceptions in the kernel are fatal: a report, then power-off with
+ * EXCEPTION_STATUS so the VMM's exit status says what happened.
+ */
+#include <pyos/irq.h>
+#include <pyos/kernel.h>
+#include <pyos/x86.h>
+
+#define EXCEPTION_STATUS 3
+
+static const char *const exception_names[32] = {
+    "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
+    "#BR bound range exceeded", "#UD invalid opcode", "#NM device not available",
+    "#DF double fault", "coprocessor segment overrun", "#TS invalid TSS",
+    "#NP segment not present", "#SS stack-segment fault", "#GP general protection",
+    "#PF page fault", "reserved (15)", "#MF x87 floating-point", "#AC alignment check",
+    "#MC machine check", "#XM SIMD floating-point", "#VE virtualization",
+    "#CP control protection", "reserved (22)", "reserved (23)", "reserved (24)",
+    "reserved (25)", "reserved (26)", "reserved (27)", "#HV hypervisor injection",
+    "#VC VMM communication", "#SX security", "reserved (31)",
+};
+
+static void page_fault_detail(uint64_t error)
+{
+    printk("  page fault: %s %s in %s mode%s%s\n",
+           error & 1 ? "protection violation on" : "not-present page on",
+           error & 16 ? "instruction fetch" : (error & 2 ? "write" : "read"),
+           error & 4 ? "user" : "kernel",
+           error & 8 ? ", reserved bit set" : "", "");
+}
+
+static void exception_report(struct trap_frame *f)
+{
+    printk("\nCPU EXCEPTION: %s (vector %lu), error code %#lx\n",
+           exception_names[f->vector], f->vector, f->error_code);
+    printk("  RIP %#018lx  CS %#lx  RFLAGS %#lx  RSP %#018lx  SS %#lx\n",
+           f->rip, f->cs, f->rflags, f->rsp, f->ss);
+    if (f->vector == 14) {
+        printk("  CR2 %#018lx (the faulting address)\n", read_cr2());
+        page_fault_detail(f->error_code);
+    }
+    printk("  RAX %#018lx  RBX %#018lx  RCX %#018lx  RDX %#018lx\n", f->rax, f->rbx, f->rcx, f->rdx);
+    printk("  RSI %#018lx  RDI %#018lx  RBP %#018lx\n", f->rsi, f->rdi, f->rbp);
+    printk("  R8  %#018lx  R9  %#018lx  R10 %#018lx  R11 %#018lx\n", f->r8, f->r9, f->r10, f->r11);
+    printk("  R12 %#018lx  R13 %#018lx  R14 %#018lx  R15 %#018lx\n", f->r12, f->r13, f->r14, f->r15);
+    printk("  CR3 %#018lx\n", read_cr3());
+}
+
+void trap(struct trap_frame *frame)
+{
+    uint64_t v = frame->vector;
+    if (v < 32) {
+        exception_report(frame);
+        printk("pyos: unrecoverable exception in the kernel, powering off with status %d\n",
+               EXCEPTION_STATUS);
+        poweroff(EXCEPTION_STATUS);
+    }
+    if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
+        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
+        return;
+    }
+    printk("pyos: unexpected interrupt vector %lu at RIP %#lx, ignored\n", v, frame->rip);
+}
