@@ -62,6 +62,22 @@ EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
               if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
 
 
+MSR_APIC_BASE = 0x1B
+APIC_BASE_DEFAULT = 0xFEE0_0000 | 1 << 8  # BSP, global enable bit clear
+CPUID1_EDX_APIC = 1 << 9
+CPUID1_ECX_X2APIC = 1 << 21
+
+
+def describe_machine_in_cpuid(cpuid):
+    """Adjust KVM's supported CPUID to this machine: there is no local APIC
+    (interrupts come from the emulated 8259A through KVM_INTERRUPT)."""
+    for i in range(cpuid.nent):
+        entry = cpuid.entries[i]
+        if entry.function == 1:
+            entry.edx &= ~CPUID1_EDX_APIC
+            entry.ecx &= ~CPUID1_ECX_X2APIC
+
+
 def _no_op_handler(signum, frame):
     pass
 
@@ -77,11 +93,15 @@ class Machine:
         self.memory.attach(self.vm)
         self.vcpu = self.vm.create_vcpu(0)
         cpuid_buf, cpuid = self.kvm.supported_cpuid()
+        describe_machine_in_cpuid(cpuid)
         self.vcpu.set_cpuid2(cpuid)
+        # No local APIC: disabled in IA32_APIC_BASE (KVM then clears CPUID's APIC bit).
+        self.vcpu.set_msrs({MSR_APIC_BASE: APIC_BASE_DEFAULT})
 
         self.io_bus = Bus("port")
         self.mmio_bus = Bus("MMIO address")
         self._wakeup = threading.Event()
+        self._halted = False  # the vCPU thread sleeps in _on_hlt
         self._vcpu_thread: int | None = None
         self.pic = PicPair(on_int=self.kick, on_ack=self._irq_acknowledged)
         self.irq_lines = {n: IrqLine(n) for n in range(16)}
@@ -180,8 +200,8 @@ class Machine:
         """Make the vCPU look at the PIC and stop requests soon (any thread)."""
         self._wakeup.set()
         caller = threading.get_ident()
-        if caller == self._vcpu_thread and self._stop_status is None:
-            return  # the loop checks the PIC itself before every KVM_RUN
+        if (caller == self._vcpu_thread or self._halted) and self._stop_status is None:
+            return  # the vCPU thread checks the PIC before every KVM_RUN; a halted one wakes on the event
         # immediate_exit covers a kick that lands just before KVM_RUN is entered
         # (or, for Ctrl-C, a signal handler that ran between the loop's check and it).
         self.vcpu.run_struct.immediate_exit = 1
@@ -338,10 +358,13 @@ class Machine:
         # Sleep until the PIC raises INTR or a stop is requested: no busy-waiting.
         # Clear first: a kick between the check and the wait then still wakes us.
         self._wakeup.clear()
-        while not self.pic.has_interrupt() and self._stop_status is None:
-            self._wakeup.wait(1.0)
-            self._wakeup.clear()
-        run.immediate_exit = 0
+        self._halted = True
+        try:
+            while not self.pic.has_interrupt() and self._stop_status is None:
+                self._wakeup.wait(1.0)
+                self._wakeup.clear()
+        finally:
+            self._halted = False
 
     def _on_shutdown(self, run):
         raise self.crash(errors.EXIT_TRIPLE_FAULT,

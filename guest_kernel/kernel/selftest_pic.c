@@ -40,11 +40,14 @@ static void masked_irq_held(void)
     tsc_delay_us(3 * period_us());
     uint64_t during = ticks;
     int latched = pic_read_irr() & 1;
-    pic_unmask(IRQ_TIMER);  /* the held request is delivered right here */
+    pic_unmask(IRQ_TIMER);
+    tsc_delay_us(200);  /* interrupt latency; on pyos-vmm it is taken at once */
     uint64_t after = ticks;
     snprintf(detail, sizeof detail, "ticks %lu while masked, IRR0=%d, +%lu on unmask",
              during - before, latched, after - during);
-    check("masked IRQ held until unmasked", during == before && latched && after == during + 1, detail);
+    /* Exactly the one latched edge (two if a new period ended in the 200 µs). */
+    check("masked IRQ held until unmasked",
+          during == before && latched && (after == during + 1 || after == during + 2), detail);
 }
 
 /* 2. The ISR bit is set while the handler runs and cleared by the EOI. */

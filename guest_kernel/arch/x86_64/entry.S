@@ -77,6 +77,8 @@ boot_gdt_desc:
  * One PD of 2 MiB pages covers physical 0..1 GiB; one PDPT points at it from
  * slot 0 (identity, direct map) and slot 510 (kernel at -2 GiB); the PML4
  * points at that PDPT from slots 0, 256 (direct map) and 511 (kernel).
+ * A second PD maps 3..4 GiB uncached (slot 3), where the local APIC and
+ * other MMIO live.
  */
     .balign 4096
 boot_pml4:
@@ -87,13 +89,21 @@ boot_pml4:
     .quad boot_pdpt + 3
 boot_pdpt:
     .quad boot_pd + 3
-    .fill 509, 8, 0
+    .quad 0, 0
+    .quad boot_pd_mmio + 3
+    .fill 506, 8, 0
     .quad boot_pd + 3
     .quad 0
 boot_pd:
     .set page, 0
     .rept 512
     .quad page + 0x83           /* present, writable, 2 MiB */
+    .set page, page + 0x200000
+    .endr
+boot_pd_mmio:
+    .set page, 0xc0000000
+    .rept 512
+    .quad page + 0x9b           /* present, writable, uncached (PCD|PWT), 2 MiB */
     .set page, page + 0x200000
     .endr
 

@@ -1,0 +1,52 @@
+/*
+ * CPU set-up that depends on what CPUID reports.
+ *
+ * pyos drives interrupts through the 8259A PIC alone. On a machine that also
+ * has an enabled local APIC (QEMU, real PCs) and no BIOS to set it up, the
+ * APIC would swallow the PIC's INTR: we put it in virtual-wire mode, as a
+ * BIOS does (LINT0 = ExtINT: the PIC's vector passes straight through).
+ * pyos-vmm models no local APIC and leaves it disabled in IA32_APIC_BASE,
+ * which also clears the APIC bit in CPUID.
+ */
+#include <pyos/kernel.h>
+#include <pyos/x86.h>
+
+#define CPUID1_EDX_APIC (1u << 9)
+#define MSR_APIC_BASE 0x1b
+#define APIC_BASE_ENABLE (1ull << 11)
+#define APIC_SVR 0xf0
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+#define APIC_SVR_ENABLE 0x100
+#define APIC_SPURIOUS_VECTOR 0xff
+#define APIC_DELIVERY_EXTINT 0x700
+#define APIC_DELIVERY_NMI 0x400
+
+static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+static uint64_t rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return (uint64_t)hi << 32 | lo;
+}
+
+void cpu_use_legacy_pic(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(1, &a, &b, &c, &d);
+    uint64_t base = (d & CPUID1_EDX_APIC) ? rdmsr(MSR_APIC_BASE) : 0;
+    if (!(base & APIC_BASE_ENABLE)) {
+        printk("cpu: no local APIC enabled; the 8259A PIC drives INTR\n");
+        return;
+    }
+    volatile uint32_t *apic = phys_to_virt(base & ~0xfffULL);
+    apic[APIC_SVR / 4] = APIC_SVR_ENABLE | APIC_SPURIOUS_VECTOR;
+    apic[APIC_LVT_LINT0 / 4] = APIC_DELIVERY_EXTINT;
+    apic[APIC_LVT_LINT1 / 4] = APIC_DELIVERY_NMI;
+    printk("cpu: local APIC at %#lx in virtual-wire mode; the 8259A PIC drives INTR\n",
+           base & ~0xfffULL);
+}
