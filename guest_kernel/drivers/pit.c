@@ -13,7 +13,6 @@
 #define PORT_B 0x61
 #define PORT_B_GATE2 0x01
 #define PORT_B_SPEAKER 0x02
-#define PORT_B_OUT2 0x20
 
 volatile uint64_t ticks;
 uint32_t timer_hz;
@@ -38,21 +37,50 @@ void pit_init(uint32_t hz)
     irq_register(IRQ_TIMER, tick);
 }
 
-#define CALIBRATE_MS 10
+/*
+ * TSC calibration: counter 2 counts down from 0xffff (mode 0, gate on). We
+ * latch and read it, note the TSC, wait about 10 ms, and do the same again:
+ * the PIT count is exact whenever it is read, so a slow port access only
+ * shifts both readings alike. The median of three samples resists one stall.
+ */
+#define CALIBRATE_PIT_TICKS (PIT_HZ / 100)  /* 10 ms */
+#define CALIBRATE_SAMPLES 3
+
+static uint16_t read_counter2(void)
+{
+    outb(PIT_CMD, 0x80);  /* counter-latch command, counter 2 */
+    uint8_t lo = inb(PIT_CH2);
+    return (uint16_t)(lo | inb(PIT_CH2) << 8);
+}
+
+static uint64_t calibrate_once(void)
+{
+    outb(PIT_CMD, 0xb0);  /* counter 2, lobyte/hibyte, mode 0 */
+    outb(PIT_CH2, 0xff);
+    outb(PIT_CH2, 0xff);
+    uint16_t start = read_counter2();
+    uint64_t tsc_start = rdtsc();
+    uint16_t now;
+    do
+        now = read_counter2();
+    while ((uint16_t)(start - now) < CALIBRATE_PIT_TICKS);
+    uint64_t cycles = rdtsc() - tsc_start;
+    return cycles * PIT_HZ / ((uint64_t)(uint16_t)(start - now) * 1000);
+}
 
 uint64_t tsc_calibrate(void)
 {
-    uint32_t count = PIT_HZ * CALIBRATE_MS / 1000;
+    uint64_t samples[CALIBRATE_SAMPLES];
     outb(PORT_B, (inb(PORT_B) & ~PORT_B_SPEAKER) | PORT_B_GATE2);
-    outb(PIT_CMD, 0xb0);  /* counter 2, lobyte/hibyte, mode 0 */
-    outb(PIT_CH2, count & 0xff);
-    outb(PIT_CH2, count >> 8);
-    uint64_t start = rdtsc();
-    while (!(inb(PORT_B) & PORT_B_OUT2))
-        ;
-    uint64_t cycles = rdtsc() - start;
+    for (int i = 0; i < CALIBRATE_SAMPLES; i++) {
+        uint64_t v = calibrate_once();
+        int j = i;
+        for (; j > 0 && samples[j - 1] > v; j--)  /* insertion sort */
+            samples[j] = samples[j - 1];
+        samples[j] = v;
+    }
     outb(PORT_B, inb(PORT_B) & ~PORT_B_GATE2);
-    tsc_khz = cycles / CALIBRATE_MS;
+    tsc_khz = samples[CALIBRATE_SAMPLES / 2];
     return tsc_khz;
 }
 
