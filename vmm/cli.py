@@ -24,7 +24,8 @@ def _resolve_kernel(cfg) -> Path:
                                      "build it, fix the path, or leave [kernel] path empty to build guest_kernel/")
         return path
     from .build.kernel import build_kernel
-    return build_kernel()
+    from .plugins.manager import select
+    return build_kernel(select(cfg.kernel.plugin_choices()))
 
 
 def _load_config(args):
@@ -60,6 +61,21 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_plugins(args) -> int:
+    from .plugins import SUBSYSTEMS
+    from .plugins.manager import discover
+    installed = discover()
+    choices = _load_config(args).kernel.plugin_choices() if args.config else {}
+    for key, subsystem in SUBSYSTEMS.items():
+        chosen = choices.get(key) or subsystem.default
+        print(f"{key} (interface {subsystem.interface_version}, {subsystem.header}, symbol {subsystem.symbol}):")
+        for name, plugin in sorted(installed[key].items()):
+            mark = "*" if name == chosen else " "
+            print(f"  {mark} {name:<12} {plugin.version:<6} {plugin.description}  [{plugin.provider}]")
+    print("* = selected" + (f" by {args.config}" if args.config else " by default"))
+    return 0
+
+
 def cmd_probe(args) -> int:
     from .probe import probe_report
     print(probe_report())
@@ -68,8 +84,9 @@ def cmd_probe(args) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "probe"],
-                   help="run (default): boot a VM; build: build the kernel; probe: report the host's KVM")
+    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "probe"],
+                   help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
+                        "subsystem plugins and the selected ones; probe: report the host's KVM")
     p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
     p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
@@ -86,7 +103,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return errors.EXIT_CONFIG
     try:
-        return {"run": cmd_run, "build": cmd_build, "probe": cmd_probe}[args.command](args)
+        commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "probe": cmd_probe}
+        return commands[args.command](args)
     except PyosError as e:
         print(f"pyos-vmm: {e}", file=sys.stderr)
         return e.status

@@ -15,6 +15,9 @@ allowed. The schema below is the single description of what a config may say.
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
     cmdline = ""             # kernel command line
+    frame_allocator = "buddy"  # subsystem plugins, by name (pyos-vmm plugins
+    heap    = "slab"         #   lists what is installed); checked against the
+    paging  = "direct"       #   installed plugins when the kernel is built
 
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
@@ -43,6 +46,12 @@ class MachineConfig:
 class KernelConfig:
     path: str = ""
     cmdline: str = ""
+    frame_allocator: str = "buddy"
+    heap: str = "slab"
+    paging: str = "direct"
+
+    def plugin_choices(self) -> dict[str, str]:
+        return {"frame_allocator": self.frame_allocator, "heap": self.heap, "paging": self.paging}
 
 
 @dataclass
@@ -104,6 +113,9 @@ SCHEMA = {
     "kernel": (KernelConfig, {
         "path": _string,
         "cmdline": _string,
+        "frame_allocator": _string,
+        "heap": _string,
+        "paging": _string,
     }),
     "serial": (SerialConfig, {
         "output": _string,

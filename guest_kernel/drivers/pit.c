@@ -2,6 +2,7 @@
  * 8254 PIT: counter 0 as the periodic tick (mode 2, rate generator, IRQ 0),
  * counter 2 (gated through port 0x61) to measure the TSC's frequency.
  */
+#include <pyos/counters.h>
 #include <pyos/io.h>
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
@@ -22,7 +23,7 @@ static void tick(int irq, struct trap_frame *frame)
 {
     (void)irq;
     (void)frame;
-    ticks++;
+    pyos_counters.ticks = ++ticks;
 }
 
 void pit_init(uint32_t hz)

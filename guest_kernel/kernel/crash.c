@@ -8,11 +8,15 @@
  *   page-fault    read an unmapped address (0x00007000deadb000): #PF report
  *   ud            execute ud2: #UD report
  *   divide        divide by zero: #DE report
+ *   stack-overflow  run a fresh kernel stack into its guard page: the #PF
+ *                 cannot be pushed there either, so the CPU raises #DF,
+ *                 which runs on its own IST stack and reports
  *   sse           execute an SSE instruction in kernel mode: stops the VM on
  *                 PVM-style hosts, whose kernel-mode emulator lacks SSE
  */
 #include <pyos/io.h>
 #include <pyos/kernel.h>
+#include <pyos/mm.h>
 #include <pyos/string.h>
 
 #define UNCLAIMED_PORT 0x0bad
@@ -38,6 +42,9 @@ void crash_if_asked(void)
         /* In asm: C's 1/0 is undefined, and gcc folds it away. */
         __asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; xor %%ecx, %%ecx; div %%ecx"
                          : : : "rax", "rcx", "rdx");
+    } else if (!strcmp(how, "stack-overflow")) {
+        void *top = kstack_alloc();
+        __asm__ volatile("mov %0, %%rsp\n1: push %%rax\n jmp 1b" : : "r"(top));
     } else if (!strcmp(how, "sse")) {
         __asm__ volatile("pxor %xmm0, %xmm0");  /* no clobber: the kernel never uses xmm0 */
     } else if (!strcmp(how, "bad-mmio")) {

@@ -6,14 +6,13 @@
  * So for IRQ 7/15 we read the ISR first: no bit, no handler and no EOI to
  * that chip (for 15, the master did put the cascade in service: EOI it).
  */
+#include <pyos/counters.h>
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
 #include <pyos/pic.h>
 #include <pyos/io.h>
 
 static irq_handler_t handlers[IRQ_COUNT];
-volatile uint64_t irq_count[IRQ_COUNT];
-volatile uint64_t irq_spurious[IRQ_COUNT];
 
 void irq_register(int irq, irq_handler_t handler)
 {
@@ -25,13 +24,13 @@ void irq_dispatch(int irq, struct trap_frame *frame)
 {
     if (irq == 7 || irq == 15) {
         if (!(pic_read_isr() & (1 << irq))) {
-            irq_spurious[irq]++;
+            pyos_counters.spurious_irqs[irq]++;
             if (irq == 15)
                 outb(PIC1_CMD, PIC_EOI);
             return;
         }
     }
-    irq_count[irq]++;
+    pyos_counters.irqs[irq]++;
     if (handlers[irq])
         handlers[irq](irq, frame);
     pic_eoi(irq);

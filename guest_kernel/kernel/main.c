@@ -1,6 +1,8 @@
 /* Kernel entry in C: from boot information to a running kernel. */
 #include <pyos/bootinfo.h>
+#include <pyos/counters.h>
 #include <pyos/io.h>
+#include <pyos/mm.h>
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
 #include <pyos/pic.h>
@@ -13,6 +15,8 @@ int bootinfo_init(uint64_t info_phys, uint32_t protocol);
 void crash_if_asked(void);
 void bench_if_asked(void);
 void selftest_pic(void);
+int mm_selftest_run(void);
+void mm_bench_run(unsigned iterations);
 
 extern char _kernel_phys_start[], _kernel_end[];
 
@@ -44,6 +48,7 @@ static void interrupts_init(void)
 {
     gdt_init();
     idt_init();
+    cpu_enable_nx();
     cpu_use_legacy_pic();
     pic_init(IRQ_BASE_VECTOR, IRQ_BASE_VECTOR + 8);
     printk("interrupts: IDT with 256 vectors, IST stacks for #DF and NMI, "
@@ -83,7 +88,7 @@ static void echo_console(void)
         int c;
         while ((c = uart_getc_nonblock()) >= 0) {
             if (c == 4) {
-                printk("\necho: Ctrl-D, %lu COM1 interrupts\n", irq_count[IRQ_COM1]);
+                printk("\necho: Ctrl-D, %lu COM1 interrupts\n", pyos_counters.irqs[IRQ_COM1]);
                 return;
             }
             if (c == '\r' || c == '\n')
@@ -91,6 +96,7 @@ static void echo_console(void)
             else
                 uart_putc((char)c);
         }
+        mm_refresh_stats();  /* cheap when nothing changed; keeps the VMM's view exact */
         sti_hlt();  /* the idle loop: sleep until the next interrupt */
     }
 }
@@ -105,6 +111,7 @@ static void kmain(void)
     printk("command line: \"%s\"\n", boot_info.cmdline);
 
     interrupts_init();
+    mm_init();
     crash_if_asked();
     timer_init();
     uart_enable_rx_irq();
@@ -112,16 +119,25 @@ static void kmain(void)
 
     bench_if_asked();
     char value[16];
-    if (cmdline_get("selftest", value, sizeof value) && !strcmp(value, "pic"))
-        selftest_pic();
+    int selftest_failures = 0;
+    if (cmdline_get("selftest", value, sizeof value)) {
+        if (!strcmp(value, "pic"))
+            selftest_pic();
+        else if (!strcmp(value, "memory"))
+            selftest_failures = mm_selftest_run();
+    }
+    if (cmdline_get("bench", value, sizeof value) && !strcmp(value, "memory"))
+        mm_bench_run(2000);
     if (cmdline_get("timer_test", value, sizeof value))
         timer_test(value);
     if (cmdline_get("echo", value, sizeof value))
         echo_console();
     if (cmdline_get("idle", value, sizeof value)) {
         printk("idle=%s: idling with interrupts enabled until the VMM stops us\n", value);
-        for (;;)
+        for (;;) {
+            mm_refresh_stats();
             sti_hlt();
+        }
     }
     if (cmdline_get("spin", value, sizeof value)) {
         printk("spin=%s: spinning in kernel mode until the VMM stops us\n", value);
@@ -130,7 +146,7 @@ static void kmain(void)
             __asm__ volatile("" ::: "memory");
     }
 
-    int status = 0;
+    int status = selftest_failures ? 1 : 0;
     if (cmdline_get("exit", value, sizeof value))
         status = (int)strtol(value, NULL, 0);
     printk("pyos: up %lu ticks; nothing more to do, powering off with status %d\n", ticks, status);

@@ -5,6 +5,7 @@
  */
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
+#include <pyos/mm.h>
 #include <pyos/x86.h>
 
 #define EXCEPTION_STATUS 3
@@ -36,9 +37,13 @@ static void exception_report(struct trap_frame *f)
            exception_names[f->vector], f->vector, f->error_code);
     printk("  RIP %#018lx  CS %#lx  RFLAGS %#lx  RSP %#018lx  SS %#lx\n",
            f->rip, f->cs, f->rflags, f->rsp, f->ss);
-    if (f->vector == 14) {
-        printk("  CR2 %#018lx (the faulting address)\n", read_cr2());
-        page_fault_detail(f->error_code);
+    if (f->vector == 14 || f->vector == 8) {
+        uint64_t cr2 = read_cr2();
+        printk("  CR2 %#018lx (%s)\n", cr2, f->vector == 14 ? "the faulting address" : "the last page fault");
+        if (f->vector == 14)
+            page_fault_detail(f->error_code);
+        if (kstack_guard_hit(cr2))
+            printk("  kernel stack overflow: %#lx is in the guard area below a kernel stack\n", cr2);
     }
     printk("  RAX %#018lx  RBX %#018lx  RCX %#018lx  RDX %#018lx\n", f->rax, f->rbx, f->rcx, f->rdx);
     printk("  RSI %#018lx  RDI %#018lx  RBP %#018lx\n", f->rsi, f->rdi, f->rbp);

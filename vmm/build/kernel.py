@@ -1,8 +1,13 @@
-"""Build the guest kernel ELF from guest_kernel/ with gcc and ld.
+"""Build the guest kernel ELF: the core in guest_kernel/ plus the chosen plugins.
 
 The result is cached by content: the key hashes every source and header, the
-linker script, the flags and the compiler's version, so a second launch with
-nothing changed does not rebuild, and any change does.
+linker script, the flags, the plugins chosen and the compiler's version, so a
+second launch with nothing changed does not rebuild, and any change does.
+
+Before linking, pyelftools checks that each plugin's objects define the ops
+structure its subsystem requires; after linking, that the structure carries
+the interface version the kernel expects. A wrong plugin fails here, with its
+name, rather than as a crash in the guest.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
 
 from ..errors import KernelError
 from ..paths import GUEST_KERNEL_DIR, GUEST_INCLUDE, cache_dir
@@ -55,20 +62,23 @@ def _tool_version(tool: str) -> str:
     return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def build_key(sources: list[Path], include_dirs: list[Path], extra_flags: list[str]) -> str:
+def build_key(units: list[tuple[Path, tuple[str, ...]]], include_dirs: list[Path], labels: list[str]) -> str:
     digest = hashlib.sha256()
-    for part in (CFLAGS, LDFLAGS, extra_flags):
+    for part in (CFLAGS, LDFLAGS, labels):
         digest.update(repr(part).encode())
     digest.update(_tool_version(_tool("gcc")).encode())
     digest.update(_tool_version(_tool("ld")).encode())
     headers = sorted(h for d in include_dirs for h in d.rglob("*.h"))
-    for path in [*sources, *headers, LINKER_SCRIPT]:
+    for path, flags in units:
+        digest.update(repr((str(path), flags)).encode())
+        digest.update(path.read_bytes())
+    for path in [*headers, LINKER_SCRIPT]:
         digest.update(str(path).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:24]
 
 
-def _compile(gcc: str, source: Path, obj: Path, include_dirs: list[Path], extra_flags: list[str]):
+def _compile(gcc: str, source: Path, obj: Path, include_dirs: list[Path], extra_flags):
     cmd = [gcc, *CFLAGS, *extra_flags, *(f"-I{d}" for d in include_dirs), "-c", str(source), "-o", str(obj)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -76,12 +86,76 @@ def _compile(gcc: str, source: Path, obj: Path, include_dirs: list[Path], extra_
                           "fix the error above; the kernel is rebuilt on the next launch")
 
 
-def build_kernel(extra_sources: list[Path] = (), extra_flags: list[str] = (),
-                 include_dirs: list[Path] = ()) -> Path:
-    """Return the path of a kernel ELF built from the current sources (cached)."""
-    sources = core_sources() + list(extra_sources)
-    includes = [GUEST_INCLUDE, *include_dirs]
-    key = build_key(sources, includes, list(extra_flags))
+def _defines_object(obj: Path, symbol: str) -> bool:
+    with open(obj, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        for sym in symtab.get_symbol_by_name(symbol) or [] if symtab else []:
+            if (sym["st_info"]["bind"] == "STB_GLOBAL" and sym["st_info"]["type"] == "STT_OBJECT"
+                    and sym["st_shndx"] != "SHN_UNDEF"):
+                return True
+    return False
+
+
+def read_symbol(elf_path: Path, symbol: str, size: int) -> tuple[int, bytes]:
+    """The address of `symbol` in a linked ELF and the first `size` bytes there."""
+    with open(elf_path, "rb") as f:
+        elf = ELFFile(f)
+        found = elf.get_section_by_name(".symtab").get_symbol_by_name(symbol)
+        if not found:
+            raise KernelError(f"{elf_path} has no symbol {symbol}")
+        address = found[0]["st_value"]
+        for section in elf.iter_sections():
+            start = section["sh_addr"]
+            if start <= address < start + section["sh_size"] and section["sh_type"] == "SHT_PROGBITS":
+                offset = address - start
+                return address, section.data()[offset:offset + size]
+        return address, b""  # in .bss: zero until the kernel runs
+
+
+def check_plugin_objects(plugin, objects: list[Path]):
+    from ..plugins import SUBSYSTEMS
+    symbol = SUBSYSTEMS[plugin.subsystem].symbol
+    if not any(_defines_object(o, symbol) for o in objects):
+        raise KernelError(
+            f"{plugin.subsystem} plugin '{plugin.name}' (from {plugin.provider or 'its package'}) does not define "
+            f"{symbol}", f"its sources must define `const struct ... {symbol}` as "
+            f"guest_kernel/include/{SUBSYSTEMS[plugin.subsystem].header} describes")
+
+
+def check_interface_versions(elf: Path, plugins):
+    from ..plugins import SUBSYSTEMS
+    for plugin in plugins:
+        subsystem = SUBSYSTEMS[plugin.subsystem]
+        _, data = read_symbol(elf, subsystem.symbol, 4)
+        version = int.from_bytes(data, "little") if len(data) == 4 else None
+        if version != subsystem.interface_version:
+            raise KernelError(
+                f"{plugin.subsystem} plugin '{plugin.name}': {subsystem.symbol}.interface_version is {version}, "
+                f"the kernel expects {subsystem.interface_version}",
+                f"set .interface_version from the header's constant (see {subsystem.header})")
+
+
+def default_plugins():
+    from ..plugins.manager import select
+    return select({})
+
+
+def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
+    """Return the path of a kernel ELF built from the current sources (cached).
+
+    plugins: the selected vmm.plugins.Plugin list (default: each subsystem's default).
+    """
+    plugins = default_plugins() if plugins is None else list(plugins)
+    units: list[tuple[Path, tuple[str, ...]]] = [(src, ()) for src in [*core_sources(), *extra_sources]]
+    owners: dict[int, object] = {}
+    includes = [GUEST_INCLUDE]
+    for plugin in plugins:
+        for src in plugin.sources:
+            owners[len(units)] = plugin
+            units.append((src, plugin.cflags))
+        includes += [d for d in plugin.include_dirs if d not in includes]
+    labels = [f"{p.subsystem}={p.name}" for p in plugins]
+    key = build_key(units, includes, labels)
     out_dir = cache_dir() / "kernels" / key
     elf = out_dir / "kernel.elf"
     if elf.exists():
@@ -91,16 +165,21 @@ def build_kernel(extra_sources: list[Path] = (), extra_flags: list[str] = (),
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
         tmp_dir = Path(tmp)
-        objects = [tmp_dir / f"{i:03d}_{src.stem}.o" for i, src in enumerate(sources)]
+        objects = [tmp_dir / f"{i:03d}_{src.stem}.o" for i, (src, _) in enumerate(units)]
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-            for f in [pool.submit(_compile, gcc, s, o, includes, list(extra_flags))
-                      for s, o in zip(sources, objects)]:
+            for f in [pool.submit(_compile, gcc, src, obj, includes, flags)
+                      for (src, flags), obj in zip(units, objects)]:
                 f.result()
+        for plugin in plugins:
+            check_plugin_objects(plugin, [objects[i] for i, p in owners.items() if p is plugin])
         linked = tmp_dir / "kernel.elf"
         result = subprocess.run([ld, *LDFLAGS, "-T", str(LINKER_SCRIPT), "-o", str(linked),
                                  *map(str, objects)], capture_output=True, text=True)
         if result.returncode != 0:
-            raise KernelError(f"linking the kernel failed:\n{result.stderr.strip()}")
+            raise KernelError(f"linking the kernel ({', '.join(labels)}) failed:\n{result.stderr.strip()}",
+                              "a plugin may call a function the kernel does not provide "
+                              "(see guest_kernel/include/pyos/mm_env.h for what it offers)")
+        check_interface_versions(linked, plugins)
         # Publish atomically: parallel launches may build the same key.
         staged = tmp_dir / "out"
         staged.mkdir()

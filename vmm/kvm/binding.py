@@ -4,9 +4,10 @@ Every struct below is declared *partially* (`...;`): cffi asks the C compiler
 for the real offsets and sizes, so no layout is copied by hand. Every ioctl
 number and constant is likewise read from the header (`#define NAME ...`).
 
-The boot-information structure shared with the guest kernel comes from
-guest_kernel/include/pyos/bootinfo.h, the same header the kernel compiles
-against, so Python and C cannot disagree about an offset.
+The structures shared with the guest kernel (boot information, the memory
+plugins' counters, the counters page) come from SHARED_HEADERS, the same
+headers the kernel compiles against, so Python and C cannot disagree about an
+offset.
 
 The compiled module is cached under the pyos cache directory, keyed by the
 hash of everything that goes into it, and built on first import.
@@ -188,6 +189,7 @@ _SOURCE = r"""
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 #include <pyos/bootinfo.h>
+#include <pyos/counters.h>
 
 long pyos_ioctl_ptr(int fd, unsigned long request, void *arg)
 {
@@ -202,14 +204,15 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg)
 }
 """
 
-_BOOTINFO_HEADER = GUEST_INCLUDE / "pyos" / "bootinfo.h"
+SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "counters.h")]
 
 
 def _header_as_cdef(path: Path) -> str:
     """Turn a shared C header into cdef text.
 
     The shared headers are written in the subset cffi parses: structs, plain
-    integer #defines and comments. Include guards and #includes are dropped.
+    integer #defines and comments. Include guards, #includes and extern
+    declarations (symbols of the guest, not of this module) are dropped.
     """
     lines = []
     for line in path.read_text().splitlines():
@@ -218,6 +221,8 @@ def _header_as_cdef(path: Path) -> str:
             continue
         if stripped.startswith("#define ") and len(stripped.split()) < 3:
             continue  # the include guard's bare #define
+        if stripped.startswith("extern "):
+            continue
         lines.append(line)
     return "\n".join(lines)
 
@@ -247,7 +252,7 @@ def _build(name: str, cdef: str, out_dir: Path) -> Path:
 
 def load():
     """Return the compiled module (with .ffi and .lib), building it if needed."""
-    cdef = _CDEF + "\n" + _header_as_cdef(_BOOTINFO_HEADER)
+    cdef = "\n".join([_CDEF, *map(_header_as_cdef, SHARED_HEADERS)])
     name = _module_name(cdef)
     out_dir = cache_dir() / "cffi"
     candidates = sorted(out_dir.glob(name + ".*.so")) + sorted(out_dir.glob(name + ".so"))

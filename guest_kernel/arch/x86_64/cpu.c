@@ -12,6 +12,9 @@
 #include <pyos/x86.h>
 
 #define CPUID1_EDX_APIC (1u << 9)
+#define CPUID_EXT_EDX_NX (1u << 20)
+#define MSR_EFER 0xc0000080
+#define EFER_NXE (1ull << 11)
 #define MSR_APIC_BASE 0x1b
 #define APIC_BASE_ENABLE (1ull << 11)
 #define APIC_SVR 0xf0
@@ -32,6 +35,21 @@ static uint64_t rdmsr(uint32_t msr)
     uint32_t lo, hi;
     __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
     return (uint64_t)hi << 32 | lo;
+}
+
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+/* Page tables mark data no-execute; the bit is reserved until EFER.NXE is set. */
+void cpu_enable_nx(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(0x80000001, &a, &b, &c, &d);
+    if (!(d & CPUID_EXT_EDX_NX))
+        panic("this CPU has no NX (execute-disable) bit, which pyos's page tables use");
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
 }
 
 void cpu_use_legacy_pic(void)

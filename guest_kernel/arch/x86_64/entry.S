@@ -138,3 +138,5 @@ boot_stack:
     .skip 16384
     .globl boot_stack_top
 boot_stack_top:
+
+    .section .note.GNU-stack, "", @progbits

@@ -60,3 +60,5 @@ trap_common:
     popq %rax
     addq $16, %rsp          /* vector and error code */
     iretq
+
+    .section .note.GNU-stack, "", @progbits

@@ -17,8 +17,7 @@ typedef void (*irq_handler_t)(int irq, struct trap_frame *frame);
 void irq_register(int irq, irq_handler_t handler);  /* also unmasks the line */
 void irq_dispatch(int irq, struct trap_frame *frame);
 
-/* Counted per line since boot; read by the VMM from guest memory later. */
-extern volatile uint64_t irq_count[IRQ_COUNT];
-extern volatile uint64_t irq_spurious[IRQ_COUNT];
+/* Interrupts and spurious interrupts are counted per line in pyos_counters
+ * (pyos/counters.h), where the VMM reads them. */
 
 #endif

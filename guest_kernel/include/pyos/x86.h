@@ -70,5 +70,6 @@ static inline uint64_t read_cr3(void)
 void gdt_init(void);
 void idt_init(void);
 void cpu_use_legacy_pic(void);
+void cpu_enable_nx(void);
 
 #endif

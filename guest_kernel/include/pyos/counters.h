@@ -1,0 +1,32 @@
+/*
+ * The kernel's counters, in one structure at the symbol pyos_counters.
+ * The VMM finds it in the kernel ELF and reads it from guest RAM without a VM
+ * exit (vmm/guest_counters.py); keep it in the subset cffi parses.
+ */
+#ifndef PYOS_COUNTERS_H
+#define PYOS_COUNTERS_H
+
+#include <stdint.h>
+#include <pyos/mm_stats.h>
+
+#define PYOS_COUNTERS_MAGIC 0x544e4350
+#define PYOS_COUNTERS_VERSION 1
+#define PYOS_PLUGIN_NAME_MAX 24
+
+struct pyos_counters {
+    uint32_t magic;                /* PYOS_COUNTERS_MAGIC once the kernel has set it up */
+    uint32_t version;
+    char frame_alloc_name[PYOS_PLUGIN_NAME_MAX];
+    char heap_name[PYOS_PLUGIN_NAME_MAX];
+    char paging_name[PYOS_PLUGIN_NAME_MAX];
+    struct frame_alloc_stats frames;
+    struct heap_stats heap;
+    struct paging_stats paging;
+    uint64_t ticks;
+    uint64_t irqs[16];
+    uint64_t spurious_irqs[16];
+};
+
+extern struct pyos_counters pyos_counters;
+
+#endif

@@ -1,0 +1,320 @@
+/*
+ * Self-tests and micro-benchmarks of the memory plugins; see mm_selftest.h.
+ * Everything goes through the plugin ops, so the same checks hold whichever
+ * implementation is linked in.
+ */
+#include <pyos/frame_alloc.h>
+#include <pyos/heap.h>
+#include <pyos/mm_env.h>
+#include <pyos/mm_selftest.h>
+#include <pyos/paging.h>
+
+int mm_selftest_passed, mm_selftest_failed;
+
+/* fmt formats up to two numbers, a and b. */
+static int check(const char *what, int ok, const char *fmt, uint64_t a, uint64_t b)
+{
+    printk("selftest memory: %s: %s (", what, ok ? "PASS" : "FAIL");
+    printk(fmt, a, b);
+    printk(")\n");
+    if (ok)
+        mm_selftest_passed++;
+    else
+        mm_selftest_failed++;
+    return !ok;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+static uint64_t next_random(void)  /* xorshift64 */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static void shuffle(uint32_t *a, uint64_t n)
+{
+    for (uint64_t i = n; i > 1; i--) {
+        uint64_t j = next_random() % i;
+        uint32_t t = a[i - 1];
+        a[i - 1] = a[j];
+        a[j] = t;
+    }
+}
+
+static unsigned order_for_bytes(uint64_t bytes)
+{
+    unsigned order = 0;
+    while ((FRAME_SIZE << order) < bytes)
+        order++;
+    return order;
+}
+
+/* Frames: exhaustion, uniqueness, random-order free, coalescing. */
+int mm_selftest_frames(const struct mm_selftest_env *env)
+{
+    struct frame_alloc_stats *st = env->frames;
+    int failed = 0;
+    env->refresh_stats();
+    uint64_t free_before = st->free_frames, largest_before = st->largest_free_frames;
+
+    /* A list of frame numbers, itself from the allocator. */
+    unsigned list_order = order_for_bytes(free_before * sizeof(uint32_t));
+    uint64_t list_phys = frame_alloc_plugin.alloc(list_order);
+    failed += check("allocate the test's own list", list_phys != 0, "order %lu", list_order, 0);
+    if (!list_phys)
+        return failed;
+    uint32_t *list = phys_to_virt(list_phys);
+    env->refresh_stats();
+    uint64_t free_start = st->free_frames, largest_start = st->largest_free_frames;
+
+    /* 1. Order 0 until exhaustion; each frame records its own number. */
+    uint64_t n = 0, phys;
+    while ((phys = frame_alloc_plugin.alloc(0)) != 0) {
+        *(uint64_t *)phys_to_virt(phys) = phys >> FRAME_SHIFT;
+        list[n++] = (uint32_t)(phys >> FRAME_SHIFT);
+    }
+    failed += check("order-0 allocation until exhaustion hands out every free frame",
+                    n == free_start && st->free_frames == 0, "%lu frames of %lu free", n, free_start);
+    uint64_t clobbered = 0, inside_list = 0;
+    uint64_t list_lo = list_phys >> FRAME_SHIFT, list_hi = list_lo + (1UL << list_order);
+    for (uint64_t i = 0; i < n; i++) {
+        if (*(uint64_t *)phys_to_virt((uint64_t)list[i] << FRAME_SHIFT) != list[i])
+            clobbered++;  /* two handouts of one frame would overwrite each other's mark */
+        if (list[i] >= list_lo && list[i] < list_hi)
+            inside_list++;
+    }
+    failed += check("no frame handed out twice", clobbered == 0 && inside_list == 0,
+                    "%lu frames overwritten, %lu inside a live block", clobbered, inside_list);
+
+    /* 2. Free in random order: everything coalesces back. */
+    shuffle(list, n);
+    for (uint64_t i = 0; i < n; i++)
+        frame_alloc_plugin.free((uint64_t)list[i] << FRAME_SHIFT, 0);
+    env->refresh_stats();
+    failed += check("random-order free restores the free count", st->free_frames == free_start,
+                    "%lu free, expected %lu", st->free_frames, free_start);
+    failed += check("coalescing restores the largest block", st->largest_free_frames == largest_start,
+                    "largest %lu frames, expected %lu", st->largest_free_frames, largest_start);
+
+    /* 3. Mixed orders 0-5 until exhaustion, then random-order free. */
+    uint64_t m = 0, frames = 0;
+    for (;;) {
+        unsigned order = (unsigned)(next_random() % 6);
+        phys = frame_alloc_plugin.alloc(order);
+        if (!phys && !(phys = frame_alloc_plugin.alloc(order = 0)))
+            break;
+        if (phys & ((FRAME_SIZE << order) - 1))
+            failed += check("blocks are aligned to their size", 0, "%#lx order %lu", phys, order);
+        list[m++] = (uint32_t)((phys >> FRAME_SHIFT) << 4 | order);
+        frames += 1UL << order;
+    }
+    failed += check("mixed-order allocation until exhaustion", frames == free_start && st->free_frames == 0,
+                    "%lu frames in blocks, %lu were free", frames, free_start);
+    shuffle(list, m);
+    for (uint64_t i = 0; i < m; i++)
+        frame_alloc_plugin.free((uint64_t)(list[i] >> 4) << FRAME_SHIFT, list[i] & 15);
+    env->refresh_stats();
+    failed += check("mixed-order free coalesces back", st->free_frames == free_start &&
+                    st->largest_free_frames == largest_start, "%lu free, largest %lu", st->free_frames,
+                    st->largest_free_frames);
+
+    frame_alloc_plugin.free(list_phys, list_order);
+    env->refresh_stats();
+    failed += check("all back: free count and largest block as before the test",
+                    st->free_frames == free_before && st->largest_free_frames == largest_before,
+                    "%lu free, largest %lu", st->free_frames, st->largest_free_frames);
+    return failed;
+}
+
+/* Heap: sizes 8 B to 64 KiB, patterns intact, no leak. */
+#define HEAP_LIVE 128
+#define HEAP_ROUNDS 1500
+
+struct live {
+    unsigned char *p;
+    uint64_t size;
+    unsigned char tag;
+};
+
+static uint64_t random_size(void)
+{
+    unsigned bits = 3 + (unsigned)(next_random() % 14);  /* 8 B .. 64 KiB, log-uniform */
+    uint64_t size = (1UL << bits) + next_random() % (1UL << bits);
+    return size > 65536 ? 65536 : size;
+}
+
+static void fill(struct live *l)
+{
+    uint64_t edge = l->size < 16 ? l->size : 16;
+    memset(l->p, l->tag, edge);
+    memset(l->p + l->size - edge, l->tag ^ 0xff, edge);
+}
+
+static int intact(const struct live *l)
+{
+    uint64_t edge = l->size < 16 ? l->size : 16;
+    for (uint64_t i = 0; i < edge && i < l->size - edge; i++)  /* head, where the tail did not overwrite it */
+        if (l->p[i] != l->tag)
+            return 0;
+    for (uint64_t i = l->size - edge; i < l->size; i++)
+        if (l->p[i] != (unsigned char)(l->tag ^ 0xff))
+            return 0;
+    return 1;
+}
+
+int mm_selftest_heap(const struct mm_selftest_env *env)
+{
+    struct heap_stats *st = env->heap;
+    struct live live[HEAP_LIVE] = {0};
+    uint64_t in_use_before = st->bytes_in_use, allocs_before = st->allocs, frees_before = st->frees;
+    uint64_t misaligned = 0, corrupted = 0, failures = 0;
+    for (unsigned round = 0; round < HEAP_ROUNDS; round++) {
+        struct live *l = &live[next_random() % HEAP_LIVE];
+        if (l->p) {
+            if (!intact(l))
+                corrupted++;
+            heap_plugin.free(l->p);
+            l->p = NULL;
+        }
+        l->size = random_size();
+        l->tag = (unsigned char)round;
+        l->p = heap_plugin.alloc(l->size);
+        if (!l->p) {
+            failures++;
+            continue;
+        }
+        if ((uint64_t)l->p % HEAP_ALIGN)
+            misaligned++;
+        fill(l);
+    }
+    for (unsigned i = 0; i < HEAP_LIVE; i++) {
+        if (live[i].p) {
+            if (!intact(&live[i]))
+                corrupted++;
+            heap_plugin.free(live[i].p);
+        }
+    }
+    int failed = 0;
+    failed += check("heap: 1500 allocations of 8 B-64 KiB succeed, 16-byte aligned", !failures && !misaligned,
+                    "%lu failed, %lu misaligned", failures, misaligned);
+    failed += check("heap: no block overwrote another", corrupted == 0, "%lu corrupted", corrupted, 0);
+    failed += check("heap: every byte given back", st->bytes_in_use == in_use_before &&
+                    st->allocs - allocs_before == st->frees - frees_before,
+                    "%lu bytes still in use, %lu allocs not freed", st->bytes_in_use - in_use_before,
+                    (st->allocs - allocs_before) - (st->frees - frees_before));
+    void *zero = heap_plugin.alloc(0);
+    heap_plugin.free(zero);
+    heap_plugin.free(NULL);
+    return failed;
+}
+
+/* Paging: map/unmap/translate round trips at a scratch address. */
+#define PAGING_PROBES 24
+#define SCRATCH_VA 0xFFFFD00000000000UL
+
+int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, uint64_t probe_phys)
+{
+    (void)env;
+    int failed = 0;
+    uint64_t frames[PAGING_PROBES], wrong = 0, data_bad = 0, unmapped_bad = 0, remap_bad = 0;
+    for (unsigned i = 0; i < PAGING_PROBES; i++) {
+        /* Spread over 4 KiB, 2 MiB, 1 GiB and 512 GiB boundaries: new tables each time. */
+        uint64_t va = SCRATCH_VA + (uint64_t)i * 0x40201000UL;
+        frames[i] = frame_alloc(0);
+        if (paging_plugin.map(va, frames[i], PTE_PRESENT | PTE_WRITE | PTE_NX) < 0 ||
+            paging_plugin.translate(va + 0x123) != frames[i] + 0x123)
+            wrong++;
+        *(volatile uint64_t *)mmu_access(va) = 0xC0FFEE00 + i;  /* write through the new mapping */
+        if (*(uint64_t *)phys_to_virt(frames[i]) != 0xC0FFEE00 + i)  /* read through the direct map */
+            data_bad++;
+        if (paging_plugin.map(va, frames[i], PTE_PRESENT) == 0)
+            remap_bad++;
+    }
+    for (unsigned i = 0; i < PAGING_PROBES; i++) {
+        uint64_t va = SCRATCH_VA + (uint64_t)i * 0x40201000UL;
+        if (paging_plugin.unmap(va) < 0 || paging_plugin.translate(va) != PAGING_NOT_MAPPED ||
+            paging_plugin.unmap(va) == 0)
+            unmapped_bad++;
+        frame_free(frames[i], 0);
+    }
+    failed += check("paging: map then translate gives the frame back", wrong == 0, "%lu wrong of %lu",
+                    wrong, PAGING_PROBES);
+    failed += check("paging: a write through the mapping lands in the frame", data_bad == 0,
+                    "%lu wrong of %lu", data_bad, PAGING_PROBES);
+    failed += check("paging: mapping a mapped page is refused", remap_bad == 0, "%lu accepted of %lu",
+                    remap_bad, PAGING_PROBES);
+    failed += check("paging: unmap then translate says not mapped", unmapped_bad == 0, "%lu wrong of %lu",
+                    unmapped_bad, PAGING_PROBES);
+    uint64_t direct = paging_plugin.translate(DIRECT_MAP_BASE + probe_phys);
+    uint64_t image = paging_plugin.translate(probe_virt);
+    failed += check("paging: the direct map and the kernel image translate (2 MiB pages)",
+                    direct == probe_phys && image == probe_phys, "direct %#lx, image %#lx", direct, image);
+    return failed;
+}
+
+/* -- micro-benchmarks -------------------------------------------------------- */
+static void report(const struct mm_selftest_env *env, const char *what, uint64_t start, uint64_t ops)
+{
+    uint64_t ns = env->now_ns() - start;
+    printk("bench %s: %lu.%02lu ns/op (%lu ops)\n", what, ns / ops, ns * 100 / ops % 100, ops);
+}
+
+void mm_bench(const struct mm_selftest_env *env, unsigned iterations)
+{
+    uint64_t t, sink = 0;
+    uint64_t blocks[64];
+
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations; i++)
+        frame_alloc_plugin.free(frame_alloc_plugin.alloc(0), 0);
+    report(env, "frame alloc+free order 0", t, iterations);
+
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations / 64; i++) {
+        for (unsigned j = 0; j < 64; j++)
+            blocks[j] = frame_alloc_plugin.alloc(0);
+        for (unsigned j = 0; j < 64; j++)
+            frame_alloc_plugin.free(blocks[j], 0);
+    }
+    report(env, "frame alloc+free order 0, 64 live", t, iterations / 64 * 64);
+
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations; i++)
+        frame_alloc_plugin.free(frame_alloc_plugin.alloc(3), 3);
+    report(env, "frame alloc+free order 3", t, iterations);
+
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations; i++) {
+        void *p = heap_plugin.alloc(64);
+        sink += (uint64_t)p;
+        heap_plugin.free(p);
+    }
+    report(env, "kmalloc+kfree 64 B", t, iterations);
+
+    void *ptrs[64];
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations / 64; i++) {
+        for (unsigned j = 0; j < 64; j++)
+            ptrs[j] = heap_plugin.alloc(8 + (next_random() % 1024));
+        for (unsigned j = 0; j < 64; j++)
+            heap_plugin.free(ptrs[j]);
+    }
+    report(env, "kmalloc+kfree 8-1032 B, 64 live", t, iterations / 64 * 64);
+
+    uint64_t frame = frame_alloc(0);
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations; i++) {
+        paging_plugin.map(SCRATCH_VA, frame, PTE_PRESENT | PTE_WRITE);
+        paging_plugin.unmap(SCRATCH_VA);
+    }
+    report(env, "page map+unmap", t, iterations);
+    t = env->now_ns();
+    for (unsigned i = 0; i < iterations; i++)
+        sink += paging_plugin.translate(DIRECT_MAP_BASE + i * FRAME_SIZE);
+    report(env, "page translate", t, iterations);
+    frame_free(frame, 0);
+    if (sink == 1)
+        printk("%lu\n", sink);  /* keep the compiler from dropping the loops */
+}

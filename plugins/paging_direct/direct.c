@@ -1,0 +1,119 @@
+/*
+ * Paging through the direct map: every page table is reached at
+ * DIRECT_MAP_BASE + its physical address, so a walk is four loads. Simple,
+ * and what Linux does; it needs all of RAM mapped, which the direct map is.
+ */
+#include <pyos/frame_alloc.h>
+#include <pyos/mm_env.h>
+#include <pyos/paging.h>
+
+#define HUGE_2M 0x200000UL
+#define MMIO_WINDOW_START 0xC0000000UL
+#define MMIO_WINDOW_END 0x100000000UL
+
+static uint64_t *pml4;
+static struct paging_stats *stats;
+
+static unsigned index_at(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
+
+static uint64_t *new_table(void)
+{
+    uint64_t phys = frame_alloc(0);
+    if (!phys)
+        return NULL;
+    stats->tables_allocated++;
+    return memset(phys_to_virt(phys), 0, FRAME_SIZE);
+}
+
+/* The entry for virt at `level` (1 = page table, 2 = page directory), creating
+ * the tables above it when `create`; NULL if missing or under a huge page. */
+static uint64_t *entry_for(uint64_t virt, int level, int create)
+{
+    uint64_t *table = pml4;
+    for (int l = 4; l > level; l--) {
+        uint64_t *e = &table[index_at(virt, l)];
+        if (!(*e & PTE_PRESENT)) {
+            uint64_t *t = create ? new_table() : NULL;
+            if (!t)
+                return NULL;
+            /* Upper levels allow everything; the leaf entry decides. */
+            *e = virt_to_phys(t) | PTE_PRESENT | PTE_WRITE | (virt >> 63 ? 0 : PTE_USER);
+        } else if (*e & PTE_HUGE) {
+            return NULL;
+        }
+        table = phys_to_virt(*e & PTE_ADDR_MASK);
+    }
+    return &table[index_at(virt, level)];
+}
+
+static void map_huge_range(uint64_t virt, uint64_t phys, uint64_t bytes, uint64_t flags)
+{
+    for (uint64_t off = 0; off < bytes; off += HUGE_2M) {
+        uint64_t *e = entry_for(virt + off, 2, 1);
+        if (!e)
+            panic("paging: out of memory building the kernel page tables");
+        *e = (phys + off) | flags | PTE_PRESENT | PTE_HUGE;
+    }
+}
+
+static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
+{
+    stats = st;
+    pml4 = new_table();
+    uint64_t ram = (ram_bytes + HUGE_2M - 1) & ~(HUGE_2M - 1);
+    uint64_t kernel = (kernel_image_end_phys() + HUGE_2M - 1) & ~(HUGE_2M - 1);
+    map_huge_range(DIRECT_MAP_BASE, 0, ram, PTE_WRITE | PTE_GLOBAL | PTE_NX);
+    map_huge_range(DIRECT_MAP_BASE + MMIO_WINDOW_START, MMIO_WINDOW_START, MMIO_WINDOW_END - MMIO_WINDOW_START,
+                   PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
+    map_huge_range(KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
+    stats->direct_map_bytes = ram;
+    load_cr3(virt_to_phys(pml4));
+}
+
+static int direct_map(uint64_t virt, uint64_t phys, uint64_t flags)
+{
+    uint64_t *e = entry_for(virt, 1, 1);
+    if (!e || (*e & PTE_PRESENT))
+        return -1;
+    *e = (phys & PTE_ADDR_MASK) | flags | PTE_PRESENT;
+    invlpg(virt);
+    stats->maps++;
+    return 0;
+}
+
+static int direct_unmap(uint64_t virt)
+{
+    uint64_t *e = entry_for(virt, 1, 0);
+    if (!e || !(*e & PTE_PRESENT))
+        return -1;
+    *e = 0;
+    invlpg(virt);
+    stats->unmaps++;
+    return 0;
+}
+
+static uint64_t direct_translate(uint64_t virt)
+{
+    stats->translations++;
+    uint64_t *table = pml4;
+    for (int level = 4; level >= 1; level--) {
+        uint64_t e = table[index_at(virt, level)];
+        if (!(e & PTE_PRESENT))
+            return PAGING_NOT_MAPPED;
+        if (level == 1 || (level <= 3 && (e & PTE_HUGE))) {
+            uint64_t page = 1UL << (12 + 9 * (level - 1));
+            return (e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1));
+        }
+        table = phys_to_virt(e & PTE_ADDR_MASK);
+    }
+    return PAGING_NOT_MAPPED;
+}
+
+const struct paging_ops paging_plugin = {
+    .interface_version = PAGING_INTERFACE,
+    .name = "direct",
+    .init = direct_init,
+    .map = direct_map,
+    .unmap = direct_unmap,
+    .translate = direct_translate,
+};

@@ -1,0 +1,66 @@
+"""Finding installed plugins (entry points) and picking the configured ones."""
+
+from __future__ import annotations
+
+import pluggy
+
+from ..errors import ConfigError, KernelError
+from . import SUBSYSTEMS, Plugin, hookspecs
+
+ENTRY_POINT_GROUP = "pyos.plugins"
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("pyos")
+    pm.add_hookspecs(hookspecs)
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    except Exception as e:  # an installed plugin package that fails to import
+        raise KernelError(f"loading the {ENTRY_POINT_GROUP} entry points failed: {type(e).__name__}: {e}",
+                          "fix or uninstall the plugin package named in the error") from None
+    return pm
+
+
+def discover() -> dict[str, dict[str, Plugin]]:
+    """Every installed plugin, by subsystem and name."""
+    pm = plugin_manager()
+    found: dict[str, dict[str, Plugin]] = {key: {} for key in SUBSYSTEMS}
+    for module in pm.get_plugins():
+        provider = pm.get_name(module) or getattr(module, "__name__", "?")
+        declared = module.pyos_plugins() if hasattr(module, "pyos_plugins") else []
+        for plugin in declared or []:
+            if not isinstance(plugin, Plugin):
+                raise KernelError(f"plugin package '{provider}' returned {plugin!r}, not a vmm.plugins.Plugin")
+            if plugin.subsystem not in SUBSYSTEMS:
+                raise KernelError(f"plugin '{plugin.name}' from '{provider}' is for unknown subsystem "
+                                  f"'{plugin.subsystem}'", "subsystems: " + ", ".join(SUBSYSTEMS))
+            existing = found[plugin.subsystem].get(plugin.name)
+            if existing:
+                raise KernelError(f"two plugins named '{plugin.name}' for {plugin.subsystem}: "
+                                  f"from '{existing.provider}' and from '{provider}'",
+                                  "uninstall one of them")
+            found[plugin.subsystem][plugin.name] = Plugin(**{**plugin.__dict__, "provider": provider})
+    return found
+
+
+def select(choices: dict[str, str], installed=None) -> list[Plugin]:
+    """The plugin for each subsystem: choices[key], or the subsystem's default."""
+    installed = discover() if installed is None else installed
+    selected = []
+    for key, subsystem in SUBSYSTEMS.items():
+        name = choices.get(key) or subsystem.default
+        plugin = installed[key].get(name)
+        if plugin is None:
+            names = ", ".join(sorted(installed[key])) or "none"
+            raise ConfigError(f"[kernel] {key} = {name!r}: no such {key} plugin is installed",
+                              f"installed {key} plugins: {names} (see pyos-vmm plugins)")
+        if plugin.interface_version != subsystem.interface_version:
+            raise KernelError(f"{key} plugin '{name}' implements interface version {plugin.interface_version}, "
+                              f"but this kernel's {subsystem.header} is version {subsystem.interface_version}",
+                              f"update the plugin '{name}' (from {plugin.provider}) to the current interface")
+        missing = [str(s) for s in plugin.sources if not s.is_file()]
+        if missing:
+            raise KernelError(f"{key} plugin '{name}' names sources that do not exist: {', '.join(missing)}",
+                              "reinstall the plugin package (are its C files included as package data?)")
+        selected.append(plugin)
+    return selected
