@@ -2,6 +2,8 @@
 
     pyos-vmm --config FILE [--cmdline ...] [--kernel ELF]   boot a VM
     pyos-vmm build --config FILE                            build the kernel, print its path
+    pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
+    pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                          what this host's KVM can do
 """
 
@@ -76,6 +78,18 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def cmd_harness(args) -> int:
+    """Run the memory plugins the config selects natively on the host."""
+    from .harness import run_harness
+    from .plugins.manager import select
+    cfg = _load_config(args)
+    mode = "bench" if args.bench else "selftest"
+    result = run_harness(select(cfg.kernel.plugin_choices()), mode, args.harness_mib, args.bench or 0)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.returncode
+
+
 def cmd_probe(args) -> int:
     from .probe import probe_report
     print(probe_report())
@@ -84,13 +98,18 @@ def cmd_probe(args) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "probe"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
                    help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
-                        "subsystem plugins and the selected ones; probe: report the host's KVM")
+                        "subsystem plugins and the selected ones; harness: run the selected memory "
+                        "plugins' self-tests natively on the host; probe: report the host's KVM")
     p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
     p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
                    help="append to the kernel command line (repeatable)")
+    p.add_argument("--bench", type=int, metavar="N",
+                   help="harness: run N-iteration micro-benchmarks instead of the self-tests")
+    p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
+                   help="harness: size of the simulated physical memory (default 64)")
     p.add_argument("--stats", action="store_true",
                    help="print VM exits, IRQs, injected vectors and timer statistics at exit")
     return p
@@ -98,12 +117,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    if args.command in ("run", "build") and not args.config:
+    if args.command in ("run", "build", "harness") and not args.config:
         print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
               file=sys.stderr)
         return errors.EXIT_CONFIG
     try:
-        commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "probe": cmd_probe}
+        commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
+                    "probe": cmd_probe}
         return commands[args.command](args)
     except PyosError as e:
         print(f"pyos-vmm: {e}", file=sys.stderr)

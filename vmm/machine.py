@@ -40,6 +40,7 @@ from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
 from .errors import GuestCrash
+from .guest_counters import GuestCounters
 from .irq import IrqLine
 from .kvm import Kvm, ffi, lib
 from .memory import GuestMemory
@@ -120,6 +121,7 @@ class Machine:
             self.io_bus.register(config.machine.exit_port, 4, ExitPort(self._guest_exit))
 
         self.kernel = load_kernel(kernel_path, self.memory)
+        self.guest_counters = GuestCounters.find(kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
                                cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
@@ -252,6 +254,14 @@ class Machine:
         pit = self.pit.stats
         lines.append(f"PIT ({self.pit.policy}): IRQ0 edges due {pit['edges']}, delivered {pit['delivered']} "
                      f"(caught up late: {pit['caught_up']}), lost {pit['lost_ticks']}")
+        guest = self.guest_counters.snapshot() if self.guest_counters else {}
+        if guest:
+            names = guest["plugins"]
+            lines.append(f"guest: {guest['ticks']} ticks; IRQs handled "
+                         + ", ".join(f"IRQ{n} {c}" for n, c in enumerate(guest["irqs"]) if c))
+            for section, plugin in (("frames", "frame_alloc"), ("heap", "heap"), ("paging", "paging")):
+                values = ", ".join(f"{k} {v}" for k, v in guest[section].items())
+                lines.append(f"guest {section} ({names[plugin]}): {values}")
         return "\n".join(lines)
 
     # -- the run loop ------------------------------------------------------------

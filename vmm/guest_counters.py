@@ -1,0 +1,62 @@
+"""The guest kernel's counters, read straight from guest RAM (no VM exit).
+
+The kernel keeps struct pyos_counters (guest_kernel/include/pyos/counters.h)
+at the symbol pyos_counters; its layout comes to Python through cffi from
+that same header. The kernel image is mapped at KERNEL_VMA -> physical 0, so
+the symbol's physical address is its virtual address minus KERNEL_VMA.
+Values are read while the guest runs: each field is consistent, the set is
+a snapshot taken field by field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .boot.long_mode import KERNEL_VMA
+from .errors import KernelError
+from .kvm import ffi, lib
+
+SYMBOL = "pyos_counters"
+SECTIONS = ("frames", "heap", "paging")
+
+
+class GuestCounters:
+    def __init__(self, counters_ptr):
+        self._c = counters_ptr
+
+    @classmethod
+    def find(cls, kernel_elf: Path, memory):
+        """The counters of the kernel in `memory`, or None if it has none."""
+        from .build.kernel import read_symbol
+        try:
+            address, _ = read_symbol(kernel_elf, SYMBOL, 0)
+        except (KernelError, AttributeError):
+            return None
+        phys = address - KERNEL_VMA
+        if not memory.contains(phys, ffi.sizeof("struct pyos_counters")):
+            return None
+        return cls(memory.cast("struct pyos_counters *", phys))
+
+    @property
+    def ready(self) -> bool:
+        return self._c.magic == lib.PYOS_COUNTERS_MAGIC
+
+    def plugin_names(self) -> dict[str, str]:
+        return {key: ffi.string(getattr(self._c, f"{key}_name")).decode(errors="replace")
+                for key in ("frame_alloc", "heap", "paging")}
+
+    def section(self, name: str) -> dict[str, int]:
+        struct = getattr(self._c, name)
+        return {field: getattr(struct, field) for field, _ in ffi.typeof(struct).fields}
+
+    def snapshot(self) -> dict:
+        """All counters as plain Python values ({} before the kernel set them up)."""
+        if not self.ready:
+            return {}
+        return {
+            "plugins": self.plugin_names(),
+            **{name: self.section(name) for name in SECTIONS},
+            "ticks": self._c.ticks,
+            "irqs": list(self._c.irqs),
+            "spurious_irqs": list(self._c.spurious_irqs),
+        }

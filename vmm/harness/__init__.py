@@ -1,0 +1,59 @@
+"""Host-side harness: memory plugins' C compiled for the host and run natively.
+
+The same plugin sources and the same self-test file the guest runs
+(guest_kernel/kernel/mm_selftest.c), built with -DPYOS_HARNESS against
+harness.c, which stands in for the kernel (an arena for physical memory, a
+software MMU). Plugin authors use it through `pyos-vmm harness`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..errors import KernelError
+from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR, cache_dir
+
+HARNESS_C = Path(__file__).with_name("harness.c")
+SELFTEST_C = GUEST_KERNEL_DIR / "kernel" / "mm_selftest.c"
+HOST_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wno-format", "-DPYOS_HARNESS"]
+
+
+def build_harness(plugins) -> Path:
+    """Compile the harness with the given plugins (one per memory subsystem); cached."""
+    gcc = shutil.which("gcc")
+    if not gcc:
+        raise KernelError("gcc not found: it builds the host harness", "apt-get install gcc")
+    sources = [HARNESS_C, SELFTEST_C]
+    flags = list(HOST_CFLAGS)
+    includes = [GUEST_INCLUDE]
+    for plugin in plugins:
+        sources += list(plugin.sources)
+        flags += [f for f in plugin.cflags if f not in flags]
+        includes += list(plugin.include_dirs)
+    digest = hashlib.sha256(repr((flags, [str(s) for s in sources])).encode())
+    for path in [*sources, *sorted(GUEST_INCLUDE.rglob("*.h"))]:
+        digest.update(path.read_bytes())
+    out = cache_dir() / "harness" / digest.hexdigest()[:24] / "harness"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        exe = Path(tmp) / "harness"
+        result = subprocess.run([gcc, *flags, *(f"-I{d}" for d in includes), "-o", str(exe),
+                                 *map(str, sources)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise KernelError(f"building the host harness failed:\n{result.stderr.strip()}",
+                              "plugin code must only use what guest_kernel/include/pyos/mm_env.h offers")
+        os.replace(exe, out)
+    return out
+
+
+def run_harness(plugins, mode: str = "selftest", memory_mib: int = 64, iterations: int = 1_000_000):
+    exe = build_harness(plugins)
+    args = [str(exe), mode, str(memory_mib)] + ([str(iterations)] if mode == "bench" else [])
+    return subprocess.run(args, capture_output=True, text=True)
