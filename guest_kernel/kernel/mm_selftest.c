@@ -250,6 +250,21 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
                     remap_bad, PAGING_PROBES);
     failed += check("paging: unmap then translate says not mapped", unmapped_bad == 0, "%lu wrong of %lu",
                     unmapped_bad, PAGING_PROBES);
+    /* A second address space: its lower half is its own, its upper half shared. */
+    uint64_t free_before = env->frames->free_frames;
+    uint64_t home = paging_plugin.current_space(), space = paging_plugin.new_space();
+    uint64_t frame = frame_alloc(0);
+    paging_plugin.switch_space(space);
+    int mapped = paging_plugin.map(0x400000, frame, PTE_PRESENT | PTE_WRITE | PTE_USER | PTE_OWNED) == 0 &&
+                 paging_plugin.translate(0x400000) == frame;
+    int shared = paging_plugin.translate(DIRECT_MAP_BASE + probe_phys) == probe_phys;
+    paging_plugin.switch_space(home);
+    int private_half = paging_plugin.translate(0x400000) == PAGING_NOT_MAPPED;
+    paging_plugin.free_space(space);
+    int freed = env->frames->free_frames == free_before;  /* root, tables and the owned frame all went back */
+    failed += check("paging: address spaces: own lower half, shared kernel half, freed with their frames",
+                    mapped && shared && private_half && freed, "mapped+shared %lu, private+freed %lu",
+                    (uint64_t)(mapped * 10 + shared), (uint64_t)(private_half * 10 + freed));
     uint64_t direct = paging_plugin.translate(DIRECT_MAP_BASE + probe_phys);
     uint64_t image = paging_plugin.translate(probe_virt);
     failed += check("paging: the direct map and the kernel image translate (2 MiB pages)",

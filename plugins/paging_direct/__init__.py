@@ -13,7 +13,7 @@ def pyos_plugins():
         subsystem="paging",
         name="direct",
         version="1.0",
-        interface_version=1,
+        interface_version=2,
         sources=[HERE / "direct.c"],
         description="Walks page tables through the direct map of all RAM",
     )]

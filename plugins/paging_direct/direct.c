@@ -11,7 +11,8 @@
 #define MMIO_WINDOW_START 0xC0000000UL
 #define MMIO_WINDOW_END 0x100000000UL
 
-static uint64_t *pml4;
+static uint64_t *pml4;          /* the current address space's root */
+static uint64_t *kernel_pml4;   /* the kernel's own: its upper half is everyone's */
 static struct paging_stats *stats;
 
 static unsigned index_at(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
@@ -66,7 +67,16 @@ static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
     map_huge_range(DIRECT_MAP_BASE + MMIO_WINDOW_START, MMIO_WINDOW_START, MMIO_WINDOW_END - MMIO_WINDOW_START,
                    PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
     map_huge_range(KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
+    for (int slot = 256; slot < 512; slot++) {  /* the whole kernel half exists now, so it is shared for good */
+        if (!(pml4[slot] & PTE_PRESENT)) {
+            uint64_t *t = new_table();
+            if (!t)
+                panic("paging: out of memory building the kernel page tables");
+            pml4[slot] = virt_to_phys(t) | PTE_PRESENT | PTE_WRITE;
+        }
+    }
     stats->direct_map_bytes = ram;
+    kernel_pml4 = pml4;
     load_cr3(virt_to_phys(pml4));
 }
 
@@ -109,6 +119,50 @@ static uint64_t direct_translate(uint64_t virt)
     return PAGING_NOT_MAPPED;
 }
 
+static uint64_t direct_new_space(void)
+{
+    uint64_t *root = new_table();
+    if (!root)
+        return 0;
+    memcpy(root + 256, kernel_pml4 + 256, 256 * sizeof(uint64_t));
+    return virt_to_phys(root);
+}
+
+static void direct_switch_space(uint64_t root)
+{
+    pml4 = phys_to_virt(root);
+    load_cr3(root);
+}
+
+static uint64_t direct_current_space(void) { return virt_to_phys(pml4); }
+
+/* Free the tables (and owned frames) below `table` at `level`, then the table. */
+static void free_table(uint64_t phys, int level)
+{
+    uint64_t *table = phys_to_virt(phys);
+    for (int i = 0; i < 512; i++) {
+        uint64_t e = table[i];
+        if (!(e & PTE_PRESENT))
+            continue;
+        if (level > 1 && !(e & PTE_HUGE))
+            free_table(e & PTE_ADDR_MASK, level - 1);
+        else if (level == 1 && (e & PTE_OWNED))
+            frame_free(e & PTE_ADDR_MASK, 0);
+    }
+    frame_free(phys, 0);
+    stats->tables_allocated--;
+}
+
+static void direct_free_space(uint64_t root)
+{
+    uint64_t *top = phys_to_virt(root);
+    for (int slot = 0; slot < 256; slot++)
+        if (top[slot] & PTE_PRESENT)
+            free_table(top[slot] & PTE_ADDR_MASK, 3);
+    frame_free(root, 0);
+    stats->tables_allocated--;
+}
+
 const struct paging_ops paging_plugin = {
     .interface_version = PAGING_INTERFACE,
     .name = "direct",
@@ -116,4 +170,8 @@ const struct paging_ops paging_plugin = {
     .map = direct_map,
     .unmap = direct_unmap,
     .translate = direct_translate,
+    .new_space = direct_new_space,
+    .switch_space = direct_switch_space,
+    .current_space = direct_current_space,
+    .free_space = direct_free_space,
 };

@@ -13,7 +13,7 @@ def pyos_plugins():
         subsystem="paging",
         name="recursive",
         version="1.0",
-        interface_version=1,
+        interface_version=2,
         sources=[HERE / "recursive.c"],
         description="Reaches page tables through a recursive PML4 slot (510)",
     )]

@@ -10,8 +10,9 @@
  * mmu_access(), which in the kernel is the address itself and in the host
  * harness is a software MMU.
  *
- * The initial tables are built through the direct map (the recursive view
- * exists only once CR3 points at them).
+ * Tables of an address space that is not the current one (building the
+ * first tables, a new space, freeing an old one) are reached through the
+ * direct map: the recursive view exists only for the space CR3 points at.
  */
 #include <pyos/frame_alloc.h>
 #include <pyos/mm_env.h>
@@ -23,6 +24,7 @@
 #define MMIO_WINDOW_END 0x100000000UL
 
 static struct paging_stats *stats;
+static uint64_t current_root;
 
 static unsigned idx(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
 
@@ -78,8 +80,13 @@ static void recursive_init(uint64_t ram_bytes, struct paging_stats *st)
     build_huge(pml4, DIRECT_MAP_BASE + MMIO_WINDOW_START, MMIO_WINDOW_START, MMIO_WINDOW_END - MMIO_WINDOW_START,
                PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
     build_huge(pml4, KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
-    ((uint64_t *)phys_to_virt(pml4))[SLOT] = pml4 | PTE_PRESENT | PTE_WRITE | PTE_NX;
+    uint64_t *top = phys_to_virt(pml4);
+    for (unsigned slot = 256; slot < 512; slot++)  /* the whole kernel half exists now: shared for good */
+        if (slot != SLOT && !(top[slot] & PTE_PRESENT))
+            top[slot] = build_table() | PTE_PRESENT | PTE_WRITE;
+    top[SLOT] = pml4 | PTE_PRESENT | PTE_WRITE | PTE_NX;
     stats->direct_map_bytes = ram;
+    current_root = pml4;
     load_cr3(pml4);
 }
 
@@ -150,6 +157,53 @@ static uint64_t recursive_translate(uint64_t virt)
     return (*e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1));
 }
 
+static uint64_t recursive_new_space(void)
+{
+    uint64_t root = frame_alloc(0);
+    if (!root)
+        return 0;
+    stats->tables_allocated++;
+    uint64_t *fresh = phys_to_virt(root), *now = table_va(0, 4);  /* the current PML4, recursively */
+    memset(fresh, 0, 256 * sizeof(uint64_t));
+    memcpy(fresh + 256, now + 256, 256 * sizeof(uint64_t));
+    fresh[SLOT] = root | PTE_PRESENT | PTE_WRITE | PTE_NX;  /* its own recursive slot */
+    return root;
+}
+
+static void recursive_switch_space(uint64_t root)
+{
+    current_root = root;
+    load_cr3(root);
+}
+
+static uint64_t recursive_current_space(void) { return current_root; }
+
+static void free_table(uint64_t phys, int level)
+{
+    uint64_t *table = phys_to_virt(phys);
+    for (int i = 0; i < 512; i++) {
+        uint64_t e = table[i];
+        if (!(e & PTE_PRESENT))
+            continue;
+        if (level > 1 && !(e & PTE_HUGE))
+            free_table(e & PTE_ADDR_MASK, level - 1);
+        else if (level == 1 && (e & PTE_OWNED))
+            frame_free(e & PTE_ADDR_MASK, 0);
+    }
+    frame_free(phys, 0);
+    stats->tables_allocated--;
+}
+
+static void recursive_free_space(uint64_t root)
+{
+    uint64_t *top = phys_to_virt(root);
+    for (int slot = 0; slot < 256; slot++)
+        if (top[slot] & PTE_PRESENT)
+            free_table(top[slot] & PTE_ADDR_MASK, 3);
+    frame_free(root, 0);
+    stats->tables_allocated--;
+}
+
 const struct paging_ops paging_plugin = {
     .interface_version = PAGING_INTERFACE,
     .name = "recursive",
@@ -157,4 +211,8 @@ const struct paging_ops paging_plugin = {
     .map = recursive_map,
     .unmap = recursive_unmap,
     .translate = recursive_translate,
+    .new_space = recursive_new_space,
+    .switch_space = recursive_switch_space,
+    .current_space = recursive_current_space,
+    .free_space = recursive_free_space,
 };

@@ -12,6 +12,7 @@
 #define PYOS_COUNTERS_MAGIC 0x544e4350
 #define PYOS_COUNTERS_VERSION 1
 #define PYOS_PLUGIN_NAME_MAX 24
+#define PYOS_SYSCALL_SLOTS 32
 
 struct pyos_counters {
     uint32_t magic;                /* PYOS_COUNTERS_MAGIC once the kernel has set it up */
@@ -19,12 +20,19 @@ struct pyos_counters {
     char frame_alloc_name[PYOS_PLUGIN_NAME_MAX];
     char heap_name[PYOS_PLUGIN_NAME_MAX];
     char paging_name[PYOS_PLUGIN_NAME_MAX];
+    char sched_name[PYOS_PLUGIN_NAME_MAX];
+    char syscall_entry[PYOS_PLUGIN_NAME_MAX];  /* "int3 trampoline" or "syscall" */
     struct frame_alloc_stats frames;
     struct heap_stats heap;
     struct paging_stats paging;
     uint64_t ticks;
     uint64_t irqs[16];
     uint64_t spurious_irqs[16];
+    uint64_t context_switches;
+    uint64_t processes_created;
+    uint64_t user_page_faults;       /* page faults taken in user mode */
+    uint64_t processes_killed;       /* by a CPU exception */
+    uint64_t syscalls[PYOS_SYSCALL_SLOTS];  /* by number */
 };
 
 extern struct pyos_counters pyos_counters;

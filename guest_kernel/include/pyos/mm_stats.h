@@ -12,7 +12,9 @@
 /* Interface versions: a plugin declares the one it implements. */
 #define FRAME_ALLOC_INTERFACE 1
 #define HEAP_INTERFACE 1
-#define PAGING_INTERFACE 1
+#define PAGING_INTERFACE 2
+#define SCHED_INTERFACE 1
+#define SYSCALLS_INTERFACE 1
 
 struct frame_alloc_stats {
     uint64_t total_frames;         /* 4 KiB frames handed to the allocator */

@@ -6,7 +6,10 @@
  *     window, uncached);
  *   - the kernel image at KERNEL_VMA (-2 GiB);
  *   - nothing in the lower half (it is for user space).
- * map/unmap/translate then manage 4 KiB pages anywhere outside those.
+ * map/unmap/translate then manage 4 KiB pages anywhere outside those, in the
+ * current address space. Every address space shares the kernel half (PML4
+ * slots 256-511, all created by init so that they never change); the lower
+ * half is each process's own.
  */
 #ifndef PYOS_PAGING_H
 #define PYOS_PAGING_H
@@ -21,6 +24,7 @@
 #define PTE_PCD 0x010ULL
 #define PTE_HUGE 0x080ULL
 #define PTE_GLOBAL 0x100ULL
+#define PTE_OWNED 0x200ULL    /* software bit: free_space() frees this frame */
 #define PTE_NX (1ULL << 63)
 #define PTE_ADDR_MASK 0x000ffffffffff000ULL
 
@@ -33,6 +37,13 @@ struct paging_ops {
     int (*map)(uint64_t virt, uint64_t phys, uint64_t flags);  /* 0, or -1 (no memory / already mapped) */
     int (*unmap)(uint64_t virt);                                /* 0, or -1 if not mapped */
     uint64_t (*translate)(uint64_t virt);                       /* physical address, or PAGING_NOT_MAPPED */
+    /* Interface 2: address spaces, named by the physical address of their root. */
+    uint64_t (*new_space)(void);            /* empty lower half, the kernel half shared; 0 if no memory */
+    void (*switch_space)(uint64_t root);    /* make it current (load CR3) */
+    uint64_t (*current_space)(void);
+    /* Free every page of the lower half (the frames mapped there too) and the
+     * tables; root must not be current. */
+    void (*free_space)(uint64_t root);
 };
 
 extern const struct paging_ops paging_plugin;

@@ -1,0 +1,26 @@
+/*
+ * Scheduler interface (one plugin links in: sched_plugin), in the spirit of
+ * Linux's sched_class. The kernel core owns the tasks and the context
+ * switch; the plugin only decides who runs next. Called with interrupts off.
+ */
+#ifndef PYOS_SCHED_H
+#define PYOS_SCHED_H
+
+#include <stdint.h>
+#include <pyos/mm_stats.h>
+#include <pyos/task.h>
+
+struct sched_ops {
+    uint32_t interface_version;    /* SCHED_INTERFACE */
+    const char *name;
+    void (*init)(uint32_t timer_hz);
+    void (*enqueue)(struct task *t);       /* t became runnable */
+    void (*dequeue)(struct task *t);       /* t blocks, sleeps or exits (it may be running) */
+    struct task *(*pick_next)(void);       /* remove and return the next to run, or NULL */
+    int (*tick)(struct task *running);     /* a timer tick while `running` ran: 1 to preempt it */
+    void (*yielded)(struct task *t);       /* t gives up the CPU and stays runnable */
+};
+
+extern const struct sched_ops sched_plugin;
+
+#endif

@@ -1,0 +1,60 @@
+/*
+ * System-call numbers and error codes: the ABI between user programs and
+ * the kernel (version PYOS_SYSCALL_ABI). Shared by guest_kernel/user/.
+ * A program enters the kernel only through the vDSO page at VDSO_ADDR:
+ * rax = number, arguments in rdi, rsi, rdx, r10, r8, r9, result in rax
+ * (negative: -errno), as Linux does.
+ */
+#ifndef PYOS_SYSCALL_NR_H
+#define PYOS_SYSCALL_NR_H
+
+#define PYOS_SYSCALL_ABI 1
+#define VDSO_ADDR 0x00007ffff0000000UL
+
+#define SYS_write 1
+#define SYS_read 2
+#define SYS_exit 3
+#define SYS_getpid 4
+#define SYS_spawn 5      /* spawn(path, argv) -> pid */
+#define SYS_wait 6       /* wait(pid or -1, int *status) -> pid */
+#define SYS_sleep 7      /* sleep(milliseconds) */
+#define SYS_yield 8
+#define SYS_brk 9        /* brk(new end or 0) -> current end */
+#define SYS_open 10      /* open(path, flags): "/dev/console", "/dev/null" */
+#define SYS_close 11
+#define SYS_dup 12
+#define SYS_pipe 13      /* pipe(int fds[2]) */
+#define SYS_setpriority 14  /* setpriority(pid or 0, priority 0 (highest) - 39) */
+#define SYS_sysinfo 15   /* sysinfo(struct pyos_sysinfo *) */
+#define SYS_uptime 16    /* ticks since boot */
+#define SYS_COUNT 17
+
+#define EPERM 1
+#define ENOENT 2
+#define ESRCH 3
+#define EINTR 4
+#define EBADF 9
+#define ECHILD 10
+#define EAGAIN 11
+#define ENOMEM 12
+#define EFAULT 14
+#define EINVAL 22
+#define EMFILE 24
+#define EPIPE 32
+#define ENOSYS 38
+
+/* Exit status of a process the kernel killed for a CPU exception. */
+#define KILLED_STATUS_BASE 128   /* 128 + exception vector */
+
+struct pyos_sysinfo {
+    unsigned long free_frames;
+    unsigned long total_frames;
+    unsigned long ticks;
+    unsigned long timer_hz;
+    unsigned long context_switches;
+    unsigned long processes;
+    char scheduler[24];
+    char syscall_entry[24];
+};
+
+#endif

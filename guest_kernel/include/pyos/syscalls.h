@@ -1,0 +1,42 @@
+/*
+ * System-call table interface (one plugin links in: syscalls_plugin).
+ * The kernel implements the calls (kernel/syscall.c, declared here); the
+ * plugin is the table: which number reaches which call, for which ABI version.
+ */
+#ifndef PYOS_SYSCALLS_H
+#define PYOS_SYSCALLS_H
+
+#include <stdint.h>
+#include <pyos/mm_stats.h>
+
+typedef long (*syscall_fn)(long a0, long a1, long a2, long a3, long a4, long a5);
+
+struct syscalls_ops {
+    uint32_t interface_version;    /* SYSCALLS_INTERFACE */
+    const char *name;
+    uint32_t abi_version;          /* PYOS_SYSCALL_ABI of pyos/syscall_nr.h it implements */
+    uint32_t count;
+    const syscall_fn *table;       /* table[nr], NULL for a hole */
+};
+
+extern const struct syscalls_ops syscalls_plugin;
+
+/* The kernel's implementations the table may point at. */
+long sys_write(long fd, long buf, long len, long, long, long);
+long sys_read(long fd, long buf, long len, long, long, long);
+long sys_exit(long status, long, long, long, long, long);
+long sys_getpid(long, long, long, long, long, long);
+long sys_spawn(long path, long argv, long, long, long, long);
+long sys_wait(long pid, long status, long, long, long, long);
+long sys_sleep(long ms, long, long, long, long, long);
+long sys_yield(long, long, long, long, long, long);
+long sys_brk(long end, long, long, long, long, long);
+long sys_open(long path, long flags, long, long, long, long);
+long sys_close(long fd, long, long, long, long, long);
+long sys_dup(long fd, long, long, long, long, long);
+long sys_pipe(long fds, long, long, long, long, long);
+long sys_setpriority(long pid, long priority, long, long, long, long);
+long sys_sysinfo(long info, long, long, long, long, long);
+long sys_uptime(long, long, long, long, long, long);
+
+#endif

@@ -1,0 +1,61 @@
+/* Tasks: processes (a user address space) and kernel threads (kernel/task.c). */
+#ifndef PYOS_TASK_H
+#define PYOS_TASK_H
+
+#include <stdint.h>
+#include <pyos/x86.h>
+
+#define TASK_MAX 64
+#define TASK_NAME_MAX 32
+#define FD_MAX 16
+
+enum task_state { TASK_FREE, TASK_RUNNABLE, TASK_RUNNING, TASK_SLEEPING, TASK_BLOCKED, TASK_ZOMBIE };
+
+/* What a scheduler plugin may keep per task. */
+struct sched_entity {
+    struct task *next, *prev;    /* run-queue links */
+    int priority;                /* 0 (highest) .. 39; 20 by default */
+    int dynamic_priority;        /* priority scheduler: after aging */
+    uint64_t waited;             /* ticks spent runnable but not running */
+    uint64_t pass, stride;       /* stride scheduler */
+    uint32_t slice_left;         /* ticks left in this time slice */
+    int on_queue;
+};
+
+struct file;
+
+struct task {
+    int pid;
+    enum task_state state;
+    char name[TASK_NAME_MAX];
+    uint64_t kernel_sp;          /* saved by switch_to */
+    void *kstack_top;
+    uint64_t space;              /* address-space root (0: kernel thread) */
+    struct task *parent;
+    int exit_status;
+    uint64_t wake_tick;          /* TASK_SLEEPING until this tick */
+    void *wait_channel;          /* TASK_BLOCKED on this */
+    uint64_t brk_start, brk;     /* the heap of a user process */
+    struct file *files[FD_MAX];
+    struct sched_entity sched;
+    uint64_t runtime_ticks;
+    uint8_t fpu[512] __attribute__((aligned(16)));  /* fxsave64 image */
+};
+
+extern struct task *current;
+
+void tasks_init(void);
+struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
+int process_spawn(const char *path, const char *const *argv, struct task *parent);
+void task_exit(int status) __attribute__((noreturn));
+int task_wait(int pid, int *status);
+void task_sleep_ms(uint64_t ms);
+void task_yield(void);
+void task_block(void *channel);           /* call with interrupts off */
+void task_wakeup(void *channel);
+void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
+void schedule(void);
+void task_kill_current(struct trap_frame *frame);  /* a user CPU exception */
+struct task *task_by_pid(int pid);
+
+#endif
