@@ -180,12 +180,17 @@ def test_catch_up_policy_owes_ticks_until_acknowledged():
             if level:
                 pulses.append(1)
 
-    pit = Pit8254(Line(), policy="catch-up")
+    pending = [False]
+    pit = Pit8254(Line(), policy="catch-up", irq0_pending=lambda: pending[0])
     with pit.lock:
         deliver = pit._edges_due(3)  # the VMM woke three periods late
     assert deliver
     pit._pulse()
+    pending[0] = True  # the edge waits in IRR
     assert len(pulses) == 1
+    with pit.lock:
+        assert not pit._take_owed()  # a second edge now would merge in IRR
+    pending[0] = False
     pit.irq0_acknowledged()
     pit.irq0_acknowledged()
     pit.irq0_acknowledged()

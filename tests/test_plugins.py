@@ -33,7 +33,8 @@ def test_built_in_plugins_are_discovered_through_entry_points():
 
 def test_defaults_and_choices():
     chosen = {p.subsystem: p.name for p in select({"heap": "freelist"})}
-    assert chosen == {"frame_allocator": "buddy", "heap": "freelist", "paging": "direct"}
+    assert chosen == {"frame_allocator": "buddy", "heap": "freelist", "paging": "direct", "scheduler": "rr",
+                      "syscalls": "pyos"}
 
 
 def test_unknown_plugin_lists_the_installed_ones():

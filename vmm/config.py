@@ -18,6 +18,8 @@ allowed. The schema below is the single description of what a config may say.
     frame_allocator = "buddy"  # subsystem plugins, by name (pyos-vmm plugins
     heap    = "slab"         #   lists what is installed); checked against the
     paging  = "direct"       #   installed plugins when the kernel is built
+    scheduler = "rr"         # or "priority", "stride"
+    syscalls = "pyos"        # the system-call table
 
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
@@ -49,9 +51,12 @@ class KernelConfig:
     frame_allocator: str = "buddy"
     heap: str = "slab"
     paging: str = "direct"
+    scheduler: str = "rr"
+    syscalls: str = "pyos"
 
     def plugin_choices(self) -> dict[str, str]:
-        return {"frame_allocator": self.frame_allocator, "heap": self.heap, "paging": self.paging}
+        return {"frame_allocator": self.frame_allocator, "heap": self.heap, "paging": self.paging,
+                "scheduler": self.scheduler, "syscalls": self.syscalls}
 
 
 @dataclass
@@ -116,6 +121,8 @@ SCHEMA = {
         "frame_allocator": _string,
         "heap": _string,
         "paging": _string,
+        "scheduler": _string,
+        "syscalls": _string,
     }),
     "serial": (SerialConfig, {
         "output": _string,

@@ -111,7 +111,8 @@ class Machine:
         self.io_bus.register(0x20, 2, self.pic.master_port)
         self.io_bus.register(0xA0, 2, self.pic.slave_port)
         self.pit = Pit8254(self.irq_lines[PIT_IRQ], policy=config.machine.timer_policy,
-                           irq0_masked=lambda: bool(self.pic.master.imr & 1 << PIT_IRQ))
+                           irq0_masked=lambda: bool(self.pic.master.imr & 1 << PIT_IRQ),
+                           irq0_pending=lambda: bool(self.pic.master.irr & 1 << PIT_IRQ))
         self.io_bus.register(0x40, 4, self.pit)
         self.io_bus.register(0x61, 1, SystemPort61(self.pit))
         self._close_output = None

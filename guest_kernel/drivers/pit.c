@@ -6,6 +6,7 @@
 #include <pyos/io.h>
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
+#include <pyos/task.h>
 #include <pyos/timer.h>
 
 #define PIT_CH0 0x40
@@ -22,8 +23,9 @@ uint64_t tsc_khz;
 static void tick(int irq, struct trap_frame *frame)
 {
     (void)irq;
-    (void)frame;
     pyos_counters.ticks = ++ticks;
+    if (current)
+        sched_tick(frame);
 }
 
 void pit_init(uint32_t hz)

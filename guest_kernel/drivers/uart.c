@@ -4,6 +4,7 @@
  * Output is polled (wait for THR empty); input is interrupt-driven once
  * uart_enable_rx_irq() is called: IRQ 4 moves received bytes into a ring.
  */
+#include <pyos/file.h>
 #include <pyos/io.h>
 #include <pyos/irq.h>
 #include <pyos/uart.h>
@@ -74,6 +75,7 @@ static void uart_irq(int irq, struct trap_frame *frame)
             if (rx_head - rx_tail < RX_RING)
                 rx_ring[rx_head++ % RX_RING] = c;  /* else dropped: nobody is reading */
         }
+        console_input_ready();
     }
 }
 

@@ -20,6 +20,11 @@ void irq_register(int irq, irq_handler_t handler)
     pic_unmask(irq);
 }
 
+irq_handler_t irq_handler(int irq)
+{
+    return handlers[irq];
+}
+
 void irq_dispatch(int irq, struct trap_frame *frame)
 {
     if (irq == 7 || irq == 15) {

@@ -8,7 +8,9 @@
 #include <pyos/pic.h>
 #include <pyos/string.h>
 #include <pyos/timer.h>
+#include <pyos/task.h>
 #include <pyos/uart.h>
+#include <pyos/user.h>
 #include <pyos/x86.h>
 
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
@@ -101,6 +103,8 @@ static void echo_console(void)
     }
 }
 
+static void start_init(void) __attribute__((noreturn));
+
 static void kmain(void)
 {
     const char *how = boot_info.boot_protocol == PYOS_BOOT_PVH ? "PVH entry" : "pyos-vmm direct 64-bit entry";
@@ -146,11 +150,41 @@ static void kmain(void)
             __asm__ volatile("" ::: "memory");
     }
 
-    int status = selftest_failures ? 1 : 0;
-    if (cmdline_get("exit", value, sizeof value))
-        status = (int)strtol(value, NULL, 0);
-    printk("pyos: up %lu ticks; nothing more to do, powering off with status %d\n", ticks, status);
-    poweroff(status);
+    if (selftest_failures || cmdline_get("exit", value, sizeof value)) {
+        int status = selftest_failures ? 1 : (int)strtol(value, NULL, 0);
+        printk("pyos: up %lu ticks; powering off with status %d\n", ticks, status);
+        poweroff(status);
+    }
+    start_init();
+}
+
+/* init: the first process. Words after "--" on the command line are its arguments. */
+static void start_init(void)
+{
+    static char words[PYOS_CMDLINE_MAX];
+    const char *argv[USER_MAX_ARGS + 1] = {"init"};
+    int argc = 1;
+    const char *rest = boot_info.cmdline;
+    while (*rest && !(rest[0] == '-' && rest[1] == '-' && (rest[2] == ' ' || !rest[2])))
+        rest++;
+    if (*rest) {
+        strncpy_z(words, rest + 2, sizeof words);
+        for (char *p = words; *p && argc < USER_MAX_ARGS;) {
+            while (*p == ' ')
+                *p++ = 0;
+            if (*p)
+                argv[argc++] = p;
+            while (*p && *p != ' ')
+                p++;
+        }
+    }
+    argv[argc] = NULL;
+    tasks_init();
+    vdso_init();
+    int pid = process_spawn("init", argv, NULL);
+    if (pid != 1)
+        panic("cannot start init: error %d", -pid);
+    idle_loop();
 }
 
 void kernel_start(uint64_t info_phys, uint32_t protocol)

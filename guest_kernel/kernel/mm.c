@@ -147,12 +147,29 @@ void mm_init(void)
 
 /* -- kernel stacks with guard pages ------------------------------------------- */
 static uint32_t kstacks_used;
+static uint32_t free_slots[KSTACK_MAX], free_slot_count;  /* slots given back, for reuse */
+
+void kstack_free(void *top)
+{
+    uint64_t slot = (uint64_t)top - KSTACK_SLOT;
+    for (uint64_t va = slot + KSTACK_SLOT - KSTACK_SIZE; va < slot + KSTACK_SLOT; va += FRAME_SIZE) {
+        uint64_t frame = paging_plugin.translate(va);
+        paging_plugin.unmap(va);
+        frame_free(frame, 0);
+    }
+    free_slots[free_slot_count++] = (uint32_t)((slot - KSTACK_REGION) / KSTACK_SLOT);
+}
 
 void *kstack_alloc(void)
 {
-    if (kstacks_used >= KSTACK_MAX)
+    uint32_t index;
+    if (free_slot_count)
+        index = free_slots[--free_slot_count];
+    else if (kstacks_used < KSTACK_MAX)
+        index = kstacks_used++;
+    else
         return NULL;
-    uint64_t slot = KSTACK_REGION + (uint64_t)kstacks_used++ * KSTACK_SLOT;
+    uint64_t slot = KSTACK_REGION + (uint64_t)index * KSTACK_SLOT;
     uint64_t bottom = slot + KSTACK_SLOT - KSTACK_SIZE;  /* below it: unmapped guard */
     for (uint64_t va = bottom; va < slot + KSTACK_SLOT; va += FRAME_SIZE) {
         uint64_t frame = frame_alloc(0);

@@ -5,7 +5,11 @@
  */
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
+#include <pyos/counters.h>
 #include <pyos/mm.h>
+#include <pyos/syscall_nr.h>
+#include <pyos/task.h>
+#include <pyos/user.h>
 #include <pyos/x86.h>
 
 #define EXCEPTION_STATUS 3
@@ -52,9 +56,40 @@ static void exception_report(struct trap_frame *f)
     printk("  CR3 %#018lx\n", read_cr3());
 }
 
+/* A CPU exception in user mode: the process dies, the kernel goes on. */
+static void user_exception(struct trap_frame *f)
+{
+    if (f->vector == 14)
+        pyos_counters.user_page_faults++;
+    printk("pid %d (%s): killed by %s at RIP %#lx", current->pid, current->name,
+           exception_names[f->vector], f->rip);
+    if (f->vector == 14)
+        printk(", address %#lx", read_cr2());
+    printk(" (exit status %d)\n", KILLED_STATUS_BASE + (int)f->vector);
+    task_kill_current(f);
+}
+
 void trap(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
+    int from_user = frame->cs & 3;
+    if (v == SYSCALL_VECTOR) {  /* the syscall instruction (syscall_entry) */
+        vdso_syscall_arrived();
+        syscall_dispatch(frame);
+        preempt_if_needed(frame);
+        return;
+    }
+    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO */
+        syscall_dispatch(frame);
+        preempt_if_needed(frame);
+        return;
+    }
+    if (from_user && (v == 13 || v == 14) && vdso_fault_is_syscall_probe(frame))
+        return;
+    if (from_user && v < 32) {
+        user_exception(frame);
+        return;
+    }
     if (v < 32) {
         exception_report(frame);
         printk("pyos: unrecoverable exception in the kernel, powering off with status %d\n",
@@ -63,6 +98,8 @@ void trap(struct trap_frame *frame)
     }
     if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
         irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
+        if (current)
+            preempt_if_needed(frame);
         return;
     }
     printk("pyos: unexpected interrupt vector %lu at RIP %#lx, ignored\n", v, frame->rip);

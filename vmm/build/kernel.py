@@ -37,7 +37,7 @@ CFLAGS = [
 ]
 LDFLAGS = ["-nostdlib", "-static", "-z", "max-page-size=0x1000", "--no-warn-rwx-segments"]
 
-SOURCE_DIRS = ["arch/x86_64", "kernel", "drivers", "lib"]
+SOURCE_DIRS = ["arch/x86_64", "kernel", "drivers", "lib"]  # guest_kernel/user/ is built by user.py
 LINKER_SCRIPT = GUEST_KERNEL_DIR / "arch" / "x86_64" / "linker.ld"
 
 
@@ -144,9 +144,12 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
     """Return the path of a kernel ELF built from the current sources (cached).
 
     plugins: the selected vmm.plugins.Plugin list (default: each subsystem's default).
+    The user programs are built first and embedded (vmm/build/user.py).
     """
+    from .user import build_programs
     plugins = default_plugins() if plugins is None else list(plugins)
-    units: list[tuple[Path, tuple[str, ...]]] = [(src, ()) for src in [*core_sources(), *extra_sources]]
+    units: list[tuple[Path, tuple[str, ...]]] = [(src, ()) for src in
+                                                 [*core_sources(), build_programs(), *extra_sources]]
     owners: dict[int, object] = {}
     includes = [GUEST_INCLUDE]
     for plugin in plugins:

@@ -227,8 +227,11 @@ class PicPort:
 
     def read(self, offset: int, size: int) -> int:
         with self.pair.lock:
+            polled = self.chip.poll and offset == 0
             value = self.chip.read(offset)
             self.pair.update()
+            if polled and value & 0x80 and self.pair.on_ack:  # the poll acted as INTA
+                self.pair.on_ack((8 if self.chip is self.pair.slave else 0) + (value & 7))
             return value
 
     def write(self, offset: int, size: int, value: int):

@@ -252,20 +252,22 @@ class PitCounter:
 class Pit8254:
     POLICIES = ("catch-up", "drop")
 
-    def __init__(self, irq0=None, name: str = "pit8254", policy: str = "catch-up", irq0_masked=None):
-        """irq0: the IrqLine counter 0's OUT drives; irq0_masked() tells whether
-        the guest has masked it at the PIC (for the catch-up policy)."""
+    def __init__(self, irq0=None, name: str = "pit8254", policy: str = "catch-up", irq0_masked=None,
+                 irq0_pending=None):
+        """irq0: the IrqLine counter 0's OUT drives. For the catch-up policy, from
+        the PIC: irq0_masked() (the guest masked it) and irq0_pending() (the
+        last edge still waits in IRR, not yet acknowledged)."""
         self.name = name
         self.epoch_ns = time.monotonic_ns()
         self.counters = [PitCounter(i, self.now) for i in range(3)]
         self.irq0 = irq0
         self.policy = policy
         self.irq0_masked = irq0_masked or (lambda: False)
+        self.irq0_pending = irq0_pending or (lambda: False)
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.stats = {"edges": 0, "delivered": 0, "caught_up": 0, "lost_ticks": 0}
         self._owed = 0
-        self._awaiting_ack = False
         self._thread = None
         self._stopping = False
 
@@ -339,18 +341,17 @@ class Pit8254:
             self.irq0.set_level(False)
 
     def _take_owed(self) -> bool:
-        """With the lock held: may the next owed edge go out now?"""
-        if self._owed and not self._awaiting_ack:
+        """With the lock held: may the next owed edge go out now? Only once the
+        previous one has left the PIC's IRR (an edge there would merge)."""
+        if self._owed and not self.irq0_pending():
             self._owed -= 1
-            self._awaiting_ack = True
             self.stats["delivered"] += 1
             return True
         return False
 
     def irq0_acknowledged(self):
-        """The PIC's INTA took IRQ 0: send the next owed edge, if any."""
+        """The PIC acknowledged IRQ 0 (INTA or poll): send the next owed edge, if any."""
         with self.lock:
-            self._awaiting_ack = False
             catching_up = self._take_owed()
             if catching_up:
                 self.stats["caught_up"] += 1

@@ -20,6 +20,7 @@ from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR, cache_dir
 
 HARNESS_C = Path(__file__).with_name("harness.c")
 SELFTEST_C = GUEST_KERNEL_DIR / "kernel" / "mm_selftest.c"
+MEMORY_SUBSYSTEMS = ("frame_allocator", "heap", "paging")
 HOST_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wno-format", "-DPYOS_HARNESS"]
 
 
@@ -31,6 +32,7 @@ def build_harness(plugins) -> Path:
     sources = [HARNESS_C, SELFTEST_C]
     flags = list(HOST_CFLAGS)
     includes = [GUEST_INCLUDE]
+    plugins = [p for p in plugins if p.subsystem in MEMORY_SUBSYSTEMS]
     for plugin in plugins:
         sources += list(plugin.sources)
         flags += [f for f in plugin.cflags if f not in flags]

@@ -48,4 +48,6 @@ SUBSYSTEMS = {s.key: s for s in [
     Subsystem("frame_allocator", "frame_alloc_plugin", "pyos/frame_alloc.h", lib.FRAME_ALLOC_INTERFACE, "buddy"),
     Subsystem("heap", "heap_plugin", "pyos/heap.h", lib.HEAP_INTERFACE, "slab"),
     Subsystem("paging", "paging_plugin", "pyos/paging.h", lib.PAGING_INTERFACE, "direct"),
+    Subsystem("scheduler", "sched_plugin", "pyos/sched.h", lib.SCHED_INTERFACE, "rr"),
+    Subsystem("syscalls", "syscalls_plugin", "pyos/syscalls.h", lib.SYSCALLS_INTERFACE, "pyos"),
 ]}

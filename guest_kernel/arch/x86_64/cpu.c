@@ -52,6 +52,28 @@ void cpu_enable_nx(void)
     wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_NXE);
 }
 
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_SFMASK 0xc0000084
+#define MSR_GS_BASE 0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define EFER_SCE 1
+#define RFLAGS_TF_IF_DF 0x700
+
+extern char syscall_entry[];
+
+/* The `syscall` instruction: enter at syscall_entry with IF, DF and TF
+ * clear; swapgs finds percpu (kernel stack top, scratch) through GS. */
+void cpu_syscall_init(uint64_t *percpu)
+{
+    wrmsr(MSR_STAR, (uint64_t)KERNEL_CS << 32 | (uint64_t)(USER_CS32 & ~3) << 48);
+    wrmsr(MSR_LSTAR, (uint64_t)syscall_entry);
+    wrmsr(MSR_SFMASK, RFLAGS_TF_IF_DF);
+    wrmsr(MSR_GS_BASE, 0);
+    wrmsr(MSR_KERNEL_GS_BASE, (uint64_t)percpu);
+    wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
+}
+
 void cpu_use_legacy_pic(void)
 {
     uint32_t a, b, c, d;

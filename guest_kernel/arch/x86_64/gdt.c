@@ -36,6 +36,13 @@ static uint64_t gdt[10] = {
 
 extern char boot_stack_top[];
 
+/* The stack the CPU switches to on an interrupt from user mode: the
+ * current task's kernel stack (task.c updates it on every switch). */
+void tss_set_kernel_stack(uint64_t top)
+{
+    tss.rsp[0] = top;
+}
+
 void gdt_init(void)
 {
     uint64_t base = (uint64_t)&tss, limit = sizeof tss - 1;

@@ -43,6 +43,8 @@ trap_common:
     pushq %r15
     movq %rsp, %rdi
     call trap
+    .globl trap_return
+trap_return:                /* also where a new task first leaves the kernel */
     popq %r15
     popq %r14
     popq %r13
@@ -60,5 +62,62 @@ trap_common:
     popq %rax
     addq $16, %rsp          /* vector and error code */
     iretq
+
+/*
+ * switch_context(save_sp, new_sp): save the callee-saved registers on this
+ * stack, remember it in *save_sp, and continue on new_sp, which was saved
+ * the same way (or laid out like it by task.c for a new task).
+ */
+    .globl switch_context
+switch_context:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+
+/* A new task's first return from switch_context lands here, with a trap
+ * frame above it on the stack: finish in C, then leave like any trap. */
+    .globl task_start
+task_start:
+    call task_first_run
+    jmp trap_return
+
+/*
+ * The `syscall` instruction's entry (MSR_LSTAR), used where the CPU delivers
+ * it (VT-x/AMD-V hosts): build the same trap frame an interrupt would, on
+ * this task's kernel stack, with vector SYSCALL_VECTOR, and take the common
+ * path; iretq returns to the instruction after `syscall` (saved in %rcx).
+ * On PVM-style hosts the CPU stays in user mode here, so the first
+ * privileged instruction (swapgs) faults: kernel/vdso.c notices and falls
+ * back to the int3 trampoline.
+ */
+#define SYSCALL_VECTOR 0x100
+#define USER_CS 0x33
+#define USER_DS 0x2b
+    .globl syscall_entry
+syscall_entry:
+    swapgs
+    movq %rsp, %gs:8        /* percpu.user_rsp */
+    movq %gs:0, %rsp        /* percpu.kernel_rsp */
+    pushq $USER_DS
+    pushq %gs:8
+    pushq %r11              /* user RFLAGS */
+    pushq $USER_CS
+    pushq %rcx              /* user RIP */
+    pushq $0
+    pushq $SYSCALL_VECTOR
+    swapgs                  /* the kernel does not use GS */
+    jmp trap_common
 
     .section .note.GNU-stack, "", @progbits

@@ -15,6 +15,7 @@
 typedef void (*irq_handler_t)(int irq, struct trap_frame *frame);
 
 void irq_register(int irq, irq_handler_t handler);  /* also unmasks the line */
+irq_handler_t irq_handler(int irq);
 void irq_dispatch(int irq, struct trap_frame *frame);
 
 /* Interrupts and spurious interrupts are counted per line in pyos_counters

@@ -19,6 +19,7 @@ void frame_free(uint64_t phys, unsigned order);
 void *kmalloc(size_t size);
 void kfree(void *ptr);
 void *kstack_alloc(void);               /* the top of a fresh kernel stack, or NULL */
+void kstack_free(void *top);
 int kstack_guard_hit(uint64_t addr);    /* addr lies in a stack's guard area */
 void mm_refresh_stats(void);
 

@@ -6,6 +6,7 @@
 #ifndef PYOS_SCHED_H
 #define PYOS_SCHED_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <pyos/mm_stats.h>
 #include <pyos/task.h>

@@ -46,6 +46,7 @@
 /* Exit status of a process the kernel killed for a CPU exception. */
 #define KILLED_STATUS_BASE 128   /* 128 + exception vector */
 
+#ifndef __ASSEMBLER__
 struct pyos_sysinfo {
     unsigned long free_frames;
     unsigned long total_frames;
@@ -56,5 +57,6 @@ struct pyos_sysinfo {
     char scheduler[24];
     char syscall_entry[24];
 };
+#endif
 
 #endif

@@ -55,7 +55,7 @@ void task_block(void *channel);           /* call with interrupts off */
 void task_wakeup(void *channel);
 void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
 void schedule(void);
-void task_kill_current(struct trap_frame *frame);  /* a user CPU exception */
+void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* a user CPU exception */
 struct task *task_by_pid(int pid);
 
 #endif

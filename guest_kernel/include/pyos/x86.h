@@ -71,5 +71,9 @@ void gdt_init(void);
 void idt_init(void);
 void cpu_use_legacy_pic(void);
 void cpu_enable_nx(void);
+void tss_set_kernel_stack(uint64_t top);
+void cpu_syscall_init(uint64_t *percpu);
+
+#define SYSCALL_VECTOR 0x100  /* trap_frame.vector for the syscall instruction */
 
 #endif

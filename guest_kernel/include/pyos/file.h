@@ -1,0 +1,29 @@
+/* Open files: the console, /dev/null and pipes (kernel/file.c). */
+#ifndef PYOS_FILE_H
+#define PYOS_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct task;
+
+enum file_type { FILE_CONSOLE, FILE_NULL, FILE_PIPE_READ, FILE_PIPE_WRITE };
+
+struct pipe;
+
+struct file {
+    enum file_type type;
+    int refs;
+    struct pipe *pipe;
+};
+
+struct file *file_open(const char *path);
+struct file *file_get(struct file *f);   /* one more reference */
+void file_put(struct file *f);           /* one less; closes at zero */
+int pipe_create(struct file **read_end, struct file **write_end);
+long file_read(struct file *f, char *buf, size_t len);   /* kernel buffer */
+long file_write(struct file *f, const char *buf, size_t len);
+void files_close_all(struct task *t);
+void console_input_ready(void);          /* the UART's IRQ: bytes arrived */
+
+#endif

@@ -1,0 +1,31 @@
+/* The kernel's view of user memory and programs (kernel/process.c, syscall.c). */
+#ifndef PYOS_USER_H_KERNEL
+#define PYOS_USER_H_KERNEL
+
+#include <stddef.h>
+#include <stdint.h>
+#include <pyos/x86.h>
+
+#define USER_TOP 0x00007ffffffff000UL
+#define USER_MAX_ARGS 16
+
+struct task;
+
+/* 0 if [addr, addr+len) is mapped user memory of the current process. */
+int user_range_ok(uint64_t addr, uint64_t len);
+/* Copy a NUL-terminated user string; -EFAULT or -EINVAL (too long). */
+long user_string(char *dst, uint64_t src, size_t size);
+int user_map_zeroed(uint64_t start, uint64_t end, uint64_t flags);
+
+struct task *task_alloc_user(const char *name, struct trap_frame **frame);
+void task_free_unstarted(struct task *t);
+void task_start_new(struct task *t);
+void syscall_dispatch(struct trap_frame *f);
+void preempt_if_needed(struct trap_frame *frame);
+void idle_loop(void) __attribute__((noreturn));
+int tasks_alive(void);
+void vdso_init(void);
+void vdso_syscall_arrived(void);
+int vdso_fault_is_syscall_probe(struct trap_frame *f);
+
+#endif

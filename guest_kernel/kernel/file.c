@@ -1,0 +1,158 @@
+/*
+ * Files: the console (COM1; reads block until IRQ 4 brings input),
+ * /dev/null, and pipes (a 512-byte ring; readers block while it is empty and
+ * writers remain, writers block while it is full and readers remain).
+ */
+#include <pyos/file.h>
+#include <pyos/kernel.h>
+#include <pyos/mm.h>
+#include <pyos/string.h>
+#include <pyos/syscall_nr.h>
+#include <pyos/task.h>
+#include <pyos/uart.h>
+
+#define PIPE_SIZE 512
+
+struct pipe {
+    char buf[PIPE_SIZE];
+    uint64_t head, tail;   /* head: next write, tail: next read */
+    int readers, writers;
+};
+
+static int console_channel;
+
+struct file *file_get(struct file *f)
+{
+    f->refs++;
+    return f;
+}
+
+static struct file *file_new(enum file_type type, struct pipe *pipe)
+{
+    struct file *f = kmalloc(sizeof *f);
+    if (f)
+        *f = (struct file){type, 1, pipe};
+    return f;
+}
+
+struct file *file_open(const char *path)
+{
+    if (!strcmp(path, "/dev/console"))
+        return file_new(FILE_CONSOLE, NULL);
+    if (!strcmp(path, "/dev/null"))
+        return file_new(FILE_NULL, NULL);
+    return NULL;
+}
+
+int pipe_create(struct file **read_end, struct file **write_end)
+{
+    struct pipe *p = kmalloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    memset(p, 0, sizeof *p);
+    p->readers = p->writers = 1;
+    *read_end = file_new(FILE_PIPE_READ, p);
+    *write_end = file_new(FILE_PIPE_WRITE, p);
+    if (!*read_end || !*write_end) {
+        kfree(*read_end);
+        kfree(*write_end);
+        kfree(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void file_put(struct file *f)
+{
+    if (--f->refs > 0)
+        return;
+    struct pipe *p = f->pipe;
+    if (p) {
+        if (f->type == FILE_PIPE_READ)
+            p->readers--;
+        else
+            p->writers--;
+        task_wakeup(p);
+        if (!p->readers && !p->writers)
+            kfree(p);
+    }
+    kfree(f);
+}
+
+void files_close_all(struct task *t)
+{
+    for (int fd = 0; fd < FD_MAX; fd++) {
+        if (t->files[fd]) {
+            file_put(t->files[fd]);
+            t->files[fd] = NULL;
+        }
+    }
+}
+
+void console_input_ready(void)
+{
+    task_wakeup(&console_channel);
+}
+
+long file_read(struct file *f, char *buf, size_t len)
+{
+    switch (f->type) {
+    case FILE_NULL:
+        return 0;
+    case FILE_CONSOLE: {
+        int c;
+        while ((c = uart_getc_nonblock()) < 0)
+            task_block(&console_channel);
+        size_t n = 0;
+        do {
+            buf[n++] = (char)c;
+        } while (n < len && c != '\n' && (c = uart_getc_nonblock()) >= 0);
+        return (long)n;
+    }
+    case FILE_PIPE_READ: {
+        struct pipe *p = f->pipe;
+        while (p->head == p->tail && p->writers)
+            task_block(p);
+        size_t n = 0;
+        while (n < len && p->tail != p->head)
+            buf[n++] = p->buf[p->tail++ % PIPE_SIZE];
+        task_wakeup(p);
+        return (long)n;
+    }
+    default:
+        return -EBADF;
+    }
+}
+
+long file_write(struct file *f, const char *buf, size_t len)
+{
+    switch (f->type) {
+    case FILE_NULL:
+        return (long)len;
+    case FILE_CONSOLE:
+        for (size_t i = 0; i < len; i++) {
+            if (buf[i] == '\n')
+                uart_putc('\r');
+            uart_putc(buf[i]);
+        }
+        return (long)len;
+    case FILE_PIPE_WRITE: {
+        struct pipe *p = f->pipe;
+        size_t n = 0;
+        while (n < len) {
+            if (!p->readers)
+                return n ? (long)n : -EPIPE;
+            if (p->head - p->tail == PIPE_SIZE) {
+                task_wakeup(p);
+                task_block(p);
+                continue;
+            }
+            p->buf[p->head++ % PIPE_SIZE] = buf[n++];
+        }
+        task_wakeup(p);
+        return (long)n;
+    }
+    default:
+        return -EBADF;
+    }
+}

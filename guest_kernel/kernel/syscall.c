@@ -1,0 +1,283 @@
+/*
+ * System calls: dispatch through the table plugin (pyos/syscalls.h), and the
+ * kernel's implementations. Every user pointer is checked against the
+ * current address space first: a bad one gets -EFAULT, never a kernel fault.
+ */
+#include <pyos/counters.h>
+#include <pyos/file.h>
+#include <pyos/frame_alloc.h>
+#include <pyos/kernel.h>
+#include <pyos/mm.h>
+#include <pyos/paging.h>
+#include <pyos/sched.h>
+#include <pyos/string.h>
+#include <pyos/syscall_nr.h>
+#include <pyos/syscalls.h>
+#include <pyos/task.h>
+#include <pyos/timer.h>
+#include <pyos/user.h>
+
+int user_range_ok(uint64_t addr, uint64_t len)
+{
+    if (addr + len < addr || addr + len > USER_TOP || addr < FRAME_SIZE)
+        return -EFAULT;
+    for (uint64_t page = addr & ~(FRAME_SIZE - 1); page < addr + len; page += FRAME_SIZE)
+        if (paging_plugin.translate(page) == PAGING_NOT_MAPPED || page == VDSO_ADDR)
+            return -EFAULT;
+    return 0;
+}
+
+long user_string(char *dst, uint64_t src, size_t size)
+{
+    for (size_t i = 0; i < size; i++) {
+        if (((src + i) & (FRAME_SIZE - 1)) == 0 || i == 0)
+            if (user_range_ok(src + i, 1))
+                return -EFAULT;
+        dst[i] = *(const char *)(src + i);
+        if (!dst[i])
+            return (long)i;
+    }
+    return -EINVAL;
+}
+
+void syscall_dispatch(struct trap_frame *f)
+{
+    uint64_t nr = f->rax;
+    pyos_counters.syscalls[nr < PYOS_SYSCALL_SLOTS ? nr : PYOS_SYSCALL_SLOTS - 1]++;
+    syscall_fn fn = nr < syscalls_plugin.count ? syscalls_plugin.table[nr] : NULL;
+    f->rax = fn ? (uint64_t)fn((long)f->rdi, (long)f->rsi, (long)f->rdx, (long)f->r10, (long)f->r8, (long)f->r9)
+                : (uint64_t)-ENOSYS;
+}
+
+static struct file *fd_file(long fd)
+{
+    return fd >= 0 && fd < FD_MAX ? current->files[fd] : NULL;
+}
+
+static long fd_install(struct file *f)
+{
+    for (int fd = 0; fd < FD_MAX; fd++) {
+        if (!current->files[fd]) {
+            current->files[fd] = f;
+            return fd;
+        }
+    }
+    file_put(f);
+    return -EMFILE;
+}
+
+#define CHUNK 256  /* user data moves through a kernel buffer this big */
+
+long sys_write(long fd, long buf, long len, long a3, long a4, long a5)
+{
+    (void)a3, (void)a4, (void)a5;
+    struct file *f = fd_file(fd);
+    if (!f)
+        return -EBADF;
+    if (len < 0 || user_range_ok((uint64_t)buf, (uint64_t)len))
+        return -EFAULT;
+    char chunk[CHUNK];
+    long done = 0;
+    while (done < len) {
+        long n = len - done < CHUNK ? len - done : CHUNK;
+        memcpy(chunk, (const char *)buf + done, (size_t)n);
+        long r = file_write(f, chunk, (size_t)n);
+        if (r < 0)
+            return done ? done : r;
+        done += r;
+    }
+    return done;
+}
+
+long sys_read(long fd, long buf, long len, long a3, long a4, long a5)
+{
+    (void)a3, (void)a4, (void)a5;
+    struct file *f = fd_file(fd);
+    if (!f)
+        return -EBADF;
+    if (len < 0 || user_range_ok((uint64_t)buf, (uint64_t)len))
+        return -EFAULT;
+    char chunk[CHUNK];
+    long r = file_read(f, chunk, (size_t)(len < CHUNK ? len : CHUNK));
+    if (r > 0)
+        memcpy((char *)buf, chunk, (size_t)r);  /* still mapped: this process's space is current */
+    return r;
+}
+
+long sys_exit(long status, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    task_exit((int)status);
+}
+
+long sys_getpid(long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a0, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    return current->pid;
+}
+
+long sys_spawn(long path, long argv, long a2, long a3, long a4, long a5)
+{
+    (void)a2, (void)a3, (void)a4, (void)a5;
+    char name[64], strings[USER_MAX_ARGS][64];
+    const char *args[USER_MAX_ARGS + 1];
+    if (user_string(name, (uint64_t)path, sizeof name) < 0)
+        return -EFAULT;
+    int argc = 0;
+    if (argv) {
+        for (; argc < USER_MAX_ARGS; argc++) {
+            uint64_t slot = (uint64_t)argv + argc * sizeof(uint64_t), ptr;
+            if (user_range_ok(slot, sizeof ptr))
+                return -EFAULT;
+            ptr = *(const uint64_t *)slot;
+            if (!ptr)
+                break;
+            if (user_string(strings[argc], ptr, sizeof strings[argc]) < 0)
+                return -EFAULT;
+            args[argc] = strings[argc];
+        }
+    }
+    if (!argc)
+        args[argc++] = name;
+    args[argc] = NULL;
+    return process_spawn(name, args, current);
+}
+
+long sys_wait(long pid, long status, long a2, long a3, long a4, long a5)
+{
+    (void)a2, (void)a3, (void)a4, (void)a5;
+    if (status && user_range_ok((uint64_t)status, sizeof(int)))
+        return -EFAULT;
+    int code;
+    int r = task_wait((int)pid, &code);
+    if (r > 0 && status)
+        *(int *)status = code;
+    return r;
+}
+
+long sys_sleep(long ms, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    if (ms < 0)
+        return -EINVAL;
+    task_sleep_ms((uint64_t)ms);
+    return 0;
+}
+
+long sys_yield(long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a0, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    task_yield();
+    return 0;
+}
+
+#define BRK_MAX (64UL << 20)
+
+long sys_brk(long end, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    uint64_t want = (uint64_t)end;
+    if (!want || want < current->brk_start || want > current->brk_start + BRK_MAX)
+        return (long)current->brk;
+    if (want > current->brk && user_map_zeroed(current->brk, want, PTE_WRITE | PTE_NX) < 0)
+        return (long)current->brk;  /* out of memory: unchanged (frames stay until exit) */
+    current->brk = want;            /* shrinking keeps the pages mapped until exit */
+    return (long)want;
+}
+
+long sys_open(long path, long flags, long a2, long a3, long a4, long a5)
+{
+    (void)flags, (void)a2, (void)a3, (void)a4, (void)a5;
+    char name[64];
+    if (user_string(name, (uint64_t)path, sizeof name) < 0)
+        return -EFAULT;
+    struct file *f = file_open(name);
+    return f ? fd_install(f) : -ENOENT;
+}
+
+long sys_close(long fd, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    struct file *f = fd_file(fd);
+    if (!f)
+        return -EBADF;
+    current->files[fd] = NULL;
+    file_put(f);
+    return 0;
+}
+
+long sys_dup(long fd, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    struct file *f = fd_file(fd);
+    return f ? fd_install(file_get(f)) : -EBADF;
+}
+
+long sys_pipe(long fds, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    if (user_range_ok((uint64_t)fds, 2 * sizeof(int)))
+        return -EFAULT;
+    struct file *r, *w;
+    int err = pipe_create(&r, &w);
+    if (err)
+        return err;
+    long rfd = fd_install(r);
+    if (rfd < 0) {
+        file_put(w);
+        return rfd;
+    }
+    long wfd = fd_install(w);
+    if (wfd < 0) {
+        sys_close(rfd, 0, 0, 0, 0, 0);
+        return wfd;
+    }
+    ((int *)fds)[0] = (int)rfd;
+    ((int *)fds)[1] = (int)wfd;
+    return 0;
+}
+
+long sys_setpriority(long pid, long priority, long a2, long a3, long a4, long a5)
+{
+    (void)a2, (void)a3, (void)a4, (void)a5;
+    struct task *t = pid ? task_by_pid((int)pid) : current;
+    if (!t)
+        return -ESRCH;
+    if (priority < 0 || priority > 39)
+        return -EINVAL;
+    uint64_t flags = irq_save();
+    int queued = t->sched.on_queue;
+    if (queued)
+        sched_plugin.dequeue(t);
+    t->sched.priority = (int)priority;
+    if (queued)
+        sched_plugin.enqueue(t);
+    irq_restore(flags);
+    return 0;
+}
+
+long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    if (user_range_ok((uint64_t)info, sizeof(struct pyos_sysinfo)))
+        return -EFAULT;
+    mm_refresh_stats();
+    struct pyos_sysinfo s = {
+        .free_frames = pyos_counters.frames.free_frames,
+        .total_frames = pyos_counters.frames.total_frames,
+        .ticks = ticks,
+        .timer_hz = timer_hz,
+        .context_switches = pyos_counters.context_switches,
+        .processes = (unsigned long)tasks_alive(),
+    };
+    strncpy_z(s.scheduler, sched_plugin.name, sizeof s.scheduler);
+    strncpy_z(s.syscall_entry, pyos_counters.syscall_entry, sizeof s.syscall_entry);
+    memcpy((void *)info, &s, sizeof s);
+    return 0;
+}
+
+long sys_uptime(long a0, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a0, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    return (long)ticks;
+}

@@ -1,0 +1,331 @@
+/*
+ * Tasks: processes and kernel threads, the context switch, sleeping,
+ * blocking and waiting. Which runnable task runs next is the scheduler
+ * plugin's decision (pyos/sched.h); everything else is here.
+ *
+ * Uniprocessor and non-preemptive inside the kernel: all of this runs with
+ * interrupts off. A task is preempted only when the timer interrupts it in
+ * user mode (or in the idle loop), on the way out of trap().
+ */
+#include <pyos/counters.h>
+#include <pyos/file.h>
+#include <pyos/kernel.h>
+#include <pyos/mm.h>
+#include <pyos/paging.h>
+#include <pyos/sched.h>
+#include <pyos/string.h>
+#include <pyos/syscall_nr.h>
+#include <pyos/task.h>
+#include <pyos/timer.h>
+#include <pyos/user.h>
+
+static struct task tasks[TASK_MAX];
+struct task *current;
+static struct task *idle;
+static int next_pid = 1;
+static int need_resched;
+uint64_t percpu[2];  /* kernel stack top, user RSP scratch: read by syscall_entry through GS */
+
+/* A clean FPU/SSE state: x87 control word 0x37f, MXCSR 0x1f80, all masked. */
+static uint8_t fpu_initial[512] __attribute__((aligned(16)));
+
+static void fxsave(uint8_t *area) { __asm__ volatile("fxsave64 (%0)" : : "r"(area) : "memory"); }
+static void fxrstor(const uint8_t *area) { __asm__ volatile("fxrstor64 (%0)" : : "r"(area) : "memory"); }
+
+void switch_context(uint64_t *save_sp, uint64_t new_sp);
+void task_start(void);
+
+void tasks_init(void)
+{
+    *(uint16_t *)&fpu_initial[0] = 0x37f;
+    *(uint32_t *)&fpu_initial[24] = 0x1f80;
+    idle = &tasks[0];
+    idle->pid = 0;
+    idle->state = TASK_RUNNING;
+    strncpy_z(idle->name, "idle", TASK_NAME_MAX);
+    memcpy(idle->fpu, fpu_initial, sizeof fpu_initial);
+    current = idle;
+    cpu_syscall_init(percpu);
+    sched_plugin.init(timer_hz);
+    strncpy_z(pyos_counters.sched_name, sched_plugin.name, PYOS_PLUGIN_NAME_MAX);
+    printk("tasks: scheduler '%s', up to %d tasks\n", sched_plugin.name, TASK_MAX);
+}
+
+struct task *task_by_pid(int pid)
+{
+    for (int i = 1; i < TASK_MAX; i++)
+        if (tasks[i].state != TASK_FREE && tasks[i].pid == pid)
+            return &tasks[i];
+    return NULL;
+}
+
+/* A free slot with a kernel stack whose top holds a trap frame for `start`. */
+static struct task *task_alloc(const char *name, struct trap_frame **frame)
+{
+    struct task *t = NULL;
+    for (int i = 1; i < TASK_MAX && !t; i++)
+        if (tasks[i].state == TASK_FREE)
+            t = &tasks[i];
+    if (!t)
+        return NULL;
+    void *top = kstack_alloc();
+    if (!top)
+        return NULL;
+    memset(t, 0, sizeof *t);
+    t->pid = next_pid++;
+    t->state = TASK_BLOCKED;  /* not runnable until task_start_new */
+    t->kstack_top = top;
+    strncpy_z(t->name, name, TASK_NAME_MAX);
+    memcpy(t->fpu, fpu_initial, sizeof fpu_initial);
+    t->sched.priority = 20;
+    /* Stack, from the top: trap frame, task_start, six callee-saved registers. */
+    struct trap_frame *f = (struct trap_frame *)((char *)top - sizeof *f);
+    memset(f, 0, sizeof *f);
+    uint64_t *sp = (uint64_t *)f;
+    *--sp = (uint64_t)task_start;
+    for (int i = 0; i < 6; i++)
+        *--sp = 0;
+    t->kernel_sp = (uint64_t)sp;
+    *frame = f;
+    pyos_counters.processes_created++;
+    return t;
+}
+
+struct task *task_alloc_user(const char *name, struct trap_frame **frame)
+{
+    return task_alloc(name, frame);
+}
+
+void task_free_unstarted(struct task *t)
+{
+    kstack_free(t->kstack_top);
+    t->state = TASK_FREE;
+}
+
+static void make_runnable(struct task *t);
+
+void task_start_new(struct task *t)
+{
+    make_runnable(t);
+}
+
+static void make_runnable(struct task *t)
+{
+    t->state = TASK_RUNNABLE;
+    sched_plugin.enqueue(t);
+    need_resched = 1;
+}
+
+static void kthread_trampoline(void (*fn)(void *), void *arg)
+{
+    fn(arg);
+    task_exit(0);
+}
+
+struct task *kthread_create(const char *name, void (*fn)(void *), void *arg)
+{
+    struct trap_frame *f;
+    uint64_t flags = irq_save();
+    struct task *t = task_alloc(name, &f);
+    if (t) {
+        f->rip = (uint64_t)kthread_trampoline;
+        f->cs = KERNEL_CS;
+        f->ss = KERNEL_DS;
+        f->rflags = RFLAGS_IF | 0x2;
+        f->rsp = (uint64_t)f & ~15UL;  /* below the frame; iretq pops it off first */
+        f->rsp -= 8;                   /* as if called: the ABI's alignment at function entry */
+        f->rdi = (uint64_t)fn;
+        f->rsi = (uint64_t)arg;
+        t->parent = current;
+        make_runnable(t);
+    }
+    irq_restore(flags);
+    return t;
+}
+
+/* First thing a new task runs (from task_start, on its own stack). */
+void task_first_run(void)
+{
+    fxrstor(current->fpu);
+}
+
+static void switch_to(struct task *next)
+{
+    struct task *prev = current;
+    if (next == prev) {
+        prev->state = TASK_RUNNING;
+        return;
+    }
+    fxsave(prev->fpu);
+    if (next->space && next->space != paging_plugin.current_space())
+        paging_plugin.switch_space(next->space);
+    tss_set_kernel_stack((uint64_t)next->kstack_top);
+    percpu[0] = (uint64_t)next->kstack_top;
+    next->state = TASK_RUNNING;
+    current = next;
+    pyos_counters.context_switches++;
+    switch_context(&prev->kernel_sp, next->kernel_sp);
+    /* Running as `prev` again, switched back to by someone. */
+    fxrstor(current->fpu);
+}
+
+void schedule(void)
+{
+    uint64_t flags = irq_save();
+    struct task *prev = current;
+    if (prev != idle && prev->state == TASK_RUNNING) {
+        prev->state = TASK_RUNNABLE;
+        sched_plugin.enqueue(prev);
+    }
+    struct task *next = sched_plugin.pick_next();
+    need_resched = 0;
+    switch_to(next ? next : idle);
+    irq_restore(flags);
+}
+
+void task_yield(void)
+{
+    uint64_t flags = irq_save();
+    sched_plugin.yielded(current);
+    schedule();
+    irq_restore(flags);
+}
+
+/* Timer tick (IRQ 0, interrupts off): sleepers, accounting, preemption. */
+void sched_tick(struct trap_frame *frame)
+{
+    for (int i = 1; i < TASK_MAX; i++) {
+        struct task *t = &tasks[i];
+        if (t->state == TASK_SLEEPING && ticks >= t->wake_tick)
+            make_runnable(t);
+    }
+    if (current != idle) {
+        current->runtime_ticks++;
+        if (sched_plugin.tick(current))
+            need_resched = 1;
+    }
+    (void)frame;
+}
+
+/* On the way out of an interrupt: switch if the scheduler asked and we may. */
+void preempt_if_needed(struct trap_frame *frame)
+{
+    if (need_resched && ((frame->cs & 3) || current == idle))
+        schedule();
+}
+
+void task_block(void *channel)
+{
+    current->state = TASK_BLOCKED;
+    current->wait_channel = channel;
+    sched_plugin.dequeue(current);
+    schedule();
+}
+
+void task_wakeup(void *channel)
+{
+    for (int i = 1; i < TASK_MAX; i++) {
+        struct task *t = &tasks[i];
+        if (t->state == TASK_BLOCKED && t->wait_channel == channel) {
+            t->wait_channel = NULL;
+            make_runnable(t);
+        }
+    }
+}
+
+void task_sleep_ms(uint64_t ms)
+{
+    uint64_t flags = irq_save();
+    uint64_t n = ms * timer_hz / 1000;
+    current->wake_tick = ticks + (n ? n : 1);
+    current->state = TASK_SLEEPING;
+    sched_plugin.dequeue(current);
+    schedule();
+    irq_restore(flags);
+}
+
+void task_exit(int status)
+{
+    cli();
+    struct task *t = current;
+    if (t->pid == 1) {
+        printk("pyos: init exited with status %d; powering off\n", status);
+        poweroff(status);
+    }
+    files_close_all(t);
+    for (int i = 1; i < TASK_MAX; i++)  /* orphans go to init */
+        if (tasks[i].state != TASK_FREE && tasks[i].parent == t)
+            tasks[i].parent = task_by_pid(1);
+    t->exit_status = status;
+    t->state = TASK_ZOMBIE;
+    sched_plugin.dequeue(t);
+    if (t->parent)
+        task_wakeup(t->parent);
+    schedule();
+    panic("a zombie ran again");
+}
+
+/* Reap a zombie child: its address space and kernel stack go back. */
+static int reap(struct task *child, int *status)
+{
+    int pid = child->pid;
+    if (status)
+        *status = child->exit_status;
+    if (child->space)
+        paging_plugin.free_space(child->space);
+    kstack_free(child->kstack_top);
+    child->state = TASK_FREE;
+    return pid;
+}
+
+int task_wait(int pid, int *status)
+{
+    uint64_t flags = irq_save();
+    for (;;) {
+        int children = 0;
+        for (int i = 1; i < TASK_MAX; i++) {
+            struct task *t = &tasks[i];
+            if (t->state == TASK_FREE || t->parent != current || (pid > 0 && t->pid != pid))
+                continue;
+            children++;
+            if (t->state == TASK_ZOMBIE) {
+                int reaped = reap(t, status);
+                irq_restore(flags);
+                return reaped;
+            }
+        }
+        if (!children) {
+            irq_restore(flags);
+            return -ECHILD;
+        }
+        task_block(current);  /* an exiting child wakes its parent */
+    }
+}
+
+void task_kill_current(struct trap_frame *frame)
+{
+    pyos_counters.processes_killed++;
+    task_exit(KILLED_STATUS_BASE + (int)frame->vector);
+}
+
+int tasks_alive(void)
+{
+    int n = 0;
+    for (int i = 1; i < TASK_MAX; i++)
+        if (tasks[i].state != TASK_FREE && tasks[i].state != TASK_ZOMBIE)
+            n++;
+    return n;
+}
+
+/* The boot thread becomes the idle task: halt until there is work. */
+void idle_loop(void)
+{
+    cli();
+    for (;;) {
+        mm_refresh_stats();
+        sti_hlt();
+        cli();
+        if (need_resched)
+            schedule();
+    }
+}

@@ -1,0 +1,67 @@
+/*
+ * The vDSO: one kernel page mapped into every process at VDSO_ADDR, the only
+ * way user code enters the kernel. It holds either
+ *     syscall; ret           (0f 05 c3)   where the CPU delivers `syscall`
+ *     int3; nop; ret         (cc 90 c3)   elsewhere
+ * It starts with `syscall` when the CPU has it. On PVM-style hosts the CPU
+ * then jumps to syscall_entry but stays in user mode, so its first
+ * privileged instruction faults from user mode at that address:
+ * vdso_fault_is_syscall_probe() sees that, switches the page to int3 for
+ * good, and restarts the call through it. Both outcomes are logged once.
+ */
+#include <pyos/counters.h>
+#include <pyos/kernel.h>
+#include <pyos/string.h>
+#include <pyos/syscall_nr.h>
+#include <pyos/x86.h>
+
+uint8_t vdso_page[4096] __attribute__((aligned(4096)));
+extern char syscall_entry[];
+static int decided;
+
+static const uint8_t use_syscall[] = {0x0f, 0x05, 0xc3};
+static const uint8_t use_int3[] = {0xcc, 0x90, 0xc3};
+
+static void set_entry(const char *how)
+{
+    strncpy_z(pyos_counters.syscall_entry, how, PYOS_PLUGIN_NAME_MAX);
+}
+
+void vdso_init(void)
+{
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001), "c"(0));
+    if (d & (1u << 11)) {  /* SYSCALL/SYSRET in long mode */
+        memcpy(vdso_page, use_syscall, sizeof use_syscall);
+        set_entry("syscall (probing)");
+    } else {
+        memcpy(vdso_page, use_int3, sizeof use_int3);
+        set_entry("int3 trampoline");
+        decided = 1;
+    }
+}
+
+/* The first system call that arrives through `syscall` proves it works. */
+void vdso_syscall_arrived(void)
+{
+    if (!decided) {
+        decided = 1;
+        set_entry("syscall");
+        printk("syscall entry: the syscall instruction reaches the kernel; the vDSO keeps using it\n");
+    }
+}
+
+/* A #GP or #PF from user mode: was it `syscall` failing to leave user mode? */
+int vdso_fault_is_syscall_probe(struct trap_frame *f)
+{
+    if (f->rip != (uint64_t)syscall_entry || !(f->cs & 3))
+        return 0;
+    memcpy(vdso_page, use_int3, sizeof use_int3);
+    decided = 1;
+    set_entry("int3 trampoline");
+    printk("syscall entry: syscall from user mode is not delivered on this host "
+           "(it stayed in user mode at syscall_entry); the vDSO now uses int3\n");
+    f->rip = f->rcx - 2;    /* back to the start of the vDSO, now int3 */
+    f->rflags = f->r11;     /* what `syscall` saved */
+    return 1;
+}

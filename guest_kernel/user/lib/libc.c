@@ -1,0 +1,89 @@
+/* System-call wrappers, printf, and malloc over brk. */
+#include <pyos_user.h>
+
+long write(int fd, const void *buf, size_t len) { return pyos_syscall(SYS_write, fd, (long)buf, (long)len, 0, 0); }
+long read(int fd, void *buf, size_t len) { return pyos_syscall(SYS_read, fd, (long)buf, (long)len, 0, 0); }
+void exit(int status)
+{
+    pyos_syscall(SYS_exit, status, 0, 0, 0, 0);
+    for (;;)
+        ;
+}
+int getpid(void) { return (int)pyos_syscall(SYS_getpid, 0, 0, 0, 0, 0); }
+int spawn(const char *path, const char *const argv[]) { return (int)pyos_syscall(SYS_spawn, (long)path, (long)argv, 0, 0, 0); }
+int wait(int pid, int *status) { return (int)pyos_syscall(SYS_wait, pid, (long)status, 0, 0, 0); }
+int sleep_ms(long ms) { return (int)pyos_syscall(SYS_sleep, ms, 0, 0, 0, 0); }
+int yield(void) { return (int)pyos_syscall(SYS_yield, 0, 0, 0, 0, 0); }
+int open(const char *path, int flags) { return (int)pyos_syscall(SYS_open, (long)path, flags, 0, 0, 0); }
+int close(int fd) { return (int)pyos_syscall(SYS_close, fd, 0, 0, 0, 0); }
+int dup(int fd) { return (int)pyos_syscall(SYS_dup, fd, 0, 0, 0, 0); }
+int pipe(int fds[2]) { return (int)pyos_syscall(SYS_pipe, (long)fds, 0, 0, 0, 0); }
+int setpriority(int pid, int priority) { return (int)pyos_syscall(SYS_setpriority, pid, priority, 0, 0, 0); }
+int sysinfo(struct pyos_sysinfo *info) { return (int)pyos_syscall(SYS_sysinfo, (long)info, 0, 0, 0, 0); }
+long uptime(void) { return pyos_syscall(SYS_uptime, 0, 0, 0, 0, 0); }
+
+void *sbrk(long increment)
+{
+    long old = pyos_syscall(SYS_brk, 0, 0, 0, 0, 0);
+    if (increment && pyos_syscall(SYS_brk, old + increment, 0, 0, 0, 0) != old + increment)
+        return (void *)-1;
+    return (void *)old;
+}
+
+int dprintf(int fd, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    write(fd, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+    return n;
+}
+
+int printf(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    write(1, buf, n < (int)sizeof buf ? (size_t)n : sizeof buf - 1);
+    return n;
+}
+
+/* malloc: power-of-two size classes (32 B .. 1 MiB), freed blocks kept per class. */
+#define CLASSES 16
+struct header {
+    size_t class_index;
+    size_t pad;
+};
+static void *free_blocks[CLASSES];
+
+void *malloc(size_t size)
+{
+    size_t c = 0;
+    while (c < CLASSES && (32UL << c) < size + sizeof(struct header))
+        c++;
+    if (c == CLASSES)
+        return 0;
+    struct header *h = free_blocks[c];
+    if (h) {
+        free_blocks[c] = *(void **)(h + 1);
+    } else {
+        h = sbrk((long)(32UL << c));
+        if (h == (void *)-1)
+            return 0;
+    }
+    h->class_index = c;
+    return h + 1;
+}
+
+void free(void *ptr)
+{
+    if (!ptr)
+        return;
+    struct header *h = (struct header *)ptr - 1;
+    *(void **)ptr = free_blocks[h->class_index];
+    free_blocks[h->class_index] = h;
+}
