@@ -42,8 +42,10 @@ class GuestCounters:
         return self._c.magic == lib.PYOS_COUNTERS_MAGIC
 
     def plugin_names(self) -> dict[str, str]:
-        return {key: ffi.string(getattr(self._c, f"{key}_name")).decode(errors="replace")
-                for key in ("frame_alloc", "heap", "paging")}
+        names = {key: ffi.string(getattr(self._c, f"{key}_name")).decode(errors="replace")
+                 for key in ("frame_alloc", "heap", "paging", "sched")}
+        names["syscall_entry"] = ffi.string(self._c.syscall_entry).decode(errors="replace")
+        return names
 
     def section(self, name: str) -> dict[str, int]:
         struct = getattr(self._c, name)
@@ -59,4 +61,9 @@ class GuestCounters:
             "ticks": self._c.ticks,
             "irqs": list(self._c.irqs),
             "spurious_irqs": list(self._c.spurious_irqs),
+            "context_switches": self._c.context_switches,
+            "processes_created": self._c.processes_created,
+            "processes_killed": self._c.processes_killed,
+            "user_page_faults": self._c.user_page_faults,
+            "syscalls": list(self._c.syscalls),
         }

@@ -260,6 +260,12 @@ class Machine:
             names = guest["plugins"]
             lines.append(f"guest: {guest['ticks']} ticks; IRQs handled "
                          + ", ".join(f"IRQ{n} {c}" for n, c in enumerate(guest["irqs"]) if c))
+            lines.append(f"guest processes: {guest['context_switches']} context switches, "
+                         f"{guest['processes_created']} tasks created, {guest['processes_killed']} killed, "
+                         f"{guest['user_page_faults']} user page faults; scheduler {names['sched']}, "
+                         f"system calls via {names['syscall_entry']}")
+            calls = ", ".join(f"#{n} {c}" for n, c in enumerate(guest["syscalls"]) if c)
+            lines.append(f"guest system calls by number: {calls or 'none'}")
             for section, plugin in (("frames", "frame_alloc"), ("heap", "heap"), ("paging", "paging")):
                 values = ", ".join(f"{k} {v}" for k, v in guest[section].items())
                 lines.append(f"guest {section} ({names[plugin]}): {values}")

@@ -269,6 +269,7 @@ long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
         .timer_hz = timer_hz,
         .context_switches = pyos_counters.context_switches,
         .processes = (unsigned long)tasks_alive(),
+        .tsc_khz = tsc_khz,
     };
     strncpy_z(s.scheduler, sched_plugin.name, sizeof s.scheduler);
     strncpy_z(s.syscall_entry, pyos_counters.syscall_entry, sizeof s.syscall_entry);

@@ -54,6 +54,7 @@ struct pyos_sysinfo {
     unsigned long timer_hz;
     unsigned long context_switches;
     unsigned long processes;
+    unsigned long tsc_khz;
     char scheduler[24];
     char syscall_entry[24];
 };

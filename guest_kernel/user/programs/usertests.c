@@ -1,0 +1,370 @@
+/*
+ * usertests: the kernel's process, scheduling and system-call tests, run
+ * from user mode (in the spirit of xv6's usertests). Each case runs in its
+ * own child process and passes when that child exits with status 0; the free
+ * frame count is compared before and after each case to catch leaks.
+ *
+ *   usertests            run every case; exit status = number of failures
+ *   usertests CASE ...   the helpers and cases themselves (children)
+ */
+#include <pyos_user.h>
+
+static int child(const char *const argv[])
+{
+    int status = -1;
+    int pid = spawn("usertests", argv);
+    if (pid < 0) {
+        printf("  spawn failed: %d\n", pid);
+        return -1;
+    }
+    if (wait(pid, &status) != pid)
+        return -1;
+    return status;
+}
+
+static unsigned long free_frames(void)
+{
+    struct pyos_sysinfo info;
+    sysinfo(&info);
+    return info.free_frames;
+}
+
+/* -- helpers run as children ------------------------------------------------- */
+
+/* spin START END PRIORITY FD: count loop iterations between two ticks, report on FD. */
+static int spin(long start, long end, int priority, int fd)
+{
+    /* Take the priority only at the start: a high-priority child busy-waiting
+     * would otherwise keep the parent from spawning its siblings. */
+    while (uptime() < start)
+        yield();
+    setpriority(0, priority);
+    unsigned long count = 0;
+    volatile unsigned long sink = 0;
+    while (uptime() < end) {
+        for (int i = 0; i < 20000; i++)
+            sink += i;
+        count++;
+    }
+    dprintf(fd, "%lu\n", count);
+    return 0;
+}
+
+/* fpu SEED: run a floating-point recurrence twice, across preemptions; equal results or fail. */
+static double recurrence(double seed)
+{
+    double a = seed, b = seed * 0.5, c = seed * 0.25, d = 1.0;
+    for (long i = 0; i < 40000000; i++) {
+        a = a * 0.999999 + b;
+        b = b * 0.999998 + c;
+        c = c * 0.999997 + d;
+        d = d * 0.5 + 0.5;
+    }
+    return a + b + c + d;
+}
+
+static int fpu(double seed)
+{
+    double first = recurrence(seed), second = recurrence(seed);
+    return first == second ? 0 : 1;
+}
+
+static int crash(const char *how)
+{
+    if (!strcmp(how, "null"))
+        return *(volatile int *)0;
+    if (!strcmp(how, "ud"))
+        __asm__ volatile("ud2");
+    if (!strcmp(how, "divide")) {
+        __asm__ volatile("xor %%edx, %%edx; mov $1, %%eax; xor %%ecx, %%ecx; div %%ecx" : : : "rax", "rcx", "rdx");
+    }
+    if (!strcmp(how, "kernel"))
+        return *(volatile int *)0xffffffff80100000UL;  /* the kernel image: not user-accessible */
+    return 0;
+}
+
+/* count RFD WFD: close the inherited write end, read until EOF, exit with the byte count (mod 256). */
+static int count_bytes(int fd, int write_end)
+{
+    close(write_end);
+    char buf[64];
+    long total = 0, n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        total += n;
+    return (int)(total & 255);
+}
+
+/* -- the cases ----------------------------------------------------------------- */
+
+static int case_tree(void)
+{
+    const char *leaf[] = {"usertests", "exitwith", "7", 0};
+    const char *branch[] = {"usertests", "branch", 0};
+    int a = child(leaf), b = child(branch);
+    int none = wait(-1, 0);
+    printf("  leaf exited %d, branch (two leaves, summed) %d, wait with no children %d\n", a, b, none);
+    return a == 7 && b == 14 && none == -ECHILD ? 0 : 1;
+}
+
+static int branch(void)
+{
+    const char *leaf[] = {"usertests", "exitwith", "7", 0};
+    int pids[2], sum = 0, status;
+    for (int i = 0; i < 2; i++)
+        pids[i] = spawn("usertests", leaf);
+    for (int i = 0; i < 2; i++)
+        if (wait(-1, &status) > 0)
+            sum += status;
+    return pids[0] > 0 && pids[1] > 0 ? sum : 100;
+}
+
+static int shares(const int priorities[], int n, unsigned long counts[])
+{
+    /* Highest priority until the start barrier (the children inherit it), so
+     * that every child gets going whatever the scheduler. */
+    setpriority(0, 0);
+    int fds[2];
+    if (pipe(fds) < 0)
+        return 1;
+    char start[24], end[24], prio[8][8], fd[8];
+    long now = uptime();
+    snprintf(start, sizeof start, "%ld", now + 10);
+    snprintf(end, sizeof end, "%ld", now + 10 + 100);
+    snprintf(fd, sizeof fd, "%d", fds[1]);
+    int pids[8];
+    for (int i = 0; i < n; i++) {
+        snprintf(prio[i], sizeof prio[i], "%d", priorities[i]);
+        const char *argv[] = {"usertests", "spin", start, end, prio[i], fd, 0};
+        pids[i] = spawn("usertests", argv);
+    }
+    close(fds[1]);
+    for (int i = 0; i < n; i++) {
+        int status;
+        wait(pids[i], &status);
+    }
+    char text[256];
+    long got = 0, r;
+    while ((r = read(fds[0], text + got, sizeof text - 1 - got)) > 0)
+        got += r;
+    text[got] = 0;
+    close(fds[0]);
+    const char *p = text;
+    for (int i = 0; i < n; i++) {  /* the order the children finished in does not matter here */
+        counts[i] = (unsigned long)strtol(p, &p, 10);
+        while (*p == '\n')
+            p++;
+    }
+    return 0;
+}
+
+static int case_share(void)
+{
+    int priorities[] = {20, 20};
+    unsigned long c[2];
+    if (shares(priorities, 2, c))
+        return 1;
+    printf("  share equal: %lu %lu\n", c[0], c[1]);
+    return c[0] && c[1] ? 0 : 1;
+}
+
+static int case_share_weighted(void)
+{
+    int priorities[] = {10, 30};  /* stride: 30 and 10 tickets */
+    unsigned long c[2];
+    if (shares(priorities, 2, c))
+        return 1;
+    /* Which child wrote first is unknown: report the larger first. */
+    unsigned long hi = c[0] > c[1] ? c[0] : c[1], lo = c[0] > c[1] ? c[1] : c[0];
+    printf("  share weighted: %lu %lu\n", hi, lo);
+    return hi ? 0 : 1;
+}
+
+static int case_starvation(void)
+{
+    int priorities[] = {0, 0, 39};
+    unsigned long c[3];
+    if (shares(priorities, 3, c))
+        return 1;
+    unsigned long lo = c[0];
+    for (int i = 1; i < 3; i++)
+        if (c[i] < lo)
+            lo = c[i];
+    printf("  starvation: %lu %lu %lu (smallest %lu)\n", c[0], c[1], c[2], lo);
+    return lo > 0 ? 0 : 1;  /* the priority-39 task ran too */
+}
+
+static int case_faults(void)
+{
+    const char *kinds[] = {"null", "ud", "divide", "kernel"};
+    const int expected[] = {KILLED_STATUS_BASE + 14, KILLED_STATUS_BASE + 6, KILLED_STATUS_BASE + 0,
+                            KILLED_STATUS_BASE + 14};
+    int ok = 1;
+    for (int i = 0; i < 4; i++) {
+        const char *argv[] = {"usertests", "crash", kinds[i], 0};
+        int status = child(argv);
+        printf("  crash %s: exit status %d\n", kinds[i], status);
+        ok &= status == expected[i];
+    }
+    const char *fine[] = {"usertests", "exitwith", "0", 0};
+    ok &= child(fine) == 0;  /* and life goes on */
+    return ok ? 0 : 1;
+}
+
+static int case_bad_pointers(void)
+{
+    struct { const char *what; long got; } r[] = {
+        {"write from an unmapped address", write(1, (void *)0x10, 5)},
+        {"write from the kernel image", write(1, (void *)0xffffffff80100000UL, 5)},
+        {"read into the vDSO", read(0, (void *)VDSO_ADDR, 1)},
+        {"pipe into unmapped memory", pipe((int *)0x20)},
+        {"spawn with a bad path", spawn((const char *)0x30, 0)},
+        {"wait with a bad status pointer", wait(-1, (int *)0xffff800000000000UL)},
+        {"sysinfo into the kernel", sysinfo((struct pyos_sysinfo *)0xffffffff80000000UL)},
+        {"write past the end of user space", write(1, (void *)0x00007ffffffff000UL, 0x2000)},
+    };
+    int ok = 1;
+    for (unsigned i = 0; i < sizeof r / sizeof r[0]; i++) {
+        if (r[i].got != -EFAULT) {
+            printf("  %s: got %ld, expected -EFAULT\n", r[i].what, r[i].got);
+            ok = 0;
+        }
+    }
+    return ok ? 0 : 1;
+}
+
+static int case_fpu(void)
+{
+    const char *a[] = {"usertests", "fpu", "3", 0};
+    const char *b[] = {"usertests", "fpu", "5", 0};
+    int pa = spawn("usertests", a), pb = spawn("usertests", b), sa = -1, sb = -1;
+    wait(pa, &sa);
+    wait(pb, &sb);
+    printf("  two processes' floating-point results across preemption: %s, %s\n",
+           sa ? "differ" : "equal", sb ? "differ" : "equal");
+    return sa == 0 && sb == 0 ? 0 : 1;
+}
+
+static int case_pipe_dup(void)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return 1;
+    char fd[8], wfd[8];
+    snprintf(fd, sizeof fd, "%d", fds[0]);
+    snprintf(wfd, sizeof wfd, "%d", fds[1]);
+    const char *argv[] = {"usertests", "count", fd, wfd, 0};
+    int pid = spawn("usertests", argv);
+    close(fds[0]);
+    int copy = dup(fds[1]);
+    char block[100];
+    memset(block, 'x', sizeof block);
+    for (int i = 0; i < 10; i++)
+        write(i % 2 ? copy : fds[1], block, sizeof block);  /* 1000 bytes through both descriptors */
+    close(fds[1]);
+    close(copy);
+    int status = -1;
+    wait(pid, &status);
+    printf("  1000 bytes through a pipe (and a dup of it) counted as %d (mod 256: %d)\n", status, 1000 & 255);
+    int null = open("/dev/null", 0);
+    int bad = open("/no/such/file", 0);
+    return status == (1000 & 255) && null >= 0 && write(null, "abc", 3) == 3 && bad == -ENOENT ? 0 : 1;
+}
+
+static int case_memory(void)
+{
+    void *blocks[200];
+    for (int i = 0; i < 200; i++) {
+        blocks[i] = malloc(16 + i * 97);
+        if (!blocks[i])
+            return 1;
+        memset(blocks[i], i, 16 + i * 97);
+    }
+    for (int i = 0; i < 200; i++)
+        if (((unsigned char *)blocks[i])[i * 97] != (unsigned char)i)
+            return 1;
+    for (int i = 0; i < 200; i++)
+        free(blocks[i]);
+    char *big = sbrk(1 << 20);
+    if (big == (void *)-1)
+        return 1;
+    big[0] = 1;
+    big[(1 << 20) - 1] = 2;
+    return 0;
+}
+
+static int case_sleep(void)
+{
+    struct pyos_sysinfo info;
+    sysinfo(&info);
+    long before = uptime();
+    sleep_ms(200);
+    long slept = uptime() - before, expected = 200 * (long)info.timer_hz / 1000;
+    printf("  sleep 200 ms: %ld ticks at %lu Hz\n", slept, info.timer_hz);
+    return slept >= expected && slept <= expected + expected / 2 + 2 ? 0 : 1;
+}
+
+struct test {
+    const char *name;
+    int (*run)(void);
+};
+
+static const struct test tests[] = {
+    {"tree", case_tree},
+    {"faults", case_faults},
+    {"badptr", case_bad_pointers},
+    {"pipe", case_pipe_dup},
+    {"memory", case_memory},
+    {"sleep", case_sleep},
+    {"share", case_share},
+    {"share_weighted", case_share_weighted},
+    {"starvation", case_starvation},
+    {"fpu", case_fpu},
+};
+#define NTESTS (int)(sizeof tests / sizeof tests[0])
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2) {
+        const char *what = argv[1];
+        if (!strcmp(what, "exitwith") && argc > 2)
+            return (int)strtol(argv[2], 0, 10);
+        if (!strcmp(what, "branch"))
+            return branch();
+        if (!strcmp(what, "spin") && argc > 5)
+            return spin(strtol(argv[2], 0, 10), strtol(argv[3], 0, 10), (int)strtol(argv[4], 0, 10),
+                        (int)strtol(argv[5], 0, 10));
+        if (!strcmp(what, "fpu") && argc > 2)
+            return fpu((double)strtol(argv[2], 0, 10));
+        if (!strcmp(what, "crash") && argc > 2)
+            return crash(argv[2]);
+        if (!strcmp(what, "count") && argc > 3)
+            return count_bytes((int)strtol(argv[2], 0, 10), (int)strtol(argv[3], 0, 10));
+        if (!strcmp(what, "case") && argc > 2)
+            for (int i = 0; i < NTESTS; i++)
+                if (!strcmp(tests[i].name, argv[2]))
+                    return tests[i].run();
+        printf("usertests: unknown mode %s\n", what);
+        return 2;
+    }
+    struct pyos_sysinfo info;
+    sysinfo(&info);
+    printf("usertests: %d cases, scheduler '%s', system calls via %s\n", NTESTS, info.scheduler,
+           info.syscall_entry);
+    /* Warm-up: let the kernel heap and page tables reach their steady state. */
+    const char *warm[] = {"usertests", "case", "pipe", 0};
+    child(warm);
+    int failed = 0;
+    for (int i = 0; i < NTESTS; i++) {
+        unsigned long before = free_frames();
+        const char *argv_case[] = {"usertests", "case", tests[i].name, 0};
+        int status = child(argv_case);
+        unsigned long after = free_frames();
+        int leak = after != before;
+        int ok = status == 0 && !leak;
+        printf("usertests: %s: %s (exit status %d, free frames %lu -> %lu)\n", tests[i].name,
+               ok ? "OK" : "FAILED", status, before, after);
+        failed += !ok;
+    }
+    printf("usertests: %d passed, %d failed\n", NTESTS - failed, failed);
+    return failed;
+}

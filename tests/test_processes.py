@@ -1,0 +1,96 @@
+"""Processes in ring 3: init, usertests under each scheduler, system-call entry, counters."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from vmm import errors
+from vmm.probe import host_kind
+
+from .conftest import boot, write_config
+
+
+def test_default_boot_runs_init_and_a_demo():
+    result = boot()
+    console = result.console
+    assert result.status == 0, result.stderr
+    assert re.search(r"init: pid 1, scheduler 'rr', system calls via (int3 trampoline|syscall)", console)
+    assert "hello from pid 2: hello world" in console
+    assert "init: hello exited with status 0" in console
+    assert "pyos: init exited with status 0; powering off" in console
+
+
+def test_system_call_entry_is_detected_and_reported():
+    result = boot("--stats")
+    if host_kind()[0] == "pvm":
+        assert "syscall entry: syscall from user mode is not delivered on this host" in result.console
+        assert "system calls via int3 trampoline" in result.stderr
+    else:
+        assert "syscall entry: the syscall instruction reaches the kernel" in result.console
+        assert "system calls via syscall" in result.stderr
+
+
+def test_init_status_is_the_machine_status(tmp_path):
+    result = boot("--cmdline", "-- usertests exitwith 9")
+    assert result.status == 9
+    assert "init: usertests exited with status 9" in result.console
+
+
+def _ratio(a: int, b: int) -> float:
+    return max(a, b) / max(min(a, b), 1)
+
+
+@pytest.fixture(scope="module", params=["rr", "priority", "stride"])
+def usertests(request, tmp_path_factory):
+    cfg = write_config(tmp_path_factory.mktemp(request.param),
+                       f'[kernel]\nscheduler = "{request.param}"\n[serial]\ninput = "none"\n')
+    return request.param, boot("--cmdline", "-- usertests", "--stats", config=cfg)
+
+
+def test_usertests_pass(usertests):
+    scheduler, result = usertests
+    console = result.console
+    assert f"usertests: 10 cases, scheduler '{scheduler}'" in console
+    assert "usertests: 10 passed, 0 failed" in console, console
+    assert result.status == 0
+    # Each case ran in its own process, with no frames lost.
+    for line in re.findall(r"usertests: \w+: OK \(exit status 0, free frames (\d+) -> (\d+)\)", console):
+        assert line[0] == line[1]
+
+
+def test_faulting_programs_are_killed_and_reported(usertests):
+    _, result = usertests
+    console = result.console
+    assert re.search(r"pid \d+ \(usertests\): killed by #PF page fault at RIP 0x4\w+, address 0x0 "
+                     r"\(exit status 142\)", console)
+    assert "killed by #UD invalid opcode" in console and "killed by #DE divide error" in console
+    assert "address 0xffffffff80100000" in console  # user code may not touch the kernel
+    assert re.search(r"guest processes: \d+ context switches, \d+ tasks created, 4 killed", result.stderr)
+
+
+def test_cpu_shares_follow_the_scheduler(usertests):
+    scheduler, result = usertests
+    console = result.console
+    equal = list(map(int, re.search(r"share equal: (\d+) (\d+)", console).groups()))
+    weighted = list(map(int, re.search(r"share weighted: (\d+) (\d+)", console).groups()))
+    starving = list(map(int, re.search(r"starvation: (\d+) (\d+) (\d+)", console).groups()))
+    assert _ratio(*equal) < 1.6, f"equal priorities, unequal shares: {equal}"
+    if scheduler == "rr":  # priorities do not matter to round-robin
+        assert _ratio(*weighted) < 1.6, weighted
+    elif scheduler == "priority":  # priority 10 beats 30; aging still lets 30 run
+        assert weighted[0] > 3 * weighted[1] and weighted[1] > 0, weighted
+    else:  # stride: 30 tickets against 10
+        assert 2.0 < weighted[0] / weighted[1] < 4.5, weighted
+    assert min(starving) > 0, f"a task starved: {starving}"
+
+
+def test_guest_counts_syscalls_and_switches(usertests):
+    _, result = usertests
+    calls = dict(re.findall(r"#(\d+) (\d+)", re.search(r"guest system calls by number: (.*)", result.stderr).group(1)))
+    assert int(calls["1"]) > 10      # write
+    assert int(calls["5"]) > 20      # spawn
+    assert int(calls["6"]) > 20      # wait
+    switches = int(re.search(r"guest processes: (\d+) context switches", result.stderr).group(1))
+    assert switches > 100
