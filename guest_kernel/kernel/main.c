@@ -105,6 +105,17 @@ static void echo_console(void)
 
 static void start_init(void) __attribute__((noreturn));
 
+/* A kernel thread: keeps the memory counters the VMM reads exact (some
+ * allocators refresh them lazily), twice a second. */
+static void kmemstat(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        mm_refresh_stats();
+        task_sleep_ms(500);
+    }
+}
+
 static void kmain(void)
 {
     const char *how = boot_info.boot_protocol == PYOS_BOOT_PVH ? "PVH entry" : "pyos-vmm direct 64-bit entry";
@@ -179,11 +190,14 @@ static void start_init(void)
         }
     }
     argv[argc] = NULL;
+    cli();  /* this boot context becomes the idle task: no switching until idle_loop */
     tasks_init();
     vdso_init();
     int pid = process_spawn("init", argv, NULL);
     if (pid != 1)
         panic("cannot start init: error %d", -pid);
+    struct task *k = kthread_create("kmemstat", kmemstat, NULL);
+    printk("tasks: kernel thread '%s' is pid %d\n", k ? k->name : "?", k ? k->pid : -1);
     idle_loop();
 }
 
