@@ -135,6 +135,9 @@ static void kmain(void)
     bench_if_asked();
     char value[16];
     int selftest_failures = 0;
+    /* A boot-time test or benchmark powers off when done, without starting init. */
+    int boot_test = cmdline_get("selftest", value, sizeof value) || cmdline_get("timer_test", value, sizeof value) ||
+                    cmdline_get("bench", value, sizeof value) || cmdline_get("bench_pio", value, sizeof value);
     if (cmdline_get("selftest", value, sizeof value)) {
         if (!strcmp(value, "pic"))
             selftest_pic();
@@ -161,8 +164,8 @@ static void kmain(void)
             __asm__ volatile("" ::: "memory");
     }
 
-    if (selftest_failures || cmdline_get("exit", value, sizeof value)) {
-        int status = selftest_failures ? 1 : (int)strtol(value, NULL, 0);
+    if (boot_test || cmdline_get("exit", value, sizeof value)) {
+        int status = selftest_failures ? 1 : cmdline_get("exit", value, sizeof value) ? (int)strtol(value, NULL, 0) : 0;
         printk("pyos: up %lu ticks; powering off with status %d\n", ticks, status);
         poweroff(status);
     }

@@ -8,7 +8,7 @@
  */
 #include <pyos/sched.h>
 
-static struct task *head;   /* unordered; scanned to pick (at most TASK_MAX) */
+static struct runqueue queue;  /* scanned to pick (at most TASK_MAX tasks) */
 static uint32_t slice, age_ticks;
 
 static void prio_init(uint32_t hz)
@@ -27,33 +27,21 @@ static void prio_enqueue(struct task *t)
 {
     if (t->sched.on_queue)
         return;
-    t->sched.prev = NULL;
-    t->sched.next = head;
-    if (head)
-        head->sched.prev = t;
-    head = t;
-    t->sched.on_queue = 1;
+    runqueue_add(&queue, t);
     if (!t->sched.slice_left)
         t->sched.slice_left = slice;
 }
 
 static void prio_dequeue(struct task *t)
 {
-    if (!t->sched.on_queue)
-        return;
-    if (t->sched.prev)
-        t->sched.prev->sched.next = t->sched.next;
-    else
-        head = t->sched.next;
-    if (t->sched.next)
-        t->sched.next->sched.prev = t->sched.prev;
-    t->sched.on_queue = 0;
+    if (t->sched.on_queue)
+        runqueue_remove(&queue, t);
 }
 
 static struct task *best(void)
 {
     struct task *pick = NULL;
-    for (struct task *t = head; t; t = t->sched.next)  /* ties: the longest waiting */
+    for (struct task *t = queue.head; t; t = t->sched.next)  /* ties: the longest waiting */
         if (!pick || effective(t) < effective(pick) ||
             (effective(t) == effective(pick) && t->sched.waited > pick->sched.waited))
             pick = t;
@@ -73,7 +61,7 @@ static struct task *prio_pick_next(void)
 
 static int prio_tick(struct task *running)
 {
-    for (struct task *t = head; t; t = t->sched.next) {
+    for (struct task *t = queue.head; t; t = t->sched.next) {
         t->sched.waited++;
         t->sched.dynamic_priority = effective(t);
     }

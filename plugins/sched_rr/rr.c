@@ -4,7 +4,7 @@
  */
 #include <pyos/sched.h>
 
-static struct task *head, *tail;
+static struct runqueue queue;
 static uint32_t slice;
 
 static void rr_init(uint32_t hz) { slice = hz / 20 ? hz / 20 : 1; }
@@ -13,38 +13,22 @@ static void rr_enqueue(struct task *t)
 {
     if (t->sched.on_queue)
         return;
-    t->sched.next = NULL;
-    t->sched.prev = tail;
-    if (tail)
-        tail->sched.next = t;
-    else
-        head = t;
-    tail = t;
-    t->sched.on_queue = 1;
+    runqueue_add(&queue, t);
     if (!t->sched.slice_left)
         t->sched.slice_left = slice;
 }
 
 static void rr_dequeue(struct task *t)
 {
-    if (!t->sched.on_queue)
-        return;
-    if (t->sched.prev)
-        t->sched.prev->sched.next = t->sched.next;
-    else
-        head = t->sched.next;
-    if (t->sched.next)
-        t->sched.next->sched.prev = t->sched.prev;
-    else
-        tail = t->sched.prev;
-    t->sched.on_queue = 0;
+    if (t->sched.on_queue)
+        runqueue_remove(&queue, t);
 }
 
 static struct task *rr_pick_next(void)
 {
-    struct task *t = head;
+    struct task *t = queue.head;
     if (t)
-        rr_dequeue(t);
+        runqueue_remove(&queue, t);
     return t;
 }
 
@@ -53,7 +37,7 @@ static int rr_tick(struct task *running)
     if (running->sched.slice_left && --running->sched.slice_left)
         return 0;
     running->sched.slice_left = slice;  /* a fresh slice for its next turn */
-    return head != NULL;
+    return queue.head != NULL;
 }
 
 static void rr_yielded(struct task *t) { t->sched.slice_left = slice; }

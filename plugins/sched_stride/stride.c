@@ -9,7 +9,7 @@
 
 #define BIG (1UL << 20)
 
-static struct task *head;
+static struct runqueue queue;
 static uint64_t global_pass;
 
 static void stride_init(uint32_t hz) { (void)hz; }
@@ -23,31 +23,19 @@ static void stride_enqueue(struct task *t)
     t->sched.stride = stride_of(t);
     if (t->sched.pass < global_pass)
         t->sched.pass = global_pass;
-    t->sched.prev = NULL;
-    t->sched.next = head;
-    if (head)
-        head->sched.prev = t;
-    head = t;
-    t->sched.on_queue = 1;
+    runqueue_add(&queue, t);
 }
 
 static void stride_dequeue(struct task *t)
 {
-    if (!t->sched.on_queue)
-        return;
-    if (t->sched.prev)
-        t->sched.prev->sched.next = t->sched.next;
-    else
-        head = t->sched.next;
-    if (t->sched.next)
-        t->sched.next->sched.prev = t->sched.prev;
-    t->sched.on_queue = 0;
+    if (t->sched.on_queue)
+        runqueue_remove(&queue, t);
 }
 
 static struct task *lowest_pass(void)
 {
     struct task *pick = NULL;
-    for (struct task *t = head; t; t = t->sched.next)
+    for (struct task *t = queue.head; t; t = t->sched.next)
         if (!pick || t->sched.pass < pick->sched.pass)
             pick = t;
     return pick;

@@ -24,4 +24,35 @@ struct sched_ops {
 
 extern const struct sched_ops sched_plugin;
 
+/* A run queue for plugins: a doubly linked list through sched_entity, in
+ * the order tasks were added. */
+struct runqueue {
+    struct task *head, *tail;
+};
+
+static inline void runqueue_add(struct runqueue *q, struct task *t)
+{
+    t->sched.next = NULL;
+    t->sched.prev = q->tail;
+    if (q->tail)
+        q->tail->sched.next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    t->sched.on_queue = 1;
+}
+
+static inline void runqueue_remove(struct runqueue *q, struct task *t)
+{
+    if (t->sched.prev)
+        t->sched.prev->sched.next = t->sched.next;
+    else
+        q->head = t->sched.next;
+    if (t->sched.next)
+        t->sched.next->sched.prev = t->sched.prev;
+    else
+        q->tail = t->sched.prev;
+    t->sched.on_queue = 0;
+}
+
 #endif
