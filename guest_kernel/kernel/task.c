@@ -15,6 +15,7 @@
 #include <pyos/sched.h>
 #include <pyos/string.h>
 #include <pyos/syscall_nr.h>
+#include <pyos/syscalls.h>
 #include <pyos/task.h>
 #include <pyos/timer.h>
 #include <pyos/user.h>
@@ -46,9 +47,13 @@ void tasks_init(void)
     memcpy(idle->fpu, fpu_initial, sizeof fpu_initial);
     current = idle;
     cpu_syscall_init(percpu);
+    if (syscalls_plugin.abi_version != PYOS_SYSCALL_ABI)
+        panic("system-call table '%s' implements ABI %u; user programs are built for ABI %u",
+              syscalls_plugin.name, syscalls_plugin.abi_version, PYOS_SYSCALL_ABI);
     sched_plugin.init(timer_hz);
     strncpy_z(pyos_counters.sched_name, sched_plugin.name, PYOS_PLUGIN_NAME_MAX);
-    printk("tasks: scheduler '%s', up to %d tasks\n", sched_plugin.name, TASK_MAX);
+    printk("tasks: scheduler '%s', system-call table '%s' (ABI %u), up to %d tasks\n", sched_plugin.name,
+           syscalls_plugin.name, syscalls_plugin.abi_version, TASK_MAX);
 }
 
 struct task *task_by_pid(int pid)
