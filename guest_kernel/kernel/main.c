@@ -137,7 +137,8 @@ static void kmain(void)
     int selftest_failures = 0;
     /* A boot-time test or benchmark powers off when done, without starting init. */
     int boot_test = cmdline_get("selftest", value, sizeof value) || cmdline_get("timer_test", value, sizeof value) ||
-                    cmdline_get("bench", value, sizeof value) || cmdline_get("bench_pio", value, sizeof value);
+                    cmdline_get("bench", value, sizeof value) || cmdline_get("bench_pio", value, sizeof value) ||
+                    cmdline_get("echo", value, sizeof value);
     if (cmdline_get("selftest", value, sizeof value)) {
         if (!strcmp(value, "pic"))
             selftest_pic();
