@@ -136,31 +136,9 @@ static void direct_switch_space(uint64_t root)
 
 static uint64_t direct_current_space(void) { return virt_to_phys(pml4); }
 
-/* Free the tables (and owned frames) below `table` at `level`, then the table. */
-static void free_table(uint64_t phys, int level)
-{
-    uint64_t *table = phys_to_virt(phys);
-    for (int i = 0; i < 512; i++) {
-        uint64_t e = table[i];
-        if (!(e & PTE_PRESENT))
-            continue;
-        if (level > 1 && !(e & PTE_HUGE))
-            free_table(e & PTE_ADDR_MASK, level - 1);
-        else if (level == 1 && (e & PTE_OWNED))
-            frame_free(e & PTE_ADDR_MASK, 0);
-    }
-    frame_free(phys, 0);
-    stats->tables_allocated--;
-}
-
 static void direct_free_space(uint64_t root)
 {
-    uint64_t *top = phys_to_virt(root);
-    for (int slot = 0; slot < 256; slot++)
-        if (top[slot] & PTE_PRESENT)
-            free_table(top[slot] & PTE_ADDR_MASK, 3);
-    frame_free(root, 0);
-    stats->tables_allocated--;
+    stats->tables_allocated -= page_tables_free_space(root);
 }
 
 const struct paging_ops paging_plugin = {

@@ -20,6 +20,7 @@ from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR, cache_dir
 
 HARNESS_C = Path(__file__).with_name("harness.c")
 SELFTEST_C = GUEST_KERNEL_DIR / "kernel" / "mm_selftest.c"
+PAGE_TABLES_C = GUEST_KERNEL_DIR / "kernel" / "page_tables.c"  # helpers mm_env.h offers plugins
 MEMORY_SUBSYSTEMS = ("frame_allocator", "heap", "paging")
 HOST_CFLAGS = ["-O2", "-g", "-std=gnu11", "-Wall", "-Wno-format", "-DPYOS_HARNESS"]
 
@@ -29,7 +30,7 @@ def build_harness(plugins) -> Path:
     gcc = shutil.which("gcc")
     if not gcc:
         raise KernelError("gcc not found: it builds the host harness", "apt-get install gcc")
-    sources = [HARNESS_C, SELFTEST_C]
+    sources = [HARNESS_C, SELFTEST_C, PAGE_TABLES_C]
     flags = list(HOST_CFLAGS)
     includes = [GUEST_INCLUDE]
     plugins = [p for p in plugins if p.subsystem in MEMORY_SUBSYSTEMS]

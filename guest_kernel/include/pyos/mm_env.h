@@ -39,6 +39,11 @@ void *memcpy(void *dst, const void *src, size_t n);
 uint64_t frame_alloc(unsigned order);
 void frame_free(uint64_t phys, unsigned order);
 
+/* Free an address space reached through the direct map: the lower half's
+ * tables, the PTE_OWNED frames they map, and the root. Returns the number of
+ * page-table pages freed. (kernel/page_tables.c) */
+uint64_t page_tables_free_space(uint64_t root);
+
 /* Physical extent of the kernel image: paging maps it at KERNEL_VMA. */
 uint64_t kernel_image_end_phys(void);
 
