@@ -68,14 +68,24 @@ static long fd_install(struct file *f)
 
 #define CHUNK 256  /* user data moves through a kernel buffer this big */
 
-long sys_write(long fd, long buf, long len, long a3, long a4, long a5)
+/* The checks read and write share: an open descriptor and a user buffer. */
+static long io_file(long fd, long buf, long len, struct file **f)
 {
-    (void)a3, (void)a4, (void)a5;
-    struct file *f = fd_file(fd);
-    if (!f)
+    *f = fd_file(fd);
+    if (!*f)
         return -EBADF;
     if (len < 0 || user_range_ok((uint64_t)buf, (uint64_t)len))
         return -EFAULT;
+    return 0;
+}
+
+long sys_write(long fd, long buf, long len, long a3, long a4, long a5)
+{
+    (void)a3, (void)a4, (void)a5;
+    struct file *f;
+    long err = io_file(fd, buf, len, &f);
+    if (err)
+        return err;
     char chunk[CHUNK];
     long done = 0;
     while (done < len) {
@@ -92,11 +102,10 @@ long sys_write(long fd, long buf, long len, long a3, long a4, long a5)
 long sys_read(long fd, long buf, long len, long a3, long a4, long a5)
 {
     (void)a3, (void)a4, (void)a5;
-    struct file *f = fd_file(fd);
-    if (!f)
-        return -EBADF;
-    if (len < 0 || user_range_ok((uint64_t)buf, (uint64_t)len))
-        return -EFAULT;
+    struct file *f;
+    long err = io_file(fd, buf, len, &f);
+    if (err)
+        return err;
     char chunk[CHUNK];
     long r = file_read(f, chunk, (size_t)(len < CHUNK ? len : CHUNK));
     if (r > 0)

@@ -46,15 +46,8 @@ static void bitmap_init(const struct frame_region *regions, uint32_t count, void
                         struct frame_alloc_stats *st)
 {
     stats = st;
-    first_frame = ~0UL;
-    uint64_t end_frame = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t lo = regions[i].base >> FRAME_SHIFT, hi = (regions[i].base + regions[i].length) >> FRAME_SHIFT;
-        if (lo < first_frame)
-            first_frame = lo;
-        if (hi > end_frame)
-            end_frame = hi;
-    }
+    uint64_t end_frame;
+    frame_regions_span(regions, count, &first_frame, &end_frame);
     first_frame &= ~63UL;  /* word-aligned, so block alignment is physical alignment */
     words = div_up(end_frame - first_frame, 64);
     summary_words = div_up(words, 64);

@@ -77,15 +77,8 @@ static void buddy_init(const struct frame_region *regions, uint32_t count, void 
 {
     stats = st;
     state = metadata;
-    first_frame = ~0UL;
-    uint64_t end_frame = 0;
-    for (uint32_t i = 0; i < count; i++) {
-        uint64_t lo = regions[i].base >> FRAME_SHIFT, hi = (regions[i].base + regions[i].length) >> FRAME_SHIFT;
-        if (lo < first_frame)
-            first_frame = lo;
-        if (hi > end_frame)
-            end_frame = hi;
-    }
+    uint64_t end_frame;
+    frame_regions_span(regions, count, &first_frame, &end_frame);
     frame_count = end_frame - first_frame;
     for (uint32_t i = 0; i < count; i++) {
         uint64_t frame = regions[i].base >> FRAME_SHIFT;

@@ -41,4 +41,19 @@ struct frame_alloc_ops {
 
 extern const struct frame_alloc_ops frame_alloc_plugin;
 
+/* The frame numbers the regions span: [*first, *end). */
+static inline void frame_regions_span(const struct frame_region *regions, uint32_t count, uint64_t *first,
+                                      uint64_t *end)
+{
+    *first = ~0UL;
+    *end = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t lo = regions[i].base >> FRAME_SHIFT, hi = (regions[i].base + regions[i].length) >> FRAME_SHIFT;
+        if (lo < *first)
+            *first = lo;
+        if (hi > *end)
+            *end = hi;
+    }
+}
+
 #endif
