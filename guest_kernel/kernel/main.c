@@ -51,6 +51,7 @@ static void interrupts_init(void)
     gdt_init();
     idt_init();
     cpu_enable_nx();
+    cpu_enable_sse();
     cpu_use_legacy_pic();
     pic_init(IRQ_BASE_VECTOR, IRQ_BASE_VECTOR + 8);
     printk("interrupts: IDT with 256 vectors, IST stacks for #DF and NMI, "

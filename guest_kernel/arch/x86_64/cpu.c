@@ -42,6 +42,20 @@ static void wrmsr(uint32_t msr, uint64_t v)
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
+/* User programs may use SSE (the kernel never does): CR4.OSFXSR enables the
+ * instructions and fxsave/fxrstor of their state, OSXMMEXCPT their
+ * exceptions; CR0.EM off, MP on. Not every loader sets these up for us. */
+void cpu_enable_sse(void)
+{
+    uint64_t cr0, cr4;
+    __asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+    cr0 = (cr0 & ~(1UL << 2)) | (1UL << 1);
+    __asm__ volatile("mov %0, %%cr0" : : "r"(cr0));
+    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+    cr4 |= (1UL << 9) | (1UL << 10);
+    __asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+}
+
 /* Page tables mark data no-execute; the bit is reserved until EFER.NXE is set. */
 void cpu_enable_nx(void)
 {

@@ -71,6 +71,7 @@ void gdt_init(void);
 void idt_init(void);
 void cpu_use_legacy_pic(void);
 void cpu_enable_nx(void);
+void cpu_enable_sse(void);
 void tss_set_kernel_stack(uint64_t top);
 void cpu_syscall_init(uint64_t *percpu);
 
