@@ -136,7 +136,7 @@ int process_spawn(const char *path, const char *const *argv, struct task *parent
 
     uint64_t flags = irq_save();
     struct trap_frame *f;
-    struct task *t = task_alloc_user(prog->name, &f);
+    struct task *t = task_alloc(prog->name, &f);
     uint64_t space = t ? paging_plugin.new_space() : 0;
     if (!space) {
         if (t)

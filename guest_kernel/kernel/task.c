@@ -64,8 +64,9 @@ struct task *task_by_pid(int pid)
     return NULL;
 }
 
-/* A free slot with a kernel stack whose top holds a trap frame for `start`. */
-static struct task *task_alloc(const char *name, struct trap_frame **frame)
+/* A free slot with a kernel stack whose top holds a trap frame (*frame) that
+ * task_start leaves through the first time the task runs. */
+struct task *task_alloc(const char *name, struct trap_frame **frame)
 {
     struct task *t = NULL;
     for (int i = 1; i < TASK_MAX && !t; i++)
@@ -94,11 +95,6 @@ static struct task *task_alloc(const char *name, struct trap_frame **frame)
     *frame = f;
     pyos_counters.processes_created++;
     return t;
-}
-
-struct task *task_alloc_user(const char *name, struct trap_frame **frame)
-{
-    return task_alloc(name, frame);
 }
 
 void task_free_unstarted(struct task *t)

@@ -17,7 +17,7 @@ int user_range_ok(uint64_t addr, uint64_t len);
 long user_string(char *dst, uint64_t src, size_t size);
 int user_map_zeroed(uint64_t start, uint64_t end, uint64_t flags);
 
-struct task *task_alloc_user(const char *name, struct trap_frame **frame);
+struct task *task_alloc(const char *name, struct trap_frame **frame);
 void task_free_unstarted(struct task *t);
 void task_start_new(struct task *t);
 void syscall_dispatch(struct trap_frame *f);
