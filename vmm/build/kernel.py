@@ -12,18 +12,17 @@ name, rather than as a crash in the guest.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
 from ..errors import KernelError
-from ..paths import GUEST_KERNEL_DIR, GUEST_INCLUDE, cache_dir
+from ..paths import GUEST_KERNEL_DIR, GUEST_INCLUDE
+from .cache import cached_build, content_key
 
 # Kernel code runs emulated on PVM-style hosts, where SSE, xsave and
 # cmpxchg16b cannot be emulated at CPL0: -mgeneral-regs-only keeps the
@@ -63,19 +62,10 @@ def _tool_version(tool: str) -> str:
 
 
 def build_key(units: list[tuple[Path, tuple[str, ...]]], include_dirs: list[Path], labels: list[str]) -> str:
-    digest = hashlib.sha256()
-    for part in (CFLAGS, LDFLAGS, labels):
-        digest.update(repr(part).encode())
-    digest.update(_tool_version(_tool("gcc")).encode())
-    digest.update(_tool_version(_tool("ld")).encode())
+    settings = (CFLAGS, LDFLAGS, labels, _tool_version(_tool("gcc")), _tool_version(_tool("ld")),
+                [(str(path), flags) for path, flags in units])
     headers = sorted(h for d in include_dirs for h in d.rglob("*.h"))
-    for path, flags in units:
-        digest.update(repr((str(path), flags)).encode())
-        digest.update(path.read_bytes())
-    for path in [*headers, LINKER_SCRIPT]:
-        digest.update(str(path).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:24]
+    return content_key(settings, [*(path for path, _ in units), *headers, LINKER_SCRIPT])
 
 
 def _compile(gcc: str, source: Path, obj: Path, include_dirs: list[Path], extra_flags):
@@ -158,24 +148,17 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
             units.append((src, plugin.cflags))
         includes += [d for d in plugin.include_dirs if d not in includes]
     labels = [f"{p.subsystem}={p.name}" for p in plugins]
-    key = build_key(units, includes, labels)
-    out_dir = cache_dir() / "kernels" / key
-    elf = out_dir / "kernel.elf"
-    if elf.exists():
-        return elf
-
     gcc, ld = _tool("gcc"), _tool("ld")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent) as tmp:
-        tmp_dir = Path(tmp)
-        objects = [tmp_dir / f"{i:03d}_{src.stem}.o" for i, (src, _) in enumerate(units)]
+
+    def build(staged: Path, scratch: Path, final: Path):
+        objects = [scratch / f"{i:03d}_{src.stem}.o" for i, (src, _) in enumerate(units)]
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for f in [pool.submit(_compile, gcc, src, obj, includes, flags)
                       for (src, flags), obj in zip(units, objects)]:
                 f.result()
         for plugin in plugins:
             check_plugin_objects(plugin, [objects[i] for i, p in owners.items() if p is plugin])
-        linked = tmp_dir / "kernel.elf"
+        linked = staged / "kernel.elf"
         result = subprocess.run([ld, *LDFLAGS, "-T", str(LINKER_SCRIPT), "-o", str(linked),
                                  *map(str, objects)], capture_output=True, text=True)
         if result.returncode != 0:
@@ -183,13 +166,5 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
                               "a plugin may call a function the kernel does not provide "
                               "(see guest_kernel/include/pyos/mm_env.h for what it offers)")
         check_interface_versions(linked, plugins)
-        # Publish atomically: parallel launches may build the same key.
-        staged = tmp_dir / "out"
-        staged.mkdir()
-        os.replace(linked, staged / "kernel.elf")
-        try:
-            os.replace(staged, out_dir)
-        except OSError:
-            if not elf.exists():
-                raise
-    return elf
+
+    return cached_build("kernels", build_key(units, includes, labels), build) / "kernel.elf"

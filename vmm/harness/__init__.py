@@ -8,15 +8,13 @@ software MMU). Plugin authors use it through `pyos-vmm harness`.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
+from ..build.cache import cached_build, content_key
 from ..errors import KernelError
-from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR, cache_dir
+from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR
 
 HARNESS_C = Path(__file__).with_name("harness.c")
 SELFTEST_C = GUEST_KERNEL_DIR / "kernel" / "mm_selftest.c"
@@ -38,22 +36,16 @@ def build_harness(plugins) -> Path:
         sources += list(plugin.sources)
         flags += [f for f in plugin.cflags if f not in flags]
         includes += list(plugin.include_dirs)
-    digest = hashlib.sha256(repr((flags, [str(s) for s in sources])).encode())
-    for path in [*sources, *sorted(GUEST_INCLUDE.rglob("*.h"))]:
-        digest.update(path.read_bytes())
-    out = cache_dir() / "harness" / digest.hexdigest()[:24] / "harness"
-    if out.exists():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        exe = Path(tmp) / "harness"
-        result = subprocess.run([gcc, *flags, *(f"-I{d}" for d in includes), "-o", str(exe),
+    key = content_key((flags, [str(d) for d in includes]), [*sources, *sorted(GUEST_INCLUDE.rglob("*.h"))])
+
+    def build(staged: Path, scratch: Path, final: Path):
+        result = subprocess.run([gcc, *flags, *(f"-I{d}" for d in includes), "-o", str(staged / "harness"),
                                  *map(str, sources)], capture_output=True, text=True)
         if result.returncode != 0:
             raise KernelError(f"building the host harness failed:\n{result.stderr.strip()}",
                               "plugin code must only use what guest_kernel/include/pyos/mm_env.h offers")
-        os.replace(exe, out)
-    return out
+
+    return cached_build("harness", key, build) / "harness"
 
 
 def run_harness(plugins, mode: str = "selftest", memory_mib: int = 64, iterations: int = 1_000_000):
