@@ -5,6 +5,7 @@
     pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
     pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                          what this host's KVM can do
+    pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]            one command to a running VM's control socket
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
                    help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
                         "subsystem plugins and the selected ones; harness: run the selected memory "
-                        "plugins' self-tests natively on the host; probe: report the host's KVM")
+                        "plugins' self-tests natively on the host; probe: report the host's KVM; "
+                        "ctl SOCKET COMMAND [NAME=VALUE ...]: send a command to a running VM's control "
+                        "socket (pyos-vmm ctl --help)")
     p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
     p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
@@ -116,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ctl"]:
+        from .control import ctl_main
+        return ctl_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command in ("run", "build", "harness") and not args.config:
         print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",

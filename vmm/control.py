@@ -517,9 +517,12 @@ def request(path: str, command_name: str, arguments: dict | None = None, timeout
 
 
 def ctl_main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] in ("-h", "--help"):
-        print(CTL_USAGE, file=sys.stderr if len(argv) < 2 and not argv[:1] == ["--help"] else sys.stdout)
-        return 0 if argv[:1] in (["-h"], ["--help"]) else errors.EXIT_CONFIG
+    if argv[:1] in (["-h"], ["--help"]):
+        print(CTL_USAGE)
+        return 0
+    if len(argv) < 2:
+        print(f"pyos-vmm ctl: SOCKET and COMMAND are required\n{CTL_USAGE}", file=sys.stderr)
+        return errors.EXIT_CONFIG
     path, name, rest = argv[0], argv[1], argv[2:]
     try:
         arguments = _parse_ctl_args(rest)

@@ -283,4 +283,5 @@ class I8042:
         return {"bytes_to_guest": self.bytes_to_guest, "kbd_bytes": self.kbd_bytes, "aux_bytes": self.aux_bytes,
                 "commands": self.commands, "unknown_commands": self.unknown_commands, "resets": self.resets,
                 "kbd_commands": self.keyboard.counters["commands"], "keys": self.keyboard.counters["keys"],
-                "aux_commands": self.mouse.counters["commands"], "mouse_packets": self.mouse.counters["packets"]}
+                "aux_commands": self.mouse.counters["commands"], "mouse_packets": self.mouse.counters["packets"],
+                "leds": self.keyboard.leds}
