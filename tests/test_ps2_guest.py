@@ -100,12 +100,16 @@ def got(vm) -> str:
 
 
 def wait_got(vm, text, timeout=TIMEOUT):
+    """Wait until the console reads since the previous wait_got are exactly `text`."""
+    start = getattr(vm, "cursor", 0)
     deadline = time.monotonic() + timeout
-    while not got(vm).endswith(text):
-        assert time.monotonic() < deadline, f"console reads {got(vm)!r}, wanted ...{text!r}"
+    while (now := got(vm)[start:]) != text:
+        assert text.startswith(now), f"console reads {now!r}, wanted {text!r}"
+        assert time.monotonic() < deadline, f"console reads {now!r}, wanted {text!r}"
         vm.wait_for(r"^got: ", count=sum(1 for x in vm.lines if x.startswith("got: ")) + 1,
                     timeout=max(0.1, deadline - time.monotonic()))
-    return got(vm)
+    vm.cursor = len(got(vm))
+    return now
 
 
 def test_keys_arrive_as_characters(vm_factory):
@@ -272,3 +276,83 @@ def test_bad_control_socket_path_is_a_config_error(tmp_path):
                             text=True, cwd=REPO, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
     assert result.returncode == 120
     assert "[control] socket" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the reference: the same kernel and program under QEMU's own 8042 ----------------
+
+class QemuVM(VM):
+    """The same kernel under qemu-system-x86_64 -machine pc (QEMU's i8042 and PS/2
+    devices), driven through QMP: a second implementation to compare against."""
+
+    def __init__(self, tmp_path, kernel_elf, cmdline):
+        import shutil
+        exe = shutil.which("qemu-system-x86_64")
+        assert exe, "qemu-system-x86_64 is needed (apt-get install qemu-system-x86)"
+        self.sock = str(tmp_path / "qmp.sock")
+        self.proc = subprocess.Popen(
+            [exe, "-machine", "pc", "-accel", "tcg", "-m", "128", "-display", "none", "-nodefaults",
+             "-no-reboot", "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+             "-qmp", f"unix:{self.sock},server=on,wait=off", "-kernel", str(kernel_elf), "-append", cmdline],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.lines, self.stderr, self._eof = [], "", False
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._read, daemon=True),
+                         threading.Thread(target=self._read_err, daemon=True)]
+        for t in self._readers:
+            t.start()
+        self.qmp = None
+
+    def qmp_command(self, name, **arguments):
+        import socket
+        if self.qmp is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.sock)
+            s.settimeout(TIMEOUT)
+            self.qmp = s.makefile("rwb")
+            self.qmp.readline()  # greeting
+            self.qmp_command("qmp_capabilities")
+        self.qmp.write(json.dumps({"execute": name, "arguments": arguments}).encode() + b"\n")
+        self.qmp.flush()
+        while True:
+            reply = json.loads(self.qmp.readline())
+            if "event" not in reply:
+                assert "return" in reply, reply
+                return reply["return"]
+
+
+@pytest.mark.qemu
+def test_same_characters_and_events_under_qemu(tmp_path, kernel_elf):
+    """Keys and mouse motion through QEMU's own PS/2 devices give the guest the same
+    characters and events as through pyos-vmm's (test_keys_arrive_as_characters)."""
+    vm = QemuVM(tmp_path, kernel_elf, "-- inputtest keys")
+    try:
+        vm.wait_for("inputtest: reading the console")
+        line = ""
+        for keys, expected in ((["shift", "h"], "H"), (["i"], "i"), (["shift", "1"], "!"), (["ret"], "\\x0a"),
+                               (["ctrl", "c"], "\\x03"), (["ret"], "\\x0a"), (["up"], "\\x1b[A"),
+                               (["ret"], "\\x0a"), (["f1"], "\\x1bOP"), (["ret"], "\\x0a"),
+                               (["alt", "x"], "\\x1bx"), (["ret"], "\\x0a")):
+            vm.qmp_command("send-key", keys=[{"type": "qcode", "data": k} for k in keys])
+            line += expected
+            if keys == ["ret"]:
+                wait_got(vm, line)
+                line = ""
+        assert got(vm) == "Hi!\\x0a\\x03\\x0a\\x1b[A\\x0a\\x1bOP\\x0a\\x1bx\\x0a"
+        assert "mouse: PS/2 IntelliMouse (wheel), 4-byte packets" in vm.lines
+    finally:
+        vm.kill()
+
+    vm = QemuVM(tmp_path, kernel_elf, "-- inputtest mouse 2")
+    try:
+        vm.wait_for("inputtest: reading /dev/mouse")
+        vm.qmp_command("input-send-event", events=[{"type": "rel", "data": {"axis": "x", "value": 5}},
+                                                   {"type": "rel", "data": {"axis": "y", "value": -3}}])
+        vm.wait_for("^mouse: dx=", 1)
+        vm.qmp_command("input-send-event", events=[{"type": "btn", "data": {"button": "left", "down": True}}])
+        vm.wait_for("inputtest: done")
+        assert [line for line in vm.lines if line.startswith("mouse: dx=")] == [
+            "mouse: dx=5 dy=-3 dz=0 buttons=0 flags=0",
+            "mouse: dx=0 dy=0 dz=0 buttons=1 flags=0",
+        ]
+    finally:
+        vm.kill()
