@@ -265,3 +265,17 @@ def test_concurrent_clients(server):
         t.join(60)
     assert len(results) == 80 and all(results)
     assert server.fake.keyboard.counters["keys"] == 160
+
+
+def test_config_keys_are_validated():
+    from vmm import config
+    from vmm.errors import ConfigError
+    cfg = config.from_dict({"control": {"socket": "/tmp/x.sock"}, "machine": {"on_reset": "reboot"}})
+    assert cfg.control.socket == "/tmp/x.sock" and cfg.machine.on_reset == "reboot"
+    assert config.from_dict({}).machine.on_reset == "stop" and config.from_dict({}).control.socket == ""
+    with pytest.raises(ConfigError, match=r"\[machine\] on_reset = 'halt': must be one of \"stop\", \"reboot\""):
+        config.from_dict({"machine": {"on_reset": "halt"}})
+    with pytest.raises(ConfigError, match=r"\[control\] socket = 5: must be a string"):
+        config.from_dict({"control": {"socket": 5}})
+    with pytest.raises(ConfigError, match="unknown key 'path' in \\[control\\]"):
+        config.from_dict({"control": {"path": "x"}})

@@ -266,3 +266,45 @@ def test_counters(kbc):
     c = kbc.counters
     assert c["bytes_to_guest"] == 4 and c["kbd_bytes"] == 2 and c["aux_bytes"] == 2
     assert c["commands"] == 1 and c["keys"] == 2 and c["aux_commands"] == 1
+
+
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["data", "cmd", "rdata", "rstatus", "key", "move"]),
+                          st.integers(0, 0xFF)), max_size=60))
+def test_hostile_port_traffic_never_breaks_the_controller(ops):
+    """Any sequence of guest port accesses and host input leaves a consistent device."""
+    dev = k.I8042(irq_kbd=IrqLine(1), irq_aux=IrqLine(12))
+    from vmm.devices.ps2_keyboard import all_key_names
+    keys = all_key_names()
+    for op, v in ops:
+        if op == "data":
+            dev.data_port.write(0, 1, v)
+        elif op == "cmd":
+            dev.command_port.write(0, 1, v)
+        elif op == "rdata":
+            assert 0 <= dev.data_port.read(0, 1) <= 0xFF
+        elif op == "rstatus":
+            assert 0 <= dev.command_port.read(0, 1) <= 0xFF
+        elif op == "key":
+            dev.keyboard.tap(keys[v % len(keys)])
+        else:
+            dev.mouse.move(v - 128, 128 - v, v % 3)
+        # the IRQ lines follow the buffer and the config byte, always
+        aux = dev.obf and dev.out_from == k.FROM_AUX
+        assert dev.irq_kbd.level == (dev.obf and not aux and bool(dev.config & k.CFG_KBD_INT))
+        assert dev.irq_aux.level == (aux and bool(dev.config & k.CFG_AUX_INT))
+    assert len(dev.keyboard.queue) <= 16
+
+
+def test_unread_replies_are_bounded(kbc):
+    for _ in range(100):
+        cmd(kbc, 0x20)
+        kbc.data_port.write(0, 1, 0xEE)
+    assert len(kbc.replies) <= k.REPLIES_MAX and kbc.replies_dropped > 0
+    assert len(kbc.keyboard.queue) <= 16 and kbc.keyboard.counters["dropped"] > 0
+    drain(kbc)
+    kbc.data_port.write(0, 1, 0xEE)  # still answers once read
+    assert drain(kbc) == [0xEE]

@@ -62,6 +62,8 @@ class RunLoop:
         self.parked = False   # the vCPU thread is waiting in _wait_while_paused
         self.on_reset = None  # reset_requested → called in the vCPU thread before the next KVM_RUN
         self.reset_requested = False
+        # One flag for the hot loop to test: a stop, pause or reset wants handling.
+        self.attention = False
         self.thread: int | None = None
         self._io_view = vcpu.io_data(0, vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
         self.handlers = {
@@ -92,11 +94,13 @@ class RunLoop:
     def request_stop(self, status: int):
         """Stop the VM; run() returns `status`."""
         self.stop_status = status
+        self.attention = True
         self.kick()
 
     def pause(self):
         """Keep the vCPU out of KVM_RUN until resume() (any thread)."""
         self.paused = True
+        self.attention = True
         self.kick()
 
     def resume(self):
@@ -111,6 +115,7 @@ class RunLoop:
     def request_reset(self):
         """Reset the machine before the next KVM_RUN (called from a device in the vCPU thread)."""
         self.reset_requested = True
+        self.attention = True
         self.kick()
 
     def _wait_while_paused(self):
@@ -146,13 +151,18 @@ class RunLoop:
         counts = self.exit_counts
         pic = self.pic
         while self.status is None:
-            if self.stop_status is not None or self.paused or self.reset_requested:
+            if self.attention:
                 if self.stop_status is not None:
                     return self.stop_status
                 if self.reset_requested:
                     self.reset_requested = False
                     self.on_reset()
                 self._wait_while_paused()
+                # Clear, then look again: other threads set their flag before `attention`,
+                # so a request racing with this is either seen here or sets it anew.
+                self.attention = False
+                if self.paused or self.reset_requested or self.stop_status is not None:
+                    self.attention = True
                 continue
             if pic.has_interrupt():
                 if run.ready_for_interrupt_injection and run.if_flag:

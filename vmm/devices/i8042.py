@@ -54,6 +54,9 @@ Simplifications:
   config bit 4), since the controller must clock it out, as QEMU does.
 - The self test (AA) answers 55 and leaves the configuration alone.
 - Unknown commands are ignored and counted.
+- The controller queues up to REPLIES_MAX replies (and D2/D3 bytes) the guest
+  has not read, where a real 8042 would stall until its buffer is read;
+  beyond that they are dropped and counted.
 - Pulsing the reset line (FE, or bit 0 written as 0 with D1) calls on_reset(),
   which the machine turns into a stop or a reboot (see machine.py).
 """
@@ -77,6 +80,7 @@ OUTPORT_AT_BOOT = 0xC0 | OUT_A20 | OUT_RESET  # clock and data lines high, A20 o
 
 # who filled the output buffer
 FROM_CTRL, FROM_KBD, FROM_AUX = 0, 1, 2
+REPLIES_MAX = 16
 TRANSLATE = dict(SET2_TO_SET1)
 TRANSLATE[0x83] = 0x41  # F7's set-2 code (and the identify reply) is above 7F
 TRANSLATE[0x02] = 0x41  # no key sends it: it is how F0 00 reports "set 2" (01 and 03 are keys)
@@ -122,6 +126,7 @@ class I8042:
         self.commands = 0           # controller commands written to 0x64
         self.unknown_commands = 0
         self.resets = 0             # CPU reset pulses
+        self.replies_dropped = 0    # controller replies beyond REPLIES_MAX unread ones
         self.reset()
 
     def reset(self):
@@ -184,6 +189,9 @@ class I8042:
             self.irq_aux.set_level(aux and bool(cfg & CFG_AUX_INT))
 
     def _reply(self, byte: int, source: int = FROM_CTRL):
+        if len(self.replies) >= REPLIES_MAX:
+            self.replies_dropped += 1  # a guest issuing commands without reading the answers
+            return
         self.replies.append((byte & 0xFF, source))
         self._fill()
 

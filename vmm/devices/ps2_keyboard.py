@@ -38,6 +38,8 @@ Simplifications:
   long type_text() is never cut; there is no overrun code. The type-ahead
   keeps at most TYPEAHEAD_MAX events; beyond that keys are dropped and
   counted (`dropped`), as happens to a guest that never reads its keyboard.
+  Replies to commands that do not fit the 16 bytes (a host that sends
+  commands without reading the answers) are dropped and counted likewise.
 - While the host is sending a command the keyboard stops scanning on real
   hardware; here a key event between a command and its parameter is queued
   after the acknowledgement, which is what a driver sees anyway.
@@ -156,6 +158,9 @@ class Ps2Keyboard:
 
     # -- bytes to the host ---------------------------------------------------
     def _send(self, *data: int):
+        if len(self.queue) + len(data) > QUEUE_SIZE:
+            self.counters["dropped"] += 1  # the host sends commands without reading the replies
+            return
         self.queue.extend(data)
         if self.on_data:
             self.on_data()
