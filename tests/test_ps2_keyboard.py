@@ -169,3 +169,9 @@ def test_every_key_has_codes_in_every_set(kbd):
         send(kbd, 0xF0, number)
         for name in p.all_key_names():
             assert kbd.codes(name, True), (number, name)
+
+
+def test_type_text_refuses_more_than_the_type_ahead_holds(kbd):
+    with pytest.raises(ValueError, match="too much text at once"):
+        kbd.type_text("A" * p.TYPEAHEAD_MAX)
+    assert out(kbd) == []

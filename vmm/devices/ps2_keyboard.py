@@ -301,6 +301,11 @@ class Ps2Keyboard:
         """Type ASCII text: each character becomes a tap (with shift or ctrl when needed)."""
         taps = [char_to_tap(c) for c in text]  # ValueError before any key is sent
         with self.lock:
+            events = sum(2 + 2 * len(mods) for _, mods in taps)
+            room = TYPEAHEAD_MAX - len(self.typeahead)
+            if events > room:
+                raise ValueError(f"too much text at once: {len(text)} characters need {events} key events, "
+                                 f"the type-ahead has room for {room}; send it in parts")
             for key, mods in taps:
                 self.tap(key, mods)
 
