@@ -349,10 +349,14 @@ class ControlServer:
                     self._accept()
                     continue
                 client = key.data
-                if events & selectors.EVENT_READ:
-                    self._read(client)
-                if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
-                    self._flush(client)
+                try:
+                    if events & selectors.EVENT_READ:
+                        self._read(client)
+                    if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
+                        self._flush(client)
+                except Exception:  # never let one client's trouble end the server
+                    self.clients_dropped += 1
+                    self._drop(client)
 
     def _accept(self):
         while True:
@@ -366,10 +370,9 @@ class ControlServer:
         sock.setblocking(False)
         client = _Client(sock)
         if len(self._clients) >= MAX_CLIENTS:
-            self._send(client, {"error": {"class": "GenericError",
-                                          "desc": f"too many clients (at most {MAX_CLIENTS})"}})
+            refusal = {"error": {"class": "GenericError", "desc": f"too many clients (at most {MAX_CLIENTS})"}}
             try:
-                sock.send(bytes(client.outbuf))
+                sock.send(json.dumps(refusal).encode() + b"\n")
             except OSError:
                 pass
             sock.close()
@@ -432,6 +435,7 @@ class ControlServer:
         client.outbuf += json.dumps(obj).encode() + b"\n"
         if len(client.outbuf) > MAX_PENDING:
             self.clients_dropped += 1  # it does not read its replies
+            client.closing = True
             self._drop(client)
             return
         self._flush(client)
@@ -447,15 +451,15 @@ class ControlServer:
         except OSError:
             self._drop(client)
             return
-        if client.outbuf:
-            self._sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
-        elif client.closing:
-            self._drop(client)
-        else:
-            try:
+        try:
+            if client.outbuf:
+                self._sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+            elif client.closing:
+                self._drop(client)
+            else:
                 self._sel.modify(client.sock, selectors.EVENT_READ, client)
-            except (KeyError, ValueError):
-                pass
+        except (KeyError, ValueError):
+            pass  # not registered (any more)
 
 
 # -- the client: pyos-vmm ctl ----------------------------------------------------
