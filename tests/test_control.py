@@ -239,15 +239,25 @@ def test_path_that_is_a_file_is_refused(tmp_path):
 
 
 def test_ctl_client(server, capsys):
-    assert control.ctl_main([server.path, "send-key", "keys=ctrl-c"]) == 0
-    assert control.ctl_main([server.path, "mouse-move", '{"dx": 1}']) == 0
-    assert control.ctl_main([server.path, "query-status"]) == 0
+    assert control.ctl_command(server.path, "send-key", ["keys=ctrl-c"]) == 0
+    assert control.ctl_command(server.path, "mouse-move", ['{"dx": 1}']) == 0
+    assert control.ctl_command(server.path, "query-status", []) == 0
     assert json.loads(capsys.readouterr().out.split("}\n")[-2] + "}")["status"] == "running"
-    assert control.ctl_main([server.path, "nope"]) == 1
+    assert control.ctl_command(server.path, "nope", []) == 1
     assert "CommandNotFound" in capsys.readouterr().err
-    assert control.ctl_main([server.path, "type", "oops"]) == 120
-    assert control.ctl_main([str(server.path) + ".missing", "query-status"]) == 2
+    assert control.ctl_command(server.path, "type", ["oops"]) == 2
+    assert control.ctl_command(str(server.path) + ".missing", "query-status", []) == 3
     assert "is the VM running" in capsys.readouterr().err
+
+
+def test_ctl_through_the_cli(server, capsys):
+    from vmm import cli
+    assert cli.main(["ctl", server.path, "send-key", "keys=shift-a"]) == 0
+    assert cli.main(["ctl", server.path, "mouse-move", "dx=-5", "dy=3"]) == 0
+    assert server.fake.keyboard.counters["keys"] == 4
+    with pytest.raises(SystemExit) as e:
+        cli.main(["ctl", server.path])
+    assert e.value.code == 2
 
 
 def test_concurrent_clients(server):

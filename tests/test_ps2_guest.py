@@ -274,7 +274,8 @@ def test_bad_control_socket_path_is_a_config_error(tmp_path):
     config = write_config(tmp_path, f'[control]\nsocket = "{tmp_path}/no/such/dir/vm.sock"\n')
     result = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                             text=True, cwd=REPO, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    assert result.returncode == 120
+    from vmm.errors import EXIT_CONFIG
+    assert result.returncode == EXIT_CONFIG
     assert "[control] socket" in result.stderr and "Traceback" not in result.stderr
 
 

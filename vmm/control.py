@@ -31,7 +31,7 @@ closes that client; at most MAX_CLIENTS connect at once. Handlers run in this
 thread and only take the devices' short locks, so a hostile or slow client can
 neither crash the VMM nor stall the vCPU.
 
-`pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]` is the client (ctl_main).
+`pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]` is the client (ctl_command).
 """
 
 from __future__ import annotations
@@ -464,19 +464,18 @@ class ControlServer:
 
 # -- the client: pyos-vmm ctl ----------------------------------------------------
 
-CTL_USAGE = """usage: pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]
-       pyos-vmm ctl SOCKET COMMAND 'JSON-OBJECT'
-
-Send one command to a running VM's control socket ([control] socket) and
-print the reply's "return" value as JSON. A VALUE is parsed as JSON when it
-can be (numbers, true/false, lists), else taken as a string. Examples:
+CTL_DESCRIPTION = """Send one command to a running VM's control socket ([control] socket in its
+config) and print the reply's "return" value as JSON."""
+CTL_EPILOG = """examples:
   pyos-vmm ctl /tmp/vm.sock query-status
   pyos-vmm ctl /tmp/vm.sock send-key keys=ctrl-alt-delete
   pyos-vmm ctl /tmp/vm.sock type text='ls -l'
   pyos-vmm ctl /tmp/vm.sock mouse-move dx=10 dy=-5
+  pyos-vmm ctl /tmp/vm.sock mouse-move '{"dx": 10}'
   pyos-vmm ctl /tmp/vm.sock query-commands
-Exit status: 0 success, 1 the VM answered with an error, 2 no VM at SOCKET
-(or it closed the connection), 120 bad usage."""
+exit status: 0 done, 1 the VM answered with an error, 2 bad usage,
+3 no VM listens at SOCKET (or it closed the connection)"""
+CTL_REPLY_ERROR, CTL_USAGE_ERROR, CTL_NO_VM = 1, 2, 3
 
 
 def _parse_ctl_args(words: list[str]) -> dict:
@@ -520,19 +519,13 @@ def request(path: str, command_name: str, arguments: dict | None = None, timeout
         sock.close()
 
 
-def ctl_main(argv: list[str]) -> int:
-    if argv[:1] in (["-h"], ["--help"]):
-        print(CTL_USAGE)
-        return 0
-    if len(argv) < 2:
-        print(f"pyos-vmm ctl: SOCKET and COMMAND are required\n{CTL_USAGE}", file=sys.stderr)
-        return errors.EXIT_CONFIG
-    path, name, rest = argv[0], argv[1], argv[2:]
+def ctl_command(path: str, name: str, words: list[str]) -> int:
+    """pyos-vmm ctl: one command, its reply printed; the exit status says how it went."""
     try:
-        arguments = _parse_ctl_args(rest)
+        arguments = _parse_ctl_args(words)
     except ValueError as e:
-        print(f"pyos-vmm ctl: {e}\n{CTL_USAGE}", file=sys.stderr)
-        return errors.EXIT_CONFIG
+        print(f"pyos-vmm ctl: {e} (arguments are NAME=VALUE words or one JSON object)", file=sys.stderr)
+        return CTL_USAGE_ERROR
     try:
         reply = request(path, name, arguments)
     except (OSError, ConnectionError, ValueError) as e:
@@ -540,10 +533,10 @@ def ctl_main(argv: list[str]) -> int:
         if isinstance(e, OSError) and e.errno in (errno.ENOENT, errno.ECONNREFUSED):
             why += " (is the VM running with [control] socket set to this path?)"
         print(f"pyos-vmm ctl: {path}: {why}", file=sys.stderr)
-        return 2
+        return CTL_NO_VM
     if "error" in reply:
         err = reply["error"]
         print(f"pyos-vmm ctl: {err.get('class')}: {err.get('desc')}", file=sys.stderr)
-        return 1
+        return CTL_REPLY_ERROR
     print(json.dumps(reply.get("return"), indent=2))
     return 0

@@ -40,6 +40,9 @@ and the scan-code set report): an F0
 prefix is swallowed and sets bit 7 of the next byte; bytes 80 and up (E0,
 AA, FA, EE, FE) pass unchanged.
 
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports (0x60, 0x61, ...).
+
 Simplifications:
 - Commands and bytes are processed at once: IBF is never seen set, and
   there are no transmit timeouts or parity errors (status bits 6-7 stay 0).
@@ -88,6 +91,8 @@ TRANSLATE[0x02] = 0x41  # no key sends it: it is how F0 00 reports "set 2" (01 a
 
 class _Port:
     """One of the controller's two I/O ports (0x60 and 0x64 are not adjacent)."""
+
+    bus_width = 1  # an 8-bit device: a 16-bit in/out to 0x60 also touches 0x61, as on the ISA bus
 
     def __init__(self, ctrl: "I8042", is_command: bool):
         self.ctrl = ctrl
