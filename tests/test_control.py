@@ -32,7 +32,7 @@ class FakeMachine:
     def resume(self):
         self.state = "running"
 
-    def request_stop(self, status):
+    def request_stop(self, status, reason=None):
         self.stopped_with = status
 
     def stats_dict(self):

@@ -224,6 +224,7 @@ def test_stop_really_pauses_the_vcpu_and_cont_resumes(vm_factory):
         time.sleep(0.05)
     vm.ctl("quit", status=7)
     assert vm.finish() == 7
+    assert "VM stopped: quit from the control socket; exit status 7" in vm.stderr
 
 
 def test_protocol_errors_on_a_running_vm(vm_factory):

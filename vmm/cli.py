@@ -96,11 +96,15 @@ def _run(args) -> int:
             print(machine.stats(), file=sys.stderr)
     finally:
         machine.close()
+    stop_reason = None if guest_decided else getattr(machine, "stop_reason", None)
     if guest_decided:
         _write_status_file(args.status_file, status, "guest", "the guest powered off")
     else:
-        _write_status_file(args.status_file, status, "vmm", errors.VMM_STATUSES.get(status, "stopped"))
-    if status == errors.EXIT_INTERRUPTED and not guest_decided:
+        _write_status_file(args.status_file, status, "vmm",
+                           stop_reason or errors.VMM_STATUSES.get(status, "stopped"))
+    if stop_reason:  # quit from the control socket, a CPU reset with on_reset = "stop", ...
+        print(f"pyos-vmm: VM stopped: {stop_reason}; exit status {status}", file=sys.stderr)
+    elif status == errors.EXIT_INTERRUPTED and not guest_decided:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
     elif status == errors.EXIT_TERMINATED and not guest_decided:
         print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)

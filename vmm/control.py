@@ -229,7 +229,7 @@ def _quit(machine, status):
     """Stop the VM; pyos-vmm exits with `status` (default 0)."""
     if not 0 <= status <= 255:
         raise CommandError(f"status {status} is out of range (0..255)")
-    machine.request_stop(status)
+    machine.request_stop(status, "quit from the control socket")
     return {}
 
 

@@ -120,6 +120,7 @@ class Machine:
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
         self.loop.on_reset = self._reboot
         self.reboots = 0
+        self.stop_reason: str | None = None  # who stopped the VM, when not the guest's power-off
         self.kernel_path = kernel_path
         self._boot()
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
@@ -165,8 +166,10 @@ class Machine:
         """Make the vCPU look at the PIC and stop requests soon."""
         self.loop.kick()
 
-    def request_stop(self, status: int):
-        """Stop the VM; run() returns `status`."""
+    def request_stop(self, status: int, reason: str | None = None):
+        """Stop the VM; run() returns `status`. `reason` is what pyos-vmm reports for it."""
+        if reason and self.stop_reason is None:
+            self.stop_reason = reason
         self.loop.request_stop(status)
 
     @property
@@ -201,7 +204,7 @@ class Machine:
         else:
             print("pyos-vmm: the guest reset the CPU (8042 reset line); stopping "
                   '(set [machine] on_reset = "reboot" to boot again)', file=sys.stderr)
-            self.request_stop(0)
+            self.request_stop(0, "the guest reset the CPU (8042 reset line)")
 
     def _reboot(self):
         """A CPU reset with on_reset = "reboot": devices to power-on state, RAM cleared, boot again."""
