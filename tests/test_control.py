@@ -289,3 +289,12 @@ def test_config_keys_are_validated():
         config.from_dict({"control": {"socket": 5}})
     with pytest.raises(ConfigError, match="unknown key 'path' in \\[control\\]"):
         config.from_dict({"control": {"path": "x"}})
+
+
+def test_socket_is_private_and_long_paths_are_refused(tmp_path, server):
+    import os
+    import stat
+    assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o600
+    from vmm.errors import ConfigError
+    with pytest.raises(ConfigError, match="path too long"):
+        control.ControlServer(tmp_path / ("x" * 200), FakeMachine())

@@ -306,10 +306,11 @@ class ControlServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
+            os.chmod(path, 0o600)  # whoever can connect controls the VM: the owner only
         except OSError as e:
             sock.close()
-            raise errors.ConfigError(f"[control] socket = {path!r}: cannot listen there: {e.strerror}",
-                                     hint) from None
+            why = e.strerror or str(e)  # "AF_UNIX path too long" has no errno
+            raise errors.ConfigError(f"[control] socket = {path!r}: cannot listen there: {why}", hint) from None
         sock.listen(64)
         sock.setblocking(False)
         return sock
