@@ -55,7 +55,8 @@ Simplifications:
   (translation, system flag, keyboard interrupt), both ports enabled.
 - Writing a byte for the keyboard to 0x60 enables the keyboard clock (clears
   config bit 4), since the controller must clock it out, as QEMU does.
-- The self test (AA) answers 55 and leaves the configuration alone.
+- The self test (AA) answers 55 and sets the system flag, and otherwise
+  leaves the configuration alone (some controllers reset it).
 - Unknown commands are ignored and counted.
 - The controller queues up to REPLIES_MAX replies (and D2/D3 bytes) the guest
   has not read, where a real 8042 would stall until its buffer is read;
@@ -259,6 +260,7 @@ class I8042:
             elif cmd in (0xAD, 0xAE):
                 self.ram[0] = self.ram[0] | CFG_KBD_OFF if cmd == 0xAD else self.ram[0] & ~CFG_KBD_OFF
             elif cmd == 0xAA:
+                self.ram[0] |= CFG_SYS  # a passed self test sets the system flag (status bit 2)
                 self._reply(0x55)
             elif cmd in (0xA9, 0xAB):
                 self._reply(0x00)  # the port's clock and data lines test good
