@@ -235,7 +235,7 @@ def _quit(machine, status):
 
 @command("query-stats")
 def _query_stats(machine):
-    """VM exits by reason, IRQs raised per line, vectors injected, device counters."""
+    """VM exits by reason, IRQs raised per line, vectors injected, device and guest counters."""
     return machine.stats_dict()
 
 

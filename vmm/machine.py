@@ -41,7 +41,7 @@ from .irq import IrqLine
 from .kvm import Kvm
 from .memory import GuestMemory
 from .run_loop import KICK_SIGNAL, RunLoop
-from .stats import exit_counts_by_name, stats_text
+from .stats import exit_counts_by_name, stats_record, stats_text
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 KBD_IRQ, MOUSE_IRQ = 1, 12
@@ -221,15 +221,7 @@ class Machine:
 
     def stats_dict(self) -> dict:
         """The VMM's counters as one JSON-able dict (control socket query-stats)."""
-        stats = {"exits": self.exit_counts,
-                 "irqs_raised": {str(n): line.raised for n, line in self.irq_lines.items() if line.raised},
-                 "vectors_injected": {f"{v:#04x}": c for v, c in sorted(self.loop.injected.items())},
-                 "pit": dict(self.pit.stats), "uart": dict(self.uart.counters), "i8042": self.i8042.counters,
-                 "reboots": self.reboots}
-        if self.control is not None:
-            stats["control"] = {"requests": self.control.requests, "errors": self.control.errors,
-                                "clients_dropped": self.control.clients_dropped}
-        return stats
+        return stats_record(self)
 
     def _irq_acknowledged(self, line: int):
         if line == PIT_IRQ:
