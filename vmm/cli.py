@@ -4,6 +4,7 @@
     pyos-vmm build [--config FILE]                            build the kernel, print its path
     pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
     pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
+    pyos-vmm compare --vary scheduler=rr,stride --workload cpu --runs 5   compare plugin variants
     pyos-vmm probe                                            what this host's KVM can do
     pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]              one command to a running VM's control socket
 
@@ -167,8 +168,13 @@ def cmd_ctl(args) -> int:
     return ctl_command(args.socket, args.ctl_command, args.arguments)
 
 
+def cmd_compare(args) -> int:
+    from .compare.command import compare
+    return compare(args)
+
+
 COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-            "probe": cmd_probe, "ctl": cmd_ctl}
+            "probe": cmd_probe, "ctl": cmd_ctl, "compare": cmd_compare}
 
 
 def _add_config(p, required_hint=True):
@@ -221,6 +227,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("probe", help="report what this host's KVM can do",
                    description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
+
+    from .compare.command import add_parser as add_compare_parser
+    add_compare_parser(sub, _add_config)
 
     from .control import CTL_DESCRIPTION, CTL_EPILOG
     ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",
