@@ -13,6 +13,7 @@ counters the Prometheus exporter's guest collector serves) every
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -52,6 +53,9 @@ def run(spec: dict) -> dict:
     done = threading.Event()
 
     def sample():
+        # Signals are for the vCPU thread (kicks, SIGINT, SIGTERM), never this one.
+        from ..run_loop import KICK_SIGNAL
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, KICK_SIGNAL})
         counters = machine.guest_counters
         while not done.wait(spec.get("sample_s", 0.25)):
             if counters is not None and counters.ready:
@@ -74,6 +78,7 @@ def run(spec: dict) -> dict:
         result["error"] = e.message.strip().splitlines()[:8]
     finally:
         done.set()
+        sampler.join()  # it reads guest RAM: stop it before close() unmaps that
         machine.close()
     result["wall_s"] = round(time.monotonic() - started, 3)
     return result
