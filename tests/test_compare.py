@@ -185,3 +185,11 @@ def test_dask_local_cluster_gives_the_same_rows_as_the_local_pool():
     assert same(local) == same(remote)
     assert [r["status"] for r in local] == ["ok", "unknown-plugin"]
     assert set(local[0]) == set(remote[0])
+
+
+def test_cluster_without_kvm_workers_is_a_clear_error_not_a_hang():
+    from dask.distributed import LocalCluster
+    from vmm.compare.runner import run_cluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with pytest.raises(ConfigError, match="no worker offers the 'kvm' resource"):
+            run_cluster([{"variant": "x"}], cluster)

@@ -28,6 +28,7 @@ from ..errors import VMM_STATUSES
 from .workloads import WORKLOADS, parse_result
 
 KVM_RESOURCE = "kvm"
+CONNECT_TIMEOUT_S = 20
 
 
 def host_info() -> dict:
@@ -151,8 +152,21 @@ def run_cluster(tasks: list[dict], address, retries: int = 2, progress=None) -> 
     Client/LocalCluster-like object with .scheduler_address.
     """
     from dask.distributed import Client
+    from ..errors import ConfigError
     address = getattr(address, "scheduler_address", address)
-    with Client(address) as client:
+    try:
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError, TypeError) as e:
+        raise ConfigError(f"--cluster {address}: cannot reach a Dask scheduler there ({type(e).__name__}: {e})",
+                          "start one with `dask scheduler` and workers with `dask worker ADDRESS --nthreads 1 "
+                          "--resources kvm=1`, or leave out --cluster to run locally") from None
+    with client:
+        workers = client.scheduler_info().get("workers", {}).values()
+        if not any(w.get("resources", {}).get(KVM_RESOURCE) for w in workers):
+            raise ConfigError(f"--cluster {address}: no worker offers the '{KVM_RESOURCE}' resource "
+                              f"({len(workers)} workers), so no run could be placed",
+                              "start workers on hosts with /dev/kvm: `dask worker ADDRESS --nthreads 1 "
+                              "--resources kvm=1`")
         futures = client.map(run_task, tasks, resources={KVM_RESOURCE: 1}, retries=retries, pure=False)
         rows = client.gather(futures)
     if progress:
