@@ -195,11 +195,15 @@ void task_yield(void)
 /* Timer tick (IRQ 0, interrupts off): sleepers, accounting, preemption. */
 void sched_tick(struct trap_frame *frame)
 {
+    uint64_t runnable = 0;  /* the run-queue length, for the VMM's metrics */
     for (int i = 1; i < TASK_MAX; i++) {
         struct task *t = &tasks[i];
         if (t->state == TASK_SLEEPING && ticks >= t->wake_tick)
             make_runnable(t);
+        if (t->state == TASK_RUNNABLE || t->state == TASK_RUNNING)
+            runnable++;
     }
+    pyos_counters.tasks_runnable = runnable;
     if (current != idle) {
         current->runtime_ticks++;
         if (sched_plugin.tick(current))
@@ -259,6 +263,7 @@ void task_exit(int status)
             tasks[i].parent = task_by_pid(1);
     t->exit_status = status;
     t->state = TASK_ZOMBIE;
+    pyos_counters.processes_exited++;
     sched_plugin.dequeue(t);
     if (t->parent)
         task_wakeup(t->parent);
