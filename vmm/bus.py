@@ -13,7 +13,10 @@ class serves the 64 KiB port space and the physical MMIO space.
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from typing import Protocol
+
+UNCLAIMED = -1  # the base under which accesses nothing claims are counted
 
 
 class Device(Protocol):
@@ -43,6 +46,10 @@ class Bus:
         self._bases: list[int] = []
         self._ranges: list[tuple[int, int, Device]] = []  # (base, end, device), sorted
         self._cache: dict[int, tuple[int, Device]] = {}
+        # Accesses for the metrics, plain ints: key base << 1 | is_write, the
+        # base a device was registered at (bounded by the devices, not by the
+        # addresses a guest may try); UNCLAIMED << 1 | is_write for the rest.
+        self.accesses: Counter[int] = Counter()
 
     def register(self, base: int, length: int, device: Device):
         end = base + length
@@ -73,11 +80,17 @@ class Bus:
     def read(self, address: int, size: int) -> int:
         hit = self._find(address)
         if hit is None:
+            self.accesses[UNCLAIMED << 1] += 1
             raise UnclaimedAccess(self, address, size, False, None)
-        return hit[1].read(address - hit[0], size)
+        base = hit[0]
+        self.accesses[base << 1] += 1
+        return hit[1].read(address - base, size)
 
     def write(self, address: int, size: int, value: int):
         hit = self._find(address)
         if hit is None:
+            self.accesses[UNCLAIMED << 1 | 1] += 1
             raise UnclaimedAccess(self, address, size, True, value)
-        hit[1].write(address - hit[0], size, value)
+        base = hit[0]
+        self.accesses[base << 1 | 1] += 1
+        hit[1].write(address - base, size, value)

@@ -44,12 +44,24 @@ def cmd_run(args) -> int:
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
     machine = Machine(cfg, kernel)
+    session = None
     try:
-        status = machine.run()
+        if cfg.metrics.listen or args.stats or args.metrics_textfile:
+            from .metrics.exporter import MetricsSession
+            session = MetricsSession(cfg, machine, textfile=args.metrics_textfile)
+        try:
+            status = machine.run()
+        finally:
+            if session is not None:
+                session.vm_stopped()  # final values kept; the machine may now close
         if args.stats:
-            print(machine.stats(), file=sys.stderr)
+            from .stats import stats_text
+            print(stats_text(session.families()), file=sys.stderr)
+        session and session.linger()
     finally:
         machine.close()
+        if session is not None:
+            session.close()
     if status == errors.EXIT_INTERRUPTED:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
     elif status:
@@ -111,7 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
                    help="harness: size of the simulated physical memory (default 64)")
     p.add_argument("--stats", action="store_true",
-                   help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+                   help="print the VM's metrics at exit (VM exits, IRQs, vectors, timer, guest counters), "
+                        "by their Prometheus names")
+    p.add_argument("--metrics-textfile", metavar="FILE",
+                   help="write the final metrics to FILE at exit (node_exporter textfile format)")
     return p
 
 

@@ -45,7 +45,8 @@ class StatDesc:
     name: str
     kind: int       # KVM_STATS_TYPE_*
     unit: int       # KVM_STATS_UNIT_*
-    scale: float    # multiply raw values by this (10^exp or 2^exp)
+    base: int       # 10 or 2: a value in the unit is raw * base ** exponent
+    exponent: int
     size: int       # number of u64 values
     offset: int     # in the data block, bytes
     bucket_size: int
@@ -70,7 +71,7 @@ class StatsFile:
             name = entry[DESC_SIZE:].split(b"\0")[0].decode(errors="replace")
             base = 2 if desc.flags & lib.KVM_STATS_BASE_MASK == lib.KVM_STATS_BASE_POW2 else 10
             self.descs.append(StatDesc(name, desc.flags & lib.KVM_STATS_TYPE_MASK,
-                                       desc.flags & lib.KVM_STATS_UNIT_MASK, float(base) ** desc.exponent,
+                                       desc.flags & lib.KVM_STATS_UNIT_MASK, base, desc.exponent,
                                        desc.size, desc.offset, desc.bucket_size))
         self.data_offset = header.data_offset
         self.data_size = max((d.offset + 8 * d.size for d in self.descs), default=0)
@@ -99,8 +100,13 @@ def metric_name(scope: str, desc: StatDesc) -> str:
     return f"pyos_kvm_{scope}_{name}"
 
 
-def _scaled(value: int, scale: float):
-    return value if scale == 1.0 else value * scale
+def _scaled(value: int, desc: StatDesc):
+    """raw * base ** exponent, dividing for negative exponents so 1 ns is exactly 1e-09."""
+    if desc.exponent == 0:
+        return value
+    if desc.exponent > 0:
+        return value * desc.base ** desc.exponent
+    return value / desc.base ** -desc.exponent
 
 
 def histogram_buckets(desc: StatDesc, values: tuple[int, ...]) -> list[tuple[str, float]]:
@@ -115,7 +121,7 @@ def histogram_buckets(desc: StatDesc, values: tuple[int, ...]) -> list[tuple[str
             le = 0 if i == 0 else (1 << i) - 1
         else:
             le = desc.bucket_size * (i + 1) - 1
-        bound = "+Inf" if le == math.inf else repr(float(_scaled(le, desc.scale)))
+        bound = "+Inf" if le == math.inf else repr(float(_scaled(le, desc)))
         buckets.append((bound, running))
     return buckets
 
@@ -136,7 +142,7 @@ def families(sources: list[tuple[str, StatsFile, tuple[str, ...]]], label_names:
                 fam = out.get(name) or out.setdefault(name, HistogramMetricFamily(name, doc, labels=names))
                 fam.add_metric(list(labels), histogram_buckets(desc, values), None)
                 continue
-            value = _scaled(values[0], desc.scale) if values else 0
+            value = _scaled(values[0], desc) if values else 0
             if desc.kind == lib.KVM_STATS_TYPE_CUMULATIVE:
                 fam = out.get(name) or out.setdefault(name, CounterMetricFamily(name, doc, labels=names))
             else:
