@@ -5,6 +5,7 @@
     pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
     pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                          what this host's KVM can do
+    pyos-vmm top [--target HOST:PORT] [--interval S]        running VMs' metrics as rates, live
 """
 
 from __future__ import annotations
@@ -108,12 +109,23 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_top(args) -> int:
+    from .metrics.top import run_top
+    file_sd_dir = None
+    if args.config:
+        cfg = _load_config(args)
+        if cfg.metrics.file_sd_dir:
+            file_sd_dir = str(cfg.resolve(cfg.metrics.file_sd_dir))
+    return run_top(args.target or [], args.file_sd_dir or file_sd_dir, args.interval, args.iterations)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe", "top"],
                    help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
                         "subsystem plugins and the selected ones; harness: run the selected memory "
-                        "plugins' self-tests natively on the host; probe: report the host's KVM")
+                        "plugins' self-tests natively on the host; probe: report the host's KVM; "
+                        "top: running VMs' metrics as rates per second")
     p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
     p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
@@ -127,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
                         "by their Prometheus names")
     p.add_argument("--metrics-textfile", metavar="FILE",
                    help="write the final metrics to FILE at exit (node_exporter textfile format)")
+    p.add_argument("--target", action="append", metavar="HOST:PORT",
+                   help="top: an exporter to watch (repeatable); default: every VM in the file_sd directory")
+    p.add_argument("--file-sd-dir", metavar="DIR", help="top: where running VMs advertise themselves "
+                   "(default: [metrics] file_sd_dir of --config, else ~/.cache/pyos/file_sd)")
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="top: refresh every S seconds")
+    p.add_argument("--iterations", type=int, metavar="N", help="top: stop after N refreshes")
     return p
 
 
@@ -138,7 +156,7 @@ def main(argv=None) -> int:
         return errors.EXIT_CONFIG
     try:
         commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-                    "probe": cmd_probe}
+                    "probe": cmd_probe, "top": cmd_top}
         return commands[args.command](args)
     except PyosError as e:
         print(f"pyos-vmm: {e}", file=sys.stderr)
