@@ -22,7 +22,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, write_to_textfile
 
 from ..config import parse_listen
-from ..errors import ConfigError, PyosError
+from ..errors import ConfigError
 from . import registry
 from .file_sd import TargetFile, default_dir
 
@@ -34,6 +34,10 @@ class MetricsSession:
         self.vm = mc.vm or registry.default_vm_name(config)
         self.collector = registry.register(machine, self.vm)
         self.textfile = Path(textfile) if textfile else None
+        if self.textfile is not None and not self.textfile.parent.is_dir():
+            registry.unregister(self.collector)
+            raise ConfigError(f"--metrics-textfile {textfile}: cannot write there: no directory "
+                              f"{self.textfile.parent}", "name a file in an existing directory")
         self.server = self.thread = self.target = None
         self.address = None
         if mc.listen:
@@ -87,8 +91,8 @@ class MetricsSession:
                 try:
                     write_to_textfile(str(self.textfile), only_this_vm)
                 except OSError as e:
-                    raise PyosError(f"--metrics-textfile {self.textfile}: cannot write: {e.strerror}",
-                                    "name a writable file, e.g. in node_exporter's textfile directory")
+                    raise ConfigError(f"--metrics-textfile {self.textfile}: cannot write: {e.strerror}",
+                                      "name a writable file, e.g. in node_exporter's textfile directory") from None
         finally:
             if self.target is not None:
                 self.target.remove()

@@ -82,7 +82,7 @@ def clean_name(raw) -> str:
     """A guest string as a safe, bounded label value."""
     text = ffi.string(raw).decode("utf-8", errors="replace") if not isinstance(raw, str) else raw
     text = re.sub(r"[^\x20-\x7e]", "?", text)[:64]
-    return text or "unknown"
+    return text or "none"  # empty: the subsystem is not set up (yet, or in this boot mode)
 
 
 def _int_fields(ctype):
