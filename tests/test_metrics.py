@@ -205,6 +205,9 @@ def running_vm(tmp_path_factory):
         line = proc.stderr.readline()
         match = re.search(r"at http://(127\.0\.0\.1:\d+)/metrics", line)
         assert match, line + proc.stderr.read() if proc.poll() is not None else line
+        # Booted and idling: the guest's timer ticks are counted.
+        _wait_for("the guest to tick", lambda: re.search(r"^pyos_guest_timer_ticks_total\{\S+\} [1-9]",
+                                                          _get(f"http://{match[1]}/metrics"), re.M))
         yield {"proc": proc, "address": match[1], "sd": sd}
     finally:
         if proc.poll() is None:

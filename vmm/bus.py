@@ -13,7 +13,6 @@ class serves the 64 KiB port space and the physical MMIO space.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
 from typing import Protocol
 
 UNCLAIMED = -1  # the base under which accesses nothing claims are counted
@@ -45,11 +44,18 @@ class Bus:
         self.name = name
         self._bases: list[int] = []
         self._ranges: list[tuple[int, int, Device]] = []  # (base, end, device), sorted
-        self._cache: dict[int, tuple[int, Device]] = {}
-        # Accesses for the metrics, plain ints: key base << 1 | is_write, the
-        # base a device was registered at (bounded by the devices, not by the
-        # addresses a guest may try); UNCLAIMED << 1 | is_write for the rest.
-        self.accesses: Counter[int] = Counter()
+        self._cache: dict[int, tuple[int, Device, list[int]]] = {}
+        # Accesses for the metrics, plain ints: [reads, writes] per registered
+        # range (bounded by the devices, not by the addresses a guest may try),
+        # carried in the cache entry so counting is one list index per access.
+        self._counts: dict[int, list[int]] = {}  # by base
+        self.unclaimed = [0, 0]
+
+    def accesses(self) -> dict[int, tuple[int, int]]:
+        """{base: (reads, writes)} for every registered range; UNCLAIMED for the rest."""
+        out = {base: (c[0], c[1]) for base, c in list(self._counts.items())}
+        out[UNCLAIMED] = (self.unclaimed[0], self.unclaimed[1])
+        return out
 
     def register(self, base: int, length: int, device: Device):
         end = base + length
@@ -60,6 +66,7 @@ class Bus:
         i = bisect.bisect(self._bases, base)
         self._bases.insert(i, base)
         self._ranges.insert(i, (base, end, device))
+        self._counts[base] = [0, 0]
         self._cache.clear()
 
     def devices(self):
@@ -74,23 +81,21 @@ class Bus:
             base, end, device = self._ranges[i]
             if address >= end:
                 return None
-            hit = self._cache[address] = (base, device)
+            hit = self._cache[address] = (base, device, self._counts[base])
         return hit
 
     def read(self, address: int, size: int) -> int:
         hit = self._find(address)
         if hit is None:
-            self.accesses[UNCLAIMED << 1] += 1
+            self.unclaimed[0] += 1
             raise UnclaimedAccess(self, address, size, False, None)
-        base = hit[0]
-        self.accesses[base << 1] += 1
-        return hit[1].read(address - base, size)
+        hit[2][0] += 1
+        return hit[1].read(address - hit[0], size)
 
     def write(self, address: int, size: int, value: int):
         hit = self._find(address)
         if hit is None:
-            self.accesses[UNCLAIMED << 1 | 1] += 1
+            self.unclaimed[1] += 1
             raise UnclaimedAccess(self, address, size, True, value)
-        base = hit[0]
-        self.accesses[base << 1 | 1] += 1
-        hit[1].write(address - base, size, value)
+        hit[2][1] += 1
+        hit[1].write(address - hit[0], size, value)

@@ -33,11 +33,11 @@ def _bus_families(name, doc, bus, kind, slots, vm):
     by_base = {slot.base: slot.name for slot in slots if slot.bus == kind}
     fam = CounterMetricFamily(name, doc, labels=["vm", "device", "direction"])
     totals: dict[tuple[str, str], int] = {}
-    for key, count in list(bus.accesses.items()):
-        base, is_write = key >> 1, key & 1
+    for base, counts in bus.accesses().items():
         device = "unclaimed" if base == UNCLAIMED else by_base.get(base, f"{base:#x}")
-        k = (device, "write" if is_write else "read")
-        totals[k] = totals.get(k, 0) + count
+        for direction, count in zip(("read", "write"), counts):
+            if count:
+                totals[device, direction] = totals.get((device, direction), 0) + count
     for (device, direction), count in sorted(totals.items()):
         fam.add_metric([vm, device, direction], count)
     return fam
@@ -122,7 +122,7 @@ def machine_families(machine, vm: str) -> list:
     vcpu = CounterMetricFamily("pyos_vcpu_seconds", "vCPU time: inside KVM_RUN (guest), handling exits in "
                                "the VMM (vmm), halted waiting for an interrupt (halted)",
                                labels=["vm", "vcpu", "state"])
-    vcpu.add_metric([vm, "0", "guest"], loop.guest_ns * NS)
+    vcpu.add_metric([vm, "0", "guest"], loop.guest_ns() * NS)
     vcpu.add_metric([vm, "0", "vmm"], vmm_ns * NS)
     vcpu.add_metric([vm, "0", "halted"], halted_ns * NS)
     out.append(vcpu)
