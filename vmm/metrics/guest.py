@@ -45,8 +45,8 @@ GAUGES = {
     ("paging", "tables_allocated"): ("paging_tables", "page-table pages taken from the frame allocator",
                                      "frames"),
     ("paging", "direct_map_bytes"): ("paging_direct_map_bytes", "physical memory in the direct map", "bytes"),
-    (None, "tasks_runnable"): ("tasks_runnable", "runnable or running tasks at the last tick (run-queue "
-                                                 "length, idle excluded)", "tasks"),
+    (None, "tasks_runnable"): ("tasks_runnable", "runnable or running tasks (run-queue length, idle "
+                                                 "excluded)", "tasks"),
 }
 
 # Top-level fields with a name of their own (the rest follow the rule above).
