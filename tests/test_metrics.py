@@ -31,6 +31,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, boot, vmm_command, write_config
+from vmm import errors
 
 MONITORING = REPO / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "pyos.json"
@@ -356,7 +357,7 @@ def test_exporter_lingers_with_the_final_values(tmp_path):
 ])
 def test_bad_metrics_config_is_a_clear_error(tmp_path, section, message):
     result = boot(config=write_config(tmp_path, f"[metrics]\n{section}\n"))
-    assert result.status == 120
+    assert result.status == errors.EXIT_CONFIG
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
@@ -367,7 +368,7 @@ def test_listen_address_in_use_is_a_clear_error(tmp_path):
         port = taken.getsockname()[1]
         cfg = write_config(tmp_path, f'[serial]\ninput = "none"\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
         result = boot(config=cfg)
-    assert result.status == 120, result.stderr
+    assert result.status == errors.EXIT_CONFIG, result.stderr
     assert f"[metrics] listen = '127.0.0.1:{port}': cannot listen there" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -377,7 +378,7 @@ def test_metrics_textfile_unwritable_is_a_clear_error(tmp_path):
                   config=write_config(tmp_path, '[serial]\ninput = "none"\n'))
     assert "--metrics-textfile" in result.stderr and "cannot write there" in result.stderr
     assert "Traceback" not in result.stderr
-    assert result.status == 120
+    assert result.status == errors.EXIT_CONFIG
 
 
 def test_prometheus_binary_is_debians():

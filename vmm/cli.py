@@ -1,30 +1,54 @@
 """pyos-vmm: arguments → config → kernel → machine → exit status.
 
-    pyos-vmm --config FILE [--cmdline ...] [--kernel ELF]   boot a VM
-    pyos-vmm build --config FILE                            build the kernel, print its path
-    pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
-    pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
-    pyos-vmm probe                                          what this host's KVM can do
-    pyos-vmm top [--target HOST:PORT] [--interval S]        running VMs' metrics as rates, live
+    pyos-vmm [run] [--config FILE] [--cmdline ...] [--kernel ELF]   boot a VM
+    pyos-vmm build [--config FILE]                            build the kernel, print its path
+    pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
+    pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
+    pyos-vmm probe                                            what this host's KVM can do
+    pyos-vmm top [--target HOST:PORT] [--interval S]          running VMs' metrics as rates, live
+
+Each subcommand has its own --help and only its own options. Without a
+subcommand, `run` is meant; without --config, the default machine.
+Exit statuses: see vmm/errors.py (and the README).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 from . import config as config_mod
 from . import errors
 from .errors import PyosError
+from .paths import CONFIGS_DIR
+
+DEFAULT_CONFIG = CONFIGS_DIR / "default.toml"
+HARNESS_MIB_RANGE = (4, 4096)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("pyos")
+    except Exception:  # not installed (run from a source tree)
+        return "unknown"
 
 
 def _resolve_kernel(cfg) -> Path:
     if cfg.kernel.path:
         path = cfg.resolve(cfg.kernel.path)
-        if not path.is_file():
-            raise errors.KernelError(f"kernel {path} does not exist ([kernel] path)",
+        where = "--kernel" if getattr(cfg, "kernel_from_cli", False) else "[kernel] path"
+        if not path.exists():
+            raise errors.KernelError(f"kernel {path} does not exist ({where})",
                                      "build it, fix the path, or leave [kernel] path empty to build guest_kernel/")
+        if not path.is_file():
+            raise errors.KernelError(f"kernel {path} is not a regular file ({where})",
+                                     "name the kernel ELF file itself, e.g. the path `pyos-vmm build` prints")
         return path
     from .build.kernel import build_kernel
     from .plugins.manager import select
@@ -32,12 +56,24 @@ def _resolve_kernel(cfg) -> Path:
 
 
 def _load_config(args):
-    cfg = config_mod.load(args.config)
+    cfg = config_mod.load(args.config or DEFAULT_CONFIG)
     if getattr(args, "kernel", None):
         cfg.kernel.path = str(Path(args.kernel).resolve())
+        cfg.kernel_from_cli = True
     for word in getattr(args, "cmdline", None) or []:
-        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word).strip()
+        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word.strip()).strip()
     return cfg
+
+
+def _write_status_file(path: str | None, status: int, origin: str, reason: str):
+    """--status-file: who decided the exit status, as one JSON object."""
+    if not path:
+        return
+    record = {"status": status, "origin": origin, "reason": reason}
+    try:
+        Path(path).write_text(json.dumps(record) + "\n")
+    except OSError as e:
+        print(f"pyos-vmm: cannot write --status-file {path}: {e.strerror}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
@@ -55,16 +91,24 @@ def cmd_run(args) -> int:
         finally:
             if session is not None:
                 session.vm_stopped()  # final values kept; the machine may now close
+        guest_decided = machine.status is not None and status == machine.status
         if args.stats:
             from .stats import stats_text
             print(stats_text(session.families()), file=sys.stderr)
-        session and session.linger()
+        if session is not None:
+            session.linger()
     finally:
         machine.close()
         if session is not None:
             session.close()
-    if status == errors.EXIT_INTERRUPTED:
+    if guest_decided:
+        _write_status_file(args.status_file, status, "guest", "the guest powered off")
+    else:
+        _write_status_file(args.status_file, status, "vmm", errors.VMM_STATUSES.get(status, "stopped"))
+    if status == errors.EXIT_INTERRUPTED and not guest_decided:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
+    elif status == errors.EXIT_TERMINATED and not guest_decided:
+        print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
@@ -87,6 +131,9 @@ def cmd_plugins(args) -> int:
         for name, plugin in sorted(installed[key].items()):
             mark = "*" if name == chosen else " "
             print(f"  {mark} {name:<12} {plugin.version:<6} {plugin.description}  [{plugin.provider}]")
+        if chosen not in installed[key]:
+            print(f"pyos-vmm: warning: {args.config} selects {key} = {chosen!r}, which is not installed "
+                  f"(installed: {', '.join(sorted(installed[key]))})", file=sys.stderr)
     print("* = selected" + (f" by {args.config}" if args.config else " by default"))
     return 0
 
@@ -95,6 +142,13 @@ def cmd_harness(args) -> int:
     """Run the memory plugins the config selects natively on the host."""
     from .harness import run_harness
     from .plugins.manager import select
+    lo, hi = HARNESS_MIB_RANGE
+    if not lo <= args.harness_mib <= hi:
+        raise errors.ConfigError(f"--harness-mib {args.harness_mib}: must be from {lo} to {hi}",
+                                 "the simulated physical memory in MiB, e.g. --harness-mib 64")
+    if args.bench is not None and args.bench < 1:
+        raise errors.ConfigError(f"--bench {args.bench}: must be a positive number of iterations",
+                                 "e.g. --bench 1000000")
     cfg = _load_config(args)
     mode = "bench" if args.bench else "selftest"
     result = run_harness(select(cfg.kernel.plugin_choices()), mode, args.harness_mib, args.bench or 0)
@@ -119,46 +173,119 @@ def cmd_top(args) -> int:
     return run_top(args.target or [], args.file_sd_dir or file_sd_dir, args.interval, args.iterations)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe", "top"],
-                   help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
-                        "subsystem plugins and the selected ones; harness: run the selected memory "
-                        "plugins' self-tests natively on the host; probe: report the host's KVM; "
-                        "top: running VMs' metrics as rates per second")
-    p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
-    p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
+COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
+            "probe": cmd_probe, "top": cmd_top}
+
+
+def _add_config(p, required_hint=True):
+    p.add_argument("--config", "-c", metavar="FILE",
+                   help=f"TOML config file (default: the packaged {DEFAULT_CONFIG.name})")
+
+
+def _add_kernel_choice(p):
+    p.add_argument("--kernel", metavar="ELF", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
-                   help="append to the kernel command line (repeatable)")
-    p.add_argument("--bench", type=int, metavar="N",
-                   help="harness: run N-iteration micro-benchmarks instead of the self-tests")
-    p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
-                   help="harness: size of the simulated physical memory (default 64)")
-    p.add_argument("--stats", action="store_true",
-                   help="print the VM's metrics at exit (VM exits, IRQs, vectors, timer, guest counters), "
-                        "by their Prometheus names")
-    p.add_argument("--metrics-textfile", metavar="FILE",
-                   help="write the final metrics to FILE at exit (node_exporter textfile format)")
-    p.add_argument("--target", action="append", metavar="HOST:PORT",
-                   help="top: an exporter to watch (repeatable); default: every VM in the file_sd directory")
-    p.add_argument("--file-sd-dir", metavar="DIR", help="top: where running VMs advertise themselves "
-                   "(default: [metrics] file_sd_dir of --config, else ~/.cache/pyos/file_sd)")
-    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="top: refresh every S seconds")
-    p.add_argument("--iterations", type=int, metavar="N", help="top: stop after N refreshes")
+                   help="append to the kernel command line (repeatable); words after '--' are "
+                        "init's program and its arguments")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyos-vmm", description="Boot the pyos kernel on KVM (a subcommand's --help lists its options).",
+        epilog="Without a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
+               "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
+    p.add_argument("--version", action="version", version=f"pyos-vmm {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
+                         "the guest powers off; the exit status is the guest's.")
+    _add_config(run)
+    _add_kernel_choice(run)
+    run.add_argument("--stats", action="store_true",
+                     help="print the VM's metrics at exit (VM exits, IRQs, vectors, timer, guest counters, "
+                          "KVM statistics), by their Prometheus names")
+    run.add_argument("--metrics-textfile", metavar="FILE",
+                     help="write the final metrics to FILE at exit (node_exporter textfile format)")
+    run.add_argument("--status-file", metavar="FILE",
+                     help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
+
+    build = sub.add_parser("build", help="build the kernel and print the ELF's path",
+                           description="Build the kernel (core + selected plugins), print the ELF's path.")
+    _add_config(build)
+
+    plugins = sub.add_parser("plugins", help="list installed subsystem plugins and the selected ones",
+                             description="List the installed subsystem plugins; with --config, mark "
+                                         "the ones it selects.")
+    plugins.add_argument("--config", "-c", metavar="FILE", help="mark this config's choices")
+
+    harness = sub.add_parser("harness", help="run the memory plugins natively on the host",
+                             description="Compile the selected memory plugins for the host and run the "
+                                         "memory self-tests (or micro-benchmarks) natively.")
+    _add_config(harness)
+    harness.add_argument("--bench", type=int, metavar="N",
+                         help="run N-iteration micro-benchmarks instead of the self-tests")
+    harness.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
+                         help=f"size of the simulated physical memory, {HARNESS_MIB_RANGE[0]}-"
+                              f"{HARNESS_MIB_RANGE[1]} (default 64)")
+
+    sub.add_parser("probe", help="report what this host's KVM can do",
+                   description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
+
+    top = sub.add_parser("top", help="running VMs' metrics as rates per second, refreshed",
+                         description="Scrape running VMs' exporters and show their main series as rates "
+                                     "per second. Exit status 1 if no running VM is found.")
+    top.add_argument("--config", "-c", metavar="FILE", help="take [metrics] file_sd_dir from this config")
+    top.add_argument("--target", action="append", metavar="HOST:PORT",
+                     help="an exporter to watch (repeatable); default: every VM in the file_sd directory")
+    top.add_argument("--file-sd-dir", metavar="DIR", help="where running VMs advertise themselves "
+                     "(default: [metrics] file_sd_dir of --config, else ~/.cache/pyos/file_sd)")
+    top.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds")
+    top.add_argument("--iterations", type=int, metavar="N", help="stop after N refreshes")
     return p
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in ("run", "build", "harness") and not args.config:
-        print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
-              file=sys.stderr)
-        return errors.EXIT_CONFIG
+def _normalize_argv(argv: list[str]) -> list[str]:
+    """Default to `run`, and let option values start with '-' (--cmdline '-- prog')."""
+    out = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file") and i + 1 < len(argv):
+            value = argv[i + 1]
+            if arg == "--cmdline":
+                value += " "  # argparse would drop a value of exactly "--"; the words are stripped later
+            out.append(f"{arg}={value}" if arg != "-c" else f"--config={value}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    first = next((a for a in out if not a.startswith("-")), None)
+    wants_top_level = any(a in ("-h", "--help", "--version") for a in out[:1])
+    if (first is None or first not in COMMANDS) and not wants_top_level:
+        out.insert(0, "run")
+    return out
+
+
+def _quiet_broken_pipe():
+    """Our reader went away (`pyos-vmm ... | head -1`): end quietly, as Unix tools do."""
     try:
-        commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-                    "probe": cmd_probe, "top": cmd_top}
-        return commands[args.command](args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return errors.EXIT_BROKEN_PIPE
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(_normalize_argv(argv))
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except PyosError as e:
+        if isinstance(e, errors.OutputError) and e.__cause__ and getattr(e.__cause__, "errno", 0) == errno.EPIPE:
+            return _quiet_broken_pipe()
         print(f"pyos-vmm: {e}", file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
@@ -166,5 +293,21 @@ def main(argv=None) -> int:
         return errors.EXIT_INTERRUPTED
 
 
+def entry_point():
+    """The console script: like main(), and SIGPIPE-safe at interpreter exit."""
+    status = main()
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        status = status or errors.EXIT_BROKEN_PIPE
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())

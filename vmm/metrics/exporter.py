@@ -67,20 +67,21 @@ class MetricsSession:
         return self.collector.collect()
 
     def linger(self):
-        """Keep serving the final values for [metrics] linger seconds (Ctrl-C ends it)."""
+        """Keep serving the final values for [metrics] linger seconds (Ctrl-C or SIGTERM ends it)."""
         seconds = self.config.metrics.linger
         if self.server is None or seconds <= 0:
             return
         print(f"pyos-vmm: serving the final metrics for {seconds:g} s (Ctrl-C to stop)", file=sys.stderr)
         done = threading.Event()
-        previous = None
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGINT, lambda *_: done.set())
+            for signum in (signal.SIGINT, signal.SIGTERM):  # either ends the linger, cleanly
+                previous[signum] = signal.signal(signum, lambda *_: done.set())
         try:
             done.wait(seconds)
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     def close(self):
         try:
