@@ -89,9 +89,10 @@ def test_cpu_shares_follow_the_scheduler(usertests):
 
 def test_guest_counts_syscalls_and_switches(usertests):
     _, result = usertests
-    calls = dict(re.findall(r"#(\d+) (\d+)", re.search(r"guest system calls by number: (.*)", result.stderr).group(1)))
-    assert int(calls["1"]) > 10      # write
-    assert int(calls["5"]) > 20      # spawn
-    assert int(calls["6"]) > 20      # wait
-    switches = int(re.search(r"guest processes: (\d+) context switches", result.stderr).group(1))
+    line = re.search(r"^pyos_guest_syscalls_total  (.*)", result.stderr, re.M).group(1)
+    calls = dict(re.findall(r"name=(\w+) (\d+)", line))
+    assert int(calls["write"]) > 10
+    assert int(calls["spawn"]) > 20
+    assert int(calls["wait"]) > 20
+    switches = int(re.search(r"^pyos_guest_context_switches_total  (\d+)$", result.stderr, re.M).group(1))
     assert switches > 100
