@@ -177,3 +177,18 @@ def test_device_hook_exports_any_devices_counters():
     assert got[("pyos_device_queue_depth", (dev, vm))] == 1
     assert not [k for k in got if ("device", "ata0-ctl") in k[1]]  # one device, counted once
     exposition(families)
+
+
+def test_kvm_stats_absent_without_the_capability(monkeypatch):
+    """A kernel without KVM_CAP_BINARY_STATS_FD: no pyos_kvm_* series, and a reason."""
+    kvm = Kvm()
+    vm = kvm.create_vm()
+    try:
+        real = Kvm.check_extension
+        monkeypatch.setattr(Kvm, "check_extension",
+                            lambda self, cap: 0 if cap == "KVM_CAP_BINARY_STATS_FD" else real(self, cap))
+        sources, why = kvm_stats.open_stats(vm, [])
+        assert sources == [] and "KVM_CAP_BINARY_STATS_FD" in why
+    finally:
+        vm.close()
+        kvm.close()
