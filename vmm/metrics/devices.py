@@ -32,7 +32,7 @@ _KEY = re.compile(r"[^a-z0-9_]")
 
 def device_families(slots, vm: str) -> list:
     """Metric families for every slot whose device has `counters`/`gauges` dicts (or metrics())."""
-    out: dict[str, object] = {}
+    out: dict[str, tuple[object, list[str]]] = {}  # name → (family, its label names)
     extra = []
     seen = set()
     for slot in slots:
@@ -51,7 +51,7 @@ def device_families(slots, vm: str) -> list:
                 key = _KEY.sub("_", str(key).lower())
                 _add(out, cls, f"pyos_device_{key}", f"device counter {key}{suffix}, from the device's "
                      f"{attr} dict", vm, slot.name, value)
-    return list(out.values()) + extra
+    return [family for family, _ in out.values()] + extra
 
 
 def _add(out, cls, name, doc, vm, device, value):
@@ -62,12 +62,11 @@ def _add(out, cls, name, doc, vm, device, value):
     else:
         label, items = None, [(None, value)]
     labels = ["vm", "device"] + ([label] if label else [])
-    fam = out.get(name)
-    if fam is not None and list(fam._labelnames) != labels:
+    if name in out and out[name][1] != labels:
         name = f"{name}_by_{label or 'device'}"
-        fam = out.get(name)
-    if fam is None:
-        fam = out[name] = cls(name, doc, labels=labels)
+    if name not in out:
+        out[name] = (cls(name, doc, labels=labels), labels)
+    fam = out[name][0]
     for key, v in items:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             continue

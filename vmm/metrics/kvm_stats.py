@@ -156,12 +156,15 @@ def open_stats(vm, vcpus) -> tuple[list, str]:
 
     Absent (empty list) on kernels without KVM_CAP_BINARY_STATS_FD.
     """
+    sources = []
     try:
         if not vm.kvm.check_extension("KVM_CAP_BINARY_STATS_FD"):
             return [], "KVM_CAP_BINARY_STATS_FD not supported by this kernel"
-        sources = [("vm", StatsFile(vm.stats_fd()), ())]
+        sources.append(("vm", StatsFile(vm.stats_fd()), ()))
         for vcpu in vcpus:
             sources.append(("vcpu", StatsFile(vcpu.stats_fd()), (str(vcpu.index),)))
         return sources, ""
     except (KvmError, OSError) as e:
+        for _, stats, _ in sources:
+            stats.close()
         return [], f"KVM_GET_STATS_FD: {e}"
