@@ -213,8 +213,8 @@ def metrics_cost(n: int, rounds: int = 5):
     kernel = build_kernel()
     scrapes: list[float] = []
     per = {False: [], True: []}
-    for _ in range(rounds):
-        for on in (False, True):
+    for i in range(rounds):
+        for on in ((False, True) if i % 2 == 0 else (True, False)):  # neither always goes first
             base = _metrics_run(kernel, 0, on, [])
             full = _metrics_run(kernel, n, on, scrapes)
             per[on].append((full - base) / n * 1e6)
