@@ -77,6 +77,14 @@ def _write_status_file(path: str | None, status: int, origin: str, reason: str):
 
 
 def cmd_run(args) -> int:
+    try:
+        return _run(args)
+    except PyosError as e:  # config, build, KVM or guest failure: the VMM decided the status
+        _write_status_file(args.status_file, e.status, "vmm", e.message.splitlines()[0])
+        raise
+
+
+def _run(args) -> int:
     cfg = _load_config(args)
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
