@@ -38,8 +38,8 @@ DASHBOARD = MONITORING / "grafana" / "dashboards" / "pyos.json"
 RULE_FILES = [MONITORING / "rules" / "recording.yml", MONITORING / "rules" / "alerts.yml"]
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-RATE_INTERVAL = "15s"  # what Grafana's $__rate_interval becomes at a 1 s scrape interval
-WAIT = 120  # seconds: generous, for a loaded 2-core machine
+RATE_INTERVAL = "20s"  # what Grafana's $__rate_interval becomes at a 2 s scrape interval
+WAIT = 300  # seconds: generous, for a loaded 2-core machine
 
 
 def _promtool(*args, stdin=None):
@@ -134,7 +134,7 @@ def final_metrics(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("textfile")
     textfile = tmp / "pyos.prom"
     cfg = write_config(tmp, '[serial]\ninput = "none"\n[metrics]\nvm = "hello"\n')
-    result = boot("--stats", "--metrics-textfile", textfile, config=cfg)
+    result = boot("--stats", "--metrics-textfile", textfile, config=cfg, timeout=600)
     assert result.status == 0, result.stderr
     return textfile.read_text(), result.stderr
 
@@ -224,7 +224,7 @@ def running_vm(tmp_path_factory):
 def prometheus(running_vm, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prometheus")
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s", scrape_timeout="1s")
+    config["global"].update(scrape_interval="2s", evaluation_interval="2s", scrape_timeout="2s")
     config["rule_files"] = [str(p) for p in RULE_FILES]
     config["scrape_configs"][0]["file_sd_configs"][0]["files"] = [str(running_vm["sd"] / "*.json")]
     (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
