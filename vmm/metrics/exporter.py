@@ -51,13 +51,14 @@ class MetricsSession:
                                   "pick another port (0 picks a free one) or address") from None
             shown = f"[{host}]" if ":" in host else host
             self.address = f"{shown}:{self.server.server_port}"
-            print(f"pyos-vmm: metrics for vm {self.vm!r} at http://{self.address}/metrics", file=sys.stderr)
             directory = config.resolve(mc.file_sd_dir) if mc.file_sd_dir else default_dir()
             try:
                 self.target = TargetFile(directory, self.address, self.vm)
             except OSError as e:
                 print(f"pyos-vmm: [metrics] file_sd_dir: cannot write a target file in {directory}: "
                       f"{e.strerror}; Prometheus will not discover this VM", file=sys.stderr)
+            # Printed once the target file is there: whoever reads this line finds both.
+            print(f"pyos-vmm: metrics for vm {self.vm!r} at http://{self.address}/metrics", file=sys.stderr)
 
     def vm_stopped(self):
         self.collector.freeze()
