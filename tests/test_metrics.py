@@ -337,7 +337,9 @@ def test_exporter_lingers_with_the_final_values(tmp_path):
             assert line, "the exporter did not linger"
         text = _get(f"http://{address}/metrics")
         assert re.search(r"^pyos_vm_running\{vm=\"\S+\"\} 0", text, re.M)
-        assert re.search(r"^pyos_guest_timer_ticks_total\{vm=\"\S+\"\} [1-9]", text, re.M)
+        assert re.search(r"^pyos_guest_counters_valid\{vm=\"\S+\"\} 1", text, re.M)
+        assert re.search(r"^pyos_guest_frames_managed\{plugin=\"buddy\",vm=\"\S+\"\} [1-9]", text, re.M)
+        assert re.search(r"^pyos_vm_exits_total\{reason=\"io\",vm=\"\S+\"\} [1-9]", text, re.M)
         assert list(tmp_path.glob("pyos-*.json"))  # still advertised while lingering
         proc.send_signal(signal.SIGINT)  # Ctrl-C ends the linger; the guest's status stands
         assert proc.wait(timeout=60) == 7
