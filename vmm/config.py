@@ -11,6 +11,9 @@ allowed. The schema below is the single description of what a config may say.
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
+    on_reset     = "stop"    # the guest pulsed the CPU reset line (8042 command
+                             # 0xFE): "stop" (exit status 0, like QEMU's -no-reboot)
+                             # or "reboot" (reload the kernel and boot again)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -33,6 +36,8 @@ allowed. The schema below is the single description of what a config may say.
     file_sd_dir = ""         # where the file_sd target file goes while the VM
                              # runs; "" = the cache's file_sd/ (~/.cache/pyos/file_sd)
     vm = ""                  # the `vm` label; "" = "<config name>-<pid>"
+    [control]                # the JSON-lines control socket (vmm/control.py)
+    socket = ""              # Unix socket path; empty = none
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ class MachineConfig:
     timer_policy: str = "catch-up"
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
+    on_reset: str = "stop"
 
 
 @dataclass
@@ -83,11 +89,17 @@ class MetricsConfig:
 
 
 @dataclass
+class ControlConfig:
+    socket: str = ""
+
+
+@dataclass
 class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     source: Path | None = None  # the file it came from, for relative paths
 
     def resolve(self, path: str) -> Path:
@@ -200,6 +212,7 @@ SCHEMA = {
         "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
+        "on_reset": _choice("stop", "reboot"),
     }),
     "kernel": (KernelConfig, {
         "path": _string,
@@ -219,6 +232,9 @@ SCHEMA = {
         "linger": _seconds(0, 3600),
         "file_sd_dir": _string,
         "vm": _label_value,
+    }),
+    "control": (ControlConfig, {
+        "socket": _string,
     }),
 }
 

@@ -10,7 +10,8 @@ terminal and a dashboard never disagree about a name or a value:
 
 The `vm` label is left out (one VM per run). A family with one series is
 always shown; in others, zero series are left out ("none" if all are zero);
-KVM's statistics (pyos_kvm_*) only when non-zero.
+KVM's statistics (pyos_kvm_*) only when non-zero. stats_record() gives the
+control socket's query-stats dict.
 """
 
 from __future__ import annotations
@@ -104,3 +105,19 @@ def stats_text(families) -> str:
         shown = [f"{_fmt_labels(s.labels)} {_fmt_value(s.value)}" for s in samples if s.value]
         lines.append(f"{name}  " + (", ".join(shown) or "none"))
     return "\n".join(lines)
+
+
+def stats_record(machine) -> dict:
+    """The VMM's counters as one JSON-able dict (the control socket's query-stats)."""
+    record = {"exits": machine.exit_counts,
+              "irqs_raised": {str(n): line.raised for n, line in machine.irq_lines.items() if line.raised},
+              "vectors_injected": {f"{v:#04x}": c for v, c in sorted(machine.loop.injected.items())},
+              "pit": dict(machine.pit.stats), "uart": dict(machine.uart.counters),
+              "i8042": machine.i8042.counters, "reboots": machine.reboots}
+    if machine.guest_counters:
+        record["guest"] = machine.guest_counters.snapshot()  # read from guest RAM, no VM exit
+    control = machine.control
+    if control is not None:
+        record["control"] = {"requests": control.requests, "errors": control.errors,
+                             "clients_dropped": control.clients_dropped}
+    return record

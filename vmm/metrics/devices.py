@@ -17,6 +17,9 @@ Naming: key K of `counters` → pyos_device_K_total{vm, device}, key K of
 unit where there is one (`_bytes`, `_seconds`), as Prometheus conventions
 ask; counts of events need no unit (`commands`). A device with other kinds
 of metrics may instead define metrics(vm, device) returning metric families.
+A bus adapter of a device with several port ranges (the 8042's 0x60 and
+0x64) names the device holding the counters in `metrics_source`; it is read
+once, labelled with the first slot's name.
 Two devices using one key with different shapes (int vs list) keep the
 first shape; the other is exported as pyos_device_K_by_<label>.
 """
@@ -36,7 +39,7 @@ def device_families(slots, vm: str) -> list:
     extra = []
     seen = set()
     for slot in slots:
-        device = slot.device
+        device = getattr(slot.device, "metrics_source", None) or slot.device
         if id(device) in seen:
             continue
         seen.add(id(device))
