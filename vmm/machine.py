@@ -39,6 +39,7 @@ from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
+from .devices.vga import PORT_BASE as VGA_PORTS, PORT_COUNT as VGA_PORT_COUNT, Vga
 from .errors import GuestCrash
 from .guest_counters import GuestCounters
 from .irq import IrqLine
@@ -120,6 +121,8 @@ class Machine:
         self.io_bus.register(COM1_BASE, 8, self.uart)
         if config.machine.exit_port:
             self.io_bus.register(config.machine.exit_port, 4, ExitPort(self._guest_exit))
+        self.vga = Vga(self.memory.view)  # text memory is guest RAM at 0xB8000
+        self.io_bus.register(VGA_PORTS, VGA_PORT_COUNT, self.vga)
 
         self.kernel = load_kernel(kernel_path, self.memory)
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
