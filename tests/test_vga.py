@@ -42,7 +42,7 @@ def test_power_on_state_is_mode_3_with_a_cleared_screen(dev, ram):
     s = dev.screen()
     assert (s.columns, s.rows, s.cell_width, s.cell_height) == (80, 25, 9, 16)
     assert (s.cursor_start, s.cursor_end, s.cursor_visible) == (13, 14, True)
-    assert not s.blanked and s.blink_enabled and not s.line_graphics
+    assert not s.blanked and s.blink_enabled and s.line_graphics
 
 
 def test_crtc_index_data_and_word_write(dev):
