@@ -43,11 +43,15 @@ def cmd_run(args) -> int:
     cfg = _load_config(args)
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
+    shot = _screenshot_target(args.screenshot_at_exit) if args.screenshot_at_exit else None
     machine = Machine(cfg, kernel)
     try:
         status = machine.run()
         if args.stats:
             print(machine.stats(), file=sys.stderr)
+        if shot:
+            from .console.screenshot import screendump
+            screendump(machine, shot)
     finally:
         machine.close()
     if status == errors.EXIT_INTERRUPTED:
@@ -55,6 +59,19 @@ def cmd_run(args) -> int:
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
+
+
+def _screenshot_target(path: str) -> Path:
+    """Check before booting that a screenshot can be written at exit."""
+    from .console.screenshot import check_can_render
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise errors.ConfigError(f"--screenshot-at-exit {path}: screenshots are PNG files",
+                                 "name the file FILE.png")
+    if not target.resolve().parent.is_dir():
+        raise errors.ConfigError(f"--screenshot-at-exit {path}: folder {target.resolve().parent} does not exist")
+    check_can_render()
+    return target
 
 
 def cmd_build(args) -> int:
@@ -110,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="harness: run N-iteration micro-benchmarks instead of the self-tests")
     p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
                    help="harness: size of the simulated physical memory (default 64)")
+    p.add_argument("--screenshot-at-exit", metavar="FILE.png",
+                   help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
     p.add_argument("--stats", action="store_true",
                    help="print VM exits, IRQs, injected vectors and timer statistics at exit")
     return p

@@ -60,6 +60,21 @@ def render(screen):
     return image
 
 
+def check_can_render():
+    """Raise a ConfigError naming the fix if Pillow or the font is missing."""
+    from ..errors import ConfigError
+    from .font import FontError
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        raise ConfigError("screenshots need Pillow, which is not installed",
+                          "pip install pillow (it is in pyos's dependencies)") from None
+    try:
+        load_font()
+    except FontError as e:
+        raise ConfigError(str(e)) from None
+
+
 def screendump(machine, path) -> Path:
     """Write the guest's screen as a PNG file; returns the path."""
     path = Path(path)
