@@ -141,3 +141,86 @@ def test_png_screendump_matches_a_reference_rendering(vgatest):
     assert not wrong, f"{len(wrong)} pixels differ, first at {wrong[:5]}"
     # and the picture is not trivially blank: text and colours are there
     assert got[19 * 9 + 1, 2 * 16 + 8] in (CGA[1], CGA[4])
+
+
+class Hmp:
+    """QEMU's human monitor on a Unix socket: one command, its reply."""
+
+    def __init__(self, path, timeout=60.0):
+        import socket
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.settimeout(timeout)
+                self.sock.connect(str(path))
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._reply()
+
+    def _reply(self) -> str:
+        buf = b""
+        while not buf.endswith(b"(qemu) "):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("QEMU closed its monitor")
+            buf += chunk
+        return buf.decode("latin-1")
+
+    def command(self, line: str) -> str:
+        self.sock.sendall(line.encode() + b"\n")
+        return self._reply()
+
+    def words(self, gpa: int, count: int) -> list[int]:
+        import re
+        reply = self.command(f"xp /{count}hx {gpa:#x}")
+        return [int(w, 16) for line in re.findall(r"[0-9a-f]{16}: ((?:0x[0-9a-f]{4} ?)+)", reply)
+                for w in line.split()]
+
+    def inb(self, port: int) -> int:
+        import re
+        return int(re.search(r"portb\[0x[0-9a-f]+\] = 0x([0-9a-f]+)", self.command(f"i /b {port:#x}")).group(1), 16)
+
+
+@pytest.mark.qemu
+def test_same_screen_under_qemu_pc_vga(vgatest, kernel_elf, tmp_path):
+    """QEMU -machine pc (its VGA, mode 3 set by SeaBIOS) runs the same kernel
+    and program: its text memory and CRTC cursor must equal query_screen's."""
+    import shutil
+    import subprocess
+    screen, _, _ = vgatest
+    exe = shutil.which("qemu-system-x86_64")
+    assert exe, "qemu-system-x86_64 is needed (apt-get install qemu-system-x86)"
+    sock = tmp_path / "hmp.sock"
+    proc = subprocess.Popen([exe, "-machine", "pc", "-accel", "tcg", "-m", "128", "-display", "none",
+                             "-nodefaults", "-vga", "std", "-no-reboot", "-serial", "null",
+                             "-monitor", f"unix:{sock},server,nowait",
+                             "-kernel", str(kernel_elf), "-append", "-- vgatest"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        hmp = Hmp(sock)
+        deadline = time.monotonic() + 240
+        done = [0x0300 | ord(c) for c in "done"]
+        while hmp.words(0xB8000 + 24 * 160, 4) != done:
+            assert time.monotonic() < deadline, "QEMU's screen never showed 'done'"
+            time.sleep(0.1)
+        cells = hmp.words(0xB8000, 2000)
+        hmp.command("o /b 0x3d4 0x0e")
+        cursor = hmp.inb(0x3D5) << 8
+        hmp.command("o /b 0x3d4 0x0f")
+        cursor |= hmp.inb(0x3D5)
+        hmp.sock.sendall(b"quit\n")
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    qemu_chars = [[cells[r * 80 + c] & 0xFF for c in range(80)] for r in range(25)]
+    qemu_attrs = [[cells[r * 80 + c] >> 8 for c in range(80)] for r in range(25)]
+    assert qemu_chars == screen["chars"]
+    assert qemu_attrs == screen["attributes"]
+    assert divmod(cursor, 80) == (screen["cursor"]["row"], screen["cursor"]["column"])
