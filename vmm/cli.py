@@ -34,6 +34,8 @@ def _load_config(args):
     cfg = config_mod.load(args.config)
     if getattr(args, "kernel", None):
         cfg.kernel.path = str(Path(args.kernel).resolve())
+    if getattr(args, "display", None):
+        cfg.display.mode = args.display
     for word in getattr(args, "cmdline", None) or []:
         cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word).strip()
     return cfg
@@ -55,7 +57,10 @@ def cmd_run(args) -> int:
     finally:
         machine.close()
     if status == errors.EXIT_INTERRUPTED:
-        print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
+        how = getattr(machine, "stop_reason", None) or "interrupted (Ctrl-C)"
+        print(f"\npyos-vmm: {how}; VM stopped", file=sys.stderr)
+    elif status == errors.EXIT_TERMINATED:
+        print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
@@ -114,7 +119,19 @@ def cmd_probe(args) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
+    p = argparse.ArgumentParser(
+        prog="pyos-vmm", description="Boot the pyos kernel on KVM.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="console keys (when stdin is a terminal, which is put in raw mode: Ctrl-C and Ctrl-Z\n"
+               "go to the guest):\n"
+               "  Ctrl-A x         stop the VM (status 130)\n"
+               "  Ctrl-A c         toggle the monitor prompt: help, stats, screen, screendump FILE.png,\n"
+               "                   sendkey KEYS (e.g. ctrl-alt-delete), quit\n"
+               "  Ctrl-A Ctrl-A    send Ctrl-A to the guest\n"
+               "  Ctrl-A h         list these keys\n"
+               "display: [display] mode = \"terminal\" (or --display terminal) draws the guest's VGA\n"
+               "screen in this terminal and types keys on its PS/2 keyboard; \"png\" keeps [display] png\n"
+               "updated; --screenshot-at-exit FILE.png saves the screen when the VM stops.")
     p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
                    help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
                         "subsystem plugins and the selected ones; harness: run the selected memory "
@@ -127,6 +144,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="harness: run N-iteration micro-benchmarks instead of the self-tests")
     p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
                    help="harness: size of the simulated physical memory (default 64)")
+    p.add_argument("--display", choices=["none", "terminal", "png"],
+                   help="override [display] mode: none, terminal (the VGA screen here), png")
     p.add_argument("--screenshot-at-exit", metavar="FILE.png",
                    help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
     p.add_argument("--stats", action="store_true",

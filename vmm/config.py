@@ -24,6 +24,13 @@ allowed. The schema below is the single description of what a config may say.
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
     input  = "stdin"         # "stdin" or "none"
+
+    [display]                # the VGA text screen (the kernel draws on it too)
+    mode = "none"            # "none": the serial console alone, as before
+                             # "terminal": draw the 80x25 screen in this terminal
+                             #   (keys typed become PS/2 key presses)
+                             # "png": keep `png` below updated with the screen
+    png  = "screen.png"      # the file "png" mode writes (atomically, on change)
 """
 
 from __future__ import annotations
@@ -66,10 +73,17 @@ class SerialConfig:
 
 
 @dataclass
+class DisplayConfig:
+    mode: str = "none"
+    png: str = "screen.png"
+
+
+@dataclass
 class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
     source: Path | None = None  # the file it came from, for relative paths
 
     def resolve(self, path: str) -> Path:
@@ -127,6 +141,10 @@ SCHEMA = {
     "serial": (SerialConfig, {
         "output": _string,
         "input": _choice("stdin", "none"),
+    }),
+    "display": (DisplayConfig, {
+        "mode": _choice("none", "terminal", "png"),
+        "png": _string,
     }),
 }
 

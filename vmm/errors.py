@@ -19,7 +19,8 @@ EXIT_INTERNAL = 124       # KVM internal error (e.g. emulation failure)
 EXIT_ENTRY_FAILED = 125   # VM entry failed
 EXIT_UNCLAIMED_IO = 126   # guest touched a port or address nothing claims
 EXIT_GUEST_DEAD = 127     # guest halted with interrupts off, or unknown exit
-EXIT_INTERRUPTED = 130    # Ctrl-C (128 + SIGINT)
+EXIT_INTERRUPTED = 130    # Ctrl-C (128 + SIGINT), Ctrl-A x, monitor quit
+EXIT_TERMINATED = 143     # SIGTERM (128 + 15)
 
 
 class PyosError(Exception):

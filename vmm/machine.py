@@ -112,7 +112,7 @@ class Machine:
             except ValueError as e:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
-        self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
+        self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
 
         self.kernel = load_kernel(kernel_path, self.memory)
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
@@ -158,6 +158,9 @@ class Machine:
     def _on_sigint(self, signum, frame):
         self.request_stop(errors.EXIT_INTERRUPTED)
 
+    def _on_sigterm(self, signum, frame):
+        self.request_stop(errors.EXIT_TERMINATED)  # a clean stop: the terminal gets its modes back
+
     def _guest_exit(self, value: int):
         if value > 255:
             print(f"pyos-vmm: guest wrote {value:#x} to the exit port; exit statuses are 0-255, using 255",
@@ -189,13 +192,14 @@ class Machine:
         if threading.current_thread() is threading.main_thread():
             restore.append((KICK_SIGNAL, signal.signal(KICK_SIGNAL, _no_op_handler)))
             restore.append((signal.SIGINT, signal.signal(signal.SIGINT, self._on_sigint)))
+            restore.append((signal.SIGTERM, signal.signal(signal.SIGTERM, self._on_sigterm)))
         # The timer thread must get the GIL within a fraction of a tick period;
         # the default 5 ms switch interval would cost whole ticks at 1000 Hz.
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        self.serial_input.start(self.config)
         self.pit.start()
         try:
+            self.serial_input.start(self.config)
             return self.loop.run()
         finally:
             self.pit.stop()
