@@ -1,29 +1,53 @@
 """pyos-vmm: arguments → config → kernel → machine → exit status.
 
-    pyos-vmm --config FILE [--cmdline ...] [--kernel ELF]   boot a VM
-    pyos-vmm build --config FILE                            build the kernel, print its path
-    pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
-    pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
-    pyos-vmm probe                                          what this host's KVM can do
+    pyos-vmm [run] [--config FILE] [--cmdline ...] [--kernel ELF]   boot a VM
+    pyos-vmm build [--config FILE]                            build the kernel, print its path
+    pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
+    pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
+    pyos-vmm probe                                            what this host's KVM can do
+
+Each subcommand has its own --help and only its own options. Without a
+subcommand, `run` is meant; without --config, the default machine.
+Exit statuses: see vmm/errors.py (and the README).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 from . import config as config_mod
 from . import errors
 from .errors import PyosError
+from .paths import CONFIGS_DIR
+
+DEFAULT_CONFIG = CONFIGS_DIR / "default.toml"
+HARNESS_MIB_RANGE = (4, 4096)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("pyos")
+    except Exception:  # not installed (run from a source tree)
+        return "unknown"
 
 
 def _resolve_kernel(cfg) -> Path:
     if cfg.kernel.path:
         path = cfg.resolve(cfg.kernel.path)
-        if not path.is_file():
-            raise errors.KernelError(f"kernel {path} does not exist ([kernel] path)",
+        where = "--kernel" if getattr(cfg, "kernel_from_cli", False) else "[kernel] path"
+        if not path.exists():
+            raise errors.KernelError(f"kernel {path} does not exist ({where})",
                                      "build it, fix the path, or leave [kernel] path empty to build guest_kernel/")
+        if not path.is_file():
+            raise errors.KernelError(f"kernel {path} is not a regular file ({where})",
+                                     "name the kernel ELF file itself, e.g. the path `pyos-vmm build` prints")
         return path
     from .build.kernel import build_kernel
     from .plugins.manager import select
@@ -31,14 +55,26 @@ def _resolve_kernel(cfg) -> Path:
 
 
 def _load_config(args):
-    cfg = config_mod.load(args.config)
+    cfg = config_mod.load(args.config or DEFAULT_CONFIG)
     if getattr(args, "kernel", None):
         cfg.kernel.path = str(Path(args.kernel).resolve())
+        cfg.kernel_from_cli = True
     if getattr(args, "display", None):
         cfg.display.mode = args.display
     for word in getattr(args, "cmdline", None) or []:
-        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word).strip()
+        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word.strip()).strip()
     return cfg
+
+
+def _write_status_file(path: str | None, status: int, origin: str, reason: str):
+    """--status-file: who decided the exit status, as one JSON object."""
+    if not path:
+        return
+    record = {"status": status, "origin": origin, "reason": reason}
+    try:
+        Path(path).write_text(json.dumps(record) + "\n")
+    except OSError as e:
+        print(f"pyos-vmm: cannot write --status-file {path}: {e.strerror}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
@@ -49,6 +85,7 @@ def cmd_run(args) -> int:
     machine = Machine(cfg, kernel)
     try:
         status = machine.run()
+        guest_decided = machine.status is not None and status == machine.status
         if args.stats:
             print(machine.stats(), file=sys.stderr)
         if shot:
@@ -56,10 +93,14 @@ def cmd_run(args) -> int:
             screendump(machine, shot)
     finally:
         machine.close()
-    if status == errors.EXIT_INTERRUPTED:
+    if guest_decided:
+        _write_status_file(args.status_file, status, "guest", "the guest powered off")
+    else:
+        _write_status_file(args.status_file, status, "vmm", errors.VMM_STATUSES.get(status, "stopped"))
+    if status == errors.EXIT_INTERRUPTED and not guest_decided:
         how = getattr(machine, "stop_reason", None) or "interrupted (Ctrl-C)"
         print(f"\npyos-vmm: {how}; VM stopped", file=sys.stderr)
-    elif status == errors.EXIT_TERMINATED:
+    elif status == errors.EXIT_TERMINATED and not guest_decided:
         print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
@@ -96,6 +137,9 @@ def cmd_plugins(args) -> int:
         for name, plugin in sorted(installed[key].items()):
             mark = "*" if name == chosen else " "
             print(f"  {mark} {name:<12} {plugin.version:<6} {plugin.description}  [{plugin.provider}]")
+        if chosen not in installed[key]:
+            print(f"pyos-vmm: warning: {args.config} selects {key} = {chosen!r}, which is not installed "
+                  f"(installed: {', '.join(sorted(installed[key]))})", file=sys.stderr)
     print("* = selected" + (f" by {args.config}" if args.config else " by default"))
     return 0
 
@@ -104,6 +148,13 @@ def cmd_harness(args) -> int:
     """Run the memory plugins the config selects natively on the host."""
     from .harness import run_harness
     from .plugins.manager import select
+    lo, hi = HARNESS_MIB_RANGE
+    if not lo <= args.harness_mib <= hi:
+        raise errors.ConfigError(f"--harness-mib {args.harness_mib}: must be from {lo} to {hi}",
+                                 "the simulated physical memory in MiB, e.g. --harness-mib 64")
+    if args.bench is not None and args.bench < 1:
+        raise errors.ConfigError(f"--bench {args.bench}: must be a positive number of iterations",
+                                 "e.g. --bench 1000000")
     cfg = _load_config(args)
     mode = "bench" if args.bench else "selftest"
     result = run_harness(select(cfg.kernel.plugin_choices()), mode, args.harness_mib, args.bench or 0)
@@ -118,52 +169,123 @@ def cmd_probe(args) -> int:
     return 0
 
 
+COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
+            "probe": cmd_probe}
+
+
+CONSOLE_HELP = """\
+console keys (stdin a terminal, put in raw mode: Ctrl-C and Ctrl-Z go to the guest):
+  Ctrl-A x         stop the VM (status 130)
+  Ctrl-A c         toggle the monitor prompt: help, stats, screen, screendump FILE.png,
+                   sendkey KEYS (e.g. ctrl-alt-delete), quit
+  Ctrl-A Ctrl-A    send Ctrl-A to the guest
+  Ctrl-A h         list these keys
+display: [display] mode = "terminal" (or --display terminal) draws the guest's VGA
+screen in this terminal and types keys on its PS/2 keyboard; "png" keeps [display] png
+updated; --screenshot-at-exit FILE.png saves the screen when the VM stops."""
+
+
+def _add_config(p, required_hint=True):
+    p.add_argument("--config", "-c", metavar="FILE",
+                   help=f"TOML config file (default: the packaged {DEFAULT_CONFIG.name})")
+
+
+def _add_kernel_choice(p):
+    p.add_argument("--kernel", metavar="ELF", help="kernel ELF to boot instead of [kernel] path")
+    p.add_argument("--cmdline", action="append", metavar="WORDS",
+                   help="append to the kernel command line (repeatable); words after '--' are "
+                        "init's program and its arguments")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="pyos-vmm", description="Boot the pyos kernel on KVM.",
+        prog="pyos-vmm", description="Boot the pyos kernel on KVM (a subcommand's --help lists its options).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="console keys (when stdin is a terminal, which is put in raw mode: Ctrl-C and Ctrl-Z\n"
-               "go to the guest):\n"
-               "  Ctrl-A x         stop the VM (status 130)\n"
-               "  Ctrl-A c         toggle the monitor prompt: help, stats, screen, screendump FILE.png,\n"
-               "                   sendkey KEYS (e.g. ctrl-alt-delete), quit\n"
-               "  Ctrl-A Ctrl-A    send Ctrl-A to the guest\n"
-               "  Ctrl-A h         list these keys\n"
-               "display: [display] mode = \"terminal\" (or --display terminal) draws the guest's VGA\n"
-               "screen in this terminal and types keys on its PS/2 keyboard; \"png\" keeps [display] png\n"
-               "updated; --screenshot-at-exit FILE.png saves the screen when the VM stops.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
-                   help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
-                        "subsystem plugins and the selected ones; harness: run the selected memory "
-                        "plugins' self-tests natively on the host; probe: report the host's KVM")
-    p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
-    p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
-    p.add_argument("--cmdline", action="append", metavar="WORDS",
-                   help="append to the kernel command line (repeatable)")
-    p.add_argument("--bench", type=int, metavar="N",
-                   help="harness: run N-iteration micro-benchmarks instead of the self-tests")
-    p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
-                   help="harness: size of the simulated physical memory (default 64)")
-    p.add_argument("--display", choices=["none", "terminal", "png"],
-                   help="override [display] mode: none, terminal (the VGA screen here), png")
-    p.add_argument("--screenshot-at-exit", metavar="FILE.png",
-                   help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
-    p.add_argument("--stats", action="store_true",
-                   help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+        epilog=CONSOLE_HELP + "\n\nWithout a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
+               "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
+    p.add_argument("--version", action="version", version=f"pyos-vmm {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
+                         "the guest powers off; the exit status is the guest's.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CONSOLE_HELP)
+    _add_config(run)
+    _add_kernel_choice(run)
+    run.add_argument("--stats", action="store_true",
+                     help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+    run.add_argument("--display", choices=["none", "terminal", "png"],
+                     help="override [display] mode: none, terminal (the VGA screen here), png")
+    run.add_argument("--screenshot-at-exit", metavar="FILE.png",
+                     help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
+    run.add_argument("--status-file", metavar="FILE",
+                     help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
+
+    build = sub.add_parser("build", help="build the kernel and print the ELF's path",
+                           description="Build the kernel (core + selected plugins), print the ELF's path.")
+    _add_config(build)
+
+    plugins = sub.add_parser("plugins", help="list installed subsystem plugins and the selected ones",
+                             description="List the installed subsystem plugins; with --config, mark "
+                                         "the ones it selects.")
+    plugins.add_argument("--config", "-c", metavar="FILE", help="mark this config's choices")
+
+    harness = sub.add_parser("harness", help="run the memory plugins natively on the host",
+                             description="Compile the selected memory plugins for the host and run the "
+                                         "memory self-tests (or micro-benchmarks) natively.")
+    _add_config(harness)
+    harness.add_argument("--bench", type=int, metavar="N",
+                         help="run N-iteration micro-benchmarks instead of the self-tests")
+    harness.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
+                         help=f"size of the simulated physical memory, {HARNESS_MIB_RANGE[0]}-"
+                              f"{HARNESS_MIB_RANGE[1]} (default 64)")
+
+    sub.add_parser("probe", help="report what this host's KVM can do",
+                   description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
     return p
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in ("run", "build", "harness") and not args.config:
-        print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
-              file=sys.stderr)
-        return errors.EXIT_CONFIG
+def _normalize_argv(argv: list[str]) -> list[str]:
+    """Default to `run`, and let option values start with '-' (--cmdline '-- prog')."""
+    out = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file") and i + 1 < len(argv):
+            value = argv[i + 1]
+            if arg == "--cmdline":
+                value += " "  # argparse would drop a value of exactly "--"; the words are stripped later
+            out.append(f"{arg}={value}" if arg != "-c" else f"--config={value}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    first = next((a for a in out if not a.startswith("-")), None)
+    wants_top_level = any(a in ("-h", "--help", "--version") for a in out[:1])
+    if (first is None or first not in COMMANDS) and not wants_top_level:
+        out.insert(0, "run")
+    return out
+
+
+def _quiet_broken_pipe():
+    """Our reader went away (`pyos-vmm ... | head -1`): end quietly, as Unix tools do."""
     try:
-        commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-                    "probe": cmd_probe}
-        return commands[args.command](args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return errors.EXIT_BROKEN_PIPE
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(_normalize_argv(argv))
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except PyosError as e:
+        if isinstance(e, errors.OutputError) and e.__cause__ and getattr(e.__cause__, "errno", 0) == errno.EPIPE:
+            return _quiet_broken_pipe()
         print(f"pyos-vmm: {e}", file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
@@ -171,5 +293,21 @@ def main(argv=None) -> int:
         return errors.EXIT_INTERRUPTED
 
 
+def entry_point():
+    """The console script: like main(), and SIGPIPE-safe at interpreter exit."""
+    status = main()
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        status = status or errors.EXIT_BROKEN_PIPE
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())

@@ -13,6 +13,7 @@ device sits where, like a PC's I/O map:
     0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
     0x3B0-0x3DF           VGA (text mode)      text memory: guest RAM at 0xB8000
     0xF4                  exit port            (configurable, 0 = none)
+    0x604-0x605           ACPI PM1a control    power-off without a status
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .console.terminal import SerialInput, open_output
+from .devices.acpi_pm import AcpiPowerOff
 from .devices.exit_port import ExitPort
 from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
@@ -42,6 +44,7 @@ from .stats import exit_counts_by_name, stats_text
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 PIT_IRQ = 0
+ACPI_PM1A_CNT = 0x604
 GIL_SWITCH_INTERVAL = 0.005  # seconds
 TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
 
@@ -136,6 +139,7 @@ class Machine:
             Slot("pit",         "io", 0x40,      4,   self.pit,                  PIT_IRQ),
             Slot("port61",      "io", 0x61,      1,   SystemPort61(self.pit)),
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
+            Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
             Slot("vga",         "io", vga.PORT_BASE, vga.PORT_COUNT, self.vga),
         ]
         if config.machine.exit_port:
@@ -159,7 +163,7 @@ class Machine:
         self.request_stop(errors.EXIT_INTERRUPTED)
 
     def _on_sigterm(self, signum, frame):
-        self.request_stop(errors.EXIT_TERMINATED)  # a clean stop: the terminal gets its modes back
+        self.request_stop(errors.EXIT_TERMINATED)
 
     def _guest_exit(self, value: int):
         if value > 255:
@@ -167,6 +171,12 @@ class Machine:
                   file=sys.stderr)
             value = 255
         self.loop.guest_exit(value)
+
+    def _guest_poweroff(self):
+        if self.loop.status is None:
+            print("pyos-vmm: the guest powered off through the ACPI port (no exit port configured, "
+                  "so it could not give a status); exit status 0", file=sys.stderr)
+            self.loop.guest_exit(0)
 
     @property
     def status(self) -> int | None:

@@ -18,3 +18,18 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "pyos"
+
+
+def cache_subdir(name: str) -> Path:
+    """cache_dir()/name, created; a clear error if the cache is not writable."""
+    from .errors import HostError
+    path = cache_dir() / name
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise HostError(f"the build cache {path} is not writable: {e.strerror}",
+                        "set PYOS_CACHE_DIR (or XDG_CACHE_HOME) to a writable folder") from None
+    return path

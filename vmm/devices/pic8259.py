@@ -218,7 +218,9 @@ class Pic8259:
 
 
 class PicPort:
-    """One chip's two ports as a bus device."""
+    """One chip's two ports as a bus device (8-bit: the bus splits wider accesses)."""
+
+    bus_width = 1
 
     def __init__(self, pair: "PicPair", chip: Pic8259):
         self.name = f"pic8259-{chip.name}"

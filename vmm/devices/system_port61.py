@@ -19,6 +19,8 @@ REFRESH_PERIOD_NS = 15_085
 
 
 class SystemPort61:
+    bus_width = 1  # an 8-bit port: the bus splits wider accesses into bytes
+
     def __init__(self, pit, name: str = "port61"):
         self.name = name
         self.pit = pit

@@ -165,6 +165,8 @@ class Uart16550:
             return self.rx_capacity - len(self.rx)
 
     # -- bus interface ---------------------------------------------------------
+    bus_width = 1  # an 8-bit device: the bus splits wider accesses into bytes
+
     def read(self, offset: int, size: int) -> int:
         with self.lock:
             value = self._read(offset)

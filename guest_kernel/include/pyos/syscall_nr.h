@@ -78,6 +78,7 @@ struct pyos_sysinfo {
     unsigned long tsc_khz;
     char scheduler[24];
     char syscall_entry[24];
+    char programs[160];          /* the programs spawn can start, space-separated */
 };
 #endif
 
