@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 
+from vmm import errors
+
 from .conftest import DEFAULT_CONFIG, REPO, vmm_command
 from .test_vga_guest import expected_vgatest_screen
 
@@ -234,10 +236,10 @@ def test_display_config_is_validated(tmp_path):
     from .conftest import boot, write_config
     cfg = write_config(tmp_path, '[display]\nmode = "curses"\n')
     result = boot(config=cfg)
-    assert result.status == 120
+    assert result.status == errors.EXIT_CONFIG
     assert "[display] mode = 'curses'" in result.stderr and '"terminal"' in result.stderr
     result = boot("--display", "terminal", "--cmdline", "exit=0")  # stdout is a pipe here
-    assert result.status == 120
+    assert result.status == errors.EXIT_CONFIG
     assert "needs a terminal" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -256,6 +258,6 @@ def test_png_display_keeps_a_file_updated(tmp_path):
 def test_screenshot_at_exit_rejects_bad_targets(tmp_path):
     from .conftest import boot
     result = boot("--screenshot-at-exit", tmp_path / "x.jpg", "--cmdline", "exit=0")
-    assert result.status == 120 and "PNG" in result.stderr
+    assert result.status == errors.EXIT_CONFIG and "PNG" in result.stderr
     result = boot("--screenshot-at-exit", tmp_path / "no" / "x.png", "--cmdline", "exit=0")
-    assert result.status == 120 and "does not exist" in result.stderr
+    assert result.status == errors.EXIT_CONFIG and "does not exist" in result.stderr
