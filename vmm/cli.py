@@ -5,6 +5,7 @@
     pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
     pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                            what this host's KVM can do
+    pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]              one command to a running VM's control socket
 
 Each subcommand has its own --help and only its own options. Without a
 subcommand, `run` is meant; without --config, the default machine.
@@ -278,6 +279,9 @@ def _quiet_broken_pipe():
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["ctl"]:  # the control socket's client has its own arguments
+        from .control import ctl_main
+        return ctl_main(argv[1:])
     args = _parser().parse_args(_normalize_argv(argv))
     try:
         return COMMANDS[args.command](args)

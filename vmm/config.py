@@ -11,6 +11,9 @@ allowed. The schema below is the single description of what a config may say.
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
+    on_reset     = "stop"    # the guest pulsed the CPU reset line (8042 command
+                             # 0xFE): "stop" (exit status 0, like QEMU's -no-reboot)
+                             # or "reboot" (reload the kernel and boot again)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -31,6 +34,9 @@ allowed. The schema below is the single description of what a config may say.
                              #   (keys typed become PS/2 key presses)
                              # "png": keep `png` below updated with the screen
     png  = "screen.png"      # the file "png" mode writes (atomically, on change)
+
+    [control]                # the JSON-lines control socket (vmm/control.py)
+    socket = ""              # Unix socket path; empty = none
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class MachineConfig:
     timer_policy: str = "catch-up"
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
+    on_reset: str = "stop"
 
 
 @dataclass
@@ -79,11 +86,17 @@ class DisplayConfig:
 
 
 @dataclass
+class ControlConfig:
+    socket: str = ""
+
+
+@dataclass
 class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     source: Path | None = None  # the file it came from, for relative paths
 
     def resolve(self, path: str) -> Path:
@@ -150,6 +163,7 @@ SCHEMA = {
         "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
+        "on_reset": _choice("stop", "reboot"),
     }),
     "kernel": (KernelConfig, {
         "path": _string,
@@ -167,6 +181,9 @@ SCHEMA = {
     "display": (DisplayConfig, {
         "mode": _choice("none", "terminal", "png"),
         "png": _string,
+    }),
+    "control": (ControlConfig, {
+        "socket": _string,
     }),
 }
 

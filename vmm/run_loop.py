@@ -58,6 +58,12 @@ class RunLoop:
         self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
+        self.paused = False   # stop/cont (control socket): no KVM_RUN while set
+        self.parked = False   # the vCPU thread is waiting in _wait_while_paused
+        self.on_reset = None  # reset_requested → called in the vCPU thread before the next KVM_RUN
+        self.reset_requested = False
+        # One flag for the hot loop to test: a stop, pause or reset wants handling.
+        self.attention = False
         self.thread: int | None = None
         self._io_view = vcpu.io_data(0, vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
         self.handlers = {
@@ -88,7 +94,38 @@ class RunLoop:
     def request_stop(self, status: int):
         """Stop the VM; run() returns `status`."""
         self.stop_status = status
+        self.attention = True
         self.kick()
+
+    def pause(self):
+        """Keep the vCPU out of KVM_RUN until resume() (any thread)."""
+        self.paused = True
+        self.attention = True
+        self.kick()
+
+    def resume(self):
+        self.paused = False
+        self._wakeup.set()
+
+    @property
+    def idle(self) -> bool:
+        """The vCPU runs no guest code now: parked by pause() or halted."""
+        return self.parked or self._halted
+
+    def request_reset(self):
+        """Reset the machine before the next KVM_RUN (called from a device in the vCPU thread)."""
+        self.reset_requested = True
+        self.attention = True
+        self.kick()
+
+    def _wait_while_paused(self):
+        self.parked = True
+        try:
+            while self.paused and self.stop_status is None:
+                self._wakeup.wait(HALT_RECHECK)
+                self._wakeup.clear()
+        finally:
+            self.parked = False
 
     def guest_exit(self, status: int):
         """The guest asked to power off with `status` (the exit port)."""
@@ -114,8 +151,19 @@ class RunLoop:
         counts = self.exit_counts
         pic = self.pic
         while self.status is None:
-            if self.stop_status is not None:
-                return self.stop_status
+            if self.attention:
+                if self.stop_status is not None:
+                    return self.stop_status
+                if self.reset_requested:
+                    self.reset_requested = False
+                    self.on_reset()
+                self._wait_while_paused()
+                # Clear, then look again: other threads set their flag before `attention`,
+                # so a request racing with this is either seen here or sets it anew.
+                self.attention = False
+                if self.paused or self.reset_requested or self.stop_status is not None:
+                    self.attention = True
+                continue
             if pic.has_interrupt():
                 if run.ready_for_interrupt_injection and run.if_flag:
                     vector = pic.acknowledge()

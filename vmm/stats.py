@@ -25,6 +25,11 @@ def stats_text(machine) -> str:
     pit = machine.pit.stats
     lines.append(f"PIT ({machine.pit.policy}): IRQ0 edges due {pit['edges']}, delivered {pit['delivered']} "
                  f"(caught up late: {pit['caught_up']}), lost {pit['lost_ticks']}")
+    kbc = machine.i8042.counters
+    lines.append(f"8042: {kbc['bytes_to_guest']} bytes read by the guest ({kbc['kbd_bytes']} keyboard, "
+                 f"{kbc['aux_bytes']} mouse), {kbc['commands']} controller commands, {kbc['kbd_commands']} "
+                 f"keyboard and {kbc['aux_commands']} mouse command bytes, {kbc['keys']} key events, "
+                 f"{kbc['mouse_packets']} mouse packets, {kbc['resets']} CPU resets")
     guest = machine.guest_counters.snapshot() if machine.guest_counters else {}
     if guest:
         names = guest["plugins"]

@@ -137,6 +137,10 @@ class Vga:
     def __init__(self, ram_view):
         """ram_view: a writable memoryview of guest RAM from physical 0."""
         self.ram = ram_view
+        self.reset()
+
+    def reset(self):
+        """Power-on (and CPU reset) state: mode 3 as a BIOS leaves it, screen cleared."""
         self.misc = MODE3_MISC
         self.feature = 0
         self.seq_index, self.seq = 0, list(MODE3_SEQ)
