@@ -261,3 +261,17 @@ def test_screenshot_at_exit_rejects_bad_targets(tmp_path):
     assert result.status == errors.EXIT_CONFIG and "PNG" in result.stderr
     result = boot("--screenshot-at-exit", tmp_path / "no" / "x.png", "--cmdline", "exit=0")
     assert result.status == errors.EXIT_CONFIG and "does not exist" in result.stderr
+
+
+def test_keys_typed_in_the_terminal_display_reach_the_guest_keyboard(tmux_session):
+    """--display terminal: typed keys become PS/2 key presses (IRQ 1), not
+    serial bytes; the guest's echo draws them on the VGA screen we show."""
+    t = tmux_session(vmm_line("--display", "terminal", "--stats", "--cmdline", "echo=1"))
+    t.wait_for(lambda s: "echo: type" in s, "the echo prompt on the VGA screen")
+    t.keys("Hello, World!", literal=True)
+    t.wait_for(lambda s: "Hello, World!" in s, "the typed text echoed by the guest")
+    t.keys("C-d")  # ctrl + d on the keyboard: the guest's driver makes it EOT
+    assert t.status() == 0
+    pane = t.wait_for(lambda s: "speed" in s, "the VMM's exit")
+    stats = pane[pane.index("IRQ lines raised"):].split("\n", 1)[0]
+    assert "IRQ1 " in stats and "IRQ4 " not in stats  # keyboard interrupts, no serial input

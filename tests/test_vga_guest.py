@@ -224,3 +224,48 @@ def test_same_screen_under_qemu_pc_vga(vgatest, kernel_elf, tmp_path):
     assert qemu_chars == screen["chars"]
     assert qemu_attrs == screen["attributes"]
     assert divmod(cursor, 80) == (screen["cursor"]["row"], screen["cursor"]["column"])
+
+
+def test_control_socket_query_screen_and_screendump(tmp_path):
+    """The screen's commands over the JSON-lines control socket, through the
+    `pyos-vmm ctl` client, while the VM runs vgatest."""
+    import json
+    import subprocess
+
+    from vmm.control import request
+
+    from .conftest import REPO, vmm_command, write_config
+    sock = tmp_path / "ctl.sock"
+    cfg = write_config(tmp_path, f'[control]\nsocket = "{sock}"\n[serial]\noutput = "none"\ninput = "none"\n')
+    vm = subprocess.Popen(vmm_command("--config", cfg, "--cmdline", "-- vgatest"), cwd=REPO,
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert vm.poll() is None, vm.stderr.read().decode()
+            if sock.exists():
+                screen = request(str(sock), "query-screen").get("return")
+                if screen and screen["text"][24].startswith("done"):
+                    break
+            assert time.monotonic() < deadline, "vgatest never finished drawing"
+            time.sleep(0.1)
+        text, attrs = expected_vgatest_screen()
+        assert screen["text"] == text and screen["attributes"] == attrs
+        assert screen["cursor"]["row"] == 24 and screen["cursor"]["column"] == 4
+        shot = tmp_path / "ctl.png"
+        out = subprocess.run(vmm_command("ctl", sock, "screendump", f"filename={shot}"), cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == {"filename": str(shot), "width": 720, "height": 400}
+        from PIL import Image
+        pixels = Image.open(shot).convert("RGB").load()
+        expected = reference_rendering(screen["chars"], screen["attributes"], screen["cursor"])
+        assert all(pixels[x, y] == expected[y][x] for y in range(0, 400, 3) for x in range(720))
+        bad = request(str(sock), "screendump", {"filename": str(tmp_path / "x.gif")})
+        assert bad["error"]["class"] == "GenericError" and "PNG" in bad["error"]["desc"]
+        vm.terminate()
+        assert vm.wait(timeout=60) == 143
+    finally:
+        if vm.poll() is None:
+            vm.kill()
+            vm.wait()
