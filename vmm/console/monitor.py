@@ -8,6 +8,10 @@ Ctrl-A c from the console (in the spirit of QEMU's HMP).
     sendkey KEYS      press keys on the PS/2 keyboard, QEMU style: ctrl-alt-delete,
                       shift-a, f1 (several, separated by spaces, one after the other)
     quit              stop the VM (status 130, as Ctrl-A x)
+
+With the terminal display the monitor has the terminal to itself until
+Ctrl-A c; on the serial console the guest's output goes on meanwhile and
+may interleave with the prompt (the VM is not paused).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import shlex
 
 from .. import errors
 
-HELP = __doc__.split("\n\n", 1)[1].rstrip() + "\n"
+HELP = __doc__.split("\n\n")[1].rstrip() + "\n"
 PROMPT = "(pyos) "
 
 
