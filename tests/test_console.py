@@ -121,7 +121,7 @@ def test_terminal_display_shows_the_guest_screen(tmux_session):
     # Ctrl-A x stops the VM; the terminal gets its screen and modes back.
     t.keys("C-a", "x")
     assert t.status() == 130
-    pane = t.wait_for(lambda s: "quit (Ctrl-A x); VM stopped" in s and "speed" in s, "the exit message")
+    pane = t.wait_for(lambda s: "VM stopped: quit (Ctrl-A x); exit status 130" in s and "speed" in s, "the exit message")
     assert "line 06" not in pane  # the alternate screen is gone
     assert terminal_modes(pane) == {"echo", "icanon", "isig"}
 

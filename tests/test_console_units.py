@@ -47,8 +47,9 @@ class FakeMachine:
     def stats(self):
         return "exits: io 1"
 
-    def request_stop(self, status):
+    def request_stop(self, status, reason=None):
         self.stopped = status
+        self.stop_reason = reason
 
 
 def test_monitor_commands():

@@ -32,7 +32,7 @@ class FakeMachine:
     def resume(self):
         self.state = "running"
 
-    def request_stop(self, status):
+    def request_stop(self, status, reason=None):
         self.stopped_with = status
 
     def stats_dict(self):
@@ -239,15 +239,25 @@ def test_path_that_is_a_file_is_refused(tmp_path):
 
 
 def test_ctl_client(server, capsys):
-    assert control.ctl_main([server.path, "send-key", "keys=ctrl-c"]) == 0
-    assert control.ctl_main([server.path, "mouse-move", '{"dx": 1}']) == 0
-    assert control.ctl_main([server.path, "query-status"]) == 0
+    assert control.ctl_command(server.path, "send-key", ["keys=ctrl-c"]) == 0
+    assert control.ctl_command(server.path, "mouse-move", ['{"dx": 1}']) == 0
+    assert control.ctl_command(server.path, "query-status", []) == 0
     assert json.loads(capsys.readouterr().out.split("}\n")[-2] + "}")["status"] == "running"
-    assert control.ctl_main([server.path, "nope"]) == 1
+    assert control.ctl_command(server.path, "nope", []) == 1
     assert "CommandNotFound" in capsys.readouterr().err
-    assert control.ctl_main([server.path, "type", "oops"]) == 120
-    assert control.ctl_main([str(server.path) + ".missing", "query-status"]) == 2
+    assert control.ctl_command(server.path, "type", ["oops"]) == 2
+    assert control.ctl_command(str(server.path) + ".missing", "query-status", []) == 3
     assert "is the VM running" in capsys.readouterr().err
+
+
+def test_ctl_through_the_cli(server, capsys):
+    from vmm import cli
+    assert cli.main(["ctl", server.path, "send-key", "keys=shift-a"]) == 0
+    assert cli.main(["ctl", server.path, "mouse-move", "dx=-5", "dy=3"]) == 0
+    assert server.fake.keyboard.counters["keys"] == 4
+    with pytest.raises(SystemExit) as e:
+        cli.main(["ctl", server.path])
+    assert e.value.code == 2
 
 
 def test_concurrent_clients(server):
@@ -279,3 +289,12 @@ def test_config_keys_are_validated():
         config.from_dict({"control": {"socket": 5}})
     with pytest.raises(ConfigError, match="unknown key 'path' in \\[control\\]"):
         config.from_dict({"control": {"path": "x"}})
+
+
+def test_socket_is_private_and_long_paths_are_refused(tmp_path, server):
+    import os
+    import stat
+    assert stat.S_IMODE(os.stat(server.path).st_mode) == 0o600
+    from vmm.errors import ConfigError
+    with pytest.raises(ConfigError, match="path too long"):
+        control.ControlServer(tmp_path / ("x" * 200), FakeMachine())

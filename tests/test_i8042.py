@@ -68,8 +68,11 @@ def test_a2_bit_tracks_last_write(kbc):
 
 
 def test_self_tests(kbc):
+    cmd(kbc, 0x60, 0x00)
+    assert not status(kbc) & k.ST_SYS
     cmd(kbc, 0xAA)
     assert drain(kbc) == [0x55]
+    assert status(kbc) & k.ST_SYS  # a passed self test sets the system flag
     cmd(kbc, 0xAB)
     assert drain(kbc) == [0x00]
     cmd(kbc, 0xA9)

@@ -172,6 +172,7 @@ def test_caps_lock_and_num_lock_update_leds(vm_factory):
     stats = vm.ctl("query-stats")
     assert stats["i8042"]["keys"] > 0 and stats["i8042"]["kbd_bytes"] > 0
     assert int(stats["irqs_raised"]["1"]) > 0
+    assert stats["guest"]["irqs"][1] > 0  # the guest's own count of keyboard interrupts
     vm.ctl("type", text="quit\n")
     assert vm.finish() == 0
 
@@ -224,6 +225,7 @@ def test_stop_really_pauses_the_vcpu_and_cont_resumes(vm_factory):
         time.sleep(0.05)
     vm.ctl("quit", status=7)
     assert vm.finish() == 7
+    assert "VM stopped: quit from the control socket; exit status 7" in vm.stderr
 
 
 def test_protocol_errors_on_a_running_vm(vm_factory):
@@ -274,7 +276,8 @@ def test_bad_control_socket_path_is_a_config_error(tmp_path):
     config = write_config(tmp_path, f'[control]\nsocket = "{tmp_path}/no/such/dir/vm.sock"\n')
     result = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                             text=True, cwd=REPO, timeout=TIMEOUT, stdin=subprocess.DEVNULL)
-    assert result.returncode == 120
+    from vmm.errors import EXIT_CONFIG
+    assert result.returncode == EXIT_CONFIG
     assert "[control] socket" in result.stderr and "Traceback" not in result.stderr
 
 

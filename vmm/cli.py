@@ -79,6 +79,14 @@ def _write_status_file(path: str | None, status: int, origin: str, reason: str):
 
 
 def cmd_run(args) -> int:
+    try:
+        return _run(args)
+    except PyosError as e:  # config, build, KVM or guest failure: the VMM decided the status
+        _write_status_file(args.status_file, e.status, "vmm", e.message.splitlines()[0])
+        raise
+
+
+def _run(args) -> int:
     cfg = _load_config(args)
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
@@ -94,13 +102,16 @@ def cmd_run(args) -> int:
             screendump(machine, shot)
     finally:
         machine.close()
+    stop_reason = None if guest_decided else getattr(machine, "stop_reason", None)
     if guest_decided:
         _write_status_file(args.status_file, status, "guest", "the guest powered off")
     else:
-        _write_status_file(args.status_file, status, "vmm", errors.VMM_STATUSES.get(status, "stopped"))
-    if status == errors.EXIT_INTERRUPTED and not guest_decided:
-        how = getattr(machine, "stop_reason", None) or "interrupted (Ctrl-C)"
-        print(f"\npyos-vmm: {how}; VM stopped", file=sys.stderr)
+        _write_status_file(args.status_file, status, "vmm",
+                           stop_reason or errors.VMM_STATUSES.get(status, "stopped"))
+    if stop_reason:  # quit from the control socket, a CPU reset with on_reset = "stop", ...
+        print(f"pyos-vmm: VM stopped: {stop_reason}; exit status {status}", file=sys.stderr)
+    elif status == errors.EXIT_INTERRUPTED and not guest_decided:
+        print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
     elif status == errors.EXIT_TERMINATED and not guest_decided:
         print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
     elif status:
@@ -170,8 +181,13 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_ctl(args) -> int:
+    from .control import ctl_command
+    return ctl_command(args.socket, args.ctl_command, args.arguments)
+
+
 COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-            "probe": cmd_probe}
+            "probe": cmd_probe, "ctl": cmd_ctl}
 
 
 CONSOLE_HELP = """\
@@ -242,6 +258,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("probe", help="report what this host's KVM can do",
                    description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
+
+    from .control import CTL_DESCRIPTION, CTL_EPILOG
+    ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",
+                         description=CTL_DESCRIPTION, epilog=CTL_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ctl.add_argument("socket", metavar="SOCKET", help="the VM's [control] socket path")
+    ctl.add_argument("ctl_command", metavar="COMMAND", help="e.g. query-status, send-key, type, quit")
+    ctl.add_argument("arguments", metavar="NAME=VALUE", nargs=argparse.REMAINDER,
+                     help="the command's arguments (VALUE as JSON when it parses, else a string), "
+                          "or one JSON object")
     return p
 
 
@@ -279,9 +305,6 @@ def _quiet_broken_pipe():
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["ctl"]:  # the control socket's client has its own arguments
-        from .control import ctl_main
-        return ctl_main(argv[1:])
     args = _parser().parse_args(_normalize_argv(argv))
     try:
         return COMMANDS[args.command](args)

@@ -31,7 +31,7 @@ closes that client; at most MAX_CLIENTS connect at once. Handlers run in this
 thread and only take the devices' short locks, so a hostile or slow client can
 neither crash the VMM nor stall the vCPU.
 
-`pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]` is the client (ctl_main).
+`pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]` is the client (ctl_command).
 """
 
 from __future__ import annotations
@@ -229,13 +229,13 @@ def _quit(machine, status):
     """Stop the VM; pyos-vmm exits with `status` (default 0)."""
     if not 0 <= status <= 255:
         raise CommandError(f"status {status} is out of range (0..255)")
-    machine.request_stop(status)
+    machine.request_stop(status, "quit from the control socket")
     return {}
 
 
 @command("query-stats")
 def _query_stats(machine):
-    """VM exits by reason, IRQs raised per line, vectors injected, device counters."""
+    """VM exits by reason, IRQs raised per line, vectors injected, device and guest counters."""
     return machine.stats_dict()
 
 
@@ -306,10 +306,11 @@ class ControlServer:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(path)
+            os.chmod(path, 0o600)  # whoever can connect controls the VM: the owner only
         except OSError as e:
             sock.close()
-            raise errors.ConfigError(f"[control] socket = {path!r}: cannot listen there: {e.strerror}",
-                                     hint) from None
+            why = e.strerror or str(e)  # "AF_UNIX path too long" has no errno
+            raise errors.ConfigError(f"[control] socket = {path!r}: cannot listen there: {why}", hint) from None
         sock.listen(64)
         sock.setblocking(False)
         return sock
@@ -349,10 +350,14 @@ class ControlServer:
                     self._accept()
                     continue
                 client = key.data
-                if events & selectors.EVENT_READ:
-                    self._read(client)
-                if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
-                    self._flush(client)
+                try:
+                    if events & selectors.EVENT_READ:
+                        self._read(client)
+                    if events & selectors.EVENT_WRITE and client.sock.fileno() >= 0:
+                        self._flush(client)
+                except Exception:  # never let one client's trouble end the server
+                    self.clients_dropped += 1
+                    self._drop(client)
 
     def _accept(self):
         while True:
@@ -366,10 +371,9 @@ class ControlServer:
         sock.setblocking(False)
         client = _Client(sock)
         if len(self._clients) >= MAX_CLIENTS:
-            self._send(client, {"error": {"class": "GenericError",
-                                          "desc": f"too many clients (at most {MAX_CLIENTS})"}})
+            refusal = {"error": {"class": "GenericError", "desc": f"too many clients (at most {MAX_CLIENTS})"}}
             try:
-                sock.send(bytes(client.outbuf))
+                sock.send(json.dumps(refusal).encode() + b"\n")
             except OSError:
                 pass
             sock.close()
@@ -432,6 +436,7 @@ class ControlServer:
         client.outbuf += json.dumps(obj).encode() + b"\n"
         if len(client.outbuf) > MAX_PENDING:
             self.clients_dropped += 1  # it does not read its replies
+            client.closing = True
             self._drop(client)
             return
         self._flush(client)
@@ -447,32 +452,31 @@ class ControlServer:
         except OSError:
             self._drop(client)
             return
-        if client.outbuf:
-            self._sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
-        elif client.closing:
-            self._drop(client)
-        else:
-            try:
+        try:
+            if client.outbuf:
+                self._sel.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+            elif client.closing:
+                self._drop(client)
+            else:
                 self._sel.modify(client.sock, selectors.EVENT_READ, client)
-            except (KeyError, ValueError):
-                pass
+        except (KeyError, ValueError):
+            pass  # not registered (any more)
 
 
 # -- the client: pyos-vmm ctl ----------------------------------------------------
 
-CTL_USAGE = """usage: pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]
-       pyos-vmm ctl SOCKET COMMAND 'JSON-OBJECT'
-
-Send one command to a running VM's control socket ([control] socket) and
-print the reply's "return" value as JSON. A VALUE is parsed as JSON when it
-can be (numbers, true/false, lists), else taken as a string. Examples:
+CTL_DESCRIPTION = """Send one command to a running VM's control socket ([control] socket in its
+config) and print the reply's "return" value as JSON."""
+CTL_EPILOG = """examples:
   pyos-vmm ctl /tmp/vm.sock query-status
   pyos-vmm ctl /tmp/vm.sock send-key keys=ctrl-alt-delete
   pyos-vmm ctl /tmp/vm.sock type text='ls -l'
   pyos-vmm ctl /tmp/vm.sock mouse-move dx=10 dy=-5
+  pyos-vmm ctl /tmp/vm.sock mouse-move '{"dx": 10}'
   pyos-vmm ctl /tmp/vm.sock query-commands
-Exit status: 0 success, 1 the VM answered with an error, 2 no VM at SOCKET
-(or it closed the connection), 120 bad usage."""
+exit status: 0 done, 1 the VM answered with an error, 2 bad usage,
+3 no VM listens at SOCKET (or it closed the connection)"""
+CTL_REPLY_ERROR, CTL_USAGE_ERROR, CTL_NO_VM = 1, 2, 3
 
 
 def _parse_ctl_args(words: list[str]) -> dict:
@@ -516,19 +520,13 @@ def request(path: str, command_name: str, arguments: dict | None = None, timeout
         sock.close()
 
 
-def ctl_main(argv: list[str]) -> int:
-    if argv[:1] in (["-h"], ["--help"]):
-        print(CTL_USAGE)
-        return 0
-    if len(argv) < 2:
-        print(f"pyos-vmm ctl: SOCKET and COMMAND are required\n{CTL_USAGE}", file=sys.stderr)
-        return errors.EXIT_CONFIG
-    path, name, rest = argv[0], argv[1], argv[2:]
+def ctl_command(path: str, name: str, words: list[str]) -> int:
+    """pyos-vmm ctl: one command, its reply printed; the exit status says how it went."""
     try:
-        arguments = _parse_ctl_args(rest)
+        arguments = _parse_ctl_args(words)
     except ValueError as e:
-        print(f"pyos-vmm ctl: {e}\n{CTL_USAGE}", file=sys.stderr)
-        return errors.EXIT_CONFIG
+        print(f"pyos-vmm ctl: {e} (arguments are NAME=VALUE words or one JSON object)", file=sys.stderr)
+        return CTL_USAGE_ERROR
     try:
         reply = request(path, name, arguments)
     except (OSError, ConnectionError, ValueError) as e:
@@ -536,11 +534,11 @@ def ctl_main(argv: list[str]) -> int:
         if isinstance(e, OSError) and e.errno in (errno.ENOENT, errno.ECONNREFUSED):
             why += " (is the VM running with [control] socket set to this path?)"
         print(f"pyos-vmm ctl: {path}: {why}", file=sys.stderr)
-        return 2
+        return CTL_NO_VM
     if "error" in reply:
         err = reply["error"]
         print(f"pyos-vmm ctl: {err.get('class')}: {err.get('desc')}", file=sys.stderr)
-        return 1
+        return CTL_REPLY_ERROR
     print(json.dumps(reply.get("return"), indent=2))
     return 0
 

@@ -43,7 +43,7 @@ from .irq import IrqLine
 from .kvm import Kvm
 from .memory import GuestMemory
 from .run_loop import KICK_SIGNAL, RunLoop
-from .stats import exit_counts_by_name, stats_text
+from .stats import exit_counts_by_name, stats_record, stats_text
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 KBD_IRQ, MOUSE_IRQ = 1, 12
@@ -122,6 +122,7 @@ class Machine:
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
         self.loop.on_reset = self._reboot
         self.reboots = 0
+        self.stop_reason: str | None = None  # who stopped the VM, when not the guest's power-off
         self.kernel_path = kernel_path
         self._boot()
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
@@ -155,10 +156,10 @@ class Machine:
             Slot("pit",         "io", 0x40,      4,   self.pit,                  PIT_IRQ),
             Slot("port61",      "io", 0x61,      1,   SystemPort61(self.pit)),
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
-            Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
-            Slot("vga",         "io", vga.PORT_BASE, vga.PORT_COUNT, self.vga),
             Slot("i8042-data",  "io", 0x60,      1,   self.i8042.data_port,      KBD_IRQ),
             Slot("i8042-cmd",   "io", 0x64,      1,   self.i8042.command_port,   MOUSE_IRQ),
+            Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
+            Slot("vga",         "io", vga.PORT_BASE, vga.PORT_COUNT, self.vga),
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
@@ -169,8 +170,10 @@ class Machine:
         """Make the vCPU look at the PIC and stop requests soon."""
         self.loop.kick()
 
-    def request_stop(self, status: int):
-        """Stop the VM; run() returns `status`."""
+    def request_stop(self, status: int, reason: str | None = None):
+        """Stop the VM; run() returns `status`. `reason` is what pyos-vmm reports for it."""
+        if reason and self.stop_reason is None:
+            self.stop_reason = reason
         self.loop.request_stop(status)
 
     @property
@@ -205,7 +208,7 @@ class Machine:
         else:
             print("pyos-vmm: the guest reset the CPU (8042 reset line); stopping "
                   '(set [machine] on_reset = "reboot" to boot again)', file=sys.stderr)
-            self.request_stop(0)
+            self.request_stop(0, "the guest reset the CPU (8042 reset line)")
 
     def _reboot(self):
         """A CPU reset with on_reset = "reboot": devices to power-on state, RAM cleared, boot again."""
@@ -223,15 +226,7 @@ class Machine:
 
     def stats_dict(self) -> dict:
         """The VMM's counters as one JSON-able dict (control socket query-stats)."""
-        stats = {"exits": self.exit_counts,
-                 "irqs_raised": {str(n): line.raised for n, line in self.irq_lines.items() if line.raised},
-                 "vectors_injected": {f"{v:#04x}": c for v, c in sorted(self.loop.injected.items())},
-                 "pit": dict(self.pit.stats), "uart": dict(self.uart.counters), "i8042": self.i8042.counters,
-                 "reboots": self.reboots}
-        if self.control is not None:
-            stats["control"] = {"requests": self.control.requests, "errors": self.control.errors,
-                                "clients_dropped": self.control.clients_dropped}
-        return stats
+        return stats_record(self)
 
     def _irq_acknowledged(self, line: int):
         if line == PIT_IRQ:

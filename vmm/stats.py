@@ -1,4 +1,5 @@
-"""The --stats text: what the VM did, from the VMM's and the guest's counters."""
+"""The --stats text, and the same figures as a dict (query-stats): what the
+VM did, from the VMM's and the guest's counters."""
 
 from __future__ import annotations
 
@@ -45,3 +46,19 @@ def stats_text(machine) -> str:
             values = ", ".join(f"{k} {v}" for k, v in guest[section].items())
             lines.append(f"guest {section} ({names[plugin]}): {values}")
     return "\n".join(lines)
+
+
+def stats_record(machine) -> dict:
+    """The VMM's counters as one JSON-able dict (the control socket's query-stats)."""
+    record = {"exits": machine.exit_counts,
+              "irqs_raised": {str(n): line.raised for n, line in machine.irq_lines.items() if line.raised},
+              "vectors_injected": {f"{v:#04x}": c for v, c in sorted(machine.loop.injected.items())},
+              "pit": dict(machine.pit.stats), "uart": dict(machine.uart.counters),
+              "i8042": machine.i8042.counters, "reboots": machine.reboots}
+    if machine.guest_counters:
+        record["guest"] = machine.guest_counters.snapshot()  # read from guest RAM, no VM exit
+    control = machine.control
+    if control is not None:
+        record["control"] = {"requests": control.requests, "errors": control.errors,
+                             "clients_dropped": control.clients_dropped}
+    return record

@@ -287,6 +287,7 @@ long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
         .context_switches = pyos_counters.context_switches,
         .processes = (unsigned long)tasks_alive(),
         .tsc_khz = tsc_khz,
+        .cpu_ticks = current->runtime_ticks,
     };
     strncpy_z(s.scheduler, sched_plugin.name, sizeof s.scheduler);
     process_list_programs(s.programs, sizeof s.programs);

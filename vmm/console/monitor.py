@@ -85,8 +85,7 @@ class Monitor:
         return ""
 
     def cmd_quit(self, args):
-        self.machine.stop_reason = "quit (monitor)"
-        self.machine.request_stop(errors.EXIT_INTERRUPTED)
+        self.machine.request_stop(errors.EXIT_INTERRUPTED, reason="quit (monitor)")
         return ""
 
     cmd_q = cmd_quit

@@ -261,8 +261,7 @@ class SerialInput:
         key = chr(b).lower()
         if key == "x":
             if self.machine is not None:
-                self.machine.stop_reason = "quit (Ctrl-A x)"
-                self.machine.request_stop(errors.EXIT_INTERRUPTED)
+                self.machine.request_stop(errors.EXIT_INTERRUPTED, reason="quit (Ctrl-A x)")
         elif key == "c":
             self._toggle_monitor()
         elif key == "h":

@@ -40,6 +40,9 @@ and the scan-code set report): an F0
 prefix is swallowed and sets bit 7 of the next byte; bytes 80 and up (E0,
 AA, FA, EE, FE) pass unchanged.
 
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports (0x60, 0x61, ...).
+
 Simplifications:
 - Commands and bytes are processed at once: IBF is never seen set, and
   there are no transmit timeouts or parity errors (status bits 6-7 stay 0).
@@ -52,7 +55,8 @@ Simplifications:
   (translation, system flag, keyboard interrupt), both ports enabled.
 - Writing a byte for the keyboard to 0x60 enables the keyboard clock (clears
   config bit 4), since the controller must clock it out, as QEMU does.
-- The self test (AA) answers 55 and leaves the configuration alone.
+- The self test (AA) answers 55 and sets the system flag, and otherwise
+  leaves the configuration alone (some controllers reset it).
 - Unknown commands are ignored and counted.
 - The controller queues up to REPLIES_MAX replies (and D2/D3 bytes) the guest
   has not read, where a real 8042 would stall until its buffer is read;
@@ -88,6 +92,8 @@ TRANSLATE[0x02] = 0x41  # no key sends it: it is how F0 00 reports "set 2" (01 a
 
 class _Port:
     """One of the controller's two I/O ports (0x60 and 0x64 are not adjacent)."""
+
+    bus_width = 1  # an 8-bit device: a 16-bit in/out to 0x60 also touches 0x61, as on the ISA bus
 
     def __init__(self, ctrl: "I8042", is_command: bool):
         self.ctrl = ctrl
@@ -254,6 +260,7 @@ class I8042:
             elif cmd in (0xAD, 0xAE):
                 self.ram[0] = self.ram[0] | CFG_KBD_OFF if cmd == 0xAD else self.ram[0] & ~CFG_KBD_OFF
             elif cmd == 0xAA:
+                self.ram[0] |= CFG_SYS  # a passed self test sets the system flag (status bit 2)
                 self._reply(0x55)
             elif cmd in (0xA9, 0xAB):
                 self._reply(0x00)  # the port's clock and data lines test good

@@ -34,6 +34,10 @@ and never closer than MIN_IRQ0_PERIOD_S apart;
 a count written in modes 2 and 3 while counting takes effect at the end of the
 current period, as the datasheet says; in mode 3 with an odd count, the
 reported value steps like an even count one lower.
+
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports, lowest first, as
+the ISA bus does (a 16-bit `out` to 0x40 also writes 0x41 (counter 1)).
 """
 
 from __future__ import annotations

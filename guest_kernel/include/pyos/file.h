@@ -18,6 +18,7 @@ struct file {
 };
 
 struct file *file_open(const char *path);
+struct file *input_device_open(const char *path);  /* /dev/mouse: the hook a VFS's /dev calls */
 struct file *file_get(struct file *f);   /* one more reference */
 void file_put(struct file *f);           /* one less; closes at zero */
 int pipe_create(struct file **read_end, struct file **write_end);

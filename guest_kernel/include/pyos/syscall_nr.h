@@ -79,6 +79,7 @@ struct pyos_sysinfo {
     char scheduler[24];
     char syscall_entry[24];
     char programs[160];          /* the programs spawn can start, space-separated */
+    unsigned long cpu_ticks;     /* timer ticks the calling process has run for */
 };
 #endif
 
