@@ -35,8 +35,9 @@ class Tmux:
                         "bash", "--norc", "--noprofile", "-c", script], check=True)
 
     def capture(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True,
-                              text=True).stdout
+        text = subprocess.run(["tmux", "capture-pane", "-p", "-J", "-t", self.name], capture_output=True,
+                              text=True).stdout  # -J: wrapped lines joined (and trailing blanks kept)
+        return "\n".join(line.rstrip() for line in text.split("\n"))
 
     def cursor(self) -> tuple[int, int]:
         out = subprocess.run(["tmux", "display", "-p", "-t", self.name, "#{cursor_y},#{cursor_x}"],
@@ -170,7 +171,7 @@ def test_backspace_erases(tmux_session):
     t.keys("C-d")
     assert t.status() == 0
     lines = t.capture().splitlines()
-    start = next(i for i, line in enumerate(lines) if "echo: type" in line)
+    start = next(i for i, line in enumerate(lines) if "(Ctrl-D powers off)" in line)  # the prompt's end
     assert lines[start + 1].rstrip() == "abd"
 
 
