@@ -46,6 +46,7 @@ class TerminalDisplay:
         self.lock = threading.Lock()  # one writer at a time: the refresher, the monitor
         self.paused = False
         self._previous = None   # cells last drawn, or None: repaint all
+        self._signature = None  # vga.signature() of the picture last drawn
         self._cursor = None
         self._size = None
         self._stop = threading.Event()
@@ -88,13 +89,17 @@ class TerminalDisplay:
                     self.refresh()
 
     def refresh(self):
-        screen = self.machine.vga.screen()
         try:
             size = os.get_terminal_size(self.fd)
         except OSError:
             size = None
         if size != self._size:
             self._size, self._previous = size, None
+        signature = self.machine.vga.signature()
+        if self._previous is not None and signature == self._signature:
+            return  # nothing changed: no work beyond the comparison
+        self._signature = signature
+        screen = self.machine.vga.screen()
         cells = [[(0x20, 0x07)] * screen.columns for _ in range(screen.rows)] if screen.blanked else screen.cells
         cursor = ((screen.cursor_row, screen.cursor_column) if screen.cursor_visible and not screen.blanked
                   else None)

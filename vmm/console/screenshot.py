@@ -14,6 +14,7 @@ screen (sequencer screen-off, or the palette being loaded) is black.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from .font import load_font
@@ -21,8 +22,11 @@ from .font import load_font
 LINE_GRAPHICS = range(0xC0, 0xE0)
 
 
-def _glyph_masks(font, cell_width: int, cell_height: int, line_graphics: bool):
+@functools.lru_cache(maxsize=8)
+def _glyph_masks(cell_width: int, cell_height: int, line_graphics: bool):
+    """One 1-bit-deep mask per character code, built once per cell shape."""
     from PIL import Image
+    font = load_font()
     masks = []
     for code in range(256):
         rows = font.glyphs[code]
@@ -45,7 +49,7 @@ def render(screen):
     image = Image.new("RGB", (screen.columns * cw, screen.rows * ch), (0, 0, 0))
     if screen.blanked:
         return image
-    masks = _glyph_masks(load_font(), cw, ch, screen.line_graphics)
+    masks = _glyph_masks(cw, ch, screen.line_graphics)
     colors = screen.colors
     for r, row in enumerate(screen.cells):
         for c, (code, attr) in enumerate(row):

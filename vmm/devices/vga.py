@@ -308,6 +308,13 @@ class Vga:
             result.append(tuple((v << 2 | v >> 4) for v in self.dac[p]))
         return result
 
+    def signature(self) -> tuple:
+        """Cheap to compute and equal while the picture stays the same: the
+        window's bytes and every register the picture depends on."""
+        base, size = self.window()
+        return (bytes(self.ram[base:base + size]), tuple(self.crtc), tuple(self.seq), tuple(self.gc),
+                tuple(self.ac), self.ac_index & AC_PAS, self.dac_mask, tuple(map(tuple, self.dac[:64])))
+
     def screen(self) -> TextScreen:
         columns, rows, stride, cell_height = self.geometry()
         base, size = self.window()
@@ -316,11 +323,12 @@ class Vga:
         start = (self.crtc[CR_START_HI] << 8 | self.crtc[CR_START_LO])
         cells = []
         for r in range(rows):
-            row = []
-            for c in range(columns):
-                at = (start + r * stride + c) % cells_in_window * 2  # the address counter wraps
-                row.append((mem[at], mem[at + 1]))
-            cells.append(row)
+            first = (start + r * stride) % cells_in_window
+            if first + columns <= cells_in_window:
+                raw = mem[first * 2:(first + columns) * 2]
+            else:  # the address counter wraps to the window's start within this row
+                raw = mem[first * 2:] + mem[:(first + columns - cells_in_window) * 2]
+            cells.append(list(zip(raw[0::2], raw[1::2])))
         location = self.crtc[CR_CURSOR_HI] << 8 | self.crtc[CR_CURSOR_LO]
         offset = (location - start) % cells_in_window
         cursor_row, cursor_column = divmod(offset, stride)
