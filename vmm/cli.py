@@ -6,6 +6,7 @@
     pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
     pyos-vmm compare --vary scheduler=rr,stride --workload cpu --runs 5   compare plugin variants
     pyos-vmm probe                                            what this host's KVM can do
+    pyos-vmm top [--target HOST:PORT] [--interval S]          running VMs' metrics as rates, live
     pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]              one command to a running VM's control socket
 
 Each subcommand has its own --help and only its own options. Without a
@@ -61,6 +62,8 @@ def _load_config(args):
     if getattr(args, "kernel", None):
         cfg.kernel.path = str(Path(args.kernel).resolve())
         cfg.kernel_from_cli = True
+    if getattr(args, "display", None):
+        cfg.display.mode = args.display
     for word in getattr(args, "cmdline", None) or []:
         cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word.strip()).strip()
     return cfg
@@ -89,14 +92,31 @@ def _run(args) -> int:
     cfg = _load_config(args)
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
+    shot = _screenshot_target(args.screenshot_at_exit) if args.screenshot_at_exit else None
     machine = Machine(cfg, kernel)
+    session = None
     try:
-        status = machine.run()
+        if cfg.metrics.listen or args.stats or args.metrics_textfile:
+            from .metrics.exporter import MetricsSession
+            session = MetricsSession(cfg, machine, textfile=args.metrics_textfile)
+        try:
+            status = machine.run()
+        finally:
+            if session is not None:
+                session.vm_stopped()  # final values kept; the machine may now close
         guest_decided = machine.status is not None and status == machine.status
         if args.stats:
-            print(machine.stats(), file=sys.stderr)
+            from .stats import stats_text
+            print(stats_text(session.families()), file=sys.stderr)
+        if shot:
+            from .console.screenshot import screendump
+            screendump(machine, shot)
+        if session is not None:
+            session.linger()
     finally:
         machine.close()
+        if session is not None:
+            session.close()
     stop_reason = None if guest_decided else getattr(machine, "stop_reason", None)
     if guest_decided:
         _write_status_file(args.status_file, status, "guest", "the guest powered off")
@@ -112,6 +132,19 @@ def _run(args) -> int:
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
+
+
+def _screenshot_target(path: str) -> Path:
+    """Check before booting that a screenshot can be written at exit."""
+    from .console.screenshot import check_can_render
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise errors.ConfigError(f"--screenshot-at-exit {path}: screenshots are PNG files",
+                                 "name the file FILE.png")
+    if not target.resolve().parent.is_dir():
+        raise errors.ConfigError(f"--screenshot-at-exit {path}: folder {target.resolve().parent} does not exist")
+    check_can_render()
+    return target
 
 
 def cmd_build(args) -> int:
@@ -163,6 +196,17 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_top(args) -> int:
+    from .metrics.top import run_top
+    file_sd_dir = None
+    if args.config:
+        cfg = _load_config(args)
+        if cfg.metrics.file_sd_dir:
+            file_sd_dir = str(cfg.resolve(cfg.metrics.file_sd_dir))
+    return run_top(args.target or [], args.file_sd_dir or file_sd_dir, args.interval, args.iterations)
+
+
+
 def cmd_ctl(args) -> int:
     from .control import ctl_command
     return ctl_command(args.socket, args.ctl_command, args.arguments)
@@ -174,7 +218,19 @@ def cmd_compare(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-            "probe": cmd_probe, "ctl": cmd_ctl, "compare": cmd_compare}
+            "probe": cmd_probe, "ctl": cmd_ctl, "top": cmd_top, "compare": cmd_compare}
+
+
+CONSOLE_HELP = """\
+console keys (stdin a terminal, put in raw mode: Ctrl-C and Ctrl-Z go to the guest):
+  Ctrl-A x         stop the VM (status 130)
+  Ctrl-A c         toggle the monitor prompt: help, stats, screen, screendump FILE.png,
+                   sendkey KEYS (e.g. ctrl-alt-delete), quit
+  Ctrl-A Ctrl-A    send Ctrl-A to the guest
+  Ctrl-A h         list these keys
+display: [display] mode = "terminal" (or --display terminal) draws the guest's VGA
+screen in this terminal and types keys on its PS/2 keyboard; "png" keeps [display] png
+updated; --screenshot-at-exit FILE.png saves the screen when the VM stops."""
 
 
 def _add_config(p, required_hint=True):
@@ -192,17 +248,26 @@ def _add_kernel_choice(p):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyos-vmm", description="Boot the pyos kernel on KVM (a subcommand's --help lists its options).",
-        epilog="Without a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CONSOLE_HELP + "\n\nWithout a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
                "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
     p.add_argument("--version", action="version", version=f"pyos-vmm {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
-                         "the guest powers off; the exit status is the guest's.")
+                         "the guest powers off; the exit status is the guest's.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CONSOLE_HELP)
     _add_config(run)
     _add_kernel_choice(run)
     run.add_argument("--stats", action="store_true",
-                     help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+                     help="print the VM's metrics at exit (VM exits, IRQs, vectors, timer, guest counters, "
+                          "KVM statistics), by their Prometheus names")
+    run.add_argument("--metrics-textfile", metavar="FILE",
+                     help="write the final metrics to FILE at exit (node_exporter textfile format)")
+    run.add_argument("--display", choices=["none", "terminal", "png"],
+                     help="override [display] mode: none, terminal (the VGA screen here), png")
+    run.add_argument("--screenshot-at-exit", metavar="FILE.png",
+                     help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
     run.add_argument("--status-file", metavar="FILE",
                      help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
 
@@ -230,6 +295,17 @@ def _parser() -> argparse.ArgumentParser:
 
     from .compare.command import add_parser as add_compare_parser
     add_compare_parser(sub, _add_config)
+
+    top = sub.add_parser("top", help="running VMs' metrics as rates per second, refreshed",
+                         description="Scrape running VMs' exporters and show their main series as rates "
+                                     "per second. Exit status 1 if no running VM is found.")
+    top.add_argument("--config", "-c", metavar="FILE", help="take [metrics] file_sd_dir from this config")
+    top.add_argument("--target", action="append", metavar="HOST:PORT",
+                     help="an exporter to watch (repeatable); default: every VM in the file_sd directory")
+    top.add_argument("--file-sd-dir", metavar="DIR", help="where running VMs advertise themselves "
+                     "(default: [metrics] file_sd_dir of --config, else ~/.cache/pyos/file_sd)")
+    top.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds")
+    top.add_argument("--iterations", type=int, metavar="N", help="stop after N refreshes")
 
     from .control import CTL_DESCRIPTION, CTL_EPILOG
     ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",
