@@ -20,6 +20,21 @@ import time
 from pathlib import Path
 
 
+SERIES = ("pyos_guest_timer_ticks", "pyos_guest_context_switches", "pyos_guest_irqs")
+
+
+def series_values(families) -> list[float] | None:
+    """[ticks, context switches, IRQs] from the exporter's guest families (None until valid)."""
+    sums = {name: 0.0 for name in SERIES}
+    valid = False
+    for family in families:
+        if family.name == "pyos_guest_counters_valid":
+            valid = any(s.value == 1 for s in family.samples)
+        elif family.name in sums:
+            sums[family.name] = sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return [sums[name] for name in SERIES] if valid else None
+
+
 def _summary(snap: dict) -> dict:
     if not snap:
         return {}
@@ -52,16 +67,17 @@ def run(spec: dict) -> dict:
         return {"status": e.status, "error": e.message.strip().splitlines()[:8], "series": series}
     done = threading.Event()
 
+    from ..metrics.guest import GuestFamilies
+    families = GuestFamilies(machine.guest_counters, machine.memory.size)
+
     def sample():
         # Signals are for the vCPU thread (kicks, SIGINT, SIGTERM), never this one.
         from ..run_loop import KICK_SIGNAL
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, KICK_SIGNAL})
-        counters = machine.guest_counters
         while not done.wait(spec.get("sample_s", 0.25)):
-            if counters is not None and counters.ready:
-                snap = counters.snapshot()
-                series.append([round(time.monotonic() - started, 3), snap["ticks"], snap["context_switches"],
-                               sum(snap["irqs"])])
+            values = series_values(families.collect("compare"))
+            if values is not None:
+                series.append([round(time.monotonic() - started, 3), *values])
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
