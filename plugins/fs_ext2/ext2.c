@@ -446,7 +446,28 @@ static uint32_t mode_of_ftype(uint8_t t)
 /* The physical block of file block `lblk` (0: a hole). With `create`, holes on
  * the path are filled (indirect blocks zeroed); *fresh says the data block is
  * new (its contents are not on disk yet). The caller stores the inode. */
+/* How many blocks, from idx[l+1..depth], a hole at level l of a path spans. */
+static uint64_t hole_span(struct ext2_fs *fs, const uint32_t *idx, int l, int depth)
+{
+    uint64_t span = 1, pos = 0;
+    for (int k = depth; k > l; k--) {
+        pos += idx[k] * span;
+        span *= fs->apb;
+    }
+    return span - pos;
+}
+
+static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int create, uint32_t *out, int *fresh,
+                     uint64_t *hole);
+
 static int bmap(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int create, uint32_t *out, int *fresh)
+{
+    return bmap_hole(fs, vn, lblk, create, out, fresh, NULL);
+}
+
+/* bmap, and for a hole (*out 0) how many blocks it spans from lblk on. */
+static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int create, uint32_t *out, int *fresh,
+                     uint64_t *hole)
 {
     uint64_t apb = fs->apb;
     uint32_t idx[4];
@@ -480,8 +501,11 @@ static int bmap(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int creat
     uint32_t per_block = fs->bsize / 512;
     uint32_t b = vn->in.block[idx[0]];
     if (b == 0) {
-        if (!create)
+        if (!create) {
+            if (hole)
+                *hole = hole_span(fs, idx, 0, depth);
             return 0;
+        }
         uint32_t goal = vn->goal ? vn->goal : fs->gd[(vn->ino - 1) / fs->ipg].inode_table + fs->itb_per_group;
         int r = alloc_block(fs, goal, &b);
         if (r)
@@ -511,6 +535,8 @@ static int bmap(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int creat
         if (nb == 0) {
             if (!create) {
                 brelse(bp);
+                if (hole)
+                    *hole = hole_span(fs, idx, l, depth);
                 return 0;
             }
             int r = alloc_block(fs, vn->goal ? vn->goal : b + 1, &nb);
@@ -1221,6 +1247,11 @@ static int ext2_read_vnode(struct vnode *v)
         printk("ext2: inode %u is not in use\n", vn->ino);
         r = -EIO;
     }
+    if (!r && S_ISREG(vn->in.mode) && i_size(&vn->in) > fs->max_bytes) {
+        printk("ext2: inode %u has size %llu, more than ext2 can address\n", vn->ino,
+               (unsigned long long)i_size(&vn->in));
+        r = -EIO;
+    }
     if (!r && S_ISDIR(vn->in.mode) && vn->in.size % fs->bsize) {
         printk("ext2: directory inode %u has size %u, not a whole number of blocks\n", vn->ino, vn->in.size);
         r = -EIO;
@@ -1303,10 +1334,15 @@ static int64_t ext2_read(struct vnode *v, uint64_t off, void *buf, size_t n)
         if (chunk > n - done)
             chunk = n - done;
         uint32_t pb;
-        int r = bmap(fs, vn, off / fs->bsize, 0, &pb, NULL);
+        uint64_t hole = 1;
+        int r = bmap_hole(fs, vn, off / fs->bsize, 0, &pb, NULL, &hole);
         if (r)
             return done ? (int64_t)done : r;
-        if (!pb) {
+        if (!pb) {      /* the whole hole at once: sparse files read fast */
+            uint64_t span = hole * fs->bsize - boff;
+            if (span > n - done)
+                span = n - done;
+            chunk = (size_t)span;
             memset((uint8_t *)buf + done, 0, chunk);
         } else {
             struct buf *b = fs_bread(fs, pb);
