@@ -178,6 +178,8 @@ static struct buf *fs_bread(struct ext2_fs *fs, uint32_t b)
     return bread(fs->dev, b, fs->bsize);
 }
 
+typedef uint64_t word_alias __attribute__((may_alias));
+
 /* First clear bit in [start, nbits) of a bitmap, or NONE; whole 64-bit words
  * at a time where they are full (bitmaps are block-aligned). */
 static uint32_t find_zero(const uint8_t *map, uint32_t start, uint32_t nbits)
@@ -185,9 +187,7 @@ static uint32_t find_zero(const uint8_t *map, uint32_t start, uint32_t nbits)
     uint32_t i = start;
     while (i < nbits) {
         if ((i & 63) == 0 && i + 64 <= nbits) {
-            uint64_t w;
-            memcpy(&w, map + i / 8, 8);
-            if (w == ~0ull) {
+            if (*(const word_alias *)(map + i / 8) == ~0ull) {
                 i += 64;
                 continue;
             }
@@ -570,32 +570,28 @@ static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int 
     return 0;
 }
 
-/* Free a whole subtree: `level` 0 is a data block, 1..3 indirect blocks. */
+/* Free a whole subtree: `level` 0 is a data block, 1..3 indirect blocks.
+ * Indirect blocks stay held while their children are freed (at most three
+ * at a time), so no copies. */
 static int free_tree(struct ext2_fs *fs, struct ext2_vn *vn, uint32_t b, int level)
 {
     if (!block_ok(fs, b))
         return -EIO;
     if (level > 0) {
-        uint32_t *ptrs = kmalloc(fs->bsize);
-        if (!ptrs)
-            return -ENOMEM;
         struct buf *bp = fs_bread(fs, b);
-        if (!bp) {
-            kfree(ptrs);
+        if (!bp)
             return -EIO;
-        }
-        memcpy(ptrs, bp->data, fs->bsize);
-        brelse(bp);
+        const uint32_t *ptrs = (const uint32_t *)bp->data;
         for (uint32_t i = 0; i < fs->apb; i++) {
             if (!ptrs[i])
                 continue;
             int r = free_tree(fs, vn, ptrs[i], level - 1);
             if (r) {
-                kfree(ptrs);
+                brelse(bp);
                 return r;
             }
         }
-        kfree(ptrs);
+        brelse(bp);
     }
     int r = free_block(fs, b);
     if (r)
@@ -616,16 +612,10 @@ static int free_partial(struct ext2_fs *fs, struct ext2_vn *vn, uint32_t b, int 
     uint64_t sub = from % span;
     if (!block_ok(fs, b))
         return -EIO;
-    uint32_t *ptrs = kmalloc(fs->bsize);
-    if (!ptrs)
-        return -ENOMEM;
     struct buf *bp = fs_bread(fs, b);
-    if (!bp) {
-        kfree(ptrs);
+    if (!bp)
         return -EIO;
-    }
-    memcpy(ptrs, bp->data, fs->bsize);
-    brelse(bp);
+    uint32_t *ptrs = (uint32_t *)bp->data;
     int r = 0;
     for (uint32_t i = first; i < fs->apb && !r; i++) {
         if (!ptrs[i])
@@ -635,17 +625,10 @@ static int free_partial(struct ext2_fs *fs, struct ext2_vn *vn, uint32_t b, int 
         } else {
             r = free_tree(fs, vn, ptrs[i], level - 1);
             ptrs[i] = 0;
+            bdirty(bp);
         }
     }
-    bp = fs_bread(fs, b);
-    if (bp) {
-        memcpy(bp->data, ptrs, fs->bsize);
-        bdirty(bp);
-        brelse(bp);
-    } else if (!r) {
-        r = -EIO;
-    }
-    kfree(ptrs);
+    brelse(bp);
     return r;
 }
 
