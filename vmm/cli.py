@@ -5,6 +5,7 @@
     pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
     pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                          what this host's KVM can do
+    pyos-vmm mkimage --fs ext2|fat32 --size N --from DIR IMAGE   a disk image from a folder
 """
 
 from __future__ import annotations
@@ -96,9 +97,14 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_mkimage(args) -> int:
+    from .mkimage import cmd_mkimage as run
+    return run(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe", "mkimage"],
                    help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
                         "subsystem plugins and the selected ones; harness: run the selected memory "
                         "plugins' self-tests natively on the host; probe: report the host's KVM")
@@ -110,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="harness: run N-iteration micro-benchmarks instead of the self-tests")
     p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
                    help="harness: size of the simulated physical memory (default 64)")
+    p.add_argument("image", nargs="?", metavar="IMAGE", help="mkimage: the image file to make")
+    p.add_argument("--fs", choices=["ext2", "fat32"], help="mkimage: the filesystem")
+    p.add_argument("--size", metavar="N", help="mkimage: the image size in MiB (32, 64M, 1G)")
+    p.add_argument("--from", dest="source", metavar="DIR", help="mkimage: the folder to copy onto the image")
+    p.add_argument("--force", action="store_true", help="mkimage: replace an existing IMAGE")
+    p.add_argument("--block-size", type=int, choices=[1024, 2048, 4096], help="mkimage: ext2 block size")
+    p.add_argument("--inode-size", type=int, choices=[128, 256], help="mkimage: ext2 inode size")
     p.add_argument("--stats", action="store_true",
                    help="print VM exits, IRQs, injected vectors and timer statistics at exit")
     return p
@@ -121,9 +134,15 @@ def main(argv=None) -> int:
         print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
               file=sys.stderr)
         return errors.EXIT_CONFIG
+    if args.command == "mkimage" and not (args.fs and args.size and args.source and args.image):
+        print("pyos-vmm: mkimage needs --fs ext2|fat32 --size N --from DIR IMAGE", file=sys.stderr)
+        return errors.EXIT_CONFIG
+    if args.command != "mkimage" and args.image:
+        print(f"pyos-vmm: unexpected argument {args.image!r}", file=sys.stderr)
+        return errors.EXIT_CONFIG
     try:
         commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-                    "probe": cmd_probe}
+                    "probe": cmd_probe, "mkimage": cmd_mkimage}
         return commands[args.command](args)
     except PyosError as e:
         print(f"pyos-vmm: {e}", file=sys.stderr)

@@ -150,7 +150,19 @@ class RunLoop:
         direction, size, port, count, offset = IO_RECORD.unpack_from(self._io_view, IO_RECORD_OFFSET)
         data = self._io_view
         bus = self.io_bus
-        for i in range(offset, offset + size * count, size):  # count > 1 for rep ins/outs
+        if count > 1:  # rep ins/outs: the whole block in one device call
+            end = offset + size * count
+            try:
+                if direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write_block(port, size, data[offset:end])
+                else:
+                    data[offset:end] = bus.read_block(port, size, count)
+            except UnclaimedAccess as access:
+                value = self._unclaimed(access)
+                if not access.is_write:
+                    data[offset:end] = value.to_bytes(size, "little") * count
+            return
+        for i in range(offset, offset + size * count, size):
             try:
                 if direction == lib.KVM_EXIT_IO_OUT:
                     bus.write(port, size, int.from_bytes(data[i:i + size], "little"))
