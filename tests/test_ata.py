@@ -602,3 +602,55 @@ def test_bus_block_fallback_for_devices_without_it():
     assert bus.read_block(0x100, 2, 3) == b"\x01\x00\x02\x00\x03\x00"
     bus.write_block(0x100, 2, b"\x01\x00\x02\x00")
     assert dev.written == [1, 2]
+
+
+# -- a hostile guest --------------------------------------------------------------------------
+COMMANDS = [0x20, 0x21, 0x24, 0x29, 0x30, 0x31, 0x34, 0x39, 0x90, 0x91, 0xC4, 0xC5, 0xC6, 0xE7, 0xEA,
+            0xEC, 0xEF]
+
+
+def test_random_accesses_never_raise(tmp_path):
+    """Thousands of random port accesses (seed printed; PYOS_FUZZ_SEED repeats a run):
+    the model never raises, reads stay in range, the image keeps its size,
+    and the IRQ line always equals "selected device pending and nIEN clear"."""
+    import random
+    seed = int(os.environ.get("PYOS_FUZZ_SEED", random.SystemRandom().randrange(1 << 32)))
+    print(f"ATA fuzz seed {seed} (PYOS_FUZZ_SEED={seed} repeats it)")
+    rnd = random.Random(seed)
+    paths = [make_image(tmp_path / "a.img", 300), make_image(tmp_path / "b.img", 40)]
+    images = [DiskImage(paths[0]), DiskImage(paths[1], readonly=True)]
+    try:
+        rig = Rig(images)
+        ch = rig.channel
+        for step in range(20000):
+            op = rnd.random()
+            port = rnd.choice((0x1F0, 0x1F1, 0x1F2, 0x1F3, 0x1F4, 0x1F5, 0x1F6, 0x1F7, 0x3F6))
+            size = rnd.choice((1, 2, 4)) if port == DATA else 1
+            if op < 0.25:
+                value = rnd.choice(COMMANDS) if rnd.random() < 0.8 else rnd.randrange(256)
+                rig.out(COMMAND, value)
+            elif op < 0.45:
+                rig.out(port, rnd.randrange(1 << (8 * size)) if port != 0x3F6 else rnd.choice(
+                    (0, 0, 0, NIEN, SRST, HOB, rnd.randrange(256))), size)
+            elif op < 0.55:
+                rig.out(rnd.choice((NSECT, LBAL, LBAM, LBAH)), rnd.choice((0, 1, 2, 3, 255, rnd.randrange(256))))
+            elif op < 0.75:
+                value = rig.bus.read(port, size)
+                assert 0 <= value < 1 << (8 * size), (seed, step)
+            elif op < 0.88:
+                count = rnd.randrange(2, 1200)
+                data = rig.bus.read_block(DATA, size, count)
+                assert len(data) == size * count, (seed, step)
+            else:
+                count = rnd.randrange(2, 1200)
+                rig.bus.write_block(DATA, size, os.urandom(size * count))
+            d = ch.selected
+            expect = d is not None and d.irq_pending and not ch.control_reg & NIEN
+            assert rig.line == expect, (seed, step)
+            for drive in ch.drives:
+                assert bool(drive.status & DRQ) == (drive.xfer is not None), (seed, step)
+        assert [p.stat().st_size for p in paths] == [300 * 512, 40 * 512]
+        assert paths[1].read_bytes() == pattern(0, 40), "the read-only image is untouched"
+    finally:
+        for img in images:
+            img.close()

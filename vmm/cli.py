@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # mkimage: options before IMAGE
     if args.command in ("run", "build", "harness") and not args.config:
         print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
               file=sys.stderr)
