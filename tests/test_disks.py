@@ -297,3 +297,28 @@ def test_vmm_refuses_a_bad_image_before_boot(tmp_path):
     assert proc.returncode == 120
     assert "odd.img is 1000 bytes, not a whole number of 512-byte sectors" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_snapshot_disk_is_remade_when_its_folder_changes(tmp_path, tree):
+    cfg = config_mod.from_dict({"disk": [
+        {"path": "snap.img", "snapshot": True, "create": {"fs": "ext2", "size_mib": 4, "from": "tree"}},
+        {"path": "keep.img", "create": {"fs": "ext2", "size_mib": 4, "from": "tree"}}]},
+        source=tmp_path / "c.toml")
+    for image in open_disks(cfg):
+        image.close()
+    past = os.stat(tmp_path / "snap.img").st_mtime - 100
+    for name in ("snap.img", "keep.img"):
+        os.utime(tmp_path / name, (past, past))
+    (tree / "etc" / "motd").write_text("changed\n")
+    for image in open_disks(cfg):
+        image.close()
+    rc, data, err = tool_output("debugfs", "-R", "cat /etc/motd", str(tmp_path / "snap.img"))
+    assert data == b"changed\n", "the snapshot disk was remade"
+    rc, data, err = tool_output("debugfs", "-R", "cat /etc/motd", str(tmp_path / "keep.img"))
+    assert data == b"hello from the host\n", "a writable disk keeps what it has"
+
+
+def test_default_config_has_a_generated_root_disk():
+    cfg = config_mod.load(REPO / "configs" / "default.toml")
+    assert len(cfg.disks) == 1 and cfg.disks[0].snapshot and cfg.disks[0].create.fs == "ext2"
+    assert cfg.resolve(cfg.disks[0].create.source).is_dir()

@@ -147,6 +147,21 @@ def _anonymous_file(size: int) -> int:
     return fd
 
 
+def _stale(image: Path, source: Path) -> bool:
+    """Is any file or folder under `source` newer than `image`?"""
+    try:
+        made = image.stat().st_mtime
+        if source.stat().st_mtime > made:
+            return True
+        for root, dirs, files in os.walk(source):
+            for name in dirs + files:
+                if os.lstat(os.path.join(root, name)).st_mtime > made:
+                    return True
+    except OSError:
+        return False  # let opening or creating report the problem
+    return False
+
+
 def open_disks(config) -> list[DiskImage]:
     """Every [[disk]] of the config, created first if asked and missing, opened and locked."""
     from .mkimage import create_image
@@ -154,10 +169,13 @@ def open_disks(config) -> list[DiskImage]:
     try:
         for i, disk in enumerate(config.disks):
             what = f"[[disk]] #{i + 1} (path = {disk.path!r})"
-            path = config.resolve(disk.path)
-            if disk.create is not None and not path.exists():
-                create_image(path, disk.create.fs, disk.create.size_mib, config.resolve(disk.create.source),
-                             what=what)
+            path = Path(os.path.abspath(config.resolve(disk.path)))
+            if disk.create is not None:
+                source = config.resolve(disk.create.source)
+                # A snapshot disk never keeps the guest's writes, so remaking it when
+                # its folder changed loses nothing; a writable one is only made once.
+                if not path.exists() or (disk.snapshot and _stale(path, source)):
+                    create_image(path, disk.create.fs, disk.create.size_mib, source, what=what)
             images.append(DiskImage(path, readonly=disk.readonly, snapshot=disk.snapshot, what=what))
     except BaseException:
         for image in images:

@@ -124,12 +124,14 @@ def make_image(image: str | Path, fs: str, size_mib: int, source: str | Path, fo
 
 
 def create_image(path: Path, fs: str, size_mib: int, source: Path, what: str):
-    """A config's create = {...}: make the missing image, errors as ConfigErrors naming the entry."""
+    """A config's create = {...}: make (or remake) the image, errors as ConfigErrors naming the entry.
+    The new image replaces the path atomically; a VMM that has the old one open keeps reading it."""
     try:
-        make_image(path, fs, size_mib, source)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        make_image(path, fs, size_mib, source, force=True)
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot create the image: {e.strerror}: {e.filename}") from None
     except MkimageError as e:
-        if path.exists():  # another VMM made it meanwhile
-            return
         raise ConfigError(f"{what}: cannot create the image: {e.message}", e.hint) from None
 
 

@@ -624,6 +624,21 @@ class AtaChannel:
             self._update_irq()
 
 
+def stats_lines(channels) -> list[str]:
+    """One --stats line per drive: commands by name, bytes moved, flushes, errors."""
+    lines = []
+    for channel in channels:
+        for unit, d in enumerate(channel.drives):
+            if d is None:
+                continue
+            c = d.counters
+            commands = ", ".join(f"{name} {n}" for name, n in sorted(c["commands"].items())) or "none"
+            lines.append(f"{channel.name} device {unit} ({d.image.path}): read {c['bytes_read']} B, "
+                         f"written {c['bytes_written']} B, {c['flushes']} flushes, {c['errors']} errors, "
+                         f"{c['interrupts']} interrupts; commands: {commands}")
+    return lines
+
+
 def drive_serial(path: str, index: int) -> str:
     """A stable serial number for the drive at config position `index` over image `path`."""
     return f"PYOS{index}-{zlib.crc32(str(path).encode()):08X}"
