@@ -11,6 +11,8 @@ allowed. The schema below is the single description of what a config may say.
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
+    coalesced_pio = true     # ATA data-port writes wait in KVM's coalesced ring
+                             # instead of one VM exit per word (vmm/coalesced.py)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -53,6 +55,7 @@ class MachineConfig:
     timer_policy: str = "catch-up"
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
+    coalesced_pio: bool = True
 
 
 @dataclass
@@ -144,6 +147,7 @@ SCHEMA = {
         "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
+        "coalesced_pio": lambda value: _boolean(value),
     }),
     "kernel": (KernelConfig, {
         "path": _string,

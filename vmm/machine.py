@@ -27,6 +27,7 @@ from . import errors
 from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
+from .coalesced import CoalescedPio
 from .console.terminal import SerialInput, open_output
 from .disks import open_disks
 from .devices.ata import ATA_CHANNELS, ata_channels
@@ -115,6 +116,12 @@ class Machine:
             except ValueError as e:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
+        self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
+        if config.machine.coalesced_pio:
+            for name, base, _, _ in ATA_CHANNELS[:len(self.ata)]:
+                self.coalesced.add(base, 4)  # the data port, 16- and 32-bit writes
+        if self.coalesced.zones:
+            self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
 
         self.kernel = load_kernel(kernel_path, self.memory)

@@ -56,6 +56,7 @@ class RunLoop:
         self.stop_status: int | None = None  # set by request_stop()
         self.exit_counts: Counter[int] = Counter()  # by exit reason number
         self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
+        self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.thread: int | None = None
@@ -125,7 +126,10 @@ class RunLoop:
                 run.request_interrupt_window = 1
             else:
                 run.request_interrupt_window = 0
-            if vcpu.run() < 0:  # kicked out by a signal
+            result = vcpu.run()
+            if self.drain_coalesced is not None:
+                self.drain_coalesced()  # writes the guest made before this exit come first
+            if result < 0:  # kicked out by a signal
                 run.immediate_exit = 0
                 counts[lib.KVM_EXIT_INTR] += 1
                 continue

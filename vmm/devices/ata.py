@@ -51,7 +51,10 @@ everywhere. Commands to an absent device are ignored.
 `read_block(offset, size, count)` / `write_block(offset, size, data)` move a
 whole `rep insw/insl/outsw/outsl` in one call (the run loop uses them when
 KVM reports count > 1), crossing DRQ blocks exactly as `count` single
-accesses would.
+accesses would. The machine registers ports base..base+3 as coalesced PIO
+(vmm/coalesced.py), so a data-out block's words arrive in batches from
+KVM's ring rather than one VM exit each; the model sees the same writes in
+the same order.
 
 Simplifications (all invisible to a driver that follows the protocols):
 - Commands complete at once: BSY is never seen except while SRST is held;
