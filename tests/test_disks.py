@@ -322,3 +322,10 @@ def test_default_config_has_a_generated_root_disk():
     cfg = config_mod.load(REPO / "configs" / "default.toml")
     assert len(cfg.disks) == 1 and cfg.disks[0].snapshot and cfg.disks[0].create.fs == "ext2"
     assert cfg.resolve(cfg.disks[0].create.source).is_dir()
+
+
+def test_coalesced_pio_key():
+    assert config_mod.from_dict({}).machine.coalesced_pio is True
+    assert config_mod.from_dict({"machine": {"coalesced_pio": False}}).machine.coalesced_pio is False
+    with pytest.raises(ConfigError, match=r"\[machine\] coalesced_pio = 'no': must be true or false"):
+        config_mod.from_dict({"machine": {"coalesced_pio": "no"}})
