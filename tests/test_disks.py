@@ -329,3 +329,24 @@ def test_coalesced_pio_key():
     assert config_mod.from_dict({"machine": {"coalesced_pio": False}}).machine.coalesced_pio is False
     with pytest.raises(ConfigError, match=r"\[machine\] coalesced_pio = 'no': must be true or false"):
         config_mod.from_dict({"machine": {"coalesced_pio": "no"}})
+
+
+def test_second_vm_cannot_open_a_writable_image_in_use(tmp_path):
+    image = image_file(tmp_path / "shared.img", sectors=2048)
+    config = write_config(tmp_path, '[serial]\ninput = "none"\n[[disk]]\npath = "shared.img"\n')
+    first = subprocess.Popen(vmm_command("--config", config, "--cmdline", "idle=1"), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        banner = first.stdout.readline()  # the guest is running: its disks are open and locked
+        assert "pyos" in banner, banner + first.stderr.read() if first.poll() is not None else banner
+        second = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
+                                text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
+        assert second.returncode == 120, second.stderr
+        assert f"disk image {image} is locked" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+    assert first.returncode == 130
+    after = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
+                           text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
+    assert after.returncode == 0, after.stderr
