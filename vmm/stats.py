@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .devices.ata import stats_lines as ata_stats_lines
 from .run_loop import EXIT_NAMES
 
 
@@ -25,6 +26,10 @@ def stats_text(machine) -> str:
     pit = machine.pit.stats
     lines.append(f"PIT ({machine.pit.policy}): IRQ0 edges due {pit['edges']}, delivered {pit['delivered']} "
                  f"(caught up late: {pit['caught_up']}), lost {pit['lost_ticks']}")
+    lines += ata_stats_lines(machine.ata)
+    if machine.coalesced.zones:
+        lines.append(f"coalesced port writes: {machine.coalesced.drained} taken from KVM's ring "
+                     f"in {machine.coalesced.batches} drains")
     guest = machine.guest_counters.snapshot() if machine.guest_counters else {}
     if guest:
         names = guest["plugins"]
