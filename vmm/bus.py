@@ -8,6 +8,14 @@ A device is any object with
 
 where `offset` is relative to the base it was registered at. The same Bus
 class serves the 64 KiB port space and the physical MMIO space.
+
+A device may also have
+
+    read_block(offset, size, count) -> bytes      # count reads, in order
+    write_block(offset, size, data) -> None       # len(data) // size writes
+
+to take a whole `rep ins/outs` (one KVM exit with count > 1) in one call;
+without them the bus makes the single accesses.
 """
 
 from __future__ import annotations
@@ -81,3 +89,28 @@ class Bus:
         if hit is None:
             raise UnclaimedAccess(self, address, size, True, value)
         hit[1].write(address - hit[0], size, value)
+
+    def read_block(self, address: int, size: int, count: int) -> bytes:
+        """`count` reads of `size` bytes at one address (rep ins), as bytes."""
+        hit = self._find(address)
+        if hit is None:
+            raise UnclaimedAccess(self, address, size, False, None)
+        base, device = hit
+        block = getattr(device, "read_block", None)
+        if block is not None:
+            return block(address - base, size, count)
+        read, offset = device.read, address - base
+        return b"".join(read(offset, size).to_bytes(size, "little") for _ in range(count))
+
+    def write_block(self, address: int, size: int, data) -> None:
+        """len(data) // size writes of `size` bytes at one address (rep outs)."""
+        hit = self._find(address)
+        if hit is None:
+            raise UnclaimedAccess(self, address, size, True, int.from_bytes(data[:size], "little"))
+        base, device = hit
+        block = getattr(device, "write_block", None)
+        if block is not None:
+            return block(address - base, size, data)
+        write, offset = device.write, address - base
+        for i in range(0, len(data), size):
+            write(offset, size, int.from_bytes(data[i:i + size], "little"))

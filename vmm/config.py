@@ -11,6 +11,8 @@ allowed. The schema below is the single description of what a config may say.
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
+    coalesced_pio = true     # ATA data-port writes wait in KVM's coalesced ring
+                             # instead of one VM exit per word (vmm/coalesced.py)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -27,6 +29,17 @@ allowed. The schema below is the single description of what a config may say.
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
     input  = "stdin"         # "stdin" or "none"
+
+    [[disk]]                 # ATA disks, up to 4, in this order: primary master,
+                             # primary slave, secondary master, secondary slave
+    path     = "root.img"    # the image (relative to this file); a whole number
+                             # of 512-byte sectors; locked while the VM runs
+    readonly = false         # the guest's writes fail (ERR/ABRT)
+    snapshot = false         # the guest's writes go to a throw-away overlay
+    create   = { fs = "ext2", size_mib = 32, from = "DIR" }
+                             # optional: if path is missing, build it first from
+                             # the folder DIR (like pyos-vmm mkimage); fs "ext2"
+                             # or "fat32"
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ class MachineConfig:
     timer_policy: str = "catch-up"
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
+    coalesced_pio: bool = True
 
 
 @dataclass
@@ -70,10 +84,29 @@ class SerialConfig:
 
 
 @dataclass
+class CreateConfig:
+    fs: str
+    size_mib: int
+    source: str  # the folder the image is made from (TOML key "from")
+
+
+@dataclass
+class DiskConfig:
+    path: str
+    readonly: bool = False
+    snapshot: bool = False
+    create: CreateConfig | None = None
+
+
+MAX_DISKS = 4
+
+
+@dataclass
 class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
+    disks: list[DiskConfig] = field(default_factory=list)
     source: Path | None = None  # the file it came from, for relative paths
 
     def resolve(self, path: str) -> Path:
@@ -127,6 +160,7 @@ SCHEMA = {
         "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
+        "coalesced_pio": lambda value: _boolean(value),
     }),
     "kernel": (KernelConfig, {
         "path": _string,
@@ -149,12 +183,65 @@ def _fail(where: str, message: str, hint: str = "") -> ConfigError:
     return ConfigError(f"{where}: {message}", hint)
 
 
+def _boolean(value):
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+DISK_KEYS = {"path": _string, "readonly": _boolean, "snapshot": _boolean, "create": None}
+CREATE_KEYS = {"fs": _choice("ext2", "fat32"), "size_mib": _int_range(1, 1 << 20), "from": _string}
+
+
+def _disks(where: str, entries) -> list[DiskConfig]:
+    """The [[disk]] array of tables."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise _fail(where, "'disk' must be an array of tables, written [[disk]]")
+    if len(entries) > MAX_DISKS:
+        raise _fail(where, f"{len(entries)} [[disk]] entries; at most {MAX_DISKS} (two ATA channels "
+                           "of two drives)", "remove some [[disk]] entries")
+    disks = []
+    for n, entry in enumerate(entries, 1):
+        name = f"[[disk]] #{n}"
+        for key, value in entry.items():
+            if key not in DISK_KEYS:
+                raise _fail(where, f"unknown key '{key}' in {name}",
+                            "allowed keys in [[disk]]: " + ", ".join(DISK_KEYS))
+            check = DISK_KEYS[key]
+            problem = check(value) if check else None
+            if problem:
+                raise _fail(where, f"{name} {key} = {value!r}: {problem}")
+        if not entry.get("path"):
+            raise _fail(where, f"{name} has no path", 'add path = "IMAGE" (an image file)')
+        create = entry.get("create")
+        if create is not None:
+            if not isinstance(create, dict):
+                raise _fail(where, f"{name} create must be a table",
+                            'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
+            for key, value in create.items():
+                if key not in CREATE_KEYS:
+                    raise _fail(where, f"unknown key '{key}' in {name} create",
+                                "allowed keys in create: " + ", ".join(CREATE_KEYS))
+                problem = CREATE_KEYS[key](value)
+                if problem:
+                    raise _fail(where, f"{name} create.{key} = {value!r}: {problem}")
+            missing = [k for k in CREATE_KEYS if k not in create]
+            if missing:
+                raise _fail(where, f"{name} create lacks " + ", ".join(missing),
+                            'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
+            create = CreateConfig(create["fs"], create["size_mib"], create["from"])
+        disks.append(DiskConfig(entry["path"], entry.get("readonly", False), entry.get("snapshot", False),
+                                create))
+    return disks
+
+
 def from_dict(data: dict, where: str = "config", source: Path | None = None) -> Config:
     config = Config(source=source)
     for section, values in data.items():
+        if section == "disk":
+            config.disks = _disks(where, values)
+            continue
         if section not in SCHEMA:
             raise _fail(where, f"unknown section [{section}]",
-                        "allowed sections: " + ", ".join(f"[{s}]" for s in SCHEMA))
+                        "allowed sections: " + ", ".join(f"[{s}]" for s in SCHEMA) + ", [[disk]]")
         if not isinstance(values, dict):
             raise _fail(where, f"'{section}' must be a [{section}] table")
         _, checks = SCHEMA[section]

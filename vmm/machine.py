@@ -12,6 +12,8 @@ device sits where, like a PC's I/O map:
     0x61                  system port B        PIT counter 2 gate / OUT
     0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
     0xF4                  exit port            (configurable, 0 = none)
+    0x1F0-0x1F7, 0x3F6    ATA primary channel  IRQ 14 (always; drives from [[disk]] 1-2)
+    0x170-0x177, 0x376    ATA secondary        IRQ 15 (with a 3rd or 4th [[disk]])
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ from . import errors
 from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
+from .coalesced import CoalescedPio
 from .console.terminal import SerialInput, open_output
+from .disks import open_disks
+from .devices.ata import ATA_CHANNELS, ata_channels
 from .devices.exit_port import ExitPort
 from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
@@ -100,6 +105,7 @@ class Machine:
                             config.machine.unclaimed_io)
 
         self._close_output = None
+        self.disks = open_disks(config)  # before boot: a bad image is a ConfigError
         if output is None:
             output, self._close_output = open_output(config)
         self.board = self._build_board(config, output)
@@ -110,6 +116,12 @@ class Machine:
             except ValueError as e:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
+        self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
+        if config.machine.coalesced_pio:
+            for name, base, _, _ in ATA_CHANNELS[:len(self.ata)]:
+                self.coalesced.add(base, 4)  # the data port, 16- and 32-bit writes
+        if self.coalesced.zones:
+            self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
 
         self.kernel = load_kernel(kernel_path, self.memory)
@@ -136,6 +148,10 @@ class Machine:
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
+        self.ata = ata_channels(self.disks, irq)
+        for channel, (name, base, control, line) in zip(self.ata, ATA_CHANNELS):
+            board.append(Slot(name, "io", base, 8, channel, line))
+            board.append(Slot(name + "-control", "io", control, 1, channel.control))
         return board
 
     # -- control (any thread) ----------------------------------------------------------
@@ -201,6 +217,8 @@ class Machine:
             self.serial_input.restore()
 
     def close(self):
+        for disk in self.disks:
+            disk.close()
         if self._close_output:
             self._close_output()
         self.vcpu.close()

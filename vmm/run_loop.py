@@ -56,6 +56,7 @@ class RunLoop:
         self.stop_status: int | None = None  # set by request_stop()
         self.exit_counts: Counter[int] = Counter()  # by exit reason number
         self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
+        self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.thread: int | None = None
@@ -125,7 +126,10 @@ class RunLoop:
                 run.request_interrupt_window = 1
             else:
                 run.request_interrupt_window = 0
-            if vcpu.run() < 0:  # kicked out by a signal
+            result = vcpu.run()
+            if self.drain_coalesced is not None:
+                self.drain_coalesced()  # writes the guest made before this exit come first
+            if result < 0:  # kicked out by a signal
                 run.immediate_exit = 0
                 counts[lib.KVM_EXIT_INTR] += 1
                 continue
@@ -150,7 +154,19 @@ class RunLoop:
         direction, size, port, count, offset = IO_RECORD.unpack_from(self._io_view, IO_RECORD_OFFSET)
         data = self._io_view
         bus = self.io_bus
-        for i in range(offset, offset + size * count, size):  # count > 1 for rep ins/outs
+        if count > 1:  # rep ins/outs: the whole block in one device call
+            end = offset + size * count
+            try:
+                if direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write_block(port, size, data[offset:end])
+                else:
+                    data[offset:end] = bus.read_block(port, size, count)
+            except UnclaimedAccess as access:
+                value = self._unclaimed(access)
+                if not access.is_write:
+                    data[offset:end] = value.to_bytes(size, "little") * count
+            return
+        for i in range(offset, offset + size * count, size):
             try:
                 if direction == lib.KVM_EXIT_IO_OUT:
                     bus.write(port, size, int.from_bytes(data[i:i + size], "little"))

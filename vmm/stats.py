@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .devices.ata import stats_lines as ata_stats_lines
 from .run_loop import EXIT_NAMES
 
 
@@ -25,6 +26,10 @@ def stats_text(machine) -> str:
     pit = machine.pit.stats
     lines.append(f"PIT ({machine.pit.policy}): IRQ0 edges due {pit['edges']}, delivered {pit['delivered']} "
                  f"(caught up late: {pit['caught_up']}), lost {pit['lost_ticks']}")
+    lines += ata_stats_lines(machine.ata)
+    if machine.coalesced.zones:
+        lines.append(f"coalesced port writes: {machine.coalesced.drained} taken from KVM's ring "
+                     f"in {machine.coalesced.batches} drains")
     guest = machine.guest_counters.snapshot() if machine.guest_counters else {}
     if guest:
         names = guest["plugins"]
@@ -36,6 +41,11 @@ def stats_text(machine) -> str:
                      f"system calls via {names['syscall_entry']}")
         calls = ", ".join(f"#{n} {c}" for n, c in enumerate(guest["syscalls"]) if c)
         lines.append(f"guest system calls by number: {calls or 'none'}")
+        for name, values in guest["block"].items():
+            lines.append(f"guest block {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+        if guest["block"]:
+            cache = guest["buffer_cache"]
+            lines.append(f"guest buffer cache: {cache['evictions']} evictions, {cache['writebacks']} write-backs")
         for section, plugin in (("frames", "frame_alloc"), ("heap", "heap"), ("paging", "paging")):
             values = ", ".join(f"{k} {v}" for k, v in guest[section].items())
             lines.append(f"guest {section} ({names[plugin]}): {values}")

@@ -107,6 +107,12 @@ class Vm:
         value = ffi.new("uint64_t *", addr)
         _ioctl(self.fd, "KVM_SET_IDENTITY_MAP_ADDR", value)
 
+    def register_coalesced_pio(self, port: int, length: int):
+        """Writes to these ports wait in the vCPU's coalesced ring instead of exiting
+        (KVM_CAP_COALESCED_PIO); the VMM drains the ring, in order, at the next exit."""
+        zone = ffi.new("struct kvm_coalesced_mmio_zone *", {"addr": port, "size": length, "pio": 1})
+        _ioctl(self.fd, "KVM_REGISTER_COALESCED_MMIO", zone)
+
     def create_vcpu(self, index: int = 0) -> "Vcpu":
         return Vcpu(self, index, _ioctl(self.fd, "KVM_CREATE_VCPU", index))
 
@@ -134,6 +140,13 @@ class Vcpu:
         if r < 0 and r != -errno.EINTR and r != -errno.EAGAIN:
             raise KvmError("KVM_RUN", -r)
         return r
+
+    def coalesced_ring(self):
+        """The coalesced-write ring page (struct kvm_coalesced_mmio_ring *), or None if KVM maps none."""
+        offset = lib.KVM_COALESCED_MMIO_PAGE_OFFSET * mmap.PAGESIZE
+        if self.run_size < offset + mmap.PAGESIZE:
+            return None
+        return self._run_buf + offset
 
     def io_data(self, offset: int, size: int):
         """The data buffer of a KVM_EXIT_IO exit, as a writable cffi buffer."""
