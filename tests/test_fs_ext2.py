@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import boot, write_config
 from vmm.harness.fs import build_fs_harness, filesystem_plugin, pattern, run_fs_script
 
 GEOMETRIES = [(1024, 128), (1024, 256), (4096, 128), (4096, 256)]
@@ -173,7 +174,7 @@ class Model:
         return {p: (None if v is None else bytes(v)) for p, v in self.tree.items()}
 
 
-def generate(model: Model, rng: random.Random, steps: int, budget: int) -> list[str]:
+def generate(model: Model, rng: random.Random, steps: int, budget: int, remount: bool = True) -> list[str]:
     """A seeded mix of valid operations, applied to the model as they are generated."""
     ops, serial = [], [0]
 
@@ -262,7 +263,7 @@ def generate(model: Model, rng: random.Random, steps: int, budget: int) -> list[
                 p = rng.choice(empty)
                 ops.append(f"rmdir {p}")
                 del model.tree[p]
-        elif kind == "remount":
+        elif kind == "remount" and remount:
             ops += ["unmount", "mount"]
     return ops
 
@@ -603,3 +604,41 @@ def test_corrupted_images_fuzz_never_crash_or_hang(ext2, tmp_path):
         outcomes[result.returncode] = outcomes.get(result.returncode, 0) + 1
     print(f"outcomes: {outcomes}")
     assert outcomes.get(1, 0) > 0       # the corruption was noticed somewhere
+
+
+# ---------------------------------------------------------------- in the guest
+
+def test_guest_kernel_runs_the_plugin_to_the_same_result(tmp_path):
+    """The same kind of workload through the guest's system calls (fstest), judged by e2fsck and debugfs."""
+    src = tmp_path / "src"
+    (src / "docs").mkdir(parents=True)
+    (src / "docs" / "readme").write_bytes(b"read me\n" * 300)
+    (src / "data.bin").write_bytes(random.Random(5).randbytes(300_000))     # double indirect, 1 KiB blocks
+    model = Model(host_tree(src))
+    seed = random.randrange(1 << 30)
+    print(f"operation seed {seed}")
+    ops = ["mkfiles /docs 120 g"]
+    for i in range(120):
+        model.tree[f"/docs/g{i}"] = bytearray(f"g{i}\n".encode())
+    ops += generate(model, random.Random(seed), 200, 400_000, remount=False)
+    ops += ["sync"]
+    script = "\n".join(ops) + "\n"
+    (src / "ops.txt").write_text(script)
+    model.tree["/ops.txt"] = bytearray(script.encode())
+    image = mkfs(tmp_path / "g.img", src, 1024, 256, 16384)
+    config = write_config(tmp_path, f"""
+[kernel]
+filesystems = ["ext2"]
+[serial]
+input = "none"
+[[disk]]
+path = "{image}"
+""")
+    result = boot("--cmdline", "-- fstest run /ops.txt", config=config, timeout=900)
+    assert result.status == 0, result.console[-3000:] + result.stderr[-2000:]
+    assert "vfs: hda (ext2) mounted on /" in result.console
+    fsck_clean(image)
+    got, want = rdump(image, tmp_path / "out"), model.frozen()
+    assert sorted(got) == sorted(want), f"seed {seed}"
+    for p in want:
+        assert got[p] == want[p], f"{p} differs (seed {seed})"
