@@ -312,6 +312,21 @@ def test_writes_leave_a_clean_fs_holding_exactly_the_expected_tree(ext2, tmp_pat
         assert got[p] == want[p], f"{p} differs (seed {seed})"
 
 
+@pytest.mark.parametrize("extra", [("-O", "^filetype"), ("-r", "0")], ids=["no-filetype", "revision-0"])
+def test_older_layouts_written_too(ext2, tmp_path, extra):
+    """Directory entries without a type byte (16-bit name_len); revision 0 (128-byte inodes, no features)."""
+    src = source_folder(tmp_path, 1024)
+    image = mkfs(tmp_path / "e.img", src, 1024, 128, 16384, *extra)
+    model = Model(host_tree(src))
+    seed = random.randrange(1 << 30)
+    print(f"operation seed {seed}")
+    script = ["mount"] + generate(model, random.Random(seed), 400, 4_000_000) + ["tree /", "unmount"]
+    result = harness(ext2, image, "\n".join(script))
+    assert harness_tree(result.stdout) == tree_lines(model.frozen()), f"seed {seed}"
+    fsck_clean(image)
+    assert rdump(image, tmp_path / "out") == model.frozen(), f"seed {seed}"
+
+
 def test_errors_of_the_namespace_operations(ext2, tmp_path):
     image = mkfs(tmp_path / "e.img", None, 1024, 128, 4096)
     harness(ext2, image, """
