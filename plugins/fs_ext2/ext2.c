@@ -1235,8 +1235,12 @@ static int ext2_read_vnode(struct vnode *v)
                (unsigned long long)i_size(&vn->in));
         r = -EIO;
     }
-    if (!r && S_ISDIR(vn->in.mode) && vn->in.size % fs->bsize) {
-        printk("ext2: directory inode %u has size %u, not a whole number of blocks\n", vn->ino, vn->in.size);
+    /* Directories have no holes: their size is a whole number of blocks,
+     * all allocated (which also bounds every walk over one). */
+    if (!r && S_ISDIR(vn->in.mode) &&
+        (vn->in.size % fs->bsize || vn->in.size / fs->bsize > vn->in.blocks / (fs->bsize / 512))) {
+        printk("ext2: directory inode %u has size %u with %u sectors allocated\n", vn->ino, vn->in.size,
+               vn->in.blocks);
         r = -EIO;
     }
     if (r) {
