@@ -506,7 +506,11 @@ static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int 
                 *hole = hole_span(fs, idx, 0, depth);
             return 0;
         }
-        uint32_t goal = vn->goal ? vn->goal : fs->gd[(vn->ino - 1) / fs->ipg].inode_table + fs->itb_per_group;
+        uint32_t goal = vn->goal;       /* after the last block allocated, or the previous block */
+        if (!goal && idx[0] > 0 && idx[0] <= EXT2_NDIR && vn->in.block[idx[0] - 1])
+            goal = vn->in.block[idx[0] - 1] + 1;
+        if (!goal)
+            goal = fs->gd[(vn->ino - 1) / fs->ipg].inode_table + fs->itb_per_group;
         int r = alloc_block(fs, goal, &b);
         if (r)
             return r;
@@ -539,7 +543,8 @@ static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int 
                     *hole = hole_span(fs, idx, l, depth);
                 return 0;
             }
-            int r = alloc_block(fs, vn->goal ? vn->goal : b + 1, &nb);
+            uint32_t goal = vn->goal ? vn->goal : idx[l] > 0 && slot[-1] ? slot[-1] + 1 : b + 1;
+            int r = alloc_block(fs, goal, &nb);
             if (r) {
                 brelse(bp);
                 return r;
