@@ -623,7 +623,8 @@ def test_corrupted_images_fuzz_never_crash_or_hang(ext2, tmp_path):
 
 # ---------------------------------------------------------------- in the guest
 
-def test_guest_kernel_runs_the_plugin_to_the_same_result(tmp_path):
+@pytest.mark.parametrize("bsize,isize", [(1024, 256), (4096, 128)])
+def test_guest_kernel_runs_the_plugin_to_the_same_result(tmp_path, bsize, isize):
     """The same kind of workload through the guest's system calls (fstest), judged by e2fsck and debugfs."""
     src = tmp_path / "src"
     (src / "docs").mkdir(parents=True)
@@ -635,12 +636,12 @@ def test_guest_kernel_runs_the_plugin_to_the_same_result(tmp_path):
     ops = ["mkfiles /docs 120 g"]
     for i in range(120):
         model.tree[f"/docs/g{i}"] = bytearray(f"g{i}\n".encode())
-    ops += generate(model, random.Random(seed), 200, 400_000, remount=False)
+    ops += generate(model, random.Random(seed), 150, 400_000, remount=False)
     ops += ["sync"]
     script = "\n".join(ops) + "\n"
     (src / "ops.txt").write_text(script)
     model.tree["/ops.txt"] = bytearray(script.encode())
-    image = mkfs(tmp_path / "g.img", src, 1024, 256, 16384)
+    image = mkfs(tmp_path / "g.img", src, bsize, isize, 16384)
     config = write_config(tmp_path, f"""
 [kernel]
 filesystems = ["ext2"]
