@@ -127,9 +127,18 @@ class Machine:
         self.kernel = load_kernel(kernel_path, self.memory)
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
-                               cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
+                               cmdline=self._kernel_cmdline(config), timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
         enter_long_mode(self.vcpu, self.memory, self.kernel, info)
+
+    def _kernel_cmdline(self, config) -> str:
+        """The configured command line; with a third or fourth disk the secondary ATA
+        channel exists, and the kernel is told to probe it (ata_secondary=1): an
+        absent channel's ports are unclaimed, which stops the VM by default."""
+        words = config.kernel.cmdline
+        if len(self.disks) > 2 and "ata_secondary=" not in words:
+            words = ("ata_secondary=1 " + words).strip()
+        return words
 
     def _build_board(self, config, output) -> list[Slot]:
         """Create the devices and say where each sits: the machine's I/O map."""
