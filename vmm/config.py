@@ -22,6 +22,9 @@ allowed. The schema below is the single description of what a config may say.
     paging  = "direct"       #   installed plugins when the kernel is built
     scheduler = "rr"         # or "priority", "stride"
     syscalls = "pyos"        # the system-call table
+    filesystems = ["ext2", "fat32"]  # filesystem plugins linked in (several at
+                             #   once; a mount picks by what is on the disk);
+                             #   default: those of ext2, fat32 installed
 
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
@@ -67,10 +70,11 @@ class KernelConfig:
     paging: str = "direct"
     scheduler: str = "rr"
     syscalls: str = "pyos"
+    filesystems: list[str] | None = None   # None: the default set (vmm/plugins)
 
-    def plugin_choices(self) -> dict[str, str]:
+    def plugin_choices(self) -> dict:
         return {"frame_allocator": self.frame_allocator, "heap": self.heap, "paging": self.paging,
-                "scheduler": self.scheduler, "syscalls": self.syscalls}
+                "scheduler": self.scheduler, "syscalls": self.syscalls, "filesystems": self.filesystems}
 
 
 @dataclass
@@ -136,6 +140,15 @@ def _string(value):
     return None if isinstance(value, str) else "must be a string"
 
 
+def _name_list(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        return 'must be a list of plugin names, e.g. ["ext2", "fat32"]'
+    duplicates = sorted({v for v in value if value.count(v) > 1})
+    if duplicates:
+        return "names " + ", ".join(repr(d) for d in duplicates) + " more than once"
+    return None
+
+
 def _port(value):
     return _int_range(0, 0xFFFF)(value)
 
@@ -157,6 +170,7 @@ SCHEMA = {
         "paging": _string,
         "scheduler": _string,
         "syscalls": _string,
+        "filesystems": _name_list,
     }),
     "serial": (SerialConfig, {
         "output": _string,

@@ -10,6 +10,7 @@
 #include <pyos/syscall_nr.h>
 #include <pyos/task.h>
 #include <pyos/uart.h>
+#include <pyos/vfs.h>
 
 #define PIPE_SIZE 512
 
@@ -27,11 +28,11 @@ struct file *file_get(struct file *f)
     return f;
 }
 
-static struct file *file_new(enum file_type type, struct pipe *pipe)
+struct file *file_new(enum file_type type, struct pipe *pipe)
 {
     struct file *f = kmalloc(sizeof *f);
     if (f)
-        *f = (struct file){type, 1, pipe};
+        *f = (struct file){.type = type, .refs = 1, .pipe = pipe};
     return f;
 }
 
@@ -66,6 +67,8 @@ void file_put(struct file *f)
 {
     if (--f->refs > 0)
         return;
+    if (f->type == FILE_VNODE)
+        vfs_release(f);
     struct pipe *p = f->pipe;
     if (p) {
         if (f->type == FILE_PIPE_READ)
@@ -99,6 +102,11 @@ long file_read(struct file *f, char *buf, size_t len)
     switch (f->type) {
     case FILE_NULL:
         return 0;
+    case FILE_VNODE:
+        return vfs_read(f, buf, len);
+    case FILE_DIR_DEV:
+    case FILE_DIR_ROOT:
+        return -EISDIR;
     case FILE_CONSOLE: {
         int c;
         while ((c = uart_getc_nonblock()) < 0)
@@ -129,6 +137,8 @@ long file_write(struct file *f, const char *buf, size_t len)
     switch (f->type) {
     case FILE_NULL:
         return (long)len;
+    case FILE_VNODE:
+        return vfs_write(f, buf, len);
     case FILE_CONSOLE:
         for (size_t i = 0; i < len; i++) {
             if (buf[i] == '\n')

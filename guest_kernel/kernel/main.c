@@ -11,6 +11,7 @@
 #include <pyos/task.h>
 #include <pyos/uart.h>
 #include <pyos/user.h>
+#include <pyos/vfs.h>
 #include <pyos/x86.h>
 
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
@@ -19,6 +20,7 @@ void bench_if_asked(void);
 void selftest_pic(void);
 int mm_selftest_run(void);
 void mm_bench_run(unsigned iterations);
+void ata_init(void);
 
 extern char _kernel_phys_start[], _kernel_end[];
 
@@ -132,6 +134,8 @@ static void kmain(void)
     timer_init();
     uart_enable_rx_irq();
     sti();
+    ata_init();     /* the disks, as block devices */
+    vfs_init();     /* root from the first one a linked filesystem recognises */
 
     bench_if_asked();
     char value[16];

@@ -211,7 +211,7 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg)
 }
 """
 
-SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "counters.h")]
+SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "blk_stats.h", "counters.h")]
 
 
 def _header_as_cdef(path: Path) -> str:

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <pyos/mm_stats.h>
+#include <pyos/blk_stats.h>
 
 #define PYOS_COUNTERS_MAGIC 0x544e4350
 #define PYOS_COUNTERS_VERSION 1
@@ -33,6 +34,11 @@ struct pyos_counters {
     uint64_t user_page_faults;       /* page faults taken in user mode */
     uint64_t processes_killed;       /* by a CPU exception */
     uint64_t syscalls[PYOS_SYSCALL_SLOTS];  /* by number */
+    /* Block devices in registration order (kernel/block.c); name "" = none. */
+    char blk_name[BLK_MAX_DEVICES][BLK_NAME_MAX];
+    struct blk_stats blk[BLK_MAX_DEVICES];
+    uint64_t buf_evictions;          /* buffer cache: LRU buffers reused */
+    uint64_t buf_writebacks;         /* dirty buffers written (evicted or synced) */
 };
 
 extern struct pyos_counters pyos_counters;
