@@ -119,3 +119,29 @@ def test_guest_writes_and_reads_sectors(tmp_path, guest_code, coalesce):
     if coalesce:
         assert drained >= 256 + 128, "every data word went through the ring"
         assert io_exits < 60, f"{io_exits} port exits: the data writes should not exit one by one"
+
+
+def test_guest_driver_identifies_every_disk(tmp_path):
+    """The kernel's ATA driver (drivers/ata.c) probes both channels through this
+    model: IDENTIFY's sector counts (LBA48 past 2^28 sectors), model, SET
+    MULTIPLE MODE; the secondary channel with the third disk."""
+    from .conftest import boot, write_config
+    (tmp_path / "a.img").write_bytes(b"\0" * (8 << 20))
+    with open(tmp_path / "b.img", "wb") as f:
+        f.truncate(((1 << 28) + 1024) * 512)  # sparse: 128 GiB and a bit
+    (tmp_path / "c.img").write_bytes(b"\0" * (1 << 20))
+    config = write_config(tmp_path, '[serial]\ninput = "none"\n'
+                                    '[[disk]]\npath = "a.img"\n'
+                                    '[[disk]]\npath = "b.img"\nreadonly = true\n'
+                                    '[[disk]]\npath = "c.img"\nsnapshot = true\n')
+    result = boot("--cmdline", "exit=0", "--stats", config=config)
+    assert result.status == 0, result.stderr
+    console = result.console
+    assert "ata: hda: primary master, 16384 sectors (8 MiB), LBA48, 16 sectors per interrupt, " \
+           "'PYOS HARDDISK'" in console
+    assert "ata: hdb: primary slave, 268436480 sectors (131072 MiB)" in console
+    assert "ata: hdc: secondary master, 2048 sectors (1 MiB)" in console
+    assert 'command line: "ata_secondary=1 exit=0"' in console
+    for device in ("ata0 device 0", "ata0 device 1", "ata1 device 0"):
+        line = next(l for l in result.stderr.splitlines() if l.startswith(device))
+        assert "IDENTIFY DEVICE 1" in line and "SET MULTIPLE MODE 1" in line and "0 errors" in line, line

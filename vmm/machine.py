@@ -127,9 +127,17 @@ class Machine:
         self.kernel = load_kernel(kernel_path, self.memory)
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
-                               cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
+                               cmdline=self._cmdline(config), timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
         enter_long_mode(self.vcpu, self.memory, self.kernel, info)
+
+    def _cmdline(self, config) -> str:
+        """The kernel command line; ata_secondary=1 (first, before any "--") tells the
+        ATA driver the secondary channel exists, which it does only with a 3rd/4th disk."""
+        words = config.kernel.cmdline
+        if len(self.ata) > 1:
+            words = ("ata_secondary=1 " + words).strip()
+        return words
 
     def _build_board(self, config, output) -> list[Slot]:
         """Create the devices and say where each sits: the machine's I/O map."""
