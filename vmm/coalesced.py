@@ -8,8 +8,10 @@ so the device sees every write, in order, before any read or other access
 that follows it, and before an interrupt it raises could matter: a guest
 that halts to wait for the interrupt exits, and the drain comes first.
 
-The ATA data port is registered this way: `rep outsw` at CPL0 on a PVM host
-is one exit per word otherwise (vmm/../PLATFORM.md), 256 per sector.
+The ATA channel's data to device registers are registered this way (not its
+command register: a command must start at once): `rep outsw` at CPL0 on a
+PVM host is one exit per word otherwise, 256 per sector, and a command's
+parameters are five more byte writes.
 Consecutive ring entries for the same port and width go to the device as
 one write_block() call.
 """

@@ -11,8 +11,8 @@ allowed. The schema below is the single description of what a config may say.
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
-    coalesced_pio = true     # ATA data-port writes wait in KVM's coalesced ring
-                             # instead of one VM exit per word (vmm/coalesced.py)
+    coalesced_pio = true     # writes to the ATA data..device registers wait in KVM's
+                             # coalesced ring instead of one VM exit each (vmm/coalesced.py)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/

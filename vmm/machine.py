@@ -119,7 +119,7 @@ class Machine:
         self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
         if config.machine.coalesced_pio:
             for name, base, _, _ in ATA_CHANNELS[:len(self.ata)]:
-                self.coalesced.add(base, 4)  # the data port, 16- and 32-bit writes
+                self.coalesced.add(base, 7)  # data .. device registers; never the command register
         if self.coalesced.zones:
             self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})

@@ -51,10 +51,12 @@ everywhere. Commands to an absent device are ignored.
 `read_block(offset, size, count)` / `write_block(offset, size, data)` move a
 whole `rep insw/insl/outsw/outsl` in one call (the run loop uses them when
 KVM reports count > 1), crossing DRQ blocks exactly as `count` single
-accesses would. The machine registers ports base..base+3 as coalesced PIO
-(vmm/coalesced.py), so a data-out block's words arrive in batches from
-KVM's ring rather than one VM exit each; the model sees the same writes in
-the same order.
+accesses would. The machine registers ports base..base+6 (data to device,
+not command) as coalesced PIO (vmm/coalesced.py), so a data-out block's
+words and a command's parameters arrive in batches from KVM's ring rather
+than one VM exit each; the model sees the same writes in the same order,
+before any read or command that follows them. The command register is left
+out so a command starts at once, not at the guest's next exit.
 
 Simplifications (all invisible to a driver that follows the protocols):
 - Commands complete at once: BSY is never seen except while SRST is held;
