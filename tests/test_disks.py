@@ -15,7 +15,7 @@ from vmm import config as config_mod
 from vmm import mkimage
 from vmm.devices import ata
 from vmm.disks import DiskImage, open_disks
-from vmm.errors import ConfigError
+from vmm.errors import EXIT_CONFIG, ConfigError
 
 from .conftest import REPO, vmm_command, write_config
 
@@ -240,19 +240,19 @@ def test_mkimage_errors(tmp_path, tree):
     image = tmp_path / "x.img"
     image.write_bytes(b"keep")
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tree, image)
-    assert status == 120 and "already exists; not overwriting it" in err and "--force" in err
+    assert status == EXIT_CONFIG and "already exists; not overwriting it" in err and "--force" in err
     assert image.read_bytes() == b"keep"
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tree, image, "--force")
     assert status == 0 and image.stat().st_size == 8 << 20
     for size, words in (("lots", "not a number of MiB"), ("0", "out of range"), ("16", "out of range")):
         status, out, err = run_mkimage("--fs", "fat32", "--size", size, "--from", tree, tmp_path / "y.img")
-        assert status == 120 and words in err, err
+        assert status == EXIT_CONFIG and words in err, err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "1", "--from", tree, tmp_path / "z.img")
-    assert status == 120 and "do not fit in a 1 MiB ext2 image" in err, err
+    assert status == EXIT_CONFIG and "do not fit in a 1 MiB ext2 image" in err, err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tmp_path / "nodir", tmp_path / "z.img")
-    assert status == 120 and "not a folder" in err
+    assert status == EXIT_CONFIG and "not a folder" in err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", tmp_path / "z.img")
-    assert status == 120 and "mkimage needs --fs" in err
+    assert status == EXIT_CONFIG and "mkimage needs --fs" in err
     assert not (tmp_path / "z.img").exists() and not (tmp_path / "y.img").exists()
     assert "Traceback" not in err
 
@@ -294,7 +294,7 @@ def test_vmm_refuses_a_bad_image_before_boot(tmp_path):
     config = write_config(tmp_path, '[serial]\ninput = "none"\n[[disk]]\npath = "odd.img"\n')
     proc = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                           text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 120
+    assert proc.returncode == EXIT_CONFIG
     assert "odd.img is 1000 bytes, not a whole number of 512-byte sectors" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -341,7 +341,7 @@ def test_second_vm_cannot_open_a_writable_image_in_use(tmp_path):
         assert "pyos" in banner, banner + first.stderr.read() if first.poll() is not None else banner
         second = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                                 text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
-        assert second.returncode == 120, second.stderr
+        assert second.returncode == EXIT_CONFIG, second.stderr
         assert f"disk image {image} is locked" in second.stderr and "Traceback" not in second.stderr
     finally:
         first.send_signal(signal.SIGINT)
