@@ -44,6 +44,7 @@ def test_disk_config_parses(tmp_path):
 
 @pytest.mark.parametrize("disk,message", [
     ({}, "[[disk]] #1 has no path"),
+    ({"readonly": False}, "[[disk]] #1 has no path"),
     ({"path": 3}, "path = 3: must be a string"),
     ({"path": "a", "readonly": "yes"}, "readonly = 'yes': must be true or false"),
     ({"path": "a", "snapshot": 1}, "snapshot = 1: must be true or false"),
@@ -350,3 +351,30 @@ def test_second_vm_cannot_open_a_writable_image_in_use(tmp_path):
     after = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                            text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
     assert after.returncode == 0, after.stderr
+
+
+def test_created_disk_without_path_is_cached_by_content(tmp_path, tree, monkeypatch):
+    monkeypatch.setenv("PYOS_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = config_mod.from_dict({"disk": [{"snapshot": True,
+                                          "create": {"fs": "ext2", "size_mib": 4, "from": "tree"}}]},
+                               source=tmp_path / "c.toml")
+    first = open_disks(cfg)[0]
+    first.close()
+    assert first.path.parent == tmp_path / "cache" / "disks"
+    again = open_disks(cfg)[0]
+    again.close()
+    assert again.path == first.path, "an unchanged folder reuses the image"
+    (tree / "etc" / "motd").write_text("changed\n")
+    changed = open_disks(cfg)[0]
+    changed.close()
+    assert changed.path != first.path
+    rc, data, err = tool_output("debugfs", "-R", "cat /etc/motd", str(changed.path))
+    assert data == b"changed\n"
+    with pytest.raises(ConfigError, match=r"#1 has no path: its image is made in the cache") as e:
+        config_mod.from_dict({"disk": [{"create": {"fs": "ext2", "size_mib": 4, "from": "tree"}}]})
+    assert "snapshot = true" in e.value.hint
+    bad = config_mod.from_dict({"disk": [{"readonly": True, "create": {"fs": "ext2", "size_mib": 4,
+                                                                        "from": "nowhere"}}]},
+                               source=tmp_path / "c.toml")
+    with pytest.raises(ConfigError, match="create.from .*nowhere is not a folder"):
+        open_disks(bad)

@@ -39,7 +39,9 @@ allowed. The schema below is the single description of what a config may say.
     create   = { fs = "ext2", size_mib = 32, from = "DIR" }
                              # optional: if path is missing, build it first from
                              # the folder DIR (like pyos-vmm mkimage); fs "ext2"
-                             # or "fat32"
+                             # or "fat32". Without path (then snapshot or
+                             # readonly): an image in the cache, keyed by DIR's
+                             # content, remade when that changes
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class CreateConfig:
 
 @dataclass
 class DiskConfig:
-    path: str
+    path: str  # "": a created image cached by its content (see vmm/disks.py)
     readonly: bool = False
     snapshot: bool = False
     create: CreateConfig | None = None
@@ -209,9 +211,14 @@ def _disks(where: str, entries) -> list[DiskConfig]:
             problem = check(value) if check else None
             if problem:
                 raise _fail(where, f"{name} {key} = {value!r}: {problem}")
-        if not entry.get("path"):
-            raise _fail(where, f"{name} has no path", 'add path = "IMAGE" (an image file)')
         create = entry.get("create")
+        if not entry.get("path") and create is None:
+            raise _fail(where, f"{name} has no path", 'add path = "IMAGE" (an image file), or '
+                        'create = { fs = "ext2", size_mib = 32, from = "DIR" } for a cached image')
+        if not entry.get("path") and not (entry.get("snapshot") or entry.get("readonly")):
+            raise _fail(where, f"{name} has no path: its image is made in the cache and shared by every VM, "
+                               "so the guest must not write it",
+                        "add snapshot = true (writes go to a throw-away overlay), or give it a path")
         if create is not None:
             if not isinstance(create, dict):
                 raise _fail(where, f"{name} create must be a table",
@@ -228,8 +235,8 @@ def _disks(where: str, entries) -> list[DiskConfig]:
                 raise _fail(where, f"{name} create lacks " + ", ".join(missing),
                             'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
             create = CreateConfig(create["fs"], create["size_mib"], create["from"])
-        disks.append(DiskConfig(entry["path"], entry.get("readonly", False), entry.get("snapshot", False),
-                                create))
+        disks.append(DiskConfig(entry.get("path", ""), entry.get("readonly", False),
+                                entry.get("snapshot", False), create))
     return disks
 
 
