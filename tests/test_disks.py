@@ -253,7 +253,9 @@ def test_mkimage_errors(tmp_path, tree):
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tmp_path / "nodir", tmp_path / "z.img")
     assert status == EXIT_CONFIG and "not a folder" in err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", tmp_path / "z.img")
-    assert status == EXIT_CONFIG and "mkimage needs --fs" in err
+    assert status == 2 and "the following arguments are required: --from" in err, "a usage error"
+    status, out, err = run_mkimage("--fs", "ntfs", "--size", "8", "--from", tree, tmp_path / "z.img")
+    assert status == 2 and "invalid choice: 'ntfs'" in err
     assert not (tmp_path / "z.img").exists() and not (tmp_path / "y.img").exists()
     assert "Traceback" not in err
 
