@@ -121,8 +121,9 @@ class Machine:
                                          "move one of them (e.g. [machine] exit_port)") from None
         self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
         if config.machine.coalesced_pio:
-            for name, base, _, _ in ATA_CHANNELS[:len(self.ata)]:
-                self.coalesced.add(base, 7)  # data .. device registers; never the command register
+            for channel, (name, base, _, _) in zip(self.ata, ATA_CHANNELS):
+                if any(channel.drives):  # data .. device registers; never the command register
+                    self.coalesced.add(base, 7)
         if self.coalesced.zones:
             self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
