@@ -14,9 +14,10 @@
  * the last reference goes (release()).
  *
  * Blocks: all I/O goes through the buffer cache at one block size per mount
- * (the largest of 4096 .. sector size that keeps the data area aligned), by
- * byte offset, so clusters smaller than a block and FAT entries are handled
- * alike. Every chain walk is bounded by the cluster count, so a FAT loop or
+ * (4096 bytes unless the device size is not a multiple of it), by byte
+ * offset, so clusters smaller than a block, clusters not aligned to blocks
+ * and FAT entries are handled alike; adjacent clusters of a file move in one
+ * transfer, so a full-block overwrite never reads first. Every chain walk is bounded by the cluster count, so a FAT loop or
  * a cluster number out of range is -EIO, never a hang.
  */
 #ifndef FS_FAT32_FAT_H

@@ -355,12 +355,19 @@ int64_t fat_file_io(struct fat_fs *fs, struct fat_node *n, uint64_t off, void *r
 {
     size_t done = 0;
     while (done < len) {
-        uint32_t cl;
-        int r = fat_chain_at(fs, n, (uint32_t)(off >> fs->cshift), &cl);
+        uint32_t cl, ci = (uint32_t)(off >> fs->cshift);
+        int r = fat_chain_at(fs, n, ci, &cl);
         if (r != 0)
             return done ? (int64_t)done : -EIO;
         uint32_t in = (uint32_t)(off & (fs->csize - 1));
         size_t k = fs->csize - in;
+        /* Take following clusters too while they are adjacent on disk, so
+         * one transfer covers whole blocks (no read before a full overwrite). */
+        for (uint32_t next, run = 1; k < len - done && run < 256; run++) {
+            if (fat_chain_at(fs, n, ci + run, &next) != 0 || next != cl + run)
+                break;
+            k += fs->csize;
+        }
         if (k > len - done)
             k = len - done;
         r = fat_dev_io(fs, fat_cluster_off(fs, cl) + in, rbuf ? (uint8_t *)rbuf + done : NULL,
