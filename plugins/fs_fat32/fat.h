@@ -106,6 +106,8 @@ int fat_count_free(struct fat_fs *fs);
 int fat_alloc(struct fat_fs *fs, uint32_t prev, uint32_t *out);
 int fat_free_chain(struct fat_fs *fs, uint32_t first);
 int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *cl);
+int fat_chain_run(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t max, uint32_t *cl,
+                  uint32_t *run);
 int fat_chain_len(struct fat_fs *fs, struct fat_node *n, uint32_t *len);
 int fat_extend(struct fat_fs *fs, struct fat_node *n, uint32_t want, int zero);
 int fat_trim(struct fat_fs *fs, struct fat_node *n, uint32_t keep);
