@@ -33,6 +33,7 @@
 #define FAT_DIR_MAX 65536             /* entries in a directory (2 MiB), as the spec limits */
 #define FAT_LFN_MAX 255               /* UTF-16 units in a long name */
 #define FAT_FILE_MAX 0xFFFFFFFFull
+#define FAT_TAILS_BYTES (FAT_DIR_MAX / 8 + 1)
 
 #define ATTR_RO 0x01
 #define ATTR_HIDDEN 0x02
@@ -43,6 +44,7 @@
 #define ATTR_LFN 0x0F
 
 struct fat_node;
+struct fat_found;
 
 struct fat_fs {
     struct fs_mount *m;
@@ -62,6 +64,8 @@ struct fat_fs {
     uint32_t next_free;              /* last cluster allocated (the search starts after it) */
     int fsinfo_dirty;
     struct fat_node *nodes;          /* the live vnodes' state */
+    struct fat_found *tmp;           /* work space (calls are serialised by the VFS lock) */
+    uint8_t *tails;                  /* FAT_TAILS_BYTES: ~N numbers in use, while adding a name */
     uint64_t orphan_seq;
 };
 

@@ -332,10 +332,12 @@ static const uint8_t lfn_pos[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 3
  * The next file at or after *idx ('.', '..' and volume labels skipped),
  * with its long name if a valid one precedes it: 1 (*idx moves past it),
  * 0 at the end of the directory (*idx = the end index), or -errno.
- * fr, if given, tracks the first run of fr->need free entries.
+ * fr, if given, tracks the first run of fr->need free entries. match_len
+ * (non-zero): the caller only compares names of that length, so long names
+ * of other lengths are not decoded (out->name is then not filled in).
  */
 static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fat_cur *cur,
-                     struct fat_found *out, struct freerun *fr)
+                     struct fat_found *out, struct freerun *fr, uint32_t match_len)
 {
     uint32_t expect = 0, lfn_len = 0, first = 0;
     uint8_t chk = 0;
@@ -385,11 +387,12 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
                 expect = 0;
                 continue;
             }
-            for (uint32_t k = 0; k < 13; k++) {
-                uint32_t p = (ord - 1) * 13 + k;
-                if (p < lfn_len)
-                    out->name[p] = (uint16_t)rd16(e + lfn_pos[k]);
-            }
+            if (!match_len || match_len == lfn_len)
+                for (uint32_t k = 0; k < 13; k++) {
+                    uint32_t p = (ord - 1) * 13 + k;
+                    if (p < lfn_len)
+                        out->name[p] = (uint16_t)rd16(e + lfn_pos[k]);
+                }
             expect = ord;
             continue;
         }
@@ -418,7 +421,7 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
 int fat_dir_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fat_found *out)
 {
     struct fat_cur cur = {0};
-    int r = scan_next(fs, d, idx, &cur, out, NULL);
+    int r = scan_next(fs, d, idx, &cur, out, NULL, 0);
     fat_cur_done(&cur);
     return r;
 }
@@ -429,7 +432,7 @@ int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, ui
     struct fat_cur cur = {0};
     uint32_t idx = 0;
     int r;
-    while ((r = scan_next(fs, d, &idx, &cur, out, NULL)) == 1)
+    while ((r = scan_next(fs, d, &idx, &cur, out, NULL, nlen)) == 1)
         if (name_eq(out->name, out->nlen, name, nlen) || name_eq(out->sname, out->snlen, name, nlen))
             break;
     fat_cur_done(&cur);
@@ -442,14 +445,10 @@ int fat_dir_empty(struct fat_fs *fs, uint32_t first)
     memset(&tmp, 0, sizeof tmp);
     tmp.is_dir = 1;
     tmp.first = first;
-    struct fat_found *f = kmalloc(sizeof *f);
-    if (!f)
-        return -ENOMEM;
     uint32_t idx = 0;
     struct fat_cur cur = {0};
-    int r = scan_next(fs, &tmp, &idx, &cur, f, NULL);
+    int r = scan_next(fs, &tmp, &idx, &cur, fs->tmp, NULL, 1);
     fat_cur_done(&cur);
-    kfree(f);
     return r < 0 ? r : !r;
 }
 
@@ -489,15 +488,13 @@ int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uin
     make_basis(name, nlen, basis, &base_len, &tail, &exact);
     uint32_t nl = exact ? 0 : (nlen + 12) / 13;
     struct freerun fr = {nl + 1, 0, 0, 0};
-    uint8_t *tails = kmalloc(FAT_DIR_MAX / 8 + 1);
-    struct fat_found *f = kmalloc(sizeof *f);
-    int r = -ENOMEM, basis_used = 0;
+    uint8_t *tails = fs->tails;
+    struct fat_found *f = fs->tmp;
+    int r, basis_used = 0;
     struct fat_cur cur = {0};
     uint32_t idx = 0;
-    if (!tails || !f)
-        goto out;
-    memset(tails, 0, FAT_DIR_MAX / 8 + 1);
-    while ((r = scan_next(fs, d, &idx, &cur, f, &fr)) == 1) {
+    memset(tails, 0, FAT_TAILS_BYTES);
+    while ((r = scan_next(fs, d, &idx, &cur, f, &fr, nlen)) == 1) {
         if (f->off == ignore_off)
             continue;
         if (name_eq(f->name, f->nlen, name, nlen) || name_eq(f->sname, f->snlen, name, nlen)) {
@@ -568,10 +565,6 @@ int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uin
     fat_cur_done(&cur);
 out:
     fat_cur_done(&cur);
-    if (tails)
-        kfree(tails);
-    if (f)
-        kfree(f);
     return r < 0 ? r : 0;
 }
 

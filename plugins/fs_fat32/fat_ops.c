@@ -19,6 +19,8 @@ struct fat_scratch {                   /* per-mount work space: the VFS lock ser
 struct fat_mount {
     struct fat_fs fs;
     struct fat_scratch s;
+    struct fat_found tmp;
+    uint8_t tails[FAT_TAILS_BYTES];
 };
 
 static struct fat_fs *FS(struct fs_mount *m) { return m->priv; }
@@ -115,6 +117,8 @@ static int fat_mount(struct fs_mount *m)
     struct fat_fs *fs = &fm->fs;
     fs->m = m;
     fs->dev = dev;
+    fs->tmp = &fm->tmp;
+    fs->tails = fm->tails;
     fs->bits = bits;
     fs->csize = bps * spc;
     for (fs->cshift = 0; (1u << fs->cshift) < fs->csize; fs->cshift++)
