@@ -100,7 +100,13 @@ static inline uint32_t fat_clusters_for(const struct fat_fs *fs, uint64_t bytes)
 
 /* A held buffer reused while consecutive accesses stay in its block. */
 struct fat_cur { struct buf *b; };
-uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off);  /* NULL: -EIO */
+uint8_t *fat_cur_load(struct fat_fs *fs, struct fat_cur *c, uint64_t off);
+static inline uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off)   /* NULL: -EIO */
+{
+    if (c->b && c->b->blockno == off >> fs->bshift)
+        return c->b->data + (off & (fs->bsize - 1));
+    return fat_cur_load(fs, c, off);
+}
 void fat_cur_done(struct fat_cur *c);
 
 /* fat_table.c */

@@ -339,13 +339,20 @@ static const uint8_t lfn_pos[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 3
 static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fat_cur *cur,
                      struct fat_found *out, struct freerun *fr, uint32_t match_len)
 {
-    uint32_t expect = 0, lfn_len = 0, first = 0;
+    uint32_t expect = 0, lfn_len = 0, first = 0, left = 0;
+    uint64_t off = 0;
     uint8_t chk = 0;
     for (;; (*idx)++) {
-        uint64_t off;
-        int r = dir_off(fs, d, *idx, &off);
-        if (r < 0)
+        int r = 0;
+        if (left) {                    /* the next entry of the same cluster (or fixed root) */
+            off += 32;
+            left--;
+        } else if ((r = dir_off(fs, d, *idx, &off)) < 0) {
             return r;
+        } else if (r == 0) {
+            left = (d->is_root && fs->bits == 16 ? fs->root_entries - *idx
+                                                 : (fs->csize >> 5) - (*idx & ((fs->csize >> 5) - 1))) - 1;
+        }
         const uint8_t *e = r ? NULL : fat_cur_get(fs, cur, off);
         if (!r && !e)
             return -EIO;
@@ -433,7 +440,8 @@ int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, ui
     uint32_t idx = 0;
     int r;
     while ((r = scan_next(fs, d, &idx, &cur, out, NULL, nlen)) == 1)
-        if (name_eq(out->name, out->nlen, name, nlen) || name_eq(out->sname, out->snlen, name, nlen))
+        if ((out->nlen == nlen && name_eq(out->name, out->nlen, name, nlen)) ||
+            (out->snlen == nlen && name_eq(out->sname, out->snlen, name, nlen)))
             break;
     fat_cur_done(&cur);
     return r == 1 ? 0 : r == 0 ? -ENOENT : r;

@@ -10,17 +10,12 @@
  */
 #include "fat.h"
 
-uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off)
+uint8_t *fat_cur_load(struct fat_fs *fs, struct fat_cur *c, uint64_t off)
 {
-    uint64_t blk = off >> fs->bshift;
-    if (!c->b || c->b->blockno != blk) {
-        if (c->b)
-            brelse(c->b);
-        c->b = bread(fs->dev, blk, fs->bsize);
-        if (!c->b)
-            return NULL;
-    }
-    return c->b->data + (off & (fs->bsize - 1));
+    if (c->b)
+        brelse(c->b);
+    c->b = bread(fs->dev, off >> fs->bshift, fs->bsize);
+    return c->b ? c->b->data + (off & (fs->bsize - 1)) : NULL;
 }
 
 void fat_cur_done(struct fat_cur *c)
