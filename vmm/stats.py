@@ -41,6 +41,11 @@ def stats_text(machine) -> str:
                      f"system calls via {names['syscall_entry']}")
         calls = ", ".join(f"#{n} {c}" for n, c in enumerate(guest["syscalls"]) if c)
         lines.append(f"guest system calls by number: {calls or 'none'}")
+        for name, values in guest["block"].items():
+            lines.append(f"guest block {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+        if guest["block"]:
+            cache = guest["buffer_cache"]
+            lines.append(f"guest buffer cache: {cache['evictions']} evictions, {cache['writebacks']} write-backs")
         for section, plugin in (("frames", "frame_alloc"), ("heap", "heap"), ("paging", "paging")):
             values = ", ".join(f"{k} {v}" for k, v in guest[section].items())
             lines.append(f"guest {section} ({names[plugin]}): {values}")

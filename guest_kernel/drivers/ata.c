@@ -191,8 +191,34 @@ static void issue(struct drive *d, uint8_t command, uint64_t lba, uint32_t count
     outb(b + REG_COMMAND, command);
 }
 
-/* One command moving `count` sectors (1..256, or 1..65536 with ext). */
-static int transfer(struct drive *d, uint64_t lba, uint32_t count, uint8_t *buf, int write, int ext)
+/* Where sector s of a request lives: bufs[s / per] + (s % per) * 512. */
+struct sg {
+    void *const *bufs;
+    uint32_t per;
+};
+
+/* Move `n` sectors from sector `s` of the request between the data port and
+ * the buffers: one `rep insw` / `rep outsl` per piece within one buffer. */
+static void pio_move(struct channel *ch, const struct sg *sg, uint32_t s, uint32_t n, int write)
+{
+    while (n) {
+        uint32_t within = s % sg->per, piece = sg->per - within < n ? sg->per - within : n;
+        uint8_t *p = (uint8_t *)sg->bufs[s / sg->per] + (uint64_t)within * SECTOR_SIZE;
+        if (write) {
+            uint64_t dwords = (uint64_t)piece * SECTOR_SIZE / 4;
+            __asm__ volatile("rep outsl" : "+S"(p), "+c"(dwords) : "d"(ch->base) : "memory");
+        } else {
+            uint64_t words = (uint64_t)piece * SECTOR_SIZE / 2;
+            __asm__ volatile("rep insw" : "+D"(p), "+c"(words) : "d"(ch->base) : "memory");
+        }
+        s += piece;
+        n -= piece;
+    }
+}
+
+/* One command moving `count` sectors (1..256, or 1..65536 with ext), from sector `first` of the request. */
+static int transfer(struct drive *d, uint64_t lba, uint32_t count, const struct sg *sg, uint32_t first,
+                    int write, int ext)
 {
     struct channel *ch = d->ch;
     int multi = d->multiple > 1;
@@ -202,32 +228,22 @@ static int transfer(struct drive *d, uint64_t lba, uint32_t count, uint8_t *buf,
                                      : (ext ? CMD_READ_SECTORS_EXT : CMD_READ_SECTORS));
     uint8_t status;
     issue(d, command, lba, count == (ext ? 65536u : 256u) ? 0 : count, ext);
-    uint32_t left = count;
-    while (left) {
-        uint32_t block = left < d->multiple ? left : d->multiple;
-        if (write) {
+    uint32_t done = 0;
+    while (done < count) {
+        uint32_t block = count - done < d->multiple ? count - done : d->multiple;
+        if (write && done == 0) {
             /* The first block: the device asks with DRQ, no interrupt. Later
              * ones: the interrupt that ends the previous block. */
-            if (left == count) {
-                delay400(ch);
-                if (wait_not_busy(ch, &status) < 0)
-                    return device_error(d, "write (busy)", lba, alt_status(ch));
-            } else if (wait_irq(ch, &status) < 0) {
-                return -EIO;
-            }
-            if ((status & (ST_ERR | ST_DF)) || !(status & ST_DRQ))
-                return device_error(d, "write", lba, status);
-            uint64_t dwords = block * SECTOR_SIZE / 4;
-            __asm__ volatile("rep outsl" : "+S"(buf), "+c"(dwords) : "d"(ch->base) : "memory");
-        } else {
-            if (wait_irq(ch, &status) < 0)
-                return -EIO;
-            if ((status & (ST_ERR | ST_DF)) || !(status & ST_DRQ))
-                return device_error(d, "read", lba, status);
-            uint64_t words = block * SECTOR_SIZE / 2;
-            __asm__ volatile("rep insw" : "+D"(buf), "+c"(words) : "d"(ch->base) : "memory");
+            delay400(ch);
+            if (wait_not_busy(ch, &status) < 0)
+                return device_error(d, "write (busy)", lba, alt_status(ch));
+        } else if (wait_irq(ch, &status) < 0) {
+            return -EIO;
         }
-        left -= block;
+        if ((status & (ST_ERR | ST_DF)) || !(status & ST_DRQ))
+            return device_error(d, write ? "write" : "read", lba, status);
+        pio_move(ch, sg, first + done, block, write);
+        done += block;
     }
     if (write) {   /* the interrupt after the last block carries the final status */
         if (wait_irq(ch, &status) < 0)
@@ -240,36 +256,38 @@ static int transfer(struct drive *d, uint64_t lba, uint32_t count, uint8_t *buf,
     return 0;
 }
 
-static int request(struct blkdev *dev, uint64_t lba, uint32_t count, void *buf, int write)
+static int request(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs,
+                   int write)
 {
     struct drive *d = dev->driver;
-    if (lba >= dev->sectors || count > dev->sectors - lba)
+    if (lba >= dev->sectors || count > dev->sectors - lba || !per)
         return -EIO;
+    struct sg sg = {bufs, per};
     uint64_t flags = irq_save();
     channel_lock(d->ch);
     int r = 0;
-    uint8_t *p = buf;
-    while (count && r == 0) {
-        int ext = d->lba48 && (lba + count > LBA28_LIMIT || count > 256);
-        uint32_t n = count < (ext ? 65536u : 256u) ? count : (ext ? 65536u : 256u);
-        r = transfer(d, lba, n, p, write, ext);
+    uint32_t first = 0;
+    while (first < count && r == 0) {
+        uint32_t left = count - first;
+        int ext = d->lba48 && (lba + left > LBA28_LIMIT || left > 256);
+        uint32_t n = left < (ext ? 65536u : 256u) ? left : (ext ? 65536u : 256u);
+        r = transfer(d, lba, n, &sg, first, write, ext);
         lba += n;
-        count -= n;
-        p += (uint64_t)n * SECTOR_SIZE;
+        first += n;
     }
     channel_unlock(d->ch);
     irq_restore(flags);
     return r;
 }
 
-static int ata_read(struct blkdev *dev, uint64_t lba, uint32_t count, void *buf)
+static int ata_read(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs)
 {
-    return request(dev, lba, count, buf, 0);
+    return request(dev, lba, count, per, bufs, 0);
 }
 
-static int ata_write(struct blkdev *dev, uint64_t lba, uint32_t count, const void *buf)
+static int ata_write(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs)
 {
-    return request(dev, lba, count, (void *)buf, 1);
+    return request(dev, lba, count, per, bufs, 1);
 }
 
 static int ata_flush(struct blkdev *dev)

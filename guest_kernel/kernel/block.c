@@ -4,9 +4,16 @@
  * BLK_NBUF buffers, each holding one block of one device. A hash table keyed
  * by (device, block number, size) finds a cached block in a few compares;
  * the unheld buffers sit on one LRU list (most recently released at the
- * head), so a miss takes its victim from the tail in O(1), writing it first
- * if it is dirty. Dirty buffers otherwise reach the disk only in blk_sync(),
- * in ascending block order, followed by the driver's flush.
+ * head), so a miss takes its victim from the tail in O(1). Dirty buffers
+ * reach the disk only when a dirty victim is needed (then every unheld dirty
+ * buffer of that device goes, so a big write does not trickle out one block
+ * per miss) or in blk_sync(), followed by the driver's flush.
+ *
+ * Requests are what cost here (an interrupt, a context switch and a few
+ * hundred emulated kernel instructions each), so the cache moves runs:
+ * write-back sorts the dirty blocks and sends each run of consecutive ones as
+ * one scattered request, and a miss that continues a sequential pattern
+ * (the block after the previous miss's window) reads ahead RA_BYTES.
  *
  * Portable C: the same file is compiled into the host fs harness
  * (vmm/harness/), where a "device" is an image file.
@@ -27,12 +34,16 @@
 
 #define BLK_NBUF 256          /* 1 MiB of 4 KiB blocks */
 #define BLK_HASH 128          /* power of two */
+#define RA_BYTES 32768        /* read-ahead window for sequential misses */
+#define RUN_BYTES 65536       /* the longest run one write-back request carries */
 
 static struct buf bufs[BLK_NBUF];
 static struct buf *hash[BLK_HASH];
 static struct buf lru;        /* sentinel: lru.lru_next is the most recent */
 static struct blkdev *devices[BLK_MAX_DEVICES];
 static uint32_t sizes_used[BLK_MAX_DEVICES];   /* bit per block size seen (512<<n) */
+static int written[BLK_MAX_DEVICES];           /* written since the last flush */
+static uint64_t seq_next[BLK_MAX_DEVICES];     /* the block a sequential reader misses next */
 static int ndevices;
 static int initialised;
 
@@ -103,6 +114,7 @@ int blk_register(struct blkdev *dev)
     int i = ndevices++;
     devices[i] = dev;
     sizes_used[i] = 0;
+    seq_next[i] = UINT64_MAX;   /* no reader yet: the first miss reads one block */
     dev->stats = &pyos_counters.blk[i];
     strncpy_z(pyos_counters.blk_name[i], dev->name, BLK_NAME_MAX);
     return 0;
@@ -129,22 +141,69 @@ static int valid_request(struct blkdev *dev, uint64_t blockno, uint32_t size)
     return blockno < dev->sectors / per;   /* the whole block lies on the device */
 }
 
-static int write_buf(struct buf *b)
+/* Write n buffers holding consecutive blocks of one device and size in one request. */
+static int write_run(struct buf **run, int n)
 {
-    uint32_t count = b->size / SECTOR_SIZE;
-    struct blk_stats *st = b->dev->stats;
+    struct blkdev *dev = run[0]->dev;
+    uint32_t per = run[0]->size / SECTOR_SIZE;
+    void *data[RUN_BYTES / SECTOR_SIZE];
+    for (int k = 0; k < n; k++)
+        data[k] = run[k]->data;
+    struct blk_stats *st = dev->stats;
     st->writes++;
-    int r = b->dev->readonly ? -EROFS : b->dev->ops->write(b->dev, b->blockno * count, count, b->data);
+    int r = dev->readonly ? -EROFS : dev->ops->write(dev, run[0]->blockno * per, per * (uint32_t)n, per, data);
     if (r < 0) {
         st->errors++;
-        printk("block: %s: writing block %lu (%u bytes) failed (%d)\n", b->dev->name,
-               (unsigned long)b->blockno, b->size, r);
+        printk("block: %s: writing blocks %lu-%lu (%u bytes each) failed (%d)\n", dev->name,
+               (unsigned long)run[0]->blockno, (unsigned long)run[n - 1]->blockno, run[0]->size, r);
         return r;
     }
-    st->sectors_written += count;
-    pyos_counters.buf_writebacks++;
-    b->dirty = 0;
+    st->sectors_written += (uint64_t)per * (uint64_t)n;
+    pyos_counters.buf_writebacks += (uint64_t)n;
+    int i = dev_index(dev);
+    if (i >= 0)
+        written[i] = 1;
+    for (int k = 0; k < n; k++)
+        run[k]->dirty = 0;
     return 0;
+}
+
+static int write_buf(struct buf *b)
+{
+    return write_run(&b, 1);
+}
+
+/* Write the dirty buffers of dev (all devices if NULL; held ones too unless
+ * unheld_only) in ascending order, consecutive blocks as one request each. */
+static int write_back(struct blkdev *dev, int unheld_only)
+{
+    static struct buf *dirty[BLK_NBUF];
+    int n = 0, result = 0;
+    for (int i = 0; i < BLK_NBUF; i++) {
+        struct buf *b = &bufs[i];
+        if (!b->dirty || !b->dev || (dev && b->dev != dev) || (unheld_only && b->refs))
+            continue;
+        /* insertion into ascending (device, byte offset) order */
+        int j = n++;
+        while (j > 0 && (dirty[j - 1]->dev > b->dev ||
+                         (dirty[j - 1]->dev == b->dev &&
+                          dirty[j - 1]->blockno * dirty[j - 1]->size > b->blockno * b->size))) {
+            dirty[j] = dirty[j - 1];
+            j--;
+        }
+        dirty[j] = b;
+    }
+    for (int i = 0; i < n;) {
+        int k = 1;
+        while (i + k < n && dirty[i + k]->dev == dirty[i]->dev && dirty[i + k]->size == dirty[i]->size &&
+               dirty[i + k]->blockno == dirty[i]->blockno + (uint64_t)k &&
+               (uint32_t)(k + 1) * dirty[i]->size <= RUN_BYTES)
+            k++;
+        if (write_run(&dirty[i], k) < 0)
+            result = -EIO;
+        i += k;
+    }
+    return result;
 }
 
 /* Another size's buffers overlapping [blockno*size, +size): write and drop them. */
@@ -200,8 +259,11 @@ static struct buf *claim(struct blkdev *dev, uint64_t blockno, uint32_t size)
             printk("block: out of memory for a buffer\n");
             return NULL;
         }
-        if (b->dirty && write_buf(b) < 0)
-            continue;                     /* keep its data; try the next one */
+        if (b->dirty) {
+            write_back(b->dev, 1);        /* this one and every other unheld dirty buffer there */
+            if (b->dirty)
+                continue;                 /* it could not be written: keep its data, try the next */
+        }
         if (b->dev)
             pyos_counters.buf_evictions++;
         hash_remove(b);
@@ -243,17 +305,34 @@ struct buf *bread(struct blkdev *dev, uint64_t blockno, uint32_t size)
     dev->stats->misses++;
     if (!(b = claim(dev, blockno, size)))
         return NULL;
-    uint32_t count = size / SECTOR_SIZE;
+    /* A sequential reader: also claim the next blocks not cached, up to RA_BYTES. */
+    struct buf *run[RA_BYTES / SECTOR_SIZE];
+    void *data[RA_BYTES / SECTOR_SIZE];
+    int n = 1, d = dev_index(dev);
+    run[0] = b;
+    uint64_t last = dev->sectors / (size / SECTOR_SIZE);
+    if (d >= 0 && blockno == seq_next[d])
+        while ((uint32_t)(n + 1) * size <= RA_BYTES && blockno + (uint64_t)n < last &&
+               !lookup(dev, blockno + (uint64_t)n, size) && (run[n] = claim(dev, blockno + (uint64_t)n, size)))
+            n++;
+    if (d >= 0)
+        seq_next[d] = blockno + (uint64_t)n;
+    for (int k = 0; k < n; k++)
+        data[k] = run[k]->data;
+    uint32_t per = size / SECTOR_SIZE;
     dev->stats->reads++;
-    int r = dev->ops->read(dev, blockno * count, count, b->data);
+    int r = dev->ops->read(dev, blockno * per, per * (uint32_t)n, per, data);
     if (r < 0) {
         dev->stats->errors++;
         printk("block: %s: reading block %lu (%u bytes) failed (%d)\n", dev->name,
                (unsigned long)blockno, size, r);
-        discard(b);
+        for (int k = 0; k < n; k++)
+            discard(run[k]);
         return NULL;
     }
-    dev->stats->sectors_read += count;
+    dev->stats->sectors_read += (uint64_t)per * (uint64_t)n;
+    for (int k = 1; k < n; k++)
+        brelse(run[k]);          /* read ahead: cached, unheld, most recent */
     return b;
 }
 
@@ -290,29 +369,12 @@ void brelse(struct buf *b)
 
 int blk_sync(struct blkdev *dev)
 {
-    static struct buf *dirty[BLK_NBUF];
-    int n = 0, result = 0;
-    for (int i = 0; i < BLK_NBUF; i++) {
-        struct buf *b = &bufs[i];
-        if (b->dirty && b->dev && (!dev || b->dev == dev)) {
-            /* insertion into ascending (device, block) order: few are dirty */
-            int j = n++;
-            while (j > 0 && (dirty[j - 1]->dev > b->dev ||
-                             (dirty[j - 1]->dev == b->dev && dirty[j - 1]->blockno * dirty[j - 1]->size >
-                                                             b->blockno * b->size))) {
-                dirty[j] = dirty[j - 1];
-                j--;
-            }
-            dirty[j] = b;
-        }
-    }
-    for (int i = 0; i < n; i++)
-        if (write_buf(dirty[i]) < 0)
-            result = -EIO;
+    int result = write_back(dev, 0);
     for (int i = 0; i < ndevices; i++) {
         struct blkdev *d = devices[i];
-        if ((dev && d != dev) || d->readonly || !d->ops->flush)
-            continue;
+        if ((dev && d != dev) || d->readonly || !d->ops->flush || !written[i])
+            continue;             /* nothing reached this device since its last flush */
+        written[i] = 0;
         d->stats->flushes++;
         if (d->ops->flush(d) < 0) {
             d->stats->errors++;

@@ -72,24 +72,30 @@ static int fail_now(void)
     return harness_fail_request && ++requests == harness_fail_request;
 }
 
-static int file_read(struct blkdev *dev, uint64_t lba, uint32_t count, void *buf)
+/* One request: `count` sectors scattered over buffers of `per` sectors (pyos/blk.h). */
+static int file_io(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs, int write)
 {
     int fd = (int)(intptr_t)dev->driver;
-    size_t n = (size_t)count * SECTOR_SIZE;
-    if (fail_now() || lba + count > dev->sectors ||
-        pread(fd, buf, n, (off_t)(lba * SECTOR_SIZE)) != (ssize_t)n)
+    if (fail_now() || !per || lba + count > dev->sectors)
         return -EIO;
+    for (uint32_t s = 0; s < count; s += per) {
+        size_t n = (size_t)(count - s < per ? count - s : per) * SECTOR_SIZE;
+        off_t at = (off_t)((lba + s) * SECTOR_SIZE);
+        ssize_t done = write ? pwrite(fd, bufs[s / per], n, at) : pread(fd, bufs[s / per], n, at);
+        if (done != (ssize_t)n)
+            return -EIO;
+    }
     return 0;
 }
 
-static int file_write(struct blkdev *dev, uint64_t lba, uint32_t count, const void *buf)
+static int file_read(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs)
 {
-    int fd = (int)(intptr_t)dev->driver;
-    size_t n = (size_t)count * SECTOR_SIZE;
-    if (fail_now() || lba + count > dev->sectors ||
-        pwrite(fd, buf, n, (off_t)(lba * SECTOR_SIZE)) != (ssize_t)n)
-        return -EIO;
-    return 0;
+    return file_io(dev, lba, count, per, bufs, 0);
+}
+
+static int file_write(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs)
+{
+    return file_io(dev, lba, count, per, bufs, 1);
 }
 
 static int file_flush(struct blkdev *dev)

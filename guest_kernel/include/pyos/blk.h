@@ -30,9 +30,13 @@
 struct blkdev;
 
 struct blk_driver_ops {
-    /* Move `count` sectors starting at `lba`; 0 or -errno (-EIO). May sleep. */
-    int (*read)(struct blkdev *dev, uint64_t lba, uint32_t count, void *buf);
-    int (*write)(struct blkdev *dev, uint64_t lba, uint32_t count, const void *buf);
+    /* Move `count` sectors starting at `lba`, scattered over buffers of `per`
+     * sectors each: sector i is at bufs[i / per] + (i % per) * SECTOR_SIZE
+     * (one contiguous buffer: per = count, bufs = &buf). The buffer cache
+     * reads ahead and writes back runs of blocks this way, one request per
+     * run. 0 or -errno (-EIO). May sleep. */
+    int (*read)(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs);
+    int (*write)(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs);
     int (*flush)(struct blkdev *dev);        /* the device's write cache to the medium */
 };
 

@@ -13,7 +13,8 @@
  *   mkdir PATH | rmdir PATH | unlink PATH | rename OLD NEW | truncate PATH SIZE
  *   mkfiles DIR N PREFIX | rmfiles DIR N PREFIX
  *   cd PATH | pwd | enospc PATH (write until the disk is full) | errors DIR (error cases)
- *   mount DEVICE DIR
+ *   mount DEVICE DIR | cp SRC DST
+ *   bench-read PATH | bench-write PATH SIZE   (sequential, timed with the TSC; the write includes sync)
  *
  * `tree` prints "PATH TYPE SIZE CRC32" per entry, as the harness does; a
  * line may start with "!ENAME" when that error is what it should give.
@@ -345,6 +346,42 @@ static long many(const char *dir, long n, const char *prefix, int remove)
 
 static long run_op(int argc, char **argv, char *rest);
 
+static unsigned long rdtsc(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (unsigned long)hi << 32 | lo;
+}
+
+/* bench-read PATH / bench-write PATH SIZE: sequential, 64 KiB calls, timed with the TSC. */
+static long bench(const char *path, long size, int writing)
+{
+    struct pyos_sysinfo info;
+    sysinfo(&info);
+    int fd = writing ? open(path, O_WRONLY | O_CREAT | O_TRUNC) : open(path, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    memset(buf, 'b', BUF);
+    unsigned long t0 = rdtsc(), total = 0;
+    long n = 0;
+    if (writing) {
+        while ((long)total < size && (n = write(fd, buf, BUF)) > 0)
+            total += (unsigned long)n;
+        if (n >= 0)
+            n = sync();
+    } else {
+        while ((n = read(fd, buf, BUF)) > 0)
+            total += (unsigned long)n;
+    }
+    unsigned long us = (rdtsc() - t0) * 1000 / (info.tsc_khz ? info.tsc_khz : 1);
+    close(fd);
+    if (n < 0)
+        return n;
+    printf("bench: %s %lu bytes in %lu us: %lu KB/s\n", writing ? "wrote" : "read", total, us,
+           us ? total * 1000 / us : 0);
+    return 0;
+}
+
 static long run_script(const char *path)
 {
     int fd = open(path, O_RDONLY);
@@ -521,8 +558,25 @@ static long run_op(int argc, char **argv, char *rest)
             printf("%s\n", cwd);
     } else if (!strcmp(op, "enospc") && a1) {
         r = enospc(a1);
+    } else if (!strcmp(op, "bench-read") && a1) {
+        r = bench(a1, 0, 0);
+    } else if (!strcmp(op, "bench-write") && a2) {
+        r = bench(a1, (long)number(a2), 1);
     } else if (!strcmp(op, "errors") && a1) {
         r = errors(a1);
+    } else if (!strcmp(op, "cp") && a2) {
+        int in = open(a1, O_RDONLY), out = in < 0 ? in : open(a2, O_WRONLY | O_CREAT | O_TRUNC);
+        long n = 0;
+        if (in < 0 || out < 0)
+            r = in < 0 ? in : out;
+        while (r == 0 && (n = read(in, buf, BUF)) > 0)
+            r = write_all(out, buf, n);
+        if (r == 0 && n < 0)
+            r = n;
+        if (in >= 0)
+            close(in);
+        if (out >= 0)
+            close(out);
     } else if (!strcmp(op, "mount") && a2) {
         r = mount(a1, a2);
     } else {
