@@ -127,6 +127,41 @@ static uint32_t short_display(const uint8_t *raw, uint16_t *out)
     return n;
 }
 
+/* The 11 bytes an 8.3 entry holds for a name shown as `u` (any case), so
+ * names compare with one memcmp instead of building each entry's display
+ * form; 0 if no 8.3 entry is shown as that name. */
+static int short_form(const uint16_t *u, uint32_t n, uint8_t *raw)
+{
+    uint32_t bl = 0, el = 0;
+    int ext = 0;
+    memset(raw, ' ', 11);
+    if (n == 0 || u[0] == '.')
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t c = u[i];
+        if (c == '.') {
+            if (ext)
+                return 0;
+            ext = 1;
+            continue;
+        }
+        if (c > 0xFF)
+            return 0;
+        uint8_t b = (uint8_t)(c >= 'a' && c <= 'z' ? c - 32 : c);
+        if (!ext && bl < 8)
+            raw[bl++] = b;
+        else if (ext && el < 3)
+            raw[8 + el++] = b;
+        else
+            return 0;
+    }
+    if ((ext && el == 0) || raw[bl ? bl - 1 : 0] == ' ')
+        return 0;
+    if (raw[0] == 0xE5)
+        raw[0] = 0x05;
+    return 1;
+}
+
 static uint8_t lfn_checksum(const uint8_t *sfn)
 {
     uint8_t sum = 0;
@@ -411,12 +446,19 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
         memcpy(out->raw, e, 32);
         out->idx = *idx;
         out->off = off;
-        out->snlen = short_display(e, out->sname);
-        if (expect == 1 && chk == lfn_checksum(e)) {
+        /* When only names of match_len count (the caller compares 8.3 names
+         * raw, see short_form), skip the 8.3 display form and the checksum
+         * of a long name of another length: valid or not, it is not it. */
+        out->snlen = match_len ? 0xFFFF : short_display(e, out->sname);
+        if (expect == 1 && match_len && lfn_len != match_len) {
+            out->nlen = lfn_len;
+            out->first_idx = first;
+        } else if (expect == 1 && chk == lfn_checksum(e)) {
             out->nlen = lfn_len;
             out->first_idx = first;
         } else {
-            memcpy(out->name, out->sname, out->snlen * 2);
+            if (out->snlen != 0xFFFF)
+                memcpy(out->name, out->sname, out->snlen * 2);
             out->nlen = out->snlen;
             out->first_idx = *idx;
         }
@@ -438,12 +480,20 @@ int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, ui
 {
     struct fat_cur cur = {0};
     uint32_t idx = 0;
-    int r;
+    uint8_t sf[11];
+    int r, has_sf = short_form(name, nlen, sf);
     while ((r = scan_next(fs, d, &idx, &cur, out, NULL, nlen)) == 1)
         if ((out->nlen == nlen && name_eq(out->name, out->nlen, name, nlen)) ||
-            (out->snlen == nlen && name_eq(out->sname, out->snlen, name, nlen)))
+            (has_sf && memcmp(out->raw, sf, 11) == 0))
             break;
     fat_cur_done(&cur);
+    if (r == 1 && out->snlen == 0xFFFF) {        /* the caller may show or compare it */
+        out->snlen = short_display(out->raw, out->sname);
+        if (out->nlen == 0xFFFF) {
+            memcpy(out->name, out->sname, out->snlen * 2);
+            out->nlen = out->snlen;
+        }
+    }
     return r == 1 ? 0 : r == 0 ? -ENOENT : r;
 }
 
@@ -501,11 +551,14 @@ int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uin
     int r, basis_used = 0;
     struct fat_cur cur = {0};
     uint32_t idx = 0;
+    uint8_t sf[11];
+    int has_sf = short_form(name, nlen, sf);
     memset(tails, 0, FAT_TAILS_BYTES);
     while ((r = scan_next(fs, d, &idx, &cur, f, &fr, nlen)) == 1) {
         if (f->off == ignore_off)
             continue;
-        if (name_eq(f->name, f->nlen, name, nlen) || name_eq(f->sname, f->snlen, name, nlen)) {
+        if ((f->nlen == nlen && name_eq(f->name, f->nlen, name, nlen)) ||
+            (has_sf && memcmp(f->raw, sf, 11) == 0)) {
             r = -EEXIST;
             break;
         }
