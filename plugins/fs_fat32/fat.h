@@ -99,7 +99,15 @@ static inline uint32_t fat_clusters_for(const struct fat_fs *fs, uint64_t bytes)
 }
 
 /* A held buffer reused while consecutive accesses stay in its block. */
-struct fat_cur { struct buf *b; };
+struct fat_cur {
+    struct buf *b;
+    /* directory scans: the last entry visited (pos_idx), its disk offset and
+     * how many entries follow it in the same cluster, so the next call
+     * carries on without a chain lookup */
+    uint32_t pos_idx, pos_left;
+    uint64_t pos_off;
+    int pos_valid;
+};
 uint8_t *fat_cur_load(struct fat_fs *fs, struct fat_cur *c, uint64_t off);
 static inline uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off)   /* NULL: -EIO */
 {

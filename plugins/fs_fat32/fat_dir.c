@@ -377,6 +377,11 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
     uint32_t expect = 0, lfn_len = 0, first = 0, left = 0;
     uint64_t off = 0;
     uint8_t chk = 0;
+    if (cur->pos_valid && cur->pos_idx + 1 == *idx) {
+        left = cur->pos_left;          /* carry on from the previous call */
+        off = cur->pos_off;
+    }
+    cur->pos_valid = 0;
     for (;; (*idx)++) {
         int r = 0;
         if (left) {                    /* the next entry of the same cluster (or fixed root) */
@@ -462,6 +467,10 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
             out->nlen = out->snlen;
             out->first_idx = *idx;
         }
+        cur->pos_idx = *idx;
+        cur->pos_off = off;
+        cur->pos_left = left;
+        cur->pos_valid = 1;
         (*idx)++;
         return 1;
     }
