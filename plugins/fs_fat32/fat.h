@@ -46,6 +46,19 @@
 struct fat_node;
 struct fat_found;
 
+/* Where a name's entries go in a directory and its 8.3 name: worked out
+ * by the scan of a lookup that found nothing, so the create that usually
+ * follows need not scan again (valid while dir_gen has not moved). */
+struct fat_plan {
+    int valid;
+    uint64_t gen;
+    uint32_t dir_first;
+    int dir_root;
+    uint32_t nlen, start, nl;
+    uint8_t sfn[11];
+    uint16_t name[FAT_LFN_MAX];
+};
+
 struct fat_fs {
     struct fs_mount *m;
     struct blkdev *dev;
@@ -66,6 +79,8 @@ struct fat_fs {
     struct fat_node *nodes;          /* the live vnodes' state */
     struct fat_found *tmp;           /* work space (calls are serialised by the VFS lock) */
     uint8_t *tails;                  /* FAT_TAILS_BYTES: ~N numbers in use, while adding a name */
+    struct fat_plan *plan;           /* where a name just looked up in vain would go (fat_dir.c) */
+    uint64_t dir_gen;                /* bumped by every change to any directory's entries */
     uint64_t orphan_seq;
 };
 

@@ -484,26 +484,85 @@ int fat_dir_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fa
     return r;
 }
 
+/*
+ * One pass over d for `name`: 0 with *f the entry it names (compared as a
+ * long name and as an 8.3 name), or -ENOENT with *p where its entries would
+ * go (the first run of free slots, or the end) and its 8.3 name (the basis,
+ * with the smallest ~N tail not in use when one is needed). The entry at
+ * ignore_off (rename: the one about to go) is not counted.
+ */
+static int scan_for(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
+                    uint64_t ignore_off, struct fat_found *f, struct fat_plan *p)
+{
+    uint8_t basis[11], sf[11];
+    int base_len, tail, exact;
+    make_basis(name, nlen, basis, &base_len, &tail, &exact);
+    p->nl = exact ? 0 : (nlen + 12) / 13;
+    struct freerun fr = {p->nl + 1, 0, 0, 0};
+    int has_sf = short_form(name, nlen, sf);
+    if (tail)
+        memset(fs->tails, 0, FAT_TAILS_BYTES);
+    struct fat_cur cur = {0};
+    uint32_t idx = 0;
+    int r;
+    while ((r = scan_next(fs, d, &idx, &cur, f, &fr, nlen)) == 1) {
+        if (f->off == ignore_off)
+            continue;
+        if ((f->nlen == nlen && name_eq(f->name, f->nlen, name, nlen)) ||
+            (has_sf && memcmp(f->raw, sf, 11) == 0))
+            break;
+        /* Without a tail the 8.3 name is the name's own short form: an
+         * entry using it would have matched above. */
+        if (tail) {
+            uint32_t num = tail_number(f->raw, basis, base_len);
+            if (num && num <= FAT_DIR_MAX)
+                fs->tails[num >> 3] |= (uint8_t)(1 << (num & 7));
+        }
+    }
+    fat_cur_done(&cur);
+    if (r == 1) {
+        if (f->snlen == 0xFFFF) {      /* the caller may show or compare it */
+            f->snlen = short_display(f->raw, f->sname);
+            if (f->nlen == 0xFFFF) {
+                memcpy(f->name, f->sname, f->snlen * 2);
+                f->nlen = f->snlen;
+            }
+        }
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    p->start = fr.start;
+    if (!tail) {
+        memcpy(p->sfn, basis, 11);
+    } else {
+        uint32_t num = 1;
+        while (num <= FAT_DIR_MAX && (fs->tails[num >> 3] >> (num & 7) & 1))
+            num++;
+        if (num > FAT_DIR_MAX)         /* cannot happen: fewer entries than numbers */
+            return -ENOSPC;
+        apply_tail(p->sfn, basis, base_len, num);
+    }
+    return -ENOENT;
+}
+
 int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
                  struct fat_found *out)
 {
-    struct fat_cur cur = {0};
-    uint32_t idx = 0;
-    uint8_t sf[11];
-    int r, has_sf = short_form(name, nlen, sf);
-    while ((r = scan_next(fs, d, &idx, &cur, out, NULL, nlen)) == 1)
-        if ((out->nlen == nlen && name_eq(out->name, out->nlen, name, nlen)) ||
-            (has_sf && memcmp(out->raw, sf, 11) == 0))
-            break;
-    fat_cur_done(&cur);
-    if (r == 1 && out->snlen == 0xFFFF) {        /* the caller may show or compare it */
-        out->snlen = short_display(out->raw, out->sname);
-        if (out->nlen == 0xFFFF) {
-            memcpy(out->name, out->sname, out->snlen * 2);
-            out->nlen = out->snlen;
-        }
+    struct fat_plan *p = fs->plan, mine;
+    int r = scan_for(fs, d, name, nlen, 0, out, &mine);
+    if (r == -ENOENT) {                /* kept until a directory changes */
+        p->valid = 1;
+        p->start = mine.start;
+        p->nl = mine.nl;
+        memcpy(p->sfn, mine.sfn, 11);
+        p->gen = fs->dir_gen;
+        p->dir_first = d->first;
+        p->dir_root = d->is_root;
+        p->nlen = nlen;
+        memcpy(p->name, name, nlen * 2);
     }
-    return r == 1 ? 0 : r == 0 ? -ENOENT : r;
+    return r;
 }
 
 int fat_dir_empty(struct fat_fs *fs, uint32_t first)
@@ -550,48 +609,23 @@ int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uin
 {
     if (!d->is_root && d->first == 0)
         return -EIO;
-    uint8_t basis[11], sfn[11], ent[32];
-    int base_len, tail, exact;
-    make_basis(name, nlen, basis, &base_len, &tail, &exact);
-    uint32_t nl = exact ? 0 : (nlen + 12) / 13;
-    struct freerun fr = {nl + 1, 0, 0, 0};
-    uint8_t *tails = fs->tails;
-    struct fat_found *f = fs->tmp;
-    int r, basis_used = 0;
+    uint8_t ent[32];
+    struct fat_plan *p = fs->plan, mine;
     struct fat_cur cur = {0};
-    uint32_t idx = 0;
-    uint8_t sf[11];
-    int has_sf = short_form(name, nlen, sf);
-    memset(tails, 0, FAT_TAILS_BYTES);
-    while ((r = scan_next(fs, d, &idx, &cur, f, &fr, nlen)) == 1) {
-        if (f->off == ignore_off)
-            continue;
-        if ((f->nlen == nlen && name_eq(f->name, f->nlen, name, nlen)) ||
-            (has_sf && memcmp(f->raw, sf, 11) == 0)) {
-            r = -EEXIST;
-            break;
-        }
-        if (memcmp(f->raw, basis, 11) == 0)
-            basis_used = 1;
-        uint32_t num = tail_number(f->raw, basis, base_len);
-        if (num && num <= FAT_DIR_MAX)
-            tails[num >> 3] |= (uint8_t)(1 << (num & 7));
+    int r = 0;
+    if (!(!ignore_off && p->valid && p->gen == fs->dir_gen && p->dir_first == d->first &&
+          p->dir_root == d->is_root && p->nlen == nlen && memcmp(p->name, name, nlen * 2) == 0)) {
+        p = &mine;
+        r = scan_for(fs, d, name, nlen, ignore_off, fs->tmp, p);
+        if (r != -ENOENT)
+            return r == 0 ? -EEXIST : r;
+        r = 0;
     }
-    fat_cur_done(&cur);
-    if (r < 0)
-        goto out;
-    if (!tail && !basis_used) {
-        memcpy(sfn, basis, 11);
-    } else {
-        uint32_t num = 1;
-        while (num <= FAT_DIR_MAX && (tails[num >> 3] >> (num & 7) & 1))
-            num++;
-        if (num > FAT_DIR_MAX) {       /* cannot happen: fewer entries than numbers */
-            r = -ENOSPC;
-            goto out;
-        }
-        apply_tail(sfn, basis, base_len, num);
-    }
+    fs->plan->valid = 0;
+    fs->dir_gen++;
+    uint32_t nl = p->nl;
+    const uint8_t *sfn = p->sfn;
+    struct freerun fr = {nl + 1, p->start, 0, 1};
     /* Room for nl + 1 entries from fr.start: grow the directory if needed. */
     uint32_t end = fr.start + nl + 1;
     if (d->is_root && fs->bits == 16) {
@@ -642,6 +676,7 @@ out:
 int fat_dir_remove(struct fat_fs *fs, struct fat_node *d, const struct fat_found *f)
 {
     struct fat_cur cur = {0};
+    fs->dir_gen++;
     int r = 0;
     for (uint32_t i = f->first_idx; i <= f->idx && r == 0; i++) {
         uint64_t off;

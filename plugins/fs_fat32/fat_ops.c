@@ -20,6 +20,7 @@ struct fat_mount {
     struct fat_fs fs;
     struct fat_scratch s;
     struct fat_found tmp;
+    struct fat_plan plan;
     uint8_t tails[FAT_TAILS_BYTES];
 };
 
@@ -119,6 +120,7 @@ static int fat_mount(struct fs_mount *m)
     fs->dev = dev;
     fs->tmp = &fm->tmp;
     fs->tails = fm->tails;
+    fs->plan = &fm->plan;
     fs->bits = bits;
     fs->csize = bps * spc;
     for (fs->cshift = 0; (1u << fs->cshift) < fs->csize; fs->cshift++)
