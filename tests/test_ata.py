@@ -172,13 +172,14 @@ def test_read_sectors_lba28_interrupt_per_block(rig):
         assert rig.line, "alternate status leaves the interrupt pending"
         assert rig.inb(STATUS) == DRDY | DSC | DRQ
         assert not rig.line, "reading status clears it"
+        assert (rig.inb(NSECT), rig.inb(LBAL)) == (2 - i, 100 + i), "sectors to go, this block's sector"
         got += rig.sector_in()
     assert got == pattern(100, 3)
     assert rig.inb(STATUS) == DRDY | DSC
     assert not rig.line, "no interrupt after the last block of a read"
     assert rig.inb(ERROR) == 0
-    # the address registers moved on to the next sector
-    assert (rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (103, 0, 0)
+    # at completion: the last sector transferred, no sectors left
+    assert (rig.inb(NSECT), rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (0, 102, 0, 0)
 
 
 def test_read_sector_count_zero_means_256(rig):
@@ -257,11 +258,13 @@ def test_read_ext_lba48_and_hob_readback(tmp_path):
         rig.out(COMMAND, 0x24)
         assert rig.sector_in() + rig.sector_in() == pattern(lba, 2)
         assert rig.inb(STATUS) == DRDY | DSC
-        end = lba + 2
+        last = lba + 1  # the last sector transferred, 48 bits across the register pairs
         rig.out(CONTROL, HOB)
-        assert (rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (end >> 24 & 0xFF, end >> 32 & 0xFF, 0)
+        assert (rig.inb(NSECT), rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (0, last >> 24 & 0xFF,
+                                                                                  last >> 32 & 0xFF, 0)
         rig.out(CONTROL, 0)
-        assert (rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (end & 0xFF, end >> 8 & 0xFF, end >> 16 & 0xFF)
+        assert (rig.inb(NSECT), rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (
+            0, last & 0xFF, last >> 8 & 0xFF, last >> 16 & 0xFF)
         # LBA28 READ SECTORS cannot reach it; the same LBA with 28 bits is another sector
         rig.lba28(lba & 0x0FFFFFFF, 1)
         rig.out(COMMAND, 0x20)
@@ -452,9 +455,10 @@ class FailingImage:
 
 def test_host_io_errors_become_device_errors():
     rig = Rig([FailingImage()])
-    rig.lba28(1, 1)
+    rig.lba28(1, 2)
     rig.out(COMMAND, 0x20)
     assert rig.line and rig.inb(STATUS) == DRDY | DSC | ERR and rig.inb(ERROR) == UNC
+    assert (rig.inb(NSECT), rig.inb(LBAL)) == (2, 1), "the failing sector, the sectors not done"
     rig.lba28(1, 1)
     rig.out(COMMAND, 0x30)
     rig.sector_out(bytes(512))

@@ -15,7 +15,7 @@ from vmm import config as config_mod
 from vmm import mkimage
 from vmm.devices import ata
 from vmm.disks import DiskImage, open_disks
-from vmm.errors import ConfigError
+from vmm.errors import EXIT_CONFIG, ConfigError
 
 from .conftest import REPO, vmm_command, write_config
 
@@ -44,6 +44,7 @@ def test_disk_config_parses(tmp_path):
 
 @pytest.mark.parametrize("disk,message", [
     ({}, "[[disk]] #1 has no path"),
+    ({"readonly": False}, "[[disk]] #1 has no path"),
     ({"path": 3}, "path = 3: must be a string"),
     ({"path": "a", "readonly": "yes"}, "readonly = 'yes': must be true or false"),
     ({"path": "a", "snapshot": 1}, "snapshot = 1: must be true or false"),
@@ -240,19 +241,21 @@ def test_mkimage_errors(tmp_path, tree):
     image = tmp_path / "x.img"
     image.write_bytes(b"keep")
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tree, image)
-    assert status == 120 and "already exists; not overwriting it" in err and "--force" in err
+    assert status == EXIT_CONFIG and "already exists; not overwriting it" in err and "--force" in err
     assert image.read_bytes() == b"keep"
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tree, image, "--force")
     assert status == 0 and image.stat().st_size == 8 << 20
     for size, words in (("lots", "not a number of MiB"), ("0", "out of range"), ("16", "out of range")):
         status, out, err = run_mkimage("--fs", "fat32", "--size", size, "--from", tree, tmp_path / "y.img")
-        assert status == 120 and words in err, err
+        assert status == EXIT_CONFIG and words in err, err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "1", "--from", tree, tmp_path / "z.img")
-    assert status == 120 and "do not fit in a 1 MiB ext2 image" in err, err
+    assert status == EXIT_CONFIG and "do not fit in a 1 MiB ext2 image" in err, err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", "--from", tmp_path / "nodir", tmp_path / "z.img")
-    assert status == 120 and "not a folder" in err
+    assert status == EXIT_CONFIG and "not a folder" in err
     status, out, err = run_mkimage("--fs", "ext2", "--size", "8", tmp_path / "z.img")
-    assert status == 120 and "mkimage needs --fs" in err
+    assert status == 2 and "the following arguments are required: --from" in err, "a usage error"
+    status, out, err = run_mkimage("--fs", "ntfs", "--size", "8", "--from", tree, tmp_path / "z.img")
+    assert status == 2 and "invalid choice: 'ntfs'" in err
     assert not (tmp_path / "z.img").exists() and not (tmp_path / "y.img").exists()
     assert "Traceback" not in err
 
@@ -294,7 +297,7 @@ def test_vmm_refuses_a_bad_image_before_boot(tmp_path):
     config = write_config(tmp_path, '[serial]\ninput = "none"\n[[disk]]\npath = "odd.img"\n')
     proc = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                           text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 120
+    assert proc.returncode == EXIT_CONFIG
     assert "odd.img is 1000 bytes, not a whole number of 512-byte sectors" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
@@ -341,7 +344,7 @@ def test_second_vm_cannot_open_a_writable_image_in_use(tmp_path):
         assert "pyos" in banner, banner + first.stderr.read() if first.poll() is not None else banner
         second = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                                 text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
-        assert second.returncode == 120, second.stderr
+        assert second.returncode == EXIT_CONFIG, second.stderr
         assert f"disk image {image} is locked" in second.stderr and "Traceback" not in second.stderr
     finally:
         first.send_signal(signal.SIGINT)
@@ -350,3 +353,30 @@ def test_second_vm_cannot_open_a_writable_image_in_use(tmp_path):
     after = subprocess.run(vmm_command("--config", config, "--cmdline", "exit=0"), capture_output=True,
                            text=True, cwd=REPO, timeout=120, stdin=subprocess.DEVNULL)
     assert after.returncode == 0, after.stderr
+
+
+def test_created_disk_without_path_is_cached_by_content(tmp_path, tree, monkeypatch):
+    monkeypatch.setenv("PYOS_CACHE_DIR", str(tmp_path / "cache"))
+    cfg = config_mod.from_dict({"disk": [{"snapshot": True,
+                                          "create": {"fs": "ext2", "size_mib": 4, "from": "tree"}}]},
+                               source=tmp_path / "c.toml")
+    first = open_disks(cfg)[0]
+    first.close()
+    assert first.path.parent == tmp_path / "cache" / "disks"
+    again = open_disks(cfg)[0]
+    again.close()
+    assert again.path == first.path, "an unchanged folder reuses the image"
+    (tree / "etc" / "motd").write_text("changed\n")
+    changed = open_disks(cfg)[0]
+    changed.close()
+    assert changed.path != first.path
+    rc, data, err = tool_output("debugfs", "-R", "cat /etc/motd", str(changed.path))
+    assert data == b"changed\n"
+    with pytest.raises(ConfigError, match=r"#1 has no path: its image is made in the cache") as e:
+        config_mod.from_dict({"disk": [{"create": {"fs": "ext2", "size_mib": 4, "from": "tree"}}]})
+    assert "snapshot = true" in e.value.hint
+    bad = config_mod.from_dict({"disk": [{"readonly": True, "create": {"fs": "ext2", "size_mib": 4,
+                                                                        "from": "nowhere"}}]},
+                               source=tmp_path / "c.toml")
+    with pytest.raises(ConfigError, match="create.from .*nowhere is not a folder"):
+        open_disks(bad)

@@ -123,7 +123,7 @@ HOST_FILES = {
     "/block": pattern(1024, 1),
     "/block-and-one": pattern(4097, 2),
     "/indirect": pattern(300 * 1024 + 17, 3),      # ext2 1 KiB blocks: single and double indirect
-    "/big": pattern(2 * 1024 * 1024 + 5, 4),       # FAT: a long cluster chain
+    "/big": pattern(1100 * 1024 + 5, 4),           # over 1 MiB: a long FAT cluster chain
 }
 
 
@@ -137,7 +137,7 @@ def test_host_files_are_read_byte_exact(tmp_path, fs):
     # The reads went through the buffer cache and the ATA driver, counted per device.
     stats = re.search(r"guest block hda: reads (\d+), writes (\d+), sectors_read (\d+), .*hits (\d+), misses (\d+)",
                       result.stderr)
-    assert stats and int(stats[1]) > 0 and int(stats[3]) >= 2 * 1024 * 1024 // 512 and int(stats[4]) > 0
+    assert stats and int(stats[1]) > 0 and int(stats[3]) >= 1100 * 1024 // 512 and int(stats[4]) > 0
     assert int(stats[2]) == 0 or fs == "ext2"   # a read-only workload writes nothing (ext2 may stamp atimes)
 
 
@@ -149,9 +149,8 @@ mkdir /work/a/b/c
 write /work/a/b/c/deep.txt deep\\n
 write /work/hello.txt hello
 append /work/hello.txt , world\\n
-fill /work/big.bin 1300000 7
-check /work/big.bin 1300000 7
-fill /work/trunc.bin 200000 3
+fill /work/big.bin 1050000 7
+fill /work/trunc.bin 100000 3
 truncate /work/trunc.bin 70000
 fill /work/grow.bin 1000 1
 truncate /work/grow.bin 5000
@@ -164,8 +163,8 @@ write /work/gone/x x
 unlink /work/gone/x
 rmdir /work/gone
 mkdir /work/many
-mkfiles /work/many 300 file
-rmfiles /work/many 100 file
+mkfiles /work/many {files} file
+rmfiles /work/many 50 file
 !ENOTEMPTY rmdir /work/many
 write /work/del.txt bye
 unlink /work/del.txt
@@ -176,39 +175,49 @@ pwrite /work/hole.bin 100000 end
 write /work/replace.txt old
 write /work/target.txt target
 rename /work/replace.txt /work/target.txt
-append /host.txt  and the guest\\n
+append /host.txt , and the guest\\n
 unlink /gone-host.txt
 tree /
 """
 
 
-def work_expected() -> dict[str, bytes | None]:
+# Files in one directory: FAT's short-name generation scans the directory for
+# each new name, which the emulated kernel pays for quadratically; the host
+# harness tests (test_fs_fat32.py) cover larger directories natively.
+MANY = {"ext2": 200, "fat32": 110}
+
+
+def work_script(fs: str) -> str:
+    return WORK_SCRIPT.replace("{files}", str(MANY[fs]))
+
+
+def work_expected(fs: str) -> dict[str, bytes | None]:
     tree = {
-        "/host.txt": b"from the host and the guest\n",
-        "/script": WORK_SCRIPT.encode(),
+        "/host.txt": b"from the host, and the guest\n",
+        "/script": work_script(fs).encode(),
         "/work": None, "/work/a": None, "/work/a/b": None, "/work/d2": None, "/work/d2/c": None,
         "/work/d2/c/deep.txt": b"deep\n",
         "/work/hello.txt": b"hello, world\n",
-        "/work/big.bin": pattern(1300000, 7),
-        "/work/trunc.bin": pattern(200000, 3)[:70000],
+        "/work/big.bin": pattern(1050000, 7),
+        "/work/trunc.bin": pattern(100000, 3)[:70000],
         "/work/grow.bin": pattern(1000, 1) + bytes(4000),
         "/work/new.txt": b"renamed\n",
         "/work/many": None,
         "/work/hole.bin": bytes(100000) + b"end",
         "/work/target.txt": b"old",
     }
-    for i in range(100, 300):
+    for i in range(50, MANY[fs]):
         tree[f"/work/many/file{i}"] = f"file{i}\n".encode()
     return tree
 
 
 @pytest.mark.parametrize("fs", FILESYSTEMS)
 def test_guest_writes_a_tree_the_host_tools_find_exactly(tmp_path, fs):
-    image = image_from(tmp_path, fs, {"/script": WORK_SCRIPT.encode(), "/host.txt": b"from the host",
+    image = image_from(tmp_path, fs, {"/script": work_script(fs).encode(), "/host.txt": b"from the host",
                                       "/gone-host.txt": b"deleted by the guest"})
-    result = guest(tmp_path, [image], "-- fstest run /script")
+    result = guest(tmp_path, [image], "-- fstest run /script", timeout=1200)
     assert_ok(result)
-    expected = work_expected()
+    expected = work_expected(fs)
     assert listed_tree(result.console) == summary(expected)   # the guest's own view, before power-off
     assert "vfs: synced for power-off" in result.console
     fsck_clean(fs, image)
@@ -313,3 +322,15 @@ def test_qemu_ide_reads_the_same_files(tmp_path, fs, kernel_elf):
     assert "'QEMU HARDDISK'" in console
     assert listed_tree(console) == summary(HOST_FILES)
     assert proc.returncode == 1   # status 0 through isa-debug-exit
+
+
+def test_third_disk_on_the_secondary_channel(tmp_path):
+    fs = FILESYSTEMS[0]
+    images = [image_from(tmp_path, fs, {"/mnt": None}, name="a.img"),
+              image_from(tmp_path, fs, {"/b": b"b"}, name="b.img"),
+              image_from(tmp_path, fs, {"/on-hdc.txt": b"third disk\n"}, name="c.img")]
+    result = guest(tmp_path, images, "mount=hdc:/mnt -- fstest cat /mnt/on-hdc.txt")
+    assert "ata: hdc: secondary master" in result.console, result.console[-3000:]
+    assert f"vfs: hdc ({fs}) mounted on /mnt" in result.console
+    assert "third disk" in result.console
+    assert_ok(result)

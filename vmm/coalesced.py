@@ -8,8 +8,10 @@ so the device sees every write, in order, before any read or other access
 that follows it, and before an interrupt it raises could matter: a guest
 that halts to wait for the interrupt exits, and the drain comes first.
 
-The ATA data port is registered this way: `rep outsw` at CPL0 on a PVM host
-is one exit per word otherwise (vmm/../PLATFORM.md), 256 per sector.
+The ATA channel's data to device registers are registered this way (not its
+command register: a command must start at once): `rep outsw` at CPL0 on a
+PVM host is one exit per word otherwise, 256 per sector, and a command's
+parameters are five more byte writes.
 Consecutive ring entries for the same port and width go to the device as
 one write_block() call.
 """
@@ -53,21 +55,19 @@ class CoalescedPio:
         first, last = ring.first, ring.last
         if first == last:
             return
-        view, unpack, slots, bus = self._view, ENTRY.unpack_from, self._slots, self.bus
-        run_port = run_size = -1
-        chunks: list[bytes] = []
-        i = first
-        while i != last:
-            port, size, _, data = unpack(view, HEADER + i * ENTRY.size)
-            if port != run_port or size != run_size:
-                if chunks:
-                    self._write(run_port, run_size, chunks)
-                run_port, run_size, chunks = port, size, []
-            chunks.append(data[:size])
-            i = i + 1 if i + 1 < slots else 0
+        view, slots, size = self._view, self._slots, ENTRY.size
+        # The used slots, oldest first: one run, or two when they wrap around the ring.
+        spans = [(first, last)] if first < last else [(first, slots), (0, last)]
+        entries = [e for lo, hi in spans for e in ENTRY.iter_unpack(view[HEADER + lo * size:HEADER + hi * size])]
         ring.first = last  # the slots are free again for KVM
+        run_port, run_size, chunks = entries[0][0], entries[0][1], []
+        for port, width, _, data in entries:
+            if port != run_port or width != run_size:
+                self._write(run_port, run_size, chunks)
+                run_port, run_size, chunks = port, width, []
+            chunks.append(data[:width])
         self._write(run_port, run_size, chunks)
-        self.drained += (last - first) % slots
+        self.drained += len(entries)
         self.batches += 1
 
     def _write(self, port, size, chunks):

@@ -5,14 +5,14 @@ allowed. The schema below is the single description of what a config may say.
 
     [machine]
     memory_mib   = 128       # guest RAM, 16..3072 MiB, a multiple of 2
-    timer_hz     = 100       # PIT interrupt rate the kernel programs
+    timer_hz     = 100       # PIT interrupt rate the kernel programs, 19..1000
     timer_policy = "catch-up" # ticks the VMM was late for: "catch-up" (owed and
                              # delivered after the previous one is taken) or "drop"
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
-    coalesced_pio = true     # ATA data-port writes wait in KVM's coalesced ring
-                             # instead of one VM exit per word (vmm/coalesced.py)
+    coalesced_pio = true     # writes to the ATA data..device registers wait in KVM's
+                             # coalesced ring instead of one VM exit each (vmm/coalesced.py)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -39,7 +39,9 @@ allowed. The schema below is the single description of what a config may say.
     create   = { fs = "ext2", size_mib = 32, from = "DIR" }
                              # optional: if path is missing, build it first from
                              # the folder DIR (like pyos-vmm mkimage); fs "ext2"
-                             # or "fat32"
+                             # or "fat32". Without path (then snapshot or
+                             # readonly): an image in the cache, keyed by DIR's
+                             # content, remade when that changes
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class CreateConfig:
 
 @dataclass
 class DiskConfig:
-    path: str
+    path: str  # "": a created image cached by its content (see vmm/disks.py)
     readonly: bool = False
     snapshot: bool = False
     create: CreateConfig | None = None
@@ -149,6 +151,28 @@ def _name_list(value):
     return None
 
 
+TIMER_HZ_MAX = 1000
+
+
+def _timer_hz(value):
+    problem = _int_range(19, TIMER_HZ_MAX)(value)
+    if problem and isinstance(value, int) and not isinstance(value, bool) and value > TIMER_HZ_MAX:
+        # Measured: on PVM-style hosts (kernel mode emulated) one tick costs the
+        # guest ~0.5 ms, so at 2000 Hz it never leaves its timer handler.
+        return (f"must be from 19 to {TIMER_HZ_MAX}: above that the guest spends all its time in its "
+                "timer interrupt on hosts that emulate kernel mode (one tick costs it ~0.5 ms there), "
+                "and never reaches init")
+    return problem
+
+
+def _plugin_name(value):
+    if not isinstance(value, str):
+        return "must be a string naming a plugin"
+    if not value:
+        return "must name a plugin (it is empty); pyos-vmm plugins lists the installed ones"
+    return None
+
+
 def _port(value):
     return _int_range(0, 0xFFFF)(value)
 
@@ -156,7 +180,7 @@ def _port(value):
 SCHEMA = {
     "machine": (MachineConfig, {
         "memory_mib": _int_range(16, 3072, 2),
-        "timer_hz": _int_range(19, 10000),
+        "timer_hz": _timer_hz,
         "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
@@ -165,11 +189,11 @@ SCHEMA = {
     "kernel": (KernelConfig, {
         "path": _string,
         "cmdline": _string,
-        "frame_allocator": _string,
-        "heap": _string,
-        "paging": _string,
-        "scheduler": _string,
-        "syscalls": _string,
+        "frame_allocator": _plugin_name,
+        "heap": _plugin_name,
+        "paging": _plugin_name,
+        "scheduler": _plugin_name,
+        "syscalls": _plugin_name,
         "filesystems": _name_list,
     }),
     "serial": (SerialConfig, {
@@ -209,9 +233,14 @@ def _disks(where: str, entries) -> list[DiskConfig]:
             problem = check(value) if check else None
             if problem:
                 raise _fail(where, f"{name} {key} = {value!r}: {problem}")
-        if not entry.get("path"):
-            raise _fail(where, f"{name} has no path", 'add path = "IMAGE" (an image file)')
         create = entry.get("create")
+        if not entry.get("path") and create is None:
+            raise _fail(where, f"{name} has no path", 'add path = "IMAGE" (an image file), or '
+                        'create = { fs = "ext2", size_mib = 32, from = "DIR" } for a cached image')
+        if not entry.get("path") and not (entry.get("snapshot") or entry.get("readonly")):
+            raise _fail(where, f"{name} has no path: its image is made in the cache and shared by every VM, "
+                               "so the guest must not write it",
+                        "add snapshot = true (writes go to a throw-away overlay), or give it a path")
         if create is not None:
             if not isinstance(create, dict):
                 raise _fail(where, f"{name} create must be a table",
@@ -228,8 +257,8 @@ def _disks(where: str, entries) -> list[DiskConfig]:
                 raise _fail(where, f"{name} create lacks " + ", ".join(missing),
                             'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
             create = CreateConfig(create["fs"], create["size_mib"], create["from"])
-        disks.append(DiskConfig(entry["path"], entry.get("readonly", False), entry.get("snapshot", False),
-                                create))
+        disks.append(DiskConfig(entry.get("path", ""), entry.get("readonly", False),
+                                entry.get("snapshot", False), create))
     return disks
 
 

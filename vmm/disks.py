@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import stat
 import tempfile
@@ -162,12 +163,48 @@ def _stale(image: Path, source: Path) -> bool:
     return False
 
 
+def cached_image_path(fs: str, size_mib: int, source: Path, what: str) -> Path:
+    """Where the build cache keeps the image made from `source`: the name is a
+    hash of the filesystem, the size and every file's path, mode and content,
+    so a changed folder gets a new image and an unchanged one is made once."""
+    from .paths import cache_dir
+    h = hashlib.sha256(f"{fs}\0{size_mib}\0".encode())
+    if not source.is_dir():
+        raise ConfigError(f"{what}: create.from {source} is not a folder",
+                          "name the folder whose files go on the disk (relative to the config file)")
+    try:
+        for root, dirs, files in os.walk(source):
+            dirs.sort()
+            for name in sorted(dirs + files):
+                full = os.path.join(root, name)
+                st = os.lstat(full)
+                h.update(f"{os.path.relpath(full, source)}\0{st.st_mode:o}\0".encode())
+                if stat.S_ISREG(st.st_mode):
+                    with open(full, "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            h.update(chunk)
+                elif stat.S_ISLNK(st.st_mode):
+                    h.update(os.readlink(full).encode())
+    except OSError as e:
+        raise ConfigError(f"{what}: cannot read {e.filename}: {e.strerror}") from None
+    folder = cache_dir() / "disks"
+    return folder / f"{fs}-{size_mib}M-{h.hexdigest()[:24]}.img"
+
+
 def open_disks(config) -> list[DiskImage]:
     """Every [[disk]] of the config, created first if asked and missing, opened and locked."""
     from .mkimage import create_image
     images: list[DiskImage] = []
     try:
         for i, disk in enumerate(config.disks):
+            if not disk.path:  # made from a folder, cached by its content
+                what = f"[[disk]] #{i + 1} (create from {disk.create.source!r})"
+                source = config.resolve(disk.create.source)
+                path = cached_image_path(disk.create.fs, disk.create.size_mib, source, what)
+                if not path.exists():
+                    create_image(path, disk.create.fs, disk.create.size_mib, source, what=what)
+                images.append(DiskImage(path, readonly=disk.readonly, snapshot=disk.snapshot, what=what))
+                continue
             what = f"[[disk]] #{i + 1} (path = {disk.path!r})"
             path = Path(os.path.abspath(config.resolve(disk.path)))
             if disk.create is not None:

@@ -12,6 +12,7 @@ device sits where, like a PC's I/O map:
     0x61                  system port B        PIT counter 2 gate / OUT
     0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
     0xF4                  exit port            (configurable, 0 = none)
+    0x604-0x605           ACPI PM1a control    power-off without a status
     0x1F0-0x1F7, 0x3F6    ATA primary channel  IRQ 14 (always; drives from [[disk]] 1-2)
     0x170-0x177, 0x376    ATA secondary        IRQ 15 (with a 3rd or 4th [[disk]])
 """
@@ -29,13 +30,14 @@ from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .coalesced import CoalescedPio
 from .console.terminal import SerialInput, open_output
-from .disks import open_disks
+from .devices.acpi_pm import AcpiPowerOff
 from .devices.ata import ATA_CHANNELS, ata_channels
 from .devices.exit_port import ExitPort
 from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
+from .disks import open_disks
 from .guest_counters import GuestCounters
 from .irq import IrqLine
 from .kvm import Kvm
@@ -45,6 +47,7 @@ from .stats import exit_counts_by_name, stats_text
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 PIT_IRQ = 0
+ACPI_PM1A_CNT = 0x604
 GIL_SWITCH_INTERVAL = 0.005  # seconds
 TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
 
@@ -118,8 +121,9 @@ class Machine:
                                          "move one of them (e.g. [machine] exit_port)") from None
         self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
         if config.machine.coalesced_pio:
-            for name, base, _, _ in ATA_CHANNELS[:len(self.ata)]:
-                self.coalesced.add(base, 4)  # the data port, 16- and 32-bit writes
+            for channel, (name, base, _, _) in zip(self.ata, ATA_CHANNELS):
+                if any(channel.drives):  # data .. device registers; never the command register
+                    self.coalesced.add(base, 7)
         if self.coalesced.zones:
             self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
@@ -127,9 +131,17 @@ class Machine:
         self.kernel = load_kernel(kernel_path, self.memory)
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
-                               cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
+                               cmdline=self._cmdline(config), timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
         enter_long_mode(self.vcpu, self.memory, self.kernel, info)
+
+    def _cmdline(self, config) -> str:
+        """The kernel command line; ata_secondary=1 (first, before any "--") tells the
+        ATA driver the secondary channel exists, which it does only with a 3rd/4th disk."""
+        words = config.kernel.cmdline
+        if len(self.ata) > 1:
+            words = ("ata_secondary=1 " + words).strip()
+        return words
 
     def _build_board(self, config, output) -> list[Slot]:
         """Create the devices and say where each sits: the machine's I/O map."""
@@ -145,6 +157,7 @@ class Machine:
             Slot("pit",         "io", 0x40,      4,   self.pit,                  PIT_IRQ),
             Slot("port61",      "io", 0x61,      1,   SystemPort61(self.pit)),
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
+            Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
@@ -170,12 +183,21 @@ class Machine:
     def _on_sigint(self, signum, frame):
         self.request_stop(errors.EXIT_INTERRUPTED)
 
+    def _on_sigterm(self, signum, frame):
+        self.request_stop(errors.EXIT_TERMINATED)
+
     def _guest_exit(self, value: int):
         if value > 255:
             print(f"pyos-vmm: guest wrote {value:#x} to the exit port; exit statuses are 0-255, using 255",
                   file=sys.stderr)
             value = 255
         self.loop.guest_exit(value)
+
+    def _guest_poweroff(self):
+        if self.loop.status is None:
+            print("pyos-vmm: the guest powered off through the ACPI port (no exit port configured, "
+                  "so it could not give a status); exit status 0", file=sys.stderr)
+            self.loop.guest_exit(0)
 
     @property
     def status(self) -> int | None:
@@ -201,6 +223,7 @@ class Machine:
         if threading.current_thread() is threading.main_thread():
             restore.append((KICK_SIGNAL, signal.signal(KICK_SIGNAL, _no_op_handler)))
             restore.append((signal.SIGINT, signal.signal(signal.SIGINT, self._on_sigint)))
+            restore.append((signal.SIGTERM, signal.signal(signal.SIGTERM, self._on_sigterm)))
         # The timer thread must get the GIL within a fraction of a tick period;
         # the default 5 ms switch interval would cost whole ticks at 1000 Hz.
         previous_interval = sys.getswitchinterval()

@@ -735,7 +735,7 @@ int vfs_chdir(const char *path)
     struct fs_stat st;
     int r = canonical(path, canon);
     if (r == 0)
-        r = vfs_stat(canon, &st);
+        r = vfs_stat(canon[0] ? canon : "/", &st);
     if (r == 0 && !S_ISDIR(st.mode))
         r = -ENOTDIR;
     if (r == 0)

@@ -51,10 +51,12 @@ everywhere. Commands to an absent device are ignored.
 `read_block(offset, size, count)` / `write_block(offset, size, data)` move a
 whole `rep insw/insl/outsw/outsl` in one call (the run loop uses them when
 KVM reports count > 1), crossing DRQ blocks exactly as `count` single
-accesses would. The machine registers ports base..base+3 as coalesced PIO
-(vmm/coalesced.py), so a data-out block's words arrive in batches from
-KVM's ring rather than one VM exit each; the model sees the same writes in
-the same order.
+accesses would. The machine registers ports base..base+6 (data to device,
+not command) as coalesced PIO (vmm/coalesced.py), so a data-out block's
+words and a command's parameters arrive in batches from KVM's ring rather
+than one VM exit each; the model sees the same writes in the same order,
+before any read or command that follows them. The command register is left
+out so a command starts at once, not at the guest's next exit.
 
 Simplifications (all invisible to a driver that follows the protocols):
 - Commands complete at once: BSY is never seen except while SRST is held;
@@ -64,8 +66,12 @@ Simplifications (all invisible to a driver that follows the protocols):
 - A transfer whose range runs past the last sector is refused before any
   data moves (ERR, IDNF), where a real drive would transfer up to the bad
   sector first. The address registers then keep the command's start LBA.
-- After each block of a successful transfer the address registers hold
-  the next LBA to transfer (as QEMU does); ATA-6 leaves them undefined.
+- As drives of the time document (and ATA-1..3 required), after each DRQ
+  block the address registers hold the last sector of the block and Sector
+  Count the sectors still to go, so at completion they read "last sector
+  transferred" and 0 (QEMU leaves the next LBA instead); the block's
+  registers are updated when its data is ready, not word by word. After a
+  host I/O error they hold the failing sector and the sectors not done.
 - 48-bit commands use LBA addressing whatever Device bit 6 says; 28-bit
   commands honour it and otherwise use the current CHS translation
   (INITIALIZE DEVICE PARAMETERS).
@@ -207,6 +213,13 @@ class AtaDrive:
         return (self.hob_lbah << 40 | self.hob_lbam << 32 | self.hob_lbal << 24
                 | self.lbah << 16 | self.lbam << 8 | self.lbal)
 
+    def _set_progress(self, lba: int, remaining: int):
+        """Address registers ← lba, Sector Count ← remaining (see the docstring)."""
+        self._set_address(lba, self.lba48)
+        self.nsect = remaining & 0xFF
+        if self.lba48:
+            self.hob_nsect = remaining >> 8 & 0xFF
+
     def _set_address(self, lba: int, lba48: bool):
         if lba48:
             self.lbal, self.lbam, self.lbah = lba & 0xFF, lba >> 8 & 0xFF, lba >> 16 & 0xFF
@@ -282,13 +295,13 @@ class AtaDrive:
         try:
             data = self.image.read(self.lba, n)
         except OSError:
-            self._set_address(self.lba, self.lba48)
+            self._set_progress(self.lba, self.remaining)
             return self._abort(UNC)
         self.counters["bytes_read"] += len(data)
         self.buf, self.pos, self.end, self.xfer = bytearray(data), 0, len(data), "in"
         self.lba += n
         self.remaining -= n
-        self._set_address(self.lba, self.lba48)
+        self._set_progress(self.lba - 1, self.remaining)
         self.status = DRDY | DSC | DRQ
         self._interrupt()
 
@@ -311,12 +324,12 @@ class AtaDrive:
             if not self.write_cache:
                 self.image.flush()
         except OSError:
-            self._set_address(self.lba, self.lba48)
+            self._set_progress(self.lba, self.remaining)
             return self._abort(ABRT, DF)
         self.counters["bytes_written"] += self.end
         self.lba += n
         self.remaining -= n
-        self._set_address(self.lba, self.lba48)
+        self._set_progress(self.lba - 1, self.remaining)
         if self.remaining:
             self._next_out_block()
             self._interrupt()
