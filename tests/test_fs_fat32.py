@@ -449,3 +449,33 @@ def test_corrupted_images_never_crash_or_hang(tmp_path, bits):
         except subprocess.TimeoutExpired:
             pytest.fail(f"case {case} (seed {SEED}): the harness hung")
         assert r.returncode in (0, 1), f"case {case} (seed {SEED}): status {r.returncode}\n{r.stdout[-3000:]}"
+
+
+# ------------------------------------------------------- files kept open (C)
+
+def build_open_test(tmp_path: Path) -> Path:
+    """tests/fs_fat32_open.c linked like the harness: plugin + block.c + vnode.c + the host environment."""
+    from vmm.harness import fs as harness
+    plugin = filesystem_plugin("fat32")
+    exe = tmp_path / "fs_fat32_open"
+    sources = [Path(__file__).with_name("fs_fat32_open.c"), *harness.SOURCES[1:], *plugin.sources]
+    flags = harness.CFLAGS + (harness.SANITIZE if harness._sanitizers_work("gcc") else [])
+    includes = [harness.GUEST_INCLUDE, *plugin.include_dirs]
+    subprocess.run(["gcc", *flags, *(f"-I{d}" for d in includes), "-o", str(exe), *map(str, sources)],
+                   check=True, capture_output=True, text=True)
+    return exe
+
+
+@pytest.mark.parametrize("layout", ["fat32-4k", "fat16"])
+def test_open_files_unlinked_renamed_and_removed(tmp_path, layout):
+    image = layout_image(tmp_path, layout)
+    exe = build_open_test(tmp_path)
+    r = subprocess.run([str(exe), str(image)], capture_output=True, text=True, timeout=120,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+    fsck_clean(image)
+    fat_tables_consistent(image)
+    seen = extract(image, tmp_path / "out")
+    assert seen["/dir_two/y"] == b"moved!" and seen["/open_then_unlinked.txt"] == b""
+    assert sorted(seen) == sorted(["/open_then_unlinked.txt", "/dir_one", "/dir_one/inner", "/dir_two",
+                                   "/dir_two/y"] + [f"/dir_two/Entry number {i} with a long name" for i in range(40)])

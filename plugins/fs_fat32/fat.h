@@ -14,9 +14,10 @@
  * the last reference goes (release()).
  *
  * Blocks: all I/O goes through the buffer cache at one block size per mount
- * (the largest of 4096 .. sector size that keeps the data area aligned), by
- * byte offset, so clusters smaller than a block and FAT entries are handled
- * alike. Every chain walk is bounded by the cluster count, so a FAT loop or
+ * (4096 bytes unless the device size is not a multiple of it), by byte
+ * offset, so clusters smaller than a block, clusters not aligned to blocks
+ * and FAT entries are handled alike; adjacent clusters of a file move in one
+ * transfer, so a full-block overwrite never reads first. Every chain walk is bounded by the cluster count, so a FAT loop or
  * a cluster number out of range is -EIO, never a hang.
  */
 #ifndef FS_FAT32_FAT_H
@@ -32,6 +33,7 @@
 #define FAT_DIR_MAX 65536             /* entries in a directory (2 MiB), as the spec limits */
 #define FAT_LFN_MAX 255               /* UTF-16 units in a long name */
 #define FAT_FILE_MAX 0xFFFFFFFFull
+#define FAT_TAILS_BYTES (FAT_DIR_MAX / 8 + 1)
 
 #define ATTR_RO 0x01
 #define ATTR_HIDDEN 0x02
@@ -42,6 +44,20 @@
 #define ATTR_LFN 0x0F
 
 struct fat_node;
+struct fat_found;
+
+/* Where a name's entries go in a directory and its 8.3 name: worked out
+ * by the scan of a lookup that found nothing, so the create that usually
+ * follows need not scan again (valid while dir_gen has not moved). */
+struct fat_plan {
+    int valid;
+    uint64_t gen;
+    uint32_t dir_first;
+    int dir_root;
+    uint32_t nlen, start, nl;
+    uint8_t sfn[11];
+    uint16_t name[FAT_LFN_MAX];
+};
 
 struct fat_fs {
     struct fs_mount *m;
@@ -61,6 +77,10 @@ struct fat_fs {
     uint32_t next_free;              /* last cluster allocated (the search starts after it) */
     int fsinfo_dirty;
     struct fat_node *nodes;          /* the live vnodes' state */
+    struct fat_found *tmp;           /* work space (calls are serialised by the VFS lock) */
+    uint8_t *tails;                  /* FAT_TAILS_BYTES: ~N numbers in use, while adding a name */
+    struct fat_plan *plan;           /* where a name just looked up in vain would go (fat_dir.c) */
+    uint64_t dir_gen;                /* bumped by every change to any directory's entries */
     uint64_t orphan_seq;
 };
 
@@ -94,8 +114,22 @@ static inline uint32_t fat_clusters_for(const struct fat_fs *fs, uint64_t bytes)
 }
 
 /* A held buffer reused while consecutive accesses stay in its block. */
-struct fat_cur { struct buf *b; };
-uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off);  /* NULL: -EIO */
+struct fat_cur {
+    struct buf *b;
+    /* directory scans: the last entry visited (pos_idx), its disk offset and
+     * how many entries follow it in the same cluster, so the next call
+     * carries on without a chain lookup */
+    uint32_t pos_idx, pos_left;
+    uint64_t pos_off;
+    int pos_valid;
+};
+uint8_t *fat_cur_load(struct fat_fs *fs, struct fat_cur *c, uint64_t off);
+static inline uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off)   /* NULL: -EIO */
+{
+    if (c->b && c->b->blockno == off >> fs->bshift)
+        return c->b->data + (off & (fs->bsize - 1));
+    return fat_cur_load(fs, c, off);
+}
 void fat_cur_done(struct fat_cur *c);
 
 /* fat_table.c */
@@ -105,6 +139,8 @@ int fat_count_free(struct fat_fs *fs);
 int fat_alloc(struct fat_fs *fs, uint32_t prev, uint32_t *out);
 int fat_free_chain(struct fat_fs *fs, uint32_t first);
 int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *cl);
+int fat_chain_run(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t max, uint32_t *cl,
+                  uint32_t *run);
 int fat_chain_len(struct fat_fs *fs, struct fat_node *n, uint32_t *len);
 int fat_extend(struct fat_fs *fs, struct fat_node *n, uint32_t want, int zero);
 int fat_trim(struct fat_fs *fs, struct fat_node *n, uint32_t keep);

@@ -127,6 +127,41 @@ static uint32_t short_display(const uint8_t *raw, uint16_t *out)
     return n;
 }
 
+/* The 11 bytes an 8.3 entry holds for a name shown as `u` (any case), so
+ * names compare with one memcmp instead of building each entry's display
+ * form; 0 if no 8.3 entry is shown as that name. */
+static int short_form(const uint16_t *u, uint32_t n, uint8_t *raw)
+{
+    uint32_t bl = 0, el = 0;
+    int ext = 0;
+    memset(raw, ' ', 11);
+    if (n == 0 || u[0] == '.')
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint16_t c = u[i];
+        if (c == '.') {
+            if (ext)
+                return 0;
+            ext = 1;
+            continue;
+        }
+        if (c > 0xFF)
+            return 0;
+        uint8_t b = (uint8_t)(c >= 'a' && c <= 'z' ? c - 32 : c);
+        if (!ext && bl < 8)
+            raw[bl++] = b;
+        else if (ext && el < 3)
+            raw[8 + el++] = b;
+        else
+            return 0;
+    }
+    if ((ext && el == 0) || raw[bl ? bl - 1 : 0] == ' ')
+        return 0;
+    if (raw[0] == 0xE5)
+        raw[0] = 0x05;
+    return 1;
+}
+
 static uint8_t lfn_checksum(const uint8_t *sfn)
 {
     uint8_t sum = 0;
@@ -332,18 +367,32 @@ static const uint8_t lfn_pos[13] = {1, 3, 5, 7, 9, 14, 16, 18, 20, 22, 24, 28, 3
  * The next file at or after *idx ('.', '..' and volume labels skipped),
  * with its long name if a valid one precedes it: 1 (*idx moves past it),
  * 0 at the end of the directory (*idx = the end index), or -errno.
- * fr, if given, tracks the first run of fr->need free entries.
+ * fr, if given, tracks the first run of fr->need free entries. match_len
+ * (non-zero): the caller only compares names of that length, so long names
+ * of other lengths are not decoded (out->name is then not filled in).
  */
 static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fat_cur *cur,
-                     struct fat_found *out, struct freerun *fr)
+                     struct fat_found *out, struct freerun *fr, uint32_t match_len)
 {
-    uint32_t expect = 0, lfn_len = 0, first = 0;
+    uint32_t expect = 0, lfn_len = 0, first = 0, left = 0;
+    uint64_t off = 0;
     uint8_t chk = 0;
+    if (cur->pos_valid && cur->pos_idx + 1 == *idx) {
+        left = cur->pos_left;          /* carry on from the previous call */
+        off = cur->pos_off;
+    }
+    cur->pos_valid = 0;
     for (;; (*idx)++) {
-        uint64_t off;
-        int r = dir_off(fs, d, *idx, &off);
-        if (r < 0)
+        int r = 0;
+        if (left) {                    /* the next entry of the same cluster (or fixed root) */
+            off += 32;
+            left--;
+        } else if ((r = dir_off(fs, d, *idx, &off)) < 0) {
             return r;
+        } else if (r == 0) {
+            left = (d->is_root && fs->bits == 16 ? fs->root_entries - *idx
+                                                 : (fs->csize >> 5) - (*idx & ((fs->csize >> 5) - 1))) - 1;
+        }
         const uint8_t *e = r ? NULL : fat_cur_get(fs, cur, off);
         if (!r && !e)
             return -EIO;
@@ -385,11 +434,12 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
                 expect = 0;
                 continue;
             }
-            for (uint32_t k = 0; k < 13; k++) {
-                uint32_t p = (ord - 1) * 13 + k;
-                if (p < lfn_len)
-                    out->name[p] = (uint16_t)rd16(e + lfn_pos[k]);
-            }
+            if (!match_len || match_len == lfn_len)
+                for (uint32_t k = 0; k < 13; k++) {
+                    uint32_t p = (ord - 1) * 13 + k;
+                    if (p < lfn_len)
+                        out->name[p] = (uint16_t)rd16(e + lfn_pos[k]);
+                }
             expect = ord;
             continue;
         }
@@ -401,15 +451,26 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
         memcpy(out->raw, e, 32);
         out->idx = *idx;
         out->off = off;
-        out->snlen = short_display(e, out->sname);
-        if (expect == 1 && chk == lfn_checksum(e)) {
+        /* When only names of match_len count (the caller compares 8.3 names
+         * raw, see short_form), skip the 8.3 display form and the checksum
+         * of a long name of another length: valid or not, it is not it. */
+        out->snlen = match_len ? 0xFFFF : short_display(e, out->sname);
+        if (expect == 1 && match_len && lfn_len != match_len) {
+            out->nlen = lfn_len;
+            out->first_idx = first;
+        } else if (expect == 1 && chk == lfn_checksum(e)) {
             out->nlen = lfn_len;
             out->first_idx = first;
         } else {
-            memcpy(out->name, out->sname, out->snlen * 2);
+            if (out->snlen != 0xFFFF)
+                memcpy(out->name, out->sname, out->snlen * 2);
             out->nlen = out->snlen;
             out->first_idx = *idx;
         }
+        cur->pos_idx = *idx;
+        cur->pos_off = off;
+        cur->pos_left = left;
+        cur->pos_valid = 1;
         (*idx)++;
         return 1;
     }
@@ -418,22 +479,90 @@ static int scan_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struc
 int fat_dir_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fat_found *out)
 {
     struct fat_cur cur = {0};
-    int r = scan_next(fs, d, idx, &cur, out, NULL);
+    int r = scan_next(fs, d, idx, &cur, out, NULL, 0);
     fat_cur_done(&cur);
     return r;
+}
+
+/*
+ * One pass over d for `name`: 0 with *f the entry it names (compared as a
+ * long name and as an 8.3 name), or -ENOENT with *p where its entries would
+ * go (the first run of free slots, or the end) and its 8.3 name (the basis,
+ * with the smallest ~N tail not in use when one is needed). The entry at
+ * ignore_off (rename: the one about to go) is not counted.
+ */
+static int scan_for(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
+                    uint64_t ignore_off, struct fat_found *f, struct fat_plan *p)
+{
+    uint8_t basis[11], sf[11];
+    int base_len, tail, exact;
+    make_basis(name, nlen, basis, &base_len, &tail, &exact);
+    p->nl = exact ? 0 : (nlen + 12) / 13;
+    struct freerun fr = {p->nl + 1, 0, 0, 0};
+    int has_sf = short_form(name, nlen, sf);
+    if (tail)
+        memset(fs->tails, 0, FAT_TAILS_BYTES);
+    struct fat_cur cur = {0};
+    uint32_t idx = 0;
+    int r;
+    while ((r = scan_next(fs, d, &idx, &cur, f, &fr, nlen)) == 1) {
+        if (f->off == ignore_off)
+            continue;
+        if ((f->nlen == nlen && name_eq(f->name, f->nlen, name, nlen)) ||
+            (has_sf && memcmp(f->raw, sf, 11) == 0))
+            break;
+        /* Without a tail the 8.3 name is the name's own short form: an
+         * entry using it would have matched above. */
+        if (tail) {
+            uint32_t num = tail_number(f->raw, basis, base_len);
+            if (num && num <= FAT_DIR_MAX)
+                fs->tails[num >> 3] |= (uint8_t)(1 << (num & 7));
+        }
+    }
+    fat_cur_done(&cur);
+    if (r == 1) {
+        if (f->snlen == 0xFFFF) {      /* the caller may show or compare it */
+            f->snlen = short_display(f->raw, f->sname);
+            if (f->nlen == 0xFFFF) {
+                memcpy(f->name, f->sname, f->snlen * 2);
+                f->nlen = f->snlen;
+            }
+        }
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    p->start = fr.start;
+    if (!tail) {
+        memcpy(p->sfn, basis, 11);
+    } else {
+        uint32_t num = 1;
+        while (num <= FAT_DIR_MAX && (fs->tails[num >> 3] >> (num & 7) & 1))
+            num++;
+        if (num > FAT_DIR_MAX)         /* cannot happen: fewer entries than numbers */
+            return -ENOSPC;
+        apply_tail(p->sfn, basis, base_len, num);
+    }
+    return -ENOENT;
 }
 
 int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
                  struct fat_found *out)
 {
-    struct fat_cur cur = {0};
-    uint32_t idx = 0;
-    int r;
-    while ((r = scan_next(fs, d, &idx, &cur, out, NULL)) == 1)
-        if (name_eq(out->name, out->nlen, name, nlen) || name_eq(out->sname, out->snlen, name, nlen))
-            break;
-    fat_cur_done(&cur);
-    return r == 1 ? 0 : r == 0 ? -ENOENT : r;
+    struct fat_plan *p = fs->plan, mine;
+    int r = scan_for(fs, d, name, nlen, 0, out, &mine);
+    if (r == -ENOENT) {                /* kept until a directory changes */
+        p->valid = 1;
+        p->start = mine.start;
+        p->nl = mine.nl;
+        memcpy(p->sfn, mine.sfn, 11);
+        p->gen = fs->dir_gen;
+        p->dir_first = d->first;
+        p->dir_root = d->is_root;
+        p->nlen = nlen;
+        memcpy(p->name, name, nlen * 2);
+    }
+    return r;
 }
 
 int fat_dir_empty(struct fat_fs *fs, uint32_t first)
@@ -442,14 +571,10 @@ int fat_dir_empty(struct fat_fs *fs, uint32_t first)
     memset(&tmp, 0, sizeof tmp);
     tmp.is_dir = 1;
     tmp.first = first;
-    struct fat_found *f = kmalloc(sizeof *f);
-    if (!f)
-        return -ENOMEM;
     uint32_t idx = 0;
     struct fat_cur cur = {0};
-    int r = scan_next(fs, &tmp, &idx, &cur, f, NULL);
+    int r = scan_next(fs, &tmp, &idx, &cur, fs->tmp, NULL, 1);
     fat_cur_done(&cur);
-    kfree(f);
     return r < 0 ? r : !r;
 }
 
@@ -484,47 +609,23 @@ int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uin
 {
     if (!d->is_root && d->first == 0)
         return -EIO;
-    uint8_t basis[11], sfn[11], ent[32];
-    int base_len, tail, exact;
-    make_basis(name, nlen, basis, &base_len, &tail, &exact);
-    uint32_t nl = exact ? 0 : (nlen + 12) / 13;
-    struct freerun fr = {nl + 1, 0, 0, 0};
-    uint8_t *tails = kmalloc(FAT_DIR_MAX / 8 + 1);
-    struct fat_found *f = kmalloc(sizeof *f);
-    int r = -ENOMEM, basis_used = 0;
+    uint8_t ent[32];
+    struct fat_plan *p = fs->plan, mine;
     struct fat_cur cur = {0};
-    uint32_t idx = 0;
-    if (!tails || !f)
-        goto out;
-    memset(tails, 0, FAT_DIR_MAX / 8 + 1);
-    while ((r = scan_next(fs, d, &idx, &cur, f, &fr)) == 1) {
-        if (f->off == ignore_off)
-            continue;
-        if (name_eq(f->name, f->nlen, name, nlen) || name_eq(f->sname, f->snlen, name, nlen)) {
-            r = -EEXIST;
-            break;
-        }
-        if (memcmp(f->raw, basis, 11) == 0)
-            basis_used = 1;
-        uint32_t num = tail_number(f->raw, basis, base_len);
-        if (num && num <= FAT_DIR_MAX)
-            tails[num >> 3] |= (uint8_t)(1 << (num & 7));
+    int r = 0;
+    if (!(!ignore_off && p->valid && p->gen == fs->dir_gen && p->dir_first == d->first &&
+          p->dir_root == d->is_root && p->nlen == nlen && memcmp(p->name, name, nlen * 2) == 0)) {
+        p = &mine;
+        r = scan_for(fs, d, name, nlen, ignore_off, fs->tmp, p);
+        if (r != -ENOENT)
+            return r == 0 ? -EEXIST : r;
+        r = 0;
     }
-    fat_cur_done(&cur);
-    if (r < 0)
-        goto out;
-    if (!tail && !basis_used) {
-        memcpy(sfn, basis, 11);
-    } else {
-        uint32_t num = 1;
-        while (num <= FAT_DIR_MAX && (tails[num >> 3] >> (num & 7) & 1))
-            num++;
-        if (num > FAT_DIR_MAX) {       /* cannot happen: fewer entries than numbers */
-            r = -ENOSPC;
-            goto out;
-        }
-        apply_tail(sfn, basis, base_len, num);
-    }
+    fs->plan->valid = 0;
+    fs->dir_gen++;
+    uint32_t nl = p->nl;
+    const uint8_t *sfn = p->sfn;
+    struct freerun fr = {nl + 1, p->start, 0, 1};
     /* Room for nl + 1 entries from fr.start: grow the directory if needed. */
     uint32_t end = fr.start + nl + 1;
     if (d->is_root && fs->bits == 16) {
@@ -568,10 +669,6 @@ int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uin
     fat_cur_done(&cur);
 out:
     fat_cur_done(&cur);
-    if (tails)
-        kfree(tails);
-    if (f)
-        kfree(f);
     return r < 0 ? r : 0;
 }
 
@@ -579,6 +676,7 @@ out:
 int fat_dir_remove(struct fat_fs *fs, struct fat_node *d, const struct fat_found *f)
 {
     struct fat_cur cur = {0};
+    fs->dir_gen++;
     int r = 0;
     for (uint32_t i = f->first_idx; i <= f->idx && r == 0; i++) {
         uint64_t off;

@@ -19,6 +19,9 @@ struct fat_scratch {                   /* per-mount work space: the VFS lock ser
 struct fat_mount {
     struct fat_fs fs;
     struct fat_scratch s;
+    struct fat_found tmp;
+    struct fat_plan plan;
+    uint8_t tails[FAT_TAILS_BYTES];
 };
 
 static struct fat_fs *FS(struct fs_mount *m) { return m->priv; }
@@ -115,6 +118,9 @@ static int fat_mount(struct fs_mount *m)
     struct fat_fs *fs = &fm->fs;
     fs->m = m;
     fs->dev = dev;
+    fs->tmp = &fm->tmp;
+    fs->tails = fm->tails;
+    fs->plan = &fm->plan;
     fs->bits = bits;
     fs->csize = bps * spc;
     for (fs->cshift = 0; (1u << fs->cshift) < fs->csize; fs->cshift++)
@@ -126,11 +132,12 @@ static int fat_mount(struct fs_mount *m)
     fs->root_entries = root_ent;
     fs->data_start = meta * bps;
     fs->nclusters = (uint32_t)ncl;
-    /* The biggest block (<= 4096) that keeps the data area aligned and the
-     * device a whole number of blocks. */
+    /* Blocks of 4096 bytes when the device is a whole number of them (all
+     * I/O is by byte offset, so clusters and FAT entries need not line up
+     * with blocks; adjacent clusters are moved together). */
     uint64_t dev_bytes = dev->sectors * SECTOR_SIZE;
     fs->bsize = 4096;
-    while (fs->bsize > bps && (fs->data_start % fs->bsize || dev_bytes % fs->bsize))
+    while (fs->bsize > bps && dev_bytes % fs->bsize)
         fs->bsize >>= 1;
     if (fs->bsize < 512)
         fs->bsize = 512;

@@ -10,17 +10,12 @@
  */
 #include "fat.h"
 
-uint8_t *fat_cur_get(struct fat_fs *fs, struct fat_cur *c, uint64_t off)
+uint8_t *fat_cur_load(struct fat_fs *fs, struct fat_cur *c, uint64_t off)
 {
-    uint64_t blk = off >> fs->bshift;
-    if (!c->b || c->b->blockno != blk) {
-        if (c->b)
-            brelse(c->b);
-        c->b = bread(fs->dev, blk, fs->bsize);
-        if (!c->b)
-            return NULL;
-    }
-    return c->b->data + (off & (fs->bsize - 1));
+    if (c->b)
+        brelse(c->b);
+    c->b = bread(fs->dev, off >> fs->bshift, fs->bsize);
+    return c->b ? c->b->data + (off & (fs->bsize - 1)) : NULL;
 }
 
 void fat_cur_done(struct fat_cur *c)
@@ -164,27 +159,81 @@ int fat_alloc(struct fat_fs *fs, uint32_t prev, uint32_t *out)
     return 0;
 }
 
-/* Free `first` and every cluster after it; stops at anything not a chain. */
+static uint32_t entry_value(const struct fat_fs *fs, const uint8_t *p)
+{
+    if (fs->bits == 32)
+        return rd32(p) & 0x0FFFFFFF;
+    uint32_t v = rd16(p);
+    return v >= 0xFFF7 ? (v == 0xFFF7 ? FAT_BAD : FAT_EOC) : v;
+}
+
+static void entry_store(const struct fat_fs *fs, uint8_t *p, uint32_t val)
+{
+    if (fs->bits == 32)
+        wr32(p, (rd32(p) & 0xF0000000) | (val & 0x0FFFFFFF));
+    else
+        wr16(p, val >= 0x0FFFFFF8 ? 0xFFFF : val == FAT_BAD ? 0xFFF7 : val);
+}
+
+/* Set entries c .. c+count-1 to `val` (0: free) or, with link, to a chain
+ * c -> c+1 -> ... ending in FAT_EOC; in every FAT copy, a block at a time. */
+static int set_range(struct fat_fs *fs, uint32_t c, uint32_t count, uint32_t val, int link)
+{
+    for (uint32_t i = 0; i < fs->nfats; i++) {
+        struct fat_cur cur = {0};
+        for (uint32_t k = 0; k < count; k++) {
+            uint8_t *p = fat_cur_get(fs, &cur, entry_off(fs, i, c + k));
+            if (!p) {
+                fat_cur_done(&cur);
+                return -EIO;
+            }
+            entry_store(fs, p, !link ? val : k + 1 == count ? FAT_EOC : c + k + 1);
+            bdirty(cur.b);
+        }
+        fat_cur_done(&cur);
+    }
+    return 0;
+}
+
+/* Free `first` and every cluster after it; stops at anything not a chain.
+ * Consecutive clusters are freed together, a block of each FAT at a time. */
 int fat_free_chain(struct fat_fs *fs, uint32_t first)
 {
-    uint32_t c = first;
-    for (uint32_t steps = 0; fat_valid(fs, c) && steps < fs->nclusters; steps++) {
-        uint32_t next;
-        int r = fat_get(fs, c, &next);
-        if (r < 0)
-            return r;
-        if (next == 0 || next == FAT_BAD)     /* not part of a chain: leave it */
+    uint32_t c = first, steps = 0;
+    while (fat_valid(fs, c) && steps < fs->nclusters) {
+        /* The run c .. c+k-1, each pointing at the next; `next` follows it. */
+        uint32_t k = 0, next = 0;
+        struct fat_cur cur = {0};
+        for (;;) {
+            const uint8_t *p = fat_cur_get(fs, &cur, entry_off(fs, fs->active_fat, c + k));
+            if (!p) {
+                fat_cur_done(&cur);
+                return -EIO;
+            }
+            next = entry_value(fs, p);
+            k++;
+            if (next != c + k || !fat_valid(fs, next) || steps + k >= fs->nclusters)
+                break;
+        }
+        fat_cur_done(&cur);
+        int broken = next == 0 || next == FAT_BAD;
+        if (broken)
+            k--;                       /* that one is not in use: leave it */
+        if (k) {
+            int r = set_range(fs, c, k, 0, 0);
+            if (r < 0)
+                return r;
+            fs->free_count = fs->free_count + k > fs->nclusters ? fs->nclusters : fs->free_count + k;
+            fs->fsinfo_dirty = 1;
+        }
+        if (broken)
             return -EIO;
-        if ((r = fat_set(fs, c, 0)) < 0)
-            return r;
-        if (fs->free_count < fs->nclusters)
-            fs->free_count++;
-        fs->fsinfo_dirty = 1;
+        steps += k;
         if (next >= 0x0FFFFFF8)
             return 0;
         c = next;
     }
-    return fat_valid(fs, c) || c == 0 ? 0 : -EIO;
+    return fat_valid(fs, c) ? 0 : -EIO;
 }
 
 /*
@@ -237,6 +286,32 @@ int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *
     return 0;
 }
 
+/*
+ * Like fat_chain_at, and *run: how many clusters from there on (at most
+ * max) follow each other on disk, read from the FAT a block at a time. The
+ * node's position moves to the last of them.
+ */
+int fat_chain_run(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t max, uint32_t *cl, uint32_t *run)
+{
+    int r = fat_chain_at(fs, n, idx, cl);
+    if (r != 0)
+        return r;
+    uint32_t c = *cl, k = 1;
+    struct fat_cur cur = {0};
+    while (k < max) {
+        const uint8_t *p = fat_cur_get(fs, &cur, entry_off(fs, fs->active_fat, c));
+        if (!p || entry_value(fs, p) != c + 1 || !fat_valid(fs, c + 1))
+            break;
+        c++;
+        k++;
+    }
+    fat_cur_done(&cur);
+    n->c_idx = idx + k - 1;
+    n->c_cl = c;
+    *run = k;
+    return 0;
+}
+
 int fat_chain_len(struct fat_fs *fs, struct fat_node *n, uint32_t *len)
 {
     uint32_t cl;
@@ -263,18 +338,41 @@ int fat_extend(struct fat_fs *fs, struct fat_node *n, uint32_t want, int zero)
     int r = fat_chain_len(fs, n, &len);
     if (r < 0)
         return r;
-    while (len < want) {
-        uint32_t c;
-        r = fat_alloc(fs, n->first ? n->last_cl : 0, &c);
-        if (r == -ENOSPC)
+    while (len < want && fs->free_count) {
+        uint32_t start = fs->next_free + 1;
+        if (!fat_valid(fs, start))
+            start = 2;
+        int64_t c = scan_free(fs, start, 1);
+        if (c < 0)
+            return (int)c;
+        if (c == 0) {
+            fs->free_count = 0;
+            fs->fsinfo_dirty = 1;
             break;
-        if (r < 0)
+        }
+        /* Take the free entries that follow it too (one FAT block's worth at most). */
+        uint32_t count = 1, max = want - len;
+        struct fat_cur cur = {0};
+        while (count < max && count < 1024 && fat_valid(fs, (uint32_t)c + count)) {
+            const uint8_t *p = fat_cur_get(fs, &cur, entry_off(fs, fs->active_fat, (uint32_t)c + count));
+            if (!p || entry_value(fs, p) != 0)
+                break;
+            count++;
+        }
+        fat_cur_done(&cur);
+        if ((r = set_range(fs, (uint32_t)c, count, 0, 1)) < 0)
+            return r;
+        if (n->first && (r = fat_set(fs, n->last_cl, (uint32_t)c)) < 0)
             return r;
         if (!n->first)
-            n->first = c;
-        n->last_cl = c;
-        n->n_cl = ++len;
-        if (zero && (r = fat_dev_io(fs, fat_cluster_off(fs, c), NULL, NULL, fs->csize, 1)) < 0)
+            n->first = (uint32_t)c;
+        n->last_cl = (uint32_t)c + count - 1;
+        n->n_cl = len += count;
+        fs->free_count = fs->free_count > count ? fs->free_count - count : 0;
+        fs->next_free = n->last_cl;
+        fs->fsinfo_dirty = 1;
+        if (zero && (r = fat_dev_io(fs, fat_cluster_off(fs, (uint32_t)c), NULL, NULL,
+                                    (size_t)count << fs->cshift, 1)) < 0)
             return r;
     }
     return (int)len;
@@ -355,12 +453,16 @@ int64_t fat_file_io(struct fat_fs *fs, struct fat_node *n, uint64_t off, void *r
 {
     size_t done = 0;
     while (done < len) {
-        uint32_t cl;
-        int r = fat_chain_at(fs, n, (uint32_t)(off >> fs->cshift), &cl);
+        uint32_t cl, ci = (uint32_t)(off >> fs->cshift);
+        int r;
+        uint32_t in = (uint32_t)(off & (fs->csize - 1)), run;
+        /* Following clusters too while they are adjacent on disk, so one
+         * transfer covers whole blocks (no read before a full overwrite). */
+        uint64_t want = ((uint64_t)in + (len - done) + fs->csize - 1) >> fs->cshift;
+        r = fat_chain_run(fs, n, ci, want > 4096 ? 4096 : (uint32_t)want, &cl, &run);
         if (r != 0)
             return done ? (int64_t)done : -EIO;
-        uint32_t in = (uint32_t)(off & (fs->csize - 1));
-        size_t k = fs->csize - in;
+        size_t k = ((size_t)run << fs->cshift) - in;
         if (k > len - done)
             k = len - done;
         r = fat_dev_io(fs, fat_cluster_off(fs, cl) + in, rbuf ? (uint8_t *)rbuf + done : NULL,
