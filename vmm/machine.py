@@ -15,6 +15,8 @@ device sits where, like a PC's I/O map:
     0x3B0-0x3DF           VGA (text mode)      text memory: guest RAM at 0xB8000
     0xF4                  exit port            (configurable, 0 = none)
     0x604-0x605           ACPI PM1a control    power-off without a status
+    0x1F0-0x1F7, 0x3F6    ATA primary channel  IRQ 14 (always; drives from [[disk]] 1-2)
+    0x170-0x177, 0x376    ATA secondary        IRQ 15 (with a 3rd or 4th [[disk]])
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from . import errors
 from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
+from .coalesced import CoalescedPio
 from .console.terminal import SerialInput, open_output
 from .devices.acpi_pm import AcpiPowerOff
+from .devices.ata import ATA_CHANNELS, ata_channels
 from .devices.exit_port import ExitPort
 from .devices.i8042 import I8042
 from .devices.pic8259 import PicPair
@@ -38,6 +42,7 @@ from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
 from .devices import vga
+from .disks import open_disks
 from .guest_counters import GuestCounters
 from .irq import IrqLine
 from .kvm import Kvm
@@ -109,6 +114,7 @@ class Machine:
                             config.machine.unclaimed_io)
 
         self._close_output = None
+        self.disks = open_disks(config)  # before boot: a bad image is a ConfigError
         if output is None:
             output, self._close_output = open_output(config)
         self.board = self._build_board(config, output)
@@ -119,6 +125,13 @@ class Machine:
             except ValueError as e:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
+        self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
+        if config.machine.coalesced_pio:
+            for channel, (name, base, _, _) in zip(self.ata, ATA_CHANNELS):
+                if any(channel.drives):  # data .. device registers; never the command register
+                    self.coalesced.add(base, 7)
+        if self.coalesced.zones:
+            self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
         self.loop.on_reset = self._reboot
         self.reboots = 0
@@ -136,9 +149,17 @@ class Machine:
         config = self.config
         self.kernel = load_kernel(self.kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
-                               cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
+                               cmdline=self._cmdline(config), timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
         enter_long_mode(self.vcpu, self.memory, self.kernel, info)
+
+    def _cmdline(self, config) -> str:
+        """The kernel command line; ata_secondary=1 (first, before any "--") tells the
+        ATA driver the secondary channel exists, which it does only with a 3rd/4th disk."""
+        words = config.kernel.cmdline
+        if len(self.ata) > 1:
+            words = ("ata_secondary=1 " + words).strip()
+        return words
 
     def _build_board(self, config, output) -> list[Slot]:
         """Create the devices and say where each sits: the machine's I/O map."""
@@ -163,6 +184,10 @@ class Machine:
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
+        self.ata = ata_channels(self.disks, irq)
+        for channel, (name, base, control, line) in zip(self.ata, ATA_CHANNELS):
+            board.append(Slot(name, "io", base, 8, channel, line))
+            board.append(Slot(name + "-control", "io", control, 1, channel.control))
         return board
 
     # -- control (any thread) ----------------------------------------------------------
@@ -301,6 +326,8 @@ class Machine:
     def close(self):
         if self.control is not None:
             self.control.close()
+        for disk in self.disks:
+            disk.close()
         if self._close_output:
             self._close_output()
         self.vcpu.close()

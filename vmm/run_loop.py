@@ -73,6 +73,7 @@ class RunLoop:
         self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
         self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
+        self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.paused = False   # stop/cont (control socket): no KVM_RUN while set
@@ -211,6 +212,8 @@ class RunLoop:
             hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
             r = vcpu.run()
             exited = clock()
+            if self.drain_coalesced is not None:
+                self.drain_coalesced()  # writes the guest made before this exit come first
             if r < 0:  # kicked out by a signal
                 run.immediate_exit = 0
                 reason = lib.KVM_EXIT_INTR
@@ -237,7 +240,19 @@ class RunLoop:
         direction, size, port, count, offset = IO_RECORD.unpack_from(self._io_view, IO_RECORD_OFFSET)
         data = self._io_view
         bus = self.io_bus
-        for i in range(offset, offset + size * count, size):  # count > 1 for rep ins/outs
+        if count > 1:  # rep ins/outs: the whole block in one device call
+            end = offset + size * count
+            try:
+                if direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write_block(port, size, data[offset:end])
+                else:
+                    data[offset:end] = bus.read_block(port, size, count)
+            except UnclaimedAccess as access:
+                value = self._unclaimed(access)
+                if not access.is_write:
+                    data[offset:end] = value.to_bytes(size, "little") * count
+            return
+        for i in range(offset, offset + size * count, size):
             try:
                 if direction == lib.KVM_EXIT_IO_OUT:
                     bus.write(port, size, int.from_bytes(data[i:i + size], "little"))

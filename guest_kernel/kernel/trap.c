@@ -94,7 +94,7 @@ void trap(struct trap_frame *frame)
         exception_report(frame);
         printk("pyos: unrecoverable exception in the kernel, powering off with status %d\n",
                EXCEPTION_STATUS);
-        poweroff(EXCEPTION_STATUS);
+        halt_machine(EXCEPTION_STATUS);
     }
     if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
         irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);

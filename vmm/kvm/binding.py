@@ -49,6 +49,8 @@ _CDEF = r"""
 #define KVM_SET_CPUID2 ...
 #define KVM_GET_VCPU_EVENTS ...
 #define KVM_SET_VCPU_EVENTS ...
+#define KVM_REGISTER_COALESCED_MMIO ...
+#define KVM_COALESCED_MMIO_PAGE_OFFSET ...
 
 #define KVM_CAP_IRQCHIP ...
 #define KVM_CAP_HLT ...
@@ -154,6 +156,11 @@ struct kvm_cpuid2 { uint32_t nent; struct kvm_cpuid_entry2 entries[]; ...; };
 struct kvm_msr_entry { uint32_t index; uint64_t data; ...; };
 struct kvm_msrs { uint32_t nmsrs; struct kvm_msr_entry entries[]; ...; };
 
+/* coalesced port writes: a zone to register, and the ring page after kvm_run */
+struct kvm_coalesced_mmio_zone { uint64_t addr; uint32_t size; uint32_t pio; ...; };
+struct kvm_coalesced_mmio { uint64_t phys_addr; uint32_t len; uint32_t pio; uint8_t data[8]; ...; };
+struct kvm_coalesced_mmio_ring { uint32_t first, last; struct kvm_coalesced_mmio coalesced_mmio[]; ...; };
+
 struct kvm_translation {
     uint64_t linear_address; uint64_t physical_address;
     uint8_t valid, writeable, usermode; ...;
@@ -234,7 +241,7 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg)
 }
 """
 
-SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "counters.h")]
+SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "blk_stats.h", "counters.h")]
 
 
 def _header_as_cdef(path: Path) -> str:
