@@ -81,6 +81,8 @@ struct fat_fs {
     uint8_t *tails;                  /* FAT_TAILS_BYTES: ~N numbers in use, while adding a name */
     struct fat_plan *plan;           /* where a name just looked up in vain would go (fat_dir.c) */
     uint64_t dir_gen;                /* bumped by every change to any directory's entries */
+    uint32_t hint_first, hint_idx;   /* the last file readdir or a lookup gave (its first entry) */
+    int hint_root;
     uint64_t orphan_seq;
 };
 
@@ -163,6 +165,7 @@ int fat_name_from_utf8(const char *s, size_t len, uint16_t *out, uint32_t *outle
 size_t fat_name_to_utf8(const uint16_t *u, uint32_t n, char *out, size_t cap);
 int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
                  struct fat_found *out);
+void fat_dir_hint(struct fat_fs *fs, struct fat_node *d, uint32_t idx);
 int fat_dir_next(struct fat_fs *fs, struct fat_node *d, uint32_t *idx, struct fat_found *out);
 int fat_dir_add(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
                 const uint8_t *tmpl, uint64_t ignore_off, uint64_t *sfn_off);

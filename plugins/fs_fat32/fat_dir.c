@@ -546,11 +546,51 @@ static int scan_for(struct fat_fs *fs, struct fat_node *d, const uint16_t *name,
     return -ENOENT;
 }
 
+void fat_dir_hint(struct fat_fs *fs, struct fat_node *d, uint32_t idx)
+{
+    fs->hint_first = d->first;
+    fs->hint_root = d->is_root;
+    fs->hint_idx = idx;
+}
+
+/* Looking from the last file readdir or a lookup gave to the end first:
+ * a walk over a directory (readdir, then each name) costs one step per
+ * file, not a scan from the start. Any match is a real entry. */
+static int find_from_hint(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
+                          struct fat_found *out)
+{
+    if (!fs->hint_idx || fs->hint_first != d->first || fs->hint_root != d->is_root)
+        return -ENOENT;
+    struct fat_cur cur = {0};
+    uint32_t idx = fs->hint_idx;
+    uint8_t sf[11];
+    int r, has_sf = short_form(name, nlen, sf);
+    while ((r = scan_next(fs, d, &idx, &cur, out, NULL, nlen)) == 1)
+        if ((out->nlen == nlen && name_eq(out->name, out->nlen, name, nlen)) ||
+            (has_sf && memcmp(out->raw, sf, 11) == 0))
+            break;
+    fat_cur_done(&cur);
+    if (r != 1)
+        return -ENOENT;
+    if (out->snlen == 0xFFFF) {
+        out->snlen = short_display(out->raw, out->sname);
+        if (out->nlen == 0xFFFF) {
+            memcpy(out->name, out->sname, out->snlen * 2);
+            out->nlen = out->snlen;
+        }
+    }
+    return 0;
+}
+
 int fat_dir_find(struct fat_fs *fs, struct fat_node *d, const uint16_t *name, uint32_t nlen,
                  struct fat_found *out)
 {
     struct fat_plan *p = fs->plan, mine;
-    int r = scan_for(fs, d, name, nlen, 0, out, &mine);
+    int r = find_from_hint(fs, d, name, nlen, out);
+    if (r == 0 || (r = scan_for(fs, d, name, nlen, 0, out, &mine)) == 0) {
+        fat_dir_hint(fs, d, out->first_idx);
+        return 0;
+    }
     if (r == -ENOENT) {                /* kept until a directory changes */
         p->valid = 1;
         p->start = mine.start;

@@ -683,6 +683,7 @@ static int fat_readdir(struct vnode *dir, uint64_t *cookie, struct fs_dirent *ou
         return r;
     }
     *cookie = idx;
+    fat_dir_hint(fs, d, s->a.first_idx);
     out->ino = s->a.off >> 5;
     out->type = s->a.raw[11] & ATTR_DIR ? S_IFDIR : S_IFREG;
     size_t n = fat_name_to_utf8(s->a.name, s->a.nlen, out->name, sizeof out->name);
