@@ -128,10 +128,12 @@ class Bus:
         """`count` reads of `size` bytes at one address (rep ins), as bytes."""
         hit = self._find(address)
         if hit is None:
+            self.unclaimed[0] += count
             raise UnclaimedAccess(self, address, size, False, None)
-        base, device, _ = hit
+        base, device, _, counts = hit
         block = getattr(device, "read_block", None)
         if block is not None:
+            counts[0] += count
             return block(address - base, size, count)
         return b"".join(self.read(address, size).to_bytes(size, "little") for _ in range(count))
 
@@ -139,10 +141,12 @@ class Bus:
         """len(data) // size writes of `size` bytes at one address (rep outs)."""
         hit = self._find(address)
         if hit is None:
+            self.unclaimed[1] += len(data) // size
             raise UnclaimedAccess(self, address, size, True, int.from_bytes(data[:size], "little"))
-        base, device, _ = hit
+        base, device, _, counts = hit
         block = getattr(device, "write_block", None)
         if block is not None:
+            counts[1] += len(data) // size
             return block(address - base, size, data)
         for i in range(0, len(data), size):
             self.write(address, size, int.from_bytes(data[i:i + size], "little"))

@@ -48,8 +48,10 @@ allowed. The schema below is the single description of what a config may say.
     file_sd_dir = ""         # where the file_sd target file goes while the VM
                              # runs; "" = the cache's file_sd/ (~/.cache/pyos/file_sd)
     vm = ""                  # the `vm` label; "" = "<config name>-<pid>"
+
     [control]                # the JSON-lines control socket (vmm/control.py)
     socket = ""              # Unix socket path; empty = none
+
     [[disk]]                 # ATA disks, up to 4, in this order: primary master,
                              # primary slave, secondary master, secondary slave
     path     = "root.img"    # the image (relative to this file); a whole number
@@ -123,6 +125,9 @@ class MetricsConfig:
 @dataclass
 class ControlConfig:
     socket: str = ""
+
+
+@dataclass
 class CreateConfig:
     fs: str
     size_mib: int

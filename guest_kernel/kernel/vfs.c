@@ -4,7 +4,7 @@
  * Paths are made canonical first (the task's cwd prepended, "." and ".."
  * resolved as text: there are no symbolic links), so a filesystem never
  * sees "." or "..", and mounts are found by the longest mount path that
- * prefixes the canonical path: "/", "/dev" (served here: console, null) and
+ * prefixes the canonical path: "/", "/dev" (served here: console, null, mouse) and
  * any added with mount(). The rest of the path is walked from that mount's
  * root through the filesystem's lookup(), one component at a time.
  *
@@ -193,7 +193,15 @@ static int resolve_parent(const char *canon, struct mount_entry **mp, struct vno
 
 /* ---- /dev ----------------------------------------------------------- */
 
-static const char *const dev_names[] = {"console", "null"};
+static const char *const dev_names[] = {"console", "null", "mouse"};  /* mouse: kernel/file.c's input hook */
+
+static int dev_known(const char *canon)
+{
+    for (uint64_t i = 0; i < ARRAY_SIZE(dev_names); i++)
+        if (!strcmp(canon + 5, dev_names[i]))
+            return 1;
+    return 0;
+}
 
 static int dev_open(const char *canon, int flags, struct file **out)
 {
@@ -204,9 +212,11 @@ static int dev_open(const char *canon, int flags, struct file **out)
     } else {
         if (flags & O_DIRECTORY)
             return -ENOTDIR;
-        if (strcmp(canon, "/dev/console") && strcmp(canon, "/dev/null"))
+        if (strncmp(canon, "/dev/", 5) || !dev_known(canon))
             return (flags & O_CREAT) ? -EROFS : -ENOENT;
         *out = file_open(canon);
+        if (!*out && !strcmp(canon, "/dev/mouse"))
+            return -ENODEV;  /* no PS/2 mouse answered at boot */
     }
     if (!*out)
         return -ENOMEM;

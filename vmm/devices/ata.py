@@ -493,6 +493,20 @@ class AtaChannel:
         self.control_reg = 0
         self.control = _ControlPort(self)
 
+    @property
+    def counters(self) -> dict:
+        """Both drives' counters for the metrics (read at scrape time): lists by
+        unit (0 master, 1 slave), commands by name summed over the drives."""
+        drives = [d for d in self.drives if d is not None]
+        out = {key: [d.counters[key] if d else 0 for d in self.drives]
+               for key in ("bytes_read", "bytes_written", "flushes", "errors", "interrupts")}
+        commands: dict[str, int] = {}
+        for d in drives:
+            for name, n in list(d.counters["commands"].items()):
+                commands[name] = commands.get(name, 0) + n
+        out["commands"] = commands
+        return out
+
     # -- helpers -----------------------------------------------------------------------
     @property
     def selected(self) -> AtaDrive | None:
