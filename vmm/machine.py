@@ -34,6 +34,7 @@ from . import errors
 from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, UnclaimedAccess
+from .devices.crash_report import CrashReportPort
 from .devices.exit_port import ExitPort
 from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
@@ -45,6 +46,7 @@ from .irq import IrqLine
 from .kvm import Kvm, ffi, lib
 from .memory import GuestMemory
 from .report import register_dump
+from .symbols import Symbolizer
 
 KICK_SIGNAL = signal.SIGUSR1
 COM1_BASE, COM1_IRQ = 0x3F8, 4
@@ -116,12 +118,16 @@ class Machine:
         self.io_bus.register(0x40, 4, self.pit)
         self.io_bus.register(0x61, 1, SystemPort61(self.pit))
         self._close_output = None
-        self.uart = Uart16550("com1", output or self._open_output(), self.irq_lines[COM1_IRQ])
+        self.console_output = output or self._open_output()
+        self.uart = Uart16550("com1", self.console_output, self.irq_lines[COM1_IRQ])
         self.io_bus.register(COM1_BASE, 8, self.uart)
         if config.machine.exit_port:
             self.io_bus.register(config.machine.exit_port, 4, ExitPort(self._guest_exit))
 
         self.kernel = load_kernel(kernel_path, self.memory)
+        self.symbolizer = Symbolizer(kernel_path)
+        self.crash_reports = CrashReportPort(self.memory, self.symbolizer, self.console_output)
+        self.io_bus.register(CrashReportPort.PORT, 4, self.crash_reports)
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
                                cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
@@ -232,7 +238,7 @@ class Machine:
         self.status = value
 
     def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
-        dump = register_dump(self.vcpu, self.memory, insn_bytes)
+        dump = register_dump(self.vcpu, self.memory, insn_bytes, symbols=self.symbolizer)
         return GuestCrash(f"{what}\n{dump}", status=status)
 
     @property
