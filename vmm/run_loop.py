@@ -1,0 +1,242 @@
+"""The run loop: KVM_RUN, exit dispatch, interrupt injection, kicks.
+
+It executes in the thread that calls run(). Before each KVM_RUN the loop
+asks the PIC for its INTR output; if the guest can take an interrupt now
+(kvm_run.ready_for_interrupt_injection and IF), the PIC's INTA cycle gives
+the vector and KVM_INTERRUPT injects it; otherwise the loop sets
+request_interrupt_window so KVM exits as soon as the guest can.
+
+Anything that must get the vCPU's attention from another thread (Ctrl-C,
+terminal input, the PIC raising INTR from the timer thread) calls kick():
+it sets kvm_run.immediate_exit, so a kick that lands just before KVM_RUN is
+not lost, and sends KICK_SIGNAL to the vCPU thread, which makes a KVM_RUN in
+progress return with EINTR. A halted vCPU sleeps on an event instead.
+
+This is the hot path: counting is plain ints, and each exit costs one dict
+lookup for its handler.
+"""
+
+from __future__ import annotations
+
+import signal
+import struct
+import threading
+from collections import Counter
+
+from . import errors
+from .bus import UnclaimedAccess
+from .errors import GuestCrash
+from .kvm import ffi, lib
+from .report import register_dump
+
+KICK_SIGNAL = signal.SIGUSR1
+
+# struct kvm_run's io record: direction, size, port, count, data_offset,
+# unpacked at the offsets the compiler gave cffi.
+IO_RECORD = struct.Struct("<BBHIQ")
+IO_RECORD_OFFSET = ffi.offsetof("struct kvm_run", "io")
+assert [ffi.offsetof("struct kvm_run", "io", f) - IO_RECORD_OFFSET
+        for f in ("direction", "size", "port", "count", "data_offset")] == [0, 1, 2, 4, 8]
+
+EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
+              if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
+
+HALT_RECHECK = 1.0  # seconds: a halted vCPU re-checks even without a kick
+
+
+class RunLoop:
+    def __init__(self, vcpu, memory, pic, io_bus, mmio_bus, unclaimed_io: str = "stop"):
+        self.vcpu = vcpu
+        self.memory = memory
+        self.pic = pic
+        self.io_bus = io_bus
+        self.mmio_bus = mmio_bus
+        self.unclaimed_io = unclaimed_io
+        self.status: int | None = None       # the guest's exit status, once it has one
+        self.stop_status: int | None = None  # set by request_stop()
+        self.exit_counts: Counter[int] = Counter()  # by exit reason number
+        self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
+        self._wakeup = threading.Event()
+        self._halted = False  # the vCPU thread sleeps in _on_hlt
+        self.thread: int | None = None
+        self.symbols = None  # a vmm.symbols.Symbolizer: crash dumps name functions and lines
+        # A debugger (vmm/gdbstub.py), if one is attached. Checked only off the
+        # hot path: after a kick, after a halt, before the first KVM_RUN.
+        self.debugger = None
+        self.pause_requested = False  # the debugger wants the vCPU stopped
+        self.hold_interrupts = False  # single-stepping: inject nothing meanwhile
+        self._io_view = vcpu.io_data(0, vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
+        self.handlers = {
+            lib.KVM_EXIT_IO: self._on_io,
+            lib.KVM_EXIT_MMIO: self._on_mmio,
+            lib.KVM_EXIT_HLT: self._on_hlt,
+            lib.KVM_EXIT_IRQ_WINDOW_OPEN: lambda run: None,
+            lib.KVM_EXIT_SHUTDOWN: self._on_shutdown,
+            lib.KVM_EXIT_INTERNAL_ERROR: self._on_internal_error,
+            lib.KVM_EXIT_FAIL_ENTRY: self._on_fail_entry,
+            lib.KVM_EXIT_SYSTEM_EVENT: self._on_system_event,
+        }
+
+    # -- from any thread ---------------------------------------------------------
+    def kick(self):
+        """Make the vCPU look at the PIC and stop requests soon."""
+        self._wakeup.set()
+        caller = threading.get_ident()
+        if (caller == self.thread or self._halted) and self.stop_status is None and not self.pause_requested:
+            return  # the vCPU thread checks the PIC before every KVM_RUN; a halted one wakes on the event
+        # immediate_exit covers a kick that lands just before KVM_RUN is entered
+        # (or, for Ctrl-C, a signal handler that ran between the loop's check and it).
+        self.vcpu.run_struct.immediate_exit = 1
+        target = self.thread
+        if target is not None and target != caller:
+            signal.pthread_kill(target, KICK_SIGNAL)
+
+    def request_stop(self, status: int):
+        """Stop the VM; run() returns `status`."""
+        self.stop_status = status
+        self.kick()
+
+    def guest_exit(self, status: int):
+        """The guest asked to power off with `status` (the exit port)."""
+        self.status = status
+
+    def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
+        dump = register_dump(self.vcpu, self.memory, insn_bytes, symbols=self.symbols)
+        return GuestCrash(f"{what}\n{dump}", status=status)
+
+    # -- the loop ------------------------------------------------------------------
+    def run(self) -> int:
+        """Run the guest until it exits or a stop is requested; return the status."""
+        self.thread = threading.get_ident()
+        try:
+            if self.debugger is not None:
+                self.debugger.before_first_run()
+            return self._loop()
+        finally:
+            self.thread = None
+
+    def _loop(self) -> int:
+        vcpu = self.vcpu
+        run = vcpu.run_struct
+        handlers = self.handlers
+        counts = self.exit_counts
+        pic = self.pic
+        while self.status is None:
+            if self.stop_status is not None:
+                return self.stop_status
+            if pic.has_interrupt() and not self.hold_interrupts:
+                if run.ready_for_interrupt_injection and run.if_flag:
+                    vector = pic.acknowledge()
+                    vcpu.interrupt(vector)
+                    self.injected[vector] += 1
+                # Exit again as soon as the guest can take the next one.
+                run.request_interrupt_window = 1
+            else:
+                run.request_interrupt_window = 0
+            if vcpu.run() < 0:  # kicked out by a signal
+                run.immediate_exit = 0
+                counts[lib.KVM_EXIT_INTR] += 1
+                if self.pause_requested:
+                    self.debugger.pause()
+                continue
+            reason = run.exit_reason
+            counts[reason] += 1
+            handler = handlers.get(reason)
+            if handler is None:
+                raise self.crash(errors.EXIT_GUEST_DEAD,
+                                 f"unexpected KVM exit reason {EXIT_NAMES.get(reason, reason)} ({reason})")
+            handler(run)
+        return self.status
+
+    # -- exit handlers ------------------------------------------------------------------
+    def _unclaimed(self, access: UnclaimedAccess) -> int:
+        if self.unclaimed_io == "ignore":
+            return (1 << (8 * access.size)) - 1  # an open bus reads all ones
+        raise self.crash(errors.EXIT_UNCLAIMED_IO, f"guest made a {access}") from None
+
+    def _on_io(self, run):
+        # One unpack of the kvm_run io record instead of five cffi lookups:
+        # this is the hottest path in the VMM.
+        direction, size, port, count, offset = IO_RECORD.unpack_from(self._io_view, IO_RECORD_OFFSET)
+        data = self._io_view
+        bus = self.io_bus
+        for i in range(offset, offset + size * count, size):  # count > 1 for rep ins/outs
+            try:
+                if direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write(port, size, int.from_bytes(data[i:i + size], "little"))
+                else:
+                    data[i:i + size] = bus.read(port, size).to_bytes(size, "little")
+            except UnclaimedAccess as access:
+                value = self._unclaimed(access)
+                if not access.is_write:
+                    data[i:i + size] = value.to_bytes(size, "little")
+
+    def _on_mmio(self, run):
+        mmio = run.mmio
+        addr, length = mmio.phys_addr, mmio.len
+        try:
+            if mmio.is_write:
+                self.mmio_bus.write(addr, length, int.from_bytes(bytes(mmio.data)[:length], "little"))
+            else:
+                value = self.mmio_bus.read(addr, length)
+                mmio.data[0:length] = list(value.to_bytes(length, "little"))
+        except UnclaimedAccess as access:
+            value = self._unclaimed(access)
+            if not mmio.is_write:
+                mmio.data[0:length] = list(value.to_bytes(length, "little"))
+
+    def _on_hlt(self, run):
+        if not run.if_flag:
+            raise self.crash(errors.EXIT_GUEST_DEAD,
+                             "guest halted with interrupts disabled: nothing can ever wake it")
+        # Sleep until the PIC raises INTR or a stop is requested: no busy-waiting.
+        # Clear first: a kick between the check and the wait then still wakes us.
+        self._wakeup.clear()
+        self._halted = True
+        try:
+            while not self.pic.has_interrupt() and self.stop_status is None and not self.pause_requested:
+                self._wakeup.wait(HALT_RECHECK)
+                self._wakeup.clear()
+        finally:
+            self._halted = False
+        if self.pause_requested:
+            self.debugger.pause()
+
+    def _on_shutdown(self, run):
+        raise self.crash(errors.EXIT_TRIPLE_FAULT,
+                         "guest triple fault (KVM_EXIT_SHUTDOWN): an exception occurred while "
+                         "delivering a double fault, so the CPU shut down")
+
+    def _on_internal_error(self, run):
+        sub = run.internal.suberror
+        if sub == lib.KVM_INTERNAL_ERROR_EMULATION:
+            failure = run.emulation_failure
+            insn = None
+            if failure.flags & lib.KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES:
+                insn = bytes(failure.insn_bytes)[:failure.insn_size] or None
+            raise self.crash(errors.EXIT_INTERNAL,
+                             "KVM could not emulate a guest instruction (KVM_EXIT_INTERNAL_ERROR, "
+                             "emulation failure). On PVM-style hosts kernel mode is emulated and SSE, "
+                             "xsave/xrstor and cmpxchg16b are not supported there: build kernel code "
+                             "with -mgeneral-regs-only", insn)
+        names = {lib.KVM_INTERNAL_ERROR_SIMUL_EX: "exception during exception delivery (simultaneous exceptions)",
+                 lib.KVM_INTERNAL_ERROR_DELIVERY_EV: "event delivery failed",
+                 lib.KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON: "unexpected hardware exit reason"}
+        data = " ".join(f"{run.internal.data[i]:#x}" for i in range(min(run.internal.ndata, 16)))
+        raise self.crash(errors.EXIT_INTERNAL,
+                         f"KVM internal error {sub}: {names.get(sub, 'unknown')} (data: {data or 'none'})")
+
+    def _on_fail_entry(self, run):
+        reason = run.fail_entry.hardware_entry_failure_reason
+        raise self.crash(errors.EXIT_ENTRY_FAILED,
+                         f"VM entry failed (hardware reason {reason:#x}): the vCPU state is invalid")
+
+    def _on_system_event(self, run):
+        kind = run.system_event.type
+        if kind == lib.KVM_SYSTEM_EVENT_SHUTDOWN:
+            self.status = 0
+        elif kind == lib.KVM_SYSTEM_EVENT_RESET:
+            raise GuestCrash("guest requested a reset; pyos-vmm does not reboot guests",
+                             status=errors.EXIT_GUEST_DEAD)
+        else:
+            raise self.crash(errors.EXIT_GUEST_DEAD, f"guest system event {kind} (crash)")
