@@ -44,11 +44,20 @@ def cmd_run(args) -> int:
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
     machine = Machine(cfg, kernel)
+    stub = None
+    status = None
     try:
+        if args.gdb is not None:
+            from .gdbstub import GdbStub
+            stub = GdbStub(machine, args.gdb, wait=args.gdb_wait)
+            stub.start()
         status = machine.run()
         if args.stats:
             print(machine.stats(), file=sys.stderr)
     finally:
+        if stub is not None:
+            stub.finish(errors.EXIT_GUEST_DEAD if status is None else status)
+            stub.close()
         machine.close()
     if status == errors.EXIT_INTERRUPTED:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
@@ -110,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="harness: run N-iteration micro-benchmarks instead of the self-tests")
     p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
                    help="harness: size of the simulated physical memory (default 64)")
+    p.add_argument("--gdb", type=int, metavar="PORT",
+                   help="GDB remote stub on 127.0.0.1:PORT (gdb: target remote :PORT); 0 picks a free port")
+    p.add_argument("--gdb-wait", action="store_true",
+                   help="with --gdb: stop before the first guest instruction until gdb continues")
     p.add_argument("--stats", action="store_true",
                    help="print VM exits, IRQs, injected vectors and timer statistics at exit")
     return p
@@ -120,6 +133,12 @@ def main(argv=None) -> int:
     if args.command in ("run", "build", "harness") and not args.config:
         print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
               file=sys.stderr)
+        return errors.EXIT_CONFIG
+    if args.gdb_wait and args.gdb is None:
+        print("pyos-vmm: --gdb-wait needs --gdb PORT (for example --gdb 1234 --gdb-wait)", file=sys.stderr)
+        return errors.EXIT_CONFIG
+    if args.gdb is not None and not 0 <= args.gdb <= 65535:
+        print(f"pyos-vmm: --gdb {args.gdb}: a TCP port is 0-65535 (0: any free port)", file=sys.stderr)
         return errors.EXIT_CONFIG
     try:
         commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,

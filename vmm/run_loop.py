@@ -82,7 +82,7 @@ class RunLoop:
         """Make the vCPU look at the PIC and stop requests soon."""
         self._wakeup.set()
         caller = threading.get_ident()
-        if (caller == self.thread or self._halted) and self.stop_status is None and not self.pause_requested:
+        if (caller == self.thread or self._halted) and self.stop_status is None:
             return  # the vCPU thread checks the PIC before every KVM_RUN; a halted one wakes on the event
         # immediate_exit covers a kick that lands just before KVM_RUN is entered
         # (or, for Ctrl-C, a signal handler that ran between the loop's check and it).
