@@ -18,25 +18,29 @@ ioctls are free), then hands the vCPU a resume action. Ctrl-C from gdb
 single-stepping, the run loop injects no interrupts (this VMM is the
 interrupt controller, so `stepi` steps the code, not the timer handler).
 
-What the host can do, and what it cannot (KVM_SET_GUEST_DEBUG):
+What the host can do, and what it cannot (KVM_SET_GUEST_DEBUG), measured at
+start-up in a throw-away VM (vmm/debug_probe.py; `pyos-vmm probe` shows it):
   * single-step and the four hardware breakpoints (DR0-DR3) work in guest
-    kernel mode on every host;
-  * software breakpoints (Z0): on a VT-x/AMD-V host, real `int3` patching
-    with KVM_GUESTDBG_USE_SW_BP. On PVM-style hosts the guest's int3 at CPL0
-    ends in KVM_EXIT_INTERNAL_ERROR instead of a debug exit, so Z0 uses a
-    free hardware breakpoint register instead: at most four breakpoints in
-    all (Z0 + Z1 + watchpoints); a fifth is refused with an error and the
-    stub says why (to gdb's console and on stderr);
+    kernel mode on every host seen;
+  * software breakpoints (Z0): where the guest's int3 is intercepted
+    (VT-x/AMD-V hosts), real `int3` patching with KVM_GUESTDBG_USE_SW_BP.
+    On PVM-style hosts an int3 at CPL0 ends in KVM_EXIT_INTERNAL_ERROR
+    instead, so Z0 takes a free hardware breakpoint register: at most four
+    breakpoints in all; a fifth is refused with an error, and the stub says
+    why (on stderr, and in gdb's console at the next resume);
+  * watchpoints (Z2 write, Z4 access) use the same debug registers where
+    data breakpoints fire; on PVM-style hosts they do not (kernel mode is
+    emulated, and the emulator checks no data breakpoints): refused, said;
   * on PVM-style hosts #DB and #BP at CPL3 are not intercepted (they go to
     the guest, which would kill the process), so breakpoints at user
     addresses and single-steps while the vCPU is in user mode are refused,
     and the stub says so instead of doing something else.
-`monitor caps` (qRcmd) prints this for the host at hand; `pyos-vmm probe`
-measures it.
+`monitor caps` (qRcmd) prints this for the host at hand.
 
 Simplifications: one vCPU, all-stop mode only; x87/SSE registers are
-reported as unavailable; watchpoints (Z2 write, Z4 access) use the same four
-debug registers, a read-only watchpoint (Z3) is not offered (x86 has none).
+reported as unavailable; a read-only watchpoint (Z3) is not offered (x86
+has none); stepping over an `iretq` into user mode on a PVM-style host
+hands the trap flag's #DB to the guest.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ KERNEL_HALF = 0xFFFF_8000_0000_0000
 RFLAGS_TF = 1 << 8
 DR6_BS = 1 << 14
 PACKET_SIZE = 0x4000
+EXIT_REPLY_WAIT = 5.0  # seconds the VMM waits at exit for the stub to tell gdb (never hit normally)
 
 # (name, bits, gdb type, feature, group). The order is gdb's register numbering
 # and the layout of the 'g' packet.
@@ -256,7 +261,10 @@ class Breakpoints:
 
 
 class GdbStub:
-    def __init__(self, machine, port: int, wait: bool = False, host_kind: str | None = None, log=None):
+    def __init__(self, machine, port: int, wait: bool = False, host_kind: str | None = None,
+                 works: dict[str, bool] | None = None, log=None):
+        """host_kind ('pvm', 'vmx', 'svm') and works (vmm/debug_probe.py's findings:
+        feature → bool) are measured when not given."""
         self.machine = machine
         self.loop = machine.loop
         self.vcpu = machine.vcpu
@@ -267,7 +275,12 @@ class GdbStub:
             host_kind = probe_kind()[0]
         self.host_kind = host_kind
         self.pvm = host_kind == "pvm"
-        self.bps = Breakpoints(use_int3=not self.pvm)
+        if works is None:  # measured in a throw-away VM
+            from .debug_probe import probe_guest_debug
+            works = {name: ok for name, (ok, _) in probe_guest_debug(machine.kvm).items()}
+        self.int3_works = works.get("software breakpoints (int3)", False)
+        self.watch_works = works.get("hardware watchpoints", False)
+        self.bps = Breakpoints(use_int3=self.int3_works)
         self.log = log or (lambda text: print(f"pyos-vmm: gdb: {text}", file=sys.stderr, flush=True))
         self._cond = threading.Condition()
         self._parked = False        # the vCPU is stopped in pause()
@@ -282,6 +295,9 @@ class GdbStub:
         self._closing = False
         self.exited: int | None = None
         self.no_ack = False
+        self._pending: list = []  # packets read while waiting for a stop
+        self._resumed = False  # gdb waits for a stop reply
+        self._exit_told = threading.Event()
 
     # -- set-up -----------------------------------------------------------------------
     def start(self):
@@ -305,17 +321,25 @@ class GdbStub:
                  + ("; the vCPU waits for gdb before its first instruction" if self.wait else ""))
 
     def capabilities(self) -> str:
+        """What this host lets the debugger do (monitor caps)."""
+        host = "PVM-style KVM (no VT-x/AMD-V)" if self.pvm else f"hardware virtualisation ({self.host_kind})"
+        lines = [f"host: {host}.", "  works: single-step and 4 hardware breakpoints (DR0-DR3)"
+                 + (" in guest kernel mode" if self.pvm else "")]
+        if self.watch_works:
+            lines.append("  watchpoints: write and access, in the same 4 debug registers")
+        else:
+            lines.append("  watchpoints: not possible here (data breakpoints do not fire in guest kernel mode, "
+                         "whose instructions the host emulates)")
+        if self.int3_works:
+            lines.append("  software breakpoints: int3 patching, any number")
+        else:
+            lines.append("  software breakpoints: int3 at CPL0 is not intercepted here (the VM would stop with "
+                         "KVM_EXIT_INTERNAL_ERROR), so each one takes a hardware debug register: "
+                         "at most 4 breakpoints in all")
         if self.pvm:
-            return ("host: PVM-style KVM (no VT-x/AMD-V).\n"
-                    "  works: single-step and 4 hardware breakpoints/watchpoints in guest kernel mode\n"
-                    "  software breakpoints: int3 at CPL0 is not intercepted here (the VM would stop with "
-                    "KVM_EXIT_INTERNAL_ERROR), so each one takes a hardware debug register: "
-                    "at most 4 breakpoints and watchpoints together\n"
-                    "  not possible: breakpoints at user-mode addresses and single-stepping in user mode "
-                    "(#DB/#BP at CPL3 go to the guest, not to the debugger)\n")
-        return (f"host: hardware virtualisation ({self.host_kind.upper()}).\n"
-                "  works: single-step, int3 software breakpoints (any number), 4 hardware "
-                "breakpoints/watchpoints, in kernel and user mode\n")
+            lines.append("  not possible: breakpoints at user-mode addresses and single-stepping in user mode "
+                         "(#DB/#BP at CPL3 go to the guest, not to the debugger)")
+        return "\n".join(lines) + "\n"
 
     def close(self):
         self._closing = True
@@ -336,6 +360,8 @@ class GdbStub:
     def pause(self):
         """The run loop saw pause_requested (Ctrl-C from gdb, or gdb connecting)."""
         self.loop.pause_requested = False
+        if self._conn is None or self.loop.stop_status is not None:
+            return  # the gdb that asked has gone, or the VM is stopping anyway
         self._park("T02thread:01;")
 
     def on_debug_exit(self, run):
@@ -362,6 +388,7 @@ class GdbStub:
 
     def _park(self, reply: str, pc: int | None = None):
         """Stop here until gdb resumes (or detaches, or kills)."""
+        self.loop.pause_requested = False  # any stop answers a pending Ctrl-C
         self.machine.pit.stop()  # the guest's clock stops with it
         with self._cond:
             self._parked = True
@@ -420,6 +447,7 @@ class GdbStub:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._conn = conn
             self.no_ack = False
+            self._pending = []
             try:
                 self._session(conn)
             except (OSError, ConnectionError):
@@ -434,13 +462,14 @@ class GdbStub:
 
     def _release(self):
         with self._cond:
-            if self._parked:
-                self.bps = Breakpoints(use_int3=not self.pvm)
+            if self._parked and self._action is None:  # (a 'k' or 'D' already said what to do)
+                self.bps = Breakpoints(use_int3=self.int3_works)
                 self._action = "detach"
                 self._cond.notify_all()
 
     def _wait_parked(self, conn, reader) -> bool:
         """While the guest runs: wait for it to stop, forwarding Ctrl-C. False if gdb left."""
+        self._take_interrupts(reader)  # a 0x03 may have come in with the resume packet
         while True:
             with self._cond:
                 if self._parked:
@@ -455,9 +484,14 @@ class GdbStub:
                 if not data:
                     return False
                 reader.feed(data)
-                while (item := reader.next()) is not None:
-                    if item[0] == "interrupt":
-                        self.request_pause()
+                self._take_interrupts(reader)
+
+    def _take_interrupts(self, reader):
+        while (item := reader.next()) is not None:
+            if item[0] == "interrupt":
+                self.request_pause()
+            else:  # a packet sent before the stop (gdb's first ones, at connect): keep it
+                self._pending.append(item)
 
     def request_pause(self):
         self.loop.pause_requested = True
@@ -473,7 +507,7 @@ class GdbStub:
         if not self._wait_parked(conn, reader):
             return
         while not self._closing:
-            item = reader.next()
+            item = self._pending.pop(0) if self._pending else reader.next()
             if item is None:
                 data = conn.recv(4096)
                 if not data:
@@ -492,6 +526,10 @@ class GdbStub:
             if reply is None:
                 return  # detached or killed
             conn.sendall(frame(reply.encode("latin-1")))
+            if self._resumed:  # that was the stop (or exit) reply gdb waited for
+                self._resumed = False
+                if reply.startswith("W"):
+                    self._exit_told.set()
 
     def _send_console(self, conn, text: str):
         conn.sendall(frame(b"O" + text.encode().hex().encode()))
@@ -509,17 +547,21 @@ class GdbStub:
         with self._cond:
             self._action = action
             self._parked = False
+            self._resumed = True
             self._cond.notify_all()
         if not self._wait_parked(conn, reader):
+            self._resumed = False
             return None
         if self.exited is not None and not self._parked:
             return f"W{self.exited & 0xFF:02x}"
         return self._stop_reply
 
     def finish(self, status: int):
-        """The VM stopped for good: tell a waiting gdb the guest exited."""
+        """The VM stopped for good: tell a gdb waiting for a stop that the guest exited."""
         self.exited = status
         os.write(self._wake_w, b"e")
+        if self._conn is not None and self._resumed:
+            self._exit_told.wait(EXIT_REPLY_WAIT)
 
     # -- commands ------------------------------------------------------------------------
     def _handle(self, pkt: str, conn, reader) -> str | None:
@@ -561,7 +603,7 @@ class GdbStub:
                 return self._vcont(pkt, conn, reader)
             if cmd == "D":
                 self.log("gdb detached; the guest runs on")
-                self.bps = Breakpoints(use_int3=not self.pvm)
+                self.bps = Breakpoints(use_int3=self.int3_works)
                 conn.sendall(frame(b"OK"))
                 self._restore_int3s()
                 with self._cond:
@@ -755,6 +797,10 @@ class GdbStub:
         if kind in (0, 1):
             rw, size, label = Breakpoints.EXEC, 1, "sw" if kind == 0 else "hw"
         else:
+            if insert and not self.watch_works:
+                return self._refuse(f"cannot set a watchpoint at {addr:#x}: data breakpoints do not fire on "
+                                    "this host (guest kernel mode is emulated and the emulator checks none); "
+                                    "use breakpoints and print instead")
             rw, label = (Breakpoints.WRITE if kind == 2 else Breakpoints.ACCESS), "watch"
             size = length
             if size not in (1, 2, 4, 8) or addr % size:
@@ -767,6 +813,6 @@ class GdbStub:
             return "OK"
         what = "software breakpoint" if kind == 0 else "breakpoint or watchpoint"
         why = (f"cannot insert the {what} at {addr:#x}: all 4 hardware debug registers are in use"
-               + ("; on this PVM host software breakpoints use them too, because int3 in guest kernel "
-                  "mode cannot be intercepted here" if self.pvm else ""))
+               + ("; on this host software breakpoints use them too, because int3 in guest kernel "
+                  "mode cannot be intercepted here" if not self.int3_works else ""))
         return self._refuse(why)
