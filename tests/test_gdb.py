@@ -35,7 +35,10 @@ class Vm:
                                      text=True, cwd=REPO)
         self.stderr_lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
+        self.stdout: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
+        self._stdout_thread = threading.Thread(target=lambda: self.stdout.extend(self.proc.stdout), daemon=True)
+        self._stdout_thread.start()
         self.port = None
         for line in self._lines():
             found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
@@ -66,10 +69,11 @@ class Vm:
         raise AssertionError(f"{text!r} never appeared on stderr:\n{''.join(self.stderr)}")
 
     def finish(self) -> tuple[int, str, str]:
-        out, _ = self.proc.communicate(timeout=TIMEOUT)
+        self.proc.wait(timeout=TIMEOUT)
+        self._stdout_thread.join(TIMEOUT)
         for _ in self._lines():
             pass
-        return self.proc.returncode, out.replace("\r\n", "\n"), "".join(self.stderr)
+        return self.proc.returncode, "".join(self.stdout).replace("\r\n", "\n"), "".join(self.stderr)
 
     def kill(self):
         if self.proc.poll() is None:
