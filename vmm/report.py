@@ -28,7 +28,7 @@ def bytes_at_rip(vcpu, memory, rip: int, length: int = 16) -> bytes | None:
     return memory.read(phys, length)
 
 
-def symbolized(symbols, memory, cr3: int, rip: int, rbp: int) -> list[str]:
+def symbolized(symbols, memory, cr3: int, rip: int, rbp: int, rsp: int = 0) -> list[str]:
     """Function, file:line and backtrace lines for RIP (never raises: a report must print)."""
     from .inspector import read_virtual
 
@@ -36,7 +36,7 @@ def symbolized(symbols, memory, cr3: int, rip: int, rbp: int) -> list[str]:
         return read_virtual(memory, cr3, vaddr, length)
     try:
         program = symbols.current_task_name(read) if rip < 0xFFFF_8000_0000_0000 else None
-        return symbols.report(rip, rbp, read, program)
+        return symbols.report(rip, rbp, read, program, rsp=rsp)
     except Exception as e:  # noqa: BLE001 - a broken ELF must not hide the dump itself
         return [f"  (symbols unavailable: {e})"]
 
@@ -62,5 +62,5 @@ def register_dump(vcpu, memory, insn_bytes: bytes | None = None, symbols=None) -
     else:
         rows.append("  bytes at RIP: " + " ".join(f"{b:02x}" for b in code))
     if symbols is not None:
-        rows += symbolized(symbols, memory, s.cr3, r.rip, r.rbp)
+        rows += symbolized(symbols, memory, s.cr3, r.rip, r.rbp, r.rsp)
     return "\n".join(rows)

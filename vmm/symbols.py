@@ -14,9 +14,10 @@ user programs are built with -fno-omit-frame-pointer, so in every frame
 [rbp] is the caller's rbp and [rbp+8] the return address. The walk reads
 guest memory through a callable (vaddr, length) → bytes | None, so it works
 on any address space (vmm/inspect.py walks the page tables of a given CR3).
-Limits, said plainly: a fault inside a function's first two instructions
-(before `push rbp; mov rsp, rbp`) skips that function's caller; frames of
-assembly code without a frame (isr.S, entry.S) are not shown.
+gcc keeps no frame in small leaf functions even so; for the faulting frame
+the walk then takes the caller from the stack top, if what is there really
+is a return address (it follows a call instruction). Limits, said plainly:
+assembly code without a frame (isr.S, entry.S) shows only where it called.
 
 Tables are built lazily and cached per (path, mtime): building the kernel's
 takes a fraction of a second, and most runs never need it.
@@ -353,16 +354,65 @@ def program_symbols(kernel_elf: Path, name: str) -> SymbolTable | None:
 
 
 # -- backtraces ---------------------------------------------------------------------
-def backtrace(rip: int, rbp: int, read, table_for, max_frames: int = MAX_FRAMES) -> list[Location]:
+PROLOGUE = b"\x55\x48\x89\xe5"  # push %rbp; mov %rsp, %rbp
+
+
+def _follows_call(ret: int, read) -> bool:
+    """Do the bytes before `ret` end with a call instruction (direct or indirect)?"""
+    code = read(ret - 7, 7)
+    if not code or len(code) < 7:
+        return False
+    return (code[2] == 0xE8                                      # call rel32
+            or code[5] == 0xFF and 0xD0 <= code[6] <= 0xD7       # call *%reg
+            or code[4] == 0xFF and 0x50 <= code[5] <= 0x57       # call *disp8(%reg)
+            or code[1] == 0xFF and code[2] in (0x15, 0x90, 0x91, 0x92, 0x93, 0x95, 0x96, 0x97))  # disp32 forms
+
+
+def _frameless_return(rip: int, rsp: int, table, read) -> int | None:
+    """If the function at RIP has not set up its frame yet (a leaf gcc built
+    without one, or a fault in the prologue), its return address is at the
+    stack top: return it when it really looks like one."""
+    if not rsp:
+        return None
+    func = table.function(rip)
+    if func is None:
+        return None
+    start = rip - func[1]
+    code = read(start, min(func[1], 64) + 4) or b""
+    if code.startswith(PROLOGUE) and func[1] >= len(PROLOGUE):
+        return None  # the frame is set up
+    slot = rsp + 8 if code.startswith(b"\x55") and func[1] >= 1 else rsp
+    if PROLOGUE in code[:func[1]]:
+        return None  # set up later in the body (shrink-wrapped), and done by now
+    raw = read(slot, 8)
+    if not raw or len(raw) < 8:
+        return None
+    ret = struct.unpack("<Q", raw)[0]
+    return ret if table.contains(ret) and _follows_call(ret, read) else None
+
+
+def backtrace(rip: int, rbp: int, read, table_for, max_frames: int = MAX_FRAMES, rsp: int = 0) -> list[Location]:
     """Frames from the faulting RIP outwards, following saved frame pointers.
 
     read(vaddr, length) → bytes or None (unmapped); table_for(address) → the
     SymbolTable that covers it or None. For return addresses the line is that
-    of the call instruction (address - 1), as gdb shows it.
+    of the call instruction (address - 1), as gdb shows it. With `rsp`, a
+    faulting function that keeps no frame (gcc builds small leaves so, even
+    with -fno-omit-frame-pointer) still shows its caller, found at the stack top.
     """
     frames = []
     table = table_for(rip)
     frames.append(table.locate(rip) if table else Location(rip, None, 0, None, None))
+
+    def caller(ret):
+        t = table_for(ret)
+        loc = t.locate(ret - 1)
+        return Location(ret, loc.function, loc.offset + 1, loc.file, loc.line, loc.inlined)
+
+    if table is not None:
+        ret = _frameless_return(rip, rsp, table, read)
+        if ret is not None:
+            frames.append(caller(ret))
     seen = set()
     while len(frames) < max_frames and rbp and rbp % 8 == 0 and rbp not in seen:
         seen.add(rbp)
@@ -373,8 +423,7 @@ def backtrace(rip: int, rbp: int, read, table_for, max_frames: int = MAX_FRAMES)
         table = table_for(ret)
         if not ret or table is None or not table.contains(ret):
             break  # not a return into code we know: the chain ends (or was never set up)
-        loc = table.locate(ret - 1)
-        frames.append(Location(ret, loc.function, loc.offset + 1, loc.file, loc.line, loc.inlined))
+        frames.append(caller(ret))
         if next_rbp <= rbp:  # stacks grow down: a caller's frame is above
             break
         # Never walk from user frames into kernel addresses, or back.
@@ -436,13 +485,14 @@ class Symbolizer:
         name = read(task + offset, 32) if task else None
         return name.split(b"\0", 1)[0].decode(errors="replace") if name else None
 
-    def report(self, rip: int, rbp: int, read, program: str | None = None, indent: str = "  ") -> list[str]:
+    def report(self, rip: int, rbp: int, read, program: str | None = None, indent: str = "  ",
+               rsp: int = 0) -> list[str]:
         """`at func+off at file:line` and the backtrace, as report lines."""
         pick = self.table_for(program)
         if pick(rip) is None:
             what = f"user program {program!r}" if program else "this address"
             return [f"{indent}no symbols for {what} (RIP {rip:#x})"]
-        frames = backtrace(rip, rbp, read, pick)
+        frames = backtrace(rip, rbp, read, pick, rsp=rsp)
         where = "kernel" if rip >= KERNEL_HALF else f"user program {program}"
         lines = [f"{indent}at {frames[0].describe()} ({where})", f"{indent}backtrace (frame pointers):"]
         return lines + format_backtrace(frames, indent + "  ")

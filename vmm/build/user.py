@@ -19,7 +19,8 @@ from .cache import cached_build, content_key
 USER_DIR = GUEST_KERNEL_DIR / "user"
 USER_CFLAGS = ["-std=gnu11", "-O2", "-g", "-Wall", "-ffreestanding", "-fno-pic", "-fno-pie",
                "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fcf-protection=none",
-               "-fno-builtin", "-fno-omit-frame-pointer", f"-I{USER_DIR / 'include'}", f"-I{GUEST_INCLUDE}"]
+               "-fno-builtin", "-fno-omit-frame-pointer",
+               "-fno-optimize-sibling-calls", f"-I{USER_DIR / 'include'}", f"-I{GUEST_INCLUDE}"]
 # Shared with the kernel: freestanding formatting and string functions.
 SHARED_LIB = [GUEST_KERNEL_DIR / "lib" / "format.c", GUEST_KERNEL_DIR / "lib" / "string.c"]
 

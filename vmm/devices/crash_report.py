@@ -69,7 +69,8 @@ class CrashReportPort:
         if self.symbolizer is None:
             return head + ": no kernel ELF to take symbols from"
         try:
-            lines = self.symbolizer.report(rip, rbp, read, program)
+            lines = self.symbolizer.report(rip, rbp, read, program,
+                                           rsp=record.rsp if record.kind != lib.PYOS_CRASH_PANIC else 0)
         except Exception as e:  # noqa: BLE001 - a report must never take the VMM down
             lines = [f"  (symbols unavailable: {e})"]
         return "\n".join([head + ":", *lines])
