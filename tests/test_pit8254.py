@@ -203,3 +203,26 @@ def test_drop_policy_counts_lost_ticks():
     with pit.lock:
         assert pit._edges_due(3)
     assert pit.stats["lost_ticks"] == 2
+
+
+def test_control_word_drops_a_pending_latch(pit):
+    """8254 datasheet: writing a control word resets the counter's control
+    logic, so a latched count not yet read is gone."""
+    load(pit, 0, 2, 1000)
+    pit.write(3, 1, 0x00)          # latch counter 0
+    load(pit, 0, 2, 5000)          # reprogram before reading the latch
+    assert read16(pit, 0) == 5000  # the new count, not the stale latch
+
+
+def test_wide_access_is_split_across_ports():
+    """A 16-bit out to 0x40 writes the low byte to 0x40 and the high byte to
+    0x41 (counter 1), as the ISA bus splits it: not a 16-bit count to 0x40."""
+    from vmm.bus import Bus
+    pit = Pit8254()
+    bus = Bus("port")
+    bus.register(0x40, 4, pit)
+    bus.write(0x43, 1, 0x34)   # counter 0: LSB then MSB, mode 2
+    bus.write(0x43, 1, 0x74)   # counter 1: LSB then MSB, mode 2
+    bus.write(0x40, 2, 0x1234)  # 0x34 → counter 0's LSB, 0x12 → counter 1's LSB
+    assert pit.counters[0].write_msb_next and pit.counters[1].write_msb_next
+    assert pit.counters[0].reload & 0xFF == 0x34 and pit.counters[1].reload & 0xFF == 0x12

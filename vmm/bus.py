@@ -8,6 +8,12 @@ A device is any object with
 
 where `offset` is relative to the base it was registered at. The same Bus
 class serves the 64 KiB port space and the physical MMIO space.
+
+An 8-bit ISA device (the PIC, PIT, UART, ...) says `bus_width = 1`: the bus
+then splits a wider access into byte accesses at consecutive addresses,
+lowest byte first, as the ISA bus does (a 16-bit `out` to 0x40 writes the low
+byte to 0x40 and the high byte to 0x41), so such a device only ever sees
+size 1. Other devices get the access whole, with its size.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Protocol
 
 class Device(Protocol):
     name: str
+    # optional: bus_width = 1 for an 8-bit device (wider accesses are split)
 
     def read(self, offset: int, size: int) -> int: ...
 
@@ -42,7 +49,7 @@ class Bus:
         self.name = name
         self._bases: list[int] = []
         self._ranges: list[tuple[int, int, Device]] = []  # (base, end, device), sorted
-        self._cache: dict[int, tuple[int, Device]] = {}
+        self._cache: dict[int, tuple[int, Device, bool]] = {}
 
     def register(self, base: int, length: int, device: Device):
         end = base + length
@@ -67,17 +74,25 @@ class Bus:
             base, end, device = self._ranges[i]
             if address >= end:
                 return None
-            hit = self._cache[address] = (base, device)
+            hit = self._cache[address] = (base, device, getattr(device, "bus_width", 0) == 1)
         return hit
 
     def read(self, address: int, size: int) -> int:
         hit = self._find(address)
         if hit is None:
             raise UnclaimedAccess(self, address, size, False, None)
-        return hit[1].read(address - hit[0], size)
+        base, device, narrow = hit
+        if narrow and size > 1:
+            return sum(self.read(address + i, 1) << (8 * i) for i in range(size))
+        return device.read(address - base, size)
 
     def write(self, address: int, size: int, value: int):
         hit = self._find(address)
         if hit is None:
             raise UnclaimedAccess(self, address, size, True, value)
-        hit[1].write(address - hit[0], size, value)
+        base, device, narrow = hit
+        if narrow and size > 1:
+            for i in range(size):
+                self.write(address + i, 1, (value >> (8 * i)) & 0xFF)
+            return
+        device.write(address - base, size, value)

@@ -1,29 +1,53 @@
 """pyos-vmm: arguments → config → kernel → machine → exit status.
 
-    pyos-vmm --config FILE [--cmdline ...] [--kernel ELF]   boot a VM
-    pyos-vmm build --config FILE                            build the kernel, print its path
-    pyos-vmm plugins [--config FILE]                        installed subsystem plugins, selected ones
-    pyos-vmm harness --config FILE [--bench N]              memory plugins natively on the host
-    pyos-vmm probe                                          what this host's KVM can do
+    pyos-vmm [run] [--config FILE] [--cmdline ...] [--kernel ELF]   boot a VM
+    pyos-vmm build [--config FILE]                            build the kernel, print its path
+    pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
+    pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
+    pyos-vmm probe                                            what this host's KVM can do
+
+Each subcommand has its own --help and only its own options. Without a
+subcommand, `run` is meant; without --config, the default machine.
+Exit statuses: see vmm/errors.py (and the README).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import json
+import os
+import signal
 import sys
 from pathlib import Path
 
 from . import config as config_mod
 from . import errors
 from .errors import PyosError
+from .paths import CONFIGS_DIR
+
+DEFAULT_CONFIG = CONFIGS_DIR / "default.toml"
+HARNESS_MIB_RANGE = (4, 4096)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("pyos")
+    except Exception:  # not installed (run from a source tree)
+        return "unknown"
 
 
 def _resolve_kernel(cfg) -> Path:
     if cfg.kernel.path:
         path = cfg.resolve(cfg.kernel.path)
-        if not path.is_file():
-            raise errors.KernelError(f"kernel {path} does not exist ([kernel] path)",
+        where = "--kernel" if getattr(cfg, "kernel_from_cli", False) else "[kernel] path"
+        if not path.exists():
+            raise errors.KernelError(f"kernel {path} does not exist ({where})",
                                      "build it, fix the path, or leave [kernel] path empty to build guest_kernel/")
+        if not path.is_file():
+            raise errors.KernelError(f"kernel {path} is not a regular file ({where})",
+                                     "name the kernel ELF file itself, e.g. the path `pyos-vmm build` prints")
         return path
     from .build.kernel import build_kernel
     from .plugins.manager import select
@@ -31,16 +55,40 @@ def _resolve_kernel(cfg) -> Path:
 
 
 def _load_config(args):
-    cfg = config_mod.load(args.config)
+    cfg = config_mod.load(args.config or DEFAULT_CONFIG)
     if getattr(args, "kernel", None):
         cfg.kernel.path = str(Path(args.kernel).resolve())
+        cfg.kernel_from_cli = True
     for word in getattr(args, "cmdline", None) or []:
-        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word).strip()
+        cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word.strip()).strip()
     return cfg
 
 
+def _write_status_file(path: str | None, status: int, origin: str, reason: str):
+    """--status-file: who decided the exit status, as one JSON object."""
+    if not path:
+        return
+    record = {"status": status, "origin": origin, "reason": reason}
+    try:
+        Path(path).write_text(json.dumps(record) + "\n")
+    except OSError as e:
+        print(f"pyos-vmm: cannot write --status-file {path}: {e.strerror}", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
+    try:
+        return _run(args)
+    except PyosError as e:  # config, build, KVM or guest failure: the VMM decided the status
+        _write_status_file(args.status_file, e.status, "vmm", e.message.splitlines()[0])
+        raise
+
+
+def _run(args) -> int:
     cfg = _load_config(args)
+    if args.gdb_wait and args.gdb is None:
+        raise errors.ConfigError("--gdb-wait needs --gdb PORT", "for example: --gdb 1234 --gdb-wait")
+    if args.gdb is not None and not 0 <= args.gdb <= 65535:
+        raise errors.ConfigError(f"--gdb {args.gdb}: a TCP port is 0-65535", "0 picks any free port")
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
     machine = Machine(cfg, kernel)
@@ -52,6 +100,7 @@ def cmd_run(args) -> int:
             stub = GdbStub(machine, args.gdb, wait=args.gdb_wait)
             stub.start()
         status = machine.run()
+        guest_decided = machine.status is not None and status == machine.status
         if args.stats:
             print(machine.stats(), file=sys.stderr)
     finally:
@@ -59,8 +108,14 @@ def cmd_run(args) -> int:
             stub.finish(errors.EXIT_GUEST_DEAD if status is None else status)
             stub.close()
         machine.close()
-    if status == errors.EXIT_INTERRUPTED:
+    if guest_decided:
+        _write_status_file(args.status_file, status, "guest", "the guest powered off")
+    else:
+        _write_status_file(args.status_file, status, "vmm", errors.VMM_STATUSES.get(status, "stopped"))
+    if status == errors.EXIT_INTERRUPTED and not guest_decided:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
+    elif status == errors.EXIT_TERMINATED and not guest_decided:
+        print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
@@ -83,6 +138,9 @@ def cmd_plugins(args) -> int:
         for name, plugin in sorted(installed[key].items()):
             mark = "*" if name == chosen else " "
             print(f"  {mark} {name:<12} {plugin.version:<6} {plugin.description}  [{plugin.provider}]")
+        if chosen not in installed[key]:
+            print(f"pyos-vmm: warning: {args.config} selects {key} = {chosen!r}, which is not installed "
+                  f"(installed: {', '.join(sorted(installed[key]))})", file=sys.stderr)
     print("* = selected" + (f" by {args.config}" if args.config else " by default"))
     return 0
 
@@ -91,6 +149,13 @@ def cmd_harness(args) -> int:
     """Run the memory plugins the config selects natively on the host."""
     from .harness import run_harness
     from .plugins.manager import select
+    lo, hi = HARNESS_MIB_RANGE
+    if not lo <= args.harness_mib <= hi:
+        raise errors.ConfigError(f"--harness-mib {args.harness_mib}: must be from {lo} to {hi}",
+                                 "the simulated physical memory in MiB, e.g. --harness-mib 64")
+    if args.bench is not None and args.bench < 1:
+        raise errors.ConfigError(f"--bench {args.bench}: must be a positive number of iterations",
+                                 "e.g. --bench 1000000")
     cfg = _load_config(args)
     mode = "bench" if args.bench else "selftest"
     result = run_harness(select(cfg.kernel.plugin_choices()), mode, args.harness_mib, args.bench or 0)
@@ -105,46 +170,109 @@ def cmd_probe(args) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyos-vmm", description="Boot the pyos kernel on KVM.")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "build", "plugins", "harness", "probe"],
-                   help="run (default): boot a VM; build: build the kernel; plugins: list the installed "
-                        "subsystem plugins and the selected ones; harness: run the selected memory "
-                        "plugins' self-tests natively on the host; probe: report the host's KVM")
-    p.add_argument("--config", "-c", help="TOML config file, e.g. configs/default.toml")
-    p.add_argument("--kernel", help="kernel ELF to boot instead of [kernel] path")
+COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
+            "probe": cmd_probe}
+
+
+def _add_config(p, required_hint=True):
+    p.add_argument("--config", "-c", metavar="FILE",
+                   help=f"TOML config file (default: the packaged {DEFAULT_CONFIG.name})")
+
+
+def _add_kernel_choice(p):
+    p.add_argument("--kernel", metavar="ELF", help="kernel ELF to boot instead of [kernel] path")
     p.add_argument("--cmdline", action="append", metavar="WORDS",
-                   help="append to the kernel command line (repeatable)")
-    p.add_argument("--bench", type=int, metavar="N",
-                   help="harness: run N-iteration micro-benchmarks instead of the self-tests")
-    p.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
-                   help="harness: size of the simulated physical memory (default 64)")
-    p.add_argument("--gdb", type=int, metavar="PORT",
-                   help="GDB remote stub on 127.0.0.1:PORT (gdb: target remote :PORT); 0 picks a free port")
-    p.add_argument("--gdb-wait", action="store_true",
-                   help="with --gdb: stop before the first guest instruction until gdb continues")
-    p.add_argument("--stats", action="store_true",
-                   help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+                   help="append to the kernel command line (repeatable); words after '--' are "
+                        "init's program and its arguments")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyos-vmm", description="Boot the pyos kernel on KVM (a subcommand's --help lists its options).",
+        epilog="Without a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
+               "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
+    p.add_argument("--version", action="version", version=f"pyos-vmm {_version()}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
+                         "the guest powers off; the exit status is the guest's.")
+    _add_config(run)
+    _add_kernel_choice(run)
+    run.add_argument("--stats", action="store_true",
+                     help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+    run.add_argument("--status-file", metavar="FILE",
+                     help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
+    run.add_argument("--gdb", type=int, metavar="PORT",
+                     help="GDB remote stub on 127.0.0.1:PORT (in gdb: target remote :PORT); 0: any free port")
+    run.add_argument("--gdb-wait", action="store_true",
+                     help="with --gdb: stop before the first guest instruction until gdb continues")
+
+    build = sub.add_parser("build", help="build the kernel and print the ELF's path",
+                           description="Build the kernel (core + selected plugins), print the ELF's path.")
+    _add_config(build)
+
+    plugins = sub.add_parser("plugins", help="list installed subsystem plugins and the selected ones",
+                             description="List the installed subsystem plugins; with --config, mark "
+                                         "the ones it selects.")
+    plugins.add_argument("--config", "-c", metavar="FILE", help="mark this config's choices")
+
+    harness = sub.add_parser("harness", help="run the memory plugins natively on the host",
+                             description="Compile the selected memory plugins for the host and run the "
+                                         "memory self-tests (or micro-benchmarks) natively.")
+    _add_config(harness)
+    harness.add_argument("--bench", type=int, metavar="N",
+                         help="run N-iteration micro-benchmarks instead of the self-tests")
+    harness.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
+                         help=f"size of the simulated physical memory, {HARNESS_MIB_RANGE[0]}-"
+                              f"{HARNESS_MIB_RANGE[1]} (default 64)")
+
+    sub.add_parser("probe", help="report what this host's KVM can do",
+                   description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
     return p
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in ("run", "build", "harness") and not args.config:
-        print("pyos-vmm: --config FILE is required (for example --config configs/default.toml)",
-              file=sys.stderr)
-        return errors.EXIT_CONFIG
-    if args.gdb_wait and args.gdb is None:
-        print("pyos-vmm: --gdb-wait needs --gdb PORT (for example --gdb 1234 --gdb-wait)", file=sys.stderr)
-        return errors.EXIT_CONFIG
-    if args.gdb is not None and not 0 <= args.gdb <= 65535:
-        print(f"pyos-vmm: --gdb {args.gdb}: a TCP port is 0-65535 (0: any free port)", file=sys.stderr)
-        return errors.EXIT_CONFIG
+def _normalize_argv(argv: list[str]) -> list[str]:
+    """Default to `run`, and let option values start with '-' (--cmdline '-- prog')."""
+    out = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file", "--gdb") and i + 1 < len(argv):
+            value = argv[i + 1]
+            if arg == "--cmdline":
+                value += " "  # argparse would drop a value of exactly "--"; the words are stripped later
+            out.append(f"{arg}={value}" if arg != "-c" else f"--config={value}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    first = next((a for a in out if not a.startswith("-")), None)
+    wants_top_level = any(a in ("-h", "--help", "--version") for a in out[:1])
+    if (first is None or first not in COMMANDS) and not wants_top_level:
+        out.insert(0, "run")
+    return out
+
+
+def _quiet_broken_pipe():
+    """Our reader went away (`pyos-vmm ... | head -1`): end quietly, as Unix tools do."""
     try:
-        commands = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-                    "probe": cmd_probe}
-        return commands[args.command](args)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return errors.EXIT_BROKEN_PIPE
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser().parse_args(_normalize_argv(argv))
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except PyosError as e:
+        if isinstance(e, errors.OutputError) and e.__cause__ and getattr(e.__cause__, "errno", 0) == errno.EPIPE:
+            return _quiet_broken_pipe()
         print(f"pyos-vmm: {e}", file=sys.stderr)
         return e.status
     except KeyboardInterrupt:
@@ -152,5 +280,21 @@ def main(argv=None) -> int:
         return errors.EXIT_INTERRUPTED
 
 
+def entry_point():
+    """The console script: like main(), and SIGPIPE-safe at interpreter exit."""
+    status = main()
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        status = status or errors.EXIT_BROKEN_PIPE
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+    return status
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry_point())

@@ -13,6 +13,7 @@ device sits where, like a PC's I/O map:
     0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
     0xF4                  exit port            (configurable, 0 = none)
     0x404                 crash-report port    the kernel's crash records (symbolized)
+    0x604-0x605           ACPI PM1a control    power-off without a status
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .console.terminal import SerialInput, open_output
 from .devices.crash_report import CrashReportPort
+from .devices.acpi_pm import AcpiPowerOff
 from .devices.exit_port import ExitPort
 from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
@@ -43,6 +45,7 @@ from .symbols import Symbolizer
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 PIT_IRQ = 0
+ACPI_PM1A_CNT = 0x604
 GIL_SWITCH_INTERVAL = 0.005  # seconds
 TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
 
@@ -140,6 +143,7 @@ class Machine:
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
             Slot("crash-report", "io", CrashReportPort.PORT, 4,
                  CrashReportPort(self.memory, self.symbolizer, output)),
+            Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
@@ -161,12 +165,21 @@ class Machine:
     def _on_sigint(self, signum, frame):
         self.request_stop(errors.EXIT_INTERRUPTED)
 
+    def _on_sigterm(self, signum, frame):
+        self.request_stop(errors.EXIT_TERMINATED)
+
     def _guest_exit(self, value: int):
         if value > 255:
             print(f"pyos-vmm: guest wrote {value:#x} to the exit port; exit statuses are 0-255, using 255",
                   file=sys.stderr)
             value = 255
         self.loop.guest_exit(value)
+
+    def _guest_poweroff(self):
+        if self.loop.status is None:
+            print("pyos-vmm: the guest powered off through the ACPI port (no exit port configured, "
+                  "so it could not give a status); exit status 0", file=sys.stderr)
+            self.loop.guest_exit(0)
 
     @property
     def status(self) -> int | None:
@@ -192,6 +205,7 @@ class Machine:
         if threading.current_thread() is threading.main_thread():
             restore.append((KICK_SIGNAL, signal.signal(KICK_SIGNAL, _no_op_handler)))
             restore.append((signal.SIGINT, signal.signal(signal.SIGINT, self._on_sigint)))
+            restore.append((signal.SIGTERM, signal.signal(signal.SIGTERM, self._on_sigterm)))
         # The timer thread must get the GIL within a fraction of a tick period;
         # the default 5 ms switch interval would cost whole ticks at 1000 Hz.
         previous_interval = sys.getswitchinterval()

@@ -35,7 +35,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .paths import REPO_ROOT
+from .paths import GUEST_KERNEL_DIR, SOURCE_TREE
 
 MAX_FRAMES = 32
 KERNEL_HALF = 0xFFFF_8000_0000_0000
@@ -64,11 +64,14 @@ class Location:
 
 
 def _display_path(name: str) -> str:
-    """A source path as a person wants to read it: relative to the repo when inside it."""
-    try:
-        return str(Path(name).resolve().relative_to(REPO_ROOT))
-    except (ValueError, OSError):
-        return name
+    """A source path as a person wants to read it: relative to the source tree
+    (guest_kernel/kernel/crash.c), or to the installed kernel sources' parent."""
+    for root in (SOURCE_TREE, GUEST_KERNEL_DIR.parent):
+        try:
+            return str(Path(name).resolve().relative_to(root))
+        except (ValueError, OSError):
+            continue
+    return name
 
 
 class SymbolTable:

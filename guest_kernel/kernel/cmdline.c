@@ -13,6 +13,8 @@ int cmdline_get(const char *name, char *buf, size_t size)
         const char *word = p;
         while (*p && *p != ' ')
             p++;
+        if (p - word == 2 && word[0] == '-' && word[1] == '-')
+            break;  /* the rest is init's */
         if ((size_t)(p - word) > name_len && !strncmp(word, name, name_len) && word[name_len] == '=') {
             const char *value = word + name_len + 1;
             size_t n = (size_t)(p - value);
@@ -25,4 +27,66 @@ int cmdline_get(const char *name, char *buf, size_t size)
         }
     }
     return 0;
+}
+
+/*
+ * Every word the kernel understands before "--" (the rest is init's). A word
+ * not listed here is a typo as far as the kernel can tell: it stops the boot
+ * with a message rather than being silently ignored (which would make
+ * `exit=O` or `selftets=pic` look like a pass).
+ */
+static const char *const known_words[] = {
+    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", NULL,
+};
+
+/* Exit status for a command line the kernel cannot accept (a usage error). */
+#define CMDLINE_STATUS 2
+
+static int word_is_known(const char *word, size_t len)
+{
+    for (const char *const *k = known_words; *k; k++) {
+        size_t n = strlen(*k);
+        if (len > n && !strncmp(word, *k, n) && word[n] == '=')
+            return 1;
+    }
+    return 0;
+}
+
+static void reject(const char *what, const char *word, size_t len)
+{
+    char shown[64];
+    size_t n = len < sizeof shown - 1 ? len : sizeof shown - 1;
+    memcpy(shown, word, n);
+    shown[n] = 0;
+    printk("command line: %s '%s'; known words:", what, shown);
+    for (const char *const *k = known_words; *k; k++)
+        printk(" %s=", *k);
+    printk(" and '-- PROGRAM ARGS' for init; powering off with status %d\n", CMDLINE_STATUS);
+    poweroff(CMDLINE_STATUS);
+}
+
+void cmdline_check(void)
+{
+    const char *p = boot_info.cmdline;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *word = p;
+        while (*p && *p != ' ')
+            p++;
+        size_t len = (size_t)(p - word);
+        if (!len)
+            break;
+        if (len == 2 && word[0] == '-' && word[1] == '-')
+            return;  /* the rest is init's */
+        if (!word_is_known(word, len))
+            reject("unknown word", word, len);
+    }
+    char value[24];
+    if (cmdline_get("exit", value, sizeof value)) {
+        const char *end;
+        long status = strtol(value, &end, 0);
+        if (*end || end == value || status < 0 || status > 255)
+            reject("exit= needs a status from 0 to 255, not", value, strlen(value));
+    }
 }

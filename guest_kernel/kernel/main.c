@@ -125,6 +125,7 @@ static void kmain(void)
            (uint64_t)_kernel_end - KERNEL_VMA - 1);
     print_memory_map();
     printk("command line: \"%s\"\n", boot_info.cmdline);
+    cmdline_check();
 
     interrupts_init();
     mm_init();
@@ -185,11 +186,17 @@ static void start_init(void)
         rest++;
     if (*rest) {
         strncpy_z(words, rest + 2, sizeof words);
-        for (char *p = words; *p && argc < USER_MAX_ARGS;) {
+        for (char *p = words; *p;) {
             while (*p == ' ')
                 *p++ = 0;
-            if (*p)
-                argv[argc++] = p;
+            if (!*p)
+                break;
+            if (argc == USER_MAX_ARGS) {
+                printk("command line: more than %d words after '--' for init; powering off with status 2\n",
+                       USER_MAX_ARGS - 1);
+                poweroff(2);
+            }
+            argv[argc++] = p;
             while (*p && *p != ' ')
                 p++;
         }

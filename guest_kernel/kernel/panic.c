@@ -5,6 +5,9 @@
 
 /* Guest exit status for a kernel panic. */
 #define PANIC_STATUS 1
+#define ACPI_PM1A_CNT 0x604
+#define ACPI_SLP_EN (1 << 13)
+#define ACPI_SLP_TYP_S5 5
 
 void poweroff(int status)
 {
@@ -14,6 +17,9 @@ void poweroff(int status)
      */
     if (boot_info.exit_port)
         outl(boot_info.exit_port, (uint32_t)status);
+    /* No exit device (or one that did not stop us): ACPI soft-off (S5) at the
+     * PM1a control port QEMU's PC machines, Bochs and pyos-vmm have at 0x604. */
+    outw(ACPI_PM1A_CNT, ACPI_SLP_EN | ACPI_SLP_TYP_S5 << 10);
     for (;;)
         __asm__ volatile("cli; hlt");
 }

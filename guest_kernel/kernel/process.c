@@ -59,6 +59,23 @@ static const struct program *find_program(const char *path)
     return NULL;
 }
 
+/* The names of the programs spawn knows, space-separated, into buf. */
+void process_list_programs(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (const struct program *p = user_programs; p->name; p++) {
+        size_t n = strlen(p->name);
+        if (used + n + 2 > size)
+            break;
+        if (used)
+            buf[used++] = ' ';
+        memcpy(buf + used, p->name, n);
+        used += n;
+        buf[used] = 0;
+    }
+}
+
 /* Map [start, end) in the current space with fresh zeroed owned frames. */
 int user_map_zeroed(uint64_t start, uint64_t end, uint64_t flags)
 {

@@ -19,7 +19,8 @@
 
 int user_range_ok(uint64_t addr, uint64_t len)
 {
-    if (addr + len < addr || addr + len > USER_TOP || addr < FRAME_SIZE)
+    /* Written so nothing can wrap: a zero-length range must still start in user space. */
+    if (addr < FRAME_SIZE || addr >= USER_TOP || len > USER_TOP - addr)
         return -EFAULT;
     for (uint64_t page = addr & ~(FRAME_SIZE - 1); page < addr + len; page += FRAME_SIZE)
         if (paging_plugin.translate(page) == PAGING_NOT_MAPPED || page == VDSO_ADDR)
@@ -106,6 +107,8 @@ long sys_read(long fd, long buf, long len, long a3, long a4, long a5)
     long err = io_file(fd, buf, len, &f);
     if (err)
         return err;
+    if (len == 0)
+        return 0;  /* nothing to read: never block, never store */
     char chunk[CHUNK];
     long r = file_read(f, chunk, (size_t)(len < CHUNK ? len : CHUNK));
     if (r > 0)
@@ -128,21 +131,26 @@ long sys_getpid(long a0, long a1, long a2, long a3, long a4, long a5)
 long sys_spawn(long path, long argv, long a2, long a3, long a4, long a5)
 {
     (void)a2, (void)a3, (void)a4, (void)a5;
-    char name[64], strings[USER_MAX_ARGS][64];
+    static char strings[USER_MAX_ARGS][USER_MAX_ARG_LEN];  /* system calls run with interrupts off, and nothing here sleeps */
+    char name[64];
     const char *args[USER_MAX_ARGS + 1];
-    if (user_string(name, (uint64_t)path, sizeof name) < 0)
-        return -EFAULT;
+    long n = user_string(name, (uint64_t)path, sizeof name);
+    if (n < 0)
+        return n == -EINVAL ? -ENAMETOOLONG : n;
     int argc = 0;
     if (argv) {
-        for (; argc < USER_MAX_ARGS; argc++) {
+        for (;; argc++) {
             uint64_t slot = (uint64_t)argv + argc * sizeof(uint64_t), ptr;
             if (user_range_ok(slot, sizeof ptr))
                 return -EFAULT;
             ptr = *(const uint64_t *)slot;
             if (!ptr)
                 break;
-            if (user_string(strings[argc], ptr, sizeof strings[argc]) < 0)
-                return -EFAULT;
+            if (argc == USER_MAX_ARGS)
+                return -E2BIG;
+            n = user_string(strings[argc], ptr, sizeof strings[argc]);
+            if (n < 0)
+                return n == -EINVAL ? -E2BIG : n;
             args[argc] = strings[argc];
         }
     }
@@ -279,8 +287,10 @@ long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
         .context_switches = pyos_counters.context_switches,
         .processes = (unsigned long)tasks_alive(),
         .tsc_khz = tsc_khz,
+        .cpu_ticks = current->runtime_ticks,
     };
     strncpy_z(s.scheduler, sched_plugin.name, sizeof s.scheduler);
+    process_list_programs(s.programs, sizeof s.programs);
     strncpy_z(s.syscall_entry, pyos_counters.syscall_entry, sizeof s.syscall_entry);
     memcpy((void *)info, &s, sizeof s);
     return 0;

@@ -237,7 +237,9 @@ void task_wakeup(void *channel)
 void task_sleep_ms(uint64_t ms)
 {
     uint64_t flags = irq_save();
-    uint64_t n = ms * timer_hz / 1000;
+    /* Saturate rather than wrap: sleep(huge) sleeps for (practically) ever. */
+    uint64_t limit = (UINT64_MAX / 2 - ticks) / (timer_hz ? timer_hz : 1);
+    uint64_t n = ms > limit ? UINT64_MAX / 2 - ticks : ms * timer_hz / 1000;
     current->wake_tick = ticks + (n ? n : 1);
     current->state = TASK_SLEEPING;
     sched_plugin.dequeue(current);

@@ -54,7 +54,9 @@ void vdso_syscall_arrived(void)
 /* A #GP or #PF from user mode: was it `syscall` failing to leave user mode? */
 int vdso_fault_is_syscall_probe(struct trap_frame *f)
 {
-    if (f->rip != (uint64_t)syscall_entry || !(f->cs & 3))
+    /* Only the vDSO's own `syscall`, and only while undecided: a raw `syscall`
+     * elsewhere, or after the choice is made, is the program's fault. */
+    if (decided || f->rip != (uint64_t)syscall_entry || !(f->cs & 3) || f->rcx != VDSO_ADDR + 2)
         return 0;
     memcpy(vdso_page, use_int3, sizeof use_int3);
     decided = 1;

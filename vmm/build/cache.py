@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..paths import cache_dir
+from ..paths import cache_dir, cache_subdir
 
 
 def content_key(settings, files: Iterable[Path]) -> str:
@@ -34,7 +34,7 @@ def cached_build(kind: str, key: str, build: Callable[[Path, Path, Path], None])
     final = cache_dir() / kind / key
     if final.exists():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
+    cache_subdir(kind)  # created, or a clear error if it cannot be
     with tempfile.TemporaryDirectory(dir=final.parent) as tmp:
         staged, scratch = Path(tmp) / "out", Path(tmp) / "scratch"
         staged.mkdir()

@@ -21,21 +21,43 @@ INPUT_CHUNK = 256
 FIFO_FULL_WAIT = 0.002  # seconds between looks at a full receive FIFO
 
 
+def _fd_writer(fd: int, what: str):
+    """write(bytes) to fd, whole; an error becomes an OutputError naming `what`."""
+    def write(data):
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except InterruptedError:
+                continue
+            except OSError as e:
+                raise errors.OutputError(f"cannot write the guest's serial output to {what}: {e.strerror}",
+                                         'free space there, or set [serial] output = "none" or another file'
+                                         ) from e
+    return write
+
+
 def open_output(config):
     """(write(bytes), close or None) for [serial] output."""
     target = config.serial.output
     if target == "stdout":
-        fd = sys.stdout.fileno()
-        return (lambda data: os.write(fd, data)), None
+        try:
+            fd = sys.stdout.fileno()
+            os.fstat(fd)
+        except (AttributeError, ValueError, OSError):
+            raise errors.OutputError("standard output is closed, so the guest's serial output has nowhere "
+                                     "to go", 'give pyos-vmm a stdout, or set [serial] output = "none" '
+                                     "or a file path") from None
+        return _fd_writer(fd, "standard output"), None
     if target == "none":
         return (lambda data: None), None
     path = config.resolve(target)
     try:
-        stream = open(path, "wb", buffering=0)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     except OSError as e:
         raise errors.ConfigError(f"[serial] output = {target!r}: cannot open {path}: {e.strerror}",
                                  'use "stdout", "none" or a writable file path') from None
-    return stream.write, stream.close
+    return _fd_writer(fd, str(path)), lambda: os.close(fd)
 
 
 class SerialInput:

@@ -3,6 +3,7 @@
 Like QEMU's isa-debug-exit (which the guest kernel also supports), a write of
 any size to the port stops the VM; unlike it, the status is the value
 written, unchanged (QEMU exits with (value << 1) | 1). Reads return 0.
+Access width: any; a 1-, 2- or 4-byte write gives the value of that width.
 """
 
 from __future__ import annotations

@@ -29,6 +29,10 @@ Simplifications:
   read back through nothing: the chips always behave as the PC wires them.
 - The slave's INT output is dropped for the INTA cycle and raised again if a
   request is still pending, so the master sees a fresh edge on IR2.
+
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports, lowest first, as
+the ISA bus does (a 16-bit `out` to 0x20 also writes 0x21).
 """
 
 from __future__ import annotations
@@ -218,7 +222,9 @@ class Pic8259:
 
 
 class PicPort:
-    """One chip's two ports as a bus device."""
+    """One chip's two ports as a bus device (8-bit: the bus splits wider accesses)."""
+
+    bus_width = 1
 
     def __init__(self, pair: "PicPair", chip: Pic8259):
         self.name = f"pic8259-{chip.name}"

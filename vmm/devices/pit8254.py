@@ -29,10 +29,15 @@ is dropped and counted as lost. With policy "drop", every edge is pulsed when
 due and any the VMM woke too late for are lost (stats["lost_ticks"]).
 
 Simplifications: OUT changes are computed at clock granularity, but IRQ 0
-edges are delivered with the host's sleep resolution (tens of microseconds);
+edges are delivered with the host's sleep resolution (tens of microseconds)
+and never closer than MIN_IRQ0_PERIOD_S apart;
 a count written in modes 2 and 3 while counting takes effect at the end of the
 current period, as the datasheet says; in mode 3 with an odd count, the
 reported value steps like an even count one lower.
+
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports, lowest first, as
+the ISA bus does (a 16-bit `out` to 0x40 also writes 0x41 (counter 1)).
 """
 
 from __future__ import annotations
@@ -41,6 +46,12 @@ import threading
 import time
 
 PIT_HZ = 1_193_182
+# The shortest interval between two IRQ 0 edges the timer thread delivers:
+# 100 us, i.e. 10 kHz, the highest [machine] timer_hz. KVM's in-kernel PIT
+# clamps periodic timers the same way (min_timer_period_us, 200 us by
+# default). Counter reads stay exact; faster edges are counted as due and
+# handled by the tick policy (owed and caught up, or lost).
+MIN_IRQ0_PERIOD_S = 100e-6
 
 
 def _clock_now(epoch_ns: int) -> int:
@@ -169,6 +180,10 @@ class PitCounter:
         self.pending_reload = None
         self.null_count = True
         self.armed = False
+        # Writing a control word resets the counter's control logic: a count
+        # or status latched and not yet read is dropped (8254 datasheet).
+        self.latched = []
+        self.latched_status = None
 
     def write_count_byte(self, byte: int):
         now = self.clock()
@@ -278,6 +293,8 @@ class Pit8254:
         return (self.epoch_ns + clock * 1_000_000_000 // PIT_HZ) / 1e9
 
     # -- bus interface ---------------------------------------------------------
+    bus_width = 1  # an 8-bit device: a 16-bit out to 0x40 writes 0x40 and 0x41, as on the ISA bus
+
     def read(self, offset: int, size: int) -> int:
         with self.lock:
             if offset == 3:
@@ -378,6 +395,7 @@ class Pit8254:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGUSR1})
         counter = self.counters[0]
         last_edge = self.now()
+        earliest = 0.0  # monotonic time before which no IRQ 0 edge goes out (the period floor)
         with self.lock:
             while not self._stopping:
                 edge = counter.next_rising_edge(last_edge)
@@ -385,23 +403,39 @@ class Pit8254:
                     self.changed.wait()
                     last_edge = self.now()
                     continue
-                delay = self.clock_to_monotonic(edge) - time.monotonic()
+                due = max(self.clock_to_monotonic(edge), earliest)
+                delay = due - time.monotonic()
                 if delay > 0:
                     if self.changed.wait(delay):
                         continue  # reprogrammed (or stopping): plan again
-                    if self.clock_to_monotonic(edge) > time.monotonic():
+                    if due > time.monotonic():
                         continue  # woke early
-                # Every edge that passed while we slept is due now.
-                now, edges = self.now(), 1
-                following = counter.next_rising_edge(edge)
-                while following is not None and following <= now:
-                    edges += 1
-                    edge = following
-                    following = counter.next_rising_edge(edge)
-                last_edge = edge
+                edges, last_edge = self._edges_until(counter, edge, self.now())
+                earliest = time.monotonic() + MIN_IRQ0_PERIOD_S
                 if self._edges_due(edges):
                     self.lock.release()  # never hold the PIT lock while calling into the PIC
                     try:
                         self._pulse()
                     finally:
                         self.lock.acquire()
+
+    @staticmethod
+    def _edges_until(counter, edge: int, now: int) -> tuple[int, int]:
+        """Rising edges from `edge` to clock `now`, and the last of them.
+
+        Counted arithmetically for the periodic modes, so a guest that
+        programs a period of 2 clocks costs one division per wake-up, not a
+        Python step per edge (which could never catch up, and once hung the
+        VMM with the PIT lock held)."""
+        edges = 1
+        for _ in range(4):  # at most a pending reload and one period change
+            following = counter.next_rising_edge(edge)
+            if following is None or following > now:
+                return edges, edge
+            period = following - edge
+            if counter.mode in (2, 3) and counter.pending_reload is None and period > 0:
+                k = (now - edge) // period
+                return edges + k, edge + k * period
+            edges += 1
+            edge = following
+        return edges, edge

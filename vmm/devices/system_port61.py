@@ -9,6 +9,10 @@
     bit 6  R    channel check (always 0)   bit 7  R    parity check (always 0)
 
 Guests use bits 0 and 5 to calibrate their TSC against counter 2.
+
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports, lowest first, as
+the ISA bus does (a 16-bit `out` to 0x61 also writes 0x62, which no device claims).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ REFRESH_PERIOD_NS = 15_085
 
 
 class SystemPort61:
+    bus_width = 1  # an 8-bit port: the bus splits wider accesses into bytes
+
     def __init__(self, pit, name: str = "port61"):
         self.name = name
         self.pit = pit

@@ -27,6 +27,10 @@ Simplifications, all invisible to a driver that follows the datasheet:
   character times.
 - Outside loopback the modem inputs read as a connected terminal: CTS, DSR
   and DCD asserted, RI clear, never changing.
+
+Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
+split by the bus into byte accesses at consecutive ports, lowest first, as
+the ISA bus does (a 16-bit `out` to the base also writes base + 1).
 """
 
 from __future__ import annotations
@@ -165,6 +169,8 @@ class Uart16550:
             return self.rx_capacity - len(self.rx)
 
     # -- bus interface ---------------------------------------------------------
+    bus_width = 1  # an 8-bit device: the bus splits wider accesses into bytes
+
     def read(self, offset: int, size: int) -> int:
         with self.lock:
             value = self._read(offset)

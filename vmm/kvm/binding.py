@@ -22,7 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..paths import GUEST_INCLUDE, cache_dir
+from ..errors import HostError
+from ..paths import GUEST_INCLUDE, cache_dir, cache_subdir
 
 _CDEF = r"""
 /* ---- ioctl numbers and constants, values taken from the header ---- */
@@ -258,11 +259,15 @@ def _build(name: str, cdef: str, out_dir: Path) -> Path:
     builder = cffi.FFI()
     builder.cdef(cdef)
     builder.set_source(name, _SOURCE, include_dirs=[str(GUEST_INCLUDE)])
-    out_dir.mkdir(parents=True, exist_ok=True)
     # Build in a private directory, then rename into place: parallel test
     # workers may race to build the same module.
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        built = Path(builder.compile(tmpdir=tmp, verbose=False))
+        try:
+            built = Path(builder.compile(tmpdir=tmp, verbose=False))
+        except Exception as e:  # cffi/setuptools raise several kinds; all mean the same to a user
+            raise HostError(f"could not compile the KVM binding (cffi): {str(e).strip().splitlines()[-1:]}",
+                            "it needs a C compiler and the kernel headers: "
+                            "apt-get install gcc libc6-dev linux-libc-dev") from None
         final = out_dir / built.name
         os.replace(built, final)
     return final
@@ -274,7 +279,7 @@ def load():
     name = _module_name(cdef)
     out_dir = cache_dir() / "cffi"
     candidates = sorted(out_dir.glob(name + ".*.so")) + sorted(out_dir.glob(name + ".so"))
-    path = candidates[0] if candidates else _build(name, cdef, out_dir)
+    path = candidates[0] if candidates else _build(name, cdef, cache_subdir("cffi"))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

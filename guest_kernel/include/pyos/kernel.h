@@ -32,5 +32,6 @@ extern struct pyos_boot_info boot_info;
 
 /* Value of "name=value" on the command line, copied into buf; 0 if absent. */
 int cmdline_get(const char *name, char *buf, size_t size);
+void cmdline_check(void);   /* unknown words and bad values stop the boot (status 2) */
 
 #endif

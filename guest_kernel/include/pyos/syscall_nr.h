@@ -78,6 +78,8 @@ struct pyos_sysinfo {
     unsigned long tsc_khz;
     char scheduler[24];
     char syscall_entry[24];
+    char programs[160];          /* the programs spawn can start, space-separated */
+    unsigned long cpu_ticks;     /* timer ticks the calling process has run for */
 };
 #endif
 

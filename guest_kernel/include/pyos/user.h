@@ -7,7 +7,8 @@
 #include <pyos/x86.h>
 
 #define USER_TOP 0x00007ffffffff000UL
-#define USER_MAX_ARGS 16
+#define USER_MAX_ARGS 32      /* argv entries a program may get, its name included */
+#define USER_MAX_ARG_LEN 128  /* bytes in one argument, NUL included */
 
 struct task;
 
@@ -16,6 +17,7 @@ int user_range_ok(uint64_t addr, uint64_t len);
 /* Copy a NUL-terminated user string; -EFAULT or -EINVAL (too long). */
 long user_string(char *dst, uint64_t src, size_t size);
 int user_map_zeroed(uint64_t start, uint64_t end, uint64_t flags);
+void process_list_programs(char *buf, size_t size);
 
 struct task *task_alloc(const char *name, struct trap_frame **frame);
 void task_free_unstarted(struct task *t);

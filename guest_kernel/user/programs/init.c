@@ -14,12 +14,26 @@ int main(int argc, char **argv)
     const char *demo[] = {"hello", "world", 0};
     const char *const *run = argc > 1 ? (const char *const *)&argv[1] : demo;
     int pid = spawn(run[0], run);
-    if (pid < 0) {
-        printf("init: cannot spawn %s: error %d\n", run[0], -pid);
+    if (pid == -ENOENT) {
+        printf("init: no such program '%s'; the programs are: %s\n", run[0], info.programs);
         return 127;
     }
+    if (pid < 0) {
+        printf("init: cannot spawn %s: error %d\n", run[0], -pid);
+        return 126;
+    }
+    /* Orphans become init's children: reap every one while waiting for ours. */
     int status = -1;
-    wait(pid, &status);
+    for (;;) {
+        int code;
+        int r = wait(-1, &code);
+        if (r == pid) {
+            status = code;
+            break;
+        }
+        if (r < 0)
+            break;
+    }
     sysinfo(&info);
     printf("init: %s exited with status %d; %lu context switches; powering off\n", run[0], status,
            info.context_switches);
