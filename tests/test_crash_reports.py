@@ -213,3 +213,31 @@ def test_backtrace_follows_frame_pointers_and_stops_safely():
     frames = backtrace(0x2008, 0x8000, lambda a, n: memory.get(a), lambda a: Table())
     assert [f.function for f in frames] == ["inner", "outer", "outer"]
     assert frames[1].line == 0xF  # the call instruction, one byte before the return address
+
+
+def test_page_walk_translates_4k_and_2m_pages_and_stops_at_holes():
+    """vmm/inspector.py walks the guest's tables itself: 2 MiB and 4 KiB pages, holes, user bits."""
+    import struct as st
+
+    from vmm.inspector import hexdump, read_virtual, translate, write_virtual
+    from vmm.memory import GuestMemory
+    mem = GuestMemory(4 << 20)
+    try:
+        pml4, pdpt, pd, pt = 0x1000, 0x2000, 0x3000, 0x4000
+        mem.write(pml4, st.pack("<Q", pdpt | 0x7))
+        mem.write(pdpt, st.pack("<Q", pd | 0x7))
+        mem.write(pd, st.pack("<QQ", pt | 0x7, 0x200000 | 0x83))  # 0-2 MiB by a PT; 2-4 MiB one 2 MiB page
+        mem.write(pt + 8 * 0x10, st.pack("<QQ", 0x10000 | 0x5, 0x20000 | 0x3))  # 0x10000 user r/o, 0x11000 rw
+        assert translate(mem, pml4, 0x10123) == (0x10123, False, True)
+        assert translate(mem, pml4, 0x11008) == (0x20008, True, False)
+        assert translate(mem, pml4, 0x12000) is None  # not present
+        assert translate(mem, pml4, 0x234567) == (0x234567, True, False)  # inside the 2 MiB page
+        assert translate(mem, pml4, 1 << 47) is None  # not canonical
+        mem.write(0x10FFC, b"abcd")
+        mem.write(0x20000, b"efgh")
+        assert read_virtual(mem, pml4, 0x10FFC, 8) == b"abcdefgh"  # across two pages, two frames
+        assert read_virtual(mem, pml4, 0x11FFC, 8) == mem.read(0x20FFC, 4)  # short at the hole
+        assert write_virtual(mem, pml4, 0x11000, b"XY") == 2 and mem.read(0x20000, 2) == b"XY"
+        assert hexdump(b"AB\x00", 0x10).startswith("0000000000000010: 41 42 00")
+    finally:
+        mem.close()
