@@ -357,7 +357,7 @@ def program_symbols(kernel_elf: Path, name: str) -> SymbolTable | None:
 
 
 # -- backtraces ---------------------------------------------------------------------
-PROLOGUE = b"\x55\x48\x89\xe5"  # push %rbp; mov %rsp, %rbp
+SET_FRAME = b"\x48\x89\xe5"  # mov %rsp, %rbp (gcc may schedule it a few instructions after push %rbp)
 
 
 def _follows_call(ret: int, read) -> bool:
@@ -380,13 +380,11 @@ def _frameless_return(rip: int, rsp: int, table, read) -> int | None:
     func = table.function(rip)
     if func is None:
         return None
-    start = rip - func[1]
-    code = read(start, min(func[1], 64) + 4) or b""
-    if code.startswith(PROLOGUE) and func[1] >= len(PROLOGUE):
-        return None  # the frame is set up
-    slot = rsp + 8 if code.startswith(b"\x55") and func[1] >= 1 else rsp
-    if PROLOGUE in code[:func[1]]:
-        return None  # set up later in the body (shrink-wrapped), and done by now
+    start, offset = rip - func[1], func[1]
+    code = read(start, min(offset, 256)) or b""
+    if SET_FRAME in code:
+        return None  # the frame was set up before RIP
+    slot = rsp + 8 if code[:1] == b"\x55" else rsp  # after push %rbp, the return address is above it
     raw = read(slot, 8)
     if not raw or len(raw) < 8:
         return None
