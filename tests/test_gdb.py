@@ -36,8 +36,9 @@ class Vm:
         self.stderr_lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
         self.stdout: list[str] = []
+        self._stdout_changed = threading.Condition()
         threading.Thread(target=self._pump, daemon=True).start()
-        self._stdout_thread = threading.Thread(target=lambda: self.stdout.extend(self.proc.stdout), daemon=True)
+        self._stdout_thread = threading.Thread(target=self._pump_stdout, daemon=True)
         self._stdout_thread.start()
         self.port = None
         for line in self._lines():
@@ -51,6 +52,21 @@ class Vm:
         for line in self.proc.stderr:
             self.stderr_lines.put(line)
         self.stderr_lines.put(None)
+
+    def _pump_stdout(self):
+        for line in self.proc.stdout:
+            with self._stdout_changed:
+                self.stdout.append(line)
+                self._stdout_changed.notify_all()
+        with self._stdout_changed:
+            self.stdout.append("")  # EOF
+            self._stdout_changed.notify_all()
+
+    def wait_console(self, text: str):
+        with self._stdout_changed:
+            ok = self._stdout_changed.wait_for(lambda: any(text in line for line in self.stdout)
+                                               or (self.stdout and self.stdout[-1] == ""), TIMEOUT)
+            assert ok and any(text in line for line in self.stdout), "".join(self.stdout)
 
     def _lines(self):
         while True:
@@ -298,6 +314,39 @@ def test_protocol_says_what_this_host_cannot_do(kernel_elf, vm_factory):
     c.send("D")
     assert c.recv() == "OK"
     assert vm.finish()[0] == 0
+
+
+def test_protocol_user_mode_step_works_or_is_refused_with_the_reason(vm_factory):
+    """On a PVM host a step at CPL3 would hand the #DB to the guest: refused, said in gdb's console.
+    On a VT-x/AMD-V host it steps."""
+    from vmm.probe import host_kind
+    pvm = host_kind()[0] == "pvm"
+    vm = vm_factory("--cmdline", "-- usertests spin 0 1000000 20 1")  # a user program spinning for good
+    c = Client(vm.port)
+    assert c.ask("?").startswith("T02")
+    cs = [r[0] for r in REGISTERS].index("cs")
+    c.send("c")
+    vm.wait_console("init: pid 1")  # init is about to start the spinner
+    for _ in range(200):  # stop until the vCPU is caught in user mode (nearly all the time now)
+        c.sock.sendall(b"\x03")
+        assert c.recv().startswith("T02")
+        if int.from_bytes(bytes.fromhex(c.ask(f"p{cs:x}")), "little") & 3 == 3:
+            break
+        c.send("c")
+    else:
+        raise AssertionError("never stopped in user mode")
+    rip = c.ask(f"p{[r[0] for r in REGISTERS].index('rip'):x}")
+    note, reply = c.console_and_reply("s")
+    assert reply.startswith("T05")
+    moved = c.ask(f"p{[r[0] for r in REGISTERS].index('rip'):x}") != rip
+    if pvm:
+        assert "single-step in user mode is not possible on this PVM host" in note
+        assert not moved
+        vm.wait_stderr("single-step in user mode is not possible")
+    else:
+        assert moved and not note
+    c.send("k")
+    assert vm.finish()[0] == errors.EXIT_INTERRUPTED
 
 
 def test_stub_port_in_use_is_a_clear_error():
