@@ -316,18 +316,26 @@ def test_protocol_says_what_this_host_cannot_do(kernel_elf, vm_factory):
     assert vm.finish()[0] == 0
 
 
-def test_protocol_user_mode_step_works_or_is_refused_with_the_reason(vm_factory):
+def test_protocol_user_mode_step_works_or_is_refused_with_the_reason(kernel_elf, vm_factory):
     """On a PVM host a step at CPL3 would hand the #DB to the guest: refused, said in gdb's console.
     On a VT-x/AMD-V host it steps."""
     from vmm.probe import host_kind
+    from vmm.symbols import kernel_symbols
     pvm = host_kind()[0] == "pvm"
     vm = vm_factory("--cmdline", "-- usertests spin 0 1000000 20 1")  # a user program spinning for good
     c = Client(vm.port)
     assert c.ask("?").startswith("T02")
     cs = [r[0] for r in REGISTERS].index("cs")
+    # The spinner calls uptime() between its loops: once it does, it is running.
+    uptime = kernel_symbols(kernel_elf).address_of("sys_uptime")
+    assert c.ask(f"Z1,{uptime:x},1") == "OK"
+    assert c.ask("c").startswith("T05")
+    assert c.ask(f"z1,{uptime:x},1") == "OK"
     c.send("c")
-    vm.wait_console("init: pid 1")  # init is about to start the spinner
-    for _ in range(200):  # stop until the vCPU is caught in user mode (nearly all the time now)
+    for attempt in range(200):  # stop until the vCPU is caught in user mode (nearly all the time now)
+        # Let the guest run a little before each Ctrl-C, or it would stop where it was;
+        # the answer does not depend on how long (more attempts on a slow box).
+        threading.Event().wait(0.01 * (1 + attempt % 10))
         c.sock.sendall(b"\x03")
         assert c.recv().startswith("T02")
         if int.from_bytes(bytes.fromhex(c.ask(f"p{cs:x}")), "little") & 3 == 3:
