@@ -357,6 +357,20 @@ def test_protocol_user_mode_step_works_or_is_refused_with_the_reason(kernel_elf,
     assert vm.finish()[0] == errors.EXIT_INTERRUPTED
 
 
+def test_gdb_leaving_while_the_guest_runs_leaves_no_breakpoint_behind(kernel_elf, vm_factory):
+    from vmm.symbols import kernel_symbols
+    vm = vm_factory("--gdb-wait")
+    c = Client(vm.port)
+    c.ask("?")
+    exit_call = kernel_symbols(kernel_elf).address_of("sys_exit")  # hit when hello exits
+    assert c.ask(f"Z1,{exit_call:x},1") == "OK"
+    c.send("c")
+    c.sock.close()  # gdb dies while the guest runs, its breakpoint still armed
+    status, console, err = vm.finish()
+    assert status == 0, err
+    assert "hello from pid 3: hello world" in console
+
+
 def test_stub_port_in_use_is_a_clear_error():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -297,6 +297,7 @@ class GdbStub:
         self.no_ack = False
         self._pending: list = []  # packets read while waiting for a stop
         self._resumed = False  # gdb waits for a stop reply
+        self._pit_stopped = False  # the stub stopped the PIT (the guest is stopped or stepping)
         self._exit_told = threading.Event()
 
     # -- set-up -----------------------------------------------------------------------
@@ -367,6 +368,14 @@ class GdbStub:
     def on_debug_exit(self, run):
         arch = run.debug.arch
         exception, dr6, pc = arch.exception, arch.dr6, arch.pc
+        if self._conn is None:  # gdb went away while the guest ran: drop its breakpoints, go on
+            self._restore_int3s()
+            self.bps = Breakpoints(use_int3=self.int3_works)
+            self._internal_step = False
+            self.vcpu.set_guest_debug(0)
+            self.loop.hold_interrupts = False
+            self._pit_start()
+            return
         if self._internal_step:  # stepped over a breakpoint: now really continue
             self._internal_step = False
             self._resume("c", internal=True)
@@ -389,7 +398,7 @@ class GdbStub:
     def _park(self, reply: str, pc: int | None = None):
         """Stop here until gdb resumes (or detaches, or kills)."""
         self.loop.pause_requested = False  # any stop answers a pending Ctrl-C
-        self.machine.pit.stop()  # the guest's clock stops with it
+        self._pit_stop()  # the guest's clock stops with it
         with self._cond:
             self._parked = True
             self._stop_reply = reply
@@ -433,7 +442,17 @@ class GdbStub:
         stepping = action == "s" or self._internal_step
         self.loop.hold_interrupts = stepping  # a step steps the code, not an interrupt handler
         if not stepping:
+            self._pit_start()
+
+    def _pit_stop(self):
+        if not self._pit_stopped:
+            self.machine.pit.stop()
+            self._pit_stopped = True
+
+    def _pit_start(self):
+        if self._pit_stopped:
             self.machine.pit.start()
+            self._pit_stopped = False
 
     # -- the stub thread's side -----------------------------------------------------------
     def _serve(self):
