@@ -35,8 +35,11 @@ def vmm_command(*args) -> list[str]:
     return [sys.executable, "-m", "vmm.cli", *map(str, args)]
 
 
-def boot(*args, config: Path = DEFAULT_CONFIG, timeout: float = 120) -> Boot:
-    """Run pyos-vmm to completion with stdin closed."""
+def boot(*args, config: Path = DEFAULT_CONFIG, timeout: float = 600) -> Boot:
+    """Run pyos-vmm to completion with stdin closed.
+
+    The timeout only catches a hang: kernel mode is emulated on PVM hosts, so
+    a boot on a loaded 2-core machine can take minutes."""
     proc = subprocess.run(vmm_command("--config", config, *args), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
     return Boot(proc.returncode, proc.stdout, proc.stderr)

@@ -18,7 +18,7 @@ from .conftest import DEFAULT_CONFIG, REPO, boot, vmm_command, write_config
 @pytest.fixture(scope="module")
 def default_boot():
     """One boot of the default config, shared by the checks on its output."""
-    return boot("--cmdline", "hello=world")
+    return boot("--cmdline", "-- hello from the test")
 
 
 def test_banner_names_pyos_and_entry_path(default_boot):
@@ -43,7 +43,8 @@ def test_memory_map_matches_configured_ram(default_boot):
 
 
 def test_kernel_sees_command_line(default_boot):
-    assert 'command line: "hello=world"' in default_boot.console
+    assert 'command line: "-- hello from the test"' in default_boot.console
+    assert "hello from pid 3: from the test" in default_boot.console
 
 
 def test_memory_size_from_config(tmp_path):

@@ -23,6 +23,7 @@ from vmm import errors
 from vmm.bus import Bus, UnclaimedAccess
 from vmm.devices.acpi_pm import AcpiPowerOff
 from vmm.devices.exit_port import ExitPort
+from vmm.devices.i8042 import I8042
 from vmm.devices.pic8259 import PicPair
 from vmm.devices.pit8254 import Pit8254
 from vmm.devices.system_port61 import SystemPort61
@@ -114,6 +115,9 @@ def make_board():
     bus.register(0x3F8, 8, uart)
     bus.register(0xF4, 4, ExitPort(exits.append))
     bus.register(0x604, 2, AcpiPowerOff(lambda: exits.append("acpi")))
+    kbc = I8042(lines[1], lines[12], on_reset=lambda: exits.append("reset"))
+    bus.register(0x60, 1, kbc.data_port)
+    bus.register(0x64, 1, kbc.command_port)
     return bus, pic, pit, uart
 
 
@@ -121,7 +125,7 @@ def test_device_models_survive_random_accesses():
     seed = fuzz_seed()
     rng = random.Random(seed)
     bus, pic, pit, uart = make_board()
-    ports = [0x20, 0x21, 0xA0, 0xA1, 0x40, 0x41, 0x42, 0x43, 0x61, *range(0x3F8, 0x400), 0xF4, 0x604]
+    ports = [0x20, 0x21, 0xA0, 0xA1, 0x40, 0x41, 0x42, 0x43, 0x60, 0x61, 0x64, *range(0x3F8, 0x400), 0xF4, 0x604]
     pit.start()  # the timer thread runs too, whatever the counters are programmed to
     try:
         for _ in range(20_000 * SCALE):

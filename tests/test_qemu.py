@@ -21,9 +21,9 @@ def qemu(kernel_elf, cmdline: str, memory_mib: int = 64):
 
 
 def test_boots_under_qemu_microvm_via_pvh(kernel_elf):
-    proc, console = qemu(kernel_elf, "exit=5 from=qemu timer_test=1")
+    proc, console = qemu(kernel_elf, "exit=5 timer_test=1")
     assert "pyos 0.1.0 x86_64 kernel, booted via PVH entry" in console, proc.stderr
-    assert 'command line: "exit=5 from=qemu timer_test=1"' in console
+    assert 'command line: "exit=5 timer_test=1"' in console
     # QEMU's own PIC and PIT deliver the timer through the same kernel code.
     assert "timer_test: 100 ticks at 100 Hz" in console
     assert "] usable" in console

@@ -5,6 +5,7 @@
     pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
     pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                            what this host's KVM can do
+    pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]              one command to a running VM's control socket
 
 Each subcommand has its own --help and only its own options. Without a
 subcommand, `run` is meant; without --config, the default machine.
@@ -108,11 +109,15 @@ def _run(args) -> int:
             stub.finish(errors.EXIT_GUEST_DEAD if status is None else status)
             stub.close()
         machine.close()
+    stop_reason = None if guest_decided else getattr(machine, "stop_reason", None)
     if guest_decided:
         _write_status_file(args.status_file, status, "guest", "the guest powered off")
     else:
-        _write_status_file(args.status_file, status, "vmm", errors.VMM_STATUSES.get(status, "stopped"))
-    if status == errors.EXIT_INTERRUPTED and not guest_decided:
+        _write_status_file(args.status_file, status, "vmm",
+                           stop_reason or errors.VMM_STATUSES.get(status, "stopped"))
+    if stop_reason:  # quit from the control socket, a CPU reset with on_reset = "stop", ...
+        print(f"pyos-vmm: VM stopped: {stop_reason}; exit status {status}", file=sys.stderr)
+    elif status == errors.EXIT_INTERRUPTED and not guest_decided:
         print("\npyos-vmm: interrupted (Ctrl-C); VM stopped", file=sys.stderr)
     elif status == errors.EXIT_TERMINATED and not guest_decided:
         print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
@@ -170,8 +175,13 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_ctl(args) -> int:
+    from .control import ctl_command
+    return ctl_command(args.socket, args.ctl_command, args.arguments)
+
+
 COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-            "probe": cmd_probe}
+            "probe": cmd_probe, "ctl": cmd_ctl}
 
 
 def _add_config(p, required_hint=True):
@@ -228,6 +238,16 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("probe", help="report what this host's KVM can do",
                    description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
+
+    from .control import CTL_DESCRIPTION, CTL_EPILOG
+    ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",
+                         description=CTL_DESCRIPTION, epilog=CTL_EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ctl.add_argument("socket", metavar="SOCKET", help="the VM's [control] socket path")
+    ctl.add_argument("ctl_command", metavar="COMMAND", help="e.g. query-status, send-key, type, quit")
+    ctl.add_argument("arguments", metavar="NAME=VALUE", nargs=argparse.REMAINDER,
+                     help="the command's arguments (VALUE as JSON when it parses, else a string), "
+                          "or one JSON object")
     return p
 
 

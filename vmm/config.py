@@ -11,6 +11,9 @@ allowed. The schema below is the single description of what a config may say.
     unclaimed_io = "stop"    # "stop": a guest access nothing claims stops the VM
                              # "ignore": reads return all ones, writes vanish
     exit_port    = 0xf4      # I/O port of the exit device (0 = none)
+    on_reset     = "stop"    # the guest pulsed the CPU reset line (8042 command
+                             # 0xFE): "stop" (exit status 0, like QEMU's -no-reboot)
+                             # or "reboot" (reload the kernel and boot again)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -24,6 +27,9 @@ allowed. The schema below is the single description of what a config may say.
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
     input  = "stdin"         # "stdin" or "none"
+
+    [control]                # the JSON-lines control socket (vmm/control.py)
+    socket = ""              # Unix socket path; empty = none
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class MachineConfig:
     timer_policy: str = "catch-up"
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
+    on_reset: str = "stop"
 
 
 @dataclass
@@ -66,10 +73,16 @@ class SerialConfig:
 
 
 @dataclass
+class ControlConfig:
+    socket: str = ""
+
+
+@dataclass
 class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     source: Path | None = None  # the file it came from, for relative paths
 
     def resolve(self, path: str) -> Path:
@@ -136,6 +149,7 @@ SCHEMA = {
         "timer_policy": _choice("catch-up", "drop"),
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
+        "on_reset": _choice("stop", "reboot"),
     }),
     "kernel": (KernelConfig, {
         "path": _string,
@@ -149,6 +163,9 @@ SCHEMA = {
     "serial": (SerialConfig, {
         "output": _string,
         "input": _choice("stdin", "none"),
+    }),
+    "control": (ControlConfig, {
+        "socket": _string,
     }),
 }
 

@@ -514,6 +514,7 @@ class GdbStub:
 
     def request_pause(self):
         self.loop.pause_requested = True
+        self.loop.attention = True  # the run loop's one flag for "look at the requests"
         self.loop.kick()
 
     def _session(self, conn):

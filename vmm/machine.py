@@ -11,6 +11,7 @@ device sits where, like a PC's I/O map:
     0x40-0x43             8254 PIT             counter 0 → IRQ 0
     0x61                  system port B        PIT counter 2 gate / OUT
     0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
+    0x60, 0x64            8042 keyboard controller: PS/2 keyboard IRQ 1, mouse IRQ 12
     0xF4                  exit port            (configurable, 0 = none)
     0x404                 crash-report port    the kernel's crash records (symbolized)
     0x604-0x605           ACPI PM1a control    power-off without a status
@@ -21,6 +22,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 from . import errors
@@ -31,6 +33,7 @@ from .console.terminal import SerialInput, open_output
 from .devices.crash_report import CrashReportPort
 from .devices.acpi_pm import AcpiPowerOff
 from .devices.exit_port import ExitPort
+from .devices.i8042 import I8042
 from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
@@ -40,10 +43,11 @@ from .irq import IrqLine
 from .kvm import Kvm
 from .memory import GuestMemory
 from .run_loop import KICK_SIGNAL, RunLoop
-from .stats import exit_counts_by_name, stats_text
+from .stats import exit_counts_by_name, stats_record, stats_text
 from .symbols import Symbolizer
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
+KBD_IRQ, MOUSE_IRQ = 1, 12
 PIT_IRQ = 0
 ACPI_PM1A_CNT = 0x604
 GIL_SWITCH_INTERVAL = 0.005  # seconds
@@ -119,9 +123,21 @@ class Machine:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
-
-        self.kernel = load_kernel(kernel_path, self.memory)
+        self.loop.on_reset = self._reboot
+        self.reboots = 0
+        self.stop_reason: str | None = None  # who stopped the VM, when not the guest's power-off
+        self.kernel_path = kernel_path
+        self._boot()
         self.guest_counters = GuestCounters.find(kernel_path, self.memory)
+        self.control = None  # the control socket: listening from here, served once run() starts
+        if config.control.socket:
+            from .control import ControlServer
+            self.control = ControlServer(config.resolve(config.control.socket), self)
+
+    def _boot(self):
+        """Load the kernel, write the boot information, set the vCPU's registers."""
+        config = self.config
+        self.kernel = load_kernel(self.kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
                                cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
@@ -134,6 +150,7 @@ class Machine:
                            irq0_masked=lambda: bool(self.pic.master.imr & 1 << PIT_IRQ),
                            irq0_pending=lambda: bool(self.pic.master.irr & 1 << PIT_IRQ))
         self.uart = Uart16550("com1", output, irq[COM1_IRQ])
+        self.i8042 = I8042(irq[KBD_IRQ], irq[MOUSE_IRQ], on_reset=self._cpu_reset_pulsed)
         board = [
             #    name           bus   base       len  device                     IRQ
             Slot("pic-master",  "io", 0x20,      2,   self.pic.master_port),
@@ -143,6 +160,8 @@ class Machine:
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
             Slot("crash-report", "io", CrashReportPort.PORT, 4,
                  CrashReportPort(self.memory, self.symbolizer, output)),
+            Slot("i8042-data",  "io", 0x60,      1,   self.i8042.data_port,      KBD_IRQ),
+            Slot("i8042-cmd",   "io", 0x64,      1,   self.i8042.command_port,   MOUSE_IRQ),
             Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
         ]
         if config.machine.exit_port:
@@ -154,9 +173,62 @@ class Machine:
         """Make the vCPU look at the PIC and stop requests soon."""
         self.loop.kick()
 
-    def request_stop(self, status: int):
-        """Stop the VM; run() returns `status`."""
+    def request_stop(self, status: int, reason: str | None = None):
+        """Stop the VM; run() returns `status`. `reason` is what pyos-vmm reports for it."""
+        if reason and self.stop_reason is None:
+            self.stop_reason = reason
         self.loop.request_stop(status)
+
+    @property
+    def keyboard(self):
+        """The PS/2 keyboard: press(key), release(key), tap(key, modifiers), type_text(text)."""
+        return self.i8042.keyboard
+
+    @property
+    def mouse(self):
+        """The PS/2 mouse: move(dx, dy, dz), button(name, down)."""
+        return self.i8042.mouse
+
+    def pause(self):
+        """stop: keep the vCPU out of KVM_RUN; waits (up to 2 s) until it is out."""
+        self.loop.pause()
+        deadline = time.monotonic() + 2.0
+        while not self.loop.idle and self.loop.thread is not None and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def resume(self):
+        self.loop.resume()
+
+    def run_state(self) -> str:
+        if self.loop.status is not None or self.loop.stop_status is not None:
+            return "shutdown"
+        return "paused" if self.loop.paused else "running"
+
+    def _cpu_reset_pulsed(self):
+        """The 8042 pulsed the CPU's reset line (vCPU thread, inside a port write)."""
+        if self.config.machine.on_reset == "reboot":
+            self.loop.request_reset()
+        else:
+            print("pyos-vmm: the guest reset the CPU (8042 reset line); stopping "
+                  '(set [machine] on_reset = "reboot" to boot again)', file=sys.stderr)
+            self.request_stop(0, "the guest reset the CPU (8042 reset line)")
+
+    def _reboot(self):
+        """A CPU reset with on_reset = "reboot": devices to power-on state, RAM cleared, boot again."""
+        self.reboots += 1
+        print(f"pyos-vmm: the guest reset the CPU (8042 reset line); rebooting (reboot {self.reboots})",
+              file=sys.stderr)
+        with self.pic.lock:
+            self.pic.master.reset()
+            self.pic.slave.reset()
+        self.uart.reset()
+        self.i8042.reset()
+        self.memory.clear()
+        self._boot()
+
+    def stats_dict(self) -> dict:
+        """The VMM's counters as one JSON-able dict (control socket query-stats)."""
+        return stats_record(self)
 
     def _irq_acknowledged(self, line: int):
         if line == PIT_IRQ:
@@ -211,10 +283,14 @@ class Machine:
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self.serial_input.start(self.config)
+        if self.control is not None:
+            self.control.start()
         self.pit.start()
         try:
             return self.loop.run()
         finally:
+            if self.control is not None:
+                self.control.close()
             self.pit.stop()
             sys.setswitchinterval(previous_interval)
             for signum, previous in restore:
@@ -222,6 +298,8 @@ class Machine:
             self.serial_input.restore()
 
     def close(self):
+        if self.control is not None:
+            self.control.close()
         if self._close_output:
             self._close_output()
         self.vcpu.close()

@@ -45,6 +45,10 @@ class GuestMemory:
         """A cffi pointer of type `ctype` onto guest RAM at `gpa` (no copy)."""
         return ffi.cast(ctype, self._cbuf + gpa)
 
+    def clear(self):
+        """All of RAM back to zeros (a reboot): the kernel drops the pages."""
+        self._map.madvise(mmap.MADV_DONTNEED)
+
     def close(self):
         self.view.release()
         ffi.release(self._cbuf)

@@ -58,10 +58,16 @@ class RunLoop:
         self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
+        self.paused = False   # stop/cont (control socket): no KVM_RUN while set
+        self.parked = False   # the vCPU thread is waiting in _wait_while_paused
+        self.on_reset = None  # reset_requested → called in the vCPU thread before the next KVM_RUN
+        self.reset_requested = False
+        # One flag for the hot loop to test: a stop, pause or reset wants handling.
+        self.attention = False
         self.thread: int | None = None
         self.symbols = None  # a vmm.symbols.Symbolizer: crash dumps name functions and lines
         # A debugger (vmm/gdbstub.py), if one is attached. Checked only off the
-        # hot path: after a kick, after a halt, before the first KVM_RUN.
+        # hot path: under `attention`, in a halt, before the first KVM_RUN.
         self.debugger = None
         self.pause_requested = False  # the debugger wants the vCPU stopped
         self.hold_interrupts = False  # single-stepping: inject nothing meanwhile
@@ -94,7 +100,38 @@ class RunLoop:
     def request_stop(self, status: int):
         """Stop the VM; run() returns `status`."""
         self.stop_status = status
+        self.attention = True
         self.kick()
+
+    def pause(self):
+        """Keep the vCPU out of KVM_RUN until resume() (any thread)."""
+        self.paused = True
+        self.attention = True
+        self.kick()
+
+    def resume(self):
+        self.paused = False
+        self._wakeup.set()
+
+    @property
+    def idle(self) -> bool:
+        """The vCPU runs no guest code now: parked by pause() or halted."""
+        return self.parked or self._halted
+
+    def request_reset(self):
+        """Reset the machine before the next KVM_RUN (called from a device in the vCPU thread)."""
+        self.reset_requested = True
+        self.attention = True
+        self.kick()
+
+    def _wait_while_paused(self):
+        self.parked = True
+        try:
+            while self.paused and self.stop_status is None:
+                self._wakeup.wait(HALT_RECHECK)
+                self._wakeup.clear()
+        finally:
+            self.parked = False
 
     def guest_exit(self, status: int):
         """The guest asked to power off with `status` (the exit port)."""
@@ -122,8 +159,21 @@ class RunLoop:
         counts = self.exit_counts
         pic = self.pic
         while self.status is None:
-            if self.stop_status is not None:
-                return self.stop_status
+            if self.attention:
+                if self.stop_status is not None:
+                    return self.stop_status
+                if self.reset_requested:
+                    self.reset_requested = False
+                    self.on_reset()
+                if self.pause_requested:  # a debugger wants the vCPU stopped (vmm/gdbstub.py)
+                    self.debugger.pause()
+                self._wait_while_paused()
+                # Clear, then look again: other threads set their flag before `attention`,
+                # so a request racing with this is either seen here or sets it anew.
+                self.attention = False
+                if self.paused or self.reset_requested or self.stop_status is not None or self.pause_requested:
+                    self.attention = True
+                continue
             if pic.has_interrupt() and not self.hold_interrupts:
                 if run.ready_for_interrupt_injection and run.if_flag:
                     vector = pic.acknowledge()
@@ -136,8 +186,6 @@ class RunLoop:
             if vcpu.run() < 0:  # kicked out by a signal
                 run.immediate_exit = 0
                 counts[lib.KVM_EXIT_INTR] += 1
-                if self.pause_requested:
-                    self.debugger.pause()
                 continue
             reason = run.exit_reason
             counts[reason] += 1
@@ -199,8 +247,6 @@ class RunLoop:
                 self._wakeup.clear()
         finally:
             self._halted = False
-        if self.pause_requested:
-            self.debugger.pause()
 
     def _on_shutdown(self, run):
         raise self.crash(errors.EXIT_TRIPLE_FAULT,

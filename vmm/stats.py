@@ -1,4 +1,5 @@
-"""The --stats text: what the VM did, from the VMM's and the guest's counters."""
+"""The --stats text, and the same figures as a dict (query-stats): what the
+VM did, from the VMM's and the guest's counters."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ def stats_text(machine) -> str:
     pit = machine.pit.stats
     lines.append(f"PIT ({machine.pit.policy}): IRQ0 edges due {pit['edges']}, delivered {pit['delivered']} "
                  f"(caught up late: {pit['caught_up']}), lost {pit['lost_ticks']}")
+    kbc = machine.i8042.counters
+    lines.append(f"8042: {kbc['bytes_to_guest']} bytes read by the guest ({kbc['kbd_bytes']} keyboard, "
+                 f"{kbc['aux_bytes']} mouse), {kbc['commands']} controller commands, {kbc['kbd_commands']} "
+                 f"keyboard and {kbc['aux_commands']} mouse command bytes, {kbc['keys']} key events, "
+                 f"{kbc['mouse_packets']} mouse packets, {kbc['resets']} CPU resets")
     guest = machine.guest_counters.snapshot() if machine.guest_counters else {}
     if guest:
         names = guest["plugins"]
@@ -40,3 +46,19 @@ def stats_text(machine) -> str:
             values = ", ".join(f"{k} {v}" for k, v in guest[section].items())
             lines.append(f"guest {section} ({names[plugin]}): {values}")
     return "\n".join(lines)
+
+
+def stats_record(machine) -> dict:
+    """The VMM's counters as one JSON-able dict (the control socket's query-stats)."""
+    record = {"exits": machine.exit_counts,
+              "irqs_raised": {str(n): line.raised for n, line in machine.irq_lines.items() if line.raised},
+              "vectors_injected": {f"{v:#04x}": c for v, c in sorted(machine.loop.injected.items())},
+              "pit": dict(machine.pit.stats), "uart": dict(machine.uart.counters),
+              "i8042": machine.i8042.counters, "reboots": machine.reboots}
+    if machine.guest_counters:
+        record["guest"] = machine.guest_counters.snapshot()  # read from guest RAM, no VM exit
+    control = machine.control
+    if control is not None:
+        record["control"] = {"requests": control.requests, "errors": control.errors,
+                             "clients_dropped": control.clients_dropped}
+    return record

@@ -1,9 +1,11 @@
 /*
- * Files: the console (COM1; reads block until IRQ 4 brings input),
- * /dev/null, and pipes (a 512-byte ring; readers block while it is empty and
+ * Files: the console (output to COM1; input from COM1 and the PS/2
+ * keyboard alike, reads block until IRQ 4 or IRQ 1 brings some), /dev/null,
+ * /dev/mouse (decoded PS/2 packets, drivers/mouse.c), and pipes (a 512-byte ring; readers block while it is empty and
  * writers remain, writers block while it is full and readers remain).
  */
 #include <pyos/file.h>
+#include <pyos/i8042.h>
 #include <pyos/kernel.h>
 #include <pyos/mm.h>
 #include <pyos/string.h>
@@ -35,13 +37,28 @@ static struct file *file_new(enum file_type type, struct pipe *pipe)
     return f;
 }
 
+/* Device files of the PS/2 drivers, as one hook a VFS's /dev can call. */
+struct file *input_device_open(const char *path)
+{
+    if (!strcmp(path, "/dev/mouse") && mouse_present)
+        return file_new(FILE_MOUSE, NULL);
+    return NULL;
+}
+
+/* Console input: serial bytes first, then characters typed on the keyboard. */
+static int console_getc_nonblock(void)
+{
+    int c = uart_getc_nonblock();
+    return c >= 0 ? c : kbd_getc_nonblock();
+}
+
 struct file *file_open(const char *path)
 {
     if (!strcmp(path, "/dev/console"))
         return file_new(FILE_CONSOLE, NULL);
     if (!strcmp(path, "/dev/null"))
         return file_new(FILE_NULL, NULL);
-    return NULL;
+    return input_device_open(path);
 }
 
 int pipe_create(struct file **read_end, struct file **write_end)
@@ -101,14 +118,16 @@ long file_read(struct file *f, char *buf, size_t len)
         return 0;
     case FILE_CONSOLE: {
         int c;
-        while ((c = uart_getc_nonblock()) < 0)
+        while ((c = console_getc_nonblock()) < 0)
             task_block(&console_channel);
         size_t n = 0;
         do {
             buf[n++] = (char)c;
-        } while (n < len && c != '\n' && (c = uart_getc_nonblock()) >= 0);
+        } while (n < len && c != '\n' && (c = console_getc_nonblock()) >= 0);
         return (long)n;
     }
+    case FILE_MOUSE:
+        return mouse_read(buf, len);
     case FILE_PIPE_READ: {
         struct pipe *p = f->pipe;
         while (p->head == p->tail && p->writers)

@@ -1,6 +1,7 @@
 /* Kernel entry in C: from boot information to a running kernel. */
 #include <pyos/bootinfo.h>
 #include <pyos/counters.h>
+#include <pyos/i8042.h>
 #include <pyos/io.h>
 #include <pyos/mm.h>
 #include <pyos/irq.h>
@@ -86,10 +87,10 @@ static void timer_test(const char *seconds)
 /* echo=1: an interrupt-driven serial console that echoes until Ctrl-D. */
 static void echo_console(void)
 {
-    printk("echo: type; each key comes in by IRQ 4 and is echoed (Ctrl-D powers off)\n");
+    printk("echo: type; each key comes in by IRQ 4 (serial) or IRQ 1 (keyboard) and is echoed (Ctrl-D powers off)\n");
     for (;;) {
         int c;
-        while ((c = uart_getc_nonblock()) >= 0) {
+        while ((c = uart_getc_nonblock()) >= 0 || (c = kbd_getc_nonblock()) >= 0) {
             if (c == 4) {
                 printk("\necho: Ctrl-D, %lu COM1 interrupts\n", pyos_counters.irqs[IRQ_COM1]);
                 return;
@@ -132,6 +133,9 @@ static void kmain(void)
     crash_if_asked();
     timer_init();
     uart_enable_rx_irq();
+    char i8042_word[8];
+    if (!cmdline_get("i8042", i8042_word, sizeof i8042_word) || strcmp(i8042_word, "0"))
+        kbd_init();  /* the PS/2 keyboard and mouse (i8042=0: leave the controller alone) */
     sti();
 
     bench_if_asked();

@@ -86,7 +86,10 @@ static void priority_probe(int irq, struct trap_frame *frame)
     tsc_delay_us(2000);
     thre_before_eoi = uart_thre_irqs;
     outb(PIC1_CMD, PIC_SPECIFIC_EOI | IRQ_TIMER);
-    tsc_delay_us(2000);      /* now IRQ 4 runs, nested inside this handler */
+    /* Now IRQ 4 runs, nested inside this handler. Wait for it (up to half a
+     * second of TSC time: a loaded host may not run the vCPU for a while). */
+    for (int ms = 0; ms < 500 && uart_thre_irqs == thre_before_eoi; ms++)
+        tsc_delay_us(1000);
     thre_after_eoi = uart_thre_irqs;
     cli();
 }

@@ -45,12 +45,17 @@ static const uint16_t device_ports[] = {
 };
 #define NPORTS (sizeof device_ports / sizeof device_ports[0])
 
-static int forbidden(uint16_t port, int width)
+static int forbidden(uint16_t port, int width, uint32_t value)
 {
-    /* The exit port and the ACPI power-off port would end the run early. */
+    /* The exit port and the ACPI power-off port would end the run early, and
+     * so would the 8042's CPU reset: a pulse command (F0-FF with bit 0 clear)
+     * or D1 (write output port: its data byte may clear the reset bit). */
     for (int i = 0; i < width; i++) {
         uint16_t p = (uint16_t)(port + i);
+        uint8_t byte = (uint8_t)(value >> (8 * i));
         if ((p >= EXIT_PORT && p < EXIT_PORT + 4) || p == 0x604 || p == 0x605)
+            return 1;
+        if (p == 0x64 && (byte == 0xd1 || (byte & 0xf1) == 0xf0))
             return 1;
     }
     return 0;
@@ -92,7 +97,7 @@ void hostile_main(uint64_t seed, uint64_t count)
         int width = 1 << (r % 3);
         int write = (r >> 2) & 1;
         uint16_t port = (r >> 3) & 3 ? device_ports[(r >> 5) % NPORTS] : (uint16_t)(r >> 16);
-        if (write && forbidden(port, width))
+        if (write && forbidden(port, width, (uint32_t)(r >> 32)))
             continue;
         access(port, width, write, (uint32_t)(r >> 32));
     }

@@ -1,4 +1,4 @@
-/* Open files: the console, /dev/null and pipes (kernel/file.c). */
+/* Open files: the console, /dev/null, /dev/mouse and pipes (kernel/file.c). */
 #ifndef PYOS_FILE_H
 #define PYOS_FILE_H
 
@@ -7,7 +7,7 @@
 
 struct task;
 
-enum file_type { FILE_CONSOLE, FILE_NULL, FILE_PIPE_READ, FILE_PIPE_WRITE };
+enum file_type { FILE_CONSOLE, FILE_NULL, FILE_PIPE_READ, FILE_PIPE_WRITE, FILE_MOUSE };
 
 struct pipe;
 
@@ -18,12 +18,13 @@ struct file {
 };
 
 struct file *file_open(const char *path);
+struct file *input_device_open(const char *path);  /* /dev/mouse: the hook a VFS's /dev calls */
 struct file *file_get(struct file *f);   /* one more reference */
 void file_put(struct file *f);           /* one less; closes at zero */
 int pipe_create(struct file **read_end, struct file **write_end);
 long file_read(struct file *f, char *buf, size_t len);   /* kernel buffer */
 long file_write(struct file *f, const char *buf, size_t len);
 void files_close_all(struct task *t);
-void console_input_ready(void);          /* the UART's IRQ: bytes arrived */
+void console_input_ready(void);          /* the UART's or keyboard's IRQ: input arrived */
 
 #endif

@@ -310,7 +310,7 @@ static int case_orphans(void)
 {
     struct pyos_sysinfo before, after;
     sysinfo(&before);
-    for (int round = 0; round < 80; round++) {
+    for (int round = 0; round < 40; round++) {
         const char *argv[] = {"usertests", "orphan", 0};
         if (child(argv) != 0) {
             printf("  round %d: spawn failed\n", round);
@@ -323,7 +323,7 @@ static int case_orphans(void)
         if (after.processes == before.processes && after.free_frames == before.free_frames)
             break;
     }
-    printf("  80 orphans: %lu processes before, %lu after; free frames %lu -> %lu\n", before.processes,
+    printf("  40 orphans: %lu processes before, %lu after; free frames %lu -> %lu\n", before.processes,
            after.processes, before.free_frames, after.free_frames);
     return after.processes == before.processes && after.free_frames == before.free_frames ? 0 : 1;
 }
