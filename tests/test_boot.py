@@ -44,7 +44,7 @@ def test_memory_map_matches_configured_ram(default_boot):
 
 def test_kernel_sees_command_line(default_boot):
     assert 'command line: "-- hello from the test"' in default_boot.console
-    assert "hello from pid 3: from the test" in default_boot.console
+    assert "hello from pid 3: hello from the test" in default_boot.console
 
 
 def test_memory_size_from_config(tmp_path):

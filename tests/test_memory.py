@@ -30,13 +30,15 @@ def test_memory_selftest_in_guest(tmp_path, frames, heap, paging):
     assert "selftest memory: 18 passed, 0 failed" in console, console
     assert result.status == 0, result.stderr
     # The VMM read the same plugins' counters from guest memory, without an exit.
-    stats = dict(re.findall(r"guest (frames|heap|paging) \((\w+)\)", result.stderr))
-    assert stats == {"frames": frames, "heap": heap, "paging": paging}
-    frames_line = re.search(r"guest frames \(\w+\): (.*)", result.stderr).group(1)
-    counters = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", frames_line)}
-    assert 0 < counters["free_frames"] <= counters["total_frames"]
-    assert counters["allocs"] > counters["total_frames"]  # the self-test went through them all
-    assert counters["merges"] > 0 and counters["splits"] > 0
+    stats = dict(re.findall(r"subsystem=(frame_alloc|heap|paging),name=(\w+)", result.stderr))
+    assert stats == {"frame_alloc": frames, "heap": heap, "paging": paging}
+
+    def frames_metric(name):  # --stats line: "pyos_guest_frames_free  plugin=buddy 32000"
+        return int(re.search(rf"^{name}  plugin={frames} (\d+)$", result.stderr, re.M).group(1))
+    assert 0 < frames_metric("pyos_guest_frames_free") <= frames_metric("pyos_guest_frames_managed")
+    # the self-test went through them all
+    assert frames_metric("pyos_guest_frames_allocs_total") > frames_metric("pyos_guest_frames_managed")
+    assert frames_metric("pyos_guest_frames_merges_total") > 0 and frames_metric("pyos_guest_frames_splits_total") > 0
 
 
 def test_guard_page_hit_is_reported(tmp_path):

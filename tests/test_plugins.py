@@ -193,4 +193,4 @@ def test_out_of_tree_plugin_installed_with_pip_boots(out_of_tree_site, tmp_path)
                           env=env, stdin=subprocess.DEVNULL, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "memory: heap 'bump'" in proc.stdout
-    assert "guest heap (bump)" in proc.stderr
+    assert "subsystem=heap,name=bump" in proc.stderr

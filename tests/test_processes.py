@@ -27,10 +27,10 @@ def test_system_call_entry_is_detected_and_reported():
     result = boot("--stats")
     if host_kind()[0] == "pvm":
         assert "syscall entry: syscall from user mode is not delivered on this host" in result.console
-        assert "system calls via int3 trampoline" in result.stderr
+        assert 'pyos_guest_syscall_entry_info  method="int3 trampoline"' in result.stderr
     else:
         assert "syscall entry: the syscall instruction reaches the kernel" in result.console
-        assert "system calls via syscall" in result.stderr
+        assert "pyos_guest_syscall_entry_info  method=syscall" in result.stderr
 
 
 def test_init_status_is_the_machine_status(tmp_path):
@@ -73,7 +73,7 @@ def test_faulting_programs_are_killed_and_reported(usertests):
                      r".* \(exit status 14[12]\)",
                      console)
     assert console.count("the vDSO now uses int3") == 1
-    assert re.search(r"guest processes: \d+ context switches, \d+ tasks created, 5 killed", result.stderr)
+    assert re.search(r"^pyos_guest_tasks_killed_total  5$", result.stderr, re.M)
 
 
 def test_cpu_shares_follow_the_scheduler(usertests):
@@ -100,9 +100,10 @@ def test_cpu_shares_follow_the_scheduler(usertests):
 
 def test_guest_counts_syscalls_and_switches(usertests):
     _, result = usertests
-    calls = dict(re.findall(r"#(\d+) (\d+)", re.search(r"guest system calls by number: (.*)", result.stderr).group(1)))
-    assert int(calls["1"]) > 10      # write
-    assert int(calls["5"]) > 20      # spawn
-    assert int(calls["6"]) > 20      # wait
-    switches = int(re.search(r"guest processes: (\d+) context switches", result.stderr).group(1))
+    line = re.search(r"^pyos_guest_syscalls_total  (.*)", result.stderr, re.M).group(1)
+    calls = dict(re.findall(r"name=(\w+) (\d+)", line))
+    assert int(calls["write"]) > 10
+    assert int(calls["spawn"]) > 20
+    assert int(calls["wait"]) > 20
+    switches = int(re.search(r"^pyos_guest_context_switches_total  (\d+)$", result.stderr, re.M).group(1))
     assert switches > 100

@@ -21,6 +21,8 @@ from __future__ import annotations
 import bisect
 from typing import Protocol
 
+UNCLAIMED = -1  # the base under which accesses nothing claims are counted
+
 
 class Device(Protocol):
     name: str
@@ -49,7 +51,18 @@ class Bus:
         self.name = name
         self._bases: list[int] = []
         self._ranges: list[tuple[int, int, Device]] = []  # (base, end, device), sorted
-        self._cache: dict[int, tuple[int, Device, bool]] = {}
+        self._cache: dict[int, tuple[int, Device, bool, list[int]]] = {}  # (base, device, narrow, counts)
+        # Accesses for the metrics, plain ints: [reads, writes] per registered
+        # range (bounded by the devices, not by the addresses a guest may try),
+        # carried in the cache entry so counting is one list index per access.
+        self._counts: dict[int, list[int]] = {}  # by base
+        self.unclaimed = [0, 0]
+
+    def accesses(self) -> dict[int, tuple[int, int]]:
+        """{base: (reads, writes)} for every registered range; UNCLAIMED for the rest."""
+        out = {base: (c[0], c[1]) for base, c in list(self._counts.items())}
+        out[UNCLAIMED] = (self.unclaimed[0], self.unclaimed[1])
+        return out
 
     def register(self, base: int, length: int, device: Device):
         end = base + length
@@ -60,6 +73,7 @@ class Bus:
         i = bisect.bisect(self._bases, base)
         self._bases.insert(i, base)
         self._ranges.insert(i, (base, end, device))
+        self._counts[base] = [0, 0]
         self._cache.clear()
 
     def devices(self):
@@ -74,25 +88,30 @@ class Bus:
             base, end, device = self._ranges[i]
             if address >= end:
                 return None
-            hit = self._cache[address] = (base, device, getattr(device, "bus_width", 0) == 1)
+            hit = self._cache[address] = (base, device, getattr(device, "bus_width", 0) == 1,
+                                          self._counts[base])
         return hit
 
     def read(self, address: int, size: int) -> int:
         hit = self._find(address)
         if hit is None:
+            self.unclaimed[0] += 1
             raise UnclaimedAccess(self, address, size, False, None)
-        base, device, narrow = hit
-        if narrow and size > 1:
+        base, device, narrow, counts = hit
+        if narrow and size > 1:  # each byte counts as one access
             return sum(self.read(address + i, 1) << (8 * i) for i in range(size))
+        counts[0] += 1
         return device.read(address - base, size)
 
     def write(self, address: int, size: int, value: int):
         hit = self._find(address)
         if hit is None:
+            self.unclaimed[1] += 1
             raise UnclaimedAccess(self, address, size, True, value)
-        base, device, narrow = hit
-        if narrow and size > 1:
+        base, device, narrow, counts = hit
+        if narrow and size > 1:  # each byte counts as one access
             for i in range(size):
                 self.write(address + i, 1, (value >> (8 * i)) & 0xFF)
             return
+        counts[1] += 1
         device.write(address - base, size, value)

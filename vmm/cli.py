@@ -5,6 +5,7 @@
     pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
     pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
     pyos-vmm probe                                            what this host's KVM can do
+    pyos-vmm top [--target HOST:PORT] [--interval S]          running VMs' metrics as rates, live
     pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]              one command to a running VM's control socket
 
 Each subcommand has its own --help and only its own options. Without a
@@ -94,21 +95,34 @@ def _run(args) -> int:
     from .machine import Machine
     machine = Machine(cfg, kernel)
     stub = None
+    session = None
     status = None
     try:
         if args.gdb is not None:
             from .gdbstub import GdbStub
             stub = GdbStub(machine, args.gdb, wait=args.gdb_wait)
             stub.start()
-        status = machine.run()
+        if cfg.metrics.listen or args.stats or args.metrics_textfile:
+            from .metrics.exporter import MetricsSession
+            session = MetricsSession(cfg, machine, textfile=args.metrics_textfile)
+        try:
+            status = machine.run()
+        finally:
+            if session is not None:
+                session.vm_stopped()  # final values kept; the machine may now close
         guest_decided = machine.status is not None and status == machine.status
         if args.stats:
-            print(machine.stats(), file=sys.stderr)
+            from .stats import stats_text
+            print(stats_text(session.families()), file=sys.stderr)
+        if session is not None:
+            session.linger()
     finally:
         if stub is not None:
             stub.finish(errors.EXIT_GUEST_DEAD if status is None else status)
             stub.close()
         machine.close()
+        if session is not None:
+            session.close()
     stop_reason = None if guest_decided else getattr(machine, "stop_reason", None)
     if guest_decided:
         _write_status_file(args.status_file, status, "guest", "the guest powered off")
@@ -175,13 +189,24 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_top(args) -> int:
+    from .metrics.top import run_top
+    file_sd_dir = None
+    if args.config:
+        cfg = _load_config(args)
+        if cfg.metrics.file_sd_dir:
+            file_sd_dir = str(cfg.resolve(cfg.metrics.file_sd_dir))
+    return run_top(args.target or [], args.file_sd_dir or file_sd_dir, args.interval, args.iterations)
+
+
+
 def cmd_ctl(args) -> int:
     from .control import ctl_command
     return ctl_command(args.socket, args.ctl_command, args.arguments)
 
 
 COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-            "probe": cmd_probe, "ctl": cmd_ctl}
+            "probe": cmd_probe, "ctl": cmd_ctl, "top": cmd_top}
 
 
 def _add_config(p, required_hint=True):
@@ -209,7 +234,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_config(run)
     _add_kernel_choice(run)
     run.add_argument("--stats", action="store_true",
-                     help="print VM exits, IRQs, injected vectors and timer statistics at exit")
+                     help="print the VM's metrics at exit (VM exits, IRQs, vectors, timer, guest counters, "
+                          "KVM statistics), by their Prometheus names")
+    run.add_argument("--metrics-textfile", metavar="FILE",
+                     help="write the final metrics to FILE at exit (node_exporter textfile format)")
     run.add_argument("--status-file", metavar="FILE",
                      help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
     run.add_argument("--gdb", type=int, metavar="PORT",
@@ -238,6 +266,17 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("probe", help="report what this host's KVM can do",
                    description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
+
+    top = sub.add_parser("top", help="running VMs' metrics as rates per second, refreshed",
+                         description="Scrape running VMs' exporters and show their main series as rates "
+                                     "per second. Exit status 1 if no running VM is found.")
+    top.add_argument("--config", "-c", metavar="FILE", help="take [metrics] file_sd_dir from this config")
+    top.add_argument("--target", action="append", metavar="HOST:PORT",
+                     help="an exporter to watch (repeatable); default: every VM in the file_sd directory")
+    top.add_argument("--file-sd-dir", metavar="DIR", help="where running VMs advertise themselves "
+                     "(default: [metrics] file_sd_dir of --config, else ~/.cache/pyos/file_sd)")
+    top.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds")
+    top.add_argument("--iterations", type=int, metavar="N", help="stop after N refreshes")
 
     from .control import CTL_DESCRIPTION, CTL_EPILOG
     ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",

@@ -28,6 +28,14 @@ allowed. The schema below is the single description of what a config may say.
     output = "stdout"        # "stdout", "none", or a file path
     input  = "stdin"         # "stdin" or "none"
 
+    [metrics]                # the Prometheus exporter (vmm/metrics/)
+    listen = ""              # "" = off; "127.0.0.1:9150", "[::1]:9150" or "9150"
+                             # (loopback); port 0 picks a free port (printed)
+    linger = 10              # seconds to keep serving the final values after
+                             # the guest stops (0..3600), so the last scrape sees them
+    file_sd_dir = ""         # where the file_sd target file goes while the VM
+                             # runs; "" = the cache's file_sd/ (~/.cache/pyos/file_sd)
+    vm = ""                  # the `vm` label; "" = "<config name>-<pid>"
     [control]                # the JSON-lines control socket (vmm/control.py)
     socket = ""              # Unix socket path; empty = none
 """
@@ -73,6 +81,14 @@ class SerialConfig:
 
 
 @dataclass
+class MetricsConfig:
+    listen: str = ""
+    linger: float = 10
+    file_sd_dir: str = ""
+    vm: str = ""
+
+
+@dataclass
 class ControlConfig:
     socket: str = ""
 
@@ -82,6 +98,7 @@ class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     source: Path | None = None  # the file it came from, for relative paths
 
@@ -142,6 +159,52 @@ def _port(value):
     return _int_range(0, 0xFFFF)(value)
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """'HOST:PORT', '[V6]:PORT' or 'PORT' (loopback) → (host, port). Raises ValueError."""
+    value = value.strip()
+    if value.isdigit():
+        host, port = "127.0.0.1", value
+    elif value.startswith("["):
+        host, sep, port = value[1:].partition("]:")
+        if not sep:
+            raise ValueError("an IPv6 address goes in brackets: [::1]:9150")
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9150 (port 0 picks a free port)")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"port {port!r} must be a number from 0 to 65535")
+    return host, int(port)
+
+
+def _listen(value):
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value:
+        return None
+    try:
+        parse_listen(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _seconds(lo, hi):
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+            return f"must be a number of seconds from {lo} to {hi}"
+        return None
+    return check
+
+
+def _label_value(value):
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > 64 or not all(c.isalnum() or c in "-_." for c in value):
+        return "must be up to 64 letters, digits, '-', '_' or '.' (it becomes the vm label)"
+    return None
+
+
 SCHEMA = {
     "machine": (MachineConfig, {
         "memory_mib": _int_range(16, 3072, 2),
@@ -163,6 +226,12 @@ SCHEMA = {
     "serial": (SerialConfig, {
         "output": _string,
         "input": _choice("stdin", "none"),
+    }),
+    "metrics": (MetricsConfig, {
+        "listen": _listen,
+        "linger": _seconds(0, 3600),
+        "file_sd_dir": _string,
+        "vm": _label_value,
     }),
     "control": (ControlConfig, {
         "socket": _string,

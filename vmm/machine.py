@@ -267,8 +267,11 @@ class Machine:
         return exit_counts_by_name(self.loop.exit_counts)
 
     def stats(self) -> str:
-        """A summary of what the VM did, for --stats."""
-        return stats_text(self)
+        """A summary of what the VM did, for --stats: its metrics, by their Prometheus names."""
+        from .metrics.registry import MachineCollector
+        collector = MachineCollector(self, "machine")
+        collector.freeze()
+        return stats_text(collector.collect())
 
     # -- running -------------------------------------------------------------------
     def run(self) -> int:

@@ -113,6 +113,7 @@ void task_start_new(struct task *t)
 static void make_runnable(struct task *t)
 {
     t->state = TASK_RUNNABLE;
+    pyos_counters.tasks_runnable++;  /* leaves it in task_block, task_sleep_ms, task_exit */
     sched_plugin.enqueue(t);
     need_resched = 1;
 }
@@ -218,6 +219,7 @@ void preempt_if_needed(struct trap_frame *frame)
 void task_block(void *channel)
 {
     current->state = TASK_BLOCKED;
+    pyos_counters.tasks_runnable--;
     current->wait_channel = channel;
     sched_plugin.dequeue(current);
     schedule();
@@ -242,6 +244,7 @@ void task_sleep_ms(uint64_t ms)
     uint64_t n = ms > limit ? UINT64_MAX / 2 - ticks : ms * timer_hz / 1000;
     current->wake_tick = ticks + (n ? n : 1);
     current->state = TASK_SLEEPING;
+    pyos_counters.tasks_runnable--;
     sched_plugin.dequeue(current);
     schedule();
     irq_restore(flags);
@@ -261,6 +264,8 @@ void task_exit(int status)
             tasks[i].parent = task_by_pid(1);
     t->exit_status = status;
     t->state = TASK_ZOMBIE;
+    pyos_counters.tasks_runnable--;
+    pyos_counters.processes_exited++;
     sched_plugin.dequeue(t);
     if (t->parent)
         task_wakeup(t->parent);

@@ -100,6 +100,11 @@ class _Port:
         self.is_command = is_command
         self.name = f"i8042 {'status/command' if is_command else 'data'}"
 
+    @property
+    def metrics_source(self):
+        """The controller: its counters are the metrics of both ports (vmm/metrics/devices.py)."""
+        return self.ctrl
+
     def read(self, offset: int, size: int) -> int:
         return self.ctrl.read_status() if self.is_command else self.ctrl.read_data()
 

@@ -231,6 +231,11 @@ class PicPort:
         self.pair = pair
         self.chip = chip
 
+    @property
+    def counters(self):
+        """The chip's counters, for the metrics' device hook (vmm/metrics/devices.py)."""
+        return self.chip.counters
+
     def read(self, offset: int, size: int) -> int:
         with self.pair.lock:
             polled = self.chip.poll and offset == 0

@@ -107,6 +107,10 @@ class Vm:
         value = ffi.new("uint64_t *", addr)
         _ioctl(self.fd, "KVM_SET_IDENTITY_MAP_ADDR", value)
 
+    def stats_fd(self) -> int:
+        """KVM_GET_STATS_FD: a read-only fd of this VM's binary statistics."""
+        return _ioctl(self.fd, "KVM_GET_STATS_FD")
+
     def create_vcpu(self, index: int = 0) -> "Vcpu":
         return Vcpu(self, index, _ioctl(self.fd, "KVM_CREATE_VCPU", index))
 
@@ -134,6 +138,10 @@ class Vcpu:
         if r < 0 and r != -errno.EINTR and r != -errno.EAGAIN:
             raise KvmError("KVM_RUN", -r)
         return r
+
+    def stats_fd(self) -> int:
+        """KVM_GET_STATS_FD: a read-only fd of this vCPU's binary statistics."""
+        return _ioctl(self.fd, "KVM_GET_STATS_FD")
 
     def io_data(self, offset: int, size: int):
         """The data buffer of a KVM_EXIT_IO exit, as a writable cffi buffer."""

@@ -33,6 +33,8 @@ struct pyos_counters {
     uint64_t user_page_faults;       /* page faults taken in user mode */
     uint64_t processes_killed;       /* by a CPU exception */
     uint64_t syscalls[PYOS_SYSCALL_SLOTS];  /* by number */
+    uint64_t processes_exited;       /* tasks that ended: exit, return or killed */
+    uint64_t tasks_runnable;         /* runnable or running tasks, idle excluded (run-queue length) */
 };
 
 extern struct pyos_counters pyos_counters;

@@ -1,0 +1,194 @@
+"""The collectors one by one: a hostile guest counters page, KVM stats conversion, the device hook."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
+
+from vmm.guest_counters import GuestCounters
+from vmm.kvm import Kvm, ffi, lib
+from vmm.metrics import kvm_stats
+from vmm.metrics.devices import device_families
+from vmm.metrics.guest import TASK_MAX, GuestFamilies
+from vmm.metrics.machine import handling_histogram
+
+RAM = 128 << 20
+PAGE_SIZE = ffi.sizeof("struct pyos_counters")
+
+
+class _Families:
+    def __init__(self, families):
+        self.families = families
+
+    def collect(self):
+        return self.families
+
+
+def exposition(families) -> str:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry).decode()
+
+
+def samples(families) -> dict:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
+
+def page(raw: bytes | None = None):
+    buf = ffi.new("struct pyos_counters *")
+    if raw is not None:
+        ffi.memmove(buf, raw[:PAGE_SIZE].ljust(PAGE_SIZE, b"\0"), PAGE_SIZE)
+    return buf
+
+
+def guest_samples(buf) -> dict:
+    families = GuestFamilies(GuestCounters(buf), RAM).collect("t")
+    exposition(families)  # the client library accepts them
+    return samples(families)
+
+
+def test_wrong_magic_gives_no_guest_series():
+    buf = page(os.urandom(PAGE_SIZE))
+    buf.magic = lib.PYOS_COUNTERS_MAGIC ^ 1
+    got = guest_samples(buf)
+    assert got == {("pyos_guest_counters_valid", (("vm", "t"),)): 0}
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.binary(min_size=PAGE_SIZE, max_size=PAGE_SIZE))
+def test_any_counters_page_is_read_safely(raw):
+    """Whatever the guest writes, the collector returns valid, clamped series and never raises."""
+    buf = page(raw)
+    buf.magic = lib.PYOS_COUNTERS_MAGIC
+    buf.version = 1
+    got = guest_samples(buf)
+    assert got[("pyos_guest_counters_valid", (("vm", "t"),))] == 1
+    ram_frames = RAM // 4096
+    for (name, labels), value in got.items():
+        assert value >= 0
+        if name in ("pyos_guest_frames_managed", "pyos_guest_frames_free", "pyos_guest_heap_frames"):
+            assert value <= ram_frames
+        if name == "pyos_guest_tasks_runnable":
+            assert value <= TASK_MAX
+        for _, label in labels:
+            assert label.isprintable() and len(label) <= 64
+    free = sum(v for (n, _), v in got.items() if n == "pyos_guest_frames_free")
+    managed = sum(v for (n, _), v in got.items() if n == "pyos_guest_frames_managed")
+    assert free <= managed
+
+
+def test_guest_series_names_and_labels():
+    buf = page()
+    buf.magic, buf.version = lib.PYOS_COUNTERS_MAGIC, 1
+    buf.heap_name = b"slab"
+    buf.sched_name = b"stride\x01\xff"  # junk after the name: kept printable
+    buf.frames.total_frames, buf.frames.free_frames = 1000, 5000  # free > managed: clamped
+    buf.syscalls[1] = 7   # SYS_write
+    buf.syscalls[31] = 2  # the overflow slot
+    buf.syscalls[20] = 1  # a number with no name in the ABI
+    buf.irqs[4] = 3
+    buf.tasks_runnable = 1 << 60
+    got = guest_samples(buf)
+    vm = ("vm", "t")
+    assert got[("pyos_guest_syscalls_total", (("name", "write"), vm))] == 7
+    assert got[("pyos_guest_syscalls_total", (("name", "other"), vm))] == 2
+    assert got[("pyos_guest_syscalls_total", (("name", "nr20"), vm))] == 1
+    assert got[("pyos_guest_irqs_total", (("line", "4"), vm))] == 3
+    assert got[("pyos_guest_frames_free", (("plugin", "none"), vm))] == 1000
+    assert got[("pyos_guest_tasks_runnable", (vm,))] == TASK_MAX
+    assert got[("pyos_guest_plugin_info", (("name", "stride??"), ("subsystem", "scheduler"), vm))] == 1
+    assert got[("pyos_guest_heap_in_use_bytes", (("plugin", "slab"), vm))] == 0
+
+
+def test_kvm_binary_stats_are_converted():
+    kvm = Kvm()
+    vm = kvm.create_vm()
+    vcpu = vm.create_vcpu(0)
+    try:
+        sources, why = kvm_stats.open_stats(vm, [vcpu])
+        assert sources, why  # this project's hosts have KVM_CAP_BINARY_STATS_FD
+        families = kvm_stats.families([(s, f, ("t",) + extra) for s, f, extra in sources], ("vm",))
+        text = exposition(families)
+        assert 'pyos_kvm_vcpu_exits_total{vcpu="0",vm="t"} 0.0' in text
+        assert "# TYPE pyos_kvm_vcpu_halt_wait_seconds_total counter" in text  # halt_wait_ns, in seconds
+        assert "# TYPE pyos_kvm_vcpu_halt_wait_hist_seconds histogram" in text
+        assert 'pyos_kvm_vcpu_halt_wait_hist_seconds_bucket{le="1e-09",vcpu="0",vm="t"}' in text
+        assert 'pyos_kvm_vcpu_halt_wait_hist_seconds_bucket{le="3e-09",vcpu="0",vm="t"}' in text
+        assert "# TYPE pyos_kvm_vm_pages_4k gauge" in text  # instant → gauge
+        for _, stats, _ in sources:
+            stats.close()
+    finally:
+        vcpu.close()
+        vm.close()
+        kvm.close()
+
+
+def test_kvm_log_histogram_buckets():
+    desc = kvm_stats.StatDesc("x_hist", lib.KVM_STATS_TYPE_LOG_HIST, lib.KVM_STATS_UNIT_SECONDS, 10, -9, 4, 0, 0)
+    # bucket 0: [0,1) ns; 1: [1,2); 2: [2,4); 3: [4, inf)
+    assert kvm_stats.histogram_buckets(desc, (1, 2, 3, 4)) == [("0.0", 1), ("1e-09", 3), ("3e-09", 6),
+                                                               ("+Inf", 10)]
+    linear = kvm_stats.StatDesc("y", lib.KVM_STATS_TYPE_LINEAR_HIST, lib.KVM_STATS_UNIT_NONE, 10, 0, 3, 0, 5)
+    assert kvm_stats.histogram_buckets(linear, (1, 1, 1)) == [("4.0", 1), ("9.0", 2), ("+Inf", 3)]
+
+
+def test_exit_handling_histogram_buckets():
+    hist = [0] * 65
+    hist[3] = 5        # under 8 ns: in the first bucket (256 ns)
+    hist[13] = 2       # 4096..8191 ns
+    hist[40] = 1       # beyond 17 s: only in +Inf
+    hist[64] = 12345   # the sum, ns
+    buckets, total = handling_histogram(hist)
+    as_dict = dict(buckets)
+    assert as_dict["2.56e-07"] == 5
+    assert as_dict["4.096e-06"] == 5 and as_dict["8.192e-06"] == 7
+    assert as_dict["+Inf"] == 8
+    assert total == pytest.approx(12345e-9)
+    counts = [c for _, c in buckets]
+    assert counts == sorted(counts)
+
+
+class _Slot:
+    def __init__(self, name, device):
+        self.name, self.device = name, device
+
+
+class _Disk:
+    name = "ata"
+
+    def __init__(self):
+        self.counters = {"commands": 3, "read_bytes": 1024, "errors": {"abrt": 1}, "irqs": [2, 0]}
+        self.gauges = {"queue_depth": 1}
+
+
+def test_device_hook_exports_any_devices_counters():
+    disk = _Disk()
+    families = device_families([_Slot("ata0", disk), _Slot("ata0-ctl", disk), _Slot("plain", object())], "t")
+    got = samples(families)
+    vm, dev = ("vm", "t"), ("device", "ata0")
+    assert got[("pyos_device_commands_total", (dev, vm))] == 3
+    assert got[("pyos_device_read_bytes_total", (dev, vm))] == 1024
+    assert got[("pyos_device_errors_total", (dev, ("kind", "abrt"), vm))] == 1
+    assert got[("pyos_device_irqs_total", (dev, ("index", "0"), vm))] == 2
+    assert got[("pyos_device_queue_depth", (dev, vm))] == 1
+    assert not [k for k in got if ("device", "ata0-ctl") in k[1]]  # one device, counted once
+    exposition(families)
+
+
+def test_kvm_stats_absent_without_the_capability(monkeypatch):
+    """A kernel without KVM_CAP_BINARY_STATS_FD: no pyos_kvm_* series, and a reason."""
+    kvm = Kvm()
+    vm = kvm.create_vm()
+    try:
+        real = Kvm.check_extension
+        monkeypatch.setattr(Kvm, "check_extension",
+                            lambda self, cap: 0 if cap == "KVM_CAP_BINARY_STATS_FD" else real(self, cap))
+        sources, why = kvm_stats.open_stats(vm, [])
+        assert sources == [] and "KVM_CAP_BINARY_STATS_FD" in why
+    finally:
+        vm.close()
+        kvm.close()
