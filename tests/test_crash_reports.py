@@ -241,3 +241,24 @@ def test_page_walk_translates_4k_and_2m_pages_and_stops_at_holes():
         assert hexdump(b"AB\x00", 0x10).startswith("0000000000000010: 41 42 00")
     finally:
         mem.close()
+
+
+def test_control_socket_commands_read_registers_and_memory(kernel_elf):
+    """The control socket's info-registers and read-memory read what the gdb stub reads."""
+    from vmm import config as config_mod
+    from vmm.control import execute
+    from vmm.machine import Machine
+    cfg = config_mod.load(str(REPO / "configs" / "default.toml"))
+    machine = Machine(cfg, kernel_elf, output=lambda data: None)
+    try:
+        entry = kernel_symbols(kernel_elf).address_of("_start64")
+        regs = execute(machine, {"execute": "info-registers"})["return"]["text"]
+        assert f"RIP {entry:016x}" in regs and "at _start64+0x0 at guest_kernel/arch/x86_64/entry.S:" in regs
+        mem = execute(machine, {"execute": "read-memory", "arguments": {"address": entry, "length": 4}})["return"]
+        assert mem["hex"].startswith("fa") and mem["length"] == 4  # cli
+        hole = execute(machine, {"execute": "read-memory", "arguments": {"address": 0x7000DEADB000}})["return"]
+        assert hole["length"] == 0 and "unmapped from" in hole["note"]
+        bad = execute(machine, {"execute": "read-memory", "arguments": {"address": 0, "length": 0}})
+        assert "out of range" in bad["error"]["desc"]
+    finally:
+        machine.close()
