@@ -61,6 +61,8 @@ def _load_config(args):
     if getattr(args, "kernel", None):
         cfg.kernel.path = str(Path(args.kernel).resolve())
         cfg.kernel_from_cli = True
+    if getattr(args, "display", None):
+        cfg.display.mode = args.display
     for word in getattr(args, "cmdline", None) or []:
         cfg.kernel.cmdline = (cfg.kernel.cmdline + " " + word.strip()).strip()
     return cfg
@@ -93,6 +95,7 @@ def _run(args) -> int:
         raise errors.ConfigError(f"--gdb {args.gdb}: a TCP port is 0-65535", "0 picks any free port")
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
+    shot = _screenshot_target(args.screenshot_at_exit) if args.screenshot_at_exit else None
     machine = Machine(cfg, kernel)
     stub = None
     session = None
@@ -114,6 +117,9 @@ def _run(args) -> int:
         if args.stats:
             from .stats import stats_text
             print(stats_text(session.families()), file=sys.stderr)
+        if shot:
+            from .console.screenshot import screendump
+            screendump(machine, shot)
         if session is not None:
             session.linger()
     finally:
@@ -138,6 +144,19 @@ def _run(args) -> int:
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
     return status
+
+
+def _screenshot_target(path: str) -> Path:
+    """Check before booting that a screenshot can be written at exit."""
+    from .console.screenshot import check_can_render
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise errors.ConfigError(f"--screenshot-at-exit {path}: screenshots are PNG files",
+                                 "name the file FILE.png")
+    if not target.resolve().parent.is_dir():
+        raise errors.ConfigError(f"--screenshot-at-exit {path}: folder {target.resolve().parent} does not exist")
+    check_can_render()
+    return target
 
 
 def cmd_build(args) -> int:
@@ -209,6 +228,18 @@ COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness
             "probe": cmd_probe, "ctl": cmd_ctl, "top": cmd_top}
 
 
+CONSOLE_HELP = """\
+console keys (stdin a terminal, put in raw mode: Ctrl-C and Ctrl-Z go to the guest):
+  Ctrl-A x         stop the VM (status 130)
+  Ctrl-A c         toggle the monitor prompt: help, stats, screen, screendump FILE.png,
+                   sendkey KEYS (e.g. ctrl-alt-delete), quit
+  Ctrl-A Ctrl-A    send Ctrl-A to the guest
+  Ctrl-A h         list these keys
+display: [display] mode = "terminal" (or --display terminal) draws the guest's VGA
+screen in this terminal and types keys on its PS/2 keyboard; "png" keeps [display] png
+updated; --screenshot-at-exit FILE.png saves the screen when the VM stops."""
+
+
 def _add_config(p, required_hint=True):
     p.add_argument("--config", "-c", metavar="FILE",
                    help=f"TOML config file (default: the packaged {DEFAULT_CONFIG.name})")
@@ -224,13 +255,15 @@ def _add_kernel_choice(p):
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyos-vmm", description="Boot the pyos kernel on KVM (a subcommand's --help lists its options).",
-        epilog="Without a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=CONSOLE_HELP + "\n\nWithout a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
                "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
     p.add_argument("--version", action="version", version=f"pyos-vmm {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
-                         "the guest powers off; the exit status is the guest's.")
+                         "the guest powers off; the exit status is the guest's.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CONSOLE_HELP)
     _add_config(run)
     _add_kernel_choice(run)
     run.add_argument("--stats", action="store_true",
@@ -238,6 +271,10 @@ def _parser() -> argparse.ArgumentParser:
                           "KVM statistics), by their Prometheus names")
     run.add_argument("--metrics-textfile", metavar="FILE",
                      help="write the final metrics to FILE at exit (node_exporter textfile format)")
+    run.add_argument("--display", choices=["none", "terminal", "png"],
+                     help="override [display] mode: none, terminal (the VGA screen here), png")
+    run.add_argument("--screenshot-at-exit", metavar="FILE.png",
+                     help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
     run.add_argument("--status-file", metavar="FILE",
                      help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
     run.add_argument("--gdb", type=int, metavar="PORT",

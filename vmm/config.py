@@ -28,6 +28,13 @@ allowed. The schema below is the single description of what a config may say.
     output = "stdout"        # "stdout", "none", or a file path
     input  = "stdin"         # "stdin" or "none"
 
+    [display]                # the VGA text screen (the kernel draws on it too)
+    mode = "none"            # "none": the serial console alone, as before
+                             # "terminal": draw the 80x25 screen in this terminal
+                             #   (keys typed become PS/2 key presses)
+                             # "png": keep `png` below updated with the screen
+    png  = "screen.png"      # the file "png" mode writes (atomically, on change)
+
     [metrics]                # the Prometheus exporter (vmm/metrics/)
     listen = ""              # "" = off; "127.0.0.1:9150", "[::1]:9150" or "9150"
                              # (loopback); port 0 picks a free port (printed)
@@ -81,6 +88,12 @@ class SerialConfig:
 
 
 @dataclass
+class DisplayConfig:
+    mode: str = "none"
+    png: str = "screen.png"
+
+
+@dataclass
 class MetricsConfig:
     listen: str = ""
     linger: float = 10
@@ -98,6 +111,7 @@ class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
     serial: SerialConfig = field(default_factory=SerialConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     source: Path | None = None  # the file it came from, for relative paths
@@ -226,6 +240,10 @@ SCHEMA = {
     "serial": (SerialConfig, {
         "output": _string,
         "input": _choice("stdin", "none"),
+    }),
+    "display": (DisplayConfig, {
+        "mode": _choice("none", "terminal", "png"),
+        "png": _string,
     }),
     "metrics": (MetricsConfig, {
         "listen": _listen,

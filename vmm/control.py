@@ -570,3 +570,7 @@ def ctl_command(path: str, name: str, words: list[str]) -> int:
         return CTL_REPLY_ERROR
     print(json.dumps(reply.get("return"), indent=2))
     return 0
+
+
+# Commands other modules register (imported last: they use `command` above).
+from .console import control_commands  # noqa: E402,F401  screendump, query-screen

@@ -12,6 +12,7 @@ device sits where, like a PC's I/O map:
     0x61                  system port B        PIT counter 2 gate / OUT
     0x3F8-0x3FF           16550A UART (COM1)   IRQ 4
     0x60, 0x64            8042 keyboard controller: PS/2 keyboard IRQ 1, mouse IRQ 12
+    0x3B0-0x3DF           VGA (text mode)      text memory: guest RAM at 0xB8000
     0xF4                  exit port            (configurable, 0 = none)
     0x404                 crash-report port    the kernel's crash records (symbolized)
     0x604-0x605           ACPI PM1a control    power-off without a status
@@ -38,6 +39,7 @@ from .devices.pic8259 import PicPair
 from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
+from .devices import vga
 from .guest_counters import GuestCounters
 from .irq import IrqLine
 from .kvm import Kvm
@@ -122,7 +124,7 @@ class Machine:
             except ValueError as e:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
-        self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL})
+        self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
         self.loop.on_reset = self._reboot
         self.reboots = 0
         self.stop_reason: str | None = None  # who stopped the VM, when not the guest's power-off
@@ -150,6 +152,7 @@ class Machine:
                            irq0_masked=lambda: bool(self.pic.master.imr & 1 << PIT_IRQ),
                            irq0_pending=lambda: bool(self.pic.master.irr & 1 << PIT_IRQ))
         self.uart = Uart16550("com1", output, irq[COM1_IRQ])
+        self.vga = vga.Vga(self.memory.view)  # its text memory is part of the RAM slot: no exits
         self.i8042 = I8042(irq[KBD_IRQ], irq[MOUSE_IRQ], on_reset=self._cpu_reset_pulsed)
         board = [
             #    name           bus   base       len  device                     IRQ
@@ -163,6 +166,7 @@ class Machine:
             Slot("i8042-data",  "io", 0x60,      1,   self.i8042.data_port,      KBD_IRQ),
             Slot("i8042-cmd",   "io", 0x64,      1,   self.i8042.command_port,   MOUSE_IRQ),
             Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
+            Slot("vga",         "io", vga.PORT_BASE, vga.PORT_COUNT, self.vga),
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
@@ -224,6 +228,7 @@ class Machine:
         self.uart.reset()
         self.i8042.reset()
         self.memory.clear()
+        self.vga.reset()  # after clearing RAM: the text memory is blanked as a BIOS would
         self._boot()
 
     def stats_dict(self) -> dict:
@@ -285,11 +290,11 @@ class Machine:
         # the default 5 ms switch interval would cost whole ticks at 1000 Hz.
         previous_interval = sys.getswitchinterval()
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-        self.serial_input.start(self.config)
         if self.control is not None:
             self.control.start()
         self.pit.start()
         try:
+            self.serial_input.start(self.config)
             return self.loop.run()
         finally:
             if self.control is not None:

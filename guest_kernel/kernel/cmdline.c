@@ -36,7 +36,7 @@ int cmdline_get(const char *name, char *buf, size_t size)
  * `exit=O` or `selftets=pic` look like a pass).
  */
 static const char *const known_words[] = {
-    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", "i8042", NULL,
+    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", "i8042", "vga", NULL,
 };
 
 /* Exit status for a command line the kernel cannot accept (a usage error). */

@@ -4,6 +4,7 @@
  * /dev/mouse (decoded PS/2 packets, drivers/mouse.c), and pipes (a 512-byte ring; readers block while it is empty and
  * writers remain, writers block while it is full and readers remain).
  */
+#include <pyos/console.h>
 #include <pyos/file.h>
 #include <pyos/i8042.h>
 #include <pyos/kernel.h>
@@ -149,11 +150,7 @@ long file_write(struct file *f, const char *buf, size_t len)
     case FILE_NULL:
         return (long)len;
     case FILE_CONSOLE:
-        for (size_t i = 0; i < len; i++) {
-            if (buf[i] == '\n')
-                uart_putc('\r');
-            uart_putc(buf[i]);
-        }
+        console_write(buf, len);
         return (long)len;
     case FILE_PIPE_WRITE: {
         struct pipe *p = f->pipe;

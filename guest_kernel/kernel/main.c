@@ -1,5 +1,6 @@
 /* Kernel entry in C: from boot information to a running kernel. */
 #include <pyos/bootinfo.h>
+#include <pyos/console.h>
 #include <pyos/counters.h>
 #include <pyos/i8042.h>
 #include <pyos/io.h>
@@ -12,6 +13,7 @@
 #include <pyos/task.h>
 #include <pyos/uart.h>
 #include <pyos/user.h>
+#include <pyos/vga.h>
 #include <pyos/x86.h>
 
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
@@ -95,10 +97,13 @@ static void echo_console(void)
                 printk("\necho: Ctrl-D, %lu COM1 interrupts\n", pyos_counters.irqs[IRQ_COM1]);
                 return;
             }
+            char ch = (char)c;
             if (c == '\r' || c == '\n')
                 printk("\n");
+            else if (c == 0x7f || c == '\b')
+                console_write("\b \b", 3);  /* backspace erases: back, blank, back */
             else
-                uart_putc((char)c);
+                console_write(&ch, 1);
         }
         mm_refresh_stats();  /* cheap when nothing changed; keeps the VMM's view exact */
         sti_hlt();  /* the idle loop: sleep until the next interrupt */
@@ -221,6 +226,8 @@ void kernel_start(uint64_t info_phys, uint32_t protocol)
 {
     int ok = bootinfo_init(info_phys, protocol);
     uart_init(boot_info.serial_port ? boot_info.serial_port : 0x3f8);
+    if (ok)
+        vga_init();
     if (!ok)
         panic("boot information at phys %#lx is not valid (protocol %u)", info_phys, protocol);
     kmain();

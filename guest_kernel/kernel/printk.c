@@ -1,14 +1,17 @@
-/* printk: formatted output to the console (the COM1 UART). */
+/* printk: formatted output to the console (the COM1 UART and the VGA screen). */
+#include <pyos/console.h>
 #include <pyos/kernel.h>
 #include <pyos/uart.h>
+#include <pyos/vga.h>
 
-static void console_write(const char *s, size_t n)
+void console_write(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\n')
             uart_putc('\r');  /* a serial terminal needs CR LF */
         uart_putc(s[i]);
     }
+    vga_write(s, n);
 }
 
 int printk(const char *fmt, ...)

@@ -1,11 +1,30 @@
-"""The serial console's host side: where COM1's output goes, and keys from
-the user's terminal (or a pipe) into COM1's receive FIFO.
+"""The user's terminal: where COM1's output goes, keys into the guest (COM1
+or, with the terminal display, the PS/2 keyboard), the Ctrl-A escape, and
+the terminal's modes put back on every way out.
 
-Input runs in its own thread: it reads stdin, feeds the UART as fast as its
-receive FIFO has room (holding bytes back while it is full, like CTS flow
-control) and kicks the vCPU so the guest sees the interrupt promptly. A
-terminal is put in cbreak mode (keys one by one, unechoed; Ctrl-C still
-signals) and restored when the VM stops.
+Input runs in its own thread. It reads stdin and hands the bytes on:
+- serial console: into COM1's receive FIFO as fast as it has room, and only
+  while the guest asserts RTS (MCR bit 1). That is RTS/CTS flow control as a
+  serial line does it: bytes typed ahead before the driver set the UART up
+  wait instead of being wiped by its FIFO reset.
+- terminal display with a PS/2 keyboard: decoded into key taps (keys.py).
+When stdin ends (a pipe or file, not a terminal), the guest is sent one
+Ctrl-D (EOT), the console's end-of-input character, as a terminal's line
+discipline reports end of file: a guest waiting for more input ends.
+
+A terminal is put in raw mode, as QEMU's -nographic console is: keys go to
+the guest one by one, unechoed, Ctrl-C and Ctrl-Z included. Ctrl-A is the
+escape key:
+
+    Ctrl-A x        stop the VM (status 130)
+    Ctrl-A c        toggle the monitor prompt (monitor.py)
+    Ctrl-A Ctrl-A   send a Ctrl-A to the guest
+    Ctrl-A h        this list
+
+The modes are restored when the VM stops, on SIGTERM (run() turns it into a
+stop), and around a job-control stop: SIGTSTP (kill -TSTP) puts the
+terminal back and stops the process; SIGCONT (fg) enters raw mode again and
+repaints the display.
 """
 
 from __future__ import annotations
@@ -18,7 +37,12 @@ import threading
 from .. import errors
 
 INPUT_CHUNK = 256
-FIFO_FULL_WAIT = 0.002  # seconds between looks at a full receive FIFO
+FIFO_FULL_WAIT = 0.002  # seconds between looks at a full (or not ready) receive FIFO
+CTRL_A, EOT = 0x01, 0x04
+MCR_RTS, MCR_LOOP = 0x02, 0x10
+ESCAPE_HELP = ("Ctrl-A x: quit   Ctrl-A c: monitor on/off   Ctrl-A Ctrl-A: send Ctrl-A   "
+               "Ctrl-A h: this help")
+THREAD_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGTSTP, signal.SIGCONT}
 
 
 def _fd_writer(fd: int, what: str):
@@ -41,6 +65,9 @@ def open_output(config):
     """(write(bytes), close or None) for [serial] output."""
     target = config.serial.output
     if target == "stdout":
+        if getattr(getattr(config, "display", None), "mode", "none") == "terminal":
+            # The terminal shows the VGA screen, which the kernel's console mirrors.
+            return (lambda data: None), None
         try:
             fd = sys.stdout.fileno()
             os.fstat(fd)
@@ -60,16 +87,46 @@ def open_output(config):
     return _fd_writer(fd, str(path)), lambda: os.close(fd)
 
 
-class SerialInput:
-    """stdin → the UART's receive FIFO, in a thread of its own."""
+def raw_attributes(attrs):
+    """termios attributes for raw input (no echo, no line editing, no signal
+    keys, no flow control, no CR→NL) with output processing kept, so the
+    VMM's own messages still end lines properly."""
+    import termios
+    iflag, oflag, cflag, lflag, ispeed, ospeed, cc = attrs
+    iflag &= ~(termios.BRKINT | termios.ICRNL | termios.INLCR | termios.IGNCR | termios.INPCK
+               | termios.ISTRIP | termios.IXON)
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    cc = list(cc)
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+    return [iflag, oflag, cflag, lflag, ispeed, ospeed, cc]
 
-    def __init__(self, uart, kick, block_signals=()):
+
+class SerialInput:
+    """stdin → the guest, with the escape key, the monitor and the display."""
+
+    def __init__(self, uart, kick, block_signals=(), machine=None):
         self.uart = uart
         self.kick = kick
+        self.machine = machine
         self.block_signals = set(block_signals)
-        self._restore_tty = None
+        self.display = None
+        self.monitor = None
+        self.monitor_active = False
+        self._fd = None
+        self._saved = None       # the terminal's attributes before raw mode
+        self._escape = False     # the previous byte was Ctrl-A
+        self._signals = []       # (signum, previous handler) to put back
+        self.out_fd = None
 
+    # -- starting and stopping -----------------------------------------------------
     def start(self, config):
+        display_mode = getattr(getattr(config, "display", None), "mode", "none")
+        try:
+            self.out_fd = sys.stdout.fileno()
+        except (ValueError, OSError, AttributeError):
+            self.out_fd = None
+        if display_mode != "none" and self.machine is not None:
+            self._start_display(config, display_mode)
         if config.serial.input != "stdin" or sys.stdin is None:
             return
         try:
@@ -77,37 +134,180 @@ class SerialInput:
         except (ValueError, OSError):
             return
         if os.isatty(fd):
-            self._enter_cbreak(fd)
+            import termios
+            self._fd = fd
+            self._saved = termios.tcgetattr(fd)
+            self._enter_raw()
+            self._install_job_control()
         threading.Thread(target=self._loop, args=(fd,), name="serial-input", daemon=True).start()
+
+    def _start_display(self, config, mode):
+        from .display import PngDisplay, TerminalDisplay
+        if mode == "terminal":
+            if self.out_fd is None or not os.isatty(self.out_fd):
+                raise errors.ConfigError('[display] mode = "terminal" needs a terminal on stdout',
+                                         'run it in a terminal, or use mode = "png" or "none"')
+            self.display = TerminalDisplay(self.machine, self.out_fd)
+        else:
+            from .screenshot import check_can_render
+            check_can_render()
+            self.display = PngDisplay(self.machine, config.resolve(config.display.png))
+        self.display.start()
 
     def restore(self):
         """Give the terminal back as it was (idempotent)."""
-        restore, self._restore_tty = self._restore_tty, None
-        if restore:
-            restore()
+        if self.display:
+            self.display.stop()
+            self.display = None
+        for signum, previous in self._signals:
+            signal.signal(signum, previous)
+        self._signals = []
+        self._leave_raw()
+        self._fd = None
 
-    def _enter_cbreak(self, fd):
+    def _enter_raw(self):
         import termios
-        import tty
-        saved = termios.tcgetattr(fd)
-        tty.setcbreak(fd)
-        self._restore_tty = lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        if self._fd is not None and self._saved is not None:
+            try:
+                termios.tcsetattr(self._fd, termios.TCSANOW, raw_attributes(self._saved))
+            except termios.error:
+                pass
+
+    def _leave_raw(self):
+        import termios
+        if self._fd is not None and self._saved is not None:
+            try:
+                termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+            except termios.error:
+                pass
+
+    # -- job control: Ctrl-Z's signal from outside, fg ------------------------------
+    def _install_job_control(self):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum, handler in ((signal.SIGTSTP, self._on_tstp), (signal.SIGCONT, self._on_cont)):
+            self._signals.append((signum, signal.signal(signum, handler)))
+
+    def _on_tstp(self, signum, frame):
+        if self.display and hasattr(self.display, "paused"):
+            with self.display.lock:
+                self.display.paused = True
+                self._write("\033[0m\033[?25h\033[?1049l")
+        self._leave_raw()
+        os.kill(os.getpid(), signal.SIGSTOP)  # stop now; SIGCONT resumes here
+
+    def _on_cont(self, signum, frame):
+        self._enter_raw()
+        if self.display and hasattr(self.display, "paused"):
+            if hasattr(self.display, "fd"):
+                self._write("\033[?1049h\033[?7l")
+            self.display.invalidate()
+            self.display.paused = self.monitor_active
+
+    # -- input ---------------------------------------------------------------------
+    def _write(self, text: str):
+        if self.out_fd is None:
+            return
+        try:
+            os.write(self.out_fd, text.encode("utf-8", "replace"))
+        except OSError:
+            pass
 
     def _loop(self, fd):
-        # Signals are for the vCPU thread: a SIGINT taken here would not stop KVM_RUN.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *self.block_signals})
+        # Signals are for the vCPU thread: one taken here would not stop KVM_RUN.
+        signal.pthread_sigmask(signal.SIG_BLOCK, THREAD_SIGNALS | self.block_signals)
         while True:
             try:
                 data = os.read(fd, INPUT_CHUNK)
             except OSError:
                 return
             if not data:
+                if self._fd is None:  # end of a pipe or file: tell the guest
+                    self._to_guest(bytes([EOT]))
                 return
-            while data:  # hold bytes while the receive FIFO is full, like CTS flow control
-                space = self.uart.rx_space()
-                if space:
-                    self.uart.receive(data[:space])
-                    data = data[space:]
-                    self.kick()
-                else:
-                    threading.Event().wait(FIFO_FULL_WAIT)
+            self._input(data)
+
+    def _input(self, data: bytes):
+        if self._fd is None:  # not a terminal: no escape key, bytes go through as they are
+            self._to_guest(data)
+            return
+        plain = bytearray()
+        for b in data:
+            if self._escape:
+                self._escape = False
+                if b == CTRL_A:
+                    plain.append(CTRL_A)
+                    continue
+                self._flush(plain)
+                self._escape_command(b)
+            elif b == CTRL_A:
+                self._escape = True
+            else:
+                plain.append(b)
+        self._flush(plain)
+
+    def _flush(self, plain: bytearray):
+        if not plain:
+            return
+        data = bytes(plain)
+        plain.clear()
+        if self.monitor_active:
+            text, _ = self.monitor.feed(data)
+            self._write(text)
+        else:
+            self._to_guest(data)
+
+    def _escape_command(self, b: int):
+        key = chr(b).lower()
+        if key == "x":
+            if self.machine is not None:
+                self.machine.request_stop(errors.EXIT_INTERRUPTED, reason="quit (Ctrl-A x)")
+        elif key == "c":
+            self._toggle_monitor()
+        elif key == "h":
+            self._write("\r\n" + ESCAPE_HELP + "\r\n")
+
+    def _toggle_monitor(self):
+        if self.machine is None:
+            return
+        from .monitor import PROMPT, Monitor
+        if self.monitor is None:
+            self.monitor = Monitor(self.machine)
+        self.monitor_active = not self.monitor_active
+        terminal_display = self.display is not None and hasattr(self.display, "fd")
+        if self.monitor_active:
+            if terminal_display:
+                with self.display.lock:
+                    self.display.paused = True
+                    self._write("\033[0m\033[?7h\033[2J\033[H\033[?25h")  # autowrap on for text
+            self._write("\r\npyos-vmm monitor: type help; Ctrl-A c goes back to the guest\r\n" + PROMPT)
+        else:
+            self.monitor.line.clear()
+            if terminal_display:
+                with self.display.lock:
+                    self._write("\033[?7l")
+                    self.display.invalidate()
+                    self.display.paused = False
+            else:
+                self._write("\r\n")
+
+    def _to_guest(self, data: bytes):
+        keyboard = getattr(self.machine, "keyboard", None) if self.display is not None else None
+        if keyboard is not None and hasattr(self.display, "fd"):
+            from .keys import decode
+            for key, mods in decode(data):
+                try:
+                    keyboard.tap(key, mods)
+                except (KeyError, ValueError):
+                    pass
+            self.kick()
+            return
+        while data:  # hold bytes while the receive FIFO is full or RTS is off: flow control
+            mcr = self.uart.mcr
+            space = self.uart.rx_space() if mcr & MCR_RTS and not mcr & MCR_LOOP else 0
+            if space:
+                self.uart.receive(data[:space])
+                data = data[space:]
+                self.kick()
+            else:
+                threading.Event().wait(FIFO_FULL_WAIT)
