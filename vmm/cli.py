@@ -91,12 +91,22 @@ def cmd_run(args) -> int:
 
 def _run(args) -> int:
     cfg = _load_config(args)
+    if args.gdb_wait and args.gdb is None:
+        raise errors.ConfigError("--gdb-wait needs --gdb PORT", "for example: --gdb 1234 --gdb-wait")
+    if args.gdb is not None and not 0 <= args.gdb <= 65535:
+        raise errors.ConfigError(f"--gdb {args.gdb}: a TCP port is 0-65535", "0 picks any free port")
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
     shot = _screenshot_target(args.screenshot_at_exit) if args.screenshot_at_exit else None
     machine = Machine(cfg, kernel)
+    stub = None
     session = None
+    status = None
     try:
+        if args.gdb is not None:
+            from .gdbstub import GdbStub
+            stub = GdbStub(machine, args.gdb, wait=args.gdb_wait)
+            stub.start()
         if cfg.metrics.listen or args.stats or args.metrics_textfile:
             from .metrics.exporter import MetricsSession
             session = MetricsSession(cfg, machine, textfile=args.metrics_textfile)
@@ -115,6 +125,9 @@ def _run(args) -> int:
         if session is not None:
             session.linger()
     finally:
+        if stub is not None:
+            stub.finish(errors.EXIT_GUEST_DEAD if status is None else status)
+            stub.close()
         machine.close()
         if session is not None:
             session.close()
@@ -296,6 +309,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
     run.add_argument("--status-file", metavar="FILE",
                      help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
+    run.add_argument("--gdb", type=int, metavar="PORT",
+                     help="GDB remote stub on 127.0.0.1:PORT (in gdb: target remote :PORT); 0: any free port")
+    run.add_argument("--gdb-wait", action="store_true",
+                     help="with --gdb: stop before the first guest instruction until gdb continues")
 
     build = sub.add_parser("build", help="build the kernel and print the ELF's path",
                            description="Build the kernel (core + selected plugins), print the ELF's path.")
@@ -364,7 +381,7 @@ def _normalize_argv(argv: list[str]) -> list[str]:
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file") and i + 1 < len(argv):
+        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file", "--gdb") and i + 1 < len(argv):
             value = argv[i + 1]
             if arg == "--cmdline":
                 value += " "  # argparse would drop a value of exactly "--"; the words are stripped later

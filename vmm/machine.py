@@ -14,6 +14,7 @@ device sits where, like a PC's I/O map:
     0x60, 0x64            8042 keyboard controller: PS/2 keyboard IRQ 1, mouse IRQ 12
     0x3B0-0x3DF           VGA (text mode)      text memory: guest RAM at 0xB8000
     0xF4                  exit port            (configurable, 0 = none)
+    0x404                 crash-report port    the kernel's crash records (symbolized)
     0x604-0x605           ACPI PM1a control    power-off without a status
     0x1F0-0x1F7, 0x3F6    ATA primary channel  IRQ 14 (always; drives from [[disk]] 1-2)
     0x170-0x177, 0x376    ATA secondary        IRQ 15 (with a 3rd or 4th [[disk]])
@@ -33,6 +34,7 @@ from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .coalesced import CoalescedPio
 from .console.terminal import SerialInput, open_output
+from .devices.crash_report import CrashReportPort
 from .devices.acpi_pm import AcpiPowerOff
 from .devices.ata import ATA_CHANNELS, ata_channels
 from .devices.exit_port import ExitPort
@@ -49,6 +51,7 @@ from .kvm import Kvm
 from .memory import GuestMemory
 from .run_loop import KICK_SIGNAL, RunLoop
 from .stats import exit_counts_by_name, stats_record, stats_text
+from .symbols import Symbolizer
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 KBD_IRQ, MOUSE_IRQ = 1, 12
@@ -112,6 +115,8 @@ class Machine:
             line.connect(self.pic.set_irq)
         self.loop = RunLoop(self.vcpu, self.memory, self.pic, self.io_bus, self.mmio_bus,
                             config.machine.unclaimed_io)
+        self.symbolizer = Symbolizer(kernel_path)  # RIP → function, file:line (vmm/symbols.py)
+        self.loop.symbols = self.symbolizer
 
         self._close_output = None
         self.disks = open_disks(config)  # before boot: a bad image is a ConfigError
@@ -177,6 +182,8 @@ class Machine:
             Slot("pit",         "io", 0x40,      4,   self.pit,                  PIT_IRQ),
             Slot("port61",      "io", 0x61,      1,   SystemPort61(self.pit)),
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
+            Slot("crash-report", "io", CrashReportPort.PORT, 4,
+                 CrashReportPort(self.memory, self.symbolizer, output)),
             Slot("i8042-data",  "io", 0x60,      1,   self.i8042.data_port,      KBD_IRQ),
             Slot("i8042-cmd",   "io", 0x64,      1,   self.i8042.command_port,   MOUSE_IRQ),
             Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),

@@ -34,6 +34,8 @@ void panic(const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     printk("\nKERNEL PANIC: %s\n", buf);
+    /* Where panic was called from: the caller's RIP and frame. */
+    crash_report_panic((uint64_t)__builtin_return_address(0), *(uint64_t *)__builtin_frame_address(0));
     halt_machine(PANIC_STATUS);
 }
 

@@ -27,10 +27,15 @@ from .cache import cached_build, content_key
 # Kernel code runs emulated on PVM-style hosts, where SSE, xsave and
 # cmpxchg16b cannot be emulated at CPL0: -mgeneral-regs-only keeps the
 # compiler from using them. -mcmodel=kernel: we live in the top 2 GiB.
+# -g, -fno-omit-frame-pointer and -fno-optimize-sibling-calls: functions keep
+# a frame and every caller a return address (no tail calls), so crash reports
+# and gdb walk the stack by frame pointers (vmm/symbols.py) with no caller
+# missing. (gcc still builds small leaves without a frame; symbols.py copes.)
 CFLAGS = [
     "-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror=implicit-function-declaration",
     "-ffreestanding", "-fno-pic", "-fno-pie", "-fno-stack-protector",
     "-fno-asynchronous-unwind-tables", "-fno-omit-frame-pointer",
+    "-fno-optimize-sibling-calls",
     "-mcmodel=kernel", "-mno-red-zone", "-mgeneral-regs-only",
     "-fcf-protection=none", "-mno-tls-direct-seg-refs",
 ]

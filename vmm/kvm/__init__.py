@@ -217,6 +217,14 @@ class Vcpu:
     def set_vcpu_events(self, events):
         _ioctl(self.fd, "KVM_SET_VCPU_EVENTS", events)
 
+    def set_guest_debug(self, control: int, debugreg=(0,) * 8):
+        """KVM_SET_GUEST_DEBUG: single-step and breakpoints for a debugger (vmm/gdbstub.py)."""
+        dbg = ffi.new("struct kvm_guest_debug *")
+        dbg.control = control
+        for i, value in enumerate(debugreg):
+            dbg.arch.debugreg[i] = value
+        _ioctl(self.fd, "KVM_SET_GUEST_DEBUG", dbg)
+
     def close(self):
         self.run_struct = None
         ffi.release(self._run_buf)
