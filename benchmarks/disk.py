@@ -55,15 +55,16 @@ def timed(cmd, expect: str) -> tuple[float, str, str]:
 
 
 def exits(stats: str) -> int:
-    line = next(l for l in stats.splitlines() if l.startswith("exits:"))
-    return sum(int(n) for n in re.findall(r" (\d+)", line))
+    """All VM exits of the run, from --stats (pyos_vm_exits_total, by reason)."""
+    line = next(l for l in stats.splitlines() if l.startswith(("pyos_vm_exits_total", "exits:")))
+    return sum(int(n) for n in re.findall(r" (\d+)(?:,|$)", line))
 
 
 def pyos_run(workdir: Path, image: Path, words: str, expect: str):
     config = workdir / "disk.toml"
     config.write_text(f'[serial]\ninput = "none"\n[[disk]]\npath = "{image}"\n')
     elapsed, out, err = timed(vmm("--config", config, "--cmdline", f"-- {words}", "--stats"), expect)
-    drive = next((l for l in err.splitlines() if l.startswith("ata0 device 0")), "")
+    drive = next((l for l in err.splitlines() if l.startswith("pyos_device_commands_by_kind_total")), "")
     return elapsed, exits(err), drive, guest_rate(out)
 
 
@@ -132,7 +133,7 @@ def main():
                 print(f"    {what:<5} guest-timed {rate or 0:7.2f} MB/s;  {transfer:7.2f} CPU s = {mbs:7.2f} MB/s "
                       f"per CPU second{extra}")
                 if drive:
-                    print(f"          {drive.split(': ', 1)[1]}")
+                    print(f"          {' '.join(drive.split()[1:])}")
                 results[(name, what)] = (rate or 0, mbs)
         if len(vmms) == 2:
             for what in ("read", "write"):
