@@ -11,9 +11,9 @@
 #include <pyos/blk_stats.h>
 
 #define PYOS_COUNTERS_MAGIC 0x544e4350
-#define PYOS_COUNTERS_VERSION 1
+#define PYOS_COUNTERS_VERSION 2   /* 2: 64 system-call slots, block devices */
 #define PYOS_PLUGIN_NAME_MAX 24
-#define PYOS_SYSCALL_SLOTS 32
+#define PYOS_SYSCALL_SLOTS 64  /* the last slot counts every number past it */
 
 struct pyos_counters {
     uint32_t magic;                /* PYOS_COUNTERS_MAGIC once the kernel has set it up */
