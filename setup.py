@@ -20,6 +20,6 @@ setup(
         "vmm": ["**/*.c", "**/*.h"],
         "pyos_plugins": ["**/*.c", "**/*.h", "**/*.S"],
         "pyos_guest_kernel": ["**/*.c", "**/*.h", "**/*.S", "**/*.ld"],
-        "pyos_configs": ["*.toml"],
+        "pyos_configs": ["*.toml", "rootfs/*", "rootfs/**/*"],  # rootfs/: the default root disk's files
     },
 )

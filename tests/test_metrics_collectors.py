@@ -88,15 +88,15 @@ def test_guest_series_names_and_labels():
     buf.sched_name = b"stride\x01\xff"  # junk after the name: kept printable
     buf.frames.total_frames, buf.frames.free_frames = 1000, 5000  # free > managed: clamped
     buf.syscalls[1] = 7   # SYS_write
-    buf.syscalls[31] = 2  # the overflow slot
-    buf.syscalls[20] = 1  # a number with no name in the ABI
+    buf.syscalls[len(buf.syscalls) - 1] = 2  # the overflow slot
+    buf.syscalls[50] = 1  # a number with no name in the ABI
     buf.irqs[4] = 3
     buf.tasks_runnable = 1 << 60
     got = guest_samples(buf)
     vm = ("vm", "t")
     assert got[("pyos_guest_syscalls_total", (("name", "write"), vm))] == 7
     assert got[("pyos_guest_syscalls_total", (("name", "other"), vm))] == 2
-    assert got[("pyos_guest_syscalls_total", (("name", "nr20"), vm))] == 1
+    assert got[("pyos_guest_syscalls_total", (("name", "nr50"), vm))] == 1
     assert got[("pyos_guest_irqs_total", (("line", "4"), vm))] == 3
     assert got[("pyos_guest_frames_free", (("plugin", "none"), vm))] == 1000
     assert got[("pyos_guest_tasks_runnable", (vm,))] == TASK_MAX

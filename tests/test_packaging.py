@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,8 +15,19 @@ from .conftest import REPO
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Build from a copy: setuptools leaves build/ and *.egg-info where it
+    # builds, and an egg-info in the checkout would shadow the installed
+    # package's metadata for every VMM the other tests start there.
+    source = tmp_path_factory.mktemp("source") / "pyos"
+    skip = shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis")
+
+    def ignore(folder, names):
+        top = {"build"} & set(names) if Path(folder) == REPO else set()
+        return set(skip(folder, names)) | top
+
+    shutil.copytree(REPO, source, ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO)],
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)],
                    check=True, capture_output=True, text=True, timeout=600)
     (path,) = out.glob("pyos-*.whl")
     return path

@@ -14,6 +14,14 @@ then splits a wider access into byte accesses at consecutive addresses,
 lowest byte first, as the ISA bus does (a 16-bit `out` to 0x40 writes the low
 byte to 0x40 and the high byte to 0x41), so such a device only ever sees
 size 1. Other devices get the access whole, with its size.
+
+A device may also have
+
+    read_block(offset, size, count) -> bytes      # count reads, in order
+    write_block(offset, size, data) -> None       # len(data) // size writes
+
+to take a whole `rep ins/outs` (one KVM exit with count > 1) in one call;
+without them the bus makes the single accesses.
 """
 
 from __future__ import annotations
@@ -115,3 +123,30 @@ class Bus:
             return
         counts[1] += 1
         device.write(address - base, size, value)
+
+    def read_block(self, address: int, size: int, count: int) -> bytes:
+        """`count` reads of `size` bytes at one address (rep ins), as bytes."""
+        hit = self._find(address)
+        if hit is None:
+            self.unclaimed[0] += count
+            raise UnclaimedAccess(self, address, size, False, None)
+        base, device, _, counts = hit
+        block = getattr(device, "read_block", None)
+        if block is not None:
+            counts[0] += count
+            return block(address - base, size, count)
+        return b"".join(self.read(address, size).to_bytes(size, "little") for _ in range(count))
+
+    def write_block(self, address: int, size: int, data) -> None:
+        """len(data) // size writes of `size` bytes at one address (rep outs)."""
+        hit = self._find(address)
+        if hit is None:
+            self.unclaimed[1] += len(data) // size
+            raise UnclaimedAccess(self, address, size, True, int.from_bytes(data[:size], "little"))
+        base, device, _, counts = hit
+        block = getattr(device, "write_block", None)
+        if block is not None:
+            counts[1] += len(data) // size
+            return block(address - base, size, data)
+        for i in range(0, len(data), size):
+            self.write(address, size, int.from_bytes(data[i:i + size], "little"))

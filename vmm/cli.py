@@ -4,10 +4,12 @@
     pyos-vmm build [--config FILE]                            build the kernel, print its path
     pyos-vmm plugins [--config FILE]                          installed subsystem plugins, selected ones
     pyos-vmm harness [--config FILE] [--bench N]              memory plugins natively on the host
+    pyos-vmm harness --fs NAME --image IMG SCRIPT             a filesystem plugin on the host, over an image
     pyos-vmm compare --vary scheduler=rr,stride --workload cpu --runs 5   compare plugin variants
     pyos-vmm probe                                            what this host's KVM can do
     pyos-vmm top [--target HOST:PORT] [--interval S]          running VMs' metrics as rates, live
     pyos-vmm ctl SOCKET COMMAND [NAME=VALUE ...]              one command to a running VM's control socket
+    pyos-vmm mkimage --fs ext2|fat32 --size N --from DIR IMAGE   a disk image from a folder
 
 Each subcommand has its own --help and only its own options. Without a
 subcommand, `run` is meant; without --config, the default machine.
@@ -90,12 +92,22 @@ def cmd_run(args) -> int:
 
 def _run(args) -> int:
     cfg = _load_config(args)
+    if args.gdb_wait and args.gdb is None:
+        raise errors.ConfigError("--gdb-wait needs --gdb PORT", "for example: --gdb 1234 --gdb-wait")
+    if args.gdb is not None and not 0 <= args.gdb <= 65535:
+        raise errors.ConfigError(f"--gdb {args.gdb}: a TCP port is 0-65535", "0 picks any free port")
     kernel = _resolve_kernel(cfg)
     from .machine import Machine
     shot = _screenshot_target(args.screenshot_at_exit) if args.screenshot_at_exit else None
     machine = Machine(cfg, kernel)
+    stub = None
     session = None
+    status = None
     try:
+        if args.gdb is not None:
+            from .gdbstub import GdbStub
+            stub = GdbStub(machine, args.gdb, wait=args.gdb_wait)
+            stub.start()
         if cfg.metrics.listen or args.stats or args.metrics_textfile:
             from .metrics.exporter import MetricsSession
             session = MetricsSession(cfg, machine, textfile=args.metrics_textfile)
@@ -114,6 +126,9 @@ def _run(args) -> int:
         if session is not None:
             session.linger()
     finally:
+        if stub is not None:
+            stub.finish(errors.EXIT_GUEST_DEAD if status is None else status)
+            stub.close()
         machine.close()
         if session is not None:
             session.close()
@@ -159,20 +174,46 @@ def cmd_plugins(args) -> int:
     installed = discover()
     choices = _load_config(args).kernel.plugin_choices() if args.config else {}
     for key, subsystem in SUBSYSTEMS.items():
-        chosen = choices.get(key) or subsystem.default
-        print(f"{key} (interface {subsystem.interface_version}, {subsystem.header}, symbol {subsystem.symbol}):")
+        if subsystem.multiple:
+            chosen = choices.get(key)
+            chosen = [n for n in subsystem.default if n in installed[key]] if chosen is None else chosen
+        else:
+            chosen = [choices.get(key) or subsystem.default]
+        several = ", several at once" if subsystem.multiple else ""
+        print(f"{key} (interface {subsystem.interface_version}, {subsystem.header}, "
+              f"symbol {subsystem.symbol}{several}):")
         for name, plugin in sorted(installed[key].items()):
-            mark = "*" if name == chosen else " "
+            mark = "*" if name in chosen else " "
             print(f"  {mark} {name:<12} {plugin.version:<6} {plugin.description}  [{plugin.provider}]")
-        if chosen not in installed[key]:
-            print(f"pyos-vmm: warning: {args.config} selects {key} = {chosen!r}, which is not installed "
-                  f"(installed: {', '.join(sorted(installed[key]))})", file=sys.stderr)
+        for name in chosen:
+            if name not in installed[key]:
+                print(f"pyos-vmm: warning: {args.config} selects {key} = {name!r}, which is not installed "
+                      f"(installed: {', '.join(sorted(installed[key]))})", file=sys.stderr)
     print("* = selected" + (f" by {args.config}" if args.config else " by default"))
     return 0
 
 
+def cmd_fs_harness(args) -> int:
+    """Run a script of file operations with one filesystem plugin over an image file."""
+    from .harness.fs import filesystem_plugin, run_fs_script
+    if not args.fs_image or not args.script:
+        raise errors.ConfigError("harness --fs NAME needs --image IMG and a SCRIPT file",
+                                 "e.g. pyos-vmm harness --fs ext2 --image disk.img ops.txt "
+                                 "(vmm/harness/fs_harness.c lists the operations)")
+    for what, path in (("image", args.fs_image), ("script", args.script)):
+        if not Path(path).is_file():
+            raise errors.ConfigError(f"{what} {path} does not exist", f"pass an existing {what} file")
+    plugin = filesystem_plugin(args.fs)
+    result = run_fs_script([plugin], Path(args.fs_image), Path(args.script).read_text())
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    return result.returncode
+
+
 def cmd_harness(args) -> int:
     """Run the memory plugins the config selects natively on the host."""
+    if args.fs:
+        return cmd_fs_harness(args)
     from .harness import run_harness
     from .plugins.manager import select
     lo, hi = HARNESS_MIB_RANGE
@@ -206,7 +247,6 @@ def cmd_top(args) -> int:
     return run_top(args.target or [], args.file_sd_dir or file_sd_dir, args.interval, args.iterations)
 
 
-
 def cmd_ctl(args) -> int:
     from .control import ctl_command
     return ctl_command(args.socket, args.ctl_command, args.arguments)
@@ -217,8 +257,14 @@ def cmd_compare(args) -> int:
     return compare(args)
 
 
+def cmd_mkimage(args) -> int:
+    from .mkimage import cmd_mkimage as run
+    return run(args)
+
+
 COMMANDS = {"run": cmd_run, "build": cmd_build, "plugins": cmd_plugins, "harness": cmd_harness,
-            "probe": cmd_probe, "ctl": cmd_ctl, "top": cmd_top, "compare": cmd_compare}
+            "probe": cmd_probe, "ctl": cmd_ctl, "top": cmd_top, "mkimage": cmd_mkimage,
+            "compare": cmd_compare}
 
 
 CONSOLE_HELP = """\
@@ -270,6 +316,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="when the VM stops, save the VGA text screen as a PNG (the real VGA font, 9x16 cells)")
     run.add_argument("--status-file", metavar="FILE",
                      help="write {status, origin: guest|vmm, reason} as JSON when the VM stops")
+    run.add_argument("--gdb", type=int, metavar="PORT",
+                     help="GDB remote stub on 127.0.0.1:PORT (in gdb: target remote :PORT); 0: any free port")
+    run.add_argument("--gdb-wait", action="store_true",
+                     help="with --gdb: stop before the first guest instruction until gdb continues")
 
     build = sub.add_parser("build", help="build the kernel and print the ELF's path",
                            description="Build the kernel (core + selected plugins), print the ELF's path.")
@@ -286,6 +336,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_config(harness)
     harness.add_argument("--bench", type=int, metavar="N",
                          help="run N-iteration micro-benchmarks instead of the self-tests")
+    harness.add_argument("--fs", metavar="NAME",
+                         help="instead: run SCRIPT (file operations) with this filesystem plugin over --image")
+    harness.add_argument("--image", dest="fs_image", metavar="IMG", help="--fs: the disk image file")
+    harness.add_argument("script", nargs="?", metavar="SCRIPT",
+                         help="--fs: the script of operations (mount, ls, cat, write, ...)")
     harness.add_argument("--harness-mib", type=int, default=64, metavar="MIB",
                          help=f"size of the simulated physical memory, {HARNESS_MIB_RANGE[0]}-"
                               f"{HARNESS_MIB_RANGE[1]} (default 64)")
@@ -316,6 +371,17 @@ def _parser() -> argparse.ArgumentParser:
     ctl.add_argument("arguments", metavar="NAME=VALUE", nargs=argparse.REMAINDER,
                      help="the command's arguments (VALUE as JSON when it parses, else a string), "
                           "or one JSON object")
+    mk = sub.add_parser("mkimage", help="make a disk image from a folder",
+                        description="Make an ext2 or FAT32 disk image holding a folder's files, with the "
+                                    "real tools (mke2fs -d; mkfs.fat and mcopy).")
+    mk.add_argument("--fs", required=True, choices=["ext2", "fat32"], help="the filesystem")
+    mk.add_argument("--size", required=True, metavar="N", help="the image size in MiB (32, 64M, 1G)")
+    mk.add_argument("--from", dest="source", required=True, metavar="DIR",
+                    help="the folder whose files go on the image")
+    mk.add_argument("--force", action="store_true", help="replace an existing IMAGE")
+    mk.add_argument("--block-size", type=int, choices=[1024, 2048, 4096], help="ext2 block size")
+    mk.add_argument("--inode-size", type=int, choices=[128, 256], help="ext2 inode size")
+    mk.add_argument("image", metavar="IMAGE", help="the image file to make")
     return p
 
 
@@ -325,7 +391,7 @@ def _normalize_argv(argv: list[str]) -> list[str]:
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file") and i + 1 < len(argv):
+        if arg in ("--cmdline", "--kernel", "--config", "-c", "--status-file", "--gdb") and i + 1 < len(argv):
             value = argv[i + 1]
             if arg == "--cmdline":
                 value += " "  # argparse would drop a value of exactly "--"; the words are stripped later

@@ -14,6 +14,8 @@ allowed. The schema below is the single description of what a config may say.
     on_reset     = "stop"    # the guest pulsed the CPU reset line (8042 command
                              # 0xFE): "stop" (exit status 0, like QEMU's -no-reboot)
                              # or "reboot" (reload the kernel and boot again)
+    coalesced_pio = true     # writes to the ATA data..device registers wait in KVM's
+                             # coalesced ring instead of one VM exit each (vmm/coalesced.py)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/
@@ -23,6 +25,9 @@ allowed. The schema below is the single description of what a config may say.
     paging  = "direct"       #   installed plugins when the kernel is built
     scheduler = "rr"         # or "priority", "stride"
     syscalls = "pyos"        # the system-call table
+    filesystems = ["ext2", "fat32"]  # filesystem plugins linked in (several at
+                             #   once; a mount picks by what is on the disk);
+                             #   default: those of ext2, fat32 installed
 
     [serial]                 # COM1, a 16550A at 0x3F8, IRQ 4
     output = "stdout"        # "stdout", "none", or a file path
@@ -43,8 +48,22 @@ allowed. The schema below is the single description of what a config may say.
     file_sd_dir = ""         # where the file_sd target file goes while the VM
                              # runs; "" = the cache's file_sd/ (~/.cache/pyos/file_sd)
     vm = ""                  # the `vm` label; "" = "<config name>-<pid>"
+
     [control]                # the JSON-lines control socket (vmm/control.py)
     socket = ""              # Unix socket path; empty = none
+
+    [[disk]]                 # ATA disks, up to 4, in this order: primary master,
+                             # primary slave, secondary master, secondary slave
+    path     = "root.img"    # the image (relative to this file); a whole number
+                             # of 512-byte sectors; locked while the VM runs
+    readonly = false         # the guest's writes fail (ERR/ABRT)
+    snapshot = false         # the guest's writes go to a throw-away overlay
+    create   = { fs = "ext2", size_mib = 32, from = "DIR" }
+                             # optional: if path is missing, build it first from
+                             # the folder DIR (like pyos-vmm mkimage); fs "ext2"
+                             # or "fat32". Without path (then snapshot or
+                             # readonly): an image in the cache, keyed by DIR's
+                             # content, remade when that changes
 """
 
 from __future__ import annotations
@@ -64,6 +83,7 @@ class MachineConfig:
     unclaimed_io: str = "stop"
     exit_port: int = 0xF4
     on_reset: str = "stop"
+    coalesced_pio: bool = True
 
 
 @dataclass
@@ -75,10 +95,11 @@ class KernelConfig:
     paging: str = "direct"
     scheduler: str = "rr"
     syscalls: str = "pyos"
+    filesystems: list[str] | None = None   # None: the default set (vmm/plugins)
 
-    def plugin_choices(self) -> dict[str, str]:
+    def plugin_choices(self) -> dict:
         return {"frame_allocator": self.frame_allocator, "heap": self.heap, "paging": self.paging,
-                "scheduler": self.scheduler, "syscalls": self.syscalls}
+                "scheduler": self.scheduler, "syscalls": self.syscalls, "filesystems": self.filesystems}
 
 
 @dataclass
@@ -107,6 +128,24 @@ class ControlConfig:
 
 
 @dataclass
+class CreateConfig:
+    fs: str
+    size_mib: int
+    source: str  # the folder the image is made from (TOML key "from")
+
+
+@dataclass
+class DiskConfig:
+    path: str  # "": a created image cached by its content (see vmm/disks.py)
+    readonly: bool = False
+    snapshot: bool = False
+    create: CreateConfig | None = None
+
+
+MAX_DISKS = 4
+
+
+@dataclass
 class Config:
     machine: MachineConfig = field(default_factory=MachineConfig)
     kernel: KernelConfig = field(default_factory=KernelConfig)
@@ -114,6 +153,7 @@ class Config:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    disks: list[DiskConfig] = field(default_factory=list)
     source: Path | None = None  # the file it came from, for relative paths
 
     def resolve(self, path: str) -> Path:
@@ -145,6 +185,15 @@ def _choice(*allowed):
 
 def _string(value):
     return None if isinstance(value, str) else "must be a string"
+
+
+def _name_list(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        return 'must be a list of plugin names, e.g. ["ext2", "fat32"]'
+    duplicates = sorted({v for v in value if value.count(v) > 1})
+    if duplicates:
+        return "names " + ", ".join(repr(d) for d in duplicates) + " more than once"
+    return None
 
 
 TIMER_HZ_MAX = 1000
@@ -227,6 +276,7 @@ SCHEMA = {
         "unclaimed_io": _choice("stop", "ignore"),
         "exit_port": _port,
         "on_reset": _choice("stop", "reboot"),
+        "coalesced_pio": lambda value: _boolean(value),
     }),
     "kernel": (KernelConfig, {
         "path": _string,
@@ -236,6 +286,7 @@ SCHEMA = {
         "paging": _plugin_name,
         "scheduler": _plugin_name,
         "syscalls": _plugin_name,
+        "filesystems": _name_list,
     }),
     "serial": (SerialConfig, {
         "output": _string,
@@ -261,12 +312,70 @@ def _fail(where: str, message: str, hint: str = "") -> ConfigError:
     return ConfigError(f"{where}: {message}", hint)
 
 
+def _boolean(value):
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+DISK_KEYS = {"path": _string, "readonly": _boolean, "snapshot": _boolean, "create": None}
+CREATE_KEYS = {"fs": _choice("ext2", "fat32"), "size_mib": _int_range(1, 1 << 20), "from": _string}
+
+
+def _disks(where: str, entries) -> list[DiskConfig]:
+    """The [[disk]] array of tables."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise _fail(where, "'disk' must be an array of tables, written [[disk]]")
+    if len(entries) > MAX_DISKS:
+        raise _fail(where, f"{len(entries)} [[disk]] entries; at most {MAX_DISKS} (two ATA channels "
+                           "of two drives)", "remove some [[disk]] entries")
+    disks = []
+    for n, entry in enumerate(entries, 1):
+        name = f"[[disk]] #{n}"
+        for key, value in entry.items():
+            if key not in DISK_KEYS:
+                raise _fail(where, f"unknown key '{key}' in {name}",
+                            "allowed keys in [[disk]]: " + ", ".join(DISK_KEYS))
+            check = DISK_KEYS[key]
+            problem = check(value) if check else None
+            if problem:
+                raise _fail(where, f"{name} {key} = {value!r}: {problem}")
+        create = entry.get("create")
+        if not entry.get("path") and create is None:
+            raise _fail(where, f"{name} has no path", 'add path = "IMAGE" (an image file), or '
+                        'create = { fs = "ext2", size_mib = 32, from = "DIR" } for a cached image')
+        if not entry.get("path") and not (entry.get("snapshot") or entry.get("readonly")):
+            raise _fail(where, f"{name} has no path: its image is made in the cache and shared by every VM, "
+                               "so the guest must not write it",
+                        "add snapshot = true (writes go to a throw-away overlay), or give it a path")
+        if create is not None:
+            if not isinstance(create, dict):
+                raise _fail(where, f"{name} create must be a table",
+                            'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
+            for key, value in create.items():
+                if key not in CREATE_KEYS:
+                    raise _fail(where, f"unknown key '{key}' in {name} create",
+                                "allowed keys in create: " + ", ".join(CREATE_KEYS))
+                problem = CREATE_KEYS[key](value)
+                if problem:
+                    raise _fail(where, f"{name} create.{key} = {value!r}: {problem}")
+            missing = [k for k in CREATE_KEYS if k not in create]
+            if missing:
+                raise _fail(where, f"{name} create lacks " + ", ".join(missing),
+                            'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
+            create = CreateConfig(create["fs"], create["size_mib"], create["from"])
+        disks.append(DiskConfig(entry.get("path", ""), entry.get("readonly", False),
+                                entry.get("snapshot", False), create))
+    return disks
+
+
 def from_dict(data: dict, where: str = "config", source: Path | None = None) -> Config:
     config = Config(source=source)
     for section, values in data.items():
+        if section == "disk":
+            config.disks = _disks(where, values)
+            continue
         if section not in SCHEMA:
             raise _fail(where, f"unknown section [{section}]",
-                        "allowed sections: " + ", ".join(f"[{s}]" for s in SCHEMA))
+                        "allowed sections: " + ", ".join(f"[{s}]" for s in SCHEMA) + ", [[disk]]")
         if not isinstance(values, dict):
             raise _fail(where, f"'{section}' must be a [{section}] table")
         _, checks = SCHEMA[section]

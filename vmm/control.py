@@ -233,6 +233,35 @@ def _quit(machine, status):
     return {}
 
 
+def _vcpu_still(machine):
+    """Registers are read with the vCPU out of KVM_RUN: stopped, halted, or not started."""
+    loop = machine.loop
+    if not (loop.thread is None or loop.idle or getattr(loop, "pause_requested", False)):
+        raise CommandError("the vCPU is running: send 'stop' first, then 'cont' after reading")
+
+
+@command("info-registers")
+def _info_registers(machine):
+    """Every register, RIP as function and file:line, and a backtrace (the vCPU stopped)."""
+    from .inspector import info_registers
+    _vcpu_still(machine)
+    return {"text": info_registers(machine)}
+
+
+@command("read-memory", address=int, length=(int, 256))
+def _read_memory(machine, address, length):
+    """Guest virtual memory through the guest's page tables: hex and a dump (the vCPU stopped)."""
+    from .inspector import hexdump, read_memory
+    if not 1 <= length <= 65536:
+        raise CommandError(f"length {length} is out of range (1..65536)")
+    if not 0 <= address < 1 << 64:
+        raise CommandError(f"address {address} is not a 64-bit address")
+    _vcpu_still(machine)
+    data = read_memory(machine, address, length)
+    return {"address": address, "length": len(data), "hex": data.hex(), "text": hexdump(data, address),
+            **({} if len(data) == length else {"note": f"unmapped from {address + len(data):#x}"})}
+
+
 @command("query-stats")
 def _query_stats(machine):
     """VM exits by reason, IRQs raised per line, vectors injected, device and guest counters."""

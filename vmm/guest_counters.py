@@ -66,4 +66,16 @@ class GuestCounters:
             "processes_killed": self._c.processes_killed,
             "user_page_faults": self._c.user_page_faults,
             "syscalls": list(self._c.syscalls),
+            "block": self.block_devices(),
+            "buffer_cache": {"evictions": self._c.buf_evictions, "writebacks": self._c.buf_writebacks},
         }
+
+    def block_devices(self) -> dict[str, dict[str, int]]:
+        """Per block device (hda, ...): reads, writes, sectors, cache hits and misses, flushes, errors."""
+        devices = {}
+        for i in range(lib.BLK_MAX_DEVICES):
+            name = ffi.string(self._c.blk_name[i]).decode(errors="replace")
+            if name:
+                stats = self._c.blk[i]
+                devices[name] = {field: getattr(stats, field) for field, _ in ffi.typeof(stats).fields}
+        return devices

@@ -14,7 +14,10 @@ device sits where, like a PC's I/O map:
     0x60, 0x64            8042 keyboard controller: PS/2 keyboard IRQ 1, mouse IRQ 12
     0x3B0-0x3DF           VGA (text mode)      text memory: guest RAM at 0xB8000
     0xF4                  exit port            (configurable, 0 = none)
+    0x404                 crash-report port    the kernel's crash records (symbolized)
     0x604-0x605           ACPI PM1a control    power-off without a status
+    0x1F0-0x1F7, 0x3F6    ATA primary channel  IRQ 14 (always; drives from [[disk]] 1-2)
+    0x170-0x177, 0x376    ATA secondary        IRQ 15 (with a 3rd or 4th [[disk]])
 """
 
 from __future__ import annotations
@@ -29,8 +32,11 @@ from . import errors
 from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
+from .coalesced import CoalescedPio
 from .console.terminal import SerialInput, open_output
+from .devices.crash_report import CrashReportPort
 from .devices.acpi_pm import AcpiPowerOff
+from .devices.ata import ATA_CHANNELS, ata_channels
 from .devices.exit_port import ExitPort
 from .devices.i8042 import I8042
 from .devices.pic8259 import PicPair
@@ -38,12 +44,14 @@ from .devices.pit8254 import Pit8254
 from .devices.system_port61 import SystemPort61
 from .devices.uart16550 import Uart16550
 from .devices import vga
+from .disks import open_disks
 from .guest_counters import GuestCounters
 from .irq import IrqLine
 from .kvm import Kvm
 from .memory import GuestMemory
 from .run_loop import KICK_SIGNAL, RunLoop
 from .stats import exit_counts_by_name, stats_record, stats_text
+from .symbols import Symbolizer
 
 COM1_BASE, COM1_IRQ = 0x3F8, 4
 KBD_IRQ, MOUSE_IRQ = 1, 12
@@ -107,8 +115,11 @@ class Machine:
             line.connect(self.pic.set_irq)
         self.loop = RunLoop(self.vcpu, self.memory, self.pic, self.io_bus, self.mmio_bus,
                             config.machine.unclaimed_io)
+        self.symbolizer = Symbolizer(kernel_path)  # RIP → function, file:line (vmm/symbols.py)
+        self.loop.symbols = self.symbolizer
 
         self._close_output = None
+        self.disks = open_disks(config)  # before boot: a bad image is a ConfigError
         if output is None:
             output, self._close_output = open_output(config)
         self.board = self._build_board(config, output)
@@ -119,6 +130,13 @@ class Machine:
             except ValueError as e:
                 raise errors.ConfigError(f"device placement: {e}",
                                          "move one of them (e.g. [machine] exit_port)") from None
+        self.coalesced = CoalescedPio(self.vm, self.vcpu, self.io_bus)
+        if config.machine.coalesced_pio:
+            for channel, (name, base, _, _) in zip(self.ata, ATA_CHANNELS):
+                if any(channel.drives):  # data .. device registers; never the command register
+                    self.coalesced.add(base, 7)
+        if self.coalesced.zones:
+            self.loop.drain_coalesced = self.coalesced.drain
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
         self.loop.on_reset = self._reboot
         self.reboots = 0
@@ -136,9 +154,17 @@ class Machine:
         config = self.config
         self.kernel = load_kernel(self.kernel_path, self.memory)
         info = write_boot_info(self.memory, ram_size=self.memory.size, kernel=self.kernel,
-                               cmdline=config.kernel.cmdline, timer_hz=config.machine.timer_hz,
+                               cmdline=self._cmdline(config), timer_hz=config.machine.timer_hz,
                                exit_port=config.machine.exit_port, serial_port=COM1_BASE)
         enter_long_mode(self.vcpu, self.memory, self.kernel, info)
+
+    def _cmdline(self, config) -> str:
+        """The kernel command line; ata_secondary=1 (first, before any "--") tells the
+        ATA driver the secondary channel exists, which it does only with a 3rd/4th disk."""
+        words = config.kernel.cmdline
+        if len(self.ata) > 1:
+            words = ("ata_secondary=1 " + words).strip()
+        return words
 
     def _build_board(self, config, output) -> list[Slot]:
         """Create the devices and say where each sits: the machine's I/O map."""
@@ -156,6 +182,8 @@ class Machine:
             Slot("pit",         "io", 0x40,      4,   self.pit,                  PIT_IRQ),
             Slot("port61",      "io", 0x61,      1,   SystemPort61(self.pit)),
             Slot("com1",        "io", COM1_BASE, 8,   self.uart,                 COM1_IRQ),
+            Slot("crash-report", "io", CrashReportPort.PORT, 4,
+                 CrashReportPort(self.memory, self.symbolizer, output)),
             Slot("i8042-data",  "io", 0x60,      1,   self.i8042.data_port,      KBD_IRQ),
             Slot("i8042-cmd",   "io", 0x64,      1,   self.i8042.command_port,   MOUSE_IRQ),
             Slot("acpi-pm",     "io", ACPI_PM1A_CNT, 2, AcpiPowerOff(self._guest_poweroff)),
@@ -163,6 +191,10 @@ class Machine:
         ]
         if config.machine.exit_port:
             board.append(Slot("exit-port", "io", config.machine.exit_port, 4, ExitPort(self._guest_exit)))
+        self.ata = ata_channels(self.disks, irq)
+        for channel, (name, base, control, line) in zip(self.ata, ATA_CHANNELS):
+            board.append(Slot(name, "io", base, 8, channel, line))
+            board.append(Slot(name + "-control", "io", control, 1, channel.control))
         return board
 
     # -- control (any thread) ----------------------------------------------------------
@@ -301,6 +333,8 @@ class Machine:
     def close(self):
         if self.control is not None:
             self.control.close()
+        for disk in self.disks:
+            disk.close()
         if self._close_output:
             self._close_output()
         self.vcpu.close()

@@ -21,6 +21,7 @@ CAPABILITIES = [
     ("KVM_CAP_NR_MEMSLOTS", "memory slots"),
     ("KVM_CAP_IRQCHIP", "in-kernel irqchip (not used: pyos emulates its PIC)"),
     ("KVM_CAP_PIT2", "in-kernel PIT (not used: pyos emulates its PIT)"),
+    ("KVM_CAP_SET_GUEST_DEBUG", "single-step and breakpoints for a debugger (--gdb)"),
 ]
 
 
@@ -57,6 +58,8 @@ def probe_report() -> str:
             lines.append(f"  {cap:<28} {value:>5}  {what}")
         _, cpuid = kvm.supported_cpuid()
         lines.append(f"supported CPUID leaves: {cpuid.nent}")
+        from .debug_probe import guest_debug_lines
+        lines += guest_debug_lines(kvm, kind)
         return "\n".join(lines)
     finally:
         kvm.close()

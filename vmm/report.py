@@ -1,4 +1,10 @@
-"""Register dumps for guest failures: what a person needs to find the bug."""
+"""Register dumps for guest failures: what a person needs to find the bug.
+
+Given a Symbolizer (vmm/symbols.py), a dump also names the function and
+source line of RIP and walks the frame-pointer chain, reading the stack
+through the guest's page tables (vmm/inspector.py); for a RIP in user mode
+the program is the one the kernel's `current` task runs.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +28,20 @@ def bytes_at_rip(vcpu, memory, rip: int, length: int = 16) -> bytes | None:
     return memory.read(phys, length)
 
 
-def register_dump(vcpu, memory, insn_bytes: bytes | None = None) -> str:
+def symbolized(symbols, memory, cr3: int, rip: int, rbp: int, rsp: int = 0) -> list[str]:
+    """Function, file:line and backtrace lines for RIP (never raises: a report must print)."""
+    from .inspector import read_virtual
+
+    def read(vaddr, length):
+        return read_virtual(memory, cr3, vaddr, length)
+    try:
+        program = symbols.current_task_name(read) if rip < 0xFFFF_8000_0000_0000 else None
+        return symbols.report(rip, rbp, read, program, rsp=rsp)
+    except Exception as e:  # noqa: BLE001 - a broken ELF must not hide the dump itself
+        return [f"  (symbols unavailable: {e})"]
+
+
+def register_dump(vcpu, memory, insn_bytes: bytes | None = None, symbols=None) -> str:
     r = vcpu.get_regs()
     s = vcpu.get_sregs()
     rows = [
@@ -42,4 +61,6 @@ def register_dump(vcpu, memory, insn_bytes: bytes | None = None) -> str:
         rows.append("  bytes at RIP: (RIP is not mapped to guest RAM)")
     else:
         rows.append("  bytes at RIP: " + " ".join(f"{b:02x}" for b in code))
+    if symbols is not None:
+        rows += symbolized(symbols, memory, s.cr3, r.rip, r.rbp, r.rsp)
     return "\n".join(rows)

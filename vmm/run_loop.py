@@ -73,6 +73,7 @@ class RunLoop:
         self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
         self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
+        self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.paused = False   # stop/cont (control socket): no KVM_RUN while set
@@ -82,6 +83,12 @@ class RunLoop:
         # One flag for the hot loop to test: a stop, pause or reset wants handling.
         self.attention = False
         self.thread: int | None = None
+        self.symbols = None  # a vmm.symbols.Symbolizer: crash dumps name functions and lines
+        # A debugger (vmm/gdbstub.py), if one is attached. Checked only off the
+        # hot path: under `attention`, in a halt, before the first KVM_RUN.
+        self.debugger = None
+        self.pause_requested = False  # the debugger wants the vCPU stopped
+        self.hold_interrupts = False  # single-stepping: inject nothing meanwhile
         self._io_view = vcpu.io_data(0, vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
         self.handlers = {
             lib.KVM_EXIT_IO: self._on_io,
@@ -149,7 +156,7 @@ class RunLoop:
         self.status = status
 
     def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
-        dump = register_dump(self.vcpu, self.memory, insn_bytes)
+        dump = register_dump(self.vcpu, self.memory, insn_bytes, symbols=self.symbols)
         return GuestCrash(f"{what}\n{dump}", status=status)
 
     # -- the loop ------------------------------------------------------------------
@@ -157,6 +164,8 @@ class RunLoop:
         """Run the guest until it exits or a stop is requested; return the status."""
         self.thread = threading.get_ident()
         try:
+            if self.debugger is not None:
+                self.debugger.before_first_run()
             return self._loop()
         finally:
             self.ended_ns = time.perf_counter_ns()
@@ -188,14 +197,16 @@ class RunLoop:
                 if self.reset_requested:
                     self.reset_requested = False
                     self.on_reset()
+                if self.pause_requested:  # a debugger wants the vCPU stopped (vmm/gdbstub.py)
+                    self.debugger.pause()
                 self._wait_while_paused()
                 # Clear, then look again: other threads set their flag before `attention`,
                 # so a request racing with this is either seen here or sets it anew.
                 self.attention = False
-                if self.paused or self.reset_requested or self.stop_status is not None:
+                if self.paused or self.reset_requested or self.stop_status is not None or self.pause_requested:
                     self.attention = True
                 continue
-            if pic.has_interrupt():
+            if pic.has_interrupt() and not self.hold_interrupts:
                 if run.ready_for_interrupt_injection and run.if_flag:
                     vector = pic.acknowledge()
                     vcpu.interrupt(vector)
@@ -211,6 +222,8 @@ class RunLoop:
             hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
             r = vcpu.run()
             exited = clock()
+            if self.drain_coalesced is not None:
+                self.drain_coalesced()  # writes the guest made before this exit come first
             if r < 0:  # kicked out by a signal
                 run.immediate_exit = 0
                 reason = lib.KVM_EXIT_INTR
@@ -237,7 +250,19 @@ class RunLoop:
         direction, size, port, count, offset = IO_RECORD.unpack_from(self._io_view, IO_RECORD_OFFSET)
         data = self._io_view
         bus = self.io_bus
-        for i in range(offset, offset + size * count, size):  # count > 1 for rep ins/outs
+        if count > 1:  # rep ins/outs: the whole block in one device call
+            end = offset + size * count
+            try:
+                if direction == lib.KVM_EXIT_IO_OUT:
+                    bus.write_block(port, size, data[offset:end])
+                else:
+                    data[offset:end] = bus.read_block(port, size, count)
+            except UnclaimedAccess as access:
+                value = self._unclaimed(access)
+                if not access.is_write:
+                    data[offset:end] = value.to_bytes(size, "little") * count
+            return
+        for i in range(offset, offset + size * count, size):
             try:
                 if direction == lib.KVM_EXIT_IO_OUT:
                     bus.write(port, size, int.from_bytes(data[i:i + size], "little"))
@@ -271,7 +296,7 @@ class RunLoop:
         self._wakeup.clear()
         self._halted = True
         try:
-            while not self.pic.has_interrupt() and self.stop_status is None:
+            while not self.pic.has_interrupt() and self.stop_status is None and not self.pause_requested:
                 self._wakeup.wait(HALT_RECHECK)
                 self._wakeup.clear()
         finally:

@@ -16,6 +16,7 @@ control socket's query-stats dict.
 
 from __future__ import annotations
 
+from .devices.ata import stats_lines as ata_stats_lines
 from .run_loop import EXIT_NAMES
 
 

@@ -36,7 +36,8 @@ int cmdline_get(const char *name, char *buf, size_t size)
  * `exit=O` or `selftets=pic` look like a pass).
  */
 static const char *const known_words[] = {
-    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", "i8042", "vga", NULL,
+    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", "i8042", "vga",
+    "ata_secondary", "mount", NULL,   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
 };
 
 /* Exit status for a command line the kernel cannot accept (a usage error). */

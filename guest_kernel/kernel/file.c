@@ -13,6 +13,7 @@
 #include <pyos/syscall_nr.h>
 #include <pyos/task.h>
 #include <pyos/uart.h>
+#include <pyos/vfs.h>
 
 #define PIPE_SIZE 512
 
@@ -30,11 +31,11 @@ struct file *file_get(struct file *f)
     return f;
 }
 
-static struct file *file_new(enum file_type type, struct pipe *pipe)
+struct file *file_new(enum file_type type, struct pipe *pipe)
 {
     struct file *f = kmalloc(sizeof *f);
     if (f)
-        *f = (struct file){type, 1, pipe};
+        *f = (struct file){.type = type, .refs = 1, .pipe = pipe};
     return f;
 }
 
@@ -84,6 +85,8 @@ void file_put(struct file *f)
 {
     if (--f->refs > 0)
         return;
+    if (f->type == FILE_VNODE)
+        vfs_release(f);
     struct pipe *p = f->pipe;
     if (p) {
         if (f->type == FILE_PIPE_READ)
@@ -117,6 +120,11 @@ long file_read(struct file *f, char *buf, size_t len)
     switch (f->type) {
     case FILE_NULL:
         return 0;
+    case FILE_VNODE:
+        return vfs_read(f, buf, len);
+    case FILE_DIR_DEV:
+    case FILE_DIR_ROOT:
+        return -EISDIR;
     case FILE_CONSOLE: {
         int c;
         while ((c = console_getc_nonblock()) < 0)
@@ -149,6 +157,8 @@ long file_write(struct file *f, const char *buf, size_t len)
     switch (f->type) {
     case FILE_NULL:
         return (long)len;
+    case FILE_VNODE:
+        return vfs_write(f, buf, len);
     case FILE_CONSOLE:
         console_write(buf, len);
         return (long)len;

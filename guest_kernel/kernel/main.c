@@ -14,6 +14,7 @@
 #include <pyos/uart.h>
 #include <pyos/user.h>
 #include <pyos/vga.h>
+#include <pyos/vfs.h>
 #include <pyos/x86.h>
 
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
@@ -22,6 +23,7 @@ void bench_if_asked(void);
 void selftest_pic(void);
 int mm_selftest_run(void);
 void mm_bench_run(unsigned iterations);
+void ata_init(void);
 
 extern char _kernel_phys_start[], _kernel_end[];
 
@@ -142,6 +144,8 @@ static void kmain(void)
     if (!cmdline_get("i8042", i8042_word, sizeof i8042_word) || strcmp(i8042_word, "0"))
         kbd_init();  /* the PS/2 keyboard and mouse (i8042=0: leave the controller alone) */
     sti();
+    ata_init();     /* the disks, as block devices */
+    vfs_init();     /* root from the first one a linked filesystem recognises */
 
     bench_if_asked();
     char value[16];

@@ -2,6 +2,7 @@
 #include <pyos/bootinfo.h>
 #include <pyos/io.h>
 #include <pyos/kernel.h>
+#include <pyos/vfs.h>
 
 /* Guest exit status for a kernel panic. */
 #define PANIC_STATUS 1
@@ -9,7 +10,8 @@
 #define ACPI_SLP_EN (1 << 13)
 #define ACPI_SLP_TYP_S5 5
 
-void poweroff(int status)
+/* Off without syncing: a panic or a kernel exception (the state may be bad). */
+void halt_machine(int status)
 {
     /*
      * The exit port: pyos-vmm's exit device, or QEMU's isa-debug-exit at the
@@ -32,5 +34,14 @@ void panic(const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     printk("\nKERNEL PANIC: %s\n", buf);
-    poweroff(PANIC_STATUS);
+    /* Where panic was called from: the caller's RIP and frame. */
+    crash_report_panic((uint64_t)__builtin_return_address(0), *(uint64_t *)__builtin_frame_address(0));
+    halt_machine(PANIC_STATUS);
+}
+
+/* The orderly way off: filesystems synced first (their data on the disks). */
+void poweroff(int status)
+{
+    vfs_shutdown();
+    halt_machine(status);
 }

@@ -189,6 +189,7 @@ int process_spawn(const char *path, const char *const *argv, struct task *parent
     f->rdi = (uint64_t)argc;
     f->rsi = argv_user;
     t->parent = parent;
+    strncpy_z(t->cwd, parent ? parent->cwd : "", sizeof t->cwd);
     for (int fd = 0; fd < FD_MAX; fd++)  /* the parent's open files are inherited */
         if (parent && parent->files[fd])
             t->files[fd] = file_get(parent->files[fd]);

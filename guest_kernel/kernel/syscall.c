@@ -16,6 +16,7 @@
 #include <pyos/task.h>
 #include <pyos/timer.h>
 #include <pyos/user.h>
+#include <pyos/vfs.h>
 
 int user_range_ok(uint64_t addr, uint64_t len)
 {
@@ -50,12 +51,12 @@ void syscall_dispatch(struct trap_frame *f)
                 : (uint64_t)-ENOSYS;
 }
 
-static struct file *fd_file(long fd)
+struct file *fd_file(long fd)
 {
     return fd >= 0 && fd < FD_MAX ? current->files[fd] : NULL;
 }
 
-static long fd_install(struct file *f)
+long fd_install(struct file *f)
 {
     for (int fd = 0; fd < FD_MAX; fd++) {
         if (!current->files[fd]) {
@@ -87,6 +88,8 @@ long sys_write(long fd, long buf, long len, long a3, long a4, long a5)
     long err = io_file(fd, buf, len, &f);
     if (err)
         return err;
+    if (f->type == FILE_VNODE)   /* straight from the checked user buffer */
+        return vfs_write(f, (const void *)buf, (size_t)len);
     char chunk[CHUNK];
     long done = 0;
     while (done < len) {
@@ -109,6 +112,8 @@ long sys_read(long fd, long buf, long len, long a3, long a4, long a5)
         return err;
     if (len == 0)
         return 0;  /* nothing to read: never block, never store */
+    if (f->type == FILE_VNODE)   /* straight into the checked user buffer */
+        return vfs_read(f, (void *)buf, (size_t)len);
     char chunk[CHUNK];
     long r = file_read(f, chunk, (size_t)(len < CHUNK ? len : CHUNK));
     if (r > 0)
@@ -202,15 +207,6 @@ long sys_brk(long end, long a1, long a2, long a3, long a4, long a5)
     return (long)want;
 }
 
-long sys_open(long path, long flags, long a2, long a3, long a4, long a5)
-{
-    (void)flags, (void)a2, (void)a3, (void)a4, (void)a5;
-    char name[64];
-    if (user_string(name, (uint64_t)path, sizeof name) < 0)
-        return -EFAULT;
-    struct file *f = file_open(name);
-    return f ? fd_install(f) : -ENOENT;
-}
 
 long sys_close(long fd, long a1, long a2, long a3, long a4, long a5)
 {

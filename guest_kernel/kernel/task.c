@@ -225,6 +225,12 @@ void task_block(void *channel)
     schedule();
 }
 
+/* May the caller sleep with task_block? Not before the scheduler runs, nor as idle. */
+int task_can_block(void)
+{
+    return current && current != idle;
+}
+
 void task_wakeup(void *channel)
 {
     for (int i = 1; i < TASK_MAX; i++) {

@@ -66,6 +66,7 @@ static void user_exception(struct trap_frame *f)
     if (f->vector == 14)
         printk(", address %#lx", read_cr2());
     printk(" (exit status %d)\n", KILLED_STATUS_BASE + (int)f->vector);
+    crash_report_exception(f);
     task_kill_current(f);
 }
 
@@ -92,9 +93,10 @@ void trap(struct trap_frame *frame)
     }
     if (v < 32) {
         exception_report(frame);
+        crash_report_exception(frame);
         printk("pyos: unrecoverable exception in the kernel, powering off with status %d\n",
                EXCEPTION_STATUS);
-        poweroff(EXCEPTION_STATUS);
+        halt_machine(EXCEPTION_STATUS);
     }
     if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
         irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);

@@ -98,9 +98,14 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
             break;
         }
         case 'u':
+        case 'o':
         case 'x':
         case 'X': {
             unsigned long long v = longness ? va_arg(ap, unsigned long long) : va_arg(ap, unsigned int);
+            if (*fmt == 'o') {
+                put_number(&o, v, 8, 0, 0, width, left, pad);
+                break;
+            }
             if (alt && *fmt != 'u') {  /* "0x" prefix, counted in the width */
                 put(&o, '0');
                 put(&o, 'x');

@@ -19,6 +19,21 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_setpriority] = sys_setpriority,
     [SYS_sysinfo] = sys_sysinfo,
     [SYS_uptime] = sys_uptime,
+    [SYS_lseek] = sys_lseek,
+    [SYS_stat] = sys_stat,
+    [SYS_fstat] = sys_fstat,
+    [SYS_mkdir] = sys_mkdir,
+    [SYS_rmdir] = sys_rmdir,
+    [SYS_unlink] = sys_unlink,
+    [SYS_rename] = sys_rename,
+    [SYS_getdents] = sys_getdents,
+    [SYS_chdir] = sys_chdir,
+    [SYS_getcwd] = sys_getcwd,
+    [SYS_sync] = sys_sync,
+    [SYS_truncate] = sys_truncate,
+    [SYS_ftruncate] = sys_ftruncate,
+    [SYS_statfs] = sys_statfs,
+    [SYS_mount] = sys_mount,
 };
 
 const struct syscalls_ops syscalls_plugin = {

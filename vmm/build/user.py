@@ -3,7 +3,8 @@ and an assembly file that embeds them in the kernel image (the filesystem
 comes later): a table of {name, start, end} the kernel's loader reads.
 
 User code runs natively even on PVM-style hosts, so it may use SSE: it is
-built without -mgeneral-regs-only.
+built without -mgeneral-regs-only. It keeps frame pointers so crash reports
+can walk its stack (vmm/symbols.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from .cache import cached_build, content_key
 USER_DIR = GUEST_KERNEL_DIR / "user"
 USER_CFLAGS = ["-std=gnu11", "-O2", "-g", "-Wall", "-ffreestanding", "-fno-pic", "-fno-pie",
                "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-fcf-protection=none",
-               "-fno-builtin", f"-I{USER_DIR / 'include'}", f"-I{GUEST_INCLUDE}"]
+               "-fno-builtin", "-fno-omit-frame-pointer",
+               "-fno-optimize-sibling-calls", f"-I{USER_DIR / 'include'}", f"-I{GUEST_INCLUDE}"]
 # Shared with the kernel: freestanding formatting and string functions.
 SHARED_LIB = [GUEST_KERNEL_DIR / "lib" / "format.c", GUEST_KERNEL_DIR / "lib" / "string.c"]
 

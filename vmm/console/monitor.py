@@ -7,6 +7,9 @@ Ctrl-A c from the console (in the spirit of QEMU's HMP).
     screendump FILE   save the screen as a PNG (9x16 cells, the VGA font)
     sendkey KEYS      press keys on the PS/2 keyboard, QEMU style: ctrl-alt-delete,
                       shift-a, f1 (several, separated by spaces, one after the other)
+    info registers    every register, RIP as function and file:line, a backtrace
+    x ADDR [LEN]      LEN bytes (default 128) of guest virtual memory at ADDR, as hex
+    stop, cont        pause the vCPU (no KVM_RUN) and let it run again
     quit              stop the VM (status 130, as Ctrl-A x)
 
 With the terminal display the monitor has the terminal to itself until
@@ -82,6 +85,46 @@ class Monitor:
                 keyboard.tap(key, mods)
             except KeyError as e:
                 return f"error: unknown key {e.args[0]!r}\n"
+        return ""
+
+    def _still(self, read):
+        """read() with the vCPU out of KVM_RUN: paused for the read if it was running."""
+        was_paused = self.machine.loop.paused
+        if not was_paused:
+            self.machine.pause()
+        try:
+            return read()
+        finally:
+            if not was_paused:
+                self.machine.resume()
+
+    def cmd_info(self, args):
+        if args != ["registers"]:
+            return "usage: info registers\n"
+        from ..inspector import info_registers
+        return self._still(lambda: info_registers(self.machine)).rstrip("\n") + "\n"
+
+    def cmd_x(self, args):
+        if not 1 <= len(args) <= 2:
+            return "usage: x ADDR [LEN] (numbers in C syntax: 0xffffffff80100000 64)\n"
+        try:
+            address = int(args[0], 0)
+            length = int(args[1], 0) if len(args) > 1 else 128
+        except ValueError:
+            return "error: ADDR and LEN are numbers, e.g. x 0xffffffff80100000 64\n"
+        if not (0 <= address < 1 << 64 and 1 <= length <= 4096):
+            return "error: ADDR must be a 64-bit address and LEN from 1 to 4096\n"
+        from ..inspector import hexdump, read_memory
+        data = self._still(lambda: read_memory(self.machine, address, length))
+        note = "" if len(data) == length else f"(unmapped from {address + len(data):#x})\n"
+        return hexdump(data, address).rstrip("\n") + "\n" + note
+
+    def cmd_stop(self, args):
+        self.machine.pause()
+        return "paused (cont to go on)\n"
+
+    def cmd_cont(self, args):
+        self.machine.resume()
         return ""
 
     def cmd_quit(self, args):

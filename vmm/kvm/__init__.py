@@ -110,6 +110,11 @@ class Vm:
     def stats_fd(self) -> int:
         """KVM_GET_STATS_FD: a read-only fd of this VM's binary statistics."""
         return _ioctl(self.fd, "KVM_GET_STATS_FD")
+    def register_coalesced_pio(self, port: int, length: int):
+        """Writes to these ports wait in the vCPU's coalesced ring instead of exiting
+        (KVM_CAP_COALESCED_PIO); the VMM drains the ring, in order, at the next exit."""
+        zone = ffi.new("struct kvm_coalesced_mmio_zone *", {"addr": port, "size": length, "pio": 1})
+        _ioctl(self.fd, "KVM_REGISTER_COALESCED_MMIO", zone)
 
     def create_vcpu(self, index: int = 0) -> "Vcpu":
         return Vcpu(self, index, _ioctl(self.fd, "KVM_CREATE_VCPU", index))
@@ -142,6 +147,12 @@ class Vcpu:
     def stats_fd(self) -> int:
         """KVM_GET_STATS_FD: a read-only fd of this vCPU's binary statistics."""
         return _ioctl(self.fd, "KVM_GET_STATS_FD")
+    def coalesced_ring(self):
+        """The coalesced-write ring page (struct kvm_coalesced_mmio_ring *), or None if KVM maps none."""
+        offset = lib.KVM_COALESCED_MMIO_PAGE_OFFSET * mmap.PAGESIZE
+        if self.run_size < offset + mmap.PAGESIZE:
+            return None
+        return self._run_buf + offset
 
     def io_data(self, offset: int, size: int):
         """The data buffer of a KVM_EXIT_IO exit, as a writable cffi buffer."""
@@ -205,6 +216,14 @@ class Vcpu:
 
     def set_vcpu_events(self, events):
         _ioctl(self.fd, "KVM_SET_VCPU_EVENTS", events)
+
+    def set_guest_debug(self, control: int, debugreg=(0,) * 8):
+        """KVM_SET_GUEST_DEBUG: single-step and breakpoints for a debugger (vmm/gdbstub.py)."""
+        dbg = ffi.new("struct kvm_guest_debug *")
+        dbg.control = control
+        for i, value in enumerate(debugreg):
+            dbg.arch.debugreg[i] = value
+        _ioctl(self.fd, "KVM_SET_GUEST_DEBUG", dbg)
 
     def close(self):
         self.run_struct = None

@@ -49,6 +49,19 @@ _CDEF = r"""
 #define KVM_SET_CPUID2 ...
 #define KVM_GET_VCPU_EVENTS ...
 #define KVM_SET_VCPU_EVENTS ...
+#define KVM_REGISTER_COALESCED_MMIO ...
+#define KVM_COALESCED_MMIO_PAGE_OFFSET ...
+#define KVM_SET_GUEST_DEBUG ...
+
+#define KVM_GUESTDBG_ENABLE ...
+#define KVM_GUESTDBG_SINGLESTEP ...
+#define KVM_GUESTDBG_USE_SW_BP ...
+#define KVM_GUESTDBG_USE_HW_BP ...
+#define KVM_GUESTDBG_INJECT_DB ...
+#define KVM_GUESTDBG_INJECT_BP ...
+#define KVM_GUESTDBG_BLOCKIRQ ...
+#define KVM_CAP_SET_GUEST_DEBUG ...
+#define KVM_CAP_SET_GUEST_DEBUG2 ...
 
 #define KVM_CAP_IRQCHIP ...
 #define KVM_CAP_HLT ...
@@ -154,6 +167,11 @@ struct kvm_cpuid2 { uint32_t nent; struct kvm_cpuid_entry2 entries[]; ...; };
 struct kvm_msr_entry { uint32_t index; uint64_t data; ...; };
 struct kvm_msrs { uint32_t nmsrs; struct kvm_msr_entry entries[]; ...; };
 
+/* coalesced port writes: a zone to register, and the ring page after kvm_run */
+struct kvm_coalesced_mmio_zone { uint64_t addr; uint32_t size; uint32_t pio; ...; };
+struct kvm_coalesced_mmio { uint64_t phys_addr; uint32_t len; uint32_t pio; uint8_t data[8]; ...; };
+struct kvm_coalesced_mmio_ring { uint32_t first, last; struct kvm_coalesced_mmio coalesced_mmio[]; ...; };
+
 struct kvm_translation {
     uint64_t linear_address; uint64_t physical_address;
     uint8_t valid, writeable, usermode; ...;
@@ -161,6 +179,9 @@ struct kvm_translation {
 
 struct kvm_interrupt { uint32_t irq; };
 
+struct kvm_guest_debug_arch { unsigned long long debugreg[8]; };  /* __u64 arrays */
+struct kvm_guest_debug { uint32_t control; uint32_t pad; struct kvm_guest_debug_arch arch; };
+struct kvm_debug_exit_arch { uint32_t exception; uint32_t pad; uint64_t pc; uint64_t dr6; uint64_t dr7; };
 struct kvm_stats_header {
     uint32_t flags; uint32_t name_size; uint32_t num_desc;
     uint32_t id_offset; uint32_t desc_offset; uint32_t data_offset; ...;
@@ -194,6 +215,7 @@ struct kvm_run {
         struct { uint64_t hardware_exit_reason; } hw;
         struct { uint64_t hardware_entry_failure_reason; uint32_t cpu; } fail_entry;
         struct { uint32_t exception; uint32_t error_code; } ex;
+        struct { struct kvm_debug_exit_arch arch; } debug;
         struct { uint8_t direction; uint8_t size; uint16_t port;
                  uint32_t count; uint64_t data_offset; } io;
         struct { uint64_t phys_addr; uint8_t data[8]; uint32_t len;
@@ -220,6 +242,7 @@ _SOURCE = r"""
 #include <linux/kvm.h>
 #include <pyos/bootinfo.h>
 #include <pyos/counters.h>
+#include <pyos/crash_report.h>
 
 long pyos_ioctl_ptr(int fd, unsigned long request, void *arg)
 {
@@ -234,7 +257,8 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg)
 }
 """
 
-SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "counters.h")]
+SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "blk_stats.h", "counters.h",
+                                                                  "crash_report.h")]
 
 
 def _header_as_cdef(path: Path) -> str:

@@ -166,12 +166,28 @@ class GuestFamilies:
                 self._section(name, ftype, value, plugins, vm, family)
             elif ftype.kind == "primitive":
                 self._scalar(None, name, value, vm, family, [], [], {})
+            elif ftype.kind == "array" and ftype.item.kind == "struct":
+                self._devices(name, ftype.item, value, vm, family)
             elif ftype.kind == "array" and ftype.item.kind == "primitive":
                 fam = family(CounterMetricFamily, f"pyos_guest_{name}", f"guest counter {name}, by index",
                              ["index"])
                 for i, v in enumerate(value):
                     fam.add_metric([vm, str(i)], v)
         return list(out.values())
+
+    def _devices(self, section, stype, structs, vm, family):
+        """An array of per-device structs (e.g. blk[] with its names in blk_name[]):
+        pyos_guest_<section>_<field>_total{device=<name>}; unnamed slots are unused."""
+        names = getattr(self.c, f"{section}_name", None)
+        for i, struct in enumerate(structs):
+            device = clean_name(names[i]) if names is not None else str(i)
+            if not device:
+                continue
+            for field, ftype in _int_fields(stype):
+                if ftype.kind == "primitive":
+                    fam = family(CounterMetricFamily, f"pyos_guest_{section}_{field}",
+                                 f"guest counter {section}[].{field} (counters.h), by device", ["device"])
+                    fam.add_metric([vm, device], getattr(struct, field))
 
     def _section(self, section, stype, struct, plugins, vm, family):
         values = {f: getattr(struct, f) for f, t in _int_fields(stype) if t.kind == "primitive"}

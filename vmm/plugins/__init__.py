@@ -41,7 +41,11 @@ class Subsystem:
     symbol: str             # the ops structure the kernel core links against
     header: str             # its interface, under guest_kernel/include/
     interface_version: int  # the version the kernel core expects
-    default: str            # the plugin used when the config says nothing
+    default: str | tuple[str, ...]  # the plugin(s) used when the config says nothing
+    multiple: bool = False  # several plugins at once; symbol is a pattern with {name}
+
+    def symbol_for(self, plugin_name: str) -> str:
+        return self.symbol.format(name=plugin_name)
 
 
 SUBSYSTEMS = {s.key: s for s in [
@@ -50,4 +54,7 @@ SUBSYSTEMS = {s.key: s for s in [
     Subsystem("paging", "paging_plugin", "pyos/paging.h", lib.PAGING_INTERFACE, "direct"),
     Subsystem("scheduler", "sched_plugin", "pyos/sched.h", lib.SCHED_INTERFACE, "rr"),
     Subsystem("syscalls", "syscalls_plugin", "pyos/syscalls.h", lib.SYSCALLS_INTERFACE, "pyos"),
+    # Default: whichever of these are installed (see manager.select).
+    Subsystem("filesystems", "fs_plugin_{name}", "pyos/fs.h", lib.FS_INTERFACE, ("ext2", "fat32"),
+              multiple=True),
 ]}

@@ -43,24 +43,38 @@ def discover() -> dict[str, dict[str, Plugin]]:
     return found
 
 
-def select(choices: dict[str, str], installed=None) -> list[Plugin]:
-    """The plugin for each subsystem: choices[key], or the subsystem's default."""
+def select(choices: dict, installed=None) -> list[Plugin]:
+    """The plugin for each subsystem: choices[key], or the subsystem's default.
+
+    A `multiple` subsystem (filesystems) takes a list of names; its default is
+    every name in Subsystem.default that is installed.
+    """
     installed = discover() if installed is None else installed
     selected = []
     for key, subsystem in SUBSYSTEMS.items():
-        name = choices.get(key) or subsystem.default
-        plugin = installed[key].get(name)
-        if plugin is None:
-            names = ", ".join(sorted(installed[key])) or "none"
-            raise ConfigError(f"[kernel] {key} = {name!r}: no such {key} plugin is installed",
-                              f"installed {key} plugins: {names} (see pyos-vmm plugins)")
-        if plugin.interface_version != subsystem.interface_version:
-            raise KernelError(f"{key} plugin '{name}' implements interface version {plugin.interface_version}, "
-                              f"but this kernel's {subsystem.header} is version {subsystem.interface_version}",
-                              f"update the plugin '{name}' (from {plugin.provider}) to the current interface")
-        missing = [str(s) for s in plugin.sources if not s.is_file()]
-        if missing:
-            raise KernelError(f"{key} plugin '{name}' names sources that do not exist: {', '.join(missing)}",
-                              "reinstall the plugin package (are its C files included as package data?)")
-        selected.append(plugin)
+        if subsystem.multiple:
+            names = choices.get(key)
+            if names is None:
+                names = [n for n in subsystem.default if n in installed[key]]
+        else:
+            names = [choices.get(key) or subsystem.default]
+        for name in names:
+            selected.append(_checked(key, subsystem, name, installed))
     return selected
+
+
+def _checked(key, subsystem, name, installed) -> Plugin:
+    plugin = installed[key].get(name)
+    if plugin is None:
+        names = ", ".join(sorted(installed[key])) or "none"
+        raise ConfigError(f"[kernel] {key} = {name!r}: no such {key} plugin is installed",
+                          f"installed {key} plugins: {names} (see pyos-vmm plugins)")
+    if plugin.interface_version != subsystem.interface_version:
+        raise KernelError(f"{key} plugin '{name}' implements interface version {plugin.interface_version}, "
+                          f"but this kernel's {subsystem.header} is version {subsystem.interface_version}",
+                          f"update the plugin '{name}' (from {plugin.provider}) to the current interface")
+    missing = [str(s) for s in plugin.sources if not s.is_file()]
+    if missing:
+        raise KernelError(f"{key} plugin '{name}' names sources that do not exist: {', '.join(missing)}",
+                          "reinstall the plugin package (are its C files included as package data?)")
+    return plugin

@@ -110,7 +110,12 @@ boot_pd_mmio:
     .text
     .code64
     .globl _start64
+    /* Call-frame information for this one function, in .debug_frame (not
+     * loaded): it is the outermost frame, so debuggers stop unwinding here. */
+    .cfi_sections .debug_frame
 _start64:
+    .cfi_startproc
+    .cfi_undefined rip
     cli
     mov $BOOT_DIRECT, %esi
 kernel_entry64:
@@ -131,6 +136,7 @@ kernel_entry64:
 1:  cli
     hlt
     jmp 1b
+    .cfi_endproc
 
     .section .bss
     .balign 16

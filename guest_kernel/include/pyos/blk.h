@@ -22,28 +22,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SECTOR_SIZE 512
-#define BLK_NAME_MAX 8
-#define BLK_MAX_BLOCK_SIZE 4096
+#include <pyos/blk_stats.h>   /* struct blk_stats, BLK_NAME_MAX, BLK_MAX_DEVICES */
 
-/* Per-device counters, kept in struct pyos_counters so the VMM reads them. */
-struct blk_stats {
-    uint64_t reads;          /* requests sent to the driver */
-    uint64_t writes;
-    uint64_t sectors_read;
-    uint64_t sectors_written;
-    uint64_t hits;           /* bread() found the block cached */
-    uint64_t misses;
-    uint64_t flushes;
-    uint64_t errors;         /* driver requests that failed */
-};
+#define SECTOR_SIZE 512
+#define BLK_MAX_BLOCK_SIZE 4096
 
 struct blkdev;
 
 struct blk_driver_ops {
-    /* Move `count` sectors starting at `lba`; 0 or -errno (-EIO). May sleep. */
-    int (*read)(struct blkdev *dev, uint64_t lba, uint32_t count, void *buf);
-    int (*write)(struct blkdev *dev, uint64_t lba, uint32_t count, const void *buf);
+    /* Move `count` sectors starting at `lba`, scattered over buffers of `per`
+     * sectors each: sector i is at bufs[i / per] + (i % per) * SECTOR_SIZE
+     * (one contiguous buffer: per = count, bufs = &buf). The buffer cache
+     * reads ahead and writes back runs of blocks this way, one request per
+     * run. 0 or -errno (-EIO). May sleep. */
+    int (*read)(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs);
+    int (*write)(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs);
     int (*flush)(struct blkdev *dev);        /* the device's write cache to the medium */
 };
 
@@ -64,7 +57,8 @@ struct buf {
     /* the cache's own fields */
     int refs;
     int dirty;
-    struct buf *lru_prev, *lru_next;
+    struct buf *lru_prev, *lru_next;   /* most recently released at the head */
+    struct buf *hash_next;             /* the cache's hash chain */
 };
 
 int blk_register(struct blkdev *dev);            /* drivers: 0 or -ENOSPC */
@@ -76,5 +70,8 @@ struct buf *bget_zero(struct blkdev *dev, uint64_t blockno, uint32_t size); /* h
 void bdirty(struct buf *b);
 void brelse(struct buf *b);
 int blk_sync(struct blkdev *dev);                /* NULL: every device; 0 or -EIO */
+/* Drop the device's unheld clean buffers (after a sync: an unmount, a test). */
+void blk_invalidate(struct blkdev *dev);
+void blk_init(void);                             /* once, before the first register */
 
 #endif

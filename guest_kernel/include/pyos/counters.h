@@ -8,11 +8,12 @@
 
 #include <stdint.h>
 #include <pyos/mm_stats.h>
+#include <pyos/blk_stats.h>
 
 #define PYOS_COUNTERS_MAGIC 0x544e4350
-#define PYOS_COUNTERS_VERSION 1
+#define PYOS_COUNTERS_VERSION 2   /* 2: 64 system-call slots, block devices */
 #define PYOS_PLUGIN_NAME_MAX 24
-#define PYOS_SYSCALL_SLOTS 32
+#define PYOS_SYSCALL_SLOTS 64  /* the last slot counts every number past it */
 
 struct pyos_counters {
     uint32_t magic;                /* PYOS_COUNTERS_MAGIC once the kernel has set it up */
@@ -35,6 +36,11 @@ struct pyos_counters {
     uint64_t syscalls[PYOS_SYSCALL_SLOTS];  /* by number */
     uint64_t processes_exited;       /* tasks that ended: exit, return or killed */
     uint64_t tasks_runnable;         /* runnable or running tasks, idle excluded (run-queue length) */
+    /* Block devices in registration order (kernel/block.c); name "" = none. */
+    char blk_name[BLK_MAX_DEVICES][BLK_NAME_MAX];
+    struct blk_stats blk[BLK_MAX_DEVICES];
+    uint64_t buf_evictions;          /* buffer cache: LRU buffers reused */
+    uint64_t buf_writebacks;         /* dirty buffers written (evicted or synced) */
 };
 
 extern struct pyos_counters pyos_counters;

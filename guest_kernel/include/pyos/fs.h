@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <pyos/blk.h>
 
-#define FS_INTERFACE 1
+/* FS_INTERFACE is in <pyos/blk_stats.h> (the VMM reads it through cffi). */
 #define FS_NAME_MAX 255
 
 /* File types and permission bits, as POSIX spells them (st_mode). */

@@ -20,7 +20,13 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void panic(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-void poweroff(int status) __attribute__((noreturn));
+void poweroff(int status) __attribute__((noreturn));      /* syncs filesystems first */
+void halt_machine(int status) __attribute__((noreturn));  /* no sync: panics, kernel exceptions */
+
+/* Hand the VMM a crash record (pyos/crash_report.h, kernel/crash_report.c). */
+struct trap_frame;
+void crash_report_exception(struct trap_frame *f);
+void crash_report_panic(uint64_t caller_rip, uint64_t caller_rbp);
 
 /* The boot information, valid for the whole life of the kernel. */
 extern struct pyos_boot_info boot_info;

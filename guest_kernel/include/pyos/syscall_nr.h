@@ -20,14 +20,44 @@
 #define SYS_sleep 7      /* sleep(milliseconds) */
 #define SYS_yield 8
 #define SYS_brk 9        /* brk(new end or 0) -> current end */
-#define SYS_open 10      /* open(path, flags): "/dev/console", "/dev/null" */
+#define SYS_open 10      /* open(path, flags): files, directories, /dev/console, /dev/null */
 #define SYS_close 11
 #define SYS_dup 12
 #define SYS_pipe 13      /* pipe(int fds[2]) */
 #define SYS_setpriority 14  /* setpriority(pid or 0, priority 0 (highest) - 39) */
 #define SYS_sysinfo 15   /* sysinfo(struct pyos_sysinfo *) */
 #define SYS_uptime 16    /* ticks since boot */
-#define SYS_COUNT 17
+#define SYS_lseek 17     /* lseek(fd, offset, whence) -> new offset */
+#define SYS_stat 18      /* stat(path, struct pyos_stat *) */
+#define SYS_fstat 19     /* fstat(fd, struct pyos_stat *) */
+#define SYS_mkdir 20     /* mkdir(path, mode) */
+#define SYS_rmdir 21
+#define SYS_unlink 22
+#define SYS_rename 23    /* rename(old, new): within one mount */
+#define SYS_getdents 24  /* getdents(fd, struct pyos_dirent *, bytes) -> bytes filled, 0 at the end */
+#define SYS_chdir 25
+#define SYS_getcwd 26    /* getcwd(buf, size) -> length */
+#define SYS_sync 27
+#define SYS_truncate 28  /* truncate(path, length) */
+#define SYS_ftruncate 29 /* ftruncate(fd, length) */
+#define SYS_statfs 30    /* statfs(path, struct pyos_statfs *) */
+#define SYS_mount 31     /* mount(device name, directory) */
+#define SYS_COUNT 32
+
+/* open() flags (Linux's values). */
+#define O_RDONLY 0
+#define O_WRONLY 1
+#define O_RDWR 2
+#define O_ACCMODE 3
+#define O_CREAT 0100
+#define O_EXCL 0200
+#define O_TRUNC 01000
+#define O_APPEND 02000
+#define O_DIRECTORY 0200000
+
+#define SEEK_SET 0
+#define SEEK_CUR 1
+#define SEEK_END 2
 
 #define EPERM 1
 #define ENOENT 2
@@ -80,6 +110,34 @@ struct pyos_sysinfo {
     char syscall_entry[24];
     char programs[160];          /* the programs spawn can start, space-separated */
     unsigned long cpu_ticks;     /* timer ticks the calling process has run for */
+};
+
+/* stat()/fstat(): the same layout as struct fs_stat (pyos/fs.h). */
+struct pyos_stat {
+    unsigned long ino;
+    unsigned int mode;            /* 0040000 directory, 0100000 file, 0020000 device, 0010000 pipe */
+    unsigned int nlink;
+    unsigned long size;
+    unsigned long blocks;         /* 512-byte units */
+    unsigned long mtime;
+    unsigned int dev;             /* the mount's index */
+    unsigned int blksize;
+};
+
+/* statfs(): the same layout as struct fs_statfs. */
+struct pyos_statfs {
+    unsigned long block_size;
+    unsigned long blocks, blocks_free;
+    unsigned long files, files_free;
+    char type[16];
+};
+
+/* getdents() fills whole records of this size. */
+struct pyos_dirent {
+    unsigned long ino;
+    unsigned int type;            /* 0040000 directory, 0100000 file, 0020000 device, 0 unknown */
+    unsigned int name_len;
+    char name[256];
 };
 #endif
 

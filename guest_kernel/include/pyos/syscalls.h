@@ -38,5 +38,21 @@ long sys_pipe(long fds, long, long, long, long, long);
 long sys_setpriority(long pid, long priority, long, long, long, long);
 long sys_sysinfo(long info, long, long, long, long, long);
 long sys_uptime(long, long, long, long, long, long);
+/* kernel/sys_file.c */
+long sys_lseek(long fd, long offset, long whence, long, long, long);
+long sys_stat(long path, long out, long, long, long, long);
+long sys_fstat(long fd, long out, long, long, long, long);
+long sys_mkdir(long path, long mode, long, long, long, long);
+long sys_rmdir(long path, long, long, long, long, long);
+long sys_unlink(long path, long, long, long, long, long);
+long sys_rename(long oldpath, long newpath, long, long, long, long);
+long sys_getdents(long fd, long buf, long len, long, long, long);
+long sys_chdir(long path, long, long, long, long, long);
+long sys_getcwd(long buf, long size, long, long, long, long);
+long sys_sync(long, long, long, long, long, long);
+long sys_truncate(long path, long length, long, long, long, long);
+long sys_ftruncate(long fd, long length, long, long, long, long);
+long sys_statfs(long path, long out, long, long, long, long);
+long sys_mount(long dev, long path, long, long, long, long);
 
 #endif

@@ -8,6 +8,7 @@
 #define TASK_MAX 64
 #define TASK_NAME_MAX 32
 #define FD_MAX 16
+#define TASK_CWD_MAX 256
 
 enum task_state { TASK_FREE, TASK_RUNNABLE, TASK_RUNNING, TASK_SLEEPING, TASK_BLOCKED, TASK_ZOMBIE };
 
@@ -37,6 +38,7 @@ struct task {
     void *wait_channel;          /* TASK_BLOCKED on this */
     uint64_t brk_start, brk;     /* the heap of a user process */
     struct file *files[FD_MAX];
+    char cwd[TASK_CWD_MAX];      /* canonical absolute path; "" means "/" */
     struct sched_entity sched;
     uint64_t runtime_ticks;
     uint8_t fpu[512] __attribute__((aligned(16)));  /* fxsave64 image */
@@ -53,6 +55,7 @@ void task_sleep_ms(uint64_t ms);
 void task_yield(void);
 void task_block(void *channel);           /* call with interrupts off */
 void task_wakeup(void *channel);
+int task_can_block(void);                 /* a real task is running (not idle, not boot) */
 void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
 void schedule(void);
 void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* a user CPU exception */

@@ -25,6 +25,23 @@ int pipe(int fds[2]);
 int setpriority(int pid, int priority);
 int sysinfo(struct pyos_sysinfo *info);
 long uptime(void);
+long lseek(int fd, long offset, int whence);
+int stat(const char *path, struct pyos_stat *st);
+int fstat(int fd, struct pyos_stat *st);
+int statfs(const char *path, struct pyos_statfs *st);
+int mkdir(const char *path, int mode);
+int rmdir(const char *path);
+int unlink(const char *path);
+int rename(const char *oldpath, const char *newpath);
+long getdents(int fd, struct pyos_dirent *buf, size_t bytes);
+int chdir(const char *path);
+long getcwd(char *buf, size_t size);
+int sync(void);
+int truncate(const char *path, long length);
+int ftruncate(int fd, long length);
+int mount(const char *device, const char *path);
+#define S_ISDIR(m) (((m) & 0170000) == 0040000)
+#define S_ISREG(m) (((m) & 0170000) == 0100000)
 
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int dprintf(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -37,6 +54,9 @@ void *memset(void *dst, int c, size_t n);
 void *memcpy(void *dst, const void *src, size_t n);
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
+int strncmp(const char *a, const char *b, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+char *strncpy_z(char *dst, const char *src, size_t size);
 long strtol(const char *s, const char **end, int base);
 
 #endif

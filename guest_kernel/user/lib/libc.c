@@ -21,6 +21,21 @@ int pipe(int fds[2]) { return (int)pyos_syscall(SYS_pipe, (long)fds, 0, 0, 0, 0)
 int setpriority(int pid, int priority) { return (int)pyos_syscall(SYS_setpriority, pid, priority, 0, 0, 0); }
 int sysinfo(struct pyos_sysinfo *info) { return (int)pyos_syscall(SYS_sysinfo, (long)info, 0, 0, 0, 0); }
 long uptime(void) { return pyos_syscall(SYS_uptime, 0, 0, 0, 0, 0); }
+long lseek(int fd, long offset, int whence) { return pyos_syscall(SYS_lseek, fd, offset, whence, 0, 0); }
+int stat(const char *path, struct pyos_stat *st) { return (int)pyos_syscall(SYS_stat, (long)path, (long)st, 0, 0, 0); }
+int fstat(int fd, struct pyos_stat *st) { return (int)pyos_syscall(SYS_fstat, fd, (long)st, 0, 0, 0); }
+int statfs(const char *path, struct pyos_statfs *st) { return (int)pyos_syscall(SYS_statfs, (long)path, (long)st, 0, 0, 0); }
+int mkdir(const char *path, int mode) { return (int)pyos_syscall(SYS_mkdir, (long)path, mode, 0, 0, 0); }
+int rmdir(const char *path) { return (int)pyos_syscall(SYS_rmdir, (long)path, 0, 0, 0, 0); }
+int unlink(const char *path) { return (int)pyos_syscall(SYS_unlink, (long)path, 0, 0, 0, 0); }
+int rename(const char *a, const char *b) { return (int)pyos_syscall(SYS_rename, (long)a, (long)b, 0, 0, 0); }
+long getdents(int fd, struct pyos_dirent *buf, size_t bytes) { return pyos_syscall(SYS_getdents, fd, (long)buf, (long)bytes, 0, 0); }
+int chdir(const char *path) { return (int)pyos_syscall(SYS_chdir, (long)path, 0, 0, 0, 0); }
+long getcwd(char *buf, size_t size) { return pyos_syscall(SYS_getcwd, (long)buf, (long)size, 0, 0, 0); }
+int sync(void) { return (int)pyos_syscall(SYS_sync, 0, 0, 0, 0, 0); }
+int truncate(const char *path, long length) { return (int)pyos_syscall(SYS_truncate, (long)path, length, 0, 0, 0); }
+int ftruncate(int fd, long length) { return (int)pyos_syscall(SYS_ftruncate, fd, length, 0, 0, 0); }
+int mount(const char *dev, const char *path) { return (int)pyos_syscall(SYS_mount, (long)dev, (long)path, 0, 0, 0); }
 
 void *sbrk(long increment)
 {

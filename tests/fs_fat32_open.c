@@ -1,0 +1,170 @@
+/*
+ * What the harness's one-operation-at-a-time scripts cannot reach: files
+ * that stay open (referenced vnodes) while their names change or go away.
+ * Built by tests/test_fs_fat32.py with the fat32 plugin, the kernel's buffer
+ * and vnode caches and the harness's host environment, over an image file.
+ * Prints "FAIL ..." lines and exits 1 on a failed check; "ok" and 0 otherwise.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <pyos/blk.h>
+#include <pyos/fs.h>
+#include <pyos/syscall_nr.h>
+
+struct vnode *vnode_get(struct fs_mount *m, uint64_t ino, int *err);
+void vnode_ref(struct vnode *v);
+void vnode_put(struct vnode *v);
+struct blkdev *harness_open_image(const char *path, int readonly);
+extern const struct fs_ops fs_plugin_fat32;
+
+static struct fs_mount mnt;
+static const struct fs_ops *ops = &fs_plugin_fat32;
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { printf("FAIL line %d: %s\n", __LINE__, #cond); failures++; } } while (0)
+
+static struct vnode *look(struct vnode *dir, const char *name)
+{
+    struct vnode *v = NULL;
+    return ops->lookup(dir, name, strlen(name), &v) == 0 ? v : NULL;
+}
+
+static struct vnode *make(struct vnode *dir, const char *name, uint32_t mode)
+{
+    struct vnode *v = NULL;
+    int r = ops->create(dir, name, strlen(name), mode, &v);
+    if (r < 0)
+        printf("create %s: %d\n", name, r);
+    return r == 0 ? v : NULL;
+}
+
+static int64_t put_text(struct vnode *v, uint64_t off, const char *text)
+{
+    return ops->write(v, off, text, strlen(text));
+}
+
+static int same_text(struct vnode *v, const char *text)
+{
+    char buf[256] = {0};
+    int64_t n = ops->read(v, 0, buf, sizeof buf - 1);
+    return n == (int64_t)strlen(text) && memcmp(buf, text, (size_t)n) == 0;
+}
+
+static uint64_t free_clusters(void)
+{
+    struct fs_statfs s;
+    ops->statfs(&mnt, &s);
+    return s.blocks_free;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || !(mnt.dev = harness_open_image(argv[1], 0)))
+        return 2;
+    mnt.ops = ops;
+    if (ops->mount(&mnt) != 0)
+        return 2;
+    struct vnode *root = mnt.root;
+    uint64_t free0 = free_clusters();
+
+    /* Unlinked while open: still readable and writable; its slot is reused
+     * by a new file without the two being confused; freed at the last put. */
+    struct vnode *a = make(root, "open_then_unlinked.txt", S_IFREG | 0644);
+    CHECK(a && put_text(a, 0, "hello") == 5);
+    uint64_t a_ino = a->ino;
+    CHECK(ops->unlink(root, "open_then_unlinked.txt", 22) == 0);
+    CHECK(look(root, "open_then_unlinked.txt") == NULL);
+    CHECK(a->ino != a_ino);
+    CHECK(put_text(a, 5, " world") == 6 && same_text(a, "hello world"));
+    struct vnode *b = make(root, "open_then_unlinked.txt", S_IFREG | 0644);
+    CHECK(b && b != a && b->ino == a_ino);
+    CHECK(b && same_text(b, ""));
+    struct fs_stat st;
+    CHECK(ops->stat(a, &st) == 0 && st.nlink == 0 && st.size == 11);
+    CHECK(free_clusters() == free0 - 1);
+    vnode_put(a);
+    CHECK(free_clusters() == free0);
+
+    /* Renamed while open, across directories: the same vnode under the new
+     * name, re-keyed to the new entry's position; writes land in it. */
+    struct vnode *d1 = make(root, "dir_one", S_IFDIR | 0755), *d2 = make(root, "dir_two", S_IFDIR | 0755);
+    struct vnode *x = make(d1, "x", S_IFREG | 0644);
+    CHECK(d1 && d2 && x && put_text(x, 0, "moved") == 5);
+    uint64_t x_ino = x->ino;
+    CHECK(ops->rename(d1, "x", 1, d2, "a_longer_name_after_the_move.txt", 32) == 0);
+    CHECK(x->ino != x_ino);
+    struct vnode *again = look(d2, "a_longer_name_after_the_move.txt");
+    CHECK(again == x);
+    CHECK(ops->stat(x, &st) == 0 && st.ino == x->ino);
+    CHECK(put_text(x, 5, "!") == 1);
+    CHECK(again && same_text(again, "moved!"));
+    if (again)
+        vnode_put(again);
+    CHECK(look(d1, "x") == NULL);
+
+    /* An open file replaced by a rename onto its name: orphaned, freed at put. */
+    struct vnode *y = make(d2, "y", S_IFREG | 0644);
+    CHECK(y && put_text(y, 0, "old y") == 5);
+    uint64_t before = free_clusters();
+    CHECK(ops->rename(d2, "a_longer_name_after_the_move.txt", 32, d2, "y", 1) == 0);
+    struct vnode *ny = look(d2, "y");
+    CHECK(ny == x && y->ino >= (1ULL << 62));
+    CHECK(y && same_text(y, "old y"));
+    if (ny)
+        vnode_put(ny);
+    vnode_put(y);
+    CHECK(free_clusters() == before + 1);
+
+    /* A directory removed while open (a working directory): nothing can be
+     * created in it; its cluster comes back at the last put. */
+    struct vnode *gone = make(d1, "gone", S_IFDIR | 0755);
+    before = free_clusters();
+    CHECK(gone && ops->rmdir(d1, "gone", 4) == 0);
+    struct vnode *z = NULL;
+    CHECK(gone && ops->create(gone, "z", 1, S_IFREG | 0644, &z) == -ENOENT);
+    vnode_put(gone);
+    CHECK(free_clusters() == before + 1);
+
+    /* A directory moved under its own child is refused. */
+    struct vnode *inner = make(d1, "inner", S_IFDIR | 0755);
+    CHECK(inner && ops->rename(root, "dir_one", 7, inner, "loop", 4) == -EINVAL);
+    CHECK(inner && ops->rename(root, "dir_one", 7, d1, "self", 4) == -EINVAL);
+    if (inner)
+        vnode_put(inner);
+
+    /* readdir gives every name once, with the inode numbers lookup gives. */
+    for (int i = 0; i < 40; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "Entry number %d with a long name", i);
+        struct vnode *v = make(d2, name, S_IFREG | 0644);
+        CHECK(v != NULL);
+        if (v)
+            vnode_put(v);
+    }
+    uint64_t cookie = 0;
+    struct fs_dirent e;
+    int seen = 0, r;
+    while ((r = ops->readdir(d2, &cookie, &e)) == 1) {
+        struct vnode *v = look(d2, e.name);
+        CHECK(v && v->ino == e.ino);
+        if (v)
+            vnode_put(v);
+        seen++;
+    }
+    CHECK(r == 0 && seen == 41);
+
+    if (x)
+        vnode_put(x);
+    vnode_put(d1);
+    vnode_put(d2);
+    ops->sync(&mnt);
+    blk_sync(mnt.dev);
+    vnode_put(root);
+    ops->unmount(&mnt);
+    blk_sync(mnt.dev);
+    if (!failures)
+        printf("ok\n");
+    return failures ? 1 : 0;
+}

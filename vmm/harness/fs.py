@@ -1,0 +1,100 @@
+"""Host fs harness: filesystem plugins natively against an image file.
+
+The plugin's C, the kernel's buffer cache (kernel/block.c) and vnode cache
+(kernel/vnode.c) are compiled for the host with fs_env_host.c standing in for
+the rest of the kernel (a block device over the image file) and fs_harness.c
+reading a script of operations (its comment lists them). Built with
+AddressSanitizer and UBSan when the compiler has them, so a plugin that
+reads past a buffer on a corrupted image fails loudly here, not quietly in
+the guest.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+from ..build.cache import cached_build, content_key
+from ..errors import ConfigError, KernelError
+from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR
+
+HERE = Path(__file__).parent
+SOURCES = [HERE / "fs_harness.c", HERE / "fs_env_host.c",
+           GUEST_KERNEL_DIR / "kernel" / "block.c", GUEST_KERNEL_DIR / "kernel" / "vnode.c"]
+CFLAGS = ["-O1", "-g", "-std=gnu11", "-Wall", "-Wno-format", "-DPYOS_HARNESS", "-fno-omit-frame-pointer"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+
+
+@lru_cache(maxsize=1)
+def _sanitizers_work(gcc: str) -> bool:
+    probe = subprocess.run([gcc, *SANITIZE, "-x", "c", "-", "-o", "/dev/null"], input="int main(void){return 0;}",
+                           capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+def build_fs_harness(plugins, sanitize: bool = True) -> Path:
+    """The harness executable with these filesystem plugins linked in (cached)."""
+    from ..build.kernel import plugin_table_source
+    gcc = shutil.which("gcc")
+    if not gcc:
+        raise KernelError("gcc not found: it builds the host fs harness", "apt-get install gcc")
+    plugins = [p for p in plugins if p.subsystem == "filesystems"]
+    flags = list(CFLAGS) + (SANITIZE if sanitize and _sanitizers_work(gcc) else [])
+    includes = [GUEST_INCLUDE]
+    sources = list(SOURCES)
+    for plugin in plugins:
+        sources += list(plugin.sources)
+        includes += [d for d in plugin.include_dirs if d not in includes]
+    table = plugin_table_source(plugins)
+    key = content_key((flags, [str(d) for d in includes], table, [p.cflags for p in plugins]),
+                      [*sources, *sorted(GUEST_INCLUDE.rglob("*.h"))])
+
+    def build(staged: Path, scratch: Path, final: Path):
+        (scratch / "fs_plugins.c").write_text(table)
+        objects = []
+        units = [(s, ()) for s in SOURCES] + [(s, p.cflags) for p in plugins for s in p.sources]
+        units.append((scratch / "fs_plugins.c", ()))
+        for i, (src, extra) in enumerate(units):
+            obj = scratch / f"{i:03d}_{src.stem}.o"
+            result = subprocess.run([gcc, *flags, *extra, *(f"-I{d}" for d in includes), "-c", str(src),
+                                     "-o", str(obj)], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise KernelError(f"building the host fs harness: compiling {src} failed:\n"
+                                  f"{result.stderr.strip()}",
+                                  "plugin code must only use what guest_kernel/include/pyos/fs_env.h offers")
+            objects.append(obj)
+        result = subprocess.run([gcc, *flags, "-o", str(staged / "fs_harness"), *map(str, objects)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise KernelError(f"linking the host fs harness failed:\n{result.stderr.strip()}",
+                              "plugin code must only call what guest_kernel/include/pyos/fs_env.h offers")
+
+    return cached_build("fs_harness", key, build) / "fs_harness"
+
+
+def filesystem_plugin(name: str):
+    """The installed filesystem plugin `name`, or a ConfigError listing them."""
+    from ..plugins.manager import discover
+    installed = discover()["filesystems"]
+    if name not in installed:
+        raise ConfigError(f"--fs {name}: no such filesystem plugin is installed",
+                          "installed: " + (", ".join(sorted(installed)) or "none") + " (see pyos-vmm plugins)")
+    return installed[name]
+
+
+def run_fs_script(plugins, image: Path, script: str, readonly: bool = False, fail_request: int = 0,
+                  timeout: float = 600, sanitize: bool = True) -> subprocess.CompletedProcess:
+    """Run a script (its text) against `image`; the CompletedProcess has stdout/stderr/returncode."""
+    exe = build_fs_harness(plugins, sanitize)
+    args = [str(exe)] + (["--readonly"] if readonly else []) + \
+        (["--fail-request", str(fail_request)] if fail_request else []) + [str(image), "-"]
+    env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=98", "PATH": "/usr/bin:/bin"}
+    return subprocess.run(args, input=script, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def pattern(size: int, seed: int = 0) -> bytes:
+    """The bytes the harness's fill/check commands write and expect."""
+    return bytes((((i ^ (i >> 8) ^ (i >> 16)) * 131 + seed) & 0xFF) for i in range(size))
