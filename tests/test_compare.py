@@ -171,11 +171,12 @@ def test_dask_local_cluster_gives_the_same_rows_as_the_local_pool():
     from vmm.compare.runner import make_tasks, run_cluster, run_local
     from vmm.compare.variants import build_variant
     variants = [build_variant(v) for v in make_variants({}, parse_vary(["scheduler=rr,nosuch"]))]
-    tasks = make_tasks(variants, ["fork"], 1, 600)
+    tasks = make_tasks(variants, ["fork"], 1, 600, source=DEFAULT_CONFIG)
     local = run_local(tasks, 2)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, resources={"kvm": 1},
                       dashboard_address=None) as cluster:
-        remote = run_cluster(make_tasks(variants, ["fork"], 1, 600, ship_kernel=True), cluster)
+        remote = run_cluster(make_tasks(variants, ["fork"], 1, 600, ship_kernel=True, source=DEFAULT_CONFIG),
+                             cluster)
 
     def same(rows):
         keep = ("spawns", "counter_processes_created", "counter_syscalls")

@@ -67,7 +67,8 @@ def compare(args) -> int:
     def progress(row):
         print(f"  {row['variant']} {row['workload']} run {row['run']}: {row['status']}", file=sys.stderr)
 
-    tasks = make_tasks(variants, workloads, args.runs, args.timeout, console_dir, ship_kernel=bool(args.cluster))
+    tasks = make_tasks(variants, workloads, args.runs, args.timeout, console_dir, ship_kernel=bool(args.cluster),
+                       source=source)
     if args.cluster:
         rows = run_cluster(tasks, args.cluster, progress=progress)
     else:

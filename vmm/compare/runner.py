@@ -44,7 +44,9 @@ def host_info() -> dict:
             "cpus": os.cpu_count(), "python": platform.python_version()}
 
 
-def make_tasks(variants, workloads, runs, timeout_s, console_dir=None, ship_kernel=False) -> list[dict]:
+def make_tasks(variants, workloads, runs, timeout_s, console_dir=None, ship_kernel=False,
+               source=None) -> list[dict]:
+    """`source`: the base config's path, against which its relative paths (disks, files) resolve."""
     tasks = []
     for v in variants:
         blob = open(v.kernel, "rb").read() if ship_kernel and v.kernel else None
@@ -53,7 +55,7 @@ def make_tasks(variants, workloads, runs, timeout_s, console_dir=None, ship_kern
                 tasks.append({"variant": v.name, "settings": v.settings, "config_data": v.config_data,
                               "kernel": v.kernel, "kernel_hash": v.kernel_hash, "kernel_blob": blob,
                               "plugins": v.plugins, "variant_error": v.error, "workload": w, "run": r,
-                              "seed": r, "timeout_s": timeout_s,
+                              "seed": r, "timeout_s": timeout_s, "source": str(source) if source else None,
                               "console_dir": str(console_dir) if console_dir else None})
     return tasks
 
@@ -94,7 +96,8 @@ def run_task(task: dict) -> dict:
             console = Path(task["console_dir"]) / f"{task['variant']}.{task['workload']}.{task['run']}.txt"
         else:
             console = scratch / "console.txt"
-        spec = {"config_data": task["config_data"], "kernel": _kernel_file(task, scratch), "program": program,
+        spec = {"config_data": task["config_data"], "source": task.get("source"),
+                "kernel": _kernel_file(task, scratch), "program": program,
                 "console": str(console), "sample_s": 0.25}
         try:
             proc = subprocess.run([sys.executable, "-m", "vmm.compare.vm_run"], input=json.dumps(spec),
