@@ -3,21 +3,29 @@
 #include <pyos/kernel.h>
 #include <pyos/string.h>
 
+/* The next kernel word at *p (advancing *p past it), with its length in
+ * *len; NULL at the end or at "--", after which the words are init's. */
+static const char *next_word(const char **p, size_t *len)
+{
+    while (**p == ' ')
+        (*p)++;
+    const char *word = *p;
+    while (**p && **p != ' ')
+        (*p)++;
+    *len = (size_t)(*p - word);
+    if (!*len || (*len == 2 && word[0] == '-' && word[1] == '-'))
+        return NULL;
+    return word;
+}
+
 int cmdline_get(const char *name, char *buf, size_t size)
 {
-    const char *p = boot_info.cmdline;
-    size_t name_len = strlen(name);
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *word = p;
-        while (*p && *p != ' ')
-            p++;
-        if (p - word == 2 && word[0] == '-' && word[1] == '-')
-            break;  /* the rest is init's */
-        if ((size_t)(p - word) > name_len && !strncmp(word, name, name_len) && word[name_len] == '=') {
+    const char *p = boot_info.cmdline, *word;
+    size_t name_len = strlen(name), len;
+    while ((word = next_word(&p, &len))) {
+        if (len > name_len && !strncmp(word, name, name_len) && word[name_len] == '=') {
             const char *value = word + name_len + 1;
-            size_t n = (size_t)(p - value);
+            size_t n = len - name_len - 1;
             if (n >= size)
                 n = size - 1;
             for (size_t i = 0; i < n; i++)
@@ -68,21 +76,11 @@ static void reject(const char *what, const char *word, size_t len)
 
 void cmdline_check(void)
 {
-    const char *p = boot_info.cmdline;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *word = p;
-        while (*p && *p != ' ')
-            p++;
-        size_t len = (size_t)(p - word);
-        if (!len)
-            break;
-        if (len == 2 && word[0] == '-' && word[1] == '-')
-            return;  /* the rest is init's */
+    const char *p = boot_info.cmdline, *word;
+    size_t len;
+    while ((word = next_word(&p, &len)))
         if (!word_is_known(word, len))
             reject("unknown word", word, len);
-    }
     char value[24];
     if (cmdline_get("exit", value, sizeof value)) {
         const char *end;
