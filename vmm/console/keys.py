@@ -20,14 +20,8 @@ followed by characters (terminals write a sequence in one piece).
 
 from __future__ import annotations
 
-SHIFTED = {"!": "1", "@": "2", "#": "3", "$": "4", "%": "5", "^": "6", "&": "7", "*": "8",
-           "(": "9", ")": "0", "_": "minus", "+": "equal", "{": "bracket_left",
-           "}": "bracket_right", "|": "backslash", ":": "semicolon", '"': "apostrophe",
-           "~": "grave_accent", "<": "comma", ">": "dot", "?": "slash"}
-PLAIN = {"-": "minus", "=": "equal", "[": "bracket_left", "]": "bracket_right", "\\": "backslash",
-         ";": "semicolon", "'": "apostrophe", "`": "grave_accent", ",": "comma", ".": "dot",
-         "/": "slash", " ": "spc", "\r": "ret", "\n": "ret", "\t": "tab", "\x7f": "backspace",
-         "\x08": "backspace", "\x1b": "esc"}
+from ..devices.ps2_keyboard import char_to_tap
+
 CSI_LETTERS = {"A": "up", "B": "down", "C": "right", "D": "left", "H": "home", "F": "end",
                "P": "f1", "Q": "f2", "R": "f3", "S": "f4"}
 CSI_TILDE = {1: "home", 2: "insert", 3: "delete", 4: "end", 5: "pgup", 6: "pgdn", 7: "home", 8: "end",
@@ -36,17 +30,12 @@ CSI_TILDE = {1: "home", 2: "insert", 3: "delete", 4: "end", 5: "pgup", 6: "pgdn"
 
 
 def char_key(c: str) -> tuple[str, tuple[str, ...]] | None:
-    if c in PLAIN:
-        return PLAIN[c], ()
-    if c in SHIFTED:
-        return SHIFTED[c], ("shift",)
-    if c.isascii() and (c.isdigit() or c.islower()):
-        return c, ()
-    if c.isascii() and c.isupper():
-        return c.lower(), ("shift",)
-    if "\x01" <= c <= "\x1a":
-        return chr(ord(c) + 0x60), ("ctrl",)
-    return None  # no key makes it (non-ASCII, NUL, other controls)
+    """The key (and modifiers) that types c, or None if no key makes it (non-ASCII,
+    NUL, other controls): the keyboard's own US-layout map (ps2_keyboard.char_to_tap)."""
+    try:
+        return char_to_tap(c)
+    except ValueError:
+        return None
 
 
 def _modifiers(param: int) -> tuple[str, ...]:
