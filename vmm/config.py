@@ -24,6 +24,8 @@ allowed. The schema below is the single description of what a config may say.
     heap    = "slab"         #   lists what is installed); checked against the
     paging  = "direct"       #   installed plugins when the kernel is built
     scheduler = "rr"         # or "priority", "stride"
+                             # schedulers = ["rr", "stride"]: instead, several
+                             #   linked in, the first active, swapped live
     syscalls = "pyos"        # the system-call table
     filesystems = ["ext2", "fat32"]  # filesystem plugins linked in (several at
                              #   once; a mount picks by what is on the disk);
@@ -96,10 +98,12 @@ class KernelConfig:
     scheduler: str = "rr"
     syscalls: str = "pyos"
     filesystems: list[str] | None = None   # None: the default set (vmm/plugins)
+    schedulers: list[str] | None = None    # several linked in, the first active (live swap)
 
     def plugin_choices(self) -> dict:
         return {"frame_allocator": self.frame_allocator, "heap": self.heap, "paging": self.paging,
-                "scheduler": self.scheduler, "syscalls": self.syscalls, "filesystems": self.filesystems}
+                "scheduler": self.scheduler, "syscalls": self.syscalls, "filesystems": self.filesystems,
+                "schedulers": self.schedulers}
 
 
 @dataclass
@@ -287,6 +291,7 @@ SCHEMA = {
         "scheduler": _plugin_name,
         "syscalls": _plugin_name,
         "filesystems": _name_list,
+        "schedulers": _name_list,
     }),
     "serial": (SerialConfig, {
         "output": _string,

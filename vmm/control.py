@@ -276,6 +276,19 @@ def _query_commands(machine):
             for name, c in sorted(REGISTRY.items())}
 
 
+@command("swap-scheduler", scheduler=str)
+def _swap_scheduler(machine, scheduler):
+    """Swap the guest's scheduler live to `scheduler` (one of [kernel] schedulers), at its next timer tick."""
+    counters = machine.guest_counters
+    if counters is None:
+        raise CommandError("this kernel has no counters page (a prebuilt kernel?): it cannot take a swap request")
+    try:
+        counters.request_sched_swap(scheduler)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    return {"requested": scheduler}
+
+
 @command("qmp_capabilities")
 def _qmp_capabilities(machine):
     """Accepted for QMP clients; there is no capability negotiation."""

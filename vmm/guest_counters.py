@@ -68,7 +68,23 @@ class GuestCounters:
             "syscalls": list(self._c.syscalls),
             "block": self.block_devices(),
             "buffer_cache": {"evictions": self._c.buf_evictions, "writebacks": self._c.buf_writebacks},
+            "scheduler": {"swaps": self._c.sched_swaps, "fallbacks": self._c.sched_fallbacks,
+                          "failed": ffi.string(self._c.sched_failed).decode(errors="replace")},
         }
+
+    def request_sched_swap(self, name: str):
+        """Leave `name` in the kernel's mailbox; the next timer tick swaps to it
+        (the kernel reads and clears the first byte; the name is written first)."""
+        data = name.encode()
+        if not self.ready:
+            raise ValueError("the guest kernel has not set up its counters yet")
+        size = ffi.sizeof(self._c.sched_swap_request)
+        if not data or len(data) >= size or b"\0" in data:
+            raise ValueError(f"a scheduler name is 1..{size - 1} bytes")
+        data += b"\0"
+        for i in range(len(data) - 1, -1, -1):   # back to front: byte 0 last, the kernel's signal
+            self._c.sched_swap_request[i] = data[i:i + 1]
+
 
     def block_devices(self) -> dict[str, dict[str, int]]:
         """Per block device (hda, ...): reads, writes, sectors, cache hits and misses, flushes, errors."""

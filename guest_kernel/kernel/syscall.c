@@ -261,10 +261,10 @@ long sys_setpriority(long pid, long priority, long a2, long a3, long a4, long a5
     uint64_t flags = irq_save();
     int queued = t->sched.on_queue;
     if (queued)
-        sched_plugin.dequeue(t);
+        sched->dequeue(t);
     t->sched.priority = (int)priority;
     if (queued)
-        sched_plugin.enqueue(t);
+        sched->enqueue(t);
     irq_restore(flags);
     return 0;
 }
@@ -285,7 +285,7 @@ long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
         .tsc_khz = tsc_khz,
         .cpu_ticks = current->runtime_ticks,
     };
-    strncpy_z(s.scheduler, sched_plugin.name, sizeof s.scheduler);
+    strncpy_z(s.scheduler, sched->name, sizeof s.scheduler);
     process_list_programs(s.programs, sizeof s.programs);
     strncpy_z(s.syscall_entry, pyos_counters.syscall_entry, sizeof s.syscall_entry);
     memcpy((void *)info, &s, sizeof s);
@@ -296,4 +296,17 @@ long sys_uptime(long a0, long a1, long a2, long a3, long a4, long a5)
 {
     (void)a0, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
     return (long)ticks;
+}
+
+long sys_sched_swap(long name, long a1, long a2, long a3, long a4, long a5)
+{
+    (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+    char buf[PYOS_PLUGIN_NAME_MAX];
+    for (size_t i = 0;; i++) {   /* copy the name in, checking each byte is the caller's */
+        if (i == sizeof buf || user_range_ok((uint64_t)name + i, 1))
+            return i == sizeof buf ? -EINVAL : -EFAULT;
+        if (!(buf[i] = ((const char *)name)[i]))
+            break;
+    }
+    return sched_swap(buf);
 }

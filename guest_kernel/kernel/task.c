@@ -25,6 +25,10 @@ struct task *current;
 static struct task *idle;
 static int next_pid = 1;
 static int need_resched;
+const struct sched_ops *sched;      /* the active scheduler: one of sched_plugins[] */
+static uint64_t watchdog_ticks;     /* a runnable task waiting longer than this: plugin failed */
+#define WATCHDOG_PERIOD 16          /* ticks between watchdog scans (keep the tick cheap) */
+static void sched_fallback(const char *why, struct task *t);
 uint64_t percpu[2];  /* kernel stack top, user RSP scratch: read by syscall_entry through GS */
 
 /* A clean FPU/SSE state: x87 control word 0x37f, MXCSR 0x1f80, all masked. */
@@ -50,9 +54,19 @@ void tasks_init(void)
     if (syscalls_plugin.abi_version != PYOS_SYSCALL_ABI)
         panic("system-call table '%s' implements ABI %u; user programs are built for ABI %u",
               syscalls_plugin.name, syscalls_plugin.abi_version, PYOS_SYSCALL_ABI);
-    sched_plugin.init(timer_hz);
-    strncpy_z(pyos_counters.sched_name, sched_plugin.name, PYOS_PLUGIN_NAME_MAX);
-    printk("tasks: scheduler '%s', system-call table '%s' (ABI %u), up to %d tasks\n", sched_plugin.name,
+    for (int i = 0; sched_plugins[i]; i++)
+        sched_plugins[i]->init(timer_hz);
+    sched = sched_plugins[0];
+    strncpy_z(pyos_counters.sched_name, sched->name, PYOS_PLUGIN_NAME_MAX);
+    char word[24];
+    watchdog_ticks = 5 * (uint64_t)timer_hz;   /* default: 5 s */
+    if (cmdline_get("sched_watchdog", word, sizeof word)) {
+        uint64_t n = 0;
+        for (const char *c = word; *c >= '0' && *c <= '9'; c++)
+            n = n * 10 + (uint64_t)(*c - '0');
+        watchdog_ticks = n ? n : 1;
+    }
+    printk("tasks: scheduler '%s', system-call table '%s' (ABI %u), up to %d tasks\n", sched->name,
            syscalls_plugin.name, syscalls_plugin.abi_version, TASK_MAX);
 }
 
@@ -114,7 +128,8 @@ static void make_runnable(struct task *t)
 {
     t->state = TASK_RUNNABLE;
     pyos_counters.tasks_runnable++;  /* leaves it in task_block, task_sleep_ms, task_exit */
-    sched_plugin.enqueue(t);
+    t->sched.queued_tick = ticks;
+    sched->enqueue(t);
     need_resched = 1;
 }
 
@@ -177,9 +192,16 @@ void schedule(void)
     struct task *prev = current;
     if (prev != idle && prev->state == TASK_RUNNING) {
         prev->state = TASK_RUNNABLE;
-        sched_plugin.enqueue(prev);
+        prev->sched.queued_tick = ticks;
+        sched->enqueue(prev);
     }
-    struct task *next = sched_plugin.pick_next();
+    struct task *next = sched->pick_next();
+    if (next && next->state != TASK_RUNNABLE) {
+        sched_fallback("pick_next returned a task that is not runnable", next);
+        next = sched->pick_next();
+        if (next && next->state != TASK_RUNNABLE)
+            next = NULL;   /* the default failed too: idle rather than run it */
+    }
     need_resched = 0;
     switch_to(next ? next : idle);
     irq_restore(flags);
@@ -188,7 +210,7 @@ void schedule(void)
 void task_yield(void)
 {
     uint64_t flags = irq_save();
-    sched_plugin.yielded(current);
+    sched->yielded(current);
     schedule();
     irq_restore(flags);
 }
@@ -201,9 +223,11 @@ void sched_tick(struct trap_frame *frame)
         if (t->state == TASK_SLEEPING && ticks >= t->wake_tick)
             make_runnable(t);
     }
+    if (ticks % WATCHDOG_PERIOD == 0 || pyos_counters.sched_swap_request[0])
+        sched_poll_requests();
     if (current != idle) {
         current->runtime_ticks++;
-        if (sched_plugin.tick(current))
+        if (sched->tick(current))
             need_resched = 1;
     }
     (void)frame;
@@ -221,7 +245,7 @@ void task_block(void *channel)
     current->state = TASK_BLOCKED;
     pyos_counters.tasks_runnable--;
     current->wait_channel = channel;
-    sched_plugin.dequeue(current);
+    sched->dequeue(current);
     schedule();
 }
 
@@ -251,7 +275,7 @@ void task_sleep_ms(uint64_t ms)
     current->wake_tick = ticks + (n ? n : 1);
     current->state = TASK_SLEEPING;
     pyos_counters.tasks_runnable--;
-    sched_plugin.dequeue(current);
+    sched->dequeue(current);
     schedule();
     irq_restore(flags);
 }
@@ -272,7 +296,7 @@ void task_exit(int status)
     t->state = TASK_ZOMBIE;
     pyos_counters.tasks_runnable--;
     pyos_counters.processes_exited++;
-    sched_plugin.dequeue(t);
+    sched->dequeue(t);
     if (t->parent)
         task_wakeup(t->parent);
     schedule();
@@ -341,5 +365,95 @@ void idle_loop(void)
         cli();
         if (need_resched)
             schedule();
+    }
+}
+
+/* --- live scheduler swap and its watchdog --------------------------------------------------- */
+
+static const struct sched_ops *sched_find(const char *name)
+{
+    for (int i = 0; sched_plugins[i]; i++)
+        if (!strcmp(sched_plugins[i]->name, name))
+            return sched_plugins[i];
+    return NULL;
+}
+
+/* Move every waiting task into `to`. trust_old: ask the old policy to let go
+ * (a swap); otherwise (a failed plugin) just cut its links, since its own
+ * structures are not to be trusted. The running task is on no queue. */
+static void sched_move(const struct sched_ops *to, int trust_old)
+{
+    for (int i = 1; i < TASK_MAX; i++) {
+        struct task *t = &tasks[i];
+        if (t->state != TASK_RUNNABLE)
+            continue;
+        if (trust_old)
+            sched->dequeue(t);
+        t->sched.on_queue = 0;
+        t->sched.next = t->sched.prev = NULL;
+    }
+    sched = to;
+    for (int i = 1; i < TASK_MAX; i++)
+        if (tasks[i].state == TASK_RUNNABLE)
+            sched->enqueue(&tasks[i]);
+    pyos_counters.sched_swaps++;
+    strncpy_z(pyos_counters.sched_name, sched->name, PYOS_PLUGIN_NAME_MAX);
+    need_resched = 1;
+}
+
+int sched_swap(const char *name)
+{
+    const struct sched_ops *to = sched_find(name);
+    if (!to)
+        return -EINVAL;
+    uint64_t flags = irq_save();
+    if (to != sched)
+        sched_move(to, 1);
+    else
+        pyos_counters.sched_swaps++;   /* a swap to itself still counts: the caller asked */
+    irq_restore(flags);
+    return 0;
+}
+
+/* Revert to the default scheduler (sched_plugins[0]) and say why. */
+static void sched_fallback(const char *why, struct task *t)
+{
+    if (sched == sched_plugins[0]) {
+        printk("sched: watchdog: default scheduler '%s' failed: %s (task %d '%s'); keeping it\n",
+               sched->name, why, t ? t->pid : -1, t ? t->name : "");
+        if (t)
+            t->sched.queued_tick = ticks;   /* report once per period, not every tick */
+        return;
+    }
+    printk("sched: watchdog: scheduler '%s' failed: %s (task %d '%s'); reverting to '%s'\n",
+           sched->name, why, t ? t->pid : -1, t ? t->name : "", sched_plugins[0]->name);
+    strncpy_z(pyos_counters.sched_failed, sched->name, PYOS_PLUGIN_NAME_MAX);
+    pyos_counters.sched_fallbacks++;
+    sched_move(sched_plugins[0], 0);
+}
+
+/* From the tick, interrupts off: a swap the VMM asked for, and every
+ * WATCHDOG_PERIOD ticks a scan for a task left waiting too long. */
+void sched_poll_requests(void)
+{
+    char *req = pyos_counters.sched_swap_request;
+    if (req[0]) {
+        char name[PYOS_PLUGIN_NAME_MAX];
+        memcpy(name, req, sizeof name);
+        name[sizeof name - 1] = 0;
+        req[0] = 0;
+        if (sched_swap(name))
+            printk("sched: swap request for '%s': no such scheduler linked in\n", name);
+        else
+            printk("sched: swapped to '%s' on the VMM's request\n", name);
+    }
+    if (ticks % WATCHDOG_PERIOD)
+        return;
+    for (int i = 1; i < TASK_MAX; i++) {
+        struct task *t = &tasks[i];
+        if (t->state == TASK_RUNNABLE && ticks - t->sched.queued_tick > watchdog_ticks) {
+            sched_fallback("a runnable task was not run within the watchdog's limit", t);
+            return;
+        }
     }
 }

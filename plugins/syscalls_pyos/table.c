@@ -34,6 +34,7 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_ftruncate] = sys_ftruncate,
     [SYS_statfs] = sys_statfs,
     [SYS_mount] = sys_mount,
+    [SYS_sched_swap] = sys_sched_swap,
 };
 
 const struct syscalls_ops syscalls_plugin = {

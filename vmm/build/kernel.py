@@ -140,6 +140,18 @@ def plugin_table_source(plugins, subsystem_key: str = "filesystems") -> str:
              f"#include <{subsystem.header}>"]
     lines += [f"extern const struct fs_ops {s};" for s in symbols]
     lines.append("const struct fs_ops *const fs_plugins[] = {" + "".join(f"&{s}, " for s in symbols) + "0};")
+    return "\n".join(lines) + "\n" + sched_table_source(plugins)
+
+
+def sched_table_source(plugins) -> str:
+    """C for sched_plugins[]: every scheduler linked in, the first the default (kernel/task.c).
+
+    Each scheduler's sources are compiled with -Dsched_plugin=sched_plugin_<name>,
+    so plugins keep defining `sched_plugin` and several can be linked side by side."""
+    symbols = [f"sched_plugin_{p.name}" for p in plugins if p.subsystem == "scheduler"]
+    lines = ["#include <pyos/sched.h>"]
+    lines += [f"extern const struct sched_ops {s};" for s in symbols]
+    lines.append("const struct sched_ops *const sched_plugins[] = {" + "".join(f"&{s}, " for s in symbols) + "0};")
     return "\n".join(lines) + "\n"
 
 
@@ -161,9 +173,12 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
     owners: dict[int, object] = {}
     includes = [GUEST_INCLUDE]
     for plugin in plugins:
+        flags = plugin.cflags
+        if plugin.subsystem == "scheduler":
+            flags = (*flags, f"-Dsched_plugin=sched_plugin_{plugin.name}")
         for src in plugin.sources:
             owners[len(units)] = plugin
-            units.append((src, plugin.cflags))
+            units.append((src, flags))
         includes += [d for d in plugin.include_dirs if d not in includes]
     labels = [f"{p.subsystem}={p.name}" for p in plugins]
     table_text = plugin_table_source(plugins)

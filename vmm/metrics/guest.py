@@ -61,7 +61,8 @@ RENAMED = {
 SECTION_PLUGIN = {"frames": "frame_alloc_name", "heap": "heap_name", "paging": "paging_name"}
 PLUGIN_NAMES = {"frame_alloc_name": "frame_alloc", "heap_name": "heap", "paging_name": "paging",
                 "sched_name": "scheduler"}
-HANDLED = {"magic", "version", "irqs", "spurious_irqs", "syscalls", "syscall_entry"}
+HANDLED = {"magic", "version", "irqs", "spurious_irqs", "syscalls", "syscall_entry",
+           "sched_swap_request", "sched_failed"}
 
 
 def _defines(header: str, prefix: str) -> dict[int, str]:
@@ -146,6 +147,10 @@ class GuestFamilies:
         entry = family(InfoMetricFamily, "pyos_guest_syscall_entry", "how user programs enter the kernel",
                        ["method"])
         entry.add_metric([vm, clean_name(c.syscall_entry)], {})
+        if hasattr(c, "sched_failed") and c.sched_failed[0] != b"\0":
+            failed = family(InfoMetricFamily, "pyos_guest_sched_failed",
+                            "the scheduler plugin the kernel's watchdog last removed", ["name"])
+            failed.add_metric([vm, clean_name(c.sched_failed)], {})
 
         for line_kind, doc in (("irqs", "interrupts the guest handled, by IRQ line"),
                                ("spurious_irqs", "spurious interrupts the guest saw, by IRQ line")):

@@ -52,7 +52,7 @@ SUBSYSTEMS = {s.key: s for s in [
     Subsystem("frame_allocator", "frame_alloc_plugin", "pyos/frame_alloc.h", lib.FRAME_ALLOC_INTERFACE, "buddy"),
     Subsystem("heap", "heap_plugin", "pyos/heap.h", lib.HEAP_INTERFACE, "slab"),
     Subsystem("paging", "paging_plugin", "pyos/paging.h", lib.PAGING_INTERFACE, "direct"),
-    Subsystem("scheduler", "sched_plugin", "pyos/sched.h", lib.SCHED_INTERFACE, "rr"),
+    Subsystem("scheduler", "sched_plugin_{name}", "pyos/sched.h", lib.SCHED_INTERFACE, "rr"),
     Subsystem("syscalls", "syscalls_plugin", "pyos/syscalls.h", lib.SYSCALLS_INTERFACE, "pyos"),
     # Default: whichever of these are installed (see manager.select).
     Subsystem("filesystems", "fs_plugin_{name}", "pyos/fs.h", lib.FS_INTERFACE, ("ext2", "fat32"),

@@ -56,6 +56,8 @@ def select(choices: dict, installed=None) -> list[Plugin]:
             names = choices.get(key)
             if names is None:
                 names = [n for n in subsystem.default if n in installed[key]]
+        elif key == "scheduler" and choices.get("schedulers"):
+            names = list(choices["schedulers"])   # several linked in, the first active (sched_swap)
         else:
             names = [choices.get(key) or subsystem.default]
         for name in names:

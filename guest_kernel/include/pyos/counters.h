@@ -41,6 +41,11 @@ struct pyos_counters {
     struct blk_stats blk[BLK_MAX_DEVICES];
     uint64_t buf_evictions;          /* buffer cache: LRU buffers reused */
     uint64_t buf_writebacks;         /* dirty buffers written (evicted or synced) */
+    /* Live scheduler swap (kernel/task.c). */
+    uint64_t sched_swaps;            /* successful sched_swap()s, fallbacks included */
+    uint64_t sched_fallbacks;        /* watchdog reverted to the default scheduler */
+    char sched_swap_request[PYOS_PLUGIN_NAME_MAX];  /* mailbox: the VMM writes a name, the tick takes it */
+    char sched_failed[PYOS_PLUGIN_NAME_MAX];        /* the last plugin the watchdog removed */
 };
 
 extern struct pyos_counters pyos_counters;

@@ -22,7 +22,18 @@ struct sched_ops {
     void (*yielded)(struct task *t);       /* t gives up the CPU and stays runnable */
 };
 
-extern const struct sched_ops sched_plugin;
+extern const struct sched_ops sched_plugin;  /* in a plugin's sources: renamed at build time */
+
+/* Every scheduler linked in ([kernel] schedulers), NULL-terminated; the first
+ * is the default the watchdog falls back to. `sched` is the active one: the
+ * core always calls through it (kernel/task.c). */
+extern const struct sched_ops *const sched_plugins[];
+extern const struct sched_ops *sched;
+
+/* Drain every runnable task from the active policy into the one named; 0, or
+ * -EINVAL for a name not linked in. Interrupts are turned off inside. */
+int sched_swap(const char *name);
+void sched_poll_requests(void);   /* the VMM's mailbox and the watchdog, from the tick */
 
 /* A run queue for plugins: a doubly linked list through sched_entity, in
  * the order tasks were added. */

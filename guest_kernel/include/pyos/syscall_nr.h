@@ -42,7 +42,8 @@
 #define SYS_ftruncate 29 /* ftruncate(fd, length) */
 #define SYS_statfs 30    /* statfs(path, struct pyos_statfs *) */
 #define SYS_mount 31     /* mount(device name, directory) */
-#define SYS_COUNT 32
+#define SYS_sched_swap 32  /* sched_swap(scheduler name): live swap (kernel/task.c) */
+#define SYS_COUNT 33
 
 /* open() flags (Linux's values). */
 #define O_RDONLY 0

@@ -54,5 +54,6 @@ long sys_truncate(long path, long length, long, long, long, long);
 long sys_ftruncate(long fd, long length, long, long, long, long);
 long sys_statfs(long path, long out, long, long, long, long);
 long sys_mount(long dev, long path, long, long, long, long);
+long sys_sched_swap(long name, long, long, long, long, long);
 
 #endif

@@ -21,6 +21,7 @@ struct sched_entity {
     uint64_t pass, stride;       /* stride scheduler */
     uint32_t slice_left;         /* ticks left in this time slice */
     int on_queue;
+    uint64_t queued_tick;        /* when it last became runnable-and-waiting (watchdog) */
 };
 
 struct file;

@@ -40,6 +40,7 @@ int sync(void);
 int truncate(const char *path, long length);
 int ftruncate(int fd, long length);
 int mount(const char *device, const char *path);
+int sched_swap(const char *scheduler);   /* live scheduler swap: 0 or -EINVAL */
 #define S_ISDIR(m) (((m) & 0170000) == 0040000)
 #define S_ISREG(m) (((m) & 0170000) == 0100000)
 

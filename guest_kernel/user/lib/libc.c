@@ -36,6 +36,7 @@ int sync(void) { return (int)pyos_syscall(SYS_sync, 0, 0, 0, 0, 0); }
 int truncate(const char *path, long length) { return (int)pyos_syscall(SYS_truncate, (long)path, length, 0, 0, 0); }
 int ftruncate(int fd, long length) { return (int)pyos_syscall(SYS_ftruncate, fd, length, 0, 0, 0); }
 int mount(const char *dev, const char *path) { return (int)pyos_syscall(SYS_mount, (long)dev, (long)path, 0, 0, 0); }
+int sched_swap(const char *name) { return (int)pyos_syscall(SYS_sched_swap, (long)name, 0, 0, 0, 0); }
 
 void *sbrk(long increment)
 {
