@@ -198,3 +198,10 @@ def test_watchdog_reverts_a_broken_scheduler_and_names_it(broken_env, tmp_path, 
     assert stat(proc.stderr, "pyos_guest_sched_swaps_total") == "2"   # the swap in and the fallback
     assert stat(proc.stderr, "pyos_guest_sched_failed_info") == f"name={broken}"
     assert "subsystem=scheduler,name=rr" in stat(proc.stderr, "pyos_guest_plugin_info")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "12x"])
+def test_bad_watchdog_word_stops_the_boot_with_status_2(tmp_path, value):
+    proc, console = run(tmp_path, 'schedulers = ["rr", "stride"]', f"sched_watchdog={value} -- hello")
+    assert proc.returncode == 2, proc.stderr + console
+    assert f"sched_watchdog={value}: want a number of timer ticks" in console

@@ -178,8 +178,9 @@ def cmd_plugins(args) -> int:
             chosen = choices.get(key)
             chosen = [n for n in subsystem.default if n in installed[key]] if chosen is None else chosen
         else:
-            chosen = [choices.get(key) or subsystem.default]
-        several = ", several at once" if subsystem.multiple else ""
+            chosen = choices.get(f"{key}s") or [choices.get(key) or subsystem.default]
+        several = ", several at once" if subsystem.multiple else \
+            f", several via [kernel] {key}s, swapped live" if subsystem.renamed else ""
         print(f"{key} (interface {subsystem.interface_version}, {subsystem.header}, "
               f"symbol {subsystem.symbol}{several}):")
         for name, plugin in sorted(installed[key].items()):

@@ -62,9 +62,15 @@ void tasks_init(void)
     watchdog_ticks = 5 * (uint64_t)timer_hz;   /* default: 5 s */
     if (cmdline_get("sched_watchdog", word, sizeof word)) {
         uint64_t n = 0;
-        for (const char *c = word; *c >= '0' && *c <= '9'; c++)
+        const char *c = word;
+        for (; *c >= '0' && *c <= '9' && n < 1000000000; c++)
             n = n * 10 + (uint64_t)(*c - '0');
-        watchdog_ticks = n ? n : 1;
+        if (*c || !n) {
+            printk("command line: sched_watchdog=%s: want a number of timer ticks, 1..1000000000; "
+                   "powering off with status 2\n", word);
+            poweroff(2);
+        }
+        watchdog_ticks = n;
     }
     printk("tasks: scheduler '%s', system-call table '%s' (ABI %u), up to %d tasks\n", sched->name,
            syscalls_plugin.name, syscalls_plugin.abi_version, TASK_MAX);

@@ -109,8 +109,10 @@ def read_symbol(elf_path: Path, symbol: str, size: int) -> tuple[int, bytes]:
 
 def check_plugin_objects(plugin, objects: list[Path]):
     from ..plugins import SUBSYSTEMS
-    symbol = SUBSYSTEMS[plugin.subsystem].symbol_for(plugin.name)
+    subsystem = SUBSYSTEMS[plugin.subsystem]
+    symbol = subsystem.symbol_for(plugin.name)
     if not any(_defines_object(o, symbol) for o in objects):
+        symbol = subsystem.symbol if subsystem.renamed else symbol   # what its sources must define
         raise KernelError(
             f"{plugin.subsystem} plugin '{plugin.name}' (from {plugin.provider or 'its package'}) does not define "
             f"{symbol}", f"its sources must define `const struct ... {symbol}` as "
@@ -167,6 +169,7 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
     The user programs are built first and embedded (vmm/build/user.py).
     """
     from .user import build_programs
+    from ..plugins import SUBSYSTEMS
     plugins = default_plugins() if plugins is None else list(plugins)
     units: list[tuple[Path, tuple[str, ...]]] = [(src, ()) for src in
                                                  [*core_sources(), build_programs(), *extra_sources]]
@@ -174,8 +177,9 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
     includes = [GUEST_INCLUDE]
     for plugin in plugins:
         flags = plugin.cflags
-        if plugin.subsystem == "scheduler":
-            flags = (*flags, f"-Dsched_plugin=sched_plugin_{plugin.name}")
+        subsystem = SUBSYSTEMS[plugin.subsystem]
+        if subsystem.renamed:   # several schedulers side by side: sched_plugin -> sched_plugin_<name>
+            flags = (*flags, f"-D{subsystem.symbol}={subsystem.symbol_for(plugin.name)}")
         for src in plugin.sources:
             owners[len(units)] = plugin
             units.append((src, flags))

@@ -43,16 +43,20 @@ class Subsystem:
     interface_version: int  # the version the kernel core expects
     default: str | tuple[str, ...]  # the plugin(s) used when the config says nothing
     multiple: bool = False  # several plugins at once; symbol is a pattern with {name}
+    # Sources define `symbol`; the build renames it to symbol_<name> (-D) so several can be
+    # linked side by side ([kernel] schedulers, live swap), listed in a generated table.
+    renamed: bool = False
 
     def symbol_for(self, plugin_name: str) -> str:
-        return self.symbol.format(name=plugin_name)
+        """The symbol in the linked kernel."""
+        return f"{self.symbol}_{plugin_name}" if self.renamed else self.symbol.format(name=plugin_name)
 
 
 SUBSYSTEMS = {s.key: s for s in [
     Subsystem("frame_allocator", "frame_alloc_plugin", "pyos/frame_alloc.h", lib.FRAME_ALLOC_INTERFACE, "buddy"),
     Subsystem("heap", "heap_plugin", "pyos/heap.h", lib.HEAP_INTERFACE, "slab"),
     Subsystem("paging", "paging_plugin", "pyos/paging.h", lib.PAGING_INTERFACE, "direct"),
-    Subsystem("scheduler", "sched_plugin_{name}", "pyos/sched.h", lib.SCHED_INTERFACE, "rr"),
+    Subsystem("scheduler", "sched_plugin", "pyos/sched.h", lib.SCHED_INTERFACE, "rr", renamed=True),
     Subsystem("syscalls", "syscalls_plugin", "pyos/syscalls.h", lib.SYSCALLS_INTERFACE, "pyos"),
     # Default: whichever of these are installed (see manager.select).
     Subsystem("filesystems", "fs_plugin_{name}", "pyos/fs.h", lib.FS_INTERFACE, ("ext2", "fat32"),
