@@ -205,3 +205,15 @@ def test_bad_watchdog_word_stops_the_boot_with_status_2(tmp_path, value):
     proc, console = run(tmp_path, 'schedulers = ["rr", "stride"]', f"sched_watchdog={value} -- hello")
     assert proc.returncode == 2, proc.stderr + console
     assert f"sched_watchdog={value}: want a number of timer ticks" in console
+
+
+def test_schedulers_key_is_validated():
+    from vmm import config
+    from vmm.errors import ConfigError
+    for bad, words in (([], "at least one"), (["rr", "rr"], "more than once"), ("rr", "list")):
+        with pytest.raises(ConfigError, match=r"\[kernel\] schedulers") as e:
+            config.from_dict({"kernel": {"schedulers": bad}})
+        assert words in str(e.value)
+    from vmm.plugins.manager import select
+    chosen = [p.name for p in select({"scheduler": "rr", "schedulers": ["stride", "rr"]}) if p.subsystem == "scheduler"]
+    assert chosen == ["stride", "rr"]   # schedulers wins; its first is the active default

@@ -191,6 +191,12 @@ def _string(value):
     return None if isinstance(value, str) else "must be a string"
 
 
+def _scheduler_list(value):
+    if value == []:
+        return 'must name at least one scheduler, e.g. ["rr", "stride"] (the first is active)'
+    return _name_list(value)
+
+
 def _name_list(value):
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         return 'must be a list of plugin names, e.g. ["ext2", "fat32"]'
@@ -291,7 +297,7 @@ SCHEMA = {
         "scheduler": _plugin_name,
         "syscalls": _plugin_name,
         "filesystems": _name_list,
-        "schedulers": _name_list,
+        "schedulers": _scheduler_list,
     }),
     "serial": (SerialConfig, {
         "output": _string,
