@@ -151,9 +151,9 @@ def test_bad_compare_arguments_exit_110_with_a_hint(args, message):
 
 
 def test_workloads_each_print_one_ok_result_line(tmp_path):
-    """io, fork and alloc (cpu is covered above) under one scheduler, one run each."""
+    """io, fork, alloc and fs (cpu is covered above) under one scheduler, one run each."""
     out = tmp_path / "out"
-    proc = compare("--workload", "io,fork,alloc", "--runs", "1", "--jobs", "2", "--out", out)
+    proc = compare("--workload", "io,fork,alloc,fs", "--runs", "1", "--jobs", "2", "--out", out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = {r["workload"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     io = rows["io"]["metrics"]
@@ -164,6 +164,8 @@ def test_workloads_each_print_one_ok_result_line(tmp_path):
     alloc = rows["alloc"]["metrics"]
     assert alloc["pipe_pairs"] == 50 and alloc["children"] == 2
     assert alloc["counter_heap_allocs"] >= 3 * 50  # two files and a pipe per pair, from the kernel heap
+    fs = rows["fs"]["metrics"]
+    assert rows["fs"]["status"] == "ok" and fs["files"] == 20 and fs["file_bytes"] == 4096 and fs["read_kib_per_s"] > 0
 
 
 def test_dask_local_cluster_gives_the_same_rows_as_the_local_pool():

@@ -12,6 +12,8 @@ WORKLOADS = {
     "io": ("wl_io", "sleep/wake under a CPU hog (wake-up latency p50/p90/p99) and pipe ping-pong round trips"),
     "fork": ("wl_fork", "spawn-heavy (pyos has no fork/exec yet): 6 children spawned and reaped, 3 at a time"),
     "alloc": ("wl_alloc", "kernel heap (pipe create/close) and frames (children growing brk by 64 pages)"),
+    "fs": ("wl_fs", "filesystem and buffer cache: 20 files of 4 KiB created, synced, read back, deleted "
+                    "on the root disk"),
 }
 RESULT_PREFIX = "result "
 
