@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from .ps2 import out, send
+
 from vmm.devices import ps2_mouse as p
 
 
 @pytest.fixture
 def mouse():
     return p.Ps2Mouse()
-
-
-def out(dev):
-    got = []
-    while (b := dev.pull()) is not None:
-        got.append(b)
-    return got
-
-
-def send(dev, *data):
-    for d in data:
-        dev.write(d)
-    return out(dev)
 
 
 def test_reset(mouse):
