@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from .ps2 import out, send
-
 from vmm.devices import ps2_keyboard as p
+
+from .ps2 import out, send
 
 
 @pytest.fixture
