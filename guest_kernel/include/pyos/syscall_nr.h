@@ -43,7 +43,24 @@
 #define SYS_statfs 30    /* statfs(path, struct pyos_statfs *) */
 #define SYS_mount 31     /* mount(device name, directory) */
 #define SYS_sched_swap 32  /* sched_swap(scheduler name): live swap (kernel/task.c) */
-#define SYS_COUNT 33
+/* Processes, memory, signals, the tty (issue 10). */
+#define SYS_fork 33      /* fork() -> child pid in the parent, 0 in the child */
+#define SYS_execve 34    /* execve(path, argv, envp): a static ELF from the VFS */
+#define SYS_waitpid 35   /* waitpid(pid or -1 or -pgid, int *status, options) -> pid */
+#define SYS_mmap 36      /* mmap(addr, length, prot, flags, fd, offset) -> address */
+#define SYS_munmap 37    /* munmap(addr, length) */
+#define SYS_msync 38     /* msync(addr, length, flags) */
+#define SYS_kill 39      /* kill(pid, or -pgid, signal) */
+#define SYS_sigaction 40 /* sigaction(signal, const struct pyos_sigaction *, struct pyos_sigaction *old) */
+#define SYS_sigreturn 41 /* from a handler's trampoline only */
+#define SYS_sigprocmask 42 /* sigprocmask(how, const unsigned long *set, unsigned long *old) */
+#define SYS_setpgid 43   /* setpgid(pid or 0, pgid or 0) */
+#define SYS_getpgid 44   /* getpgid(pid or 0) */
+#define SYS_ioctl 45     /* ioctl(fd, request, argument): the tty's TIOC and TCGETS/TCSETS */
+#define SYS_getppid 46
+#define SYS_dup2 47      /* dup2(old, new) */
+#define SYS_proclist 48  /* proclist(struct pyos_procinfo *, count) -> tasks filled */
+#define SYS_COUNT 49
 
 /* open() flags (Linux's values). */
 #define O_RDONLY 0
@@ -95,6 +112,62 @@
 #define ENOTEMPTY 39
 #define ELOOP 40
 
+/* waitpid(): options and the status word (Linux's encoding). */
+#define WNOHANG 1
+#define WIFEXITED(s) (((s) & 0x7f) == 0)
+#define WEXITSTATUS(s) (((s) >> 8) & 0xff)
+#define WIFSIGNALED(s) (((s) & 0x7f) != 0 && ((s) & 0x7f) != 0x7f)
+#define WTERMSIG(s) ((s) & 0x7f)
+
+/* Signals (Linux's numbers). */
+#define SIGHUP 1
+#define SIGINT 2
+#define SIGQUIT 3
+#define SIGILL 4
+#define SIGTRAP 5
+#define SIGABRT 6
+#define SIGBUS 7
+#define SIGFPE 8
+#define SIGKILL 9
+#define SIGUSR1 10
+#define SIGSEGV 11
+#define SIGUSR2 12
+#define SIGPIPE 13
+#define SIGALRM 14
+#define SIGTERM 15
+#define SIGCHLD 17
+#define SIGCONT 18
+#define SIGSTOP 19
+#define SIGTSTP 20
+#define NSIG 32
+#define SIG_DFL 0UL
+#define SIG_IGN 1UL
+#define SIG_BLOCK 0
+#define SIG_UNBLOCK 1
+#define SIG_SETMASK 2
+
+/* mmap() */
+#define PROT_NONE 0
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define PROT_EXEC 4
+#define MAP_SHARED 1
+#define MAP_PRIVATE 2
+#define MAP_FIXED 0x10
+#define MAP_ANONYMOUS 0x20
+#define MAP_FAILED ((void *)-1)
+#define MS_SYNC 4
+
+/* ioctl() on a tty (Linux's request numbers). */
+#define TCGETS 0x5401
+#define TCSETS 0x5402
+#define TIOCGPGRP 0x540F
+#define TIOCSPGRP 0x5410
+/* struct pyos_termios.lflag bits */
+#define ISIG 0001
+#define ICANON 0002
+#define ECHO 0010
+
 /* Exit status of a process the kernel killed for a CPU exception. */
 #define KILLED_STATUS_BASE 128   /* 128 + exception vector */
 
@@ -131,6 +204,30 @@ struct pyos_statfs {
     unsigned long blocks, blocks_free;
     unsigned long files, files_free;
     char type[16];
+};
+
+/* sigaction(): handler is SIG_DFL, SIG_IGN or a function void (*)(int). */
+struct pyos_sigaction {
+    unsigned long handler;
+    unsigned long mask;           /* signals blocked while the handler runs */
+    unsigned long flags;
+};
+
+/* ioctl(TCGETS/TCSETS): the subset of termios the tty implements. */
+struct pyos_termios {
+    unsigned int lflag;           /* ISIG | ICANON | ECHO */
+    unsigned char cc_intr, cc_erase, cc_kill, cc_eof;  /* ^C, DEL/^H, ^U, ^D */
+};
+
+/* proclist(): one record per task. */
+struct pyos_procinfo {
+    int pid, ppid, pgid;
+    int state;                    /* enum task_state: 1 runnable, 2 running, 3 sleeping, 4 blocked, 5 zombie */
+    int priority;
+    int pad;
+    unsigned long cpu_ticks;
+    unsigned long pages;          /* resident user pages */
+    char name[32];
 };
 
 /* getdents() fills whole records of this size. */

@@ -41,6 +41,20 @@ int truncate(const char *path, long length);
 int ftruncate(int fd, long length);
 int mount(const char *device, const char *path);
 int sched_swap(const char *scheduler);   /* live scheduler swap: 0 or -EINVAL */
+int fork(void);
+int execve(const char *path, char *const argv[], char *const envp[]);
+int waitpid(int pid, int *status, int options);
+int kill(int pid, int sig);
+int sigaction(int sig, const struct pyos_sigaction *act, struct pyos_sigaction *old);
+int sigprocmask(int how, const unsigned long *set, unsigned long *old);
+int setpgid(int pid, int pgid);
+int getpgid(int pid);
+int ioctl(int fd, unsigned long request, void *arg);
+int getppid(void);
+int dup2(int oldfd, int newfd);
+int proclist(struct pyos_procinfo *buf, int count);
+int munmap(void *addr, size_t length);
+int msync(void *addr, size_t length, int flags);
 #define S_ISDIR(m) (((m) & 0170000) == 0040000)
 #define S_ISREG(m) (((m) & 0170000) == 0100000)
 

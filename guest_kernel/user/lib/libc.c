@@ -36,6 +36,29 @@ int sync(void) { return (int)pyos_syscall(SYS_sync, 0, 0, 0, 0, 0); }
 int truncate(const char *path, long length) { return (int)pyos_syscall(SYS_truncate, (long)path, length, 0, 0, 0); }
 int ftruncate(int fd, long length) { return (int)pyos_syscall(SYS_ftruncate, fd, length, 0, 0, 0); }
 int mount(const char *dev, const char *path) { return (int)pyos_syscall(SYS_mount, (long)dev, (long)path, 0, 0, 0); }
+int fork(void) { return (int)pyos_syscall(SYS_fork, 0, 0, 0, 0, 0); }
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+    return (int)pyos_syscall(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0);
+}
+int waitpid(int pid, int *status, int options) { return (int)pyos_syscall(SYS_waitpid, pid, (long)status, options, 0, 0); }
+int kill(int pid, int sig) { return (int)pyos_syscall(SYS_kill, pid, sig, 0, 0, 0); }
+int sigaction(int sig, const struct pyos_sigaction *act, struct pyos_sigaction *old)
+{
+    return (int)pyos_syscall(SYS_sigaction, sig, (long)act, (long)old, 0, 0);
+}
+int sigprocmask(int how, const unsigned long *set, unsigned long *old)
+{
+    return (int)pyos_syscall(SYS_sigprocmask, how, (long)set, (long)old, 0, 0);
+}
+int setpgid(int pid, int pgid) { return (int)pyos_syscall(SYS_setpgid, pid, pgid, 0, 0, 0); }
+int getpgid(int pid) { return (int)pyos_syscall(SYS_getpgid, pid, 0, 0, 0, 0); }
+int ioctl(int fd, unsigned long request, void *arg) { return (int)pyos_syscall(SYS_ioctl, fd, (long)request, (long)arg, 0, 0); }
+int getppid(void) { return (int)pyos_syscall(SYS_getppid, 0, 0, 0, 0, 0); }
+int dup2(int oldfd, int newfd) { return (int)pyos_syscall(SYS_dup2, oldfd, newfd, 0, 0, 0); }
+int proclist(struct pyos_procinfo *buf, int count) { return (int)pyos_syscall(SYS_proclist, (long)buf, count, 0, 0, 0); }
+int munmap(void *addr, size_t length) { return (int)pyos_syscall(SYS_munmap, (long)addr, (long)length, 0, 0, 0); }
+int msync(void *addr, size_t length, int flags) { return (int)pyos_syscall(SYS_msync, (long)addr, (long)length, flags, 0, 0); }
 int sched_swap(const char *name) { return (int)pyos_syscall(SYS_sched_swap, (long)name, 0, 0, 0, 0); }
 
 void *sbrk(long increment)
