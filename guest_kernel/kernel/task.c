@@ -19,6 +19,7 @@
 #include <pyos/task.h>
 #include <pyos/timer.h>
 #include <pyos/user.h>
+#include <pyos/vm.h>
 
 static struct task tasks[TASK_MAX];
 struct task *current;
@@ -294,6 +295,7 @@ void task_exit(int status)
         printk("pyos: init exited with status %d; powering off\n", status);
         poweroff(status);
     }
+    vm_exit(t);            /* its pages go now; MAP_SHARED ones reach their files first */
     files_close_all(t);
     for (int i = 1; i < TASK_MAX; i++)  /* orphans go to init */
         if (tasks[i].state != TASK_FREE && tasks[i].parent == t)
@@ -320,6 +322,37 @@ static int reap(struct task *child, int *status)
     kstack_free(child->kstack_top);
     child->state = TASK_FREE;
     return pid;
+}
+
+/* waitpid: pid > 0 that child, -1 any child; Linux's status word
+ * (exit status << 8, or the terminating signal); WNOHANG: 0 if none has ended. */
+int task_waitpid(int pid, int *status, int options)
+{
+    if (pid == 0 || pid < -1)
+        return -EINVAL;   /* process groups: with the tty's job control */
+    uint64_t flags = irq_save();
+    for (;;) {
+        int children = 0;
+        for (int i = 1; i < TASK_MAX; i++) {
+            struct task *t = &tasks[i];
+            if (t->state == TASK_FREE || t->parent != current || (pid > 0 && t->pid != pid))
+                continue;
+            children++;
+            if (t->state == TASK_ZOMBIE) {
+                int code = t->term_signal ? (t->term_signal & 0x7f) : (t->exit_status & 0xff) << 8;
+                int reaped = reap(t, NULL);
+                if (status)
+                    *status = code;
+                irq_restore(flags);
+                return reaped;
+            }
+        }
+        if (!children || (options & WNOHANG)) {
+            irq_restore(flags);
+            return children ? 0 : -ECHILD;
+        }
+        task_block(current);
+    }
 }
 
 int task_wait(int pid, int *status)

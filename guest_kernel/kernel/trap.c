@@ -10,6 +10,7 @@
 #include <pyos/syscall_nr.h>
 #include <pyos/task.h>
 #include <pyos/user.h>
+#include <pyos/vm.h>
 #include <pyos/x86.h>
 
 #define EXCEPTION_STATUS 3
@@ -87,6 +88,10 @@ void trap(struct trap_frame *frame)
     }
     if (from_user && (v == 13 || v == 14) && vdso_fault_is_syscall_probe(frame))
         return;
+    if (from_user && v == 14 && vm_user_fault(frame)) {  /* demand paging, copy-on-write (kernel/vm.c) */
+        preempt_if_needed(frame);
+        return;
+    }
     if (from_user && v < 32) {
         user_exception(frame);
         return;

@@ -35,6 +35,12 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_statfs] = sys_statfs,
     [SYS_mount] = sys_mount,
     [SYS_sched_swap] = sys_sched_swap,
+    [SYS_fork] = sys_fork,
+    [SYS_execve] = sys_execve,
+    [SYS_waitpid] = sys_waitpid,
+    [SYS_mmap] = sys_mmap,
+    [SYS_munmap] = sys_munmap,
+    [SYS_msync] = sys_msync,
 };
 
 const struct syscalls_ops syscalls_plugin = {

@@ -55,5 +55,12 @@ long sys_ftruncate(long fd, long length, long, long, long, long);
 long sys_statfs(long path, long out, long, long, long, long);
 long sys_mount(long dev, long path, long, long, long, long);
 long sys_sched_swap(long name, long, long, long, long, long);
+/* kernel/sys_proc.c */
+long sys_fork(long, long, long, long, long, long);
+long sys_execve(long path, long argv, long envp, long, long, long);
+long sys_waitpid(long pid, long status, long options, long, long, long);
+long sys_mmap(long addr, long length, long prot, long flags, long fd, long offset);
+long sys_munmap(long addr, long length, long, long, long, long);
+long sys_msync(long addr, long length, long flags, long, long, long);
 
 #endif

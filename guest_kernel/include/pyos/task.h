@@ -25,6 +25,7 @@ struct sched_entity {
 };
 
 struct file;
+struct vm;
 
 struct task {
     int pid;
@@ -38,6 +39,8 @@ struct task {
     uint64_t wake_tick;          /* TASK_SLEEPING until this tick */
     void *wait_channel;          /* TASK_BLOCKED on this */
     uint64_t brk_start, brk;     /* the heap of a user process */
+    struct vm *vm;               /* its memory areas (pyos/vm.h); NULL for kernel threads */
+    int term_signal;             /* the signal that killed it (waitpid's WTERMSIG); 0: it exited */
     struct file *files[FD_MAX];
     char cwd[TASK_CWD_MAX];      /* canonical absolute path; "" means "/" */
     struct sched_entity sched;
@@ -52,6 +55,7 @@ struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
 int process_spawn(const char *path, const char *const *argv, struct task *parent);
 void task_exit(int status) __attribute__((noreturn));
 int task_wait(int pid, int *status);
+int task_waitpid(int pid, int *status, int options);  /* Linux's status word; WNOHANG */
 void task_sleep_ms(uint64_t ms);
 void task_yield(void);
 void task_block(void *channel);           /* call with interrupts off */
