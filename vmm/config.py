@@ -65,7 +65,9 @@ allowed. The schema below is the single description of what a config may say.
                              # the folder DIR (like pyos-vmm mkimage); fs "ext2"
                              # or "fat32". Without path (then snapshot or
                              # readonly): an image in the cache, keyed by DIR's
-                             # content, remade when that changes
+                             # content, remade when that changes; add
+                             # programs = true to install every user program
+                             # (guest_kernel/user/programs) at /bin/NAME
 """
 
 from __future__ import annotations
@@ -136,6 +138,7 @@ class CreateConfig:
     fs: str
     size_mib: int
     source: str  # the folder the image is made from (TOML key "from")
+    programs: bool = False  # also every user program at /bin/NAME (vmm/build/user.py)
 
 
 @dataclass
@@ -328,7 +331,9 @@ def _boolean(value):
 
 
 DISK_KEYS = {"path": _string, "readonly": _boolean, "snapshot": _boolean, "create": None}
-CREATE_KEYS = {"fs": _choice("ext2", "fat32"), "size_mib": _int_range(1, 1 << 20), "from": _string}
+CREATE_KEYS = {"fs": _choice("ext2", "fat32"), "size_mib": _int_range(1, 1 << 20), "from": _string,
+               "programs": _boolean}
+CREATE_OPTIONAL = {"programs"}
 
 
 def _disks(where: str, entries) -> list[DiskConfig]:
@@ -368,11 +373,11 @@ def _disks(where: str, entries) -> list[DiskConfig]:
                 problem = CREATE_KEYS[key](value)
                 if problem:
                     raise _fail(where, f"{name} create.{key} = {value!r}: {problem}")
-            missing = [k for k in CREATE_KEYS if k not in create]
+            missing = [k for k in CREATE_KEYS if k not in create and k not in CREATE_OPTIONAL]
             if missing:
                 raise _fail(where, f"{name} create lacks " + ", ".join(missing),
                             'e.g. create = { fs = "ext2", size_mib = 32, from = "DIR" }')
-            create = CreateConfig(create["fs"], create["size_mib"], create["from"])
+            create = CreateConfig(create["fs"], create["size_mib"], create["from"], create.get("programs", False))
         disks.append(DiskConfig(entry.get("path", ""), entry.get("readonly", False),
                                 entry.get("snapshot", False), create))
     return disks

@@ -143,6 +143,7 @@ long sys_waitpid(long pid, long status, long options, long a3, long a4, long a5)
 }
 
 #define MMAP_MAX_LEN (1UL << 36)
+#define SHARED_ANON_MAX (16UL << 20)
 #define PAGE_UP(x) (((x) + FRAME_SIZE - 1) & ~(FRAME_SIZE - 1))
 
 /* A free range of len bytes below vm->mmap_next, or 0. */
@@ -189,6 +190,8 @@ long sys_mmap(long addr, long length, long prot, long flags, long fd, long offse
             return -EACCES;
         size = st.size;
     }
+    if (type == MAP_SHARED && !file && len > SHARED_ANON_MAX)
+        return -ENOMEM;   /* populated at once (below): keep it bounded */
     if (flags & MAP_FIXED) {
         if ((at & (FRAME_SIZE - 1)) || at < USER_LOAD_MIN || at > USER_MMAP_TOP || len > USER_MMAP_TOP - at ||
             (at < VDSO_ADDR + FRAME_SIZE && at + len > VDSO_ADDR))
@@ -210,6 +213,17 @@ long sys_mmap(long addr, long length, long prot, long flags, long fd, long offse
     }
     if (!(flags & MAP_FIXED))
         vm->mmap_next = at;
+    if (v->shared && !file) {
+        /* Shared anonymous memory has no file to meet in, so its pages exist
+         * from the start: fork then shares them instead of each side faulting
+         * in a zeroed page of its own. */
+        for (uint64_t page = at; page < at + len; page += FRAME_SIZE) {
+            if (vm_fault(page, 1, 0) < 0) {
+                vm_unmap_current(at, at + len);
+                return -ENOMEM;
+            }
+        }
+    }
     return (long)at;
 }
 
