@@ -15,7 +15,7 @@ import pytest
 from .conftest import REPO, boot, write_config
 
 ROOTFS = REPO / "configs" / "rootfs"
-CASES = ["fork", "exec", "cow", "stack", "mmap", "mmap_file", "exec_errors", "grind"]
+CASES = ["fork", "exec", "cow", "stack", "mmap", "mmap_file", "exec_errors"]
 
 
 def _disk_config(tmp_path, paging="direct", source=ROOTFS, programs=True):

@@ -297,9 +297,14 @@ void task_exit(int status)
     }
     vm_exit(t);            /* its pages go now; MAP_SHARED ones reach their files first */
     files_close_all(t);
-    for (int i = 1; i < TASK_MAX; i++)  /* orphans go to init */
-        if (tasks[i].state != TASK_FREE && tasks[i].parent == t)
-            tasks[i].parent = task_by_pid(1);
+    struct task *init = task_by_pid(1);
+    for (int i = 1; i < TASK_MAX; i++) {  /* orphans go to init */
+        if (tasks[i].state != TASK_FREE && tasks[i].parent == t) {
+            tasks[i].parent = init;
+            if (tasks[i].state == TASK_ZOMBIE && init)
+                task_wakeup(init);   /* one to reap already: init's wait must see it */
+        }
+    }
     t->exit_status = status;
     t->state = TASK_ZOMBIE;
     pyos_counters.tasks_runnable--;
