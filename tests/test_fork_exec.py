@@ -48,6 +48,8 @@ def test_process_cases_from_disk(tmp_path, paging):
     assert "munmap wrote 'T', exit wrote 'K'" in console
     stats = dict(re.findall(r"^pyos_guest_(\w+)_total  (\d+)$", result.stderr, re.M))
     assert int(stats["cow_faults"]) > 0 and int(stats["demand_faults"]) > 0 and int(stats["forks"]) > 20
+    # Parent and child run the same program: the child's text pages were the parent's, from the page cache.
+    assert int(stats["pagecache_hits"]) > 0
 
 
 def _copy_hello(tmp_path, name: str, pie: bool = False):

@@ -10,6 +10,7 @@
  * mapping of it exists (the filesystem's own buffer cache is below it);
  * MAP_SHARED changes reach the file on msync/munmap/exit.
  */
+#include <pyos/counters.h>
 #include <pyos/file.h>
 #include <pyos/frame_alloc.h>
 #include <pyos/kernel.h>
@@ -73,6 +74,7 @@ uint64_t pagecache_get(const struct vma *v, uint64_t offset)
     const void *key = key_of(v);
     struct pc_page *p = lookup(key, offset);
     if (p) {
+        pyos_counters.pagecache_hits++;
         frame_ref_get(p->phys);
         return p->phys;
     }

@@ -51,6 +51,7 @@ struct pyos_counters {
     uint64_t cow_faults;             /* write faults on a shared page: copied, or made writable */
     uint64_t forks;
     uint64_t execs;
+    uint64_t pagecache_hits;         /* file pages found mapped by another process already (shared text) */
 };
 
 extern struct pyos_counters pyos_counters;
