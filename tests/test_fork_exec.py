@@ -117,3 +117,32 @@ def test_pie_program_is_relocated(tmp_path):
     result = boot("--cmdline", "-- pie loaded", config=_disk_config(tmp_path, source=root, programs=False))
     assert result.status == 0, result.console[-3000:]
     assert "pie says relocated: argc 2, argv[1] loaded" in result.console
+
+
+def test_programs_key_is_validated():
+    from vmm import config as config_mod
+    from vmm.errors import ConfigError
+    with pytest.raises(ConfigError) as e:
+        config_mod.from_dict({"disk": [{"path": "a", "create": {"fs": "ext2", "size_mib": 8, "from": "d",
+                                                                 "programs": "yes"}}]})
+    assert "create.programs = 'yes': must be true or false" in str(e.value)
+
+
+def test_default_root_image_has_every_program_and_the_kernel_only_a_few(kernel_elf):
+    from vmm import config as config_mod
+    from vmm.build.user import embedded
+    from vmm.disks import open_disks
+    from vmm.symbols import embedded_programs
+    cfg = config_mod.load(REPO / "configs" / "default.toml")
+    assert cfg.disks[0].create.programs
+    images = open_disks(cfg)
+    path = images[0].path
+    for image in images:
+        image.close()
+    listing = subprocess.run(["debugfs", "-R", "ls -p /bin", str(path)], capture_output=True, text=True).stdout
+    names = {src.stem for src in (REPO / "guest_kernel" / "user" / "programs").glob("*.c")}
+    on_disk = {line.split("/")[5] for line in listing.splitlines() if line.count("/") >= 6}
+    assert names <= on_disk, names - on_disk
+    assert "/100755/" in listing                       # executable files
+    assert set(embedded_programs(kernel_elf)) == {n for n in names if embedded(n)}
+    assert {"init", "hello", "usertests", "wl_proc"} <= set(embedded_programs(kernel_elf))
