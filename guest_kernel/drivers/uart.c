@@ -2,11 +2,12 @@
  * 16550A UART: the kernel console on COM1.
  * 115200 baud (divisor 1), 8 data bits, no parity, 1 stop bit, FIFOs on.
  * Output is polled (wait for THR empty); input is interrupt-driven once
- * uart_enable_rx_irq() is called: IRQ 4 moves received bytes into a ring.
+ * uart_enable_rx_irq() is called: IRQ 4 hands each received byte to the
+ * console tty (kernel/tty.c), which does the rest.
  */
-#include <pyos/file.h>
 #include <pyos/io.h>
 #include <pyos/irq.h>
+#include <pyos/tty.h>
 #include <pyos/uart.h>
 #include <pyos/x86.h>
 
@@ -53,9 +54,6 @@ void uart_putc(char c)
     outb(uart_base + UART_DATA, (uint8_t)c);
 }
 
-#define RX_RING 256
-static volatile uint8_t rx_ring[RX_RING];
-static volatile uint32_t rx_head, rx_tail;  /* head: next write (IRQ), tail: next read */
 volatile uint64_t uart_thre_irqs;
 
 static void uart_irq(int irq, struct trap_frame *frame)
@@ -70,12 +68,8 @@ static void uart_irq(int irq, struct trap_frame *frame)
             outb(uart_base + UART_IER, inb(uart_base + UART_IER) & ~IER_THRE);
             continue;
         }
-        while (inb(uart_base + UART_LSR) & LSR_DATA_READY) {
-            uint8_t c = inb(uart_base + UART_DATA);
-            if (rx_head - rx_tail < RX_RING)
-                rx_ring[rx_head++ % RX_RING] = c;  /* else dropped: nobody is reading */
-        }
-        console_input_ready();
+        while (inb(uart_base + UART_LSR) & LSR_DATA_READY)
+            tty_input((char)inb(uart_base + UART_DATA));
     }
 }
 
@@ -88,11 +82,4 @@ void uart_enable_rx_irq(void)
 void uart_enable_thre_irq(void)
 {
     outb(uart_base + UART_IER, inb(uart_base + UART_IER) | IER_THRE);
-}
-
-int uart_getc_nonblock(void)
-{
-    if (rx_tail == rx_head)
-        return -1;
-    return rx_ring[rx_tail++ % RX_RING];
 }

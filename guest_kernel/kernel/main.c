@@ -11,6 +11,7 @@
 #include <pyos/string.h>
 #include <pyos/timer.h>
 #include <pyos/task.h>
+#include <pyos/tty.h>
 #include <pyos/uart.h>
 #include <pyos/user.h>
 #include <pyos/vga.h>
@@ -88,24 +89,20 @@ static void timer_test(const char *seconds)
            us / 1000000, us % 1000000);
 }
 
-/* echo=1: an interrupt-driven serial console that echoes until Ctrl-D. */
+/* echo=1: the console tty in the kernel, before any process: input comes in by
+ * IRQ 4 (serial) or IRQ 1 (keyboard) and the line discipline echoes and edits
+ * it (kernel/tty.c). A read that ends without a newline (Ctrl-D) ends it. */
 static void echo_console(void)
 {
     printk("echo: type; each key comes in by IRQ 4 (serial) or IRQ 1 (keyboard) and is echoed (Ctrl-D powers off)\n");
     for (;;) {
-        int c;
-        while ((c = uart_getc_nonblock()) >= 0 || (c = kbd_getc_nonblock()) >= 0) {
-            if (c == 4) {
+        char buf[256];   /* a whole line (the tty's line limit) */
+        long n;
+        while ((n = tty_read_nonblock(buf, sizeof buf)) >= 0) {
+            if (n == 0 || buf[n - 1] != '\n') {
                 printk("\necho: Ctrl-D, %lu COM1 interrupts\n", pyos_counters.irqs[IRQ_COM1]);
                 return;
             }
-            char ch = (char)c;
-            if (c == '\r' || c == '\n')
-                printk("\n");
-            else if (c == 0x7f || c == '\b')
-                console_write("\b \b", 3);  /* backspace erases: back, blank, back */
-            else
-                console_write(&ch, 1);
         }
         mm_refresh_stats();  /* cheap when nothing changed; keeps the VMM's view exact */
         sti_hlt();  /* the idle loop: sleep until the next interrupt */

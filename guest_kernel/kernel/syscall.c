@@ -165,7 +165,7 @@ long sys_sleep(long ms, long a1, long a2, long a3, long a4, long a5)
     if (ms < 0)
         return -EINVAL;
     task_sleep_ms((uint64_t)ms);
-    return 0;
+    return signal_pending(current) ? -EINTR : 0;   /* a signal woke it early */
 }
 
 long sys_yield(long a0, long a1, long a2, long a3, long a4, long a5)

@@ -85,6 +85,24 @@ struct task *task_by_pid(int pid)
     return NULL;
 }
 
+static void make_runnable(struct task *t);
+
+struct task *task_slot(int i)
+{
+    return &tasks[i];
+}
+
+/* A signal for a task waiting in the kernel: it runs again, and its wait
+ * loop sees signal_pending() and returns -EINTR. A task that was never
+ * started (blocked without a channel) is left alone. */
+void task_interrupt(struct task *t)
+{
+    if (t->state == TASK_SLEEPING || (t->state == TASK_BLOCKED && t->wait_channel)) {
+        t->wait_channel = NULL;
+        make_runnable(t);
+    }
+}
+
 /* A free slot with a kernel stack whose top holds a trap frame (*frame) that
  * task_start leaves through the first time the task runs. */
 struct task *task_alloc(const char *name, struct trap_frame **frame)
@@ -123,8 +141,6 @@ void task_free_unstarted(struct task *t)
     kstack_free(t->kstack_top);
     t->state = TASK_FREE;
 }
-
-static void make_runnable(struct task *t);
 
 void task_start_new(struct task *t)
 {
@@ -305,8 +321,10 @@ void task_exit(int status)
     pyos_counters.tasks_runnable--;
     pyos_counters.processes_exited++;
     sched->dequeue(t);
-    if (t->parent)
+    if (t->parent) {
         task_wakeup(t->parent);
+        signal_send(t->parent, SIGCHLD);
+    }
     schedule();
     panic("a zombie ran again");
 }
@@ -371,9 +389,9 @@ int task_wait(int pid, int *status)
                 return reaped;
             }
         }
-        if (!children) {
+        if (!children || signal_pending(current)) {
             irq_restore(flags);
-            return -ECHILD;
+            return children ? -EINTR : -ECHILD;
         }
         task_block(current);  /* an exiting child wakes its parent */
     }
@@ -382,6 +400,7 @@ int task_wait(int pid, int *status)
 void task_kill_current(struct trap_frame *frame)
 {
     pyos_counters.processes_killed++;
+    current->term_signal = signal_of_vector(frame->vector);
     task_exit(KILLED_STATUS_BASE + (int)frame->vector);
 }
 

@@ -57,11 +57,14 @@ static void exception_report(struct trap_frame *f)
     printk("  CR3 %#018lx\n", read_cr3());
 }
 
-/* A CPU exception in user mode: the process dies, the kernel goes on. */
+/* A CPU exception in user mode: the process's handler for the matching
+ * signal (SIGSEGV, SIGILL, SIGFPE...) runs, or it dies and the kernel goes on. */
 static void user_exception(struct trap_frame *f)
 {
     if (f->vector == 14)
         pyos_counters.user_page_faults++;
+    if (signal_for_exception(f))
+        return;
     printk("pid %d (%s): killed by %s at RIP %#lx", current->pid, current->name,
            exception_names[f->vector], f->rip);
     if (f->vector == 14)
@@ -71,7 +74,7 @@ static void user_exception(struct trap_frame *f)
     task_kill_current(f);
 }
 
-void trap(struct trap_frame *frame)
+static void trap_dispatch(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
     int from_user = frame->cs & 3;
@@ -110,4 +113,12 @@ void trap(struct trap_frame *frame)
         return;
     }
     printk("pyos: unexpected interrupt vector %lu at RIP %#lx, ignored\n", v, frame->rip);
+}
+
+void trap(struct trap_frame *frame)
+{
+    trap_dispatch(frame);
+    /* The one place signals are delivered: every return to user mode. */
+    if ((frame->cs & 3) && current && task_pending_work(current))
+        signal_deliver(frame);
 }

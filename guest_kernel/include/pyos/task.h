@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <pyos/x86.h>
+#include <pyos/signal.h>
 
 #define TASK_MAX 64
 #define TASK_NAME_MAX 32
@@ -46,6 +47,10 @@ struct task {
     struct sched_entity sched;
     uint64_t runtime_ticks;
     uint8_t fpu[512] __attribute__((aligned(16)));  /* fxsave64 image */
+    /* Signals and process groups (kernel/signal.c). */
+    struct task_signals sig;
+    int pgid;                    /* process group; 0 for kernel threads */
+    int term_signal;             /* the signal that killed it; 0: it exited */
 };
 
 extern struct task *current;
@@ -65,5 +70,14 @@ void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
 void schedule(void);
 void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* a user CPU exception */
 struct task *task_by_pid(int pid);
+struct task *task_slot(int i);            /* tasks[i] for 1 <= i < TASK_MAX, any state */
+void task_interrupt(struct task *t);      /* a signal came: a blocked or sleeping task runs again */
+
+/* Work to do before returning to user mode (a system-call fast path must
+ * take the full path when this is true): an unblocked pending signal. */
+static inline int task_pending_work(const struct task *t)
+{
+    return (t->sig.pending & ~t->sig.blocked) != 0;
+}
 
 #endif

@@ -6,8 +6,7 @@
 
 void uart_init(uint16_t base);
 void uart_putc(char c);
-int uart_getc_nonblock(void);  /* -1 when nothing was received */
-void uart_enable_rx_irq(void);  /* received bytes arrive by IRQ 4 */
+void uart_enable_rx_irq(void);  /* received bytes go to the tty by IRQ 4 */
 void uart_enable_thre_irq(void);  /* one THR-empty interrupt (for tests) */
 extern volatile uint64_t uart_thre_irqs;
 
