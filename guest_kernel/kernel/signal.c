@@ -184,7 +184,7 @@ int signal_for_exception(struct trap_frame *f)
     return 1;
 }
 
-void task_fork_hook(struct task *child, const struct task *parent)
+void signal_fork(struct task *child, const struct task *parent)
 {
     memcpy(child->sig.action, parent->sig.action, sizeof child->sig.action);
     child->sig.blocked = parent->sig.blocked;
@@ -192,7 +192,7 @@ void task_fork_hook(struct task *child, const struct task *parent)
     child->pgid = parent->pgid;
 }
 
-void task_exec_hook(struct task *t)
+void signal_exec(struct task *t)
 {
     for (int sig = 1; sig < NSIG; sig++)
         if (t->sig.action[sig].handler != SIG_IGN)

@@ -50,7 +50,6 @@ struct task {
     /* Signals and process groups (kernel/signal.c). */
     struct task_signals sig;
     int pgid;                    /* process group; 0 for kernel threads */
-    int term_signal;             /* the signal that killed it; 0: it exited */
 };
 
 extern struct task *current;
