@@ -35,6 +35,9 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_statfs] = sys_statfs,
     [SYS_mount] = sys_mount,
     [SYS_sched_swap] = sys_sched_swap,
+    [SYS_getppid] = sys_getppid,
+    [SYS_dup2] = sys_dup2,
+    [SYS_proclist] = sys_proclist,
 };
 
 const struct syscalls_ops syscalls_plugin = {

@@ -55,5 +55,9 @@ long sys_ftruncate(long fd, long length, long, long, long, long);
 long sys_statfs(long path, long out, long, long, long, long);
 long sys_mount(long dev, long path, long, long, long, long);
 long sys_sched_swap(long name, long, long, long, long, long);
+/* kernel/sys_proc.c */
+long sys_getppid(long, long, long, long, long, long);
+long sys_dup2(long oldfd, long newfd, long, long, long, long);
+long sys_proclist(long buf, long count, long, long, long, long);
 
 #endif

@@ -61,5 +61,6 @@ void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
 void schedule(void);
 void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* a user CPU exception */
 struct task *task_by_pid(int pid);
+struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 
 #endif
