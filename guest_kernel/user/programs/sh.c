@@ -440,7 +440,7 @@ static int command_empty(const struct command *c)
 /* The next pipeline at *pp into pl, and how it ends (*term). 0, or -1 after a message. */
 static int parse_pipeline(const char **pp, struct pipeline *pl, int *term)
 {
-    const char *p = *pp, *start;
+    const char *p = *pp, *start, *end = NULL;
     arena_used = 0;
     pl->ncmds = 0;
     struct command *c = &pl->cmd[0];
@@ -453,11 +453,13 @@ static int parse_pipeline(const char **pp, struct pipeline *pl, int *term)
         const char *here = p;
         if (!ch || ch == '\n' || ch == '#') {
             *term = T_END;
+            end = p;
             p += strlen(p);
             break;
         }
         if (ch == ';' || ch == '&' || (ch == '|' && p[1] == '|')) {
             *term = ch == ';' ? T_SEMI : p[1] == '&' ? T_AND : ch == '&' ? T_AMP : T_OR;
+            end = p;
             p += (*term == T_AND || *term == T_OR) ? 2 : 1;
             if (command_empty(c) && pl->ncmds)
                 return syntax_error(here);
@@ -506,7 +508,7 @@ static int parse_pipeline(const char **pp, struct pipeline *pl, int *term)
         return syntax_error("end of line");
     for (int i = 0; i < pl->ncmds; i++)
         pl->cmd[i].argv[pl->cmd[i].argc] = NULL;
-    size_t len = (size_t)(p - start);
+    size_t len = (size_t)(end - start);
     while (len && (start[len - 1] == ' ' || start[len - 1] == '\t' || start[len - 1] == '\n'))
         len--;
     if (len >= sizeof pl->text)

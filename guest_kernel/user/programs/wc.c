@@ -40,16 +40,17 @@ static int count(int fd, const char *name, struct counts *c)
     }
 }
 
+/* Columns 7 wide, as GNU wc pads them; a single column is not padded (wc -l). */
 static void report(const struct counts *c, const char *name)
 {
     char line[128];
-    int n = 0;
+    int n = 0, width = show_lines + show_words + show_bytes > 1 ? 7 : 1;
     if (show_lines)
-        n += snprintf(line + n, sizeof line - n, "%7lu ", c->lines);
+        n += snprintf(line + n, sizeof line - n, "%*lu ", width, c->lines);
     if (show_words)
-        n += snprintf(line + n, sizeof line - n, "%7lu ", c->words);
+        n += snprintf(line + n, sizeof line - n, "%*lu ", width, c->words);
     if (show_bytes)
-        n += snprintf(line + n, sizeof line - n, "%7lu ", c->bytes);
+        n += snprintf(line + n, sizeof line - n, "%*lu ", width, c->bytes);
     line[n - 1] = 0;   /* no space after the last column */
     if (name)
         printf("%s %s\n", line, name);
