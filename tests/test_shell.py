@@ -351,9 +351,9 @@ def test_default_config_in_a_terminal_boots_to_a_shell_prompt(tmp_path):
     from .test_console import Tmux, vmm_line
     t = Tmux(vmm_line(), tmp_path)
     try:
-        t.wait_for(lambda s: "Welcome to pyos." in s and PROMPT.search(s), "the shell prompt")
-        t.keys("echo $((6)) typed | wc -c", "Enter")
-        t.wait_for(lambda s: re.search(r"^12$", s, re.M), "wc's answer")
+        t.wait_for(lambda s: "Welcome to pyos." in s and re.search(r"^pyos:/\$$", s, re.M), "the shell prompt")
+        t.keys("echo 1234567890 | wc -c", "Enter")
+        t.wait_for(lambda s: re.search(r"(^|\$ )11$", s, re.M), "wc's answer")
         t.keys("exit 5", "Enter")
         assert t.status() == 5
         assert "interactive=1" in t.capture(history=True)

@@ -19,6 +19,9 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_setpriority] = sys_setpriority,
     [SYS_sysinfo] = sys_sysinfo,
     [SYS_uptime] = sys_uptime,
+    [SYS_getppid] = sys_getppid,      /* kernel/sys_procinfo.c */
+    [SYS_dup2] = sys_dup2,
+    [SYS_proclist] = sys_proclist,
     [SYS_lseek] = sys_lseek,
     [SYS_stat] = sys_stat,
     [SYS_fstat] = sys_fstat,
@@ -35,9 +38,6 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_statfs] = sys_statfs,
     [SYS_mount] = sys_mount,
     [SYS_sched_swap] = sys_sched_swap,
-    [SYS_getppid] = sys_getppid,
-    [SYS_dup2] = sys_dup2,
-    [SYS_proclist] = sys_proclist,
 };
 
 const struct syscalls_ops syscalls_plugin = {

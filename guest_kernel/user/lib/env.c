@@ -6,8 +6,10 @@
  */
 #include <ulib.h>
 
+/* crt0 sets environ from the stack execve built; a kernel whose programs
+ * start without an environment leaves this empty one (weak: crt0's wins). */
 static char *no_environment[] = {NULL};
-char **environ = no_environment;
+char **environ __attribute__((weak)) = no_environment;
 static int owned;     /* environ is our malloc'd array */
 static size_t capacity;
 
