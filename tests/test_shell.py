@@ -29,11 +29,10 @@ TOOLS = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
 # The test disk's files: what the tools are checked against.
 FRUIT = "apple\nbanana\ncherry\ndate\nelderberry\nfig\ngrape\n"
 FILES = {
-    "etc/motd": "Welcome to pyos.\n",
     "data/fruit.txt": FRUIT,
     "data/numbers.txt": "".join(f"line {i}\n" for i in range(1, 31)),
     "scripts/count.sh": "# a script on the image\necho \"args: $# first: $1\"\n"
-                        "for_each=no\ncat /data/fruit.txt | grep an | wc -l\nexit 7\n",
+                        "for_each=no\ncat /mnt/data/fruit.txt | grep an | wc -l\nexit 7\n",
     "scripts/fail.sh": "echo before\nfalse && echo not-printed\nfalse || echo recovered\n"
                        "nosuchprogram\necho \"status $?\"\n",
 }
@@ -45,12 +44,25 @@ def tool(name: str) -> str:
     return path
 
 
+def config_with_data_disk(tmp_path: Path, disk: Path) -> Path:
+    """The default machine (its root disk, a snapshot, with the programs) plus
+    `disk`, writable, as the primary slave: the kernel mounts it on /mnt."""
+    text = DEFAULT_CONFIG.read_text()
+    rootfs = 'from = "rootfs"'
+    assert rootfs in text, "configs/default.toml's root disk is no longer made from rootfs/"
+    text = text.replace(rootfs, f'from = "{DEFAULT_CONFIG.parent / "rootfs"}"')
+    return write_config(tmp_path, f'{text}\n[[disk]]\npath = "{disk}"\n')
+
+
 class Session:
-    """pyos-vmm booted with `cmdline`, its serial console on our pipes."""
+    """pyos-vmm booted with `cmdline`, its serial console on our pipes; with
+    `disk`, that image is mounted on /mnt."""
 
     def __init__(self, tmp_path: Path, cmdline: str = "-- sh", disk: Path | None = None):
-        disks = f'[[disk]]\npath = "{disk}"\n' if disk else ""
-        config = write_config(tmp_path, f'[serial]\ninput = "stdin"\n{disks}') if disk else DEFAULT_CONFIG
+        config = DEFAULT_CONFIG
+        if disk:
+            config = config_with_data_disk(tmp_path, disk)
+            cmdline = f"mount=hdb:/mnt {cmdline}"
         self.proc = subprocess.Popen(vmm_command("--config", config, "--cmdline", cmdline), cwd=REPO,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._out = bytearray()
@@ -138,14 +150,14 @@ class Session:
 
 
 def make_disk(tmp_path: Path, files: dict[str, str] = FILES) -> Path:
-    """A writable ext2 root disk (not a snapshot) with the default rootfs and `files`."""
-    src = tmp_path / "rootfs"
-    shutil.copytree(REPO / "configs" / "rootfs", src)
+    """A writable ext2 disk (not a snapshot) holding `files`."""
+    src = tmp_path / "files"
+    src.mkdir()
     for name, content in files.items():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_text(content)
     from vmm.mkimage import make_image
-    return make_image(tmp_path / "root.img", "ext2", 32, src)
+    return make_image(tmp_path / "data.img", "ext2", 8, src)
 
 
 def disk_file(image: Path, path: str) -> str:
@@ -191,21 +203,21 @@ def test_pipelines_and_redirections_reach_the_disk(session, tmp_path):
     disk = make_disk(tmp_path)
     sh = session(disk=disk)
     # A three-stage pipeline, and a longer one.
-    assert lines(sh.run("cat /data/fruit.txt | grep e | wc -l")) == ["5"]
-    assert lines(sh.run("cat /data/numbers.txt | grep 2 | grep -v 20 | head -n 3 | tail -n 2")) == \
+    assert lines(sh.run("cat /mnt/data/fruit.txt | grep e | wc -l")) == ["5"]
+    assert lines(sh.run("cat /mnt/data/numbers.txt | grep 2 | grep -v 20 | head -n 3 | tail -n 2")) == \
         ["line 12", "line 21"]
     # > creates, >> appends, < reads, 2> takes the errors only.
-    assert sh.run("echo first > /out.txt") == ""
-    assert sh.run("echo second >> /out.txt") == ""
-    assert lines(sh.run("wc -l < /out.txt")) == ["2"]
-    assert sh.run("cat /no/such/file 2> /err.txt") == ""
-    assert lines(sh.run("cat /err.txt")) == ["cat: /no/such/file: No such file or directory"]
-    assert lines(sh.run("grep -c an < /data/fruit.txt > /count.txt; cat /count.txt")) == ["1"]
+    assert sh.run("echo first > /mnt/out.txt") == ""
+    assert sh.run("echo second >> /mnt/out.txt") == ""
+    assert lines(sh.run("wc -l < /mnt/out.txt")) == ["2"]
+    assert sh.run("cat /mnt/no/such/file 2> /mnt/err.txt") == ""
+    assert lines(sh.run("cat /mnt/err.txt")) == ["cat: /mnt/no/such/file: No such file or directory"]
+    assert lines(sh.run("grep -c an < /mnt/data/fruit.txt > /mnt/count.txt; cat /mnt/count.txt")) == ["1"]
     # 2>&1 into a pipe: the error message is counted.
-    assert lines(sh.run("cat /nothing 2>&1 | wc -l")) == ["1"]
+    assert lines(sh.run("cat /mnt/nothing 2>&1 | wc -l")) == ["1"]
     assert sh.finish() == 0
     assert disk_file(disk, "/out.txt") == "first\nsecond\n"
-    assert disk_file(disk, "/err.txt") == "cat: /no/such/file: No such file or directory\n"
+    assert disk_file(disk, "/err.txt") == "cat: /mnt/no/such/file: No such file or directory\n"
     assert disk_file(disk, "/count.txt") == "1\n"
     fsck_clean(disk)
 
@@ -270,13 +282,13 @@ def test_background_jobs_jobs_and_wait(session):
 def test_scripts_from_the_image(session, tmp_path):
     disk = make_disk(tmp_path)
     sh = session(disk=disk)
-    out = sh.run("sh /scripts/count.sh one two; echo status $?")
+    out = sh.run("sh /mnt/scripts/count.sh one two; echo status $?")
     assert lines(out) == ["args: 2 first: one", "1", "status 7"]
-    out = sh.run("sh /scripts/fail.sh")
+    out = sh.run("sh /mnt/scripts/fail.sh")
     assert lines(out) == ["before", "recovered", "sh: nosuchprogram: command not found", "status 127"]
-    assert lines(sh.run("sh /scripts/missing.sh; echo $?")) == \
-        ["sh: /scripts/missing.sh: No such file or directory", "127"]
-    assert lines(sh.run("echo 'echo written by the shell; exit 5' > /s.sh; sh /s.sh; echo $?")) == \
+    assert lines(sh.run("sh /mnt/scripts/missing.sh; echo $?")) == \
+        ["sh: /mnt/scripts/missing.sh: No such file or directory", "127"]
+    assert lines(sh.run("echo 'echo written by the shell; exit 5' > /mnt/s.sh; sh /mnt/s.sh; echo $?")) == \
         ["written by the shell", "5"]
     assert sh.finish() == 0
 
@@ -284,27 +296,27 @@ def test_scripts_from_the_image(session, tmp_path):
 def test_file_tools(session, tmp_path):
     disk = make_disk(tmp_path)
     sh = session(disk=disk)
-    assert sh.run("ls /data").split() == ["fruit.txt", "numbers.txt"]
-    out = lines(sh.run("ls -l /data"))
+    assert sh.run("ls /mnt/data").split() == ["fruit.txt", "numbers.txt"]
+    out = lines(sh.run("ls -l /mnt/data"))
     assert len(out) == 2
     assert re.fullmatch(rf"-rw-r--r-- +1 +{len(FRUIT)} \d{{4}}-\d\d-\d\d \d\d:\d\d fruit.txt", out[0]), out
     assert re.fullmatch(r"-rw-r--r-- +1 +\d+ .* numbers.txt", out[1]), out
-    assert lines(sh.run("cat /data/fruit.txt")) == FRUIT.split()
-    assert lines(sh.run("wc /data/fruit.txt")) == [f"{7:7d} {7:7d} {len(FRUIT):7d} /data/fruit.txt"]
-    assert lines(sh.run("grep -n rr /data/fruit.txt")) == ["3:cherry", "5:elderberry"]
-    assert lines(sh.run("grep -c -v a /data/fruit.txt")) == ["3"]
-    assert lines(sh.run("head -n 2 /data/fruit.txt")) == ["apple", "banana"]
-    assert lines(sh.run("tail -n 2 /data/fruit.txt")) == ["fig", "grape"]
-    assert lines(sh.run("head -3 /data/numbers.txt | tail -1")) == ["line 3"]
-    assert sh.run("mkdir /d1 /d1/sub && cp /data/fruit.txt /d1/sub/copy.txt && echo ok") == "ok\n"
-    assert sh.run("cp /data/fruit.txt /data/numbers.txt /d1 && mv /d1/numbers.txt /d1/n.txt") == ""
-    assert sh.run("ls /d1").split() == ["fruit.txt", "n.txt", "sub"]
-    assert sh.run("touch /d1/empty; rm /d1/fruit.txt; rmdir /d1/sub") == \
-        "rmdir: /d1/sub: Directory not empty\n"
-    assert lines(sh.run("mkdir -p /d2/a/b; mv /d1/sub /d2/a/b; ls /d2/a/b/sub")) == ["copy.txt"]
-    assert lines(sh.run("rm /d2; echo $?")) == ["rm: /d2: is a directory (rm -r removes directories)", "1"]
-    assert sh.run("mkdir /gone; touch /gone/x; rm -r /gone; ls /gone") == \
-        "ls: /gone: No such file or directory\n"
+    assert lines(sh.run("cat /mnt/data/fruit.txt")) == FRUIT.split()
+    assert lines(sh.run("wc /mnt/data/fruit.txt")) == [f"{7:7d} {7:7d} {len(FRUIT):7d} /mnt/data/fruit.txt"]
+    assert lines(sh.run("grep -n rr /mnt/data/fruit.txt")) == ["3:cherry", "5:elderberry"]
+    assert lines(sh.run("grep -c -v a /mnt/data/fruit.txt")) == ["3"]
+    assert lines(sh.run("head -n 2 /mnt/data/fruit.txt")) == ["apple", "banana"]
+    assert lines(sh.run("tail -n 2 /mnt/data/fruit.txt")) == ["fig", "grape"]
+    assert lines(sh.run("head -3 /mnt/data/numbers.txt | tail -1")) == ["line 3"]
+    assert sh.run("mkdir /mnt/d1 /mnt/d1/sub && cp /mnt/data/fruit.txt /mnt/d1/sub/copy.txt && echo ok") == "ok\n"
+    assert sh.run("cp /mnt/data/fruit.txt /mnt/data/numbers.txt /mnt/d1 && mv /mnt/d1/numbers.txt /mnt/d1/n.txt") == ""
+    assert sh.run("ls /mnt/d1").split() == ["fruit.txt", "n.txt", "sub"]
+    assert sh.run("touch /mnt/d1/empty; rm /mnt/d1/fruit.txt; rmdir /mnt/d1/sub") == \
+        "rmdir: /mnt/d1/sub: Directory not empty\n"
+    assert lines(sh.run("mkdir -p /mnt/d2/a/b; mv /mnt/d1/sub /mnt/d2/a/b; ls /mnt/d2/a/b/sub")) == ["copy.txt"]
+    assert lines(sh.run("rm /mnt/d2; echo $?")) == ["rm: /mnt/d2: is a directory (rm -r removes directories)", "1"]
+    assert sh.run("mkdir /mnt/gone; touch /mnt/gone/x; rm -r /mnt/gone; ls /mnt/gone") == \
+        "ls: /mnt/gone: No such file or directory\n"
     status = sh.finish(3)
     assert disk_ls(disk, "/d1") == ["empty", "n.txt"]
     assert disk_file(disk, "/d1/n.txt") == FILES["data/numbers.txt"]
@@ -359,3 +371,31 @@ def test_default_config_in_a_terminal_boots_to_a_shell_prompt(tmp_path):
         assert "interactive=1" in t.capture(history=True)
     finally:
         t.close()
+
+
+def test_ctrl_c_interrupts_the_foreground_job_not_the_shell(session):
+    sh = session()
+    sh.send("echo started; sleep 100\n")
+    sh.wait_for("started\n", "the job to start")
+    # The first ^C may arrive while the shell still owns the terminal (it ignores
+    # SIGINT): type it again until the prompt is back, a poll rather than a sleep.
+    deadline = time.monotonic() + WAIT
+    while True:
+        sh.send("\x03")
+        try:
+            sh.wait_for(PROMPT, "the prompt after ^C", timeout=5)
+            break
+        except AssertionError:
+            assert time.monotonic() < deadline and sh.proc.poll() is None, sh.text[-3000:]
+    assert lines(sh.run("echo $?")) == ["130"]           # 128 + SIGINT
+    assert lines(sh.run("echo the shell is alive")) == ["the shell is alive"]
+    # kill: a background job by pid, with the default SIGTERM and with -KILL.
+    out = sh.run("sleep 100 &")
+    pid = re.fullmatch(r"\[1\] (\d+)\n", out)[1]
+    assert lines(sh.run(f"kill {pid}; wait {pid}; echo $?")) == ["143"]
+    out = sh.run("sleep 100 &")
+    pid = re.fullmatch(r"\[1\] (\d+)\n", out)[1]
+    assert lines(sh.run(f"kill -KILL {pid}; wait %1; echo $?")) == ["137"]
+    assert lines(sh.run("kill -s NOSUCH 1; echo $?")) == ["kill: unknown signal NOSUCH; kill -l lists them", "2"]
+    assert "15 TERM" in sh.run("kill -l")
+    assert sh.finish() == 0

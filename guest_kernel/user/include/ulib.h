@@ -49,7 +49,7 @@ int putstr(int fd, const char *s);
 
 struct reader {
     int fd;
-    int eot_is_eof;         /* a console without a tty: a ^D byte ends the input */
+    int eot_is_eof;         /* a console without a tty: ^D ends the input, CR a line */
     int eof;
     size_t pos, len;
     char buf[4096];

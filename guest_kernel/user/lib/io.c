@@ -26,7 +26,8 @@ void reader_init(struct reader *r, int fd)
     r->eof = 0;
     r->pos = r->len = 0;
     /* Without a tty the console hands over the ^D byte itself (the VMM sends
-     * one when piped input ends): treat it as the tty's end of file would. */
+     * one when piped input ends) and a terminal's Enter as CR: treat them as
+     * the tty's end of file and end of line would. */
     r->eot_is_eof = ioctl(fd, TCGETS, &t) == -ENOSYS && isatty(fd);
 }
 
@@ -68,7 +69,7 @@ long read_line(struct reader *r, char *line, size_t size)
             break;
         }
         got = 1;
-        if (c == '\n')
+        if (c == '\n' || (c == '\r' && r->eot_is_eof))   /* a raw terminal's Enter is CR */
             break;
         if (n + 1 < size)
             line[n++] = c;

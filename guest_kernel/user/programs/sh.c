@@ -20,7 +20,8 @@
  * (TIOCSPGRP) while it runs, so Ctrl-C reaches the job and not the shell,
  * which ignores SIGINT. 'CMD &' runs it in the background: jobs lists those,
  * wait waits for them. Builtins: cd, pwd, exit, export, unset, set, jobs,
- * wait, ':'.
+ * wait, ':'; and 'time PIPELINE' prints how long it took (the TSC, read in
+ * user mode).
  *
  * Each pipeline is read (and its words expanded) just before it runs, so
  * 'X=1; echo $X' and 'false || echo $?' see the new values.
@@ -947,6 +948,36 @@ static int run_pipeline(struct pipeline *pl, int background)
     return launch_error ? launch_error : code;
 }
 
+/* The TSC, read in user mode: the clock of the time keyword. */
+static unsigned long rdtsc(void)
+{
+    unsigned int lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (unsigned long)hi << 32 | lo;
+}
+
+/* 'time PIPELINE': run it and print its wall-clock time on standard error. */
+static int run_timed(struct pipeline *pl, int background)
+{
+    struct command *c = &pl->cmd[0];
+    c->argc--;
+    memmove(c->argv, c->argv + 1, (size_t)(c->argc + 1) * sizeof c->argv[0]);
+    if (command_empty(c) && pl->ncmds > 1) {
+        syntax_error("|");
+        return 2;
+    }
+    static unsigned long tsc_khz;
+    if (!tsc_khz) {
+        struct pyos_sysinfo info;
+        tsc_khz = sysinfo(&info) == 0 && info.tsc_khz ? info.tsc_khz : 1;
+    }
+    unsigned long start = rdtsc();
+    int status = command_empty(c) ? 0 : run_pipeline(pl, background);
+    unsigned long us = (rdtsc() - start) * 1000 / tsc_khz;
+    dprintf(2, "real %lu.%06lu s\n", us / 1000000, us % 1000000);
+    return status;
+}
+
 /* Run a line: its pipelines in order, as their connectors say. */
 static void run_line(const char *line)
 {
@@ -958,8 +989,12 @@ static void run_line(const char *line)
             last_status = 2;
             return;
         }
-        if (pl.ncmds && !skip)
-            last_status = run_pipeline(&pl, term == T_AMP);
+        if (pl.ncmds && !skip) {
+            if (pl.cmd[0].argc && !strcmp(pl.cmd[0].argv[0], "time"))
+                last_status = run_timed(&pl, term == T_AMP);
+            else
+                last_status = run_pipeline(&pl, term == T_AMP);
+        }
         if (term == T_AND)
             skip = last_status != 0;
         else if (term == T_OR)
