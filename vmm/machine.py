@@ -33,7 +33,7 @@ from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .coalesced import CoalescedPio
-from .console.terminal import SerialInput, open_output
+from .console.terminal import SerialInput, interactive_console, open_output
 from .devices.crash_report import CrashReportPort
 from .devices.acpi_pm import AcpiPowerOff
 from .devices.ata import ATA_CHANNELS, ata_channels
@@ -164,6 +164,8 @@ class Machine:
         words = config.kernel.cmdline
         if len(self.ata) > 1:
             words = ("ata_secondary=1 " + words).strip()
+        if interactive_console(config) and "interactive=" not in words.split("--")[0]:
+            words = ("interactive=1 " + words).strip()
         return words
 
     def _build_board(self, config, output) -> list[Slot]:

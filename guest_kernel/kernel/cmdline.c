@@ -45,7 +45,9 @@ int cmdline_get(const char *name, char *buf, size_t size)
  */
 static const char *const known_words[] = {
     "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", "i8042", "vga",
-    "ata_secondary", "mount", "sched_watchdog", NULL,   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
+    "ata_secondary", "mount", "sched_watchdog",   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
+    "interactive",   /* interactive=1 (pyos-vmm adds it when its stdin is a terminal): init starts a shell */
+    NULL,
 };
 
 /* Exit status for a command line the kernel cannot accept (a usage error). */

@@ -191,6 +191,9 @@ static void start_init(void)
     static char words[PYOS_CMDLINE_MAX];
     const char *argv[USER_MAX_ARGS + 1] = {"init"};
     int argc = 1;
+    char interactive[4];
+    if (cmdline_get("interactive", interactive, sizeof interactive) && !strcmp(interactive, "1"))
+        argv[argc++] = "-i";   /* the console is a person's terminal: init starts a shell */
     const char *rest = boot_info.cmdline;
     while (*rest && !(rest[0] == '-' && rest[1] == '-' && (rest[2] == ' ' || !rest[2])))
         rest++;
@@ -203,7 +206,7 @@ static void start_init(void)
                 break;
             if (argc == USER_MAX_ARGS) {
                 printk("command line: more than %d words after '--' for init; powering off with status 2\n",
-                       USER_MAX_ARGS - 1);
+                       USER_MAX_ARGS - (argv[1] && !strcmp(argv[1], "-i") ? 2 : 1));
                 poweroff(2);
             }
             argv[argc++] = p;

@@ -103,6 +103,12 @@ void task_interrupt(struct task *t)
     }
 }
 
+/* The task in table slot i (1..TASK_MAX-1), or NULL if the slot is free: for listings. */
+struct task *task_at(int slot)
+{
+    return slot > 0 && slot < TASK_MAX && tasks[slot].state != TASK_FREE ? &tasks[slot] : NULL;
+}
+
 /* A free slot with a kernel stack whose top holds a trap frame (*frame) that
  * task_start leaves through the first time the task runs. */
 struct task *task_alloc(const char *name, struct trap_frame **frame)

@@ -184,6 +184,12 @@ struct pyos_sysinfo {
     char syscall_entry[24];
     char programs[160];          /* the programs spawn can start, space-separated */
     unsigned long cpu_ticks;     /* timer ticks the calling process has run for */
+    /* The memory plugins' counters, for `free` (pyos/mm_stats.h). */
+    char frame_allocator[24], heap[24];
+    unsigned long heap_bytes_in_use;   /* as the kernel's callers asked for them */
+    unsigned long heap_frames;         /* frames the heap holds */
+    unsigned long heap_allocs, heap_frees;
+    unsigned long page_tables;         /* page-table pages allocated since boot */
 };
 
 /* stat()/fstat(): the same layout as struct fs_stat (pyos/fs.h). */

@@ -38,6 +38,10 @@ long sys_pipe(long fds, long, long, long, long, long);
 long sys_setpriority(long pid, long priority, long, long, long, long);
 long sys_sysinfo(long info, long, long, long, long, long);
 long sys_uptime(long, long, long, long, long, long);
+/* kernel/sys_procinfo.c */
+long sys_getppid(long, long, long, long, long, long);
+long sys_dup2(long oldfd, long newfd, long, long, long, long);
+long sys_proclist(long buf, long count, long, long, long, long);
 /* kernel/sys_file.c */
 long sys_lseek(long fd, long offset, long whence, long, long, long);
 long sys_stat(long path, long out, long, long, long, long);

@@ -78,5 +78,6 @@ static inline int task_pending_work(const struct task *t)
 {
     return (t->sig.pending & ~t->sig.blocked) != 0;
 }
+struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 
 #endif
