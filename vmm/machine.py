@@ -137,6 +137,7 @@ class Machine:
                     self.coalesced.add(base, 7)
         if self.coalesced.zones:
             self.loop.drain_coalesced = self.coalesced.drain
+        self.loop.inputs.append(self.uart.take_input)
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
         self.loop.on_reset = self._reboot
         self.reboots = 0
@@ -250,6 +251,7 @@ class Machine:
         with self.pic.lock:
             self.pic.master.reset()
             self.pic.slave.reset()
+            self.pic.update()
         self.uart.reset()
         self.i8042.reset()
         self.memory.clear()
@@ -318,10 +320,15 @@ class Machine:
         if self.control is not None:
             self.control.start()
         self.pit.start()
+        # From here the UART's state belongs to this (the vCPU) thread: the input
+        # thread's bytes wait in its inbox until the run loop takes them.
+        self.uart.vcpu_thread = threading.get_ident()
         try:
             self.serial_input.start(self.config)
             return self.loop.run()
         finally:
+            self.uart.vcpu_thread = None
+            self.uart.take_input()
             if self.control is not None:
                 self.control.close()
             self.pit.stop()

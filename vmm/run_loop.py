@@ -24,6 +24,7 @@ into Prometheus histograms at scrape time.
 
 from __future__ import annotations
 
+import errno
 import signal
 import struct
 import threading
@@ -33,7 +34,7 @@ from collections import Counter
 from . import errors
 from .bus import UnclaimedAccess
 from .errors import GuestCrash
-from .kvm import ffi, lib
+from .kvm import KvmError, ffi, lib
 from .report import register_dump
 
 KICK_SIGNAL = signal.SIGUSR1
@@ -69,11 +70,16 @@ class RunLoop:
         self.unclaimed_io = unclaimed_io
         self.status: int | None = None       # the guest's exit status, once it has one
         self.stop_status: int | None = None  # set by request_stop()
-        self.exit_counts: Counter[int] = Counter()  # by exit reason number
-        self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
+        # Plain int lists, indexed by exit reason / vector; exit_counts and
+        # injected turn them into dicts when the metrics read them.
+        self._counts = [0] * (HANDLING_REASONS + 1)
+        self._injected = [0] * 256
         self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
         self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
+        # Called in the vCPU thread after a kick or a wake-up from halt: devices
+        # whose other threads only queue work for it (the UART's inbox).
+        self.inputs: list = []
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.paused = False   # stop/cont (control socket): no KVM_RUN while set
@@ -90,6 +96,7 @@ class RunLoop:
         self.pause_requested = False  # the debugger wants the vCPU stopped
         self.hold_interrupts = False  # single-stepping: inject nothing meanwhile
         self._io_view = vcpu.io_data(0, vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
+        self._io_fast = vcpu.run_map  # the same bytes as a memoryview: item access gives ints
         self.handlers = {
             lib.KVM_EXIT_IO: self._on_io,
             lib.KVM_EXIT_MMIO: self._on_mmio,
@@ -100,6 +107,16 @@ class RunLoop:
             lib.KVM_EXIT_FAIL_ENTRY: self._on_fail_entry,
             lib.KVM_EXIT_SYSTEM_EVENT: self._on_system_event,
         }
+
+    @property
+    def exit_counts(self) -> Counter:
+        """VM exits so far by exit reason number (read at scrape time)."""
+        return Counter({r: n for r, n in enumerate(list(self._counts)) if n})
+
+    @property
+    def injected(self) -> Counter:
+        """Interrupts delivered so far, by vector."""
+        return Counter({v: n for v, n in enumerate(list(self._injected)) if n})
 
     # -- from any thread ---------------------------------------------------------
     def kick(self):
@@ -154,6 +171,7 @@ class RunLoop:
     def guest_exit(self, status: int):
         """The guest asked to power off with `status` (the exit port)."""
         self.status = status
+        self.attention = True
 
     def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
         dump = register_dump(self.vcpu, self.memory, insn_bytes, symbols=self.symbols)
@@ -183,15 +201,23 @@ class RunLoop:
     def _loop(self) -> int:
         vcpu = self.vcpu
         run = vcpu.run_struct
+        run_fn, fd, KVM_RUN = vcpu._run_fn, vcpu.fd, lib.KVM_RUN
         handlers = self.handlers
-        counts = self.exit_counts
+        counts = self._counts
         pic = self.pic
         handling = self.handling
+        view = self._io_fast
+        unpack_io = IO_RECORD.unpack_from
+        bus_read, bus_write = self.io_bus.read, self.io_bus.write
+        EXIT_IO, EXIT_INTR, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_IO_OUT
         clock = time.perf_counter_ns
+        window = False  # what run.request_interrupt_window holds: stored only when it changes
         reason = BEFORE_FIRST_EXIT
         exited = self.started_ns = clock()
-        while self.status is None:
+        while True:
             if self.attention:
+                if self.status is not None:
+                    return self.status
                 if self.stop_status is not None:
                     return self.stop_status
                 if self.reset_requested:
@@ -203,40 +229,67 @@ class RunLoop:
                 # Clear, then look again: other threads set their flag before `attention`,
                 # so a request racing with this is either seen here or sets it anew.
                 self.attention = False
-                if self.paused or self.reset_requested or self.stop_status is not None or self.pause_requested:
+                if (self.paused or self.reset_requested or self.stop_status is not None
+                        or self.pause_requested or self.status is not None):
                     self.attention = True
                 continue
-            if pic.has_interrupt() and not self.hold_interrupts:
+            # pic.intr is the PIC's INTR output, kept up to date by the PIC itself
+            # (one attribute read: no lock, no priority resolution per exit).
+            if pic.intr and not self.hold_interrupts:
                 if run.ready_for_interrupt_injection and run.if_flag:
                     vector = pic.acknowledge()
                     vcpu.interrupt(vector)
-                    self.injected[vector] += 1
+                    self._injected[vector] += 1
                 # Exit again as soon as the guest can take the next one.
-                run.request_interrupt_window = 1
-            else:
-                run.request_interrupt_window = 0
+                if not window:
+                    run.request_interrupt_window = window = 1
+            elif window:
+                run.request_interrupt_window = window = 0
             entered = clock()
             took = entered - exited  # handling the previous exit, injection included
             hist = handling[reason]
             hist[took.bit_length()] += 1
             hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
-            r = vcpu.run()
+            r = run_fn(fd, KVM_RUN, 0)
             exited = clock()
             if self.drain_coalesced is not None:
                 self.drain_coalesced()  # writes the guest made before this exit come first
             if r < 0:  # kicked out by a signal
+                if r != -errno.EINTR and r != -errno.EAGAIN:
+                    raise KvmError("KVM_RUN", -r)
                 run.immediate_exit = 0
-                reason = lib.KVM_EXIT_INTR
+                reason = EXIT_INTR
                 counts[reason] += 1
+                for take in self.inputs:
+                    take()
                 continue
             reason = run.exit_reason
             counts[reason] += 1
+            if reason == EXIT_IO:
+                # One unpack of the kvm_run io record instead of five cffi lookups.
+                direction, size, port, count, offset = unpack_io(view, IO_RECORD_OFFSET)
+                if count == 1:  # the common case: one in/out, no rep loop
+                    try:
+                        if direction == IO_OUT:
+                            bus_write(port, size, view[offset] if size == 1 else
+                                      int.from_bytes(view[offset:offset + size], "little"))
+                        elif size == 1:
+                            view[offset] = bus_read(port, 1) & 0xFF
+                        else:
+                            view[offset:offset + size] = (bus_read(port, size) & ((1 << 8 * size) - 1)
+                                                          ).to_bytes(size, "little")
+                    except UnclaimedAccess as access:
+                        value = self._unclaimed(access)
+                        if not access.is_write:
+                            view[offset:offset + size] = value.to_bytes(size, "little")
+                else:
+                    self._on_io(run)
+                continue
             handler = handlers.get(reason)
             if handler is None:
                 raise self.crash(errors.EXIT_GUEST_DEAD,
                                  f"unexpected KVM exit reason {EXIT_NAMES.get(reason, reason)} ({reason})")
             handler(run)
-        return self.status
 
     # -- exit handlers ------------------------------------------------------------------
     def _unclaimed(self, access: UnclaimedAccess) -> int:
@@ -296,7 +349,11 @@ class RunLoop:
         self._wakeup.clear()
         self._halted = True
         try:
-            while not self.pic.has_interrupt() and self.stop_status is None and not self.pause_requested:
+            while True:
+                for take in self.inputs:
+                    take()
+                if self.pic.intr or self.stop_status is not None or self.pause_requested:
+                    break
                 self._wakeup.wait(HALT_RECHECK)
                 self._wakeup.clear()
         finally:
@@ -334,7 +391,7 @@ class RunLoop:
     def _on_system_event(self, run):
         kind = run.system_event.type
         if kind == lib.KVM_SYSTEM_EVENT_SHUTDOWN:
-            self.status = 0
+            self.guest_exit(0)
         elif kind == lib.KVM_SYSTEM_EVENT_RESET:
             raise GuestCrash("guest requested a reset; pyos-vmm does not reboot guests",
                              status=errors.EXIT_GUEST_DEAD)

@@ -262,7 +262,9 @@ class PicPair:
         self.lock = threading.RLock()  # devices raise IRQs from their own threads
         self.on_int = on_int
         self.on_ack = on_ack
-        self._intr = False
+        # The INTR output as of the last change, for the run loop to read per
+        # exit without the lock: every state change goes through update().
+        self.intr = False
         self.master_port = PicPort(self, self.master)
         self.slave_port = PicPort(self, self.slave)
 
@@ -270,8 +272,8 @@ class PicPair:
         """Propagate the slave's INT to IR2, and INTR changes to the CPU."""
         self.master.set_irq(CASCADE_IRQ, self.slave.int_output)
         intr = self.master.int_output
-        rose = intr and not self._intr
-        self._intr = intr
+        rose = intr and not self.intr
+        self.intr = intr
         if rose and self.on_int:
             self.on_int()
 

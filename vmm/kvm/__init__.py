@@ -133,6 +133,8 @@ class Vcpu:
         self.run_size = size = vm.kvm.vcpu_mmap_size()
         self._run_map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self._run_buf = ffi.from_buffer(self._run_map)
+        # The same page as a memoryview: the run loop's exit data access (ints by index).
+        self.run_map = memoryview(self._run_map)
         self.run_struct = ffi.cast("struct kvm_run *", self._run_buf)
         self._run_fn = lib.pyos_ioctl_val
         self._run_request = lib.KVM_RUN
@@ -228,5 +230,6 @@ class Vcpu:
     def close(self):
         self.run_struct = None
         ffi.release(self._run_buf)
+        self.run_map.release()
         self._run_map.close()
         os.close(self.fd)
