@@ -206,7 +206,7 @@ def _name_list(value):
     return None
 
 
-TIMER_HZ_MAX = 1000
+TIMER_HZ_MAX = 10000
 
 
 def _timer_hz(value):

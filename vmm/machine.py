@@ -319,7 +319,17 @@ class Machine:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         if self.control is not None:
             self.control.start()
-        self.pit.start()
+        # A halted vCPU waits for the PIT's next deadline itself, and a running one
+        # is signalled at it (vmm/vcpu_timer.py): one thread, one wake-up per tick.
+        # Without a handler for the kick signal here (not the main thread and
+        # none installed by the caller) the signal would kill the process: then
+        # the PIT keeps its own timer thread.
+        from .vcpu_timer import can_signal_this_thread
+        if can_signal_this_thread(KICK_SIGNAL):
+            self.pit.attach_to_vcpu()
+            self.loop.timer = self.pit
+        else:
+            self.pit.start()
         # From here the UART's state belongs to this (the vCPU) thread: the input
         # thread's bytes wait in its inbox until the run loop takes them.
         self.uart.vcpu_thread = threading.get_ident()

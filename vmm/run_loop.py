@@ -50,6 +50,22 @@ EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
               if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
 
 HALT_RECHECK = 1.0  # seconds: a halted vCPU re-checks even without a kick
+NEVER = 1 << 62      # a deadline that never comes (as vmm.devices.pit8254.NEVER)
+
+
+class _NoTimer:
+    """No PIT deadline for the loop to keep (a loop without a machine)."""
+    deadline_ns = NEVER
+
+    def service(self, now_ns):
+        pass
+
+
+class _NoAlarm:
+    armed = NEVER
+
+    def arm(self, deadline_ns):
+        pass
 
 # Exit-handling histograms: one list per exit reason (index = reason; the
 # extra slot BEFORE_FIRST_EXIT takes the time from run() to the first
@@ -77,6 +93,10 @@ class RunLoop:
         self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
         self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
+        # The PIT, when the loop drives its IRQ 0 deadline itself (Machine.run):
+        # anything with deadline_ns (monotonic ns) and service(now_ns).
+        self.timer = None
+        self.alarm = None  # vmm.vcpu_timer.VcpuAlarm, created in the vCPU thread by run()
         # Called in the vCPU thread after a kick or a wake-up from halt: devices
         # whose other threads only queue work for it (the UART's inbox).
         self.inputs: list = []
@@ -181,20 +201,26 @@ class RunLoop:
     def run(self) -> int:
         """Run the guest until it exits or a stop is requested; return the status."""
         self.thread = threading.get_ident()
+        if self.timer is not None:
+            from .vcpu_timer import VcpuAlarm
+            self.alarm = VcpuAlarm(KICK_SIGNAL)
         try:
             if self.debugger is not None:
                 self.debugger.before_first_run()
             return self._loop()
         finally:
-            self.ended_ns = time.perf_counter_ns()
+            self.ended_ns = time.monotonic_ns()
             self.thread = None
+            if self.alarm is not None:
+                self.alarm.close()
+                self.alarm = None
 
     def guest_ns(self) -> int:
         """Time inside KVM_RUN so far: the loop's wall time less the time handling exits
         (an exit being handled right now counts as guest time until it is done)."""
         if not self.started_ns:
             return 0
-        end = self.ended_ns or time.perf_counter_ns()
+        end = self.ended_ns or time.monotonic_ns()
         handled = sum(hist[SUM] for hist in list(self.handling))
         return max(0, end - self.started_ns - handled)
 
@@ -210,7 +236,9 @@ class RunLoop:
         unpack_io = IO_RECORD.unpack_from
         bus_read, bus_write = self.io_bus.read, self.io_bus.write
         EXIT_IO, EXIT_INTR, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_IO_OUT
-        clock = time.perf_counter_ns
+        clock = time.monotonic_ns  # the PIT's deadlines and the alarm use CLOCK_MONOTONIC too
+        timer = self.timer if self.timer is not None else _NoTimer()
+        alarm = self.alarm if self.alarm is not None else _NoAlarm()
         window = False  # what run.request_interrupt_window holds: stored only when it changes
         reason = BEFORE_FIRST_EXIT
         exited = self.started_ns = clock()
@@ -229,6 +257,7 @@ class RunLoop:
                 # Clear, then look again: other threads set their flag before `attention`,
                 # so a request racing with this is either seen here or sets it anew.
                 self.attention = False
+                exited = clock()  # a pause is not exit handling
                 if (self.paused or self.reset_requested or self.stop_status is not None
                         or self.pause_requested or self.status is not None):
                     self.attention = True
@@ -245,6 +274,9 @@ class RunLoop:
                     run.request_interrupt_window = window = 1
             elif window:
                 run.request_interrupt_window = window = 0
+            deadline = timer.deadline_ns
+            if deadline != alarm.armed:
+                alarm.arm(deadline)  # a system call once per tick, not per exit
             entered = clock()
             took = entered - exited  # handling the previous exit, injection included
             hist = handling[reason]
@@ -252,6 +284,8 @@ class RunLoop:
             hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
             r = run_fn(fd, KVM_RUN, 0)
             exited = clock()
+            if exited >= timer.deadline_ns:
+                timer.service(exited)  # IRQ 0 edges due: the PIC raises INTR, injected next round
             if self.drain_coalesced is not None:
                 self.drain_coalesced()  # writes the guest made before this exit come first
             if r < 0:  # kicked out by a signal
@@ -346,15 +380,27 @@ class RunLoop:
                              "guest halted with interrupts disabled: nothing can ever wake it")
         # Sleep until the PIC raises INTR or a stop is requested: no busy-waiting.
         # Clear first: a kick between the check and the wait then still wakes us.
+        # While halted, this thread waits for the PIT's next deadline itself
+        # (the alarm is off): one wake-up per tick.
         self._wakeup.clear()
         self._halted = True
+        timer, alarm = self.timer, self.alarm
+        if alarm is not None:
+            alarm.arm(NEVER)
         try:
             while True:
                 for take in self.inputs:
                     take()
+                if timer is not None:
+                    now = time.monotonic_ns()
+                    if now >= timer.deadline_ns:
+                        timer.service(now)
                 if self.pic.intr or self.stop_status is not None or self.pause_requested:
                     break
-                self._wakeup.wait(HALT_RECHECK)
+                wait = HALT_RECHECK
+                if timer is not None and timer.deadline_ns != NEVER:
+                    wait = min(wait, max(0.0, (timer.deadline_ns - time.monotonic_ns()) / 1e9))
+                self._wakeup.wait(wait)
                 self._wakeup.clear()
         finally:
             self._halted = False

@@ -138,6 +138,7 @@ class Vcpu:
         self.run_struct = ffi.cast("struct kvm_run *", self._run_buf)
         self._run_fn = lib.pyos_ioctl_val
         self._run_request = lib.KVM_RUN
+        self._interrupt_request = None
 
     def run(self) -> int:
         """KVM_RUN once. Returns 0, or -EINTR when a signal kicked the vCPU out."""
@@ -209,7 +210,13 @@ class Vcpu:
 
     def interrupt(self, vector: int):
         """Inject an external interrupt (KVM_INTERRUPT; userspace irqchip only)."""
-        _ioctl(self.fd, "KVM_INTERRUPT", ffi.new("struct kvm_interrupt *", {"irq": vector}))
+        request = self._interrupt_request
+        if request is None:  # one struct for every injection, not one allocation each
+            request = self._interrupt_request = ffi.new("struct kvm_interrupt *")
+        request.irq = vector
+        r = lib.pyos_ioctl_ptr(self.fd, lib.KVM_INTERRUPT, request)
+        if r < 0:
+            raise KvmError("KVM_INTERRUPT", -r)
 
     def get_vcpu_events(self):
         events = ffi.new("struct kvm_vcpu_events *")
