@@ -135,7 +135,9 @@ class Machine:
             for channel, (name, base, _, _) in zip(self.ata, ATA_CHANNELS):
                 if any(channel.drives):  # data .. device registers; never the command register
                     self.coalesced.add(base, 7)
-        if self.coalesced.zones:
+            # COM1's transmit register, while the UART's state allows (devices/uart16550.py)
+            self.uart.attach_tx_zone(self.coalesced.zone(COM1_BASE, 1))
+        if self.coalesced.zones or self.uart.tx_zone is not None:
             self.loop.drain_coalesced = self.coalesced.drain
         self.loop.inputs.append(self.uart.take_input)
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)

@@ -33,6 +33,7 @@ from collections import Counter
 
 from . import errors
 from .bus import UnclaimedAccess
+from .coalesced import FLUSH_NS
 from .errors import GuestCrash
 from .kvm import KvmError, ffi, lib
 from .report import register_dump
@@ -65,7 +66,7 @@ class _NoAlarm:
     armed = NEVER
 
     def arm(self, deadline_ns):
-        pass
+        self.armed = deadline_ns
 
 # Exit-handling histograms: one list per exit reason (index = reason; the
 # extra slot BEFORE_FIRST_EXIT takes the time from run() to the first
@@ -239,6 +240,10 @@ class RunLoop:
         clock = time.monotonic_ns  # the PIT's deadlines and the alarm use CLOCK_MONOTONIC too
         timer = self.timer if self.timer is not None else _NoTimer()
         alarm = self.alarm if self.alarm is not None else _NoAlarm()
+        # With coalesced ports, the alarm also fires at flush_at, so writes waiting
+        # in the ring go out within FLUSH_NS even if the guest does not exit.
+        flush_every = FLUSH_NS if self.drain_coalesced is not None else 0
+        flush_at = 0
         window = False  # what run.request_interrupt_window holds: stored only when it changes
         reason = BEFORE_FIRST_EXIT
         exited = self.started_ns = clock()
@@ -275,6 +280,11 @@ class RunLoop:
             elif window:
                 run.request_interrupt_window = window = 0
             deadline = timer.deadline_ns
+            if flush_every:
+                if exited >= flush_at:
+                    flush_at = exited + flush_every  # moves once per FLUSH_NS: one timer_settime each
+                if flush_at < deadline:
+                    deadline = flush_at
             if deadline != alarm.armed:
                 alarm.arm(deadline)  # a system call once per tick, not per exit
             entered = clock()

@@ -36,6 +36,22 @@ vCPU thread moves the inbox into the receive FIFO (take_input()) after a
 kick and before any register access, so the guest sees the bytes in order
 and no later than it would have with a lock.
 
+Coalesced transmit (KVM_CAP_COALESCED_PIO, vmm/coalesced.py): with a
+tx_zone attached, THR writes are left in KVM's ring instead of exiting, and
+reach write_block() in order at the next exit (or the run loop's flush
+timer), all bytes of a drain as one output() call. That is invisible to the
+guest only because this line is infinitely fast: a THR write changes nothing
+the guest could read before the next exit (LSR THRE/TEMT are set again at
+once; IIR shows no THRE interrupt while ETBEI is clear). So the zone is on
+only while
+- LCR.DLAB is clear (offset 0 is the divisor latch DLL otherwise),
+- MCR.LOOP is clear (looped-back bytes would appear in RBR/LSR.DR at once),
+- IER.ETBEI is clear (a THRE interrupt must be raised at the write, and the
+  guest's handler may run before the next exit);
+any write to IER, LCR or MCR that breaks one of these switches it off before
+the guest's next instruction (those registers always exit, and the ring is
+drained before the write is handled), and normal exits take over.
+
 Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
 split by the bus into byte accesses at consecutive ports, lowest first, as
 the ISA bus does (a 16-bit `out` to the base also writes base + 1).
@@ -76,6 +92,7 @@ class Uart16550:
         # The thread that owns the state while a run loop runs (None: whoever calls).
         self.vcpu_thread: int | None = None
         self._inbox: deque[bytes] = deque()  # bytes from other threads, not yet in rx
+        self.tx_zone = None  # a vmm.coalesced.CoalescedZone for THR, switched by _update_tx_zone()
         self.counters = {"tx_bytes": 0, "rx_bytes": 0, "rx_overruns": 0}
         self.reset()
 
@@ -92,6 +109,17 @@ class Uart16550:
         self.rx: deque[int] = deque()
         self.thre_pending = False
         self._update_irq()
+        self._update_tx_zone()
+
+    def attach_tx_zone(self, zone):
+        """Coalesce THR writes through `zone` whenever that is safe (see the docstring)."""
+        self.tx_zone = zone
+        self._update_tx_zone()
+
+    def _update_tx_zone(self):
+        zone = getattr(self, "tx_zone", None)
+        if zone is not None:
+            zone.set(not (self.lcr & LCR_DLAB or self.mcr & MCR_LOOP or self.ier & IER_THRE))
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -208,6 +236,23 @@ class Uart16550:
         if self._inbox:
             self.take_input()
         self._write(offset, value & 0xFF)
+        self._update_irq()
+        if offset in (1, 3, 4):  # IER, LCR, MCR: may make coalescing THR unsafe (or safe again)
+            self._update_tx_zone()
+
+    def write_block(self, offset: int, size: int, data):
+        """Writes drained from the coalesced ring: THR bytes go out in one output() call."""
+        if offset != 0 or size != 1 or self.lcr & LCR_DLAB or self.mcr & MCR_LOOP:
+            for byte in bytes(data):
+                self.write(offset, 1, byte)
+            return
+        if self._inbox:
+            self.take_input()
+        data = bytes(data)
+        self.counters["tx_bytes"] += len(data)
+        self.output(data)
+        self.lsr |= LSR_THRE | LSR_TEMT  # sent at once, as for a single write
+        self.thre_pending = True
         self._update_irq()
 
     def _read(self, offset: int) -> int:

@@ -116,6 +116,11 @@ class Vm:
         zone = ffi.new("struct kvm_coalesced_mmio_zone *", {"addr": port, "size": length, "pio": 1})
         _ioctl(self.fd, "KVM_REGISTER_COALESCED_MMIO", zone)
 
+    def unregister_coalesced_pio(self, port: int, length: int):
+        """Undo register_coalesced_pio: writes to these ports exit again."""
+        zone = ffi.new("struct kvm_coalesced_mmio_zone *", {"addr": port, "size": length, "pio": 1})
+        _ioctl(self.fd, "KVM_UNREGISTER_COALESCED_MMIO", zone)
+
     def create_vcpu(self, index: int = 0) -> "Vcpu":
         return Vcpu(self, index, _ioctl(self.fd, "KVM_CREATE_VCPU", index))
 
