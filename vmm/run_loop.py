@@ -142,10 +142,12 @@ class RunLoop:
     # -- from any thread ---------------------------------------------------------
     def kick(self):
         """Make the vCPU look at the PIC and stop requests soon."""
-        self._wakeup.set()
         caller = threading.get_ident()
-        if (caller == self.thread or self._halted) and self.stop_status is None:
-            return  # the vCPU thread checks the PIC before every KVM_RUN; a halted one wakes on the event
+        if caller == self.thread and self.stop_status is None:
+            return  # the vCPU thread itself (a device, the PIT's tick): it checks the PIC before every KVM_RUN
+        self._wakeup.set()
+        if self._halted and self.stop_status is None:
+            return  # a halted vCPU wakes on the event
         # immediate_exit covers a kick that lands just before KVM_RUN is entered
         # (or, for Ctrl-C, a signal handler that ran between the loop's check and it).
         self.vcpu.run_struct.immediate_exit = 1

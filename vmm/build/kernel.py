@@ -93,18 +93,15 @@ def _defines_object(obj: Path, symbol: str) -> bool:
 
 def read_symbol(elf_path: Path, symbol: str, size: int) -> tuple[int, bytes]:
     """The address of `symbol` in a linked ELF and the first `size` bytes there."""
-    with open(elf_path, "rb") as f:
-        elf = ELFFile(f)
-        found = elf.get_section_by_name(".symtab").get_symbol_by_name(symbol)
-        if not found:
-            raise KernelError(f"{elf_path} has no symbol {symbol}")
-        address = found[0]["st_value"]
-        for section in elf.iter_sections():
-            start = section["sh_addr"]
-            if start <= address < start + section["sh_size"] and section["sh_type"] == "SHT_PROGBITS":
-                offset = address - start
-                return address, section.data()[offset:offset + size]
-        return address, b""  # in .bss: zero until the kernel runs
+    from ..boot.elf64 import NotElf64, open_elf
+    try:
+        elf = open_elf(elf_path)
+    except (OSError, NotElf64) as e:
+        raise KernelError(f"cannot read symbols of {elf_path}: {e}") from None
+    address = elf.symbols().get(symbol)
+    if address is None:
+        raise KernelError(f"{elf_path} has no symbol {symbol}")
+    return address, elf.bytes_at(address, size) if size else b""  # b"" in .bss: zero until the kernel runs
 
 
 def check_plugin_objects(plugin, objects: list[Path]):
