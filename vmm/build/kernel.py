@@ -18,11 +18,9 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
 from ..errors import KernelError
 from ..paths import GUEST_KERNEL_DIR, GUEST_INCLUDE
-from .cache import cached_build, content_key
+from .cache import cached_build, content_key, tool_version
 
 # Kernel code runs emulated on PVM-style hosts, where SSE, xsave and
 # cmpxchg16b cannot be emulated at CPL0: -mgeneral-regs-only keeps the
@@ -63,7 +61,7 @@ def _tool(name: str) -> str:
 
 
 def _tool_version(tool: str) -> str:
-    return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return tool_version(tool)  # remembered by the binary's metadata (build/cache.py)
 
 
 def build_key(units: list[tuple[Path, tuple[str, ...]]], include_dirs: list[Path], labels: list[str]) -> str:
@@ -82,6 +80,7 @@ def _compile(gcc: str, source: Path, obj: Path, include_dirs: list[Path], extra_
 
 
 def _defines_object(obj: Path, symbol: str) -> bool:
+    from elftools.elf.elffile import ELFFile  # only when building: not on a cached launch
     with open(obj, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         for sym in symtab.get_symbol_by_name(symbol) or [] if symtab else []:
