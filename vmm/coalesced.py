@@ -46,6 +46,9 @@ class CoalescedPio:
         if ring is not None:
             self._ring = ffi.cast("struct kvm_coalesced_mmio_ring *", ring)
             self._view = ffi.buffer(ring, mmap.PAGESIZE)
+            # ring.first and ring.last as two ints the run loop reads after every
+            # exit: pending() is `words[0] != words[1]` without a call or a cffi lookup
+            self.words = memoryview(self._view).cast("I")
         self._slots = (mmap.PAGESIZE - HEADER) // ENTRY.size
         self.zones: list[tuple[int, int]] = []
         self.drained = 0   # writes taken from the ring, for --stats

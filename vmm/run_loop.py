@@ -238,6 +238,7 @@ class RunLoop:
         view = self._io_fast
         unpack_io = IO_RECORD.unpack_from
         bus_read, bus_write = self.io_bus.read, self.io_bus.write
+        io_cache = self.io_bus._cache  # what Bus.read/write would look up first (vmm/bus.py)
         EXIT_IO, EXIT_INTR, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_IO_OUT
         clock = time.monotonic_ns  # the PIT's deadlines and the alarm use CLOCK_MONOTONIC too
         timer = self.timer if self.timer is not None else _NoTimer()
@@ -245,6 +246,9 @@ class RunLoop:
         # With coalesced ports, the alarm also fires at flush_at, so writes waiting
         # in the ring go out within FLUSH_NS even if the guest does not exit.
         flush_every = FLUSH_NS if self.drain_coalesced is not None else 0
+        drain = self.drain_coalesced
+        # Its ring's first/last words, when the drain is a CoalescedPio's (see coalesced.py)
+        ring = getattr(getattr(drain, "__self__", None), "words", None)
         flush_at = 0
         window = False  # what run.request_interrupt_window holds: stored only when it changes
         reason = BEFORE_FIRST_EXIT
@@ -298,8 +302,11 @@ class RunLoop:
             exited = clock()
             if exited >= timer.deadline_ns:
                 timer.service(exited)  # IRQ 0 edges due: the PIC raises INTR, injected next round
-            if self.drain_coalesced is not None:
-                self.drain_coalesced()  # writes the guest made before this exit come first
+            if ring is not None:
+                if ring[0] != ring[1]:  # ring.first != ring.last: writes wait in the coalesced ring
+                    drain()  # they came before this exit: the device sees them first
+            elif drain is not None:
+                drain()
             if r < 0:  # kicked out by a signal
                 if r != -errno.EINTR and r != -errno.EAGAIN:
                     raise KvmError("KVM_RUN", -r)
@@ -315,7 +322,22 @@ class RunLoop:
                 # One unpack of the kvm_run io record instead of five cffi lookups.
                 direction, size, port, count, offset = unpack_io(view, IO_RECORD_OFFSET)
                 if count == 1:  # the common case: one in/out, no rep loop
-                    try:
+                    hit = io_cache.get(port)  # the bus's own cache entry: (base, device, narrow, counts)
+                    if hit is not None and (size == 1 or not hit[2]):
+                        device = hit[1]
+                        if direction == IO_OUT:
+                            hit[3][1] += 1
+                            device.write(port - hit[0], size, view[offset] if size == 1 else
+                                         int.from_bytes(view[offset:offset + size], "little"))
+                        elif size == 1:
+                            hit[3][0] += 1
+                            view[offset] = device.read(port - hit[0], 1) & 0xFF
+                        else:
+                            hit[3][0] += 1
+                            view[offset:offset + size] = (device.read(port - hit[0], size)
+                                                          & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+                        continue
+                    try:  # not seen yet, unclaimed, or split into bytes: the bus does it
                         if direction == IO_OUT:
                             bus_write(port, size, view[offset] if size == 1 else
                                       int.from_bytes(view[offset:offset + size], "little"))
