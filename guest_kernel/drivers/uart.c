@@ -53,6 +53,12 @@ void uart_putc(char c)
     outb(uart_base + UART_DATA, (uint8_t)c);
 }
 
+void uart_write(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        uart_putc(s[i]);
+}
+
 #define RX_RING 256
 static volatile uint8_t rx_ring[RX_RING];
 static volatile uint32_t rx_head, rx_tail;  /* head: next write (IRQ), tail: next read */

@@ -67,7 +67,9 @@ static void timer_init(void)
 {
     tsc_calibrate();
     printk("tsc: %lu kHz (calibrated against PIT counter 2)\n", tsc_khz);
-    pit_init(boot_info.timer_hz ? boot_info.timer_hz : 100);
+    char hz[16];  /* timer_hz=N on the command line wins (a PVH boot has no other way to say it) */
+    pit_init(cmdline_get("timer_hz", hz, sizeof hz) ? (uint32_t)strtol(hz, NULL, 10)
+             : boot_info.timer_hz ? boot_info.timer_hz : 100);
     printk("timer: PIT counter 0 at %u Hz on IRQ 0\n", timer_hz);
 }
 

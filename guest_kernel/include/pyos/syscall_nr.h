@@ -10,6 +10,10 @@
 
 #define PYOS_SYSCALL_ABI 1
 #define VDSO_ADDR 0x00007ffff0000000UL
+/* At VDSO_ADDR + VDSO_NULL_TRAP: `int3; ret`, a trap the kernel returns from
+ * at once (arch/x86_64/isr.S): the floor of a user → kernel → user round
+ * trip on this host, for the benchmarks to compare system calls against. */
+#define VDSO_NULL_TRAP 16
 
 #define SYS_write 1
 #define SYS_read 2
