@@ -32,11 +32,12 @@ static double work(long n)
 #define WORK 200000000L
 
 #ifdef HOST
-int main(void)
+#include <stdlib.h>
+int main(int argc, char **argv)
 {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    double r = work(WORK);
+    double r = work(argc > 1 ? atol(argv[1]) : WORK);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("bench cpu loop: %.1f ms (%g)\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6, r);
     return 0;
