@@ -4,7 +4,8 @@
 
 Prints a table of figures and ratios (pyos / anchor: lower is better for
 every row) and writes the same as JSON (default: bench-results.json in the
-current directory). --quick runs tiny iteration counts once each: a smoke
+current directory); the exit status is 1 if a row failed (its notes say
+why; the other rows still run). --quick runs tiny iteration counts once each: a smoke
 test that every row produces numbers, not a measurement. --baseline adds a
 column from an earlier run's JSON (before/after). The rows and how each is
 measured: benchmarks/suite.py.
@@ -70,8 +71,10 @@ def main(argv=None) -> int:
               "host": {"python": platform.python_version(), "machine": platform.machine(),
                        "kernel": platform.release()}}
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{len(rows)} rows in {elapsed:.0f} s; JSON in {args.json}")
-    return 0
+    failed = [row["key"] for row in rows if row["pyos"] is None]
+    print(f"{len(rows)} rows in {elapsed:.0f} s; JSON in {args.json}"
+          + (f"; FAILED: {', '.join(failed)} (see the notes)" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

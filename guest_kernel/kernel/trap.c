@@ -70,19 +70,32 @@ static void user_exception(struct trap_frame *f)
     task_kill_current(f);
 }
 
+/* A system call's way back to user mode, from trap() below and from the fast
+ * path (arch/x86_64/isr.S) when task_pending_work() says there is work. */
+void syscall_exit_work(struct trap_frame *frame)
+{
+    preempt_if_needed(frame);
+}
+
 void trap(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
+    if (v - IRQ_BASE_VECTOR < IRQ_COUNT) {  /* first: the timer tick must stay short */
+        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
+        if (current)
+            preempt_if_needed(frame);
+        return;
+    }
     int from_user = frame->cs & 3;
     if (v == SYSCALL_VECTOR) {  /* the syscall instruction (syscall_entry) */
         vdso_syscall_arrived();
         syscall_dispatch(frame);
-        preempt_if_needed(frame);
+        syscall_exit_work(frame);
         return;
     }
-    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO */
+    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO (the full path) */
         syscall_dispatch(frame);
-        preempt_if_needed(frame);
+        syscall_exit_work(frame);
         return;
     }
     if (from_user && (v == 13 || v == 14) && vdso_fault_is_syscall_probe(frame))
@@ -97,12 +110,6 @@ void trap(struct trap_frame *frame)
         printk("pyos: unrecoverable exception in the kernel, powering off with status %d\n",
                EXCEPTION_STATUS);
         halt_machine(EXCEPTION_STATUS);
-    }
-    if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
-        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
-        if (current)
-            preempt_if_needed(frame);
-        return;
     }
     printk("pyos: unexpected interrupt vector %lu at RIP %#lx, ignored\n", v, frame->rip);
 }

@@ -14,6 +14,9 @@
 static uint64_t *pml4;          /* the current address space's root */
 static uint64_t *kernel_pml4;   /* the kernel's own: its upper half is everyone's */
 static struct paging_stats *stats;
+/* Set by the first new_space(): from then on every space holds a copy of the
+ * kernel half's PML4 entries, so the kernel half may not gain an entry. */
+static int kernel_half_copied;
 
 static unsigned index_at(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
 
@@ -34,6 +37,8 @@ static uint64_t *entry_for(uint64_t virt, int level, int create)
     for (int l = 4; l > level; l--) {
         uint64_t *e = &table[index_at(virt, l)];
         if (!(*e & PTE_PRESENT)) {
+            if (l == 4 && virt >> 63 && kernel_half_copied)
+                return NULL;  /* a new kernel-half slot now would not be shared: see direct_init */
             uint64_t *t = create ? new_table() : NULL;
             if (!t)
                 return NULL;
@@ -67,14 +72,13 @@ static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
     map_huge_range(DIRECT_MAP_BASE + MMIO_WINDOW_START, MMIO_WINDOW_START, MMIO_WINDOW_END - MMIO_WINDOW_START,
                    PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
     map_huge_range(KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
-    for (int slot = 256; slot < 512; slot++) {  /* the whole kernel half exists now, so it is shared for good */
-        if (!(pml4[slot] & PTE_PRESENT)) {
-            uint64_t *t = new_table();
-            if (!t)
-                panic("paging: out of memory building the kernel page tables");
-            pml4[slot] = virt_to_phys(t) | PTE_PRESENT | PTE_WRITE;
-        }
-    }
+    /* The kernel half's other PML4 slots get their tables when first mapped
+     * (kernel stacks, the self-test's scratch window): zeroing all 256 up front
+     * cost most of the boot on hosts that emulate kernel mode. Every space
+     * shares the kernel half by copying its 256 entries at creation, so those
+     * entries must not change afterwards: a kernel-half map that needs a new
+     * slot after the first new_space() fails (entry_for). The kernel maps its
+     * first kernel stack, the last new slot, before it creates a space. */
     stats->direct_map_bytes = ram;
     kernel_pml4 = pml4;
     load_cr3(virt_to_phys(pml4));
@@ -124,6 +128,7 @@ static uint64_t direct_new_space(void)
     uint64_t *root = new_table();
     if (!root)
         return 0;
+    kernel_half_copied = 1;
     memcpy(root + 256, kernel_pml4 + 256, 256 * sizeof(uint64_t));
     return virt_to_phys(root);
 }

@@ -25,6 +25,9 @@
 
 static struct paging_stats *stats;
 static uint64_t current_root;
+/* Set by the first new_space(): the kernel half's PML4 entries are copied
+ * into every space from then on, so they may not change (see recursive_init). */
+static int kernel_half_copied;
 
 static unsigned idx(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
 
@@ -81,9 +84,10 @@ static void recursive_init(uint64_t ram_bytes, struct paging_stats *st)
                PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
     build_huge(pml4, KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
     uint64_t *top = phys_to_virt(pml4);
-    for (unsigned slot = 256; slot < 512; slot++)  /* the whole kernel half exists now: shared for good */
-        if (slot != SLOT && !(top[slot] & PTE_PRESENT))
-            top[slot] = build_table() | PTE_PRESENT | PTE_WRITE;
+    /* The kernel half's other PML4 slots get their tables when first mapped:
+     * zeroing all of them up front cost most of the boot where kernel mode is
+     * emulated. Spaces copy the kernel half's entries at creation, so after
+     * the first new_space() a kernel-half map needing a new slot fails. */
     top[SLOT] = pml4 | PTE_PRESENT | PTE_WRITE | PTE_NX;
     stats->direct_map_bytes = ram;
     current_root = pml4;
@@ -100,6 +104,8 @@ static int recursive_map(uint64_t virt, uint64_t phys, uint64_t flags)
         if (*e & PTE_HUGE)
             return -1;
         if (!(*e & PTE_PRESENT)) {
+            if (level == 4 && virt >> 63 && kernel_half_copied)
+                return -1;  /* a new kernel-half slot would not be shared (recursive_init) */
             uint64_t table = frame_alloc(0);
             if (!table)
                 return -1;
@@ -163,6 +169,7 @@ static uint64_t recursive_new_space(void)
     if (!root)
         return 0;
     stats->tables_allocated++;
+    kernel_half_copied = 1;
     uint64_t *fresh = phys_to_virt(root), *now = table_va(0, 4);  /* the current PML4, recursively */
     memset(fresh, 0, 256 * sizeof(uint64_t));
     memcpy(fresh + 256, now + 256, 256 * sizeof(uint64_t));

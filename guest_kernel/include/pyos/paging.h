@@ -8,8 +8,11 @@
  *   - nothing in the lower half (it is for user space).
  * map/unmap/translate then manage 4 KiB pages anywhere outside those, in the
  * current address space. Every address space shares the kernel half (PML4
- * slots 256-511, all created by init so that they never change); the lower
- * half is each process's own.
+ * slots 256-511): new_space() copies its entries, so they must not change
+ * once a space exists. init creates the slots it maps; others get their
+ * tables when first mapped, which must happen before the first new_space()
+ * (after it, a kernel-half map needing a new slot fails). The lower half is
+ * each process's own.
  */
 #ifndef PYOS_PAGING_H
 #define PYOS_PAGING_H

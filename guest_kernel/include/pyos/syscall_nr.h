@@ -3,7 +3,10 @@
  * the kernel (version PYOS_SYSCALL_ABI). Shared by guest_kernel/user/.
  * A program enters the kernel only through the vDSO page at VDSO_ADDR:
  * rax = number, arguments in rdi, rsi, rdx, r10, r8, r9, result in rax
- * (negative: -errno), as Linux does.
+ * (negative: -errno), as Linux does. The vDSO is called as a function: like
+ * any function it may clobber the caller-saved registers (rcx, rdx, rsi,
+ * rdi, r8-r11; the kernel's fast path returns them zeroed) and keeps rbx,
+ * rbp, r12-r15 and rsp.
  */
 #ifndef PYOS_SYSCALL_NR_H
 #define PYOS_SYSCALL_NR_H

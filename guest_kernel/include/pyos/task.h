@@ -46,6 +46,16 @@ struct task {
 };
 
 extern struct task *current;
+extern int need_resched;     /* the scheduler wants to run another task (kernel/task.c) */
+
+/* Work to do before task t returns to user mode: a reschedule (more reasons,
+ * e.g. pending signals, join here). The system-call fast path leaves
+ * through the full path when this is nonzero. */
+static inline int task_pending_work(struct task *t)
+{
+    (void)t;
+    return need_resched;
+}
 
 void tasks_init(void);
 struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
