@@ -89,7 +89,7 @@ static void timer_test(const char *seconds)
     uint64_t us = tsc_to_us(rdtsc() - tsc0);
     printk("timer_test: %lu ticks at %u Hz in %lu.%06lu s by the TSC\n", ticks - t0, timer_hz,
            us / 1000000, us % 1000000);
-    tick_cost_report(n < 100 ? n : 100);
+    tick_cost_report(n < 30 ? n : 30);
 }
 
 /* echo=1: an interrupt-driven serial console that echoes until Ctrl-D. */
