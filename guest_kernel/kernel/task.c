@@ -25,10 +25,15 @@ static struct task tasks[TASK_MAX];
 struct task *current;
 static struct task *idle;
 static int next_pid = 1;
-static int need_resched;
+int need_resched;
 const struct sched_ops *sched;      /* the active scheduler: one of sched_plugins[] */
 static uint64_t watchdog_ticks;     /* a runnable task waiting longer than this: plugin failed */
-#define WATCHDOG_PERIOD 16          /* ticks between watchdog scans (keep the tick cheap) */
+/* The tick must stay short (timer_hz up to 10000, every instruction of kernel
+ * mode emulated on PVM-style hosts): no scan of the task table on a tick
+ * unless a sleeper is due (next_wake) or the watchdog's turn comes (every
+ * watchdog_period ticks, about 6 times a second at any rate). */
+static uint64_t next_wake = UINT64_MAX;   /* no sleeper wakes before this tick */
+static uint32_t watchdog_period = 16, watchdog_countdown = 16;
 static void sched_fallback(const char *why, struct task *t);
 uint64_t percpu[2];  /* kernel stack top, user RSP scratch: read by syscall_entry through GS */
 
@@ -61,6 +66,7 @@ void tasks_init(void)
     strncpy_z(pyos_counters.sched_name, sched->name, PYOS_PLUGIN_NAME_MAX);
     char word[24];
     watchdog_ticks = 5 * (uint64_t)timer_hz;   /* default: 5 s */
+    watchdog_period = watchdog_countdown = timer_hz / 6 > 16 ? timer_hz / 6 : 16;
     if (cmdline_get("sched_watchdog", word, sizeof word)) {
         uint64_t n = 0;
         const char *c = word;
@@ -247,12 +253,19 @@ void task_yield(void)
 /* Timer tick (IRQ 0, interrupts off): sleepers, accounting, preemption. */
 void sched_tick(struct trap_frame *frame)
 {
-    for (int i = 1; i < TASK_MAX; i++) {
-        struct task *t = &tasks[i];
-        if (t->state == TASK_SLEEPING && ticks >= t->wake_tick)
-            make_runnable(t);
+    if (ticks >= next_wake) {
+        next_wake = UINT64_MAX;
+        for (int i = 1; i < TASK_MAX; i++) {
+            struct task *t = &tasks[i];
+            if (t->state != TASK_SLEEPING)
+                continue;
+            if (ticks >= t->wake_tick)
+                make_runnable(t);
+            else if (t->wake_tick < next_wake)
+                next_wake = t->wake_tick;
+        }
     }
-    if (ticks % WATCHDOG_PERIOD == 0 || pyos_counters.sched_swap_request[0])
+    if (!--watchdog_countdown || pyos_counters.sched_swap_request[0])
         sched_poll_requests();
     if (current != idle) {
         current->runtime_ticks++;
@@ -302,6 +315,8 @@ void task_sleep_ms(uint64_t ms)
     uint64_t limit = (UINT64_MAX / 2 - ticks) / (timer_hz ? timer_hz : 1);
     uint64_t n = ms > limit ? UINT64_MAX / 2 - ticks : ms * timer_hz / 1000;
     current->wake_tick = ticks + (n ? n : 1);
+    if (current->wake_tick < next_wake)
+        next_wake = current->wake_tick;
     current->state = TASK_SLEEPING;
     pyos_counters.tasks_runnable--;
     sched->dequeue(current);
@@ -511,8 +526,9 @@ void sched_poll_requests(void)
         else
             printk("sched: swapped to '%s' on the VMM's request\n", name);
     }
-    if (ticks % WATCHDOG_PERIOD)
+    if (watchdog_countdown)
         return;
+    watchdog_countdown = watchdog_period;
     for (int i = 1; i < TASK_MAX; i++) {
         struct task *t = &tasks[i];
         if (t->state == TASK_RUNNABLE && ticks - t->sched.queued_tick > watchdog_ticks) {

@@ -53,6 +53,20 @@ struct task {
 };
 
 extern struct task *current;
+extern int need_resched;     /* the scheduler wants to run another task (kernel/task.c) */
+
+/* An unblocked signal waits for task t (delivered on its way back to user mode). */
+static inline int task_signal_pending(const struct task *t)
+{
+    return (t->sig.pending & ~t->sig.blocked) != 0;
+}
+
+/* Work to do before task t returns to user mode: a reschedule or a signal.
+ * The system-call fast path leaves through the full path when this is nonzero. */
+static inline int task_pending_work(const struct task *t)
+{
+    return need_resched || task_signal_pending(t);
+}
 
 void tasks_init(void);
 struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
@@ -71,13 +85,6 @@ void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* 
 struct task *task_by_pid(int pid);
 struct task *task_slot(int i);            /* tasks[i] for 1 <= i < TASK_MAX, any state */
 void task_interrupt(struct task *t);      /* a signal came: a blocked or sleeping task runs again */
-
-/* Work to do before returning to user mode (a system-call fast path must
- * take the full path when this is true): an unblocked pending signal. */
-static inline int task_pending_work(const struct task *t)
-{
-    return (t->sig.pending & ~t->sig.blocked) != 0;
-}
 struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 
 #endif
