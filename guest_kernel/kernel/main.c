@@ -22,7 +22,7 @@ int bootinfo_init(uint64_t info_phys, uint32_t protocol);
 void crash_if_asked(void);
 void bench_if_asked(void);
 void tick_cost_report(uint64_t n);
-void selftest_pic(void);
+int selftest_pic(void);
 int mm_selftest_run(void);
 void mm_bench_run(unsigned iterations);
 void ata_init(void);
@@ -157,7 +157,7 @@ static void kmain(void)
                     cmdline_get("echo", value, sizeof value);
     if (cmdline_get("selftest", value, sizeof value)) {
         if (!strcmp(value, "pic"))
-            selftest_pic();
+            selftest_failures = selftest_pic();
         else if (!strcmp(value, "memory"))
             selftest_failures = mm_selftest_run();
     }

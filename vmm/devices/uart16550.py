@@ -21,7 +21,8 @@ Simplifications, all invisible to a driver that follows the datasheet:
   raised when THR empties (or ETBEI is set while it is empty), cleared by
   reading IIR when THRE is the reported source, or by writing THR.
 - Baud rate, word length, parity and stop bits are stored and read back but
-  do not change the bytes; no parity/framing errors or breaks occur on input.
+  do not change the bytes; no parity/framing errors or breaks occur on input,
+  so LSR bit 7 (error in the receive FIFO) always reads 0.
 - The character-timeout interrupt (FIFO mode, data below the trigger level)
   is raised as soon as such data is waiting, instead of after four
   character times.
@@ -277,7 +278,9 @@ class Uart16550:
             return self.mcr
         if offset == 5:
             value = self.lsr
-            if self.fifo_enabled and self.lsr & LSR_ERRORS:
+            # LSR7 (PC16550D): set in FIFO mode while a character with a parity or
+            # framing error or a break is in the FIFO; an overrun does not set it.
+            if self.fifo_enabled and self.lsr & (LSR_PE | LSR_FE | LSR_BI):
                 value |= LSR_RXFE
             self.lsr &= ~LSR_ERRORS  # reading LSR clears the error bits
             return value
