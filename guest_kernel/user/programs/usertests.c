@@ -759,6 +759,8 @@ static int case_grind(void)
     printf("  grind: %d children x %d random system calls; %d killed by their own faults; kernel alive\n",
            children, calls, killed);
     return 0;
+}
+
 /* -- the system-call boundary at a page edge (issue 16) ------------------------
  * The kernel checks a user string page by page as it copies it, and a
  * buffer over its whole length: these cases put strings and buffers right
