@@ -56,6 +56,13 @@ void tasks_init(void)
     strncpy_z(idle->name, "idle", TASK_NAME_MAX);
     memcpy(idle->fpu, fpu_initial, sizeof fpu_initial);
     current = idle;
+    /* Kernel stacks have a kernel-half PML4 slot of their own: create its tables
+     * now, before the first address space copies the kernel half (a paging
+     * plugin may refuse new kernel-half slots after that: pyos/paging.h). */
+    void *first = kstack_alloc();
+    if (!first)
+        panic("no memory for a kernel stack");
+    kstack_free(first);
     cpu_syscall_init(percpu);
     if (syscalls_plugin.abi_version != PYOS_SYSCALL_ABI)
         panic("system-call table '%s' implements ABI %u; user programs are built for ABI %u",
