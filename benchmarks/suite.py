@@ -308,6 +308,17 @@ def machine_creation_ms(kernel: Path) -> float:
 
 
 def row_machine(tb: Toolbox) -> Row:
+    try:  # the VMM side's own measurement (benchmarks/startup.py), where it exists
+        from benchmarks.startup import measure
+    except ImportError:
+        measure = None
+    if measure:
+        figures = measure(tb.settings.machines)
+        row = Row("machine", "Machine creation (cached kernel, in-process)", "ms", figures["create_ms"])
+        row.extra = {k: v for k, v in figures.items() if k != "create_ms"}
+        row.notes.append("benchmarks/startup.py: Machine(config, kernel); extra: to the first guest "
+                         "instruction, kernel resolution; the goal is 5 ms")
+        return row
     machine_creation_ms(tb.kernel)  # the first one pays for imports and the cffi module
     ms = median(machine_creation_ms(tb.kernel) for _ in range(tb.settings.machines))
     row = Row("machine", "Machine creation (cached kernel, in-process)", "ms", ms)
