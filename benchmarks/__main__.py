@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     elapsed = time.perf_counter() - start
     print(table(rows, baseline))
     for row in rows:
+        for name, value in row["extra"].items():
+            print(f"  {row['key']}: {name} {fmt(value)}")
         for note in row["notes"]:
             print(f"  {row['key']}: {note}")
     result = {"rows": rows, "settings": vars(settings), "seconds": elapsed, "quick": args.quick,

@@ -238,6 +238,13 @@ def rows_processes(tb: Toolbox) -> tuple[Row, Row, Row]:
     syscall.notes.append(f"{s.syscalls} calls, timed in the guest with the TSC")
     switch = Row("switch", "context switch (yield between two processes)", "µs", median(figures["switch"]))
     switch.notes.append(f"{s.yields} yields each way; per switch")
+    try:  # the same paths as kernel instructions: independent of the host's load
+        from benchmarks.kernel_paths import count
+        paths = count(calls=10)
+        syscall.extra = {"kernel instructions": paths["getpid"], "null trap kernel instructions": paths["null_trap"]}
+        switch.extra = {"kernel instructions per yield": paths["yield"]}
+    except Exception as e:  # single-stepping may be unavailable on another host
+        syscall.notes.append(f"kernel instruction count unavailable: {e}")
     cpu = Row("cpu_loop", "CPU-bound user loop", "ms", median(figures["guest_ms"]), {"native on the host": native})
     return syscall, switch, cpu
 
