@@ -1,6 +1,6 @@
 """python -m benchmarks: every row of issue 13's table, pyos beside its anchors, in one run.
 
-    python -m benchmarks [--quick] [--json FILE] [--baseline FILE]
+    python -m benchmarks [--quick] [--runs N] [--serial-bytes N] [--json FILE] [--baseline FILE]
 
 Prints a table of figures and ratios (pyos / anchor: lower is better for
 every row) and writes the same as JSON (default: bench-results.json in the
@@ -48,6 +48,8 @@ def table(rows: list[dict], baseline: dict | None) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny iteration counts, one run each (smoke test)")
+    parser.add_argument("--runs", type=int, help="repetitions per figure (default 5; 3 for serial and idle)")
+    parser.add_argument("--serial-bytes", type=int, help="bytes for the serial row (default 1 MiB)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results (JSON)")
     parser.add_argument("--baseline", help="an earlier run's JSON: shown beside this run's figures")
     args = parser.parse_args(argv)
@@ -59,12 +61,22 @@ def main(argv=None) -> int:
             print(f"python -m benchmarks: cannot read --baseline {args.baseline}: {e}", file=sys.stderr)
             return 2
     settings = Settings.quick() if args.quick else Settings()
+    if args.runs is not None:
+        if args.runs < 1:
+            parser.error("--runs must be at least 1")
+        settings.runs = settings.slow_runs = args.runs
+    if args.serial_bytes is not None:
+        if args.serial_bytes < 1:
+            parser.error("--serial-bytes must be at least 1")
+        settings.serial_bytes = args.serial_bytes
     start = time.perf_counter()
     print(f"benchmarks ({'quick smoke run' if args.quick else 'full run'}; medians of {settings.runs})", flush=True)
     rows = [r.as_dict() for r in run_all(settings, progress=lambda text: print(text, file=sys.stderr, flush=True))]
     elapsed = time.perf_counter() - start
     print(table(rows, baseline))
     for row in rows:
+        for name, value in row["extra"].items():
+            print(f"  {row['key']}: {name} {fmt(value)}")
         for note in row["notes"]:
             print(f"  {row['key']}: {note}")
     result = {"rows": rows, "settings": vars(settings), "seconds": elapsed, "quick": args.quick,

@@ -38,6 +38,9 @@ def test_quick_run_gives_every_row_with_numbers_and_anchors(tmp_path):
     assert set(rows["pio_exit"]["anchors"]) == {"C floor", "QEMU microvm+KVM"}
     assert set(rows["syscall"]["anchors"]) == {"int3 round trip"}
     assert set(rows["idle_1000"]["anchors"]) == {"QEMU microvm+KVM"}
+    counted = rows["syscall"]["extra"]  # single-stepped kernel instructions: a count, not a timing
+    assert counted["null trap kernel instructions"] < counted["kernel instructions"], counted
+    assert rows["switch"]["extra"]["kernel instructions per yield"] > counted["kernel instructions"]
     for key in ROWS:  # the printed table has a line per row
         assert rows[key]["what"] in proc.stdout
 
