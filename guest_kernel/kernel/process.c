@@ -95,8 +95,11 @@ int process_spawn(const char *path, const char *const *argv, struct task *parent
             if (!t->files[fd])
                 t->files[fd] = file_open("/dev/console");
     }
-    if (parent)
+    if (parent) {
         t->sched.priority = parent->sched.priority;
+        signal_fork(t, parent);      /* handlers, mask, process group... */
+    }
+    signal_exec(t);                  /* ...then caught handlers back to the default */
     int pid = t->pid;
     task_start_new(t);
     irq_restore(flags);

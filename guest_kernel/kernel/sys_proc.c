@@ -12,6 +12,7 @@
 #include <pyos/paging.h>
 #include <pyos/string.h>
 #include <pyos/syscall_nr.h>
+#include <pyos/signal.h>
 #include <pyos/syscalls.h>
 #include <pyos/task.h>
 #include <pyos/user.h>
@@ -32,14 +33,15 @@ void task_fork_hook(struct task *child, struct task *parent)
     child->sched.priority = parent->sched.priority;
     child->brk_start = parent->brk_start;
     child->brk = parent->brk;
+    signal_fork(child, parent);
 }
 
 /* What exec resets: the FPU state (a new program starts clean). Open files,
  * cwd and priority stay, as on Unix. */
 void task_exec_hook(struct task *t)
 {
-    (void)t;
     __asm__ volatile("fninit");
+    signal_exec(t);
 }
 
 static struct trap_frame *user_frame(struct task *t)

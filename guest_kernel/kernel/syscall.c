@@ -165,7 +165,7 @@ long sys_sleep(long ms, long a1, long a2, long a3, long a4, long a5)
     if (ms < 0)
         return -EINVAL;
     task_sleep_ms((uint64_t)ms);
-    return 0;
+    return signal_pending(current) ? -EINTR : 0;   /* a signal woke it early */
 }
 
 long sys_yield(long a0, long a1, long a2, long a3, long a4, long a5)
@@ -257,7 +257,14 @@ long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
         .processes = (unsigned long)tasks_alive(),
         .tsc_khz = tsc_khz,
         .cpu_ticks = current->runtime_ticks,
+        .heap_bytes_in_use = pyos_counters.heap.bytes_in_use,
+        .heap_frames = pyos_counters.heap.frames_in_use,
+        .heap_allocs = pyos_counters.heap.allocs,
+        .heap_frees = pyos_counters.heap.frees,
+        .page_tables = pyos_counters.paging.tables_allocated,
     };
+    strncpy_z(s.frame_allocator, pyos_counters.frame_alloc_name, sizeof s.frame_allocator);
+    strncpy_z(s.heap, pyos_counters.heap_name, sizeof s.heap);
     strncpy_z(s.scheduler, sched->name, sizeof s.scheduler);
     process_list_programs(s.programs, sizeof s.programs);
     strncpy_z(s.syscall_entry, pyos_counters.syscall_entry, sizeof s.syscall_entry);

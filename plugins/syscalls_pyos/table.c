@@ -19,6 +19,9 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_setpriority] = sys_setpriority,
     [SYS_sysinfo] = sys_sysinfo,
     [SYS_uptime] = sys_uptime,
+    [SYS_getppid] = sys_getppid,      /* kernel/sys_procinfo.c */
+    [SYS_dup2] = sys_dup2,
+    [SYS_proclist] = sys_proclist,
     [SYS_lseek] = sys_lseek,
     [SYS_stat] = sys_stat,
     [SYS_fstat] = sys_fstat,
@@ -41,6 +44,13 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_mmap] = sys_mmap,
     [SYS_munmap] = sys_munmap,
     [SYS_msync] = sys_msync,
+    [SYS_kill] = sys_kill,
+    [SYS_sigaction] = sys_sigaction,
+    [SYS_sigreturn] = sys_sigreturn,
+    [SYS_sigprocmask] = sys_sigprocmask,
+    [SYS_setpgid] = sys_setpgid,
+    [SYS_getpgid] = sys_getpgid,
+    [SYS_ioctl] = sys_ioctl,
 };
 
 const struct syscalls_ops syscalls_plugin = {

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <pyos/x86.h>
+#include <pyos/signal.h>
 
 #define TASK_MAX 64
 #define TASK_NAME_MAX 32
@@ -46,9 +47,26 @@ struct task {
     struct sched_entity sched;
     uint64_t runtime_ticks;
     uint8_t fpu[512] __attribute__((aligned(16)));  /* fxsave64 image */
+    /* Signals and process groups (kernel/signal.c). */
+    struct task_signals sig;
+    int pgid;                    /* process group; 0 for kernel threads */
 };
 
 extern struct task *current;
+extern int need_resched;     /* the scheduler wants to run another task (kernel/task.c) */
+
+/* An unblocked signal waits for task t (delivered on its way back to user mode). */
+static inline int task_signal_pending(const struct task *t)
+{
+    return (t->sig.pending & ~t->sig.blocked) != 0;
+}
+
+/* Work to do before task t returns to user mode: a reschedule or a signal.
+ * The system-call fast path leaves through the full path when this is nonzero. */
+static inline int task_pending_work(const struct task *t)
+{
+    return need_resched || task_signal_pending(t);
+}
 
 void tasks_init(void);
 struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
@@ -65,5 +83,8 @@ void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
 void schedule(void);
 void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* a user CPU exception */
 struct task *task_by_pid(int pid);
+struct task *task_slot(int i);            /* tasks[i] for 1 <= i < TASK_MAX, any state */
+void task_interrupt(struct task *t);      /* a signal came: a blocked or sleeping task runs again */
+struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 
 #endif

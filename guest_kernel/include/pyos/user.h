@@ -25,6 +25,8 @@ struct task *task_alloc(const char *name, struct trap_frame **frame);
 void task_free_unstarted(struct task *t);
 void task_start_new(struct task *t);
 void syscall_dispatch(struct trap_frame *f);
+void syscall_exit_work(struct trap_frame *f);   /* on the way back to user mode from a system call */
+void syscall_fast_init(void);                   /* kernel/syscall_fast.c */
 void preempt_if_needed(struct trap_frame *frame);
 void idle_loop(void) __attribute__((noreturn));
 int tasks_alive(void);
