@@ -375,18 +375,19 @@ static int reap(struct task *child, int *status)
     return pid;
 }
 
-/* waitpid: pid > 0 that child, -1 any child; Linux's status word
- * (exit status << 8, or the terminating signal); WNOHANG: 0 if none has ended. */
+/* waitpid: pid > 0 that child, -1 any child, 0 any child in the caller's
+ * process group, -pgid any child in that group; Linux's status word (exit
+ * status << 8, or the terminating signal); WNOHANG: 0 if none has ended. */
 int task_waitpid(int pid, int *status, int options)
 {
-    if (pid == 0 || pid < -1)
-        return -EINVAL;   /* process groups: with the tty's job control */
+    int group = pid == 0 ? current->pgid : pid < -1 ? -pid : 0;
     uint64_t flags = irq_save();
     for (;;) {
         int children = 0;
         for (int i = 1; i < TASK_MAX; i++) {
             struct task *t = &tasks[i];
-            if (t->state == TASK_FREE || t->parent != current || (pid > 0 && t->pid != pid))
+            if (t->state == TASK_FREE || t->parent != current || (pid > 0 && t->pid != pid) ||
+                (pid <= 0 && pid != -1 && t->pgid != group))
                 continue;
             children++;
             if (t->state == TASK_ZOMBIE) {

@@ -432,6 +432,23 @@ static int case_fork(void)
         printf("  WNOHANG gave %d, then %d with %#x\n", early, late, st);
         return 1;
     }
+    /* By process group: -pgid finds a child that leads its own group, 0 one in ours. */
+    int leader = fork();
+    if (leader == 0) {
+        sleep_ms(30);
+        exit(5);
+    }
+    int member = fork();
+    if (member == 0)
+        exit(6);
+    int grouped = setpgid(leader, leader);
+    int by_group = waitpid(-leader, &st, 0), leader_status = WEXITSTATUS(st);
+    int by_ours = waitpid(0, &st, 0), member_status = WEXITSTATUS(st);
+    if (grouped || by_group != leader || leader_status != 5 || by_ours != member || member_status != 6) {
+        printf("  waitpid by group: setpgid %d, -pgid gave %d (%d), 0 gave %d (%d)\n", grouped, by_group,
+               leader_status, by_ours, member_status);
+        return 1;
+    }
     int sum = 0, n = 20;
     for (int i = 0; i < n; i++)
         if (fork() == 0)
@@ -442,7 +459,8 @@ static int case_fork(void)
         sum += WEXITSTATUS(st);
     }
     int none = waitpid(-1, &st, WNOHANG);
-    printf("  fork: child status 42, WNOHANG 0 then 3, %d children summed %d, then %d\n", n, sum, none);
+    printf("  fork: child status 42, WNOHANG 0 then 3, by group 5 and 6, %d children summed %d, then %d\n", n, sum,
+           none);
     return sum == n * (n - 1) / 2 && none == -ECHILD ? 0 : 1;
 }
 
