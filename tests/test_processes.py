@@ -47,7 +47,9 @@ def _ratio(a: int, b: int) -> float:
 def usertests(request, tmp_path_factory):
     cfg = write_config(tmp_path_factory.mktemp(request.param),
                        f'[kernel]\nscheduler = "{request.param}"\n[serial]\ninput = "none"\n')
-    return request.param, boot("--cmdline", "-- usertests", "--stats", config=cfg)
+    # Generous: usertests now also forks, execs, grinds and grows stacks, and kernel
+    # mode is emulated on PVM hosts (a loaded 2-core box took over 10 minutes).
+    return request.param, boot("--cmdline", "-- usertests", "--stats", config=cfg, timeout=1800)
 
 
 def test_usertests_pass(usertests):

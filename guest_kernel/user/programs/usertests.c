@@ -767,7 +767,7 @@ static int grinder(unsigned long seed, int calls)
 
 static int case_grind(void)
 {
-    int children = 12, calls = 400, killed = 0;
+    int children = 8, calls = 400, killed = 0;
     for (int c = 0; c < children; c++) {
         int pid = fork();
         if (pid == 0)
