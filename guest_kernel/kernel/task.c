@@ -84,12 +84,6 @@ struct task *task_by_pid(int pid)
     return NULL;
 }
 
-/* The task in table slot i (1..TASK_MAX-1), or NULL if the slot is free: for listings. */
-struct task *task_at(int slot)
-{
-    return slot > 0 && slot < TASK_MAX && tasks[slot].state != TASK_FREE ? &tasks[slot] : NULL;
-}
-
 /* A free slot with a kernel stack whose top holds a trap frame (*frame) that
  * task_start leaves through the first time the task runs. */
 struct task *task_alloc(const char *name, struct trap_frame **frame)
@@ -365,6 +359,12 @@ int tasks_alive(void)
         if (tasks[i].state != TASK_FREE && tasks[i].state != TASK_ZOMBIE)
             n++;
     return n;
+}
+
+/* The task in table slot i (1..TASK_MAX-1), or NULL if the slot is free: for listings. */
+struct task *task_at(int slot)
+{
+    return slot > 0 && slot < TASK_MAX && tasks[slot].state != TASK_FREE ? &tasks[slot] : NULL;
 }
 
 /* The boot thread becomes the idle task: halt until there is work. */

@@ -48,6 +48,7 @@ struct task {
 extern struct task *current;
 
 void tasks_init(void);
+struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
 int process_spawn(const char *path, const char *const *argv, struct task *parent);
 void task_exit(int status) __attribute__((noreturn));
@@ -61,6 +62,5 @@ void sched_tick(struct trap_frame *frame);  /* from the timer IRQ */
 void schedule(void);
 void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* a user CPU exception */
 struct task *task_by_pid(int pid);
-struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 
 #endif
