@@ -707,6 +707,12 @@ static void give_terminal(int pgid)
         ioctl(tty_fd, TIOCSPGRP, &pgid);
 }
 
+/* ^C at the prompt: the tty has thrown the line away; the read ends with EINTR. */
+static void on_sigint(int sig)
+{
+    (void)sig;
+}
+
 static void set_signal(int sig, unsigned long handler)
 {
     struct pyos_sigaction sa = {.handler = handler};
@@ -1184,6 +1190,7 @@ static int run_input(int fd)
     static struct reader in;
     static char line[LINE_MAX], more[LINE_MAX];
     reader_init(&in, fd);
+    in.interruptible = interactive;
     for (;;) {
         if (interactive) {
             reap_jobs();
@@ -1191,6 +1198,10 @@ static int run_input(int fd)
             prompt("PS1");
         }
         long n = read_line(&in, line, sizeof line);
+        if (n == -EINTR) {
+            putstr(2, "\n");
+            continue;
+        }
         if (n < 0)
             break;
         int ended = 0, too_long = 0;
@@ -1198,6 +1209,11 @@ static int run_input(int fd)
             if (interactive)
                 prompt("PS2");
             long m = read_line(&in, more, sizeof more);
+            if (m == -EINTR) {
+                putstr(2, "\n");
+                line[0] = 0;                /* ^C drops the unfinished command */
+                break;
+            }
             if (m < 0) {
                 ended = 1;
                 break;
@@ -1277,7 +1293,7 @@ int main(int argc, char **argv)
     interactive = force_interactive || isatty(0);
     if (interactive) {
         tty_fd = dup(0);
-        set_signal(SIGINT, SIG_IGN);
+        set_signal(SIGINT, (unsigned long)on_sigint);   /* caught, not ignored: children get SIG_DFL at exec */
         set_signal(SIGQUIT, SIG_IGN);
         set_signal(SIGTSTP, SIG_IGN);
         /* Job control wants process groups: the shell leads its own and owns the terminal. */
