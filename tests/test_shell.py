@@ -392,6 +392,10 @@ def test_ctrl_c_interrupts_the_foreground_job_not_the_shell(session):
             assert time.monotonic() < deadline and sh.proc.poll() is None, sh.text[-3000:]
     assert lines(sh.run("echo $?")) == ["130"]           # 128 + SIGINT
     assert lines(sh.run("echo the shell is alive")) == ["the shell is alive"]
+    # ^C at the prompt throws the half-typed line away and gives a new prompt.
+    sh.send("echo never run\x03")
+    sh.prompt()
+    assert "never run\n" not in sh.run("echo after")
     # kill: a background job by pid, with the default SIGTERM and with -KILL.
     out = sh.run("sleep 100 &")
     pid = re.fullmatch(r"\[1\] (\d+)\n", out)[1]
