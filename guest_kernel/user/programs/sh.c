@@ -825,16 +825,23 @@ static void exec_command(struct command *c)
 static int launch(struct command *c, int in, int out, int close_fd, int pgid, int foreground)
 {
     if (have_fork) {
+        /* ^C may come as soon as the child's group owns the terminal, before it
+         * has dropped the shell's handler: keep the job-control signals blocked
+         * across fork until the child has SIG_DFL (they wait, pending). */
+        unsigned long block = 1UL << SIGINT | 1UL << SIGQUIT | 1UL << SIGTSTP, old = 0;
+        int masked = sigprocmask(SIG_BLOCK, &block, &old) == 0;
         int pid = fork();
         if (pid == 0) {
+            set_signal(SIGINT, SIG_DFL);
+            set_signal(SIGQUIT, SIG_DFL);
+            set_signal(SIGTSTP, SIG_DFL);
+            if (masked)
+                sigprocmask(SIG_SETMASK, &old, NULL);
             if (job_control) {
                 setpgid(0, pgid);
                 if (foreground)
                     give_terminal(pgid ? pgid : getpid());
             }
-            set_signal(SIGINT, SIG_DFL);
-            set_signal(SIGQUIT, SIG_DFL);
-            set_signal(SIGTSTP, SIG_DFL);
             if (in >= 0) {
                 dup2(in, 0);
                 close(in);
@@ -855,6 +862,8 @@ static int launch(struct command *c, int in, int out, int close_fd, int pgid, in
                 exit(run_builtin(c));
             exec_command(c);
         }
+        if (masked)
+            sigprocmask(SIG_SETMASK, &old, NULL);
         if (pid != -ENOSYS) {
             if (pid > 0 && job_control)
                 setpgid(pid, pgid ? pgid : pid);   /* both sides do it: no race with the child */
