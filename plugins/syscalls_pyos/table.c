@@ -38,6 +38,19 @@ static const syscall_fn table[SYS_COUNT] = {
     [SYS_statfs] = sys_statfs,
     [SYS_mount] = sys_mount,
     [SYS_sched_swap] = sys_sched_swap,
+    [SYS_fork] = sys_fork,
+    [SYS_execve] = sys_execve,
+    [SYS_waitpid] = sys_waitpid,
+    [SYS_mmap] = sys_mmap,
+    [SYS_munmap] = sys_munmap,
+    [SYS_msync] = sys_msync,
+    [SYS_kill] = sys_kill,
+    [SYS_sigaction] = sys_sigaction,
+    [SYS_sigreturn] = sys_sigreturn,
+    [SYS_sigprocmask] = sys_sigprocmask,
+    [SYS_setpgid] = sys_setpgid,
+    [SYS_getpgid] = sys_getpgid,
+    [SYS_ioctl] = sys_ioctl,
 };
 
 const struct syscalls_ops syscalls_plugin = {
