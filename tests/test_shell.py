@@ -257,26 +257,29 @@ def test_quoting(session):
 
 def test_background_jobs_jobs_and_wait(session):
     sh = session()
-    # Started, listed while it runs (jobs comes right after it on the same line), waited for.
-    out = sh.run("sleep 20 & jobs")
-    m = re.fullmatch(r"\[1\] (\d+)\n\[1\]  Running +sleep 20 &\n", out)
+    # wait with no argument waits for every job; the table is empty afterwards.
+    out = sh.run("sleep 2 & sleep 3 & wait; echo $?; jobs")
+    assert re.fullmatch(r"\[1\] \d+\n\[2\] \d+\n0\n", out), out
+    # A job is listed while it runs (jobs comes right after it on the same line).
+    out = sh.run("sleep 10 & jobs")
+    m = re.fullmatch(r"\[1\] (\d+)\n\[1\]  Running +sleep 10 &\n", out)
     assert m, out
     assert lines(sh.run("echo $!")) == [m[1]]
-    out = sh.run("sleep 20 & jobs")
-    assert re.fullmatch(r"\[2\] \d+\n\[1\]  Running +sleep 20 &\n\[2\]  Running +sleep 20 &\n", out), out
+    out = sh.run("sleep 1000 & jobs")       # never ends during the test: nothing races it
+    assert re.search(r"^\[2\] \d+\n", out) and re.search(r"^\[2\]  Running +sleep 1000 &$", out, re.M), out
     assert lines(sh.run("wait %1; echo waited $?")) == ["waited 0"]
-    assert lines(sh.run("wait; echo $?; jobs")) == ["0"]
+    assert lines(sh.run("jobs")) == ["[2]  Running  sleep 1000 &"]
     # wait PID gives that job's status; a finished job is announced before a later prompt.
     assert lines(sh.run("sh -c 'exit 3' & wait $!; echo $?"))[-1] == "3"
     out = sh.run("false &")
-    assert re.fullmatch(r"\[1\] \d+\n", out), out
+    assert re.fullmatch(r"\[3\] \d+\n", out), out
     seen, deadline = out, time.monotonic() + WAIT
     while "Done" not in seen:          # each empty line is one more prompt; no fixed sleep
         assert time.monotonic() < deadline, "the finished job was never announced"
         seen = sh.run("")
-    assert lines(seen) == ["[1]  Done(1)  false &"]
-    assert sh.run("jobs") == ""
-    assert sh.finish() == 0
+    assert lines(seen) == ["[3]  Done(1)  false &"]
+    assert lines(sh.run("jobs")) == ["[2]  Running  sleep 1000 &"]
+    assert sh.finish() == 0            # init powers off with the job still sleeping
 
 
 def test_scripts_from_the_image(session, tmp_path):
@@ -338,8 +341,9 @@ def test_ps_lists_itself_and_the_shell(session):
         by_name.setdefault(r[7], []).append(r)
     (ps,) = by_name["ps"]
     assert ps[1] == shell_pid and ps[3] == "running" and int(ps[6]) > 0
+    assert ps[2] == ps[0]                      # a job of its own: its own process group
     (shell,) = [r for r in by_name["sh"] if r[0] == shell_pid]
-    assert shell[1] == "1" and int(shell[4]) == 20
+    assert shell[1] == "1" and int(shell[4]) == 20 and shell[2] == shell_pid
     assert by_name["init"][0][0] == "1"
     # The other tools that read the kernel's figures.
     assert re.fullmatch(r"up \d+:\d\d:\d\d\.\d\d \(\d+ ticks at 100 Hz\), \d+ processes, \d+ context switches, "
@@ -389,6 +393,10 @@ def test_ctrl_c_interrupts_the_foreground_job_not_the_shell(session):
             assert time.monotonic() < deadline and sh.proc.poll() is None, sh.text[-3000:]
     assert lines(sh.run("echo $?")) == ["130"]           # 128 + SIGINT
     assert lines(sh.run("echo the shell is alive")) == ["the shell is alive"]
+    # ^C at the prompt throws the half-typed line away (the shell ignores SIGINT).
+    sh.send("echo never run\x03")
+    out = sh.run("echo after")
+    assert out.endswith("after\n") and "never run\n" not in out and "never runecho" not in out, out
     # kill: a background job by pid, with the default SIGTERM and with -KILL.
     out = sh.run("sleep 100 &")
     pid = re.fullmatch(r"\[1\] (\d+)\n", out)[1]

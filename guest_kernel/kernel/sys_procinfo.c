@@ -19,11 +19,10 @@
 
 struct file *fd_file(long fd);   /* kernel/syscall.c */
 
-/* The process group: 0 while the kernel has no process groups. */
+/* The process group (kernel/signal.c keeps it; 0 for kernel threads). */
 static int task_pgid(const struct task *t)
 {
-    (void)t;
-    return 0;
+    return t->pgid;
 }
 
 /* Resident user pages: the present user entries of the task's page tables.

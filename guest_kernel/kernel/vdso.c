@@ -49,6 +49,8 @@ static void put_sigreturn_trampoline(void)
 
 void vdso_init(void)
 {
+    _Static_assert(VDSO_SIGRETURN_OFFSET >= VDSO_NULL_TRAP + sizeof null_trap,
+                   "the vDSO's sigreturn trampoline overlaps its null trap");
     put_sigreturn_trampoline();
     uint32_t a, b, c, d;
     memcpy(vdso_page + VDSO_NULL_TRAP, null_trap, sizeof null_trap);

@@ -51,13 +51,14 @@ struct reader {
     int fd;
     int eot_is_eof;         /* a console without a tty: ^D ends the input, CR a line */
     int eof;
+    int interruptible;      /* a read interrupted by a signal ends read_line with -EINTR */
     size_t pos, len;
     char buf[4096];
 };
 void reader_init(struct reader *r, int fd);
 /* The next line without its '\n' into line (at most size-1 bytes; the rest of
  * a longer line is dropped). Returns its length, or -1 at end of input, or
- * -errno. The last line of a file needs no '\n'. */
+ * -errno of a failed read (never -EPERM). The last line of a file needs no '\n'. */
 long read_line(struct reader *r, char *line, size_t size);
 
 struct writer {

@@ -24,6 +24,7 @@ void reader_init(struct reader *r, int fd)
     struct pyos_termios t;
     r->fd = fd;
     r->eof = 0;
+    r->interruptible = 0;
     r->pos = r->len = 0;
     /* Without a tty the console hands over the ^D byte itself (the VMM sends
      * one when piped input ends) and a terminal's Enter as CR: treat them as
@@ -38,8 +39,10 @@ static long fill(struct reader *r)
         return 0;
     for (;;) {
         long n = read(r->fd, r->buf, sizeof r->buf);
-        if (n == -EINTR)
+        if (n == -EINTR && !r->interruptible)
             continue;
+        if (n == -EINTR)
+            return n;
         if (n <= 0) {
             r->eof = 1;
             return n;
