@@ -85,11 +85,12 @@ def _line_filter(spec: str | None) -> set[int] | None:
 
 def generate(area: Area, lines: set[int] | None) -> list[Mutant]:
     out = []
-    for path in area.files:
+    for entry in area.files:
+        path, _, functions = entry.partition("::")   # "file.c::fn1,fn2": only those functions
         source = (REPO / path).read_text()
         only = lines
-        if area.functions and path.endswith(".c"):
-            in_functions = cmutate.function_lines(source, area.functions)
+        if functions:
+            in_functions = cmutate.function_lines(source, functions.split(","))
             only = in_functions if only is None else only & in_functions
         if path.endswith(".py"):
             found = pymutate.mutants(source, path, only)
@@ -150,10 +151,10 @@ class Slot:
             self.proc.kill()
 
 
-def _job(area: Area, path: str | None, source: str | None, timeout: float) -> dict:
-    if area.command:
+def _job(area: Area, path: str | None, source: str | None, timeout: float, tests=None) -> dict:
+    if area.command and not tests:
         return {"kind": "command", "args": list(area.command), "path": path, "source": source, "timeout": timeout}
-    return {"kind": "pytest", "args": list(area.tests), "path": path, "source": source, "timeout": timeout}
+    return {"kind": "pytest", "args": list(tests or area.tests), "path": path, "source": source, "timeout": timeout}
 
 
 def run(args) -> int:
@@ -168,6 +169,7 @@ def run(args) -> int:
     slots = [Slot(base, i) for i in range(args.jobs)]
     results: list[Mutant] = []
     broken = False
+    stop = threading.Event()
     try:
         for name in names:
             area = AREAS[name]
@@ -178,7 +180,8 @@ def run(args) -> int:
                 mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
                                  key=lambda m: (m.path, m.line))
             print(f"== {name}: {area.what}: {len(mutants)} mutants", flush=True)
-            clean = slots[0].run(_job(area, None, None, 1800))
+            tests = args.tests.split() if args.tests else None
+            clean = slots[0].run(_job(area, None, None, 1800, tests))
             if clean["how"] != "exit" or clean["code"] != 0:
                 print(f"   the area's tests fail on the unmutated code (status {clean['code']}): "
                       f"fix them first; nothing judged", flush=True)
@@ -197,10 +200,10 @@ def run(args) -> int:
             def work(slot):
                 while True:
                     with lock:
-                        if not todo or time.monotonic() > deadline:
+                        if not todo or time.monotonic() > deadline or stop.is_set():
                             return
                         m = todo.pop(0)
-                    r = slot.run(_job(area, m.path, m.source, timeout))
+                    r = slot.run(_job(area, m.path, m.source, timeout, tests))
                     m.seconds = r["seconds"]
                     m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0 else "killed")
                     if m.status == "survived" or args.verbose:
@@ -212,8 +215,17 @@ def run(args) -> int:
             threads = [threading.Thread(target=work, args=(s,)) for s in slots]
             for t in threads:
                 t.start()
-            for t in threads:
-                t.join()
+            try:
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.5)
+            except KeyboardInterrupt:
+                stop.set()  # the mutants under test finish; nothing new starts
+                for t in threads:
+                    t.join()
+                results += mutants
+                _summary(name, mutants)
+                raise
             results += mutants
             _summary(name, mutants)
     except KeyboardInterrupt:
@@ -255,6 +267,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=16)
     p.add_argument("--file", action="append", help="only mutants in files ending with this (repeatable)")
     p.add_argument("--line", help="only mutants on these lines, e.g. 120-180,200")
+    p.add_argument("--tests", help="pytest arguments to judge the mutants with instead of the area's own "
+                                   "(e.g. to score an older test suite)")
     p.add_argument("--list-areas", action="store_true", help="list the areas and their tests, then exit")
     p.add_argument("--list", action="store_true", help="list the mutants (id, place, mutation) without running")
     p.add_argument("--show", action="store_true", help="print each survivor's diff")
