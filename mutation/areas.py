@@ -7,7 +7,8 @@ VM), plugin C against the host harness (native, no VM). Only code that runs
 nowhere but in the guest (the kernel's system-call checks, the run loop) is
 judged by booting a VM per mutant, which costs seconds each: budget it.
 
-`tests` are pytest arguments (run in a forked pytest with -x); `command`
+`tests` are pytest arguments (run in a forked pytest with -x; a `*` is
+expanded, so tests/test_pic8259*.py takes a device's new test files too); `command`
 (instead) is an argv run in the copy of the tree, the mutant killed when it
 exits non-zero.
 """
@@ -34,9 +35,9 @@ def _harness(k: str) -> tuple[str, ...]:
 
 AREAS: dict[str, Area] = {a.name: a for a in [
     # -- Python device models and the run loop ---------------------------------------------
-    Area("pic", ("vmm/devices/pic8259.py",), ("tests/test_pic8259.py",), what="8259A PIC model"),
-    Area("pit", ("vmm/devices/pit8254.py",), ("tests/test_pit8254.py",), what="8254 PIT model"),
-    Area("uart", ("vmm/devices/uart16550.py",), ("tests/test_uart16550.py",), what="16550 UART model"),
+    Area("pic", ("vmm/devices/pic8259.py",), ("tests/test_pic8259*.py",), what="8259A PIC model"),
+    Area("pit", ("vmm/devices/pit8254.py",), ("tests/test_pit8254*.py",), what="8254 PIT model"),
+    Area("uart", ("vmm/devices/uart16550.py",), ("tests/test_uart16550*.py",), what="16550 UART model"),
     Area("ata", ("vmm/devices/ata.py",), ("tests/test_ata.py",), what="ATA PIO disk model"),
     Area("ps2", ("vmm/devices/i8042.py", "vmm/devices/ps2_keyboard.py", "vmm/devices/ps2_mouse.py"),
          ("tests/test_i8042.py", "tests/test_ps2_keyboard.py", "tests/test_ps2_mouse.py"),
