@@ -176,6 +176,9 @@ def run(args) -> int:
             mutants = generate(area, _line_filter(args.line))
             if args.file:
                 mutants = [m for m in mutants if any(m.path.endswith(f) for f in args.file)]
+            if args.ids:  # e.g. the survivors of an earlier run: `--ids survivors.txt`
+                wanted = set(Path(args.ids).read_text().split())
+                mutants = [m for m in mutants if m.id in wanted]
             if args.sample and len(mutants) > args.sample:
                 mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
                                  key=lambda m: (m.path, m.line))
@@ -266,6 +269,7 @@ def main(argv=None) -> int:
     p.add_argument("--sample", type=int, default=0, help="test a random sample of N mutants per area (--seed)")
     p.add_argument("--seed", type=int, default=16)
     p.add_argument("--file", action="append", help="only mutants in files ending with this (repeatable)")
+    p.add_argument("--ids", help="only the mutants whose ids are listed in this file (whitespace-separated)")
     p.add_argument("--line", help="only mutants on these lines, e.g. 120-180,200")
     p.add_argument("--tests", help="pytest arguments to judge the mutants with instead of the area's own "
                                    "(e.g. to score an older test suite)")
