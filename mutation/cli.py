@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -163,6 +164,12 @@ def run(args) -> int:
     if unknown:
         print(f"mutation: unknown area {', '.join(unknown)}; known: {', '.join(AREAS)}", file=sys.stderr)
         return 2
+    # A run started in the background (SIGINT ignored) or by a timeout(1) still
+    # stops cleanly: the mutants under test finish, their files are restored.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     known_equivalent = equivalents()
     deadline = time.monotonic() + args.budget
     base = Path(tempfile.mkdtemp(prefix="pyos-mutation-"))
@@ -288,10 +295,13 @@ def main(argv=None) -> int:
             print(f"{a.name:9} {a.what}\n          files: {' '.join(a.files)}\n          tests: {judge}")
         return 0
     if args.list:
-        for name in args.areas or AREAS:
-            if name not in AREAS:
-                p.error(f"unknown area {name}")
-            for m in generate(AREAS[name], _line_filter(args.line)):
-                print(f"{m.id} {name} {m.path}:{m.line}: {m.description}")
+        try:
+            for name in args.areas or AREAS:
+                if name not in AREAS:
+                    p.error(f"unknown area {name}")
+                for m in generate(AREAS[name], _line_filter(args.line)):
+                    print(f"{m.id} {name} {m.path}:{m.line}: {m.description}")
+        except BrokenPipeError:  # | head
+            sys.stderr.close()
         return 0
     return run(args)
