@@ -30,6 +30,7 @@ class Area:
 
 
 def _harness(k: str) -> tuple[str, ...]:
+    """The host-harness self-test of one plugin combination (k: its test id, e.g. buddy-slab-direct)."""
     return ("tests/test_memory.py", "-k", f"host_harness and {k}")
 
 
@@ -50,12 +51,17 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          ("tests/test_interrupts.py", "-k", "tick_rate or pic_selftest or echoed or page_fault"),
          vm=True, timeout_floor=120, what="KVM_RUN loop: exits, injection, kicks (VM boots)"),
     # -- plugin C against the native host harness -------------------------------------------
-    Area("frames", ("plugins/frame_alloc_buddy/buddy.c", "plugins/frame_alloc_bitmap/bitmap.c"),
-         _harness("direct and slab"), what="frame allocators (host harness)"),
-    Area("heap", ("plugins/heap_slab/slab.c", "plugins/heap_freelist/freelist.c"),
-         _harness("buddy and direct"), what="kernel heaps (host harness)"),
-    Area("paging", ("plugins/paging_direct/direct.c", "plugins/paging_recursive/recursive.c"),
-         _harness("buddy and slab"), what="paging plugins (host harness)"),
+    Area("buddy", ("plugins/frame_alloc_buddy/buddy.c",), _harness("buddy-slab-direct"),
+         what="buddy frame allocator (host harness)"),
+    Area("bitmap", ("plugins/frame_alloc_bitmap/bitmap.c",), _harness("bitmap-slab-direct"),
+         what="bitmap frame allocator (host harness)"),
+    Area("slab", ("plugins/heap_slab/slab.c",), _harness("buddy-slab-direct"), what="slab heap (host harness)"),
+    Area("freelist", ("plugins/heap_freelist/freelist.c",), _harness("buddy-freelist-direct"),
+         what="free-list heap (host harness)"),
+    Area("direct", ("plugins/paging_direct/direct.c",), _harness("buddy-slab-direct"),
+         what="direct-map paging (host harness)"),
+    Area("recursive", ("plugins/paging_recursive/recursive.c",), _harness("buddy-slab-recursive"),
+         what="recursive paging (host harness)"),
     Area("fs", ("plugins/fs_ext2/ext2.c", "plugins/fs_fat32/fat_table.c", "plugins/fs_fat32/fat_dir.c",
                 "plugins/fs_fat32/fat_ops.c"),
          ("tests/test_fs_harness.py", "tests/test_fs_ext2.py", "tests/test_fs_fat32.py", "-k",

@@ -53,9 +53,12 @@ class Mutant:
     seconds: float = 0.0
     reason: str = ""
 
+    occurrence: int = 0   # the same line text and mutation earlier in the file (reset() and ICW1 alike)
+
     def __post_init__(self):
         text = self.original.split("\n")[self.line - 1].strip()
-        self.id = hashlib.sha1(f"{self.path}\0{text}\0{self.description}".encode()).hexdigest()[:8]
+        key = f"{self.path}\0{text}\0{self.description}" + (f"\0{self.occurrence}" if self.occurrence else "")
+        self.id = hashlib.sha1(key.encode()).hexdigest()[:8]
 
     def diff(self) -> str:
         return "".join(difflib.unified_diff(self.original.splitlines(True), self.source.splitlines(True),
@@ -97,7 +100,11 @@ def generate(area: Area, lines: set[int] | None) -> list[Mutant]:
             found = pymutate.mutants(source, path, only)
         else:
             found = cmutate.mutants(source, only)
-        out += [Mutant(area.name, path, m.line, m.description, m.source, source) for m in found]
+        rows, seen = source.split("\n"), {}
+        for m in found:
+            key = (rows[m.line - 1].strip(), m.description)
+            out.append(Mutant(area.name, path, m.line, m.description, m.source, source, occurrence=seen.get(key, 0)))
+            seen[key] = seen.get(key, 0) + 1
     return out
 
 
