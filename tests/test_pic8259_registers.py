@@ -219,3 +219,78 @@ def test_cascade_without_icw3_bit_is_a_plain_master_line():
     init(pair.slave, 0x28, 0x02)
     pair.set_irq(2, True)
     assert pair.acknowledge() == 0x22     # IR2's own vector, the slave not asked
+
+
+def test_a_line_held_high_makes_no_second_request_when_another_rises():
+    chip = Pic8259("x")
+    init(chip, 0x20, 0x04)
+    chip.set_irq(1, True)
+    chip.acknowledge()
+    chip.write(CMD, 0x20)                 # IR1 served; its line is still high
+    chip.set_irq(2, True)
+    chip.set_irq(1, True)                 # (still) high: no new edge
+    assert chip.irr == 0x04
+
+
+def test_poll_word_for_even_levels_and_only_once():
+    pair = make_pair()
+    pulse(pair, 0)
+    pair.master_port.write(CMD, 1, 0x0C)
+    assert pair.master_port.read(CMD, 1) == 0x80  # IR0: 0x80 | 0
+    pair.master_port.write(DATA, 1, 0x00)
+    pulse(pair, 4)
+    assert pair.master_port.read(CMD, 1) == 0x10  # the poll was used up: IRR again
+    assert pair.acked == [0]
+
+
+def test_icw2_low_bits_are_ignored_and_cascade_without_ic4():
+    chip = Pic8259("x")
+    chip.write(CMD, 0x10)                 # cascade, no IC4: ICW2, ICW3, done
+    chip.write(DATA, 0x27)
+    assert chip.vector_base == 0x20
+    chip.write(DATA, 0x04)
+    assert chip.init_step == 0 and chip.icw3 == 0x04
+    chip.write(DATA, 0x3C)
+    assert chip.imr == 0x3C and chip.icw4 == 0
+
+
+def test_icw1_without_ic4_clears_auto_eoi_even_in_single_mode():
+    chip = Pic8259("x")
+    init(chip, 0x20, 0x04, 0x03)
+    assert chip.auto_eoi
+    chip.write(CMD, 0x12)                 # single, no IC4
+    chip.write(DATA, 0x20)
+    assert chip.icw4 == 0 and not chip.auto_eoi and chip.init_step == 0
+
+
+def test_ocw3_bits_act_only_with_their_enable_bits():
+    chip = Pic8259("x")
+    init(chip, 0x20, 0x04)
+    chip.write(CMD, 0x68)                 # special mask on
+    chip.write(CMD, 0x0B)                 # read ISR (RIS=1, RR=1), ESMM=0: special mask stays
+    assert chip.special_mask and chip.read_isr
+    chip.write(CMD, 0x49)                 # ESMM=1, SMM=0 (bit 0 is RIS, without RR): special mask off
+    assert not chip.special_mask
+    assert chip.read_isr                  # RIS without RR: the read selection stays
+    chip.write(CMD, 0x0A)
+    chip.write(CMD, 0x09)
+    assert not chip.read_isr
+
+
+def test_reading_the_imr_is_never_a_poll():
+    pair = make_pair()
+    pair.master_port.write(DATA, 1, 0x80)
+    pulse(pair, 1)
+    assert pair.master_port.read(DATA, 1) == 0x80
+    assert pair.acked == [] and pair.master.isr == 0
+
+
+def test_ports_are_named_per_chip_and_split_wide_accesses():
+    from vmm.bus import Bus
+    pair = make_pair()
+    assert (pair.master_port.name, pair.slave_port.name) == ("pic8259-master", "pic8259-slave")
+    assert (pair.master.name, pair.slave.name) == ("master", "slave")
+    bus = Bus("port")
+    bus.register(0x20, 2, pair.master_port)
+    bus.write(0x20, 2, 0xF00B)            # 0x0B to 0x20 (OCW3: read ISR), 0xF0 to 0x21 (IMR)
+    assert pair.master.read_isr and pair.master.imr == 0xF0
