@@ -13,15 +13,15 @@
  * Home/End, PgUp/PgDn, Insert/Delete and F1-F12 become the ANSI/xterm escape
  * sequences a terminal would send. Backspace is DEL (0x7f), as terminals send
  * it. Caps, num and scroll lock update the keyboard's LEDs (command 0xED,
- * driven from the IRQ as the acknowledgements arrive). Characters go into a
- * ring that the console's read path takes from, after serial input.
+ * driven from the IRQ as the acknowledgements arrive). Characters go to the
+ * console tty (tty_input, kernel/tty.c), like the bytes the UART receives.
  * Ctrl-Alt-Delete pulses the CPU reset line (controller command 0xFE).
  */
-#include <pyos/file.h>
 #include <pyos/i8042.h>
 #include <pyos/io.h>
 #include <pyos/irq.h>
 #include <pyos/kernel.h>
+#include <pyos/tty.h>
 #include <pyos/x86.h>
 
 #define POLL_LIMIT 20000   /* status reads before a wait gives up */
@@ -233,9 +233,6 @@ static const char *const function_keys[12] = {
     "\x1b[18~", "\x1b[19~", "\x1b[20~", "\x1b[21~", "\x1b[23~", "\x1b[24~",
 };
 
-#define RING 256
-static volatile char ring[RING];
-static volatile uint32_t ring_head, ring_tail;  /* head: next write (IRQ), tail: next read */
 uint8_t kbd_leds;
 static int shift_l, shift_r, ctrl, alt, extended, skip;
 static enum { LEDS_IDLE, LEDS_SENT_COMMAND, LEDS_SENT_VALUE } led_state;
@@ -243,8 +240,7 @@ static int leds_dirty;
 
 static void put(char c)
 {
-    if (ring_head - ring_tail < RING)
-        ring[ring_head++ % RING] = c;   /* else dropped: nobody is reading */
+    tty_input(c);
 }
 
 static void put_string(const char *s)
@@ -253,13 +249,6 @@ static void put_string(const char *s)
         put(0x1b);
     while (*s)
         put(*s++);
-}
-
-int kbd_getc_nonblock(void)
-{
-    if (ring_tail == ring_head)
-        return -1;
-    return (unsigned char)ring[ring_tail++ % RING];
 }
 
 /* The LED update: ED, wait for FA, the LED bits, wait for FA (driven by kbd_byte). */
@@ -354,8 +343,6 @@ void kbd_byte(uint8_t byte)
         } else if ((seq = nav_sequence(code))) {
             put_string(seq);
         }
-        if (code == 0x1c || code == 0x35 || seq)
-            console_input_ready();
         return;
     }
     if (code >= SC_F1 && code <= SC_F10)
@@ -366,7 +353,6 @@ void kbd_byte(uint8_t byte)
         seq = nav_sequence(code);
     if (seq) {
         put_string(seq);
-        console_input_ready();
         return;
     }
     if (code >= sizeof plain || !plain[code])
@@ -383,5 +369,4 @@ void kbd_byte(uint8_t byte)
     if (alt)
         put(0x1b);
     put(c);
-    console_input_ready();
 }

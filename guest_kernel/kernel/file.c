@@ -1,18 +1,18 @@
 /*
- * Files: the console (output to COM1; input from COM1 and the PS/2
- * keyboard alike, reads block until IRQ 4 or IRQ 1 brings some), /dev/null,
+ * Files: the console (the tty, kernel/tty.c: input from COM1 and the PS/2
+ * keyboard through the line discipline, output to COM1 and VGA), /dev/null,
  * /dev/mouse (decoded PS/2 packets, drivers/mouse.c), and pipes (a 512-byte ring; readers block while it is empty and
  * writers remain, writers block while it is full and readers remain).
  */
-#include <pyos/console.h>
 #include <pyos/file.h>
 #include <pyos/i8042.h>
 #include <pyos/kernel.h>
 #include <pyos/mm.h>
 #include <pyos/string.h>
 #include <pyos/syscall_nr.h>
+#include <pyos/signal.h>
 #include <pyos/task.h>
-#include <pyos/uart.h>
+#include <pyos/tty.h>
 #include <pyos/vfs.h>
 
 #define PIPE_SIZE 512
@@ -22,8 +22,6 @@ struct pipe {
     uint64_t head, tail;   /* head: next write, tail: next read */
     int readers, writers;
 };
-
-static int console_channel;
 
 struct file *file_get(struct file *f)
 {
@@ -47,17 +45,12 @@ struct file *input_device_open(const char *path)
     return NULL;
 }
 
-/* Console input: serial bytes first, then characters typed on the keyboard. */
-static int console_getc_nonblock(void)
-{
-    int c = uart_getc_nonblock();
-    return c >= 0 ? c : kbd_getc_nonblock();
-}
-
 struct file *file_open(const char *path)
 {
-    if (!strcmp(path, "/dev/console"))
+    if (!strcmp(path, "/dev/console")) {
+        tty_open();
         return file_new(FILE_CONSOLE, NULL);
+    }
     if (!strcmp(path, "/dev/null"))
         return file_new(FILE_NULL, NULL);
     return input_device_open(path);
@@ -110,11 +103,6 @@ void files_close_all(struct task *t)
     }
 }
 
-void console_input_ready(void)
-{
-    task_wakeup(&console_channel);
-}
-
 long file_read(struct file *f, char *buf, size_t len)
 {
     switch (f->type) {
@@ -125,22 +113,17 @@ long file_read(struct file *f, char *buf, size_t len)
     case FILE_DIR_DEV:
     case FILE_DIR_ROOT:
         return -EISDIR;
-    case FILE_CONSOLE: {
-        int c;
-        while ((c = console_getc_nonblock()) < 0)
-            task_block(&console_channel);
-        size_t n = 0;
-        do {
-            buf[n++] = (char)c;
-        } while (n < len && c != '\n' && (c = console_getc_nonblock()) >= 0);
-        return (long)n;
-    }
+    case FILE_CONSOLE:
+        return tty_read(buf, len);
     case FILE_MOUSE:
         return mouse_read(buf, len);
     case FILE_PIPE_READ: {
         struct pipe *p = f->pipe;
-        while (p->head == p->tail && p->writers)
+        while (p->head == p->tail && p->writers) {
+            if (signal_pending(current))
+                return -EINTR;
             task_block(p);
+        }
         size_t n = 0;
         while (n < len && p->tail != p->head)
             buf[n++] = p->buf[p->tail++ % PIPE_SIZE];
@@ -160,15 +143,20 @@ long file_write(struct file *f, const char *buf, size_t len)
     case FILE_VNODE:
         return vfs_write(f, buf, len);
     case FILE_CONSOLE:
-        console_write(buf, len);
-        return (long)len;
+        return tty_write(buf, len);
     case FILE_PIPE_WRITE: {
         struct pipe *p = f->pipe;
         size_t n = 0;
         while (n < len) {
-            if (!p->readers)
-                return n ? (long)n : -EPIPE;
+            if (!p->readers) {
+                if (n)
+                    return (long)n;
+                signal_send(current, SIGPIPE);   /* and EPIPE if it is caught or ignored */
+                return -EPIPE;
+            }
             if (p->head - p->tail == PIPE_SIZE) {
+                if (signal_pending(current))
+                    return n ? (long)n : -EINTR;
                 task_wakeup(p);
                 task_block(p);
                 continue;

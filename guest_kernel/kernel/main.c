@@ -11,6 +11,7 @@
 #include <pyos/string.h>
 #include <pyos/timer.h>
 #include <pyos/task.h>
+#include <pyos/tty.h>
 #include <pyos/uart.h>
 #include <pyos/user.h>
 #include <pyos/vga.h>
@@ -20,6 +21,7 @@
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
 void crash_if_asked(void);
 void bench_if_asked(void);
+void tick_cost_report(uint64_t n);
 int selftest_pic(void);
 int mm_selftest_run(void);
 void mm_bench_run(unsigned iterations);
@@ -67,7 +69,9 @@ static void timer_init(void)
 {
     tsc_calibrate();
     printk("tsc: %lu kHz (calibrated against PIT counter 2)\n", tsc_khz);
-    pit_init(boot_info.timer_hz ? boot_info.timer_hz : 100);
+    char hz[16];  /* timer_hz=N on the command line wins (a PVH boot has no other way to say it) */
+    pit_init(cmdline_get("timer_hz", hz, sizeof hz) ? (uint32_t)strtol(hz, NULL, 10)
+             : boot_info.timer_hz ? boot_info.timer_hz : 100);
     printk("timer: PIT counter 0 at %u Hz on IRQ 0\n", timer_hz);
 }
 
@@ -86,26 +90,23 @@ static void timer_test(const char *seconds)
     uint64_t us = tsc_to_us(rdtsc() - tsc0);
     printk("timer_test: %lu ticks at %u Hz in %lu.%06lu s by the TSC\n", ticks - t0, timer_hz,
            us / 1000000, us % 1000000);
+    tick_cost_report(n < 30 ? n : 30);
 }
 
-/* echo=1: an interrupt-driven serial console that echoes until Ctrl-D. */
+/* echo=1: the console tty in the kernel, before any process: input comes in by
+ * IRQ 4 (serial) or IRQ 1 (keyboard) and the line discipline echoes and edits
+ * it (kernel/tty.c). A read that ends without a newline (Ctrl-D) ends it. */
 static void echo_console(void)
 {
     printk("echo: type; each key comes in by IRQ 4 (serial) or IRQ 1 (keyboard) and is echoed (Ctrl-D powers off)\n");
     for (;;) {
-        int c;
-        while ((c = uart_getc_nonblock()) >= 0 || (c = kbd_getc_nonblock()) >= 0) {
-            if (c == 4) {
+        char buf[256];   /* a whole line (the tty's line limit) */
+        long n;
+        while ((n = tty_read_nonblock(buf, sizeof buf)) >= 0) {
+            if (n == 0 || buf[n - 1] != '\n') {
                 printk("\necho: Ctrl-D, %lu COM1 interrupts\n", pyos_counters.irqs[IRQ_COM1]);
                 return;
             }
-            char ch = (char)c;
-            if (c == '\r' || c == '\n')
-                printk("\n");
-            else if (c == 0x7f || c == '\b')
-                console_write("\b \b", 3);  /* backspace erases: back, blank, back */
-            else
-                console_write(&ch, 1);
         }
         mm_refresh_stats();  /* cheap when nothing changed; keeps the VMM's view exact */
         sti_hlt();  /* the idle loop: sleep until the next interrupt */
@@ -194,6 +195,9 @@ static void start_init(void)
     static char words[PYOS_CMDLINE_MAX];
     const char *argv[USER_MAX_ARGS + 1] = {"init"};
     int argc = 1;
+    char interactive[4];
+    if (cmdline_get("interactive", interactive, sizeof interactive) && !strcmp(interactive, "1"))
+        argv[argc++] = "-i";   /* the console is a person's terminal: init starts a shell */
     const char *rest = boot_info.cmdline;
     while (*rest && !(rest[0] == '-' && rest[1] == '-' && (rest[2] == ' ' || !rest[2])))
         rest++;
@@ -206,7 +210,7 @@ static void start_init(void)
                 break;
             if (argc == USER_MAX_ARGS) {
                 printk("command line: more than %d words after '--' for init; powering off with status 2\n",
-                       USER_MAX_ARGS - 1);
+                       USER_MAX_ARGS - (argv[1] && !strcmp(argv[1], "-i") ? 2 : 1));
                 poweroff(2);
             }
             argv[argc++] = p;
@@ -218,6 +222,7 @@ static void start_init(void)
     cli();  /* this boot context becomes the idle task: no switching until idle_loop */
     tasks_init();
     vdso_init();
+    syscall_fast_init();
     int pid = process_spawn("init", argv, NULL);
     if (pid != 1)
         panic("cannot start init: error %d", -pid);

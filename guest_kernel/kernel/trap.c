@@ -10,6 +10,7 @@
 #include <pyos/syscall_nr.h>
 #include <pyos/task.h>
 #include <pyos/user.h>
+#include <pyos/vm.h>
 #include <pyos/x86.h>
 
 #define EXCEPTION_STATUS 3
@@ -56,11 +57,14 @@ static void exception_report(struct trap_frame *f)
     printk("  CR3 %#018lx\n", read_cr3());
 }
 
-/* A CPU exception in user mode: the process dies, the kernel goes on. */
+/* A CPU exception in user mode: the process's handler for the matching
+ * signal (SIGSEGV, SIGILL, SIGFPE...) runs, or it dies and the kernel goes on. */
 static void user_exception(struct trap_frame *f)
 {
     if (f->vector == 14)
         pyos_counters.user_page_faults++;
+    if (signal_for_exception(f))
+        return;
     printk("pid %d (%s): killed by %s at RIP %#lx", current->pid, current->name,
            exception_names[f->vector], f->rip);
     if (f->vector == 14)
@@ -70,23 +74,43 @@ static void user_exception(struct trap_frame *f)
     task_kill_current(f);
 }
 
-void trap(struct trap_frame *frame)
+/* A system call's way back to user mode, from trap_dispatch() below and from
+ * the fast path (arch/x86_64/isr.S) when task_pending_work() says there is
+ * work: a reschedule, then any signal. */
+void syscall_exit_work(struct trap_frame *frame)
+{
+    preempt_if_needed(frame);
+    if (task_signal_pending(current))
+        signal_deliver(frame);
+}
+
+static void trap_dispatch(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
+    if (v - IRQ_BASE_VECTOR < IRQ_COUNT) {  /* first: the timer tick must stay short */
+        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
+        if (current)
+            preempt_if_needed(frame);
+        return;
+    }
     int from_user = frame->cs & 3;
     if (v == SYSCALL_VECTOR) {  /* the syscall instruction (syscall_entry) */
         vdso_syscall_arrived();
         syscall_dispatch(frame);
-        preempt_if_needed(frame);
+        syscall_exit_work(frame);
         return;
     }
-    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO */
+    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO (the full path) */
         syscall_dispatch(frame);
-        preempt_if_needed(frame);
+        syscall_exit_work(frame);
         return;
     }
     if (from_user && (v == 13 || v == 14) && vdso_fault_is_syscall_probe(frame))
         return;
+    if (from_user && v == 14 && vm_user_fault(frame)) {  /* demand paging, copy-on-write (kernel/vm.c) */
+        preempt_if_needed(frame);
+        return;
+    }
     if (from_user && v < 32) {
         user_exception(frame);
         return;
@@ -98,11 +122,13 @@ void trap(struct trap_frame *frame)
                EXCEPTION_STATUS);
         halt_machine(EXCEPTION_STATUS);
     }
-    if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
-        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
-        if (current)
-            preempt_if_needed(frame);
-        return;
-    }
     printk("pyos: unexpected interrupt vector %lu at RIP %#lx, ignored\n", v, frame->rip);
+}
+
+void trap(struct trap_frame *frame)
+{
+    trap_dispatch(frame);
+    /* The one place signals are delivered: every return to user mode. */
+    if ((frame->cs & 3) && current && task_signal_pending(current))
+        signal_deliver(frame);
 }

@@ -8,12 +8,20 @@
  * privileged instruction faults from user mode at that address:
  * vdso_fault_is_syscall_probe() sees that, switches the page to int3 for
  * good, and restarts the call through it. Both outcomes are logged once.
+ *
+ * At VDSO_SIGRETURN_OFFSET it holds the sigreturn trampoline, the return
+ * address of every signal handler (kernel/signal.c):
+ *     mov $SYS_sigreturn, %eax; jmp VDSO_ADDR
  */
 #include <pyos/counters.h>
 #include <pyos/kernel.h>
+#include <pyos/signal.h>
 #include <pyos/string.h>
 #include <pyos/syscall_nr.h>
 #include <pyos/x86.h>
+
+_Static_assert((VDSO_ADDR & 0xffffffffUL) == 0xf0000000UL && VDSO_ADDR >> 32 == 0x7fff,
+               "arch/x86_64/isr.S compares the trapping RIP with VDSO_ADDR's halves: update VDSO_LO/VDSO_HI");
 
 uint8_t vdso_page[4096] __attribute__((aligned(4096)));
 extern char syscall_entry[];
@@ -21,15 +29,29 @@ static int decided;
 
 static const uint8_t use_syscall[] = {0x0f, 0x05, 0xc3};
 static const uint8_t use_int3[] = {0xcc, 0x90, 0xc3};
+static const uint8_t null_trap[] = {0xcc, 0xc3};  /* int3; ret: the benchmarks' floor */
 
 static void set_entry(const char *how)
 {
     strncpy_z(pyos_counters.syscall_entry, how, PYOS_PLUGIN_NAME_MAX);
 }
 
+/* mov $SYS_sigreturn, %eax (b8 imm32); jmp rel32 (e9) back to the entry at offset 0. */
+static void put_sigreturn_trampoline(void)
+{
+    uint8_t *p = vdso_page + VDSO_SIGRETURN_OFFSET;
+    int32_t back = -(int32_t)(VDSO_SIGRETURN_OFFSET + 10);
+    p[0] = 0xb8;
+    *(uint32_t *)&p[1] = SYS_sigreturn;
+    p[5] = 0xe9;
+    memcpy(&p[6], &back, 4);
+}
+
 void vdso_init(void)
 {
+    put_sigreturn_trampoline();
     uint32_t a, b, c, d;
+    memcpy(vdso_page + VDSO_NULL_TRAP, null_trap, sizeof null_trap);
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001), "c"(0));
     if (d & (1u << 11)) {  /* SYSCALL/SYSRET in long mode */
         memcpy(vdso_page, use_syscall, sizeof use_syscall);

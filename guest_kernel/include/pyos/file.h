@@ -34,6 +34,5 @@ int pipe_create(struct file **read_end, struct file **write_end);
 long file_read(struct file *f, char *buf, size_t len);   /* kernel buffer */
 long file_write(struct file *f, const char *buf, size_t len);
 void files_close_all(struct task *t);
-void console_input_ready(void);          /* the UART's or keyboard's IRQ: input arrived */
 
 #endif

@@ -31,7 +31,6 @@ int i8042_aux_command(uint8_t byte);        /* D4 + byte; returns the mouse's fi
 void i8042_drain(void);                     /* IRQ 1 / IRQ 12: route waiting bytes */
 
 int kbd_init(void);                         /* 0: controller found and keyboard ready */
-int kbd_getc_nonblock(void);                /* the next character typed, or -1 */
 void kbd_byte(uint8_t byte);                /* a set-1 scan-code byte from the controller */
 extern uint8_t kbd_leds;                    /* bit 0 scroll, 1 num, 2 caps lock */
 

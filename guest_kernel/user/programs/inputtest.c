@@ -27,6 +27,11 @@ static int keys(void)
 {
     char buf[64], line[64];
     int len = 0;
+    /* Raw mode: every byte as it comes, ^C and DEL included, no echo. */
+    struct pyos_termios raw;
+    ioctl(0, TCGETS, &raw);
+    raw.lflag &= ~(ICANON | ECHO | ISIG);
+    ioctl(0, TCSETS, &raw);
     printf("inputtest: reading the console\n");
     for (;;) {
         long n = read(0, buf, sizeof buf);
