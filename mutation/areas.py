@@ -69,7 +69,8 @@ AREAS: dict[str, Area] = {a.name: a for a in [
           "unlinked_while_open or triple_indirect or short_names or open_files_unlinked or not_fat"),
          what="filesystem plugins (host harness)"),
     # -- the kernel's user-pointer checks: in-guest usertests, one VM boot per mutant ----------
-    Area("usercopy", ("guest_kernel/kernel/syscall.c::user_range_ok,user_string,io_file",),
+    Area("usercopy", ("guest_kernel/kernel/vm.c::vm_user_range",
+                      "guest_kernel/kernel/syscall.c::user_range_ok,user_range_readable,user_string,io_file"),
          ("tests/test_user_range_native.py", "tests/test_usercopy.py"),
          vm=True, timeout_floor=300,
          what="kernel user-pointer checks (native test first, then a VM boot if it passes)"),
