@@ -1,13 +1,14 @@
 """What is mutated, and which tests judge each mutant.
 
-An area is a set of source files (optionally only some functions of them)
+An area is a set of source files (`file.c::fn1,fn2`: only those functions)
 and the tests that are supposed to catch a fault there. The tests are the
 fast ones wherever they exist: device models against their unit tests (no
 VM), plugin C against the host harness (native, no VM). Only code that runs
 nowhere but in the guest (the kernel's system-call checks, the run loop) is
 judged by booting a VM per mutant, which costs seconds each: budget it.
 
-`tests` are pytest arguments (run in a forked pytest with -x); `command`
+`tests` are pytest arguments (run in a forked pytest with -x; a `*` is
+expanded, so tests/test_pic8259*.py takes a device's new test files too); `command`
 (instead) is an argv run in the copy of the tree, the mutant killed when it
 exits non-zero.
 """
@@ -23,21 +24,21 @@ class Area:
     files: tuple[str, ...]
     tests: tuple[str, ...] = ()
     command: tuple[str, ...] = ()
-    functions: tuple[str, ...] = ()    # C: only these functions' lines are mutated
     what: str = ""
     vm: bool = False                   # each mutant boots VMs: slow, sample it
     timeout_floor: float = 20.0        # seconds; a mutant's test run gets max(floor, 4 x the clean run)
 
 
 def _harness(k: str) -> tuple[str, ...]:
+    """The host-harness self-test of one plugin combination (k: its test id, e.g. buddy-slab-direct)."""
     return ("tests/test_memory.py", "-k", f"host_harness and {k}")
 
 
 AREAS: dict[str, Area] = {a.name: a for a in [
     # -- Python device models and the run loop ---------------------------------------------
-    Area("pic", ("vmm/devices/pic8259.py",), ("tests/test_pic8259.py",), what="8259A PIC model"),
-    Area("pit", ("vmm/devices/pit8254.py",), ("tests/test_pit8254.py",), what="8254 PIT model"),
-    Area("uart", ("vmm/devices/uart16550.py",), ("tests/test_uart16550.py",), what="16550 UART model"),
+    Area("pic", ("vmm/devices/pic8259.py",), ("tests/test_pic8259*.py",), what="8259A PIC model"),
+    Area("pit", ("vmm/devices/pit8254.py",), ("tests/test_pit8254*.py",), what="8254 PIT model"),
+    Area("uart", ("vmm/devices/uart16550.py",), ("tests/test_uart16550*.py",), what="16550 UART model"),
     Area("ata", ("vmm/devices/ata.py",), ("tests/test_ata.py",), what="ATA PIO disk model"),
     Area("ps2", ("vmm/devices/i8042.py", "vmm/devices/ps2_keyboard.py", "vmm/devices/ps2_mouse.py"),
          ("tests/test_i8042.py", "tests/test_ps2_keyboard.py", "tests/test_ps2_mouse.py"),
@@ -50,21 +51,29 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          ("tests/test_interrupts.py", "-k", "tick_rate or pic_selftest or echoed or page_fault"),
          vm=True, timeout_floor=120, what="KVM_RUN loop: exits, injection, kicks (VM boots)"),
     # -- plugin C against the native host harness -------------------------------------------
-    Area("frames", ("plugins/frame_alloc_buddy/buddy.c", "plugins/frame_alloc_bitmap/bitmap.c"),
-         _harness("direct and slab"), what="frame allocators (host harness)"),
-    Area("heap", ("plugins/heap_slab/slab.c", "plugins/heap_freelist/freelist.c"),
-         _harness("buddy and direct"), what="kernel heaps (host harness)"),
-    Area("paging", ("plugins/paging_direct/direct.c", "plugins/paging_recursive/recursive.c"),
-         _harness("buddy and slab"), what="paging plugins (host harness)"),
+    Area("buddy", ("plugins/frame_alloc_buddy/buddy.c",), _harness("buddy-slab-direct"),
+         what="buddy frame allocator (host harness)"),
+    Area("bitmap", ("plugins/frame_alloc_bitmap/bitmap.c",), _harness("bitmap-slab-direct"),
+         what="bitmap frame allocator (host harness)"),
+    Area("slab", ("plugins/heap_slab/slab.c",), _harness("buddy-slab-direct"), what="slab heap (host harness)"),
+    Area("freelist", ("plugins/heap_freelist/freelist.c",), _harness("buddy-freelist-direct"),
+         what="free-list heap (host harness)"),
+    Area("direct", ("plugins/paging_direct/direct.c",), _harness("buddy-slab-direct"),
+         what="direct-map paging (host harness)"),
+    Area("recursive", ("plugins/paging_recursive/recursive.c",), _harness("buddy-slab-recursive"),
+         what="recursive paging (host harness)"),
     Area("fs", ("plugins/fs_ext2/ext2.c", "plugins/fs_fat32/fat_table.c", "plugins/fs_fat32/fat_dir.c",
                 "plugins/fs_fat32/fat_ops.c"),
-         ("tests/test_fs_harness.py", "tests/test_fs_ext2.py", "tests/test_fs_fat32.py", "-k", "not vm and not guest"),
+         ("tests/test_fs_harness.py", "tests/test_fs_ext2.py", "tests/test_fs_fat32.py", "-k",
+          "runs_operations or unexpected_errors or device_errors or write_back or errors_of_the_namespace or "
+          "unlinked_while_open or triple_indirect or short_names or open_files_unlinked or not_fat"),
          what="filesystem plugins (host harness)"),
     # -- the kernel's user-pointer checks: in-guest usertests, one VM boot per mutant ----------
-    Area("syscall", ("guest_kernel/kernel/syscall.c", "guest_kernel/kernel/sys_file.c"),
-         ("tests/test_processes.py", "-k", "user_pointer_checks"),
-         functions=("user_range_ok", "user_string", "sys_open", "sys_stat", "sys_fstat", "sys_readdir",
-                    "sys_getdents", "sys_mkdir", "sys_unlink", "sys_mount", "path_arg", "stat_out",
-                    "sys_chdir", "sys_rename", "sys_pread", "sys_pwrite"),
-         vm=True, timeout_floor=240, what="kernel user-copy and system-call argument checks (VM boots)"),
+    Area("usercopy", ("guest_kernel/kernel/vm.c::vm_user_range",
+                      "guest_kernel/kernel/syscall.c::user_range_ok,user_range_readable,user_string,io_file"),
+         ("tests/test_user_range_native.py", "tests/test_usercopy.py"),
+         vm=True, timeout_floor=300,
+         what="kernel user-pointer checks (native test first, then a VM boot if it passes)"),
+    Area("sysfile", ("guest_kernel/kernel/sys_file.c",), ("tests/test_usercopy.py",),
+         vm=True, timeout_floor=300, what="file system calls' argument checks (a VM boot per mutant)"),
 ]}

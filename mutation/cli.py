@@ -20,6 +20,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,9 +53,12 @@ class Mutant:
     seconds: float = 0.0
     reason: str = ""
 
+    occurrence: int = 0   # the same line text and mutation earlier in the file (reset() and ICW1 alike)
+
     def __post_init__(self):
         text = self.original.split("\n")[self.line - 1].strip()
-        self.id = hashlib.sha1(f"{self.path}\0{text}\0{self.description}".encode()).hexdigest()[:8]
+        key = f"{self.path}\0{text}\0{self.description}" + (f"\0{self.occurrence}" if self.occurrence else "")
+        self.id = hashlib.sha1(key.encode()).hexdigest()[:8]
 
     def diff(self) -> str:
         return "".join(difflib.unified_diff(self.original.splitlines(True), self.source.splitlines(True),
@@ -85,17 +89,22 @@ def _line_filter(spec: str | None) -> set[int] | None:
 
 def generate(area: Area, lines: set[int] | None) -> list[Mutant]:
     out = []
-    for path in area.files:
+    for entry in area.files:
+        path, _, functions = entry.partition("::")   # "file.c::fn1,fn2": only those functions
         source = (REPO / path).read_text()
         only = lines
-        if area.functions and path.endswith(".c"):
-            in_functions = cmutate.function_lines(source, area.functions)
+        if functions:
+            in_functions = cmutate.function_lines(source, functions.split(","))
             only = in_functions if only is None else only & in_functions
         if path.endswith(".py"):
             found = pymutate.mutants(source, path, only)
         else:
             found = cmutate.mutants(source, only)
-        out += [Mutant(area.name, path, m.line, m.description, m.source, source) for m in found]
+        rows, seen = source.split("\n"), {}
+        for m in found:
+            key = (rows[m.line - 1].strip(), m.description)
+            out.append(Mutant(area.name, path, m.line, m.description, m.source, source, occurrence=seen.get(key, 0)))
+            seen[key] = seen.get(key, 0) + 1
     return out
 
 
@@ -150,10 +159,10 @@ class Slot:
             self.proc.kill()
 
 
-def _job(area: Area, path: str | None, source: str | None, timeout: float) -> dict:
-    if area.command:
+def _job(area: Area, path: str | None, source: str | None, timeout: float, tests=None) -> dict:
+    if area.command and not tests:
         return {"kind": "command", "args": list(area.command), "path": path, "source": source, "timeout": timeout}
-    return {"kind": "pytest", "args": list(area.tests), "path": path, "source": source, "timeout": timeout}
+    return {"kind": "pytest", "args": list(tests or area.tests), "path": path, "source": source, "timeout": timeout}
 
 
 def run(args) -> int:
@@ -162,23 +171,34 @@ def run(args) -> int:
     if unknown:
         print(f"mutation: unknown area {', '.join(unknown)}; known: {', '.join(AREAS)}", file=sys.stderr)
         return 2
+    # A run started in the background (SIGINT ignored) or by a timeout(1) still
+    # stops cleanly: the mutants under test finish, their files are restored.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     known_equivalent = equivalents()
     deadline = time.monotonic() + args.budget
     base = Path(tempfile.mkdtemp(prefix="pyos-mutation-"))
     slots = [Slot(base, i) for i in range(args.jobs)]
     results: list[Mutant] = []
     broken = False
+    stop = threading.Event()
     try:
         for name in names:
             area = AREAS[name]
             mutants = generate(area, _line_filter(args.line))
             if args.file:
                 mutants = [m for m in mutants if any(m.path.endswith(f) for f in args.file)]
+            if args.ids:  # e.g. the survivors of an earlier run: `--ids survivors.txt`
+                wanted = set(Path(args.ids).read_text().split())
+                mutants = [m for m in mutants if m.id in wanted]
             if args.sample and len(mutants) > args.sample:
                 mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
                                  key=lambda m: (m.path, m.line))
             print(f"== {name}: {area.what}: {len(mutants)} mutants", flush=True)
-            clean = slots[0].run(_job(area, None, None, 1800))
+            tests = args.tests.split() if args.tests else None
+            clean = slots[0].run(_job(area, None, None, 1800, tests))
             if clean["how"] != "exit" or clean["code"] != 0:
                 print(f"   the area's tests fail on the unmutated code (status {clean['code']}): "
                       f"fix them first; nothing judged", flush=True)
@@ -197,10 +217,10 @@ def run(args) -> int:
             def work(slot):
                 while True:
                     with lock:
-                        if not todo or time.monotonic() > deadline:
+                        if not todo or time.monotonic() > deadline or stop.is_set():
                             return
                         m = todo.pop(0)
-                    r = slot.run(_job(area, m.path, m.source, timeout))
+                    r = slot.run(_job(area, m.path, m.source, timeout, tests))
                     m.seconds = r["seconds"]
                     m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0 else "killed")
                     if m.status == "survived" or args.verbose:
@@ -212,8 +232,17 @@ def run(args) -> int:
             threads = [threading.Thread(target=work, args=(s,)) for s in slots]
             for t in threads:
                 t.start()
-            for t in threads:
-                t.join()
+            try:
+                for t in threads:
+                    while t.is_alive():
+                        t.join(0.5)
+            except KeyboardInterrupt:
+                stop.set()  # the mutants under test finish; nothing new starts
+                for t in threads:
+                    t.join()
+                results += mutants
+                _summary(name, mutants)
+                raise
             results += mutants
             _summary(name, mutants)
     except KeyboardInterrupt:
@@ -254,7 +283,10 @@ def main(argv=None) -> int:
     p.add_argument("--sample", type=int, default=0, help="test a random sample of N mutants per area (--seed)")
     p.add_argument("--seed", type=int, default=16)
     p.add_argument("--file", action="append", help="only mutants in files ending with this (repeatable)")
+    p.add_argument("--ids", help="only the mutants whose ids are listed in this file (whitespace-separated)")
     p.add_argument("--line", help="only mutants on these lines, e.g. 120-180,200")
+    p.add_argument("--tests", help="pytest arguments to judge the mutants with instead of the area's own "
+                                   "(e.g. to score an older test suite)")
     p.add_argument("--list-areas", action="store_true", help="list the areas and their tests, then exit")
     p.add_argument("--list", action="store_true", help="list the mutants (id, place, mutation) without running")
     p.add_argument("--show", action="store_true", help="print each survivor's diff")
@@ -270,10 +302,13 @@ def main(argv=None) -> int:
             print(f"{a.name:9} {a.what}\n          files: {' '.join(a.files)}\n          tests: {judge}")
         return 0
     if args.list:
-        for name in args.areas or AREAS:
-            if name not in AREAS:
-                p.error(f"unknown area {name}")
-            for m in generate(AREAS[name], _line_filter(args.line)):
-                print(f"{m.id} {name} {m.path}:{m.line}: {m.description}")
+        try:
+            for name in args.areas or AREAS:
+                if name not in AREAS:
+                    p.error(f"unknown area {name}")
+                for m in generate(AREAS[name], _line_filter(args.line)):
+                    print(f"{m.id} {name} {m.path}:{m.line}: {m.description}")
+        except BrokenPipeError:  # | head
+            sys.stderr.close()
         return 0
     return run(args)

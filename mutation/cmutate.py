@@ -68,9 +68,11 @@ def _preprocessor_lines(source: str) -> set[int]:
 def _bump(literal: str) -> str:
     digits = re.match(r"0[xX][0-9a-fA-F]+|\d+", literal).group()
     suffix = literal[len(digits):]
-    value = int(digits, 0)
+    octal = len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX"
+    value = int(digits, 8) if octal else int(digits, 0)
     new = {0: 1, 1: 0}.get(value, value + 1)
-    return (hex(new) if digits[:2].lower() == "0x" else str(new)) + suffix
+    text = hex(new) if digits[:2].lower() == "0x" else f"0{new:o}" if octal else str(new)
+    return text + suffix
 
 
 def function_lines(source: str, names) -> set[int]:

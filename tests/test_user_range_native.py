@@ -17,6 +17,7 @@ import pytest
 from .conftest import REPO
 
 SYSCALL_C = REPO / "guest_kernel" / "kernel" / "syscall.c"
+VM_C = REPO / "guest_kernel" / "kernel" / "vm.c"
 INCLUDE = REPO / "guest_kernel" / "include"
 
 DRIVER = r"""
@@ -35,17 +36,41 @@ static uint64_t fake_translate(uint64_t virt)
 {
     if (virt >= base && virt < base + 2 * FRAME_SIZE)
         return virt;
-    if (virt == VDSO_ADDR || virt == USER_TOP - FRAME_SIZE || virt == 0)
-        return 0x5000;  /* mapped (the vDSO, the top user page, page 0), but see the range rules */
+    /* Mapped in this fake page table, so only the range rules can refuse them:
+     * page 0, the vDSO, the kernel half's first page and the page at USER_TOP;
+     * page 1 and the top user page are ordinary user pages. */
+    if (virt == 0 || virt == FRAME_SIZE || virt == VDSO_ADDR || virt == USER_TOP - FRAME_SIZE || virt == USER_TOP)
+        return 0x5000;
     return PAGING_NOT_MAPPED;
 }
 const struct paging_ops paging_plugin = {.translate = fake_translate};
+
+/* vm.c's range walk, with no page tables of its own: every page "faults in"
+ * through the fake table above (a page it does not map cannot be faulted in). */
+static struct { uint64_t space; } fake_task;
+#define current (&fake_task)
+static uint64_t *vm_pte(uint64_t space, uint64_t page) { (void)space; (void)page; return NULL; }
+static int vm_fault(uint64_t page, int write, int how)
+{
+    (void)write; (void)how;
+    return fake_translate(page) == PAGING_NOT_MAPPED ? -1 : 0;
+}
+#ifndef PAGE_MASK
+#define PAGE_MASK (~(FRAME_SIZE - 1))
+#endif
+
+struct file;
+static struct file *fd_file(long fd)  /* descriptor 3 is open, nothing else */
+{
+    return fd == 3 ? (struct file *)&base : NULL;
+}
 
 FUNCTIONS
 
 int main(void)
 {
-    char *m = mmap((void *)0x10000000, 3 * FRAME_SIZE, PROT_READ | PROT_WRITE,
+    /* at an odd page number, so the unmapped page's address has bit 12 set */
+    char *m = mmap((void *)0x10001000, 3 * FRAME_SIZE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);  /* the same in every run */
     if (m == MAP_FAILED || mprotect(m + 2 * FRAME_SIZE, FRAME_SIZE, PROT_NONE))
         return 2;
@@ -53,7 +78,7 @@ int main(void)
     printf("base %lu\n", base);
     char line[128], dst[64];
     while (fgets(line, sizeof line, stdin)) {
-        uint64_t a = 0, b = 0;
+        uint64_t a = 0, b = 0, c = 0;
         if (sscanf(line, "range %lu %lu", &a, &b) == 2) {
             printf("%d\n", user_range_ok(a, b));
         } else if (sscanf(line, "fill %lu %lu", &a, &b) == 2) {  /* b bytes of 'x' at a, then a NUL if it fits */
@@ -63,6 +88,10 @@ int main(void)
             printf("ok\n");
         } else if (sscanf(line, "string %lu %lu", &a, &b) == 2) {
             printf("%ld\n", user_string(dst, a, b));
+        } else if (sscanf(line, "io %lu %lu %lu", &c, &a, &b) == 3) {  /* read/write's checks: fd buf len */
+            struct file *f = 0;
+            long r = io_file((long)c, (long)a, (long)b, &f, 1);
+            printf("%ld\n", r == 0 && f == (struct file *)&base ? 99 : r);
         }
         fflush(stdout);
     }
@@ -74,7 +103,8 @@ int main(void)
 def _functions(source: str, names) -> str:
     out = []
     for name in names:
-        m = re.search(rf"^(?:int|long) {name}\(.*?^}}\n", source, re.S | re.M)
+        m = (re.search(rf"^(?:static )?(?:int|long) {name}\([^\n]*\}}\n", source, re.M)  # a one-line function
+             or re.search(rf"^(?:static )?(?:int|long) {name}\(.*?^}}\n", source, re.S | re.M))
         assert m, f"{name} not found in {SYSCALL_C}"
         out.append(m.group())
     return "\n".join(out)
@@ -84,7 +114,9 @@ def _functions(source: str, names) -> str:
 def checker(tmp_path_factory):
     d = tmp_path_factory.mktemp("userrange")
     src = d / "driver.c"
-    src.write_text(DRIVER.replace("FUNCTIONS", _functions(SYSCALL_C.read_text(), ["user_range_ok", "user_string"])))
+    functions = _functions(VM_C.read_text(), ["vm_user_range"]) + _functions(
+        SYSCALL_C.read_text(), ["user_range_ok", "user_range_readable", "user_string", "io_file"])
+    src.write_text(DRIVER.replace("FUNCTIONS", functions))
     exe = d / "driver"
     subprocess.run(["gcc", "-std=gnu11", "-O1", "-w", "-DPYOS_HARNESS", f"-I{INCLUDE}", "-o", str(exe), str(src)],
                    check=True, capture_output=True, text=True)
@@ -118,8 +150,10 @@ def test_ranges(checker):
         ((base + 8, 2**64 - 16), EFAULT),                              # wraps past 2^64 to below addr
         ((base, 2**63), EFAULT),
         ((0, 8), EFAULT), ((PAGE - 1, 1), EFAULT), ((8, 0), EFAULT),    # page 0 is never user memory
+        ((PAGE, 8), 0), ((PAGE, PAGE), 0),                             # page 1 may be
         ((USER_TOP - PAGE, PAGE), 0),                                  # the top user page (fake-mapped)
         ((USER_TOP - PAGE, PAGE + 1), EFAULT),                         # and past USER_TOP
+        ((USER_TOP - 8, 16), EFAULT),                                  # the page at USER_TOP is mapped, not user's
         ((USER_TOP, 0), EFAULT), ((USER_TOP + PAGE, 8), EFAULT),
         ((0xFFFF800000000000, 8), EFAULT), ((0xFFFFFFFF80100000, 0), EFAULT),
         ((VDSO, 1), EFAULT), ((VDSO + 100, 8), EFAULT),               # the vDSO is mapped but not the user's
@@ -144,3 +178,18 @@ def test_strings(checker):
     assert got[5] == 20
     assert got[6] == EINVAL and got[7] == 20
     assert got[8:] == [EFAULT, EFAULT, EFAULT]
+
+
+def test_read_write_argument_checks(checker):
+    """io_file: the checks sys_read and sys_write share (99: accepted, the file returned)."""
+    base, _ = run(checker)
+    edge = base + 2 * PAGE
+    cases = [
+        ((3, base, 10), 99), ((3, edge - 10, 10), 99), ((3, edge, 0), 99), ((3, base, 0), 99),
+        ((3, edge - 10, 11), EFAULT), ((3, base, 2**64 - 1), EFAULT), ((3, base, 2**63), EFAULT),
+        ((3, 16, 4), EFAULT),
+        ((4, base, 10), -9), ((2**64 - 1, base, 10), -9), ((4, edge, 2**64 - 1), -9),  # EBADF comes first
+    ]
+    _, got = run(checker, *(f"io {fd} {a} {n}" for (fd, a, n), _ in cases))
+    for ((fd, a, n), want), result in zip(cases, got):
+        assert result == want, f"io_file({fd}, {a:#x}, {n:#x}) = {result}, expected {want}"
