@@ -53,8 +53,8 @@ def usertests(request, tmp_path_factory):
 def test_usertests_pass(usertests):
     scheduler, result = usertests
     console = result.console
-    assert f"usertests: 12 cases, scheduler '{scheduler}'" in console
-    assert "usertests: 12 passed, 0 failed" in console, console
+    assert f"usertests: 18 cases, scheduler '{scheduler}'" in console
+    assert "usertests: 18 passed, 0 failed" in console, console
     assert result.status == 0
     # Each case ran in its own process, with no frames lost.
     for line in re.findall(r"usertests: \w+: OK \(exit status 0, free frames (\d+) -> (\d+)\)", console):

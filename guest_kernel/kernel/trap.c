@@ -73,7 +73,8 @@ static void user_exception(struct trap_frame *f)
     task_kill_current(f);
 }
 
-static void trap_dispatch(struct trap_frame *frame)
+/* Not inlined: crash backtraces keep naming trap() as the caller. */
+static __attribute__((noinline)) void trap_dispatch(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
     int from_user = frame->cs & 3;
