@@ -200,9 +200,9 @@ int process_spawn(const char *path, const char *const *argv, struct task *parent
     }
     if (parent) {
         t->sched.priority = parent->sched.priority;
-        task_fork_hook(t, parent);   /* handlers, mask, process group... */
+        signal_fork(t, parent);   /* handlers, mask, process group... */
     }
-    task_exec_hook(t);               /* ...then caught handlers back to the default */
+    signal_exec(t);               /* ...then caught handlers back to the default */
     int pid = t->pid;
     task_start_new(t);
     irq_restore(flags);

@@ -93,7 +93,7 @@ int signal_send_group(int pgid, int sig)
 
 int signal_pending(const struct task *t)
 {
-    return task_pending_work(t);
+    return (t->sig.pending & ~t->sig.blocked) != 0;
 }
 
 /* Die of sig: the status a parent sees is 128 + sig, with term_signal set. */
@@ -184,7 +184,7 @@ int signal_for_exception(struct trap_frame *f)
     return 1;
 }
 
-void task_fork_hook(struct task *child, const struct task *parent)
+void signal_fork(struct task *child, const struct task *parent)
 {
     memcpy(child->sig.action, parent->sig.action, sizeof child->sig.action);
     child->sig.blocked = parent->sig.blocked;
@@ -192,7 +192,7 @@ void task_fork_hook(struct task *child, const struct task *parent)
     child->pgid = parent->pgid;
 }
 
-void task_exec_hook(struct task *t)
+void signal_exec(struct task *t)
 {
     for (int sig = 1; sig < NSIG; sig++)
         if (t->sig.action[sig].handler != SIG_IGN)

@@ -187,7 +187,7 @@ void task_first_run(void)
 {
     fxrstor(current->fpu);
     /* Its first return to user mode: a signal sent before it ever ran is delivered now. */
-    if (current->space && task_pending_work(current))
+    if (current->space && signal_pending(current))
         signal_deliver((struct trap_frame *)current->kstack_top - 1);
 }
 

@@ -115,6 +115,6 @@ void trap(struct trap_frame *frame)
 {
     trap_dispatch(frame);
     /* The one place signals are delivered: every return to user mode. */
-    if ((frame->cs & 3) && current && task_pending_work(current))
+    if ((frame->cs & 3) && current && signal_pending(current))
         signal_deliver(frame);
 }

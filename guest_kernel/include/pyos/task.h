@@ -39,6 +39,7 @@ struct task {
     uint64_t wake_tick;          /* TASK_SLEEPING until this tick */
     void *wait_channel;          /* TASK_BLOCKED on this */
     uint64_t brk_start, brk;     /* the heap of a user process */
+    int term_signal;             /* the signal that killed it (waitpid's WTERMSIG); 0: it exited */
     struct file *files[FD_MAX];
     char cwd[TASK_CWD_MAX];      /* canonical absolute path; "" means "/" */
     struct sched_entity sched;
@@ -47,7 +48,6 @@ struct task {
     /* Signals and process groups (kernel/signal.c). */
     struct task_signals sig;
     int pgid;                    /* process group; 0 for kernel threads */
-    int term_signal;             /* the signal that killed it; 0: it exited */
 };
 
 extern struct task *current;
