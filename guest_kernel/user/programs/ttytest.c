@@ -9,6 +9,7 @@
  *                   foreground group: ^C ends it, not us; then a ^C while we
  *                   are in the foreground again, caught by our handler
  *   ttytest sleep   (the child) sleep 100 s
+ *   ttytest sigbench  the cost of kill(self) + handler + sigreturn beside getpid
  */
 #include <pyos_user.h>
 
@@ -117,8 +118,47 @@ static int intr(void)
     return status == 128 + SIGINT && (n == 1 || n == -EINTR) && interrupted == SIGINT ? 0 : 1;
 }
 
+static unsigned long rdtsc(void)
+{
+    unsigned int lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((unsigned long)hi << 32) | lo;
+}
+
+static volatile int bench_hits;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    bench_hits++;
+}
+
+/* Nanoseconds per operation, from the TSC (sysinfo's tsc_khz). */
+static int sigbench(void)
+{
+    struct pyos_sysinfo info;
+    sysinfo(&info);
+    struct pyos_sigaction act = {.handler = (unsigned long)on_usr1};
+    sigaction(SIGUSR1, &act, 0);
+    enum { N = 2000 };
+    int me = getpid();
+    unsigned long t0 = rdtsc();
+    for (int i = 0; i < N; i++)
+        getpid();
+    unsigned long t1 = rdtsc();
+    for (int i = 0; i < N; i++)
+        kill(me, SIGUSR1);
+    unsigned long t2 = rdtsc();
+    unsigned long khz = info.tsc_khz ? info.tsc_khz : 1;
+    printf("ttytest: sigbench: getpid %lu ns, kill(self) + handler + sigreturn %lu ns (%d handlers ran)\n",
+           (t1 - t0) * 1000000 / khz / N, (t2 - t1) * 1000000 / khz / N, bench_hits);
+    return bench_hits == N ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "sigbench"))
+        return sigbench();
     if (argc >= 2 && !strcmp(argv[1], "lines"))
         return lines();
     if (argc >= 2 && !strcmp(argv[1], "raw"))
