@@ -101,7 +101,9 @@ class Bus:
         return hit
 
     def read(self, address: int, size: int) -> int:
-        hit = self._find(address)
+        hit = self._cache.get(address)  # the hot path: one dict lookup, no call
+        if hit is None:
+            hit = self._find(address)
         if hit is None:
             self.unclaimed[0] += 1
             raise UnclaimedAccess(self, address, size, False, None)
@@ -112,7 +114,9 @@ class Bus:
         return device.read(address - base, size)
 
     def write(self, address: int, size: int, value: int):
-        hit = self._find(address)
+        hit = self._cache.get(address)  # the hot path: one dict lookup, no call
+        if hit is None:
+            hit = self._find(address)
         if hit is None:
             self.unclaimed[1] += 1
             raise UnclaimedAccess(self, address, size, True, value)

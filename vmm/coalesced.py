@@ -12,8 +12,15 @@ The ATA channel's data to device registers are registered this way (not its
 command register: a command must start at once): `rep outsw` at CPL0 on a
 PVM host is one exit per word otherwise, 256 per sector, and a command's
 parameters are five more byte writes.
+The UART's transmit register is registered while its state makes that
+invisible to the guest (devices/uart16550.py says when) and unregistered
+otherwise: a CoalescedZone is a zone a device switches on and off.
 Consecutive ring entries for the same port and width go to the device as
-one write_block() call.
+one write_block() call, so a drain of serial output is one write().
+
+Besides every exit, the run loop drains at least every FLUSH_NS while the
+guest runs (its alarm, vmm/vcpu_timer.py), so a guest that writes and then
+computes without exiting does not hold its output back.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import mmap
 import struct
 
 from .kvm import ffi
+
+FLUSH_NS = 10_000_000  # the longest coalesced writes wait while the guest runs without exits
 
 ENTRY = struct.Struct("<QII8s")   # struct kvm_coalesced_mmio: phys_addr, len, pio, data[8]
 assert ENTRY.size == ffi.sizeof("struct kvm_coalesced_mmio")
@@ -37,6 +46,9 @@ class CoalescedPio:
         if ring is not None:
             self._ring = ffi.cast("struct kvm_coalesced_mmio_ring *", ring)
             self._view = ffi.buffer(ring, mmap.PAGESIZE)
+            # ring.first and ring.last as two ints the run loop reads after every
+            # exit: pending() is `words[0] != words[1]` without a call or a cffi lookup
+            self.words = memoryview(self._view).cast("I")
         self._slots = (mmap.PAGESIZE - HEADER) // ENTRY.size
         self.zones: list[tuple[int, int]] = []
         self.drained = 0   # writes taken from the ring, for --stats
@@ -49,6 +61,14 @@ class CoalescedPio:
         self.vm.register_coalesced_pio(port, length)
         self.zones.append((port, length))
         return True
+
+    def remove(self, port: int, length: int):
+        self.vm.unregister_coalesced_pio(port, length)
+        self.zones.remove((port, length))
+
+    def zone(self, port: int, length: int) -> "CoalescedZone | None":
+        """A zone a device can switch on and off; None if this KVM cannot coalesce."""
+        return CoalescedZone(self, port, length) if self.available else None
 
     def drain(self):
         ring = self._ring
@@ -75,3 +95,24 @@ class CoalescedPio:
             self.bus.write(port, size, int.from_bytes(chunks[0], "little"))
         else:
             self.bus.write_block(port, size, b"".join(chunks))
+
+
+class CoalescedZone:
+    """Ports a device coalesces only while its state allows: set(True/False)."""
+
+    def __init__(self, coalesced: CoalescedPio, port: int, length: int):
+        self.coalesced = coalesced
+        self.port = port
+        self.length = length
+        self.enabled = False
+        self.switches = 0  # how often it changed, for tests and --stats
+
+    def set(self, enabled: bool):
+        if enabled == self.enabled:
+            return
+        if enabled:
+            self.coalesced.add(self.port, self.length)
+        else:
+            self.coalesced.remove(self.port, self.length)
+        self.enabled = enabled
+        self.switches += 1

@@ -191,6 +191,17 @@ def cached_image_path(fs: str, size_mib: int, source: Path, what: str) -> Path:
     return folder / f"{fs}-{size_mib}M-{h.hexdigest()[:24]}.img"
 
 
+def _with_programs(create, source: Path, what: str) -> Path:
+    """create.programs: the folder plus every user program at /bin (a cached copy)."""
+    if not create.programs:
+        return source
+    if not Path(source).is_dir():
+        raise ConfigError(f"{what}: create.from {source} is not a folder",
+                          "name the folder whose files go on the disk (relative to the config file)")
+    from .build.user import rootfs_with_programs
+    return rootfs_with_programs(Path(source))
+
+
 def open_disks(config) -> list[DiskImage]:
     """Every [[disk]] of the config, created first if asked and missing, opened and locked."""
     from .mkimage import create_image
@@ -199,7 +210,7 @@ def open_disks(config) -> list[DiskImage]:
         for i, disk in enumerate(config.disks):
             if not disk.path:  # made from a folder, cached by its content
                 what = f"[[disk]] #{i + 1} (create from {disk.create.source!r})"
-                source = config.resolve(disk.create.source)
+                source = _with_programs(disk.create, config.resolve(disk.create.source), what)
                 path = cached_image_path(disk.create.fs, disk.create.size_mib, source, what)
                 if not path.exists():
                     create_image(path, disk.create.fs, disk.create.size_mib, source, what=what)
@@ -208,7 +219,7 @@ def open_disks(config) -> list[DiskImage]:
             what = f"[[disk]] #{i + 1} (path = {disk.path!r})"
             path = Path(os.path.abspath(config.resolve(disk.path)))
             if disk.create is not None:
-                source = config.resolve(disk.create.source)
+                source = _with_programs(disk.create, config.resolve(disk.create.source), what)
                 # A snapshot disk never keeps the guest's writes, so remaking it when
                 # its folder changed loses nothing; a writable one is only made once.
                 if not path.exists() or (disk.snapshot and _stale(path, source)):

@@ -33,7 +33,7 @@ from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .coalesced import CoalescedPio
-from .console.terminal import SerialInput, open_output
+from .console.terminal import SerialInput, interactive_console, open_output
 from .devices.crash_report import CrashReportPort
 from .devices.acpi_pm import AcpiPowerOff
 from .devices.ata import ATA_CHANNELS, ata_channels
@@ -135,8 +135,11 @@ class Machine:
             for channel, (name, base, _, _) in zip(self.ata, ATA_CHANNELS):
                 if any(channel.drives):  # data .. device registers; never the command register
                     self.coalesced.add(base, 7)
-        if self.coalesced.zones:
+            # COM1's transmit register, while the UART's state allows (devices/uart16550.py)
+            self.uart.attach_tx_zone(self.coalesced.zone(COM1_BASE, 1))
+        if self.coalesced.zones or self.uart.tx_zone is not None:
             self.loop.drain_coalesced = self.coalesced.drain
+        self.loop.inputs.append(self.uart.take_input)
         self.serial_input = SerialInput(self.uart, self.kick, block_signals={KICK_SIGNAL}, machine=self)
         self.loop.on_reset = self._reboot
         self.reboots = 0
@@ -164,6 +167,8 @@ class Machine:
         words = config.kernel.cmdline
         if len(self.ata) > 1:
             words = ("ata_secondary=1 " + words).strip()
+        if interactive_console(config) and "interactive=" not in words.split("--")[0]:
+            words = ("interactive=1 " + words).strip()
         return words
 
     def _build_board(self, config, output) -> list[Slot]:
@@ -250,6 +255,7 @@ class Machine:
         with self.pic.lock:
             self.pic.master.reset()
             self.pic.slave.reset()
+            self.pic.update()
         self.uart.reset()
         self.i8042.reset()
         self.memory.clear()
@@ -317,11 +323,26 @@ class Machine:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         if self.control is not None:
             self.control.start()
-        self.pit.start()
+        # A halted vCPU waits for the PIT's next deadline itself, and a running one
+        # is signalled at it (vmm/vcpu_timer.py): one thread, one wake-up per tick.
+        # Without a handler for the kick signal here (not the main thread and
+        # none installed by the caller) the signal would kill the process: then
+        # the PIT keeps its own timer thread.
+        from .vcpu_timer import can_signal_this_thread
+        if can_signal_this_thread(KICK_SIGNAL):
+            self.pit.attach_to_vcpu()
+            self.loop.timer = self.pit
+        else:
+            self.pit.start()
+        # From here the UART's state belongs to this (the vCPU) thread: the input
+        # thread's bytes wait in its inbox until the run loop takes them.
+        self.uart.vcpu_thread = threading.get_ident()
         try:
             self.serial_input.start(self.config)
             return self.loop.run()
         finally:
+            self.uart.vcpu_thread = None
+            self.uart.take_input()
             if self.control is not None:
                 self.control.close()
             self.pit.stop()

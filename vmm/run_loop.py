@@ -24,6 +24,7 @@ into Prometheus histograms at scrape time.
 
 from __future__ import annotations
 
+import errno
 import signal
 import struct
 import threading
@@ -32,8 +33,9 @@ from collections import Counter
 
 from . import errors
 from .bus import UnclaimedAccess
+from .coalesced import FLUSH_NS
 from .errors import GuestCrash
-from .kvm import ffi, lib
+from .kvm import KvmError, ffi, lib
 from .report import register_dump
 
 KICK_SIGNAL = signal.SIGUSR1
@@ -49,6 +51,22 @@ EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
               if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
 
 HALT_RECHECK = 1.0  # seconds: a halted vCPU re-checks even without a kick
+NEVER = 1 << 62      # a deadline that never comes (as vmm.devices.pit8254.NEVER)
+
+
+class _NoTimer:
+    """No PIT deadline for the loop to keep (a loop without a machine)."""
+    deadline_ns = NEVER
+
+    def service(self, now_ns):
+        pass
+
+
+class _NoAlarm:
+    armed = NEVER
+
+    def arm(self, deadline_ns):
+        self.armed = deadline_ns
 
 # Exit-handling histograms: one list per exit reason (index = reason; the
 # extra slot BEFORE_FIRST_EXIT takes the time from run() to the first
@@ -69,11 +87,20 @@ class RunLoop:
         self.unclaimed_io = unclaimed_io
         self.status: int | None = None       # the guest's exit status, once it has one
         self.stop_status: int | None = None  # set by request_stop()
-        self.exit_counts: Counter[int] = Counter()  # by exit reason number
-        self.injected: Counter[int] = Counter()     # interrupts delivered, by vector
+        # Plain int lists, indexed by exit reason / vector; exit_counts and
+        # injected turn them into dicts when the metrics read them.
+        self._counts = [0] * (HANDLING_REASONS + 1)
+        self._injected = [0] * 256
         self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
         self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
+        # The PIT, when the loop drives its IRQ 0 deadline itself (Machine.run):
+        # anything with deadline_ns (monotonic ns) and service(now_ns).
+        self.timer = None
+        self.alarm = None  # vmm.vcpu_timer.VcpuAlarm, created in the vCPU thread by run()
+        # Called in the vCPU thread after a kick or a wake-up from halt: devices
+        # whose other threads only queue work for it (the UART's inbox).
+        self.inputs: list = []
         self._wakeup = threading.Event()
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.paused = False   # stop/cont (control socket): no KVM_RUN while set
@@ -90,6 +117,7 @@ class RunLoop:
         self.pause_requested = False  # the debugger wants the vCPU stopped
         self.hold_interrupts = False  # single-stepping: inject nothing meanwhile
         self._io_view = vcpu.io_data(0, vcpu.run_size)  # KVM_EXIT_IO data lives in the run page
+        self._io_fast = vcpu.run_map  # the same bytes as a memoryview: item access gives ints
         self.handlers = {
             lib.KVM_EXIT_IO: self._on_io,
             lib.KVM_EXIT_MMIO: self._on_mmio,
@@ -101,13 +129,25 @@ class RunLoop:
             lib.KVM_EXIT_SYSTEM_EVENT: self._on_system_event,
         }
 
+    @property
+    def exit_counts(self) -> Counter:
+        """VM exits so far by exit reason number (read at scrape time)."""
+        return Counter({r: n for r, n in enumerate(list(self._counts)) if n})
+
+    @property
+    def injected(self) -> Counter:
+        """Interrupts delivered so far, by vector."""
+        return Counter({v: n for v, n in enumerate(list(self._injected)) if n})
+
     # -- from any thread ---------------------------------------------------------
     def kick(self):
         """Make the vCPU look at the PIC and stop requests soon."""
-        self._wakeup.set()
         caller = threading.get_ident()
-        if (caller == self.thread or self._halted) and self.stop_status is None:
-            return  # the vCPU thread checks the PIC before every KVM_RUN; a halted one wakes on the event
+        if caller == self.thread and self.stop_status is None:
+            return  # the vCPU thread itself (a device, the PIT's tick): it checks the PIC before every KVM_RUN
+        self._wakeup.set()
+        if self._halted and self.stop_status is None:
+            return  # a halted vCPU wakes on the event
         # immediate_exit covers a kick that lands just before KVM_RUN is entered
         # (or, for Ctrl-C, a signal handler that ran between the loop's check and it).
         self.vcpu.run_struct.immediate_exit = 1
@@ -154,6 +194,7 @@ class RunLoop:
     def guest_exit(self, status: int):
         """The guest asked to power off with `status` (the exit port)."""
         self.status = status
+        self.attention = True
 
     def crash(self, status: int, what: str, insn_bytes: bytes | None = None) -> GuestCrash:
         dump = register_dump(self.vcpu, self.memory, insn_bytes, symbols=self.symbols)
@@ -163,35 +204,59 @@ class RunLoop:
     def run(self) -> int:
         """Run the guest until it exits or a stop is requested; return the status."""
         self.thread = threading.get_ident()
+        if self.timer is not None:
+            from .vcpu_timer import VcpuAlarm
+            self.alarm = VcpuAlarm(KICK_SIGNAL)
         try:
             if self.debugger is not None:
                 self.debugger.before_first_run()
             return self._loop()
         finally:
-            self.ended_ns = time.perf_counter_ns()
+            self.ended_ns = time.monotonic_ns()
             self.thread = None
+            if self.alarm is not None:
+                self.alarm.close()
+                self.alarm = None
 
     def guest_ns(self) -> int:
         """Time inside KVM_RUN so far: the loop's wall time less the time handling exits
         (an exit being handled right now counts as guest time until it is done)."""
         if not self.started_ns:
             return 0
-        end = self.ended_ns or time.perf_counter_ns()
+        end = self.ended_ns or time.monotonic_ns()
         handled = sum(hist[SUM] for hist in list(self.handling))
         return max(0, end - self.started_ns - handled)
 
     def _loop(self) -> int:
         vcpu = self.vcpu
         run = vcpu.run_struct
+        run_fn, fd, KVM_RUN = vcpu._run_fn, vcpu.fd, lib.KVM_RUN
         handlers = self.handlers
-        counts = self.exit_counts
+        counts = self._counts
         pic = self.pic
         handling = self.handling
-        clock = time.perf_counter_ns
+        view = self._io_fast
+        unpack_io = IO_RECORD.unpack_from
+        bus_read, bus_write = self.io_bus.read, self.io_bus.write
+        io_cache = self.io_bus._cache  # what Bus.read/write would look up first (vmm/bus.py)
+        EXIT_IO, EXIT_INTR, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_IO_OUT
+        clock = time.monotonic_ns  # the PIT's deadlines and the alarm use CLOCK_MONOTONIC too
+        timer = self.timer if self.timer is not None else _NoTimer()
+        alarm = self.alarm if self.alarm is not None else _NoAlarm()
+        # With coalesced ports, the alarm also fires at flush_at, so writes waiting
+        # in the ring go out within FLUSH_NS even if the guest does not exit.
+        flush_every = FLUSH_NS if self.drain_coalesced is not None else 0
+        drain = self.drain_coalesced
+        # Its ring's first/last words, when the drain is a CoalescedPio's (see coalesced.py)
+        ring = getattr(getattr(drain, "__self__", None), "words", None)
+        flush_at = 0
+        window = False  # what run.request_interrupt_window holds: stored only when it changes
         reason = BEFORE_FIRST_EXIT
         exited = self.started_ns = clock()
-        while self.status is None:
+        while True:
             if self.attention:
+                if self.status is not None:
+                    return self.status
                 if self.stop_status is not None:
                     return self.stop_status
                 if self.reset_requested:
@@ -203,40 +268,96 @@ class RunLoop:
                 # Clear, then look again: other threads set their flag before `attention`,
                 # so a request racing with this is either seen here or sets it anew.
                 self.attention = False
-                if self.paused or self.reset_requested or self.stop_status is not None or self.pause_requested:
+                exited = clock()  # a pause is not exit handling
+                if (self.paused or self.reset_requested or self.stop_status is not None
+                        or self.pause_requested or self.status is not None):
                     self.attention = True
                 continue
-            if pic.has_interrupt() and not self.hold_interrupts:
+            # pic.intr is the PIC's INTR output, kept up to date by the PIC itself
+            # (one attribute read: no lock, no priority resolution per exit).
+            if pic.intr and not self.hold_interrupts:
                 if run.ready_for_interrupt_injection and run.if_flag:
                     vector = pic.acknowledge()
                     vcpu.interrupt(vector)
-                    self.injected[vector] += 1
+                    self._injected[vector] += 1
                 # Exit again as soon as the guest can take the next one.
-                run.request_interrupt_window = 1
-            else:
-                run.request_interrupt_window = 0
+                if not window:
+                    run.request_interrupt_window = window = 1
+            elif window:
+                run.request_interrupt_window = window = 0
+            deadline = timer.deadline_ns
+            if flush_every:
+                if exited >= flush_at:
+                    flush_at = exited + flush_every  # moves once per FLUSH_NS: one timer_settime each
+                if flush_at < deadline:
+                    deadline = flush_at
+            if deadline != alarm.armed:
+                alarm.arm(deadline)  # a system call once per tick, not per exit
             entered = clock()
             took = entered - exited  # handling the previous exit, injection included
             hist = handling[reason]
             hist[took.bit_length()] += 1
             hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
-            r = vcpu.run()
+            r = run_fn(fd, KVM_RUN, 0)
             exited = clock()
-            if self.drain_coalesced is not None:
-                self.drain_coalesced()  # writes the guest made before this exit come first
+            if exited >= timer.deadline_ns:
+                timer.service(exited)  # IRQ 0 edges due: the PIC raises INTR, injected next round
+            if ring is not None:
+                if ring[0] != ring[1]:  # ring.first != ring.last: writes wait in the coalesced ring
+                    drain()  # they came before this exit: the device sees them first
+            elif drain is not None:
+                drain()
             if r < 0:  # kicked out by a signal
+                if r != -errno.EINTR and r != -errno.EAGAIN:
+                    raise KvmError("KVM_RUN", -r)
                 run.immediate_exit = 0
-                reason = lib.KVM_EXIT_INTR
+                reason = EXIT_INTR
                 counts[reason] += 1
+                for take in self.inputs:
+                    take()
                 continue
             reason = run.exit_reason
             counts[reason] += 1
+            if reason == EXIT_IO:
+                # One unpack of the kvm_run io record instead of five cffi lookups.
+                direction, size, port, count, offset = unpack_io(view, IO_RECORD_OFFSET)
+                if count == 1:  # the common case: one in/out, no rep loop
+                    hit = io_cache.get(port)  # the bus's own cache entry: (base, device, narrow, counts)
+                    if hit is not None and (size == 1 or not hit[2]):
+                        device = hit[1]
+                        if direction == IO_OUT:
+                            hit[3][1] += 1
+                            device.write(port - hit[0], size, view[offset] if size == 1 else
+                                         int.from_bytes(view[offset:offset + size], "little"))
+                        elif size == 1:
+                            hit[3][0] += 1
+                            view[offset] = device.read(port - hit[0], 1) & 0xFF
+                        else:
+                            hit[3][0] += 1
+                            view[offset:offset + size] = (device.read(port - hit[0], size)
+                                                          & ((1 << 8 * size) - 1)).to_bytes(size, "little")
+                        continue
+                    try:  # not seen yet, unclaimed, or split into bytes: the bus does it
+                        if direction == IO_OUT:
+                            bus_write(port, size, view[offset] if size == 1 else
+                                      int.from_bytes(view[offset:offset + size], "little"))
+                        elif size == 1:
+                            view[offset] = bus_read(port, 1) & 0xFF
+                        else:
+                            view[offset:offset + size] = (bus_read(port, size) & ((1 << 8 * size) - 1)
+                                                          ).to_bytes(size, "little")
+                    except UnclaimedAccess as access:
+                        value = self._unclaimed(access)
+                        if not access.is_write:
+                            view[offset:offset + size] = value.to_bytes(size, "little")
+                else:
+                    self._on_io(run)
+                continue
             handler = handlers.get(reason)
             if handler is None:
                 raise self.crash(errors.EXIT_GUEST_DEAD,
                                  f"unexpected KVM exit reason {EXIT_NAMES.get(reason, reason)} ({reason})")
             handler(run)
-        return self.status
 
     # -- exit handlers ------------------------------------------------------------------
     def _unclaimed(self, access: UnclaimedAccess) -> int:
@@ -293,11 +414,27 @@ class RunLoop:
                              "guest halted with interrupts disabled: nothing can ever wake it")
         # Sleep until the PIC raises INTR or a stop is requested: no busy-waiting.
         # Clear first: a kick between the check and the wait then still wakes us.
+        # While halted, this thread waits for the PIT's next deadline itself
+        # (the alarm is off): one wake-up per tick.
         self._wakeup.clear()
         self._halted = True
+        timer, alarm = self.timer, self.alarm
+        if alarm is not None:
+            alarm.arm(NEVER)
         try:
-            while not self.pic.has_interrupt() and self.stop_status is None and not self.pause_requested:
-                self._wakeup.wait(HALT_RECHECK)
+            while True:
+                for take in self.inputs:
+                    take()
+                if timer is not None:
+                    now = time.monotonic_ns()
+                    if now >= timer.deadline_ns:
+                        timer.service(now)
+                if self.pic.intr or self.stop_status is not None or self.pause_requested:
+                    break
+                wait = HALT_RECHECK
+                if timer is not None and timer.deadline_ns != NEVER:
+                    wait = min(wait, max(0.0, (timer.deadline_ns - time.monotonic_ns()) / 1e9))
+                self._wakeup.wait(wait)
                 self._wakeup.clear()
         finally:
             self._halted = False
@@ -334,7 +471,7 @@ class RunLoop:
     def _on_system_event(self, run):
         kind = run.system_event.type
         if kind == lib.KVM_SYSTEM_EVENT_SHUTDOWN:
-            self.status = 0
+            self.guest_exit(0)
         elif kind == lib.KVM_SYSTEM_EVENT_RESET:
             raise GuestCrash("guest requested a reset; pyos-vmm does not reboot guests",
                              status=errors.EXIT_GUEST_DEAD)

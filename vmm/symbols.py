@@ -32,8 +32,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
+# pyelftools is imported when a table is first built (a crash report, gdb),
+# not when a Machine is created: most runs never need it.
 
 from .paths import GUEST_KERNEL_DIR, SOURCE_TREE
 
@@ -77,7 +77,7 @@ def _display_path(name: str) -> str:
 class SymbolTable:
     """Functions and source lines of one ELF."""
 
-    def __init__(self, elf: ELFFile, label: str):
+    def __init__(self, elf, label: str):
         self.label = label
         self._funcs: list[tuple[int, int, str]] = []  # (start, end, name), sorted
         self._lines: list[tuple[int, str | None, int]] = []  # (address, file, line); file None ends a sequence
@@ -95,11 +95,13 @@ class SymbolTable:
 
     @classmethod
     def from_path(cls, path: Path) -> "SymbolTable":
+        from elftools.elf.elffile import ELFFile
         with open(path, "rb") as f:
             return cls(ELFFile(f), str(path))
 
     @classmethod
     def from_bytes(cls, data: bytes, label: str) -> "SymbolTable":
+        from elftools.elf.elffile import ELFFile
         return cls(ELFFile(io.BytesIO(data)), label)
 
     # -- building ----------------------------------------------------------------
@@ -296,6 +298,7 @@ def kernel_symbols(kernel_elf: Path) -> SymbolTable | None:
     except OSError:
         return None
     if key not in _cache:
+        from elftools.common.exceptions import ELFError
         try:
             _cache[key] = SymbolTable.from_path(Path(kernel_elf))
         except (OSError, ELFError):
@@ -313,6 +316,7 @@ def embedded_programs(kernel_elf: Path) -> dict[str, bytes]:
     if key in _cache:
         return _cache[key]
     programs = {}
+    from elftools.elf.elffile import ELFFile
     with open(kernel_elf, "rb") as f:
         elf = ELFFile(f)
         symtab = elf.get_section_by_name(".symtab")
@@ -348,6 +352,7 @@ def embedded_programs(kernel_elf: Path) -> dict[str, bytes]:
 def program_symbols(kernel_elf: Path, name: str) -> SymbolTable | None:
     key = ("program", str(kernel_elf), name)
     if key not in _cache:
+        from elftools.common.exceptions import ELFError
         try:
             data = embedded_programs(kernel_elf).get(name)
             _cache[key] = SymbolTable.from_bytes(data, name) if data else None

@@ -44,8 +44,11 @@ int cmdline_get(const char *name, char *buf, size_t size)
  * `exit=O` or `selftets=pic` look like a pass).
  */
 static const char *const known_words[] = {
-    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "crash", "i8042", "vga",
-    "ata_secondary", "mount", "sched_watchdog", NULL,   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
+    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "bench_serial", "timer_hz",
+    "crash", "i8042", "vga",
+    "ata_secondary", "mount", "sched_watchdog",   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
+    "interactive",   /* interactive=1 (pyos-vmm adds it when its stdin is a terminal): init starts a shell */
+    NULL,
 };
 
 /* Exit status for a command line the kernel cannot accept (a usage error). */
@@ -87,5 +90,17 @@ void cmdline_check(void)
         long status = strtol(value, &end, 0);
         if (*end || end == value || status < 0 || status > 255)
             reject("exit= needs a status from 0 to 255, not", value, strlen(value));
+    }
+    if (cmdline_get("timer_hz", value, sizeof value)) {
+        const char *end;
+        long hz = strtol(value, &end, 10);
+        if (*end || end == value || hz < 19 || hz > 10000)
+            reject("timer_hz= needs a rate from 19 to 10000 Hz, not", value, strlen(value));
+    }
+    if (cmdline_get("bench_serial", value, sizeof value)) {
+        const char *end;
+        long n = strtol(value, &end, 0);
+        if (*end || end == value || n < 0)
+            reject("bench_serial= needs a byte count, not", value, strlen(value));
     }
 }

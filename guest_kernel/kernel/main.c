@@ -21,7 +21,8 @@
 int bootinfo_init(uint64_t info_phys, uint32_t protocol);
 void crash_if_asked(void);
 void bench_if_asked(void);
-void selftest_pic(void);
+void tick_cost_report(uint64_t n);
+int selftest_pic(void);
 int mm_selftest_run(void);
 void mm_bench_run(unsigned iterations);
 void ata_init(void);
@@ -68,7 +69,9 @@ static void timer_init(void)
 {
     tsc_calibrate();
     printk("tsc: %lu kHz (calibrated against PIT counter 2)\n", tsc_khz);
-    pit_init(boot_info.timer_hz ? boot_info.timer_hz : 100);
+    char hz[16];  /* timer_hz=N on the command line wins (a PVH boot has no other way to say it) */
+    pit_init(cmdline_get("timer_hz", hz, sizeof hz) ? (uint32_t)strtol(hz, NULL, 10)
+             : boot_info.timer_hz ? boot_info.timer_hz : 100);
     printk("timer: PIT counter 0 at %u Hz on IRQ 0\n", timer_hz);
 }
 
@@ -87,6 +90,7 @@ static void timer_test(const char *seconds)
     uint64_t us = tsc_to_us(rdtsc() - tsc0);
     printk("timer_test: %lu ticks at %u Hz in %lu.%06lu s by the TSC\n", ticks - t0, timer_hz,
            us / 1000000, us % 1000000);
+    tick_cost_report(n < 30 ? n : 30);
 }
 
 /* echo=1: the console tty in the kernel, before any process: input comes in by
@@ -153,7 +157,7 @@ static void kmain(void)
                     cmdline_get("echo", value, sizeof value);
     if (cmdline_get("selftest", value, sizeof value)) {
         if (!strcmp(value, "pic"))
-            selftest_pic();
+            selftest_failures = selftest_pic();
         else if (!strcmp(value, "memory"))
             selftest_failures = mm_selftest_run();
     }
@@ -191,6 +195,9 @@ static void start_init(void)
     static char words[PYOS_CMDLINE_MAX];
     const char *argv[USER_MAX_ARGS + 1] = {"init"};
     int argc = 1;
+    char interactive[4];
+    if (cmdline_get("interactive", interactive, sizeof interactive) && !strcmp(interactive, "1"))
+        argv[argc++] = "-i";   /* the console is a person's terminal: init starts a shell */
     const char *rest = boot_info.cmdline;
     while (*rest && !(rest[0] == '-' && rest[1] == '-' && (rest[2] == ' ' || !rest[2])))
         rest++;
@@ -203,7 +210,7 @@ static void start_init(void)
                 break;
             if (argc == USER_MAX_ARGS) {
                 printk("command line: more than %d words after '--' for init; powering off with status 2\n",
-                       USER_MAX_ARGS - 1);
+                       USER_MAX_ARGS - (argv[1] && !strcmp(argv[1], "-i") ? 2 : 1));
                 poweroff(2);
             }
             argv[argc++] = p;
@@ -215,6 +222,7 @@ static void start_init(void)
     cli();  /* this boot context becomes the idle task: no switching until idle_loop */
     tasks_init();
     vdso_init();
+    syscall_fast_init();
     int pid = process_spawn("init", argv, NULL);
     if (pid != 1)
         panic("cannot start init: error %d", -pid);

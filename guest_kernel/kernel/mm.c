@@ -17,6 +17,7 @@
 #include <pyos/mm.h>
 #include <pyos/paging.h>
 #include <pyos/string.h>
+#include <pyos/vm.h>
 
 struct pyos_counters pyos_counters;
 
@@ -124,6 +125,7 @@ void mm_init(void)
     }
     uint64_t first_frame = lo >> FRAME_SHIFT, frames = (hi - lo) >> FRAME_SHIFT;
     void *metadata = early_alloc(frame_alloc_plugin.metadata_bytes(first_frame, frames));
+    frame_ref_init(first_frame, frames);   /* the kernel's per-frame reference counts (kernel/frame_ref.c) */
     uint64_t early_used = early_next - first->base;
     seal_early(first);
 

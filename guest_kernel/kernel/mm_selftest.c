@@ -164,17 +164,16 @@ static int intact(const struct live *l)
     return 1;
 }
 
-int mm_selftest_heap(const struct mm_selftest_env *env)
+/* One stress run: HEAP_ROUNDS random allocations and frees with up to
+ * HEAP_LIVE blocks live, then everything freed. */
+static void heap_stress(uint64_t *misaligned, uint64_t *corrupted, uint64_t *failures)
 {
-    struct heap_stats *st = env->heap;
     struct live live[HEAP_LIVE] = {0};
-    uint64_t in_use_before = st->bytes_in_use, allocs_before = st->allocs, frees_before = st->frees;
-    uint64_t misaligned = 0, corrupted = 0, failures = 0;
     for (unsigned round = 0; round < HEAP_ROUNDS; round++) {
         struct live *l = &live[next_random() % HEAP_LIVE];
         if (l->p) {
             if (!intact(l))
-                corrupted++;
+                (*corrupted)++;
             heap_plugin.free(l->p);
             l->p = NULL;
         }
@@ -182,28 +181,61 @@ int mm_selftest_heap(const struct mm_selftest_env *env)
         l->tag = (unsigned char)round;
         l->p = heap_plugin.alloc(l->size);
         if (!l->p) {
-            failures++;
+            (*failures)++;
             continue;
         }
         if ((uint64_t)l->p % HEAP_ALIGN)
-            misaligned++;
+            (*misaligned)++;
         fill(l);
     }
     for (unsigned i = 0; i < HEAP_LIVE; i++) {
         if (live[i].p) {
             if (!intact(&live[i]))
-                corrupted++;
+                (*corrupted)++;
             heap_plugin.free(live[i].p);
         }
     }
+}
+
+/* What a heap may keep from the frame allocator once every block is freed,
+ * if it gives frames back at all: slab keeps one slab with room per size
+ * class (7). A heap that never gives frames back (freelist: fragmentation
+ * may even make a second identical run take more) is held to the other
+ * check: every frame gone from the allocator is one the heap says it holds. */
+#define HEAP_KEPT_MAX 8
+
+int mm_selftest_heap(const struct mm_selftest_env *env)
+{
+    struct heap_stats *st = env->heap;
+    uint64_t in_use_before = st->bytes_in_use, allocs_before = st->allocs, frees_before = st->frees;
+    uint64_t misaligned = 0, corrupted = 0, failures = 0;
+    /* The leak checks count frames at the frame allocator, not the heap's own figures. */
+    int64_t free_start = (int64_t)env->frames->free_frames, held_start = (int64_t)st->frames_in_use;
+    uint64_t shrinks_start = st->shrinks, seed = rng;
+    heap_stress(&misaligned, &corrupted, &failures);
+    int64_t free_after_one = (int64_t)env->frames->free_frames, held_after_one = (int64_t)st->frames_in_use;
+    rng = seed;  /* the same sequence again */
+    heap_stress(&misaligned, &corrupted, &failures);
+    int64_t free_after_two = (int64_t)env->frames->free_frames;
     int failed = 0;
-    failed += check("heap: 1500 allocations of 8 B-64 KiB succeed, 16-byte aligned", !failures && !misaligned,
+    failed += check("heap: 2x1500 allocations of 8 B-64 KiB succeed, 16-byte aligned", !failures && !misaligned,
                     "%lu failed, %lu misaligned", failures, misaligned);
     failed += check("heap: no block overwrote another", corrupted == 0, "%lu corrupted", corrupted, 0);
     failed += check("heap: every byte given back", st->bytes_in_use == in_use_before &&
                     st->allocs - allocs_before == st->frees - frees_before,
                     "%lu bytes still in use, %lu allocs not freed", st->bytes_in_use - in_use_before,
                     (st->allocs - allocs_before) - (st->frees - frees_before));
+    int64_t held_after_two = (int64_t)st->frames_in_use;
+    failed += check("heap: frames it holds are the frames the allocator lost",
+                    free_start - free_after_one == held_after_one - held_start &&
+                    free_start - free_after_two == held_after_two - held_start,
+                    "%ld frames gone from the allocator, %ld more held by the heap",
+                    (uint64_t)(free_start - free_after_two), (uint64_t)(held_after_two - held_start));
+    int shrinks = st->shrinks != shrinks_start;
+    failed += check("heap: a heap that gives frames back keeps few once all is freed",
+                    !shrinks || (free_start - free_after_one <= HEAP_KEPT_MAX && free_start - free_after_two <= HEAP_KEPT_MAX),
+                    "%ld frames kept after the first run, %ld after the second",
+                    (uint64_t)(free_start - free_after_one), (uint64_t)(free_start - free_after_two));
     void *zero = heap_plugin.alloc(0);
     heap_plugin.free(zero);
     heap_plugin.free(NULL);

@@ -6,12 +6,28 @@
 #include <pyos/mm_env.h>
 #include <pyos/paging.h>
 
+/* The index of the first non-zero entry of table[from..511], or 512. One
+ * `repe scasq` rather than a loop: kernel code is emulated instruction by
+ * instruction on some hosts, and a string instruction is one instruction.
+ * (An entry that is not present is always zero here: tables start zeroed and
+ * unmapping clears the whole entry.) */
+static int next_used(const uint64_t *table, int from)
+{
+    if (from >= 512)
+        return 512;
+    const uint64_t *p = table + from;
+    uint64_t n = 512 - (uint64_t)from;
+    int found;
+    __asm__ volatile("repe scasq" : "+D"(p), "+c"(n), "=@ccnz"(found) : "a"(0UL) : "memory");
+    return found ? (int)(p - table) - 1 : 512;
+}
+
 /* Free the tables under `phys` (a table at `level`) and the owned frames they
  * map, then the table itself; returns how many tables were freed. */
 static uint64_t free_table(uint64_t phys, int level)
 {
     uint64_t freed = 1, *table = phys_to_virt(phys);
-    for (int i = 0; i < 512; i++) {
+    for (int i = next_used(table, 0); i < 512; i = next_used(table, i + 1)) {
         uint64_t e = table[i];
         if (!(e & PTE_PRESENT))
             continue;
@@ -27,7 +43,7 @@ static uint64_t free_table(uint64_t phys, int level)
 uint64_t page_tables_free_space(uint64_t root)
 {
     uint64_t freed = 1, *top = phys_to_virt(root);
-    for (int slot = 0; slot < 256; slot++)  /* the lower half only: the kernel half is shared */
+    for (int slot = next_used(top, 0); slot < 256; slot = next_used(top, slot + 1))  /* the lower half only */
         if (top[slot] & PTE_PRESENT)
             freed += free_table(top[slot] & PTE_ADDR_MASK, 3);
     frame_free(root, 0);

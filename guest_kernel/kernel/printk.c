@@ -4,13 +4,23 @@
 #include <pyos/uart.h>
 #include <pyos/vga.h>
 
+/* To the UART in FIFO-sized bursts (uart_write), with CR before each LF: a
+ * serial terminal needs CR LF. */
 void console_write(const char *s, size_t n)
 {
+    char buf[66];
+    size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\n')
-            uart_putc('\r');  /* a serial terminal needs CR LF */
-        uart_putc(s[i]);
+            buf[k++] = '\r';
+        buf[k++] = s[i];
+        if (k >= sizeof buf - 1) {
+            uart_write(buf, k);
+            k = 0;
+        }
     }
+    if (k)
+        uart_write(buf, k);
     vga_write(s, n);
 }
 

@@ -93,7 +93,7 @@ int signal_send_group(int pgid, int sig)
 
 int signal_pending(const struct task *t)
 {
-    return (t->sig.pending & ~t->sig.blocked) != 0;
+    return task_signal_pending(t);
 }
 
 /* Die of sig: the status a parent sees is 128 + sig, with term_signal set. */

@@ -17,23 +17,17 @@
 #include <pyos/timer.h>
 #include <pyos/user.h>
 #include <pyos/vfs.h>
+#include <pyos/vm.h>
 
-int user_range_ok(uint64_t addr, uint64_t len)
-{
-    /* Written so nothing can wrap: a zero-length range must still start in user space. */
-    if (addr < FRAME_SIZE || addr >= USER_TOP || len > USER_TOP - addr)
-        return -EFAULT;
-    for (uint64_t page = addr & ~(FRAME_SIZE - 1); page < addr + len; page += FRAME_SIZE)
-        if (paging_plugin.translate(page) == PAGING_NOT_MAPPED || page == VDSO_ADDR)
-            return -EFAULT;
-    return 0;
-}
+/* Writable user memory (faulted in, copy-on-write pages copied): kernel/vm.c. */
+int user_range_ok(uint64_t addr, uint64_t len) { return vm_user_range(addr, len, 1); }
+int user_range_readable(uint64_t addr, uint64_t len) { return vm_user_range(addr, len, 0); }
 
 long user_string(char *dst, uint64_t src, size_t size)
 {
     for (size_t i = 0; i < size; i++) {
         if (((src + i) & (FRAME_SIZE - 1)) == 0 || i == 0)
-            if (user_range_ok(src + i, 1))
+            if (user_range_readable(src + i, 1))
                 return -EFAULT;
         dst[i] = *(const char *)(src + i);
         if (!dst[i])
@@ -71,12 +65,12 @@ long fd_install(struct file *f)
 #define CHUNK 256  /* user data moves through a kernel buffer this big */
 
 /* The checks read and write share: an open descriptor and a user buffer. */
-static long io_file(long fd, long buf, long len, struct file **f)
+static long io_file(long fd, long buf, long len, struct file **f, int into_user)
 {
     *f = fd_file(fd);
     if (!*f)
         return -EBADF;
-    if (len < 0 || user_range_ok((uint64_t)buf, (uint64_t)len))
+    if (len < 0 || vm_user_range((uint64_t)buf, (uint64_t)len, into_user))
         return -EFAULT;
     return 0;
 }
@@ -85,7 +79,7 @@ long sys_write(long fd, long buf, long len, long a3, long a4, long a5)
 {
     (void)a3, (void)a4, (void)a5;
     struct file *f;
-    long err = io_file(fd, buf, len, &f);
+    long err = io_file(fd, buf, len, &f, 0);
     if (err)
         return err;
     if (f->type == FILE_VNODE)   /* straight from the checked user buffer */
@@ -107,7 +101,7 @@ long sys_read(long fd, long buf, long len, long a3, long a4, long a5)
 {
     (void)a3, (void)a4, (void)a5;
     struct file *f;
-    long err = io_file(fd, buf, len, &f);
+    long err = io_file(fd, buf, len, &f, 1);
     if (err)
         return err;
     if (len == 0)
@@ -136,33 +130,21 @@ long sys_getpid(long a0, long a1, long a2, long a3, long a4, long a5)
 long sys_spawn(long path, long argv, long a2, long a3, long a4, long a5)
 {
     (void)a2, (void)a3, (void)a4, (void)a5;
-    static char strings[USER_MAX_ARGS][USER_MAX_ARG_LEN];  /* system calls run with interrupts off, and nothing here sleeps */
     char name[64];
-    const char *args[USER_MAX_ARGS + 1];
     long n = user_string(name, (uint64_t)path, sizeof name);
     if (n < 0)
         return n == -EINVAL ? -ENAMETOOLONG : n;
-    int argc = 0;
-    if (argv) {
-        for (;; argc++) {
-            uint64_t slot = (uint64_t)argv + argc * sizeof(uint64_t), ptr;
-            if (user_range_ok(slot, sizeof ptr))
-                return -EFAULT;
-            ptr = *(const uint64_t *)slot;
-            if (!ptr)
-                break;
-            if (argc == USER_MAX_ARGS)
-                return -E2BIG;
-            n = user_string(strings[argc], ptr, sizeof strings[argc]);
-            if (n < 0)
-                return n == -EINVAL ? -E2BIG : n;
-            args[argc] = strings[argc];
-        }
+    struct exec_args args;   /* in frames of their own: loading may sleep, and another spawn run */
+    int err = exec_args_copy((uint64_t)argv, 0, &args);
+    if (err)
+        return err;
+    if (!args.argv[0]) {
+        args.argv[0] = name;
+        args.argv[1] = NULL;
     }
-    if (!argc)
-        args[argc++] = name;
-    args[argc] = NULL;
-    return process_spawn(name, args, current);
+    int r = process_spawn(name, args.argv, current);
+    exec_args_free(&args);
+    return r;
 }
 
 long sys_wait(long pid, long status, long a2, long a3, long a4, long a5)
@@ -193,20 +175,11 @@ long sys_yield(long a0, long a1, long a2, long a3, long a4, long a5)
     return 0;
 }
 
-#define BRK_MAX (64UL << 20)
-
 long sys_brk(long end, long a1, long a2, long a3, long a4, long a5)
 {
     (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
-    uint64_t want = (uint64_t)end;
-    if (!want || want < current->brk_start || want > current->brk_start + BRK_MAX)
-        return (long)current->brk;
-    if (want > current->brk && user_map_zeroed(current->brk, want, PTE_WRITE | PTE_NX) < 0)
-        return (long)current->brk;  /* out of memory: unchanged (frames stay until exit) */
-    current->brk = want;            /* shrinking keeps the pages mapped until exit */
-    return (long)want;
+    return vm_brk((uint64_t)end);   /* kernel/vm.c: pages appear on first touch */
 }
-
 
 long sys_close(long fd, long a1, long a2, long a3, long a4, long a5)
 {
@@ -284,7 +257,14 @@ long sys_sysinfo(long info, long a1, long a2, long a3, long a4, long a5)
         .processes = (unsigned long)tasks_alive(),
         .tsc_khz = tsc_khz,
         .cpu_ticks = current->runtime_ticks,
+        .heap_bytes_in_use = pyos_counters.heap.bytes_in_use,
+        .heap_frames = pyos_counters.heap.frames_in_use,
+        .heap_allocs = pyos_counters.heap.allocs,
+        .heap_frees = pyos_counters.heap.frees,
+        .page_tables = pyos_counters.paging.tables_allocated,
     };
+    strncpy_z(s.frame_allocator, pyos_counters.frame_alloc_name, sizeof s.frame_allocator);
+    strncpy_z(s.heap, pyos_counters.heap_name, sizeof s.heap);
     strncpy_z(s.scheduler, sched->name, sizeof s.scheduler);
     process_list_programs(s.programs, sizeof s.programs);
     strncpy_z(s.syscall_entry, pyos_counters.syscall_entry, sizeof s.syscall_entry);
@@ -303,7 +283,7 @@ long sys_sched_swap(long name, long a1, long a2, long a3, long a4, long a5)
     (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
     char buf[PYOS_PLUGIN_NAME_MAX];
     for (size_t i = 0;; i++) {   /* copy the name in, checking each byte is the caller's */
-        if (i == sizeof buf || user_range_ok((uint64_t)name + i, 1))
+        if (i == sizeof buf || user_range_readable((uint64_t)name + i, 1))
             return i == sizeof buf ? -EINVAL : -EFAULT;
         if (!(buf[i] = ((const char *)name)[i]))
             break;

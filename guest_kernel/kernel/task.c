@@ -19,15 +19,21 @@
 #include <pyos/task.h>
 #include <pyos/timer.h>
 #include <pyos/user.h>
+#include <pyos/vm.h>
 
 static struct task tasks[TASK_MAX];
 struct task *current;
 static struct task *idle;
 static int next_pid = 1;
-static int need_resched;
+int need_resched;
 const struct sched_ops *sched;      /* the active scheduler: one of sched_plugins[] */
 static uint64_t watchdog_ticks;     /* a runnable task waiting longer than this: plugin failed */
-#define WATCHDOG_PERIOD 16          /* ticks between watchdog scans (keep the tick cheap) */
+/* The tick must stay short (timer_hz up to 10000, every instruction of kernel
+ * mode emulated on PVM-style hosts): no scan of the task table on a tick
+ * unless a sleeper is due (next_wake) or the watchdog's turn comes (every
+ * watchdog_period ticks, about 6 times a second at any rate). */
+static uint64_t next_wake = UINT64_MAX;   /* no sleeper wakes before this tick */
+static uint32_t watchdog_period = 16, watchdog_countdown = 16;
 static void sched_fallback(const char *why, struct task *t);
 uint64_t percpu[2];  /* kernel stack top, user RSP scratch: read by syscall_entry through GS */
 
@@ -50,6 +56,13 @@ void tasks_init(void)
     strncpy_z(idle->name, "idle", TASK_NAME_MAX);
     memcpy(idle->fpu, fpu_initial, sizeof fpu_initial);
     current = idle;
+    /* Kernel stacks have a kernel-half PML4 slot of their own: create its tables
+     * now, before the first address space copies the kernel half (a paging
+     * plugin may refuse new kernel-half slots after that: pyos/paging.h). */
+    void *first = kstack_alloc();
+    if (!first)
+        panic("no memory for a kernel stack");
+    kstack_free(first);
     cpu_syscall_init(percpu);
     if (syscalls_plugin.abi_version != PYOS_SYSCALL_ABI)
         panic("system-call table '%s' implements ABI %u; user programs are built for ABI %u",
@@ -60,6 +73,7 @@ void tasks_init(void)
     strncpy_z(pyos_counters.sched_name, sched->name, PYOS_PLUGIN_NAME_MAX);
     char word[24];
     watchdog_ticks = 5 * (uint64_t)timer_hz;   /* default: 5 s */
+    watchdog_period = watchdog_countdown = timer_hz / 6 > 16 ? timer_hz / 6 : 16;
     if (cmdline_get("sched_watchdog", word, sizeof word)) {
         uint64_t n = 0;
         const char *c = word;
@@ -100,6 +114,12 @@ void task_interrupt(struct task *t)
         t->wait_channel = NULL;
         make_runnable(t);
     }
+}
+
+/* The task in table slot i (1..TASK_MAX-1), or NULL if the slot is free: for listings. */
+struct task *task_at(int slot)
+{
+    return slot > 0 && slot < TASK_MAX && tasks[slot].state != TASK_FREE ? &tasks[slot] : NULL;
 }
 
 /* A free slot with a kernel stack whose top holds a trap frame (*frame) that
@@ -243,12 +263,19 @@ void task_yield(void)
 /* Timer tick (IRQ 0, interrupts off): sleepers, accounting, preemption. */
 void sched_tick(struct trap_frame *frame)
 {
-    for (int i = 1; i < TASK_MAX; i++) {
-        struct task *t = &tasks[i];
-        if (t->state == TASK_SLEEPING && ticks >= t->wake_tick)
-            make_runnable(t);
+    if (ticks >= next_wake) {
+        next_wake = UINT64_MAX;
+        for (int i = 1; i < TASK_MAX; i++) {
+            struct task *t = &tasks[i];
+            if (t->state != TASK_SLEEPING)
+                continue;
+            if (ticks >= t->wake_tick)
+                make_runnable(t);
+            else if (t->wake_tick < next_wake)
+                next_wake = t->wake_tick;
+        }
     }
-    if (ticks % WATCHDOG_PERIOD == 0 || pyos_counters.sched_swap_request[0])
+    if (!--watchdog_countdown || pyos_counters.sched_swap_request[0])
         sched_poll_requests();
     if (current != idle) {
         current->runtime_ticks++;
@@ -298,6 +325,8 @@ void task_sleep_ms(uint64_t ms)
     uint64_t limit = (UINT64_MAX / 2 - ticks) / (timer_hz ? timer_hz : 1);
     uint64_t n = ms > limit ? UINT64_MAX / 2 - ticks : ms * timer_hz / 1000;
     current->wake_tick = ticks + (n ? n : 1);
+    if (current->wake_tick < next_wake)
+        next_wake = current->wake_tick;
     current->state = TASK_SLEEPING;
     pyos_counters.tasks_runnable--;
     sched->dequeue(current);
@@ -313,6 +342,7 @@ void task_exit(int status)
         printk("pyos: init exited with status %d; powering off\n", status);
         poweroff(status);
     }
+    vm_exit(t);            /* its pages go now; MAP_SHARED ones reach their files first */
     files_close_all(t);
     for (int i = 1; i < TASK_MAX; i++)  /* orphans go to init */
         if (tasks[i].state != TASK_FREE && tasks[i].parent == t)
@@ -341,6 +371,37 @@ static int reap(struct task *child, int *status)
     kstack_free(child->kstack_top);
     child->state = TASK_FREE;
     return pid;
+}
+
+/* waitpid: pid > 0 that child, -1 any child; Linux's status word
+ * (exit status << 8, or the terminating signal); WNOHANG: 0 if none has ended. */
+int task_waitpid(int pid, int *status, int options)
+{
+    if (pid == 0 || pid < -1)
+        return -EINVAL;   /* process groups: with the tty's job control */
+    uint64_t flags = irq_save();
+    for (;;) {
+        int children = 0;
+        for (int i = 1; i < TASK_MAX; i++) {
+            struct task *t = &tasks[i];
+            if (t->state == TASK_FREE || t->parent != current || (pid > 0 && t->pid != pid))
+                continue;
+            children++;
+            if (t->state == TASK_ZOMBIE) {
+                int code = t->term_signal ? (t->term_signal & 0x7f) : (t->exit_status & 0xff) << 8;
+                int reaped = reap(t, NULL);
+                if (status)
+                    *status = code;
+                irq_restore(flags);
+                return reaped;
+            }
+        }
+        if (!children || (options & WNOHANG)) {
+            irq_restore(flags);
+            return children ? 0 : -ECHILD;
+        }
+        task_block(current);
+    }
 }
 
 int task_wait(int pid, int *status)
@@ -475,8 +536,9 @@ void sched_poll_requests(void)
         else
             printk("sched: swapped to '%s' on the VMM's request\n", name);
     }
-    if (ticks % WATCHDOG_PERIOD)
+    if (watchdog_countdown)
         return;
+    watchdog_countdown = watchdog_period;
     for (int i = 1; i < TASK_MAX; i++) {
         struct task *t = &tasks[i];
         if (t->state == TASK_RUNNABLE && ticks - t->sched.queued_tick > watchdog_ticks) {

@@ -10,6 +10,7 @@
 #include <pyos/syscall_nr.h>
 #include <pyos/task.h>
 #include <pyos/user.h>
+#include <pyos/vm.h>
 #include <pyos/x86.h>
 
 #define EXCEPTION_STATUS 3
@@ -73,24 +74,44 @@ static void user_exception(struct trap_frame *f)
     task_kill_current(f);
 }
 
+/* A system call's way back to user mode, from trap_dispatch() below and from
+ * the fast path (arch/x86_64/isr.S) when task_pending_work() says there is
+ * work: a reschedule, then any signal. */
+void syscall_exit_work(struct trap_frame *frame)
+{
+    preempt_if_needed(frame);
+    if (task_signal_pending(current))
+        signal_deliver(frame);
+}
+
 /* Not inlined: crash backtraces keep naming trap() as the caller. */
 static __attribute__((noinline)) void trap_dispatch(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
+    if (v - IRQ_BASE_VECTOR < IRQ_COUNT) {  /* first: the timer tick must stay short */
+        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
+        if (current)
+            preempt_if_needed(frame);
+        return;
+    }
     int from_user = frame->cs & 3;
     if (v == SYSCALL_VECTOR) {  /* the syscall instruction (syscall_entry) */
         vdso_syscall_arrived();
         syscall_dispatch(frame);
-        preempt_if_needed(frame);
+        syscall_exit_work(frame);
         return;
     }
-    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO */
+    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO (the full path) */
         syscall_dispatch(frame);
-        preempt_if_needed(frame);
+        syscall_exit_work(frame);
         return;
     }
     if (from_user && (v == 13 || v == 14) && vdso_fault_is_syscall_probe(frame))
         return;
+    if (from_user && v == 14 && vm_user_fault(frame)) {  /* demand paging, copy-on-write (kernel/vm.c) */
+        preempt_if_needed(frame);
+        return;
+    }
     if (from_user && v < 32) {
         user_exception(frame);
         return;
@@ -102,12 +123,6 @@ static __attribute__((noinline)) void trap_dispatch(struct trap_frame *frame)
                EXCEPTION_STATUS);
         halt_machine(EXCEPTION_STATUS);
     }
-    if (v >= IRQ_BASE_VECTOR && v < IRQ_BASE_VECTOR + IRQ_COUNT) {
-        irq_dispatch((int)(v - IRQ_BASE_VECTOR), frame);
-        if (current)
-            preempt_if_needed(frame);
-        return;
-    }
     printk("pyos: unexpected interrupt vector %lu at RIP %#lx, ignored\n", v, frame->rip);
 }
 
@@ -115,6 +130,6 @@ void trap(struct trap_frame *frame)
 {
     trap_dispatch(frame);
     /* The one place signals are delivered: every return to user mode. */
-    if ((frame->cs & 3) && current && signal_pending(current))
+    if ((frame->cs & 3) && current && task_signal_pending(current))
         signal_deliver(frame);
 }

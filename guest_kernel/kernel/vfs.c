@@ -762,3 +762,25 @@ long vfs_getcwd(char *buf, size_t size)
     memcpy(buf, cwd, n + 1);
     return (long)n;
 }
+
+/* At an offset, leaving the file's own offset alone: the page cache and
+ * MAP_SHARED write-back (kernel/pagecache.c, vm.c) read and write through these. */
+long vfs_pread(struct file *f, uint64_t offset, void *buf, size_t n)
+{
+    vfs_lock();
+    struct vnode *v = f->vnode;
+    long r = S_ISDIR(v->mode) ? -EISDIR : v->mount->ops->read(v, offset, buf, n);
+    vfs_unlock();
+    return r;
+}
+
+long vfs_pwrite(struct file *f, uint64_t offset, const void *buf, size_t n)
+{
+    if (!writable(f->flags))
+        return -EBADF;
+    vfs_lock();
+    struct vnode *v = f->vnode;
+    long r = v->mount->ops->write(v, offset, buf, n);
+    vfs_unlock();
+    return r;
+}

@@ -8,12 +8,17 @@
 #include <pyos/paging.h>
 
 #define HUGE_2M 0x200000UL
+#define HUGE_1G 0x40000000UL
 #define MMIO_WINDOW_START 0xC0000000UL
 #define MMIO_WINDOW_END 0x100000000UL
 
 static uint64_t *pml4;          /* the current address space's root */
 static uint64_t *kernel_pml4;   /* the kernel's own: its upper half is everyone's */
 static struct paging_stats *stats;
+/* Spaces made by new_space() and not yet freed: each holds a copy of the
+ * kernel half's PML4 entries, so while there are any, the kernel half may
+ * not gain an entry. */
+static uint64_t kernel_half_copies;
 
 static unsigned index_at(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
 
@@ -34,6 +39,8 @@ static uint64_t *entry_for(uint64_t virt, int level, int create)
     for (int l = 4; l > level; l--) {
         uint64_t *e = &table[index_at(virt, l)];
         if (!(*e & PTE_PRESENT)) {
+            if (l == 4 && virt >> 63 && kernel_half_copies)
+                return NULL;  /* a new kernel-half slot now would not be shared: see direct_init */
             uint64_t *t = create ? new_table() : NULL;
             if (!t)
                 return NULL;
@@ -47,12 +54,41 @@ static uint64_t *entry_for(uint64_t virt, int level, int create)
     return &table[index_at(virt, level)];
 }
 
-static void map_huge_range(uint64_t virt, uint64_t phys, uint64_t bytes, uint64_t flags)
+/* The CPU can map 1 GiB pages (CPUID 0x80000001 EDX bit 26). */
+static int gigabyte_pages(void)
 {
-    for (uint64_t off = 0; off < bytes; off += HUGE_2M) {
-        uint64_t *e = entry_for(virt + off, 2, 1);
-        if (!e)
-            panic("paging: out of memory building the kernel page tables");
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000), "c"(0));
+    if (a < 0x80000001)
+        return 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001), "c"(0));
+    return (d >> 26) & 1;
+}
+
+/* Large pages over [virt, virt + bytes): a whole aligned GiB as one 1 GiB
+ * page where the CPU has them, else 2 MiB pages with one table walk per GiB
+ * (a page directory's worth) and a store per entry. Kernel mode is emulated
+ * instruction by instruction on PVM-style hosts: the 1 GiB MMIO window as
+ * 512 walks was most of the paging set-up. */
+static void map_huge_range(uint64_t virt, uint64_t phys, uint64_t bytes, uint64_t flags, int gb_pages)
+{
+    uint64_t *e = NULL;
+    for (uint64_t off = 0; off < bytes; off += HUGE_2M, e++) {
+        if (gb_pages && !((virt + off) & (HUGE_1G - 1)) && !((phys + off) & (HUGE_1G - 1)) &&
+            bytes - off >= HUGE_1G) {
+            uint64_t *pdpte = entry_for(virt + off, 3, 1);
+            if (!pdpte)
+                panic("paging: out of memory building the kernel page tables");
+            *pdpte = (phys + off) | flags | PTE_PRESENT | PTE_HUGE;
+            off += HUGE_1G - HUGE_2M;
+            e = NULL;
+            continue;
+        }
+        if (!e || !((virt + off) & (HUGE_1G - 1))) {
+            e = entry_for(virt + off, 2, 1);
+            if (!e)
+                panic("paging: out of memory building the kernel page tables");
+        }
         *e = (phys + off) | flags | PTE_PRESENT | PTE_HUGE;
     }
 }
@@ -63,18 +99,18 @@ static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
     pml4 = new_table();
     uint64_t ram = (ram_bytes + HUGE_2M - 1) & ~(HUGE_2M - 1);
     uint64_t kernel = (kernel_image_end_phys() + HUGE_2M - 1) & ~(HUGE_2M - 1);
-    map_huge_range(DIRECT_MAP_BASE, 0, ram, PTE_WRITE | PTE_GLOBAL | PTE_NX);
+    int gb = gigabyte_pages();
+    map_huge_range(DIRECT_MAP_BASE, 0, ram, PTE_WRITE | PTE_GLOBAL | PTE_NX, gb);
     map_huge_range(DIRECT_MAP_BASE + MMIO_WINDOW_START, MMIO_WINDOW_START, MMIO_WINDOW_END - MMIO_WINDOW_START,
-                   PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
-    map_huge_range(KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
-    for (int slot = 256; slot < 512; slot++) {  /* the whole kernel half exists now, so it is shared for good */
-        if (!(pml4[slot] & PTE_PRESENT)) {
-            uint64_t *t = new_table();
-            if (!t)
-                panic("paging: out of memory building the kernel page tables");
-            pml4[slot] = virt_to_phys(t) | PTE_PRESENT | PTE_WRITE;
-        }
-    }
+                   PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX, gb);
+    map_huge_range(KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL, 0);
+    /* The kernel half's other PML4 slots get their tables when first mapped
+     * (kernel stacks, the self-test's scratch window): zeroing all 256 up front
+     * cost most of the boot on hosts that emulate kernel mode. Every space
+     * shares the kernel half by copying its 256 entries at creation, so those
+     * entries must not change while a copy exists: a kernel-half map that
+     * needs a new slot then fails (entry_for). The kernel maps its first
+     * kernel stack, the last new slot, before it creates a process. */
     stats->direct_map_bytes = ram;
     kernel_pml4 = pml4;
     load_cr3(virt_to_phys(pml4));
@@ -124,6 +160,7 @@ static uint64_t direct_new_space(void)
     uint64_t *root = new_table();
     if (!root)
         return 0;
+    kernel_half_copies++;
     memcpy(root + 256, kernel_pml4 + 256, 256 * sizeof(uint64_t));
     return virt_to_phys(root);
 }
@@ -138,6 +175,7 @@ static uint64_t direct_current_space(void) { return virt_to_phys(pml4); }
 
 static void direct_free_space(uint64_t root)
 {
+    kernel_half_copies--;
     stats->tables_allocated -= page_tables_free_space(root);
 }
 

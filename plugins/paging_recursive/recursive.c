@@ -20,11 +20,15 @@
 
 #define SLOT 510UL
 #define HUGE_2M 0x200000UL
+#define HUGE_1G 0x40000000UL
 #define MMIO_WINDOW_START 0xC0000000UL
 #define MMIO_WINDOW_END 0x100000000UL
 
 static struct paging_stats *stats;
 static uint64_t current_root;
+/* Spaces made by new_space() and not yet freed: each holds a copy of the
+ * kernel half's PML4 entries, which therefore may not change meanwhile. */
+static uint64_t kernel_half_copies;
 
 static unsigned idx(uint64_t virt, int level) { return (virt >> (12 + 9 * (level - 1))) & 511; }
 
@@ -56,17 +60,23 @@ static uint64_t build_table(void)
     return phys;
 }
 
+/* 2 MiB pages over [virt, virt + bytes): one walk per 1 GiB (a page
+ * directory's worth), then a store per entry. */
 static void build_huge(uint64_t pml4, uint64_t virt, uint64_t phys, uint64_t bytes, uint64_t flags)
 {
+    uint64_t *pd = NULL;
     for (uint64_t off = 0; off < bytes; off += HUGE_2M) {
-        uint64_t *table = phys_to_virt(pml4);
-        for (int level = 4; level > 2; level--) {
-            uint64_t *e = &table[idx(virt + off, level)];
-            if (!(*e & PTE_PRESENT))
-                *e = build_table() | PTE_PRESENT | PTE_WRITE;
-            table = phys_to_virt(*e & PTE_ADDR_MASK);
+        if (!pd || !((virt + off) & (HUGE_1G - 1))) {
+            uint64_t *table = phys_to_virt(pml4);
+            for (int level = 4; level > 2; level--) {
+                uint64_t *e = &table[idx(virt + off, level)];
+                if (!(*e & PTE_PRESENT))
+                    *e = build_table() | PTE_PRESENT | PTE_WRITE;
+                table = phys_to_virt(*e & PTE_ADDR_MASK);
+            }
+            pd = table;
         }
-        table[idx(virt + off, 2)] = (phys + off) | flags | PTE_PRESENT | PTE_HUGE;
+        pd[idx(virt + off, 2)] = (phys + off) | flags | PTE_PRESENT | PTE_HUGE;
     }
 }
 
@@ -81,9 +91,10 @@ static void recursive_init(uint64_t ram_bytes, struct paging_stats *st)
                PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX);
     build_huge(pml4, KERNEL_VMA, 0, kernel, PTE_WRITE | PTE_GLOBAL);
     uint64_t *top = phys_to_virt(pml4);
-    for (unsigned slot = 256; slot < 512; slot++)  /* the whole kernel half exists now: shared for good */
-        if (slot != SLOT && !(top[slot] & PTE_PRESENT))
-            top[slot] = build_table() | PTE_PRESENT | PTE_WRITE;
+    /* The kernel half's other PML4 slots get their tables when first mapped:
+     * zeroing all of them up front cost most of the boot where kernel mode is
+     * emulated. Spaces copy the kernel half's entries at creation, so while
+     * one exists a kernel-half map needing a new slot fails. */
     top[SLOT] = pml4 | PTE_PRESENT | PTE_WRITE | PTE_NX;
     stats->direct_map_bytes = ram;
     current_root = pml4;
@@ -100,6 +111,8 @@ static int recursive_map(uint64_t virt, uint64_t phys, uint64_t flags)
         if (*e & PTE_HUGE)
             return -1;
         if (!(*e & PTE_PRESENT)) {
+            if (level == 4 && virt >> 63 && kernel_half_copies)
+                return -1;  /* a new kernel-half slot would not be shared (recursive_init) */
             uint64_t table = frame_alloc(0);
             if (!table)
                 return -1;
@@ -163,6 +176,7 @@ static uint64_t recursive_new_space(void)
     if (!root)
         return 0;
     stats->tables_allocated++;
+    kernel_half_copies++;
     uint64_t *fresh = phys_to_virt(root), *now = table_va(0, 4);  /* the current PML4, recursively */
     memset(fresh, 0, 256 * sizeof(uint64_t));
     memcpy(fresh + 256, now + 256, 256 * sizeof(uint64_t));
@@ -180,6 +194,7 @@ static uint64_t recursive_current_space(void) { return current_root; }
 
 static void recursive_free_space(uint64_t root)
 {
+    kernel_half_copies--;
     stats->tables_allocated -= page_tables_free_space(root);
 }
 

@@ -17,6 +17,7 @@ use physical pointers), at DIRECT_MAP_BASE (all RAM and the MMIO hole), and
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from ..errors import KernelError
@@ -57,26 +58,35 @@ def entry_is_mapped(entry: int) -> bool:
     return entry < MAPPED_GIB << 30 or KERNEL_VMA <= entry < KERNEL_VMA + (2 << 30)
 
 
-def write_page_tables(memory):
+@functools.lru_cache(maxsize=1)
+def _page_table_pages() -> tuple:
     pml4 = PAGE_TABLES_ADDR
     pdpt_low = pml4 + 0x1000     # identity and direct map: 4 GiB
     pdpt_kernel = pml4 + 0x2000  # -2 GiB: PDPT slots 510, 511
     pds = [pml4 + 0x3000 + i * 0x1000 for i in range(MAPPED_GIB)]
     table = PTE_PRESENT | PTE_WRITE
+    pages = []
 
     for gib, pd in enumerate(pds):
         entries = [((gib << 30) + (i << 21)) | table | PTE_HUGE for i in range(512)]
-        memory.write(pd, struct.pack("<512Q", *entries))
-    memory.write(pdpt_low, struct.pack("<512Q", *[pds[i] | table for i in range(MAPPED_GIB)],
-                                       *[0] * (512 - MAPPED_GIB)))
+        pages.append((pd, struct.pack("<512Q", *entries)))
+    pages.append((pdpt_low, struct.pack("<512Q", *[pds[i] | table for i in range(MAPPED_GIB)],
+                                        *[0] * (512 - MAPPED_GIB))))
     kernel_slots = [0] * 510 + [pds[0] | table, pds[1] | table]
-    memory.write(pdpt_kernel, struct.pack("<512Q", *kernel_slots))
+    pages.append((pdpt_kernel, struct.pack("<512Q", *kernel_slots)))
     top = [0] * 512
     top[0] = pdpt_low | table
     top[(DIRECT_MAP_BASE >> 39) & 511] = pdpt_low | table
     top[511] = pdpt_kernel | table
-    memory.write(pml4, struct.pack("<512Q", *top))
-    return pml4
+    pages.append((pml4, struct.pack("<512Q", *top)))
+    return tuple(pages)
+
+
+def write_page_tables(memory):
+    """The boot page tables (the same bytes for every machine: built once per process)."""
+    for address, page in _page_table_pages():
+        memory.write(address, page)
+    return PAGE_TABLES_ADDR
 
 
 def write_gdt(memory):

@@ -18,11 +18,9 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
 from ..errors import KernelError
 from ..paths import GUEST_KERNEL_DIR, GUEST_INCLUDE
-from .cache import cached_build, content_key
+from .cache import cached_build, content_key, tool_version
 
 # Kernel code runs emulated on PVM-style hosts, where SSE, xsave and
 # cmpxchg16b cannot be emulated at CPL0: -mgeneral-regs-only keeps the
@@ -63,7 +61,7 @@ def _tool(name: str) -> str:
 
 
 def _tool_version(tool: str) -> str:
-    return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return tool_version(tool)  # remembered by the binary's metadata (build/cache.py)
 
 
 def build_key(units: list[tuple[Path, tuple[str, ...]]], include_dirs: list[Path], labels: list[str]) -> str:
@@ -82,6 +80,7 @@ def _compile(gcc: str, source: Path, obj: Path, include_dirs: list[Path], extra_
 
 
 def _defines_object(obj: Path, symbol: str) -> bool:
+    from elftools.elf.elffile import ELFFile  # only when building: not on a cached launch
     with open(obj, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         for sym in symtab.get_symbol_by_name(symbol) or [] if symtab else []:
@@ -93,18 +92,15 @@ def _defines_object(obj: Path, symbol: str) -> bool:
 
 def read_symbol(elf_path: Path, symbol: str, size: int) -> tuple[int, bytes]:
     """The address of `symbol` in a linked ELF and the first `size` bytes there."""
-    with open(elf_path, "rb") as f:
-        elf = ELFFile(f)
-        found = elf.get_section_by_name(".symtab").get_symbol_by_name(symbol)
-        if not found:
-            raise KernelError(f"{elf_path} has no symbol {symbol}")
-        address = found[0]["st_value"]
-        for section in elf.iter_sections():
-            start = section["sh_addr"]
-            if start <= address < start + section["sh_size"] and section["sh_type"] == "SHT_PROGBITS":
-                offset = address - start
-                return address, section.data()[offset:offset + size]
-        return address, b""  # in .bss: zero until the kernel runs
+    from ..boot.elf64 import NotElf64, open_elf
+    try:
+        elf = open_elf(elf_path)
+    except (OSError, NotElf64) as e:
+        raise KernelError(f"cannot read symbols of {elf_path}: {e}") from None
+    address = elf.symbols().get(symbol)
+    if address is None:
+        raise KernelError(f"{elf_path} has no symbol {symbol}")
+    return address, elf.bytes_at(address, size) if size else b""  # b"" in .bss: zero until the kernel runs
 
 
 def check_plugin_objects(plugin, objects: list[Path]):

@@ -87,6 +87,20 @@ def open_output(config):
     return _fd_writer(fd, str(path)), lambda: os.close(fd)
 
 
+def interactive_console(config) -> bool:
+    """Is a person at the guest's console? Yes when the serial input is our
+    stdin and stdin is a terminal (in either display mode: keys reach the
+    guest's console through COM1 or the keyboard). pyos-vmm then puts
+    interactive=1 on the kernel command line and init starts a shell; with
+    stdin a pipe or a file (CI) the default boot stays the demo."""
+    if config.serial.input != "stdin" or sys.stdin is None:
+        return False
+    try:
+        return os.isatty(sys.stdin.fileno())
+    except (ValueError, OSError):
+        return False
+
+
 def raw_attributes(attrs):
     """termios attributes for raw input (no echo, no line editing, no signal
     keys, no flow control, no CR→NL) with output processing kept, so the

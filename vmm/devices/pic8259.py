@@ -89,11 +89,18 @@ class Pic8259:
         return (irq - self.lowest_priority - 1) & 7
 
     def _highest(self, bits: int):
-        best = None
-        for irq in range(8):
-            if bits >> irq & 1 and (best is None or self._priority(irq) < self._priority(best)):
-                best = irq
-        return best
+        """The highest-priority IR level set in `bits`, or None.
+
+        Rotating the bits so the highest-priority level (the one after
+        lowest_priority) is bit 0 makes this the lowest set bit: a few integer
+        operations instead of a loop over eight levels (it runs on every
+        register access and interrupt acknowledge)."""
+        bits &= 0xFF
+        if not bits:
+            return None
+        shift = (self.lowest_priority + 1) & 7
+        rotated = ((bits >> shift) | (bits << (8 - shift))) & 0xFF
+        return ((rotated & -rotated).bit_length() - 1 + shift) & 7
 
     def pending(self):
         """The IR level this chip would interrupt the CPU for now, or None."""
@@ -102,6 +109,8 @@ class Pic8259:
             return None
         irq = self._highest(requests)
         in_service = self.isr & ~self.imr if self.special_mask else self.isr
+        if not in_service:
+            return irq
         blocking = self._highest(in_service)
         if blocking is not None and self._priority(blocking) <= self._priority(irq):
             nested_cascade = (self.special_fully_nested and blocking == irq
@@ -262,7 +271,9 @@ class PicPair:
         self.lock = threading.RLock()  # devices raise IRQs from their own threads
         self.on_int = on_int
         self.on_ack = on_ack
-        self._intr = False
+        # The INTR output as of the last change, for the run loop to read per
+        # exit without the lock: every state change goes through update().
+        self.intr = False
         self.master_port = PicPort(self, self.master)
         self.slave_port = PicPort(self, self.slave)
 
@@ -270,8 +281,8 @@ class PicPair:
         """Propagate the slave's INT to IR2, and INTR changes to the CPU."""
         self.master.set_irq(CASCADE_IRQ, self.slave.int_output)
         intr = self.master.int_output
-        rose = intr and not self._intr
-        self._intr = intr
+        rose = intr and not self.intr
+        self.intr = intr
         if rose and self.on_int:
             self.on_int()
 

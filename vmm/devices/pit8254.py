@@ -52,6 +52,8 @@ PIT_HZ = 1_193_182
 # default). Counter reads stay exact; faster edges are counted as due and
 # handled by the tick policy (owed and caught up, or lost).
 MIN_IRQ0_PERIOD_S = 100e-6
+MIN_IRQ0_PERIOD_NS = 100_000
+NEVER = 1 << 62  # deadline_ns when no IRQ 0 edge is coming (counter 0 not counting, or stopped)
 
 
 def _clock_now(epoch_ns: int) -> int:
@@ -284,7 +286,12 @@ class Pit8254:
         self.stats = {"edges": 0, "delivered": 0, "caught_up": 0, "lost_ticks": 0}
         self._owed = 0
         self._thread = None
-        self._stopping = False
+        self._stopping = True  # until start() or attach_to_vcpu()
+        self.vcpu_driven = False  # the run loop services deadline_ns (attach_to_vcpu())
+        self.deadline_ns = NEVER  # monotonic ns of the next IRQ 0 edge (see service())
+        self._next_edge = None    # its PIT clock number
+        self._last_edge = 0       # the PIT clock of the last edge delivered
+        self._earliest = 0        # no edge before this monotonic ns (MIN_IRQ0_PERIOD_NS)
 
     def now(self) -> int:
         return _clock_now(self.epoch_ns)
@@ -310,7 +317,8 @@ class Pit8254:
                 self._control(value)
             if offset == 0 or (offset == 3 and value >> 6 == 0):
                 self._owed = 0  # counter 0 reprogrammed: old ticks are not owed
-            self.changed.notify_all()  # the timer thread re-plans its next edge
+                self._plan()
+            self.changed.notify_all()  # a timer thread re-plans too
 
     def _control(self, value: int):
         select = value >> 6
@@ -339,17 +347,72 @@ class Pit8254:
             return self.counters[2].out()
 
     # -- IRQ 0 -------------------------------------------------------------------
+    # Two ways to drive counter 0's edges to IRQ 0, both through service():
+    # - in a booted machine the run loop does it in the vCPU thread: it reads
+    #   deadline_ns after every exit, calls service() once it has passed, and
+    #   sleeps until it while halted (vmm/run_loop.py, vmm/vcpu_timer.py);
+    # - start()/stop() run a timer thread that does the same on its own, for
+    #   a PIT used without a run loop (device tests, a vCPU thread that cannot
+    #   take the alarm signal).
+    def attach_to_vcpu(self):
+        """The run loop services the deadline from now on (no timer thread)."""
+        self.vcpu_driven = True
+        with self.lock:
+            self._stopping = False
+            self._last_edge = self.now()
+            self._earliest = 0
+            self._plan()
+
+    def detach(self):
+        """No more edges until attach_to_vcpu() or start() (e.g. while a debugger holds the VM)."""
+        with self.lock:
+            self._stopping = True
+            self.deadline_ns = NEVER
+
     def start(self):
-        self._stopping = False
+        if self.vcpu_driven:  # the run loop keeps the deadline: just plan it again
+            self.attach_to_vcpu()
+            return
+        with self.lock:
+            self._stopping = False
+            self._last_edge = self.now()
+            self._earliest = 0
+            self._plan()
         self._thread = threading.Thread(target=self._timer_loop, name="pit-irq0", daemon=True)
         self._thread.start()
 
     def stop(self):
         with self.lock:
             self._stopping = True
+            self.deadline_ns = NEVER
             self.changed.notify_all()
         if self._thread:
             self._thread.join(timeout=2)
+            self._thread = None
+
+    def _plan(self):
+        """With the lock held: the monotonic ns of the next IRQ 0 edge to pulse, in deadline_ns."""
+        if self._stopping:
+            self.deadline_ns = NEVER
+            return
+        edge = self.counters[0].next_rising_edge(self._last_edge)
+        self._next_edge = edge
+        if edge is None:
+            self.deadline_ns = NEVER
+            return
+        self.deadline_ns = max(self.epoch_ns + edge * 1_000_000_000 // PIT_HZ + 1, self._earliest)
+
+    def service(self, now_ns: int):
+        """Deliver the edges due by `now_ns` (monotonic) and plan the next deadline."""
+        with self.lock:
+            if now_ns < self.deadline_ns or self._next_edge is None:
+                return
+            edges, self._last_edge = self._edges_until(self.counters[0], self._next_edge, self.now())
+            self._earliest = now_ns + MIN_IRQ0_PERIOD_NS
+            deliver = self._edges_due(edges)
+            self._plan()
+        if deliver:
+            self._pulse()  # never with the PIT lock held: it calls into the PIC
 
     def _pulse(self):
         """A rising edge on IRQ 0. Called without the PIT lock held."""
@@ -393,31 +456,20 @@ class Pit8254:
         import signal
         # Signals are for the vCPU thread.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGUSR1})
-        counter = self.counters[0]
-        last_edge = self.now()
-        earliest = 0.0  # monotonic time before which no IRQ 0 edge goes out (the period floor)
         with self.lock:
             while not self._stopping:
-                edge = counter.next_rising_edge(last_edge)
-                if edge is None:
+                if self.deadline_ns == NEVER:
                     self.changed.wait()
-                    last_edge = self.now()
                     continue
-                due = max(self.clock_to_monotonic(edge), earliest)
-                delay = due - time.monotonic()
+                delay = (self.deadline_ns - time.monotonic_ns()) / 1e9
                 if delay > 0:
-                    if self.changed.wait(delay):
-                        continue  # reprogrammed (or stopping): plan again
-                    if due > time.monotonic():
-                        continue  # woke early
-                edges, last_edge = self._edges_until(counter, edge, self.now())
-                earliest = time.monotonic() + MIN_IRQ0_PERIOD_S
-                if self._edges_due(edges):
-                    self.lock.release()  # never hold the PIT lock while calling into the PIC
-                    try:
-                        self._pulse()
-                    finally:
-                        self.lock.acquire()
+                    self.changed.wait(delay)
+                    continue  # reprogrammed, stopping or woke early: look again
+                self.lock.release()
+                try:
+                    self.service(time.monotonic_ns())
+                finally:
+                    self.lock.acquire()
 
     @staticmethod
     def _edges_until(counter, edge: int, now: int) -> tuple[int, int]:

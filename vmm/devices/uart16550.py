@@ -21,12 +21,37 @@ Simplifications, all invisible to a driver that follows the datasheet:
   raised when THR empties (or ETBEI is set while it is empty), cleared by
   reading IIR when THRE is the reported source, or by writing THR.
 - Baud rate, word length, parity and stop bits are stored and read back but
-  do not change the bytes; no parity/framing errors or breaks occur on input.
+  do not change the bytes; no parity/framing errors or breaks occur on input,
+  so LSR bit 7 (error in the receive FIFO) always reads 0.
 - The character-timeout interrupt (FIFO mode, data below the trigger level)
   is raised as soon as such data is waiting, instead of after four
   character times.
 - Outside loopback the modem inputs read as a connected terminal: CTS, DSR
   and DCD asserted, RI clear, never changing.
+
+Threads: the guest's register accesses come from the vCPU thread, bytes
+from the terminal from an input thread. There is no lock: state has one
+writer. receive() from another thread (once vcpu_thread is set, see
+vmm/machine.py) only appends to an inbox and the caller kicks the vCPU; the
+vCPU thread moves the inbox into the receive FIFO (take_input()) after a
+kick and before any register access, so the guest sees the bytes in order
+and no later than it would have with a lock.
+
+Coalesced transmit (KVM_CAP_COALESCED_PIO, vmm/coalesced.py): with a
+tx_zone attached, THR writes are left in KVM's ring instead of exiting, and
+reach write_block() in order at the next exit (or the run loop's flush
+timer), all bytes of a drain as one output() call. That is invisible to the
+guest only because this line is infinitely fast: a THR write changes nothing
+the guest could read before the next exit (LSR THRE/TEMT are set again at
+once; IIR shows no THRE interrupt while ETBEI is clear). So the zone is on
+only while
+- LCR.DLAB is clear (offset 0 is the divisor latch DLL otherwise),
+- MCR.LOOP is clear (looped-back bytes would appear in RBR/LSR.DR at once),
+- IER.ETBEI is clear (a THRE interrupt must be raised at the write, and the
+  guest's handler may run before the next exit);
+any write to IER, LCR or MCR that breaks one of these switches it off before
+the guest's next instruction (those registers always exit, and the ring is
+drained before the write is handled), and normal exits take over.
 
 Access width: an 8-bit device (bus_width = 1). A 16- or 32-bit access is
 split by the bus into byte accesses at consecutive ports, lowest first, as
@@ -65,7 +90,10 @@ class Uart16550:
         self.name = name
         self.output = output or (lambda data: None)
         self.irq = irq
-        self.lock = threading.Lock()  # the vCPU and the input thread both touch the state
+        # The thread that owns the state while a run loop runs (None: whoever calls).
+        self.vcpu_thread: int | None = None
+        self._inbox: deque[bytes] = deque()  # bytes from other threads, not yet in rx
+        self.tx_zone = None  # a vmm.coalesced.CoalescedZone for THR, switched by _update_tx_zone()
         self.counters = {"tx_bytes": 0, "rx_bytes": 0, "rx_overruns": 0}
         self.reset()
 
@@ -82,6 +110,17 @@ class Uart16550:
         self.rx: deque[int] = deque()
         self.thre_pending = False
         self._update_irq()
+        self._update_tx_zone()
+
+    def attach_tx_zone(self, zone):
+        """Coalesce THR writes through `zone` whenever that is safe (see the docstring)."""
+        self.tx_zone = zone
+        self._update_tx_zone()
+
+    def _update_tx_zone(self):
+        zone = getattr(self, "tx_zone", None)
+        if zone is not None:
+            zone.set(not (self.lcr & LCR_DLAB or self.mcr & MCR_LOOP or self.ier & IER_THRE))
 
     # -- helpers -----------------------------------------------------------
     @property
@@ -156,31 +195,66 @@ class Uart16550:
 
     # -- the outside world ---------------------------------------------------
     def receive(self, data: bytes):
-        """Bytes arriving on the line (from the terminal). Ignored in loopback."""
-        with self.lock:
+        """Bytes arriving on the line (from the terminal). Ignored in loopback.
+        From a thread other than vcpu_thread: queued, the caller kicks the vCPU."""
+        self._inbox.append(bytes(data))
+        owner = self.vcpu_thread
+        if owner is None or owner == threading.get_ident():
+            self.take_input()
+
+    def take_input(self):
+        """Move bytes received by other threads into the receive FIFO (the owner thread)."""
+        inbox = self._inbox
+        if not inbox:
+            return
+        while inbox:
+            data = inbox.popleft()
             if self.mcr & MCR_LOOP:
-                return
+                continue
             for byte in data:
                 self._receive_byte(byte)
-            self._update_irq()
+        self._update_irq()
 
     def rx_space(self) -> int:
-        with self.lock:
-            return self.rx_capacity - len(self.rx)
+        """Free places in the receive FIFO, bytes still in the inbox counted as taken."""
+        waiting = sum(len(d) for d in list(self._inbox))
+        return max(0, self.rx_capacity - len(self.rx) - waiting)
 
     # -- bus interface ---------------------------------------------------------
     bus_width = 1  # an 8-bit device: the bus splits wider accesses into bytes
 
     def read(self, offset: int, size: int) -> int:
-        with self.lock:
-            value = self._read(offset)
-            self._update_irq()
-            return value
+        if self._inbox:
+            self.take_input()
+        value = self._read(offset)
+        self._update_irq()
+        return value
 
     def write(self, offset: int, size: int, value: int):
-        with self.lock:
-            self._write(offset, value & 0xFF)
-            self._update_irq()
+        if offset == 7:  # the scratch register: no other state, no interrupt change
+            self.scr = value & 0xFF
+            return
+        if self._inbox:
+            self.take_input()
+        self._write(offset, value & 0xFF)
+        self._update_irq()
+        if offset in (1, 3, 4):  # IER, LCR, MCR: may make coalescing THR unsafe (or safe again)
+            self._update_tx_zone()
+
+    def write_block(self, offset: int, size: int, data):
+        """Writes drained from the coalesced ring: THR bytes go out in one output() call."""
+        if offset != 0 or size != 1 or self.lcr & LCR_DLAB or self.mcr & MCR_LOOP:
+            for byte in bytes(data):
+                self.write(offset, 1, byte)
+            return
+        if self._inbox:
+            self.take_input()
+        data = bytes(data)
+        self.counters["tx_bytes"] += len(data)
+        self.output(data)
+        self.lsr |= LSR_THRE | LSR_TEMT  # sent at once, as for a single write
+        self.thre_pending = True
+        self._update_irq()
 
     def _read(self, offset: int) -> int:
         dlab = self.lcr & LCR_DLAB
@@ -204,7 +278,9 @@ class Uart16550:
             return self.mcr
         if offset == 5:
             value = self.lsr
-            if self.fifo_enabled and self.lsr & LSR_ERRORS:
+            # LSR7 (PC16550D): set in FIFO mode while a character with a parity or
+            # framing error or a break is in the FIFO; an overrun does not set it.
+            if self.fifo_enabled and self.lsr & (LSR_PE | LSR_FE | LSR_BI):
                 value |= LSR_RXFE
             self.lsr &= ~LSR_ERRORS  # reading LSR clears the error bits
             return value

@@ -58,6 +58,8 @@ Simplifications:
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 PORT_BASE, PORT_COUNT = 0x3B0, 0x30  # 0x3B0-0x3DF
@@ -102,7 +104,17 @@ MAX_COLUMNS, MAX_ROWS = 132, 60  # what the renderers accept from a guest's CRTC
 BLANK_CELL = b"\x20\x07"
 
 
+@functools.lru_cache(maxsize=1)
+def _ega_palette() -> tuple:
+    return tuple(ega_palette_uncached())
+
+
 def ega_palette() -> list[tuple[int, int, int]]:
+    """ega_palette_uncached(), computed once per process."""
+    return list(_ega_palette())
+
+
+def ega_palette_uncached() -> list[tuple[int, int, int]]:
     """The 64 EGA colours the BIOS loads into DAC entries 0-63 for text modes:
     index bits 2/1/0 are the primary red/green/blue (2/3 intensity), bits 5/4/3
     the secondary ones (1/3 intensity); 6-bit DAC values."""

@@ -116,6 +116,11 @@ class Vm:
         zone = ffi.new("struct kvm_coalesced_mmio_zone *", {"addr": port, "size": length, "pio": 1})
         _ioctl(self.fd, "KVM_REGISTER_COALESCED_MMIO", zone)
 
+    def unregister_coalesced_pio(self, port: int, length: int):
+        """Undo register_coalesced_pio: writes to these ports exit again."""
+        zone = ffi.new("struct kvm_coalesced_mmio_zone *", {"addr": port, "size": length, "pio": 1})
+        _ioctl(self.fd, "KVM_UNREGISTER_COALESCED_MMIO", zone)
+
     def create_vcpu(self, index: int = 0) -> "Vcpu":
         return Vcpu(self, index, _ioctl(self.fd, "KVM_CREATE_VCPU", index))
 
@@ -133,9 +138,12 @@ class Vcpu:
         self.run_size = size = vm.kvm.vcpu_mmap_size()
         self._run_map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         self._run_buf = ffi.from_buffer(self._run_map)
+        # The same page as a memoryview: the run loop's exit data access (ints by index).
+        self.run_map = memoryview(self._run_map)
         self.run_struct = ffi.cast("struct kvm_run *", self._run_buf)
         self._run_fn = lib.pyos_ioctl_val
         self._run_request = lib.KVM_RUN
+        self._interrupt_request = None
 
     def run(self) -> int:
         """KVM_RUN once. Returns 0, or -EINTR when a signal kicked the vCPU out."""
@@ -207,7 +215,13 @@ class Vcpu:
 
     def interrupt(self, vector: int):
         """Inject an external interrupt (KVM_INTERRUPT; userspace irqchip only)."""
-        _ioctl(self.fd, "KVM_INTERRUPT", ffi.new("struct kvm_interrupt *", {"irq": vector}))
+        request = self._interrupt_request
+        if request is None:  # one struct for every injection, not one allocation each
+            request = self._interrupt_request = ffi.new("struct kvm_interrupt *")
+        request.irq = vector
+        r = lib.pyos_ioctl_ptr(self.fd, lib.KVM_INTERRUPT, request)
+        if r < 0:
+            raise KvmError("KVM_INTERRUPT", -r)
 
     def get_vcpu_events(self):
         events = ffi.new("struct kvm_vcpu_events *")
@@ -228,5 +242,6 @@ class Vcpu:
     def close(self):
         self.run_struct = None
         ffi.release(self._run_buf)
+        self.run_map.release()
         self._run_map.close()
         os.close(self.fd)

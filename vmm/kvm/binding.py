@@ -50,6 +50,7 @@ _CDEF = r"""
 #define KVM_GET_VCPU_EVENTS ...
 #define KVM_SET_VCPU_EVENTS ...
 #define KVM_REGISTER_COALESCED_MMIO ...
+#define KVM_UNREGISTER_COALESCED_MMIO ...
 #define KVM_COALESCED_MMIO_PAGE_OFFSET ...
 #define KVM_SET_GUEST_DEBUG ...
 
@@ -233,12 +234,23 @@ struct kvm_run {
  * so a signal really does kick a vCPU out of KVM_RUN). Called without the GIL. */
 long pyos_ioctl_ptr(int fd, unsigned long request, void *arg);
 long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg);
+
+/* A one-shot CLOCK_MONOTONIC timer whose signal goes to the calling thread
+ * (SIGEV_THREAD_ID): the vCPU thread's own alarm, which kicks it out of
+ * KVM_RUN at the next PIT deadline (vmm/vcpu_timer.py). -errno on failure. */
+long pyos_thread_timer_create(int signo, void **timer);
+long pyos_timer_arm(void *timer, long long deadline_ns);   /* absolute; 0 disarms */
+long pyos_timer_delete(void *timer);
 """
 
 _SOURCE = r"""
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <linux/kvm.h>
 #include <pyos/bootinfo.h>
 #include <pyos/counters.h>
@@ -254,6 +266,34 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg)
 {
     long r = ioctl(fd, request, arg);
     return r < 0 ? -errno : r;
+}
+
+long pyos_thread_timer_create(int signo, void **timer)
+{
+    struct sigevent sev = {0};
+    timer_t t;
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = signo;
+    sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+    if (timer_create(CLOCK_MONOTONIC, &sev, &t) < 0)
+        return -errno;
+    *timer = (void *)t;
+    return 0;
+}
+
+long pyos_timer_arm(void *timer, long long deadline_ns)
+{
+    struct itimerspec its = {0};
+    if (deadline_ns > 0) {
+        its.it_value.tv_sec = deadline_ns / 1000000000LL;
+        its.it_value.tv_nsec = deadline_ns % 1000000000LL;
+    }
+    return timer_settime((timer_t)timer, TIMER_ABSTIME, &its, NULL) < 0 ? -errno : 0;
+}
+
+long pyos_timer_delete(void *timer)
+{
+    return timer_delete((timer_t)timer) < 0 ? -errno : 0;
 }
 """
 
@@ -293,7 +333,7 @@ def _build(name: str, cdef: str, out_dir: Path) -> Path:
 
     builder = cffi.FFI()
     builder.cdef(cdef)
-    builder.set_source(name, _SOURCE, include_dirs=[str(GUEST_INCLUDE)])
+    builder.set_source(name, _SOURCE, include_dirs=[str(GUEST_INCLUDE)], libraries=["rt"])
     # Build in a private directory, then rename into place: parallel test
     # workers may race to build the same module.
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:

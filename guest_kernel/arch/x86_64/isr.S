@@ -15,7 +15,9 @@ isr_stubs:
     .set vec, 0
     .rept 256
     .balign 16
-    .if HAS_ERROR(vec)
+    .if vec == 3
+    jmp int3_entry          /* #BP: system calls and the null trap first */
+    .elseif HAS_ERROR(vec)
     .else
     pushq $0
     .endif
@@ -23,6 +25,89 @@ isr_stubs:
     jmp trap_common
     .set vec, vec + 1
     .endr
+
+/*
+ * #BP (int3): system calls first (a trap from the vDSO's `int3` at VDSO_ADDR,
+ * saved RIP = VDSO_ADDR + 1), then the vDSO's null trap (RIP = VDSO_ADDR +
+ * VDSO_NULL_TRAP + 1), which returns at once: the benchmarks' floor for a
+ * user → kernel → user round trip. Anything else takes the common path.
+ * RIP is compared in two halves: VDSO_ADDR does not fit an imm32 (kernel/vdso.c
+ * checks the halves).
+ *
+ * The system-call fast path. Kernel mode is emulated instruction by
+ * instruction on PVM-style hosts, so a call that needs nothing but its
+ * arguments skips the trap frame: no register is saved, the handler from
+ * syscall_fast_table (kernel/syscall_fast.c) is called with the arguments
+ * where the C ABI wants them (r10 → rcx), and iretq goes straight back. The
+ * vDSO is called as a function, so the caller-saved registers are the
+ * kernel's to clobber (pyos/syscall_nr.h); on the way out they hold 0, the
+ * result or the handler's address, so no kernel data leaks. Two cases take the full path:
+ *  - a call whose slot is empty (it needs the user's registers in a trap
+ *    frame: fork, execve, sigreturn; or an unknown number): before running it,
+ *    exactly as any trap;
+ *  - pending work on the way out (task_pending_work: a reschedule, a signal):
+ *    after it, by building the trap frame then (the callee-saved registers are
+ *    still the user's; the clobbered ones are saved as 0) and leaving through
+ *    syscall_exit_work() and trap_return like every trap.
+ */
+#include <pyos/syscall_nr.h>
+#define VDSO_LO 0xf0000000
+#define VDSO_HI 0x7fff
+#define SYSCALL_FAST_SLOTS 64   /* = PYOS_SYSCALL_SLOTS (kernel/syscall_fast.c checks) */
+#define COUNTERS_SYSCALLS 584   /* offsetof(struct pyos_counters, syscalls) (checked there too) */
+int3_entry:
+    cmpl $(VDSO_LO + 1), (%rsp)
+    jne 2f
+    cmpl $VDSO_HI, 4(%rsp)
+    jne 3f
+    cmpq $SYSCALL_FAST_SLOTS, %rax
+    jae 3f
+    movq syscall_fast_table(,%rax,8), %r11
+    testq %r11, %r11
+    jz 3f
+    incq pyos_counters + COUNTERS_SYSCALLS(,%rax,8)
+    movq %r10, %rcx
+    subq $8, %rsp           /* the C ABI's 16-byte alignment at a call */
+    call *%r11
+    movq %rax, %rdi
+    call syscall_fast_finish     /* rax: the result again; rdx: pending work */
+    addq $8, %rsp
+    testq %rdx, %rdx
+    jnz 4f
+    xorl %ecx, %ecx         /* rdx is 0, rdi the result, r11 the handler's address */
+    xorl %esi, %esi
+    xorl %r8d, %r8d
+    xorl %r9d, %r9d
+    xorl %r10d, %r10d
+    iretq
+2:  cmpl $(VDSO_LO + VDSO_NULL_TRAP + 1), (%rsp)
+    jne 3f
+    cmpl $VDSO_HI, 4(%rsp)
+    jne 3f
+    iretq
+3:  pushq $0
+    pushq $3
+    jmp trap_common
+4:  pushq $0                /* the trap frame, in trap_common's order */
+    pushq $3
+    pushq %rax
+    pushq %rbx
+    pushq $0                /* rcx */
+    pushq $0                /* rdx */
+    pushq $0                /* rsi */
+    pushq $0                /* rdi */
+    pushq %rbp
+    pushq $0                /* r8 */
+    pushq $0                /* r9 */
+    pushq $0                /* r10 */
+    pushq $0                /* r11 */
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, %rdi
+    call syscall_exit_work
+    jmp trap_return
 
 trap_common:
     cld

@@ -46,6 +46,11 @@ struct pyos_counters {
     uint64_t sched_fallbacks;        /* watchdog reverted to the default scheduler */
     char sched_swap_request[PYOS_PLUGIN_NAME_MAX];  /* mailbox: the VMM writes a name, the tick takes it */
     char sched_failed[PYOS_PLUGIN_NAME_MAX];        /* the last plugin the watchdog removed */
+    /* Process memory (kernel/vm.c). */
+    uint64_t demand_faults;          /* pages mapped on first touch (zeroed or from a file) */
+    uint64_t cow_faults;             /* write faults on a shared page: copied, or made writable */
+    uint64_t forks;
+    uint64_t execs;
 };
 
 extern struct pyos_counters pyos_counters;

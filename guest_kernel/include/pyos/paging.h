@@ -2,13 +2,16 @@
  * Paging strategy interface (one plugin links in: paging_plugin).
  *
  * init() builds the kernel's own page tables and switches CR3 to them:
- *   - all RAM at DIRECT_MAP_BASE, with 2 MiB pages (plus the 3-4 GiB MMIO
+ *   - all RAM at DIRECT_MAP_BASE, with large pages (plus the 3-4 GiB MMIO
  *     window, uncached);
  *   - the kernel image at KERNEL_VMA (-2 GiB);
  *   - nothing in the lower half (it is for user space).
  * map/unmap/translate then manage 4 KiB pages anywhere outside those, in the
  * current address space. Every address space shares the kernel half (PML4
- * slots 256-511, all created by init so that they never change); the lower
+ * slots 256-511): new_space() copies its entries, so they must not change
+ * while a space made by new_space() exists. init creates the slots it maps;
+ * others get their tables when first mapped, which must happen while no such
+ * space exists (else a kernel-half map needing a new slot fails). The lower
  * half is each process's own.
  */
 #ifndef PYOS_PAGING_H

@@ -33,8 +33,7 @@ int signal_pending(const struct task *t);         /* an unblocked signal waits *
 void signal_deliver(struct trap_frame *f);        /* on the way back to user mode */
 int signal_for_exception(struct trap_frame *f);   /* a user CPU exception: 1 if a handler takes it */
 int signal_of_vector(uint64_t vector);
-/* From fork/spawn and exec (task_fork_hook/task_exec_hook where they exist). */
 void signal_fork(struct task *child, const struct task *parent);  /* handlers, mask, group */
-void signal_exec(struct task *t);                 /* caught handlers back to SIG_DFL */
+void signal_exec(struct task *t);              /* caught handlers back to SIG_DFL */
 
 #endif

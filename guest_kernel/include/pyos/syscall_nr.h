@@ -3,13 +3,20 @@
  * the kernel (version PYOS_SYSCALL_ABI). Shared by guest_kernel/user/.
  * A program enters the kernel only through the vDSO page at VDSO_ADDR:
  * rax = number, arguments in rdi, rsi, rdx, r10, r8, r9, result in rax
- * (negative: -errno), as Linux does.
+ * (negative: -errno), as Linux does. The vDSO is called as a function: like
+ * any function it may clobber the caller-saved registers (rcx, rdx, rsi,
+ * rdi, r8-r11; the kernel's fast path returns them zeroed) and keeps rbx,
+ * rbp, r12-r15 and rsp.
  */
 #ifndef PYOS_SYSCALL_NR_H
 #define PYOS_SYSCALL_NR_H
 
 #define PYOS_SYSCALL_ABI 1
 #define VDSO_ADDR 0x00007ffff0000000UL
+/* At VDSO_ADDR + VDSO_NULL_TRAP: `int3; ret`, a trap the kernel returns from
+ * at once (arch/x86_64/isr.S): the floor of a user → kernel → user round
+ * trip on this host, for the benchmarks to compare system calls against. */
+#define VDSO_NULL_TRAP 16
 
 #define SYS_write 1
 #define SYS_read 2
@@ -184,6 +191,12 @@ struct pyos_sysinfo {
     char syscall_entry[24];
     char programs[160];          /* the programs spawn can start, space-separated */
     unsigned long cpu_ticks;     /* timer ticks the calling process has run for */
+    /* The memory plugins' counters, for `free` (pyos/mm_stats.h). */
+    char frame_allocator[24], heap[24];
+    unsigned long heap_bytes_in_use;   /* as the kernel's callers asked for them */
+    unsigned long heap_frames;         /* frames the heap holds */
+    unsigned long heap_allocs, heap_frees;
+    unsigned long page_tables;         /* page-table pages allocated since boot */
 };
 
 /* stat()/fstat(): the same layout as struct fs_stat (pyos/fs.h). */

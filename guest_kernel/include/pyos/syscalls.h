@@ -38,6 +38,10 @@ long sys_pipe(long fds, long, long, long, long, long);
 long sys_setpriority(long pid, long priority, long, long, long, long);
 long sys_sysinfo(long info, long, long, long, long, long);
 long sys_uptime(long, long, long, long, long, long);
+/* kernel/sys_procinfo.c */
+long sys_getppid(long, long, long, long, long, long);
+long sys_dup2(long oldfd, long newfd, long, long, long, long);
+long sys_proclist(long buf, long count, long, long, long, long);
 /* kernel/sys_file.c */
 long sys_lseek(long fd, long offset, long whence, long, long, long);
 long sys_stat(long path, long out, long, long, long, long);
@@ -55,6 +59,13 @@ long sys_ftruncate(long fd, long length, long, long, long, long);
 long sys_statfs(long path, long out, long, long, long, long);
 long sys_mount(long dev, long path, long, long, long, long);
 long sys_sched_swap(long name, long, long, long, long, long);
+/* kernel/sys_proc.c */
+long sys_fork(long, long, long, long, long, long);
+long sys_execve(long path, long argv, long envp, long, long, long);
+long sys_waitpid(long pid, long status, long options, long, long, long);
+long sys_mmap(long addr, long length, long prot, long flags, long fd, long offset);
+long sys_munmap(long addr, long length, long, long, long, long);
+long sys_msync(long addr, long length, long flags, long, long, long);
 /* Signals and process groups (kernel/signal.c), the tty's ioctl (kernel/tty.c). */
 long sys_kill(long pid, long sig, long, long, long, long);
 long sys_sigaction(long sig, long act, long old, long, long, long);

@@ -26,6 +26,7 @@ struct sched_entity {
 };
 
 struct file;
+struct vm;
 
 struct task {
     int pid;
@@ -39,6 +40,7 @@ struct task {
     uint64_t wake_tick;          /* TASK_SLEEPING until this tick */
     void *wait_channel;          /* TASK_BLOCKED on this */
     uint64_t brk_start, brk;     /* the heap of a user process */
+    struct vm *vm;               /* its memory areas (pyos/vm.h); NULL for kernel threads */
     int term_signal;             /* the signal that killed it (waitpid's WTERMSIG); 0: it exited */
     struct file *files[FD_MAX];
     char cwd[TASK_CWD_MAX];      /* canonical absolute path; "" means "/" */
@@ -51,12 +53,27 @@ struct task {
 };
 
 extern struct task *current;
+extern int need_resched;     /* the scheduler wants to run another task (kernel/task.c) */
+
+/* An unblocked signal waits for task t (delivered on its way back to user mode). */
+static inline int task_signal_pending(const struct task *t)
+{
+    return (t->sig.pending & ~t->sig.blocked) != 0;
+}
+
+/* Work to do before task t returns to user mode: a reschedule or a signal.
+ * The system-call fast path leaves through the full path when this is nonzero. */
+static inline int task_pending_work(const struct task *t)
+{
+    return need_resched || task_signal_pending(t);
+}
 
 void tasks_init(void);
 struct task *kthread_create(const char *name, void (*fn)(void *), void *arg);
 int process_spawn(const char *path, const char *const *argv, struct task *parent);
 void task_exit(int status) __attribute__((noreturn));
 int task_wait(int pid, int *status);
+int task_waitpid(int pid, int *status, int options);  /* Linux's status word; WNOHANG */
 void task_sleep_ms(uint64_t ms);
 void task_yield(void);
 void task_block(void *channel);           /* call with interrupts off */
@@ -68,12 +85,6 @@ void task_kill_current(struct trap_frame *frame) __attribute__((noreturn));  /* 
 struct task *task_by_pid(int pid);
 struct task *task_slot(int i);            /* tasks[i] for 1 <= i < TASK_MAX, any state */
 void task_interrupt(struct task *t);      /* a signal came: a blocked or sleeping task runs again */
-
-/* Work to do before returning to user mode (a system-call fast path must
- * take the full path when this is true): an unblocked pending signal. */
-static inline int task_pending_work(const struct task *t)
-{
-    return (t->sig.pending & ~t->sig.blocked) != 0;
-}
+struct task *task_at(int slot);           /* slot 1..TASK_MAX-1, NULL if free: listings */
 
 #endif

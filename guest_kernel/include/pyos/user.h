@@ -12,17 +12,21 @@
 
 struct task;
 
-/* 0 if [addr, addr+len) is mapped user memory of the current process. */
+/* 0 if [addr, addr+len) is user memory of the current process the kernel may
+ * write (pages are faulted in and copy-on-write ones copied: kernel/vm.c). */
 int user_range_ok(uint64_t addr, uint64_t len);
+/* 0 if the kernel may read [addr, addr+len) of the current process. */
+int user_range_readable(uint64_t addr, uint64_t len);
 /* Copy a NUL-terminated user string; -EFAULT or -EINVAL (too long). */
 long user_string(char *dst, uint64_t src, size_t size);
-int user_map_zeroed(uint64_t start, uint64_t end, uint64_t flags);
 void process_list_programs(char *buf, size_t size);
 
 struct task *task_alloc(const char *name, struct trap_frame **frame);
 void task_free_unstarted(struct task *t);
 void task_start_new(struct task *t);
 void syscall_dispatch(struct trap_frame *f);
+void syscall_exit_work(struct trap_frame *f);   /* on the way back to user mode from a system call */
+void syscall_fast_init(void);                   /* kernel/syscall_fast.c */
 void preempt_if_needed(struct trap_frame *frame);
 void idle_loop(void) __attribute__((noreturn));
 int tasks_alive(void);

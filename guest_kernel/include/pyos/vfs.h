@@ -26,6 +26,8 @@ int vfs_open(const char *path, int flags, struct file **out);
 void vfs_release(struct file *f);                         /* from file_put */
 long vfs_read(struct file *f, void *buf, size_t n);       /* buf: kernel or checked user memory */
 long vfs_write(struct file *f, const void *buf, size_t n);
+long vfs_pread(struct file *f, uint64_t offset, void *buf, size_t n);   /* f's offset untouched */
+long vfs_pwrite(struct file *f, uint64_t offset, const void *buf, size_t n);
 long vfs_lseek(struct file *f, int64_t offset, int whence);
 long vfs_getdents(struct file *f, void *buf, size_t len); /* struct pyos_dirent records */
 int vfs_fstat(struct file *f, struct fs_stat *out);

@@ -8,6 +8,8 @@
 #include <pyos/syscall_nr.h>
 
 long pyos_syscall(long nr, long a0, long a1, long a2, long a3, long a4);
+long pyos_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+extern char **environ;           /* crt0.S: the envp execve gave us */
 
 long write(int fd, const void *buf, size_t len);
 long read(int fd, void *buf, size_t len);
@@ -53,6 +55,7 @@ int ioctl(int fd, unsigned long request, void *arg);
 int getppid(void);
 int dup2(int oldfd, int newfd);
 int proclist(struct pyos_procinfo *buf, int count);
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset);  /* MAP_FAILED on error */
 int munmap(void *addr, size_t length);
 int msync(void *addr, size_t length, int flags);
 #define S_ISDIR(m) (((m) & 0170000) == 0040000)

@@ -57,6 +57,11 @@ int ioctl(int fd, unsigned long request, void *arg) { return (int)pyos_syscall(S
 int getppid(void) { return (int)pyos_syscall(SYS_getppid, 0, 0, 0, 0, 0); }
 int dup2(int oldfd, int newfd) { return (int)pyos_syscall(SYS_dup2, oldfd, newfd, 0, 0, 0); }
 int proclist(struct pyos_procinfo *buf, int count) { return (int)pyos_syscall(SYS_proclist, (long)buf, count, 0, 0, 0); }
+void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)
+{
+    long r = pyos_syscall6(SYS_mmap, (long)addr, (long)length, prot, flags, fd, offset);
+    return r < 0 && r > -4096 ? MAP_FAILED : (void *)r;
+}
 int munmap(void *addr, size_t length) { return (int)pyos_syscall(SYS_munmap, (long)addr, (long)length, 0, 0, 0); }
 int msync(void *addr, size_t length, int flags) { return (int)pyos_syscall(SYS_msync, (long)addr, (long)length, flags, 0, 0); }
 int sched_swap(const char *name) { return (int)pyos_syscall(SYS_sched_swap, (long)name, 0, 0, 0, 0); }

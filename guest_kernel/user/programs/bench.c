@@ -32,11 +32,12 @@ static double work(long n)
 #define WORK 200000000L
 
 #ifdef HOST
-int main(void)
+#include <stdlib.h>
+int main(int argc, char **argv)
 {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
-    double r = work(WORK);
+    double r = work(argc > 1 ? atol(argv[1]) : WORK);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("bench cpu loop: %.1f ms (%g)\n", (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6, r);
     return 0;
@@ -56,14 +57,21 @@ int main(int argc, char **argv)
     struct pyos_sysinfo info;
     sysinfo(&info);
     khz = info.tsc_khz;
-    const long calls = 2000;
+    const long calls = argc > 1 ? strtol(argv[1], 0, 10) : 2000;
+    void (*null_trap)(void) = (void (*)(void))(VDSO_ADDR + VDSO_NULL_TRAP);
     unsigned long long t = tsc();
+    for (long i = 0; i < calls; i++)
+        null_trap();
+    printf("bench null trap (int3 round trip, the floor): %lu ns\n", ns((tsc() - t) / calls));
+    t = tsc();
     for (long i = 0; i < calls; i++)
         getpid();
     printf("bench null system call (getpid) round trip: %lu ns\n", ns((tsc() - t) / calls));
 
-    const long yields = 1000;
-    const char *argv2[] = {"bench", "yielder", "1000", 0};
+    const long yields = argc > 2 ? strtol(argv[2], 0, 10) : 1000;
+    char count[24];
+    snprintf(count, sizeof count, "%ld", yields);
+    const char *argv2[] = {"bench", "yielder", count, 0};
     int pid = spawn("bench", argv2);
     yield();  /* let it start */
     unsigned long switches = info.context_switches;
@@ -78,7 +86,7 @@ int main(int argc, char **argv)
            ns(spent / yields), switches, ns(spent / (switches ? switches : 1)));
 
     t = tsc();
-    double r = work(WORK);
+    double r = work(argc > 3 ? strtol(argv[3], 0, 10) : WORK);
     printf("bench cpu loop: %lu.%lu ms (%d)\n", ns(tsc() - t) / 1000000, ns(tsc() - t) / 100000 % 10, (int)r);
     return 0;
 }

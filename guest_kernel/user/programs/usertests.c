@@ -602,6 +602,491 @@ static int case_sigsegv(void)
     return status == 42 ? 0 : 1;
 }
 
+/* -- processes and memory (issue 10): fork, exec, COW, demand paging, mmap ---------------- */
+
+/* envcheck: exec's argv and envp arrived in the SysV layout. */
+static int envcheck(int argc, char **argv)
+{
+    char **env = environ;
+    int ok = argc == 3 && !strcmp(argv[2], "a b") && env && env[0] && !strcmp(env[0], "PYOS=1") && env[1] &&
+             !strcmp(env[1], "X=yz") && !env[2] && !argv[3];
+    return ok ? 0 : 1;
+}
+
+static int case_fork(void)
+{
+    int pid = fork();
+    if (pid == 0)
+        exit(42);
+    int st = -1;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 42) {
+        printf("  fork: pid %d, status %#x\n", pid, st);
+        return 1;
+    }
+    int slow = fork();
+    if (slow == 0) {
+        sleep_ms(100);
+        exit(3);
+    }
+    int early = waitpid(slow, &st, WNOHANG);
+    int late = waitpid(slow, &st, 0);
+    if (early != 0 || late != slow || WEXITSTATUS(st) != 3) {
+        printf("  WNOHANG gave %d, then %d with %#x\n", early, late, st);
+        return 1;
+    }
+    int sum = 0, n = 20;
+    for (int i = 0; i < n; i++)
+        if (fork() == 0)
+            exit(i);
+    for (int i = 0; i < n; i++) {
+        if (waitpid(-1, &st, 0) <= 0)
+            return 1;
+        sum += WEXITSTATUS(st);
+    }
+    int none = waitpid(-1, &st, WNOHANG);
+    printf("  fork: child status 42, WNOHANG 0 then 3, %d children summed %d, then %d\n", n, sum, none);
+    return sum == n * (n - 1) / 2 && none == -ECHILD ? 0 : 1;
+}
+
+static int case_exec(void)
+{
+    int pid = fork();
+    if (pid == 0) {
+        char *av[] = {"usertests", "envcheck", "a b", 0};
+        char *ev[] = {"PYOS=1", "X=yz", 0};
+        int r = execve("usertests", av, ev);
+        printf("  execve failed: %d\n", r);
+        exit(99);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    int hello = fork();
+    if (hello == 0) {
+        char *av[] = {"hello", "exec", 0};
+        execve("hello", av, 0);
+        exit(99);
+    }
+    int st2 = -1;
+    waitpid(hello, &st2, 0);
+    char *av[] = {"x", 0};
+    int missing = execve("no-such-program", av, 0), missing2 = execve("/no/such/file", av, 0);
+    printf("  exec: argv/envp check %d, hello %d, missing %d and %d\n", WEXITSTATUS(st), WEXITSTATUS(st2),
+           missing, missing2);
+    return st == 0 && st2 == 0 && missing == -ENOENT && missing2 == -ENOENT ? 0 : 1;
+}
+
+static char cow_page[4096] __attribute__((aligned(4096)));
+static char cow_data[4096] __attribute__((aligned(4096))) = {'D'};
+
+static int case_cow(void)
+{
+    cow_page[0] = 'P';
+    char *heap = malloc(8192);
+    heap[0] = 'H';
+    int pid = fork();
+    if (pid == 0) {
+        int saw = cow_page[0] == 'P' && heap[0] == 'H' && cow_data[0] == 'D';
+        cow_page[0] = 'C';
+        heap[0] = 'c';
+        cow_data[0] = 'd';
+        sleep_ms(50);   /* the parent writes meanwhile */
+        exit(saw && cow_page[0] == 'C' && heap[0] == 'c' && cow_data[0] == 'd' ? 0 : 1);
+    }
+    cow_page[0] = 'Q';
+    heap[0] = 'h';
+    int st = -1;
+    waitpid(pid, &st, 0);
+    printf("  cow: child saw its own values: %s; parent keeps '%c' '%c' '%c'\n", st == 0 ? "yes" : "no",
+           cow_page[0], heap[0], cow_data[0]);
+    int ok = st == 0 && cow_page[0] == 'Q' && heap[0] == 'h' && cow_data[0] == 'D';
+    free(heap);
+    return ok ? 0 : 1;
+}
+
+static int deep(int n)
+{
+    volatile char frame[4000];
+    frame[0] = (char)n;
+    frame[3999] = (char)n;
+    return n ? deep(n - 1) + (frame[0] == (char)n) : 1;
+}
+
+static int case_stack(void)
+{
+    int depth = 1000;   /* ~4 MB of stack: far past the 64 KiB the program starts with */
+    int r = deep(depth);
+    int pid = fork();
+    if (pid == 0)
+        exit(deep(3000) ? 0 : 1);   /* ~12 MB: past the 8 MiB limit, killed */
+    int st = -1;
+    waitpid(pid, &st, 0);
+    printf("  stack: %d frames of 4 KB deep: %s; 3000 deep: status %#x (killed by signal %d)\n", depth,
+           r == depth + 1 ? "ok" : "bad", st, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    return r == depth + 1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV ? 0 : 1;
+}
+
+static int case_mmap(void)
+{
+    char *p = mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *q = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || q == MAP_FAILED)
+        return 1;
+    int zero = p[0] == 0 && p[3 * 4096 - 1] == 0;
+    p[0] = 1;
+    p[3 * 4096 - 1] = 2;
+    int pid = fork();
+    if (pid == 0) {
+        p[0] = 5;
+        q[0] = 7;
+        exit(0);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    int isolated = p[0] == 1, shared = q[0] == 7;
+    int unmapped = munmap(p, 3 * 4096), bad = munmap(p + 1, 4096);
+    void *none = mmap(0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int gone = fork();
+    if (gone == 0)
+        exit(p[0]);   /* unmapped: killed */
+    waitpid(gone, &st, 0);
+    printf("  mmap: zeroed %d, private after fork %d, shared after fork %d, munmap %d/%d, touch after munmap: "
+           "killed by signal %d\n", zero, isolated, shared, unmapped, bad, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    munmap(q, 4096);
+    return zero && isolated && shared && !unmapped && bad == -EINVAL && none == MAP_FAILED &&
+           WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV ? 0 : 1;
+}
+
+/* Needs a writable root filesystem. */
+static int case_mmap_file(void)
+{
+    int fd = open("/mmtest", O_CREAT | O_RDWR | O_TRUNC);
+    if (fd < 0)
+        return 1;
+    static char pattern[10000];
+    for (int i = 0; i < 10000; i++)
+        pattern[i] = (char)('a' + i % 26);
+    if (write(fd, pattern, sizeof pattern) != sizeof pattern)
+        return 1;
+    char *p = mmap(0, 10000, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    char *s = mmap(0, 10000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED || s == MAP_FAILED)
+        return 1;
+    int same = !memcmp(p, pattern, 10000) && !memcmp(s, pattern, 10000);
+    p[1] = 'X';                        /* private: the file keeps its byte */
+    s[5] = 'S';
+    s[9999] = 'E';
+    int synced = msync(s, 10000, MS_SYNC);
+    char back[10000];
+    lseek(fd, 0, SEEK_SET);
+    long n = read(fd, back, sizeof back);
+    int ok_private = back[1] == pattern[1], ok_shared = back[5] == 'S' && back[9999] == 'E';
+    munmap(p, 10000);
+    munmap(s, 10000);
+    char *t = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 4096);
+    t[0] = 'T';
+    munmap(t, 4096);                   /* written back on munmap */
+    int pid = fork();
+    if (pid == 0) {
+        char *c = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 8192);
+        c[0] = 'K';
+        exit(0);                       /* and at exit */
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    char b1 = 0, b2 = 0;
+    lseek(fd, 4096, SEEK_SET);
+    read(fd, &b1, 1);
+    lseek(fd, 8192, SEEK_SET);
+    read(fd, &b2, 1);
+    int ro = open("/mmtest", O_RDONLY);
+    void *denied = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0);
+    close(ro);
+    close(fd);
+    unlink("/mmtest");
+    printf("  mmap file: same bytes %d, msync %d, read back %ld: private kept %d, shared written %d, "
+           "munmap wrote '%c', exit wrote '%c', read-only shared writable mapping refused %d\n",
+           same, synced, n, ok_private, ok_shared, b1, b2, denied == MAP_FAILED);
+    return same && !synced && n == 10000 && ok_private && ok_shared && b1 == 'T' && b2 == 'K' &&
+           denied == MAP_FAILED ? 0 : 1;
+}
+
+/* Write a file that exec must refuse; returns execve's result. */
+static int exec_bad(const char *path, const void *bytes, long len)
+{
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC);
+    if (fd < 0 || write(fd, bytes, len) != len)
+        return 1000;
+    close(fd);
+    char *av[] = {(char *)path, 0};
+    int r = execve(path, av, 0);
+    unlink(path);
+    return r;
+}
+
+struct elf_image {   /* an ELF header and one program header */
+    unsigned char ident[16];
+    unsigned short type, machine;
+    unsigned int version;
+    unsigned long entry, phoff, shoff;
+    unsigned int flags;
+    unsigned short ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+    unsigned int p_type, p_flags;
+    unsigned long p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
+};
+
+static struct elf_image good_elf(unsigned long vaddr)
+{
+    struct elf_image e;
+    memset(&e, 0, sizeof e);
+    memcpy(e.ident, "\177ELF\2\1\1", 7);
+    e.type = 2;
+    e.machine = 62;
+    e.version = 1;
+    e.entry = vaddr;
+    e.phoff = 64;
+    e.ehsize = 64;
+    e.phentsize = 56;
+    e.phnum = 1;
+    e.p_type = 1;
+    e.p_flags = 5;
+    e.p_vaddr = vaddr;
+    e.p_filesz = e.p_memsz = sizeof e;
+    return e;
+}
+
+/* Needs a writable root filesystem. */
+static int case_exec_errors(void)
+{
+    char *av[] = {"x", 0};
+    int missing = execve("/no/such/program", av, 0);
+    int text = exec_bad("/notelf", "#!/bin/sh\necho hello\n", 21);
+    struct elf_image e = good_elf(0x400000);
+    e.ident[4] = 1;                                      /* 32-bit */
+    int elf32 = exec_bad("/elf32", &e, sizeof e);
+    e = good_elf(0x400000);
+    e.machine = 183;                                     /* AArch64 */
+    int arm = exec_bad("/elfarm", &e, sizeof e);
+    e = good_elf(0xffffffff80100000UL);                  /* over the kernel */
+    int kernel = exec_bad("/elfkern", &e, sizeof e);
+    e = good_elf(VDSO_ADDR - 4096);                      /* over the vDSO */
+    e.p_memsz = 3 * 4096;
+    int vdso = exec_bad("/elfvdso", &e, sizeof e);
+    e = good_elf(0x400000);
+    e.phnum = 9;                                         /* headers past the end of the file */
+    int truncated = exec_bad("/elftrunc", &e, sizeof e);
+    int dir = execve("/", av, 0);
+    printf("  exec errors: missing %d, text %d, 32-bit %d, aarch64 %d, kernel %d, vdso %d, truncated %d, "
+           "directory %d\n", missing, text, elf32, arm, kernel, vdso, truncated, dir);
+    return missing == -ENOENT && text == -ENOEXEC && elf32 == -ENOEXEC && arm == -ENOEXEC &&
+           (kernel == -EINVAL || kernel == -ENOEXEC) && (vdso == -EINVAL || vdso == -ENOEXEC) &&
+           truncated == -ENOEXEC && dir == -13 ? 0 : 1;
+}
+
+/* grind: random system calls with random arguments in children; the kernel
+ * must survive and give every frame back (the harness compares). */
+static unsigned long rng_state;
+static unsigned long rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static long random_arg(char *buf)
+{
+    switch (rnd() % 12) {
+    case 0: return 0;
+    case 1: return -1;
+    case 2: return (long)(rnd() % 64);
+    case 3: return (long)rnd();
+    case 4: return (long)(buf + rnd() % 4096);
+    case 5: return 0x400000 + (long)(rnd() % 64) * 4096;
+    case 6: return (long)0xffffffff80100000UL;
+    case 7: return (long)VDSO_ADDR + (long)(rnd() % 8192) - 4096;
+    case 8: return 0x7ffffff00000L - (long)(rnd() % 0x1000000);
+    case 9: return (long)(rnd() % 0x10000) * 4096;
+    case 10: return (long)(rnd() % 0x100000);
+    default: return (long)(1UL << 47) - (long)(rnd() % 8192);
+    }
+}
+
+static int grinder(unsigned long seed, int calls)
+{
+    rng_state = seed * 2654435761UL + 1;
+    char *buf = malloc(4096);
+    for (int i = 0; i < calls; i++) {
+        long nr = (long)(rnd() % 56);
+        long a[6];
+        for (int k = 0; k < 6; k++)
+            a[k] = random_arg(buf);
+        switch (nr) {   /* calls that would block forever, or reach beyond this child */
+        case SYS_read: case SYS_sleep: case SYS_spawn: case SYS_execve: case SYS_pipe: case SYS_kill:
+        case SYS_sched_swap: case SYS_ioctl: case SYS_setpgid: case SYS_sigprocmask: case SYS_sigaction:
+        case SYS_sigreturn: case SYS_exit: case SYS_mount:
+            continue;
+        case SYS_wait: case SYS_waitpid:
+            a[0] = -1;
+            break;
+        case SYS_setpriority:
+            a[0] = 0;
+            break;
+        case SYS_write: case SYS_dup: case SYS_dup2:   /* never the console: no garbage on it */
+            if ((unsigned long)a[0] < 3)
+                a[0] += 3;
+            if (nr == SYS_dup2 && (unsigned long)a[1] < 3)
+                a[1] += 3;
+            break;
+        }
+        long r = pyos_syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        if (nr == SYS_fork && r == 0)
+            exit(0);
+    }
+    while (waitpid(-1, 0, 0) > 0)
+        ;
+    return 0;
+}
+
+static int case_grind(void)
+{
+    int children = 24, calls = 400, killed = 0;
+    for (int c = 0; c < children; c++) {
+        int pid = fork();
+        if (pid == 0)
+            exit(grinder((unsigned long)c + 1, calls));
+        int st = -1;
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+            return 1;
+        killed += WIFSIGNALED(st);
+    }
+    printf("  grind: %d children x %d random system calls; %d killed by their own faults; kernel alive\n",
+           children, calls, killed);
+    return 0;
+}
+
+/* -- the system-call boundary at a page edge (issue 16) ------------------------
+ * The kernel checks a user string page by page as it copies it, and a
+ * buffer over its whole length: these cases put strings and buffers right
+ * against the first unmapped page after the heap, where a kernel that
+ * skipped a check would take a page fault itself. */
+
+/* The first unmapped address after the heap, with a whole mapped page below
+ * it; 0 if the layout is not as expected (checked: it is a test failure). */
+static char *heap_edge(void)
+{
+    unsigned long cur = (unsigned long)sbrk(0), edge = ((cur + 4095) & ~4095UL) + 4096;
+    if (sbrk((long)(edge - cur)) == (void *)-1)
+        return 0;
+    int null = open("/dev/null", O_RDONLY);
+    long below = write(null, (char *)edge - 4096, 4096), above = write(null, (char *)edge, 1);
+    close(null);
+    return below == 4096 && above == -EFAULT ? (char *)edge : 0;
+}
+
+struct expect {
+    const char *what;
+    long got, want;
+};
+
+static int all_as_expected(const struct expect *r, unsigned n)
+{
+    int ok = 1;
+    for (unsigned i = 0; i < n; i++) {
+        if (r[i].got != r[i].want) {
+            printf("  %s: got %ld, expected %ld\n", r[i].what, r[i].got, r[i].want);
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+static int case_edge_strings(void)
+{
+    char *edge = heap_edge();
+    if (!edge) {
+        printf("  no unmapped page after the heap\n");
+        return 1;
+    }
+    char *run = edge - 16;          /* 16 bytes, no NUL, then the unmapped page */
+    memset(run, 'a', 16);
+    run[0] = '/';
+    char *longest = edge - 4096;    /* VFS_PATH_MAX (256) bytes without a NUL, all mapped */
+    memset(longest, 'b', 300);
+    longest[0] = '/';
+    const char *argv_bad[] = {"usertests", run, 0};
+    struct pyos_stat st;
+    struct pyos_statfs sfs;
+    /* (Each call on its own line: an initialiser list's calls are not ordered.) */
+    struct expect r[17];
+    unsigned n = 0;
+    r[n++] = (struct expect){"spawn, path into unmapped memory", spawn(run, 0), -EFAULT};
+    r[n++] = (struct expect){"spawn, an argument into unmapped memory", spawn("usertests", argv_bad), -EFAULT};
+    r[n++] = (struct expect){"open", open(run, O_RDONLY), -EFAULT};
+    r[n++] = (struct expect){"stat", stat(run, &st), -EFAULT};
+    r[n++] = (struct expect){"statfs", statfs(run, &sfs), -EFAULT};
+    r[n++] = (struct expect){"mkdir", mkdir(run, 0755), -EFAULT};
+    r[n++] = (struct expect){"unlink", unlink(run), -EFAULT};
+    r[n++] = (struct expect){"chdir", chdir(run), -EFAULT};
+    r[n++] = (struct expect){"rename, first path", rename(run, "/x"), -EFAULT};
+    r[n++] = (struct expect){"rename, second path", rename("/no-such-file", run), -EFAULT};
+    r[n++] = (struct expect){"truncate", truncate(run, 0), -EFAULT};
+    r[n++] = (struct expect){"mount, device", mount(run, "/mnt"), -EFAULT};
+    r[n++] = (struct expect){"mount, path", mount("hdb", run), -EFAULT};
+    r[n++] = (struct expect){"open a path longer than VFS_PATH_MAX", open(longest, O_RDONLY), -ENAMETOOLONG};
+    r[n++] = (struct expect){"spawn a path longer than its buffer", spawn(longest, 0), -ENAMETOOLONG};
+    run[14] = '/';                  /* now "/aaa...a/" ends with its NUL in the last mapped byte */
+    run[15] = 0;
+    r[n++] = (struct expect){"chdir to a path ending at the page edge", chdir(run) == -EFAULT, 0};
+    r[n++] = (struct expect){"stat of a path ending at the page edge", stat(run, &st) == -EFAULT, 0};
+    return all_as_expected(r, n) ? 0 : 1;
+}
+
+static int case_edge_buffers(void)
+{
+    char *edge = heap_edge();
+    if (!edge) {
+        printf("  no unmapped page after the heap\n");
+        return 1;
+    }
+    int fds[2];
+    if (pipe(fds) < 0)
+        return 1;
+    write(fds[1], "0123456789", 10);
+    int null = open("/dev/null", O_RDONLY);
+    int dir = open("/", O_RDONLY | O_DIRECTORY);
+    struct pyos_stat *st_over = (struct pyos_stat *)(edge - sizeof(struct pyos_stat) + 8);
+    struct pyos_statfs *sfs_over = (struct pyos_statfs *)(edge - sizeof(struct pyos_statfs) + 8);
+    struct pyos_stat *st_fits = (struct pyos_stat *)(edge - sizeof(struct pyos_stat));
+    struct pyos_statfs sfs;
+    long statfs_root = statfs("/", &sfs);  /* without a root filesystem: its error comes first */
+    struct expect r[] = {
+        {"write running into unmapped memory", write(null, edge - 10, 11), -EFAULT},
+        {"write ending at the page edge", write(null, edge - 10, 10), 10},
+        {"read running into unmapped memory", read(fds[0], edge - 4, 5), -EFAULT},
+        {"read ending at the page edge", read(fds[0], edge - 4, 4), 4},
+        {"read 0 bytes at the unmapped page", read(fds[0], edge, 0), 0},
+        {"read with a length wrapping past 2^64", read(fds[0], edge - 4, -1L), -EFAULT},
+        {"write with a length wrapping past 2^64", write(null, edge - 4096, -4096L), -EFAULT},
+        {"write with the top bit of the length set", write(null, edge - 4096, (long)(1UL << 63)), -EFAULT},
+        {"getdents into unmapped memory", getdents(dir, (struct pyos_dirent *)(edge - 16), 64), -EFAULT},
+        {"getdents with a length wrapping past 2^64", getdents(dir, (struct pyos_dirent *)(edge - 4096), (size_t)-1),
+         -EFAULT},
+        {"getcwd into unmapped memory", getcwd(edge - 1, 16), -EFAULT},
+        {"getcwd with a length wrapping past 2^64", getcwd(edge - 16, (size_t)-16), -EFAULT},
+        {"stat into a buffer crossing the page edge", stat("/", st_over), -EFAULT},
+        {"fstat into a buffer crossing the page edge", fstat(dir, st_over), -EFAULT},
+        {"statfs into a buffer crossing the page edge", statfs("/", sfs_over), statfs_root ? statfs_root : -EFAULT},
+        {"stat into a buffer ending at the page edge", stat("/", st_fits), 0},
+        {"pipe into a pair crossing the page edge", pipe((int *)(edge - 4)), -EFAULT},
+        {"wait with a status crossing the page edge", wait(-1, (int *)(edge - 2)), -EFAULT},
+    };
+    close(fds[0]);
+    close(fds[1]);
+    close(null);
+    close(dir);
+    return all_as_expected(r, sizeof r / sizeof r[0]) ? 0 : 1;
+}
+
 struct test {
     const char *name;
     int (*run)(void);
@@ -626,12 +1111,52 @@ static const struct test tests[] = {
     {"sigchld", case_sigchld},
     {"killpg", case_killpg},
     {"sigsegv", case_sigsegv},
+    {"fork", case_fork},
+    {"exec", case_exec},
+    {"cow", case_cow},
+    {"stack", case_stack},
+    {"mmap", case_mmap},
+    {"grind", case_grind},
+    {"edge_strings", case_edge_strings},
+    {"edge_buffers", case_edge_buffers},
 };
 #define NTESTS (int)(sizeof tests / sizeof tests[0])
+/* Cases that need a writable root filesystem: run by name (usertests run CASE...). */
+static const struct test disk_tests[] = {
+    {"mmap_file", case_mmap_file},
+    {"exec_errors", case_exec_errors},
+};
+#define NDISK_TESTS (int)(sizeof disk_tests / sizeof disk_tests[0])
+
+static const struct test *find_case(const char *name)
+{
+    for (int i = 0; i < NTESTS; i++)
+        if (!strcmp(tests[i].name, name))
+            return &tests[i];
+    for (int i = 0; i < NDISK_TESTS; i++)
+        if (!strcmp(disk_tests[i].name, name))
+            return &disk_tests[i];
+    return 0;
+}
+
+/* Each case in a child of its own; frames compared before and after. */
+static int run_case(const char *name)
+{
+    unsigned long before = free_frames();
+    const char *argv_case[] = {"usertests", "case", name, 0};
+    int status = child(argv_case);
+    unsigned long after = free_frames();
+    int leak = after != before;
+    int ok = status == 0 && !leak;
+    printf("usertests: %s: %s (exit status %d, free frames %lu -> %lu)\n", name, ok ? "OK" : "FAILED", status,
+           before, after);
+    return !ok;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2) {
+    int only = argc >= 2 && !strcmp(argv[1], "only");  /* usertests only CASE...: those cases, as below */
+    if (argc >= 2 && !only) {
         const char *what = argv[1];
         if (!strcmp(what, "exitwith") && argc > 2)
             return (int)strtol(argv[2], 0, 10);
@@ -660,32 +1185,49 @@ int main(int argc, char **argv)
             return sleeper();
         if (!strcmp(what, "count") && argc > 3)
             return count_bytes((int)strtol(argv[2], 0, 10), (int)strtol(argv[3], 0, 10));
-        if (!strcmp(what, "case") && argc > 2)
-            for (int i = 0; i < NTESTS; i++)
-                if (!strcmp(tests[i].name, argv[2]))
-                    return tests[i].run();
+        if (!strcmp(what, "envcheck"))
+            return envcheck(argc, argv);
+        if (!strcmp(what, "case") && argc > 2 && find_case(argv[2]))
+            return find_case(argv[2])->run();
+        if (!strcmp(what, "run")) {   /* run CASE...: the named cases, as the full run does */
+            const char *warm[] = {"usertests", "case", "pipe", 0};
+            child(warm);
+            int failed = 0;
+            for (int i = 2; i < argc; i++) {
+                if (!find_case(argv[i])) {
+                    failed++;
+                    continue;
+                }
+                if (find_case(argv[i]) >= disk_tests && find_case(argv[i]) < disk_tests + NDISK_TESTS) {
+                    /* Once to warm up the filesystem's buffer cache, which grows on first use. */
+                    const char *warm_case[] = {"usertests", "case", argv[i], 0};
+                    child(warm_case);
+                }
+                failed += run_case(argv[i]);
+            }
+            printf("usertests: %d passed, %d failed\n", argc - 2 - failed, failed);
+            return failed;
+        }
         printf("usertests: unknown mode %s\n", what);
         return 2;
     }
     struct pyos_sysinfo info;
     sysinfo(&info);
-    printf("usertests: %d cases, scheduler '%s', system calls via %s\n", NTESTS, info.scheduler,
+    printf("usertests: %d cases, scheduler '%s', system calls via %s\n", only ? argc - 2 : NTESTS, info.scheduler,
            info.syscall_entry);
     /* Warm-up: let the kernel heap and page tables reach their steady state. */
     const char *warm[] = {"usertests", "case", "pipe", 0};
     child(warm);
-    int failed = 0;
+    int failed = 0, ran = 0;
     for (int i = 0; i < NTESTS; i++) {
-        unsigned long before = free_frames();
-        const char *argv_case[] = {"usertests", "case", tests[i].name, 0};
-        int status = child(argv_case);
-        unsigned long after = free_frames();
-        int leak = after != before;
-        int ok = status == 0 && !leak;
-        printf("usertests: %s: %s (exit status %d, free frames %lu -> %lu)\n", tests[i].name,
-               ok ? "OK" : "FAILED", status, before, after);
-        failed += !ok;
+        int listed = !only;
+        for (int a = 2; a < argc && !listed; a++)
+            listed = !strcmp(argv[a], tests[i].name);
+        if (!listed)
+            continue;
+        ran++;
+        failed += run_case(tests[i].name);
     }
-    printf("usertests: %d passed, %d failed\n", NTESTS - failed, failed);
+    printf("usertests: %d passed, %d failed\n", ran - failed, failed);
     return failed;
 }

@@ -1,0 +1,279 @@
+"""`python -m mutation`: generate mutants, test them within a budget, list survivors.
+
+    python -m mutation --list-areas
+    python -m mutation pic uart --budget 600 -j 2
+    python -m mutation syscall --sample 40 --budget 1800 -j 1
+    python -m mutation pic --line 120-180 --show        # the survivors' diffs
+
+Exit status: 0 when every tested mutant was killed or is a documented
+equivalent, 1 when an undocumented survivor remains, 2 for usage errors or
+when an area's tests fail on the unmutated code (nothing could be judged).
+Results are also written as JSON (--json FILE) for docs/mutation.md's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import cmutate, pymutate
+from .areas import AREAS, Area
+
+REPO = Path(__file__).resolve().parent.parent
+EQUIVALENTS_DOC = REPO / "docs" / "mutation.md"
+COPY_DIRS = ("vmm", "tests", "plugins", "guest_kernel", "configs", "mutation", "benchmarks", "monitoring")
+COPY_FILES = ("pyproject.toml", "setup.py")
+# The installed package names (setup.py's package_dir), pointing into the copy.
+SHIM = {"pyos_plugins": "plugins", "pyos_guest_kernel": "guest_kernel", "pyos_configs": "configs"}
+
+
+@dataclass
+class Mutant:
+    area: str
+    path: str          # relative to the repository
+    line: int
+    description: str
+    source: str
+    original: str
+    id: str = ""
+    status: str = "untested"   # killed, survived, equivalent, timeout, invalid, untested
+    seconds: float = 0.0
+    reason: str = ""
+
+    def __post_init__(self):
+        text = self.original.split("\n")[self.line - 1].strip()
+        self.id = hashlib.sha1(f"{self.path}\0{text}\0{self.description}".encode()).hexdigest()[:8]
+
+    def diff(self) -> str:
+        return "".join(difflib.unified_diff(self.original.splitlines(True), self.source.splitlines(True),
+                                            f"a/{self.path}", f"b/{self.path}", n=1))
+
+
+def equivalents(doc: Path = EQUIVALENTS_DOC) -> dict[str, str]:
+    """id -> reason, from the table rows `| id | area | file:line | mutation | reason |` of docs/mutation.md."""
+    found = {}
+    if not doc.exists():
+        return found
+    for row in doc.read_text().splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) >= 5 and len(cells[0]) == 10 and cells[0].startswith("`") and cells[0].endswith("`"):
+            found[cells[0].strip("`")] = cells[-1]
+    return found
+
+
+def _line_filter(spec: str | None) -> set[int] | None:
+    if not spec:
+        return None
+    lines = set()
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        lines.update(range(int(lo), int(hi or lo) + 1))
+    return lines
+
+
+def generate(area: Area, lines: set[int] | None) -> list[Mutant]:
+    out = []
+    for path in area.files:
+        source = (REPO / path).read_text()
+        only = lines
+        if area.functions and path.endswith(".c"):
+            in_functions = cmutate.function_lines(source, area.functions)
+            only = in_functions if only is None else only & in_functions
+        if path.endswith(".py"):
+            found = pymutate.mutants(source, path, only)
+        else:
+            found = cmutate.mutants(source, only)
+        out += [Mutant(area.name, path, m.line, m.description, m.source, source) for m in found]
+    return out
+
+
+def _syntax_ok(path: str, source: str) -> bool:
+    """A C mutant that does not compile is invalid, not killed."""
+    include = [f"-I{REPO / 'guest_kernel' / 'include'}", f"-I{(REPO / path).parent}",
+               f"-I{REPO / 'guest_kernel' / 'user' / 'include'}"]
+    proc = subprocess.run(["gcc", "-std=gnu11", "-fsyntax-only", "-w", "-Werror=implicit-function-declaration",
+                           "-DPYOS_HARNESS", *include, "-x", "c", "-"], input=source, text=True,
+                          capture_output=True)
+    return proc.returncode == 0
+
+
+def make_copy(root: Path) -> Path:
+    root.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
+    for d in COPY_DIRS:
+        if (REPO / d).exists():
+            shutil.copytree(REPO / d, root / d, ignore=ignore, symlinks=True)
+    for f in COPY_FILES:
+        shutil.copy2(REPO / f, root / f)
+    (root / "_shim").mkdir()
+    for name, folder in SHIM.items():
+        (root / "_shim" / name).symlink_to(root / folder)
+    return root
+
+
+class Slot:
+    """A worker process with its own copy of the tree and its own build cache."""
+
+    def __init__(self, base: Path, index: int):
+        self.copy = make_copy(base / f"slot{index}")
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYOS_CACHE_DIR=str(base / f"cache{index}"),
+                   PYTHONPATH=os.pathsep.join([str(self.copy), str(self.copy / "_shim")]))
+        self.env = env
+        self.proc = subprocess.Popen([sys.executable, "-m", "mutation.worker", str(self.copy)], cwd=self.copy,
+                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, job: dict) -> dict:
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("mutation worker died")
+        return json.loads(line)
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except Exception:
+            self.proc.kill()
+
+
+def _job(area: Area, path: str | None, source: str | None, timeout: float) -> dict:
+    if area.command:
+        return {"kind": "command", "args": list(area.command), "path": path, "source": source, "timeout": timeout}
+    return {"kind": "pytest", "args": list(area.tests), "path": path, "source": source, "timeout": timeout}
+
+
+def run(args) -> int:
+    names = args.areas or list(AREAS)
+    unknown = [n for n in names if n not in AREAS]
+    if unknown:
+        print(f"mutation: unknown area {', '.join(unknown)}; known: {', '.join(AREAS)}", file=sys.stderr)
+        return 2
+    known_equivalent = equivalents()
+    deadline = time.monotonic() + args.budget
+    base = Path(tempfile.mkdtemp(prefix="pyos-mutation-"))
+    slots = [Slot(base, i) for i in range(args.jobs)]
+    results: list[Mutant] = []
+    broken = False
+    try:
+        for name in names:
+            area = AREAS[name]
+            mutants = generate(area, _line_filter(args.line))
+            if args.file:
+                mutants = [m for m in mutants if any(m.path.endswith(f) for f in args.file)]
+            if args.sample and len(mutants) > args.sample:
+                mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
+                                 key=lambda m: (m.path, m.line))
+            print(f"== {name}: {area.what}: {len(mutants)} mutants", flush=True)
+            clean = slots[0].run(_job(area, None, None, 1800))
+            if clean["how"] != "exit" or clean["code"] != 0:
+                print(f"   the area's tests fail on the unmutated code (status {clean['code']}): "
+                      f"fix them first; nothing judged", flush=True)
+                broken = True
+                continue
+            timeout = max(area.timeout_floor, 4 * clean["seconds"])
+            print(f"   clean run {clean['seconds']:.1f} s; a mutant's run is stopped after {timeout:.0f} s", flush=True)
+            for m in mutants:
+                if m.id in known_equivalent:
+                    m.status, m.reason = "equivalent", known_equivalent[m.id]
+                elif m.path.endswith(".c") and not _syntax_ok(m.path, m.source):
+                    m.status = "invalid"
+            todo = [m for m in mutants if m.status == "untested"]
+            lock = threading.Lock()
+
+            def work(slot):
+                while True:
+                    with lock:
+                        if not todo or time.monotonic() > deadline:
+                            return
+                        m = todo.pop(0)
+                    r = slot.run(_job(area, m.path, m.source, timeout))
+                    m.seconds = r["seconds"]
+                    m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0 else "killed")
+                    if m.status == "survived" or args.verbose:
+                        with lock:
+                            print(f"   {m.status:9} {m.id} {m.path}:{m.line}: {m.description}", flush=True)
+                            if args.show and m.status == "survived":
+                                print("      " + m.diff().replace("\n", "\n      "), flush=True)
+
+            threads = [threading.Thread(target=work, args=(s,)) for s in slots]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            results += mutants
+            _summary(name, mutants)
+    except KeyboardInterrupt:
+        print("mutation: interrupted", file=sys.stderr)
+    finally:
+        for s in slots:
+            s.close()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            [{k: getattr(m, k) for k in ("area", "id", "path", "line", "description", "status", "reason", "seconds")}
+             for m in results], indent=1))
+    if time.monotonic() > deadline:
+        print(f"mutation: the budget of {args.budget:.0f} s ran out; untested mutants are listed as such")
+    if broken:
+        return 2
+    return 1 if any(m.status == "survived" for m in results) else 0
+
+
+def _summary(name: str, mutants: list[Mutant]):
+    count = {s: sum(m.status == s for m in mutants) for s in
+             ("killed", "timeout", "survived", "equivalent", "invalid", "untested")}
+    judged = count["killed"] + count["timeout"] + count["survived"] + count["equivalent"]
+    killed = count["killed"] + count["timeout"]
+    score = f"{killed}/{judged - count['equivalent']}" if judged else "-"
+    print(f"   {name}: score {score} killed (+{count['equivalent']} equivalent); "
+          f"{count['survived']} survived, {count['timeout']} of the killed by timeout, "
+          f"{count['invalid']} invalid (do not compile), {count['untested']} untested (budget)", flush=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m mutation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("areas", nargs="*", help="areas to mutate (default: all; see --list-areas)")
+    p.add_argument("--budget", type=float, default=900, help="stop starting mutants after this many seconds (default 900)")
+    p.add_argument("-j", "--jobs", type=int, default=1, help="mutants tested at once (default 1; this box has 2 cores)")
+    p.add_argument("--sample", type=int, default=0, help="test a random sample of N mutants per area (--seed)")
+    p.add_argument("--seed", type=int, default=16)
+    p.add_argument("--file", action="append", help="only mutants in files ending with this (repeatable)")
+    p.add_argument("--line", help="only mutants on these lines, e.g. 120-180,200")
+    p.add_argument("--list-areas", action="store_true", help="list the areas and their tests, then exit")
+    p.add_argument("--list", action="store_true", help="list the mutants (id, place, mutation) without running")
+    p.add_argument("--show", action="store_true", help="print each survivor's diff")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome, not only survivors")
+    p.add_argument("--json", help="write every mutant's outcome to this JSON file")
+    p.add_argument("--keep", action="store_true", help="keep the scratch copies (printed) for a post-mortem")
+    args = p.parse_args(argv)
+    if args.jobs < 1 or args.budget <= 0:
+        p.error("--jobs and --budget must be positive")
+    if args.list_areas:
+        for a in AREAS.values():
+            judge = " ".join(a.command or a.tests)
+            print(f"{a.name:9} {a.what}\n          files: {' '.join(a.files)}\n          tests: {judge}")
+        return 0
+    if args.list:
+        for name in args.areas or AREAS:
+            if name not in AREAS:
+                p.error(f"unknown area {name}")
+            for m in generate(AREAS[name], _line_filter(args.line)):
+                print(f"{m.id} {name} {m.path}:{m.line}: {m.description}")
+        return 0
+    return run(args)
