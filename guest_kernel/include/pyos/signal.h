@@ -25,7 +25,7 @@ struct task_signals {
 #define SIG_UNBLOCKABLE (SIG_BIT(SIGKILL) | SIG_BIT(SIGSTOP))
 
 /* The vDSO's sigreturn trampoline: a handler's return address. */
-#define VDSO_SIGRETURN_OFFSET 16
+#define VDSO_SIGRETURN_OFFSET 32   /* after the null trap at VDSO_NULL_TRAP (16) */
 
 int signal_send(struct task *t, int sig);         /* 0 or -errno; wakes a sleeper */
 int signal_send_group(int pgid, int sig);         /* to every process in the group */
