@@ -206,6 +206,9 @@ struct task *kthread_create(const char *name, void (*fn)(void *), void *arg)
 void task_first_run(void)
 {
     fxrstor(current->fpu);
+    /* Its first return to user mode: a signal sent before it ever ran is delivered now. */
+    if (current->space && signal_pending(current))
+        signal_deliver((struct trap_frame *)current->kstack_top - 1);
 }
 
 static void switch_to(struct task *next)

@@ -84,7 +84,8 @@ void syscall_exit_work(struct trap_frame *frame)
         signal_deliver(frame);
 }
 
-static void trap_dispatch(struct trap_frame *frame)
+/* Not inlined: crash backtraces keep naming trap() as the caller. */
+static __attribute__((noinline)) void trap_dispatch(struct trap_frame *frame)
 {
     uint64_t v = frame->vector;
     if (v - IRQ_BASE_VECTOR < IRQ_COUNT) {  /* first: the timer tick must stay short */

@@ -117,6 +117,93 @@ static int count_bytes(int fd, int write_end)
     return (int)(total & 255);
 }
 
+
+/* -- signals ------------------------------------------------------------------- */
+
+static volatile int got_signal, got_count;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+    got_count++;
+    volatile double x = 1.0;        /* the handler's own FPU work must not leak out */
+    for (int i = 0; i < 10; i++)
+        x = x * 3.25 + 0.5;
+    (void)x;
+}
+
+static int catch_signal(int sig, void (*handler)(int))
+{
+    struct pyos_sigaction act = {.handler = (unsigned long)handler};
+    return sigaction(sig, &act, 0);
+}
+
+/* The third handler argument: the saved registers, in struct trap_frame order. */
+#define CTX_RIP 17
+
+static void skip_ud2(int sig, void *info, unsigned long *ctx)
+{
+    (void)info;
+    got_signal = sig;
+    ctx[CTX_RIP] += 2;              /* resume after the ud2 */
+}
+
+static void exit_on_segv(int sig)
+{
+    exit(sig == SIGSEGV ? 42 : 1);
+}
+
+/* sigsegv: a SIGSEGV handler runs for a write near NULL (it exits 42). */
+static int sigsegv(void)
+{
+    catch_signal(SIGSEGV, exit_on_segv);
+    *(volatile int *)8 = 1;         /* a write near NULL (not crash()'s read: no code shared) */
+    return 1;
+}
+
+/* catcher FD: handlers for SIGTERM and SIGUSR1, tell the parent through FD,
+ * then sleep 100 s: a caught signal interrupts the sleep (-EINTR, exit 5;
+ * 6 if the signal came before the sleep). */
+static int catcher(int fd)
+{
+    struct pyos_sigaction kill_act = {.handler = (unsigned long)on_signal};
+    if (sigaction(SIGKILL, &kill_act, 0) != -EINVAL || sigaction(SIGSTOP, &kill_act, 0) != -EINVAL)
+        return 1;
+    catch_signal(SIGTERM, on_signal);
+    catch_signal(SIGUSR1, on_signal);
+    unsigned long all = ~0UL;
+    sigprocmask(SIG_BLOCK, &all, 0);  /* SIGKILL stays deliverable whatever the mask says */
+    unsigned long none = 0;
+    sigprocmask(SIG_SETMASK, &none, 0);
+    write(fd, "r", 1);
+    int interrupted = 0;
+    while (!got_signal)             /* a signal may come before the sleep starts: no hang then */
+        interrupted |= sleep_ms(100000) == -EINTR;
+    return interrupted ? 5 : 6;
+}
+
+/* pipewriter IGNORE: write into a pipe nobody reads. */
+static int pipewriter(int ignore)
+{
+    int fds[2];
+    if (pipe(fds) < 0)
+        return 1;
+    close(fds[0]);
+    if (ignore) {
+        struct pyos_sigaction act = {.handler = SIG_IGN};
+        sigaction(SIGPIPE, &act, 0);
+    }
+    long r = write(fds[1], "x", 1);
+    return r == -EPIPE ? 7 : 1;     /* reached only when SIGPIPE is ignored */
+}
+
+/* sleeper: sleep 100 s (the target of kill, alone or with its group). */
+static int sleeper(void)
+{
+    sleep_ms(100000);
+    return 3;
+}
+
 /* -- the cases ----------------------------------------------------------------- */
 
 static int case_tree(void)
@@ -398,6 +485,122 @@ static int case_sleep(void)
     long slept = uptime() - before, expected = 200 * (long)info.timer_hz / 1000;
     printf("  sleep 200 ms: %ld ticks at %lu Hz\n", slept, info.timer_hz);
     return slept >= expected && slept <= expected + expected / 2 + 2 ? 0 : 1;
+}
+
+
+/* A handler runs at the return of the call that raised the signal, and
+ * sigreturn resumes with every register and the FPU state as they were. */
+static int case_signal(void)
+{
+    struct pyos_sigaction old = {.handler = 99};
+    if (catch_signal(SIGUSR1, on_signal) || sigaction(SIGUSR1, 0, &old) || old.handler != (unsigned long)on_signal)
+        return 1;
+    volatile double before = 2.5;
+    long r = kill(getpid(), SIGUSR1);
+    int ran = got_signal == SIGUSR1 && got_count == 1;
+    /* Blocked: pending until unblocked, then delivered at once. */
+    unsigned long set = 1UL << SIGUSR1, was = 99;
+    sigprocmask(SIG_BLOCK, &set, &was);
+    kill(getpid(), SIGUSR1);
+    int held = got_count == 1;
+    sigprocmask(SIG_UNBLOCK, &set, 0);
+    int released = got_count == 2;
+    /* Ignored: nothing happens; a bad signal number is an error. */
+    struct pyos_sigaction ign = {.handler = SIG_IGN};
+    sigaction(SIGUSR2, &ign, 0);
+    kill(getpid(), SIGUSR2);
+    int bad = kill(getpid(), 64) == -EINVAL && sigaction(0, &ign, 0) == -EINVAL && kill(99999, SIGUSR1) == -ESRCH;
+    /* SIGILL: the handler moves the saved RIP past the ud2, and execution goes on. */
+    struct pyos_sigaction ill = {.handler = (unsigned long)skip_ud2};
+    sigaction(SIGILL, &ill, 0);
+    got_signal = 0;
+    __asm__ volatile("ud2");
+    int skipped = got_signal == SIGILL;
+    printf("  kill -> %ld, handler ran %d, blocked held %d then released %d, ignored/bad ok %d, "
+           "ud2 skipped by its handler %d, FPU %s\n", r, ran, held, released, bad, skipped,
+           before == 2.5 ? "intact" : "clobbered");
+    return r == 0 && ran && was == 0 && held && released && bad && skipped && before == 2.5 ? 0 : 1;
+}
+
+/* SIGKILL cannot be caught, blocked or ignored; caught SIGTERM/SIGUSR1 interrupt a sleep. */
+static int case_sigkill(void)
+{
+    int status[3] = {-1, -1, -1};
+    int sigs[3] = {SIGKILL, SIGTERM, SIGUSR1};
+    for (int i = 0; i < 3; i++) {
+        int fds[2];
+        pipe(fds);
+        char fd[8];
+        snprintf(fd, sizeof fd, "%d", fds[1]);
+        const char *argv[] = {"usertests", "catcher", fd, 0};
+        int pid = spawn("usertests", argv);
+        char c;
+        close(fds[1]);
+        if (pid < 0 || read(fds[0], &c, 1) != 1)   /* its handlers are in place */
+            return 1;
+        close(fds[0]);
+        sleep_ms(30);                               /* let it reach its sleep */
+        kill(pid, sigs[i]);
+        wait(pid, &status[i]);
+    }
+    printf("  SIGKILL to a process catching everything: status %d; caught SIGTERM: %d; caught SIGUSR1: %d\n",
+           status[0], status[1], status[2]);
+    return status[0] == 128 + SIGKILL && status[1] == 5 && status[2] == 5 ? 0 : 1;
+}
+
+/* Writing a pipe with no reader: SIGPIPE kills by default; ignored, write gets EPIPE. */
+static int case_sigpipe(void)
+{
+    const char *dflt[] = {"usertests", "pipewriter", "0", 0};
+    const char *ign[] = {"usertests", "pipewriter", "1", 0};
+    int a = child(dflt), b = child(ign);
+    printf("  default: status %d (128 + SIGPIPE = %d); ignored: status %d (EPIPE seen: 7)\n", a, 128 + SIGPIPE, b);
+    return a == 128 + SIGPIPE && b == 7 ? 0 : 1;
+}
+
+/* A child's exit sends SIGCHLD to its parent (caught here; ignored by default). */
+static int case_sigchld(void)
+{
+    const char *argv[] = {"usertests", "exitwith", "4", 0};
+    int quiet = -1;
+    wait(spawn("usertests", argv), &quiet);       /* default action: nothing happens */
+    catch_signal(SIGCHLD, on_signal);
+    int pid = spawn("usertests", argv);
+    int status = -1;
+    int reaped = wait(pid, &status);
+    printf("  default: child status %d; with a handler: SIGCHLD %s, child %d reaped with status %d\n",
+           quiet, got_signal == SIGCHLD ? "caught" : "missing", reaped, status);
+    return quiet == 4 && got_signal == SIGCHLD && reaped == pid && status == 4 ? 0 : 1;
+}
+
+/* kill(-pgid): every member of the group, and nobody else. */
+static int case_killpg(void)
+{
+    const char *argv[] = {"usertests", "sleeper", 0};
+    int a = spawn("usertests", argv), b = spawn("usertests", argv), c = spawn("usertests", argv);
+    int me = getpgid(0);
+    int ok = setpgid(a, a) == 0 && setpgid(b, a) == 0 && setpgid(c, 0) == 0 &&
+             getpgid(a) == a && getpgid(b) == a && getpgid(c) == c && getpgid(0) == me &&
+             setpgid(a, 99999) == -EPERM && setpgid(1, 0) == -ESRCH;
+    int sent = kill(-a, SIGTERM);
+    int sa = -1, sb = -1, sc = -1;
+    wait(a, &sa);
+    wait(b, &sb);
+    kill(c, SIGINT);
+    wait(c, &sc);
+    printf("  group %d: setpgid/getpgid ok %d, kill(-%d) -> %d, members %d %d; the other group's %d (SIGINT later)\n",
+           a, ok, a, sent, sa, sb, sc);
+    return ok && sent == 0 && sa == 128 + SIGTERM && sb == 128 + SIGTERM && sc == 128 + SIGINT &&
+           kill(-a, SIGTERM) == -ESRCH ? 0 : 1;
+}
+
+/* A SIGSEGV handler runs for a user page fault instead of the default kill. */
+static int case_sigsegv(void)
+{
+    const char *argv[] = {"usertests", "sigsegv", 0};
+    int status = child(argv);
+    printf("  write to address 8 with a SIGSEGV handler: status %d (the handler exits 42)\n", status);
+    return status == 42 ? 0 : 1;
 }
 
 /* -- processes and memory (issue 10): fork, exec, COW, demand paging, mmap ---------------- */
@@ -923,6 +1126,12 @@ static const struct test tests[] = {
     {"share_weighted", case_share_weighted},
     {"starvation", case_starvation},
     {"fpu", case_fpu},
+    {"signal", case_signal},
+    {"sigkill", case_sigkill},
+    {"sigpipe", case_sigpipe},
+    {"sigchld", case_sigchld},
+    {"killpg", case_killpg},
+    {"sigsegv", case_sigsegv},
     {"fork", case_fork},
     {"exec", case_exec},
     {"cow", case_cow},
@@ -987,6 +1196,14 @@ int main(int argc, char **argv)
             sleep_ms(50);
             return 0;
         }
+        if (!strcmp(what, "sigsegv"))
+            return sigsegv();
+        if (!strcmp(what, "catcher") && argc > 2)
+            return catcher((int)strtol(argv[2], 0, 10));
+        if (!strcmp(what, "pipewriter") && argc > 2)
+            return pipewriter(argv[2][0] == '1');
+        if (!strcmp(what, "sleeper"))
+            return sleeper();
         if (!strcmp(what, "count") && argc > 3)
             return count_bytes((int)strtol(argv[2], 0, 10), (int)strtol(argv[3], 0, 10));
         if (!strcmp(what, "envcheck"))
