@@ -14,8 +14,9 @@ allowed. The schema below is the single description of what a config may say.
     on_reset     = "stop"    # the guest pulsed the CPU reset line (8042 command
                              # 0xFE): "stop" (exit status 0, like QEMU's -no-reboot)
                              # or "reboot" (reload the kernel and boot again)
-    coalesced_pio = true     # writes to the ATA data..device registers wait in KVM's
-                             # coalesced ring instead of one VM exit each (vmm/coalesced.py)
+    coalesced_pio = true     # writes to the ATA data..device registers, and to COM1's
+                             # THR while the UART allows (devices/uart16550.py), wait in
+                             # KVM's coalesced ring instead of one VM exit each (vmm/coalesced.py)
 
     [kernel]
     path    = ""             # prebuilt kernel ELF; empty = build guest_kernel/

@@ -1,25 +1,38 @@
-"""The run loop: KVM_RUN, exit dispatch, interrupt injection, kicks.
+"""The run loop: KVM_RUN, exit dispatch, interrupt injection, timer ticks, kicks.
 
 It executes in the thread that calls run(). Before each KVM_RUN the loop
-asks the PIC for its INTR output; if the guest can take an interrupt now
+reads the PIC's INTR output (pic.intr, one attribute the PIC keeps up to
+date); if the guest can take an interrupt now
 (kvm_run.ready_for_interrupt_injection and IF), the PIC's INTA cycle gives
 the vector and KVM_INTERRUPT injects it; otherwise the loop sets
-request_interrupt_window so KVM exits as soon as the guest can.
+request_interrupt_window (stored only when it changes) so KVM exits as soon
+as the guest can.
+
+Timer ticks: the loop keeps the PIT's next IRQ 0 deadline itself (timer:
+deadline_ns and service()). After every exit it services a deadline that has
+passed; a halted vCPU sleeps until the deadline (or a kick); a running one
+is signalled at it by its own POSIX timer (vcpu_timer.py). One thread, one
+wake-up per tick. With coalesced ports the ring is drained after every
+KVM_RUN, and the alarm also fires at least every FLUSH_NS (coalesced.py).
 
 Anything that must get the vCPU's attention from another thread (Ctrl-C,
-terminal input, the PIC raising INTR from the timer thread) calls kick():
+terminal input, a device raising an IRQ from its own thread) calls kick():
 it sets kvm_run.immediate_exit, so a kick that lands just before KVM_RUN is
 not lost, and sends KICK_SIGNAL to the vCPU thread, which makes a KVM_RUN in
-progress return with EINTR. A halted vCPU sleeps on an event instead.
+progress return with EINTR. A halted vCPU sleeps on an event instead. After
+a kick the loop runs its `inputs` (the UART's inbox: other threads only
+queue, the vCPU thread owns the device state).
 
-This is the hot path: counting is plain ints, and each exit costs one dict
-lookup for its handler. For the metrics (vmm/metrics/), the loop also reads
-the clock twice per exit: the time from KVM_RUN returning to the next
-KVM_RUN entering is that exit's handling time, kept as a log2 histogram in
-nanoseconds per exit reason (handling[reason][n.bit_length()] += 1, the sum
-at index SUM). The time inside KVM_RUN is what remains of the loop's wall time
-(guest_ns()), so it costs nothing per exit. The collector turns these lists
-into Prometheus histograms at scrape time.
+This is the hot path: counting is plain ints in lists (exit_counts and
+injected are dicts made from them when read), a single in/out goes straight
+to the bus's cached device entry, and nothing takes a lock. For the metrics
+(vmm/metrics/), the loop also reads the clock twice per exit: the time from
+KVM_RUN returning to the next KVM_RUN entering is that exit's handling time,
+kept as a log2 histogram in nanoseconds per exit reason
+(handling[reason][n.bit_length()] += 1, the sum at index SUM). The time
+inside KVM_RUN is what remains of the loop's wall time (guest_ns()), so it
+costs nothing per exit. The collector turns these lists into Prometheus
+histograms at scrape time.
 """
 
 from __future__ import annotations

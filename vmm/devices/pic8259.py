@@ -279,8 +279,10 @@ class PicPair:
 
     def update(self):
         """Propagate the slave's INT to IR2, and INTR changes to the CPU."""
-        self.master.set_irq(CASCADE_IRQ, self.slave.int_output)
-        intr = self.master.int_output
+        slave, master = self.slave, self.master
+        # (no request in the slave's IRR: its INT is low without resolving priorities)
+        master.set_irq(CASCADE_IRQ, bool(slave.irr) and slave.pending() is not None)
+        intr = bool(master.irr) and master.pending() is not None
         rose = intr and not self.intr
         self.intr = intr
         if rose and self.on_int:

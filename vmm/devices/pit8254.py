@@ -16,8 +16,12 @@ modes are modelled (0 interrupt on terminal count, 1 hardware one-shot,
 gate behaviour per mode, binary and BCD counting, LSB/MSB/LSB-then-MSB access,
 the counter latch and the read-back command (count and status).
 
-Timer interrupts: a thread sleeps until counter 0's OUT next rises and then
-pulses IRQ 0. The host cannot always wake it on time, nor inject the
+Timer interrupts: deadline_ns is the host moment counter 0's OUT next rises;
+whoever keeps the time calls service() once it has passed, which pulses IRQ 0.
+In a machine that is the vCPU thread's run loop (no timer thread: it sleeps
+until the deadline while halted and has its own alarm while running, see
+vmm/vcpu_timer.py); start()/stop() run a timer thread that does the same,
+for a PIT used on its own. The host cannot always wake it on time, nor inject the
 interrupt at once (a wake-up is typically 0.1-0.5 ms late here), so with the
 default policy "catch-up" a tick the VMM was late for is owed, not lost: the
 next owed edge is pulsed as soon as the guest acknowledges the previous one
