@@ -410,3 +410,17 @@ int exec_args_copy(uint64_t uargv, uint64_t uenvp, struct exec_args *a)
         exec_args_free(a);
     return err;
 }
+
+/* The user registers a loaded image starts with (spawn and execve): its entry,
+ * the SysV stack, and main's (argc, argv, envp) in rdi, rsi, rdx. */
+void exec_image_enter(struct trap_frame *f, const struct exec_image *im)
+{
+    f->rip = im->entry;
+    f->cs = USER_CS;
+    f->ss = USER_DS;
+    f->rflags = RFLAGS_IF | 0x2;
+    f->rsp = im->sp;
+    f->rdi = im->argc;
+    f->rsi = im->argv;
+    f->rdx = im->envp;
+}

@@ -77,14 +77,7 @@ int process_spawn(const char *path, const char *const *argv, struct task *parent
     t->space = im.space;
     t->vm = im.vm;
     t->brk_start = t->brk = im.brk;
-    f->rip = im.entry;
-    f->cs = USER_CS;
-    f->ss = USER_DS;
-    f->rflags = RFLAGS_IF | 0x2;
-    f->rsp = im.sp;
-    f->rdi = im.argc;
-    f->rsi = im.argv;
-    f->rdx = im.envp;
+    exec_image_enter(f, &im);
     t->parent = parent;
     strncpy_z(t->cwd, parent ? parent->cwd : "", sizeof t->cwd);
     for (int fd = 0; fd < FD_MAX; fd++)  /* the parent's open files are inherited */

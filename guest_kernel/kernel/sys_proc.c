@@ -116,14 +116,7 @@ long sys_execve(long path, long argv, long envp, long a3, long a4, long a5)
     memset(f, 0, sizeof *f);
     f->vector = vector;
     f->error_code = error;
-    f->rip = im.entry;
-    f->cs = USER_CS;
-    f->ss = USER_DS;
-    f->rflags = RFLAGS_IF | 0x2;
-    f->rsp = im.sp;
-    f->rdi = im.argc;
-    f->rsi = im.argv;
-    f->rdx = im.envp;
+    exec_image_enter(f, &im);
     task_exec_hook(current);
     irq_restore(flags);
     vm_destroy(old, old_space);      /* not current any more */

@@ -91,6 +91,8 @@ struct exec_image {
     char name[32];
 };
 int exec_load(const char *path, const char *const *argv, const char *const *envp, struct exec_image *out);
+struct trap_frame;
+void exec_image_enter(struct trap_frame *f, const struct exec_image *im);  /* user registers to start it */
 /* User argv/envp (NULL-terminated pointer arrays) into one kernel block; free with exec_args_free. */
 struct exec_args {
     const char **argv, **envp;
