@@ -220,6 +220,12 @@ class RunLoop:
         if self.timer is not None:
             from .vcpu_timer import VcpuAlarm
             self.alarm = VcpuAlarm(KICK_SIGNAL)
+            # The alarm's signal may land while this thread handles an exit, after the
+            # loop looked at the deadline: the C handler then sets immediate_exit, so
+            # the next KVM_RUN returns at once and the tick is not lost.
+            r = lib.pyos_kick_attach(KICK_SIGNAL, self.vcpu.run_struct)
+            if r < 0:
+                raise KvmError("sigaction", -r)
         try:
             if self.debugger is not None:
                 self.debugger.before_first_run()
@@ -227,6 +233,7 @@ class RunLoop:
         finally:
             self.ended_ns = time.monotonic_ns()
             self.thread = None
+            lib.pyos_kick_detach()
             if self.alarm is not None:
                 self.alarm.close()
                 self.alarm = None
@@ -312,6 +319,10 @@ class RunLoop:
             hist[took.bit_length()] += 1
             hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
             r = run_fn(fd, KVM_RUN, 0)
+            if r < 0:
+                # Cleared before the clock is read: a signal after this either finds
+                # the deadline passed below or sets immediate_exit again.
+                run.immediate_exit = 0
             exited = clock()
             if exited >= timer.deadline_ns:
                 timer.service(exited)  # IRQ 0 edges due: the PIC raises INTR, injected next round
@@ -323,7 +334,6 @@ class RunLoop:
             if r < 0:  # kicked out by a signal
                 if r != -errno.EINTR and r != -errno.EAGAIN:
                     raise KvmError("KVM_RUN", -r)
-                run.immediate_exit = 0
                 reason = EXIT_INTR
                 counts[reason] += 1
                 for take in self.inputs:

@@ -241,6 +241,15 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg);
 long pyos_thread_timer_create(int signo, void **timer);
 long pyos_timer_arm(void *timer, long long deadline_ns);   /* absolute; 0 disarms */
 long pyos_timer_delete(void *timer);
+
+/* The kick signal's handler, in C: it sets immediate_exit in the kvm_run of
+ * the thread it lands in, so a signal that arrives while that thread is
+ * outside KVM_RUN (handling an exit) makes the next KVM_RUN return at once
+ * instead of being lost, then calls the handler it replaced (Python's).
+ * attach() is called by the vCPU thread with its kvm_run; detach() before
+ * that is unmapped. -errno on failure. */
+long pyos_kick_attach(int signo, struct kvm_run *run);
+void pyos_kick_detach(void);
 """
 
 _SOURCE = r"""
@@ -294,6 +303,42 @@ long pyos_timer_arm(void *timer, long long deadline_ns)
 long pyos_timer_delete(void *timer)
 {
     return timer_delete((timer_t)timer) < 0 ? -errno : 0;
+}
+
+static __thread struct kvm_run *volatile pyos_kick_run;
+static struct sigaction pyos_kick_previous;
+
+static void pyos_kick_handler(int signo, siginfo_t *info, void *context)
+{
+    struct kvm_run *run = pyos_kick_run;
+    if (run)
+        run->immediate_exit = 1;
+    if (pyos_kick_previous.sa_flags & SA_SIGINFO) {
+        if (pyos_kick_previous.sa_sigaction)
+            pyos_kick_previous.sa_sigaction(signo, info, context);
+    } else if (pyos_kick_previous.sa_handler != SIG_DFL && pyos_kick_previous.sa_handler != SIG_IGN) {
+        pyos_kick_previous.sa_handler(signo);
+    }
+}
+
+long pyos_kick_attach(int signo, struct kvm_run *run)
+{
+    struct sigaction now, ours;
+    pyos_kick_run = run;
+    if (sigaction(signo, NULL, &now) < 0)
+        return -errno;
+    if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == pyos_kick_handler)
+        return 0;  /* already ours (another vCPU thread installed it) */
+    pyos_kick_previous = now;
+    ours = now;
+    ours.sa_sigaction = pyos_kick_handler;
+    ours.sa_flags = (now.sa_flags & ~(SA_RESETHAND | SA_RESTART)) | SA_SIGINFO;
+    return sigaction(signo, &ours, NULL) < 0 ? -errno : 0;
+}
+
+void pyos_kick_detach(void)
+{
+    pyos_kick_run = 0;
 }
 """
 
