@@ -196,10 +196,23 @@ class RunLoop:
         self.kick()
 
     def _wait_while_paused(self):
+        # The PIT counts host time while the vCPU is stopped, as its own thread
+        # used to: this thread services its deadlines meanwhile (edges reach the
+        # PIC; nothing is injected until the vCPU runs again).
         self.parked = True
+        timer, alarm = self.timer, self.alarm
+        if alarm is not None:
+            alarm.arm(NEVER)
         try:
             while self.paused and self.stop_status is None:
-                self._wakeup.wait(HALT_RECHECK)
+                wait = HALT_RECHECK
+                if timer is not None:
+                    now = time.monotonic_ns()
+                    if now >= timer.deadline_ns:
+                        timer.service(now)
+                    if timer.deadline_ns != NEVER:
+                        wait = min(wait, max(0.0, (timer.deadline_ns - time.monotonic_ns()) / 1e9))
+                self._wakeup.wait(wait)
                 self._wakeup.clear()
         finally:
             self.parked = False

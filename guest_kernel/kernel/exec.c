@@ -125,8 +125,13 @@ static int open_program(const char *path, struct source *src)
         memcpy(full, "/bin/", 5);
         strncpy_z(full + 5, path, sizeof full - 5);
         r = open_vfs(full, src);
-        if (r != -ENOENT)
-            return r;
+        if (r == 0)
+            return 0;
+        /* A bare name also falls back to the embedded table when the disk's /bin
+         * cannot be read (a damaged root directory gives EIO): init still starts. */
+        if (process_find_embedded(path, &src->blob, &src->size))
+            return 0;
+        return r;
     }
     return process_find_embedded(basename(path), &src->blob, &src->size) ? 0 : -ENOENT;
 }
