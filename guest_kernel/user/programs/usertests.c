@@ -624,27 +624,42 @@ static int case_fork(void)
         printf("  fork: pid %d, status %#x\n", pid, st);
         return 1;
     }
+    int hold[2];  /* the child waits for end of file here: WNOHANG surely finds it running */
+    if (pipe(hold) < 0)
+        return 1;
     int slow = fork();
     if (slow == 0) {
-        sleep_ms(100);
+        char go;
+        close(hold[1]);
+        read(hold[0], &go, 1);
         exit(3);
     }
+    close(hold[0]);
     int early = waitpid(slow, &st, WNOHANG);
+    close(hold[1]);
     int late = waitpid(slow, &st, 0);
     if (early != 0 || late != slow || WEXITSTATUS(st) != 3) {
         printf("  WNOHANG gave %d, then %d with %#x\n", early, late, st);
         return 1;
     }
-    /* By process group: -pgid finds a child that leads its own group, 0 one in ours. */
+    /* By process group: -pgid finds a child that leads its own group, 0 one in ours.
+     * The leader waits on a pipe until it has been moved (no sleep racing a slow fork). */
+    int gate[2];
+    if (pipe(gate) < 0)
+        return 1;
     int leader = fork();
     if (leader == 0) {
-        sleep_ms(30);
+        char go;
+        close(gate[1]);
+        read(gate[0], &go, 1);
         exit(5);
     }
+    close(gate[0]);
     int member = fork();
     if (member == 0)
         exit(6);
     int grouped = setpgid(leader, leader);
+    close(gate[1]);  /* end of file: the leader exits */
     int by_group = waitpid(-leader, &st, 0), leader_status = WEXITSTATUS(st);
     int by_ours = waitpid(0, &st, 0), member_status = WEXITSTATUS(st);
     if (grouped || by_group != leader || leader_status != 5 || by_ours != member || member_status != 6) {
