@@ -32,6 +32,19 @@ from .errors import PyosError
 from .paths import CONFIGS_DIR
 
 DEFAULT_CONFIG = CONFIGS_DIR / "default.toml"
+# `ctl`'s help lives here, not in vmm/control.py: building the parser must not import sockets and threads.
+CTL_DESCRIPTION = """Send one command to a running VM's control socket ([control] socket in its
+config) and print the reply's "return" value as JSON."""
+CTL_EPILOG = """examples:
+  pyos-vmm ctl /tmp/vm.sock query-status
+  pyos-vmm ctl /tmp/vm.sock send-key keys=ctrl-alt-delete
+  pyos-vmm ctl /tmp/vm.sock type text='ls -l'
+  pyos-vmm ctl /tmp/vm.sock mouse-move dx=10 dy=-5
+  pyos-vmm ctl /tmp/vm.sock mouse-move '{"dx": 10}'
+  pyos-vmm ctl /tmp/vm.sock query-commands
+exit status: 0 done, 1 the VM answered with an error, 2 bad usage,
+3 no VM listens at SOCKET (or it closed the connection)"""
+
 HARNESS_MIB_RANGE = (4, 4096)
 
 
@@ -41,6 +54,18 @@ def _version() -> str:
         return version("pyos")
     except Exception:  # not installed (run from a source tree)
         return "unknown"
+
+
+class _VersionAction(argparse.Action):
+    """--version: looked up only when asked (the package metadata costs tens of ms at every start)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default,
+                         help=help or "show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"pyos-vmm {_version()}")
+        parser.exit()
 
 
 def _resolve_kernel(cfg) -> Path:
@@ -298,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=CONSOLE_HELP + "\n\nWithout a subcommand, 'run' is meant. Exit status: the guest's own when it powers off; "
                "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
-    p.add_argument("--version", action="version", version=f"pyos-vmm {_version()}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
@@ -363,7 +388,6 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds")
     top.add_argument("--iterations", type=int, metavar="N", help="stop after N refreshes")
 
-    from .control import CTL_DESCRIPTION, CTL_EPILOG
     ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",
                          description=CTL_DESCRIPTION, epilog=CTL_EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -507,17 +507,6 @@ class ControlServer:
 
 # -- the client: pyos-vmm ctl ----------------------------------------------------
 
-CTL_DESCRIPTION = """Send one command to a running VM's control socket ([control] socket in its
-config) and print the reply's "return" value as JSON."""
-CTL_EPILOG = """examples:
-  pyos-vmm ctl /tmp/vm.sock query-status
-  pyos-vmm ctl /tmp/vm.sock send-key keys=ctrl-alt-delete
-  pyos-vmm ctl /tmp/vm.sock type text='ls -l'
-  pyos-vmm ctl /tmp/vm.sock mouse-move dx=10 dy=-5
-  pyos-vmm ctl /tmp/vm.sock mouse-move '{"dx": 10}'
-  pyos-vmm ctl /tmp/vm.sock query-commands
-exit status: 0 done, 1 the VM answered with an error, 2 bad usage,
-3 no VM listens at SOCKET (or it closed the connection)"""
 CTL_REPLY_ERROR, CTL_USAGE_ERROR, CTL_NO_VM = 1, 2, 3
 
 

@@ -15,10 +15,6 @@ from pathlib import Path
 
 from .. import errors
 from ..errors import ConfigError
-from .report import table, write_outputs
-from .runner import host_info, make_tasks, run_cluster, run_local
-from .stats import summarize
-from .variants import build_variant, make_variants, parse_vary
 
 EXIT_SOME_FAILED = 1
 
@@ -42,6 +38,12 @@ def compare(args) -> int:
         raise ConfigError(f"--runs {args.runs}: must be from 1 to 1000", "e.g. --runs 5")
     if args.timeout <= 0:
         raise ConfigError(f"--timeout {args.timeout}: must be positive", "seconds per VM run, e.g. --timeout 300")
+    # Imported here, not at the top: `pyos-vmm run` builds this subcommand's parser too, and
+    # statistics, concurrent.futures and the report cost tens of ms at every start.
+    from .report import table, write_outputs
+    from .runner import host_info, make_tasks, run_cluster, run_local
+    from .stats import summarize
+    from .variants import build_variant, make_variants, parse_vary
     base, source = _base_config(args.config)
     vary = parse_vary(args.vary or [])
     variants = make_variants(base, vary)
