@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.suite import Settings, run_all
+from benchmarks.suite import GROUPS, Settings, run_all
 
 
 def fmt(value, unit="") -> str:
@@ -50,6 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny iteration counts, one run each (smoke test)")
     parser.add_argument("--runs", type=int, help="repetitions per figure (default 5; 3 for serial and idle)")
     parser.add_argument("--serial-bytes", type=int, help="bytes for the serial row (default 1 MiB)")
+    parser.add_argument("--only", action="append", choices=GROUPS, metavar="GROUP",
+                        help=f"run only these rows (repeatable): {', '.join(GROUPS)} (boot includes serial)")
     parser.add_argument("--json", default="bench-results.json", help="where to write the results (JSON)")
     parser.add_argument("--baseline", help="an earlier run's JSON: shown beside this run's figures")
     args = parser.parse_args(argv)
@@ -69,6 +71,7 @@ def main(argv=None) -> int:
         if args.serial_bytes < 1:
             parser.error("--serial-bytes must be at least 1")
         settings.serial_bytes = args.serial_bytes
+    settings.only = tuple(args.only or ())
     start = time.perf_counter()
     print(f"benchmarks ({'quick smoke run' if args.quick else 'full run'}; medians of {settings.runs})", flush=True)
     rows = [r.as_dict() for r in run_all(settings, progress=lambda text: print(text, file=sys.stderr, flush=True))]

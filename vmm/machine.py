@@ -33,6 +33,7 @@ from .boot.elf import load_kernel
 from .boot.long_mode import enter_long_mode, write_boot_info
 from .bus import Bus, Device
 from .coalesced import CoalescedPio
+from .cpuid import machine_cpuid
 from .console.terminal import SerialInput, interactive_console, open_output
 from .devices.crash_report import CrashReportPort
 from .devices.acpi_pm import AcpiPowerOff
@@ -62,8 +63,6 @@ TSS_ADDR = 0xFFFB_D000  # three pages KVM needs on Intel hosts, in the MMIO hole
 
 MSR_APIC_BASE = 0x1B
 APIC_BASE_DEFAULT = 0xFEE0_0000 | 1 << 8  # BSP, global enable bit clear
-CPUID1_EDX_APIC = 1 << 9
-CPUID1_ECX_X2APIC = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -75,16 +74,6 @@ class Slot:
     length: int
     device: Device
     irq: int | None = None  # for the I/O map in docs and stats; the device drives it
-
-
-def describe_machine_in_cpuid(cpuid):
-    """Adjust KVM's supported CPUID to this machine: there is no local APIC
-    (interrupts come from the emulated 8259A through KVM_INTERRUPT)."""
-    for i in range(cpuid.nent):
-        entry = cpuid.entries[i]
-        if entry.function == 1:
-            entry.edx &= ~CPUID1_EDX_APIC
-            entry.ecx &= ~CPUID1_ECX_X2APIC
 
 
 def _no_op_handler(signum, frame):
@@ -101,8 +90,8 @@ class Machine:
         self.memory = GuestMemory(config.machine.memory_mib << 20)
         self.memory.attach(self.vm)
         self.vcpu = self.vm.create_vcpu(0)
-        cpuid_buf, cpuid = self.kvm.supported_cpuid()
-        describe_machine_in_cpuid(cpuid)
+        _, supported = self.kvm.supported_cpuid()
+        self._cpuid_buf, cpuid = machine_cpuid(supported, self.vcpu.tsc_khz())
         self.vcpu.set_cpuid2(cpuid)
         # No local APIC: disabled in IA32_APIC_BASE (KVM then clears CPUID's APIC bit).
         self.vcpu.set_msrs({MSR_APIC_BASE: APIC_BASE_DEFAULT})

@@ -46,6 +46,7 @@ int cmdline_get(const char *name, char *buf, size_t size)
 static const char *const known_words[] = {
     "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "bench_serial", "timer_hz",
     "crash", "i8042", "vga",
+    "tsc",           /* tsc=pit: calibrate against the PIT even when CPUID 0x40000010 gives the rate */
     "ata_secondary", "mount", "sched_watchdog",   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
     "interactive",   /* interactive=1 (pyos-vmm adds it when its stdin is a terminal): init starts a shell */
     NULL,
@@ -97,6 +98,8 @@ void cmdline_check(void)
         if (*end || end == value || hz < 19 || hz > 10000)
             reject("timer_hz= needs a rate from 19 to 10000 Hz, not", value, strlen(value));
     }
+    if (cmdline_get("tsc", value, sizeof value) && strcmp(value, "pit"))
+        reject("tsc= knows only 'pit' (calibrate against the PIT), not", value, strlen(value));
     if (cmdline_get("bench_serial", value, sizeof value)) {
         const char *end;
         long n = strtol(value, &end, 0);

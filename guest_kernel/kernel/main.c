@@ -67,8 +67,15 @@ static void interrupts_init(void)
 
 static void timer_init(void)
 {
-    tsc_calibrate();
-    printk("tsc: %lu kHz (calibrated against PIT counter 2)\n", tsc_khz);
+    char how[8];  /* tsc=pit: measure against the PIT even when the hypervisor tells the rate */
+    uint32_t told = cmdline_get("tsc", how, sizeof how) && !strcmp(how, "pit") ? 0 : cpu_hypervisor_tsc_khz();
+    if (told) {
+        tsc_khz = told;
+        printk("tsc: %lu kHz (from the hypervisor, CPUID 0x40000010)\n", tsc_khz);
+    } else {
+        tsc_calibrate();
+        printk("tsc: %lu kHz (calibrated against PIT counter 2)\n", tsc_khz);
+    }
     char hz[16];  /* timer_hz=N on the command line wins (a PVH boot has no other way to say it) */
     pit_init(cmdline_get("timer_hz", hz, sizeof hz) ? (uint32_t)strtol(hz, NULL, 10)
              : boot_info.timer_hz ? boot_info.timer_hz : 100);

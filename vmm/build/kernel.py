@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import KernelError
@@ -189,6 +188,7 @@ def build_kernel(plugins=None, extra_sources: list[Path] = ()) -> Path:
         table = scratch / "fs_plugins.c"   # labels (in the key) determine its text
         table.write_text(table_text)
         objects.append(scratch / "fs_plugins.o")
+        from concurrent.futures import ThreadPoolExecutor  # only for a build: a cached launch skips the import
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
             for f in [pool.submit(_compile, gcc, src, obj, includes, flags)
                       for (src, flags), obj in zip([*units, (table, ())], objects)]:

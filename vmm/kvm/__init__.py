@@ -145,6 +145,11 @@ class Vcpu:
         self._run_request = lib.KVM_RUN
         self._interrupt_request = None
 
+    def tsc_khz(self) -> int:
+        """The guest TSC's frequency in kHz (KVM_GET_TSC_KHZ), 0 if this KVM cannot say."""
+        r = lib.pyos_ioctl_val(self.fd, lib.KVM_GET_TSC_KHZ, 0)
+        return max(r, 0)
+
     def run(self) -> int:
         """KVM_RUN once. Returns 0, or -EINTR when a signal kicked the vCPU out."""
         r = self._run_fn(self.fd, self._run_request, 0)

@@ -12,9 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..kvm.binding import lib
-from .hookspecs import hookimpl
 
 __all__ = ["Plugin", "Subsystem", "SUBSYSTEMS", "hookimpl"]
+
+
+def __getattr__(name):
+    """`from vmm.plugins import hookimpl` imports pluggy only then: a launch whose
+    plugin discovery is cached (discovery_cache.py) never needs it."""
+    if name == "hookimpl":
+        from .hookspecs import hookimpl
+        return hookimpl
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import pluggy
-
 from ..errors import ConfigError, KernelError
-from . import SUBSYSTEMS, Plugin, hookspecs
+from . import SUBSYSTEMS, Plugin, discovery_cache
 
 ENTRY_POINT_GROUP = "pyos.plugins"
 
 
-def plugin_manager() -> pluggy.PluginManager:
+def plugin_manager():
+    """A pluggy PluginManager with every installed pyos.plugins entry point loaded."""
+    import pluggy
+    from . import hookspecs
     pm = pluggy.PluginManager("pyos")
     pm.add_hookspecs(hookspecs)
     try:
@@ -21,8 +22,16 @@ def plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
-def discover() -> dict[str, dict[str, Plugin]]:
-    """Every installed plugin, by subsystem and name."""
+def discover(cached: bool = False) -> dict[str, dict[str, Plugin]]:
+    """Every installed plugin, by subsystem and name.
+
+    cached: take the answer remembered by an earlier launch while nothing it
+    depended on changed (discovery_cache.py), and remember a fresh one.
+    """
+    if cached:
+        found = discovery_cache.load()
+        if found is not None:
+            return found
     pm = plugin_manager()
     found: dict[str, dict[str, Plugin]] = {key: {} for key in SUBSYSTEMS}
     for module in pm.get_plugins():
@@ -40,6 +49,8 @@ def discover() -> dict[str, dict[str, Plugin]]:
                                   f"from '{existing.provider}' and from '{provider}'",
                                   "uninstall one of them")
             found[plugin.subsystem][plugin.name] = Plugin(**{**plugin.__dict__, "provider": provider})
+    if cached:
+        discovery_cache.store(found, [f for f in (getattr(m, "__file__", None) for m in pm.get_plugins()) if f])
     return found
 
 
@@ -49,7 +60,7 @@ def select(choices: dict, installed=None) -> list[Plugin]:
     A `multiple` subsystem (filesystems) takes a list of names; its default is
     every name in Subsystem.default that is installed.
     """
-    installed = discover() if installed is None else installed
+    installed = discover(cached=True) if installed is None else installed
     selected = []
     for key, subsystem in SUBSYSTEMS.items():
         if subsystem.multiple:

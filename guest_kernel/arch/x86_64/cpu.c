@@ -30,6 +30,30 @@ static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t
     __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
 }
 
+/*
+ * The TSC's frequency from the hypervisor, if it says: CPUID 1 ECX bit 31
+ * marks a hypervisor, 0x40000000 EAX is its highest leaf, and the timing
+ * leaf 0x40000010 holds the TSC's kHz in EAX (VMware's convention, also
+ * QEMU's, cloud-hypervisor's and pyos-vmm's). 0 when there is no such leaf:
+ * real hardware, or a hypervisor that does not fill it in.
+ */
+#define CPUID1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_HYPERVISOR_BASE 0x40000000u
+#define CPUID_TIMING_LEAF 0x40000010u
+
+uint32_t cpu_hypervisor_tsc_khz(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(1, &a, &b, &c, &d);
+    if (!(c & CPUID1_ECX_HYPERVISOR))
+        return 0;
+    cpuid(CPUID_HYPERVISOR_BASE, &a, &b, &c, &d);
+    if (a < CPUID_TIMING_LEAF || a > CPUID_HYPERVISOR_BASE + 0xff)
+        return 0;
+    cpuid(CPUID_TIMING_LEAF, &a, &b, &c, &d);
+    return a;
+}
+
 static uint64_t rdmsr(uint32_t msr)
 {
     uint32_t lo, hi;

@@ -72,6 +72,7 @@ void idt_init(void);
 void cpu_use_legacy_pic(void);
 void cpu_enable_nx(void);
 void cpu_enable_sse(void);
+uint32_t cpu_hypervisor_tsc_khz(void);  /* CPUID 0x40000010's TSC kHz, or 0 */
 void tss_set_kernel_stack(uint64_t top);
 void cpu_syscall_init(uint64_t *percpu);
 
