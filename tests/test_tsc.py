@@ -52,13 +52,13 @@ def test_tsc_pit_calibrates_and_agrees_with_kvm(kernel_elf):
 
 def test_the_timing_leaf_is_announced_and_left_out_without_a_rate():
     kvm = Kvm()
-    _, supported = kvm.supported_cpuid()
-    _, cpuid = machine_cpuid(supported, 1_234_567)
+    supported_buf, supported = kvm.supported_cpuid()  # each buffer stays referenced while its struct is read
+    cpuid_buf, cpuid = machine_cpuid(supported, 1_234_567)
     leaves = {cpuid.entries[i].function: cpuid.entries[i] for i in range(cpuid.nent)}
     assert leaves[TIMING_LEAF].eax == 1_234_567 and leaves[TIMING_LEAF].ebx == 0
     assert leaves[HYPERVISOR_BASE].eax >= TIMING_LEAF
     assert leaves[1].ecx & CPUID1_ECX_HYPERVISOR
     assert not leaves[1].edx & (1 << 9), "no local APIC"
-    _, without = machine_cpuid(supported, 0)
+    without_buf, without = machine_cpuid(supported, 0)
     functions = [without.entries[i].function for i in range(without.nent)]
     assert TIMING_LEAF not in functions and len(functions) == supported.nent

@@ -90,7 +90,7 @@ class Machine:
         self.memory = GuestMemory(config.machine.memory_mib << 20)
         self.memory.attach(self.vm)
         self.vcpu = self.vm.create_vcpu(0)
-        _, supported = self.kvm.supported_cpuid()
+        supported_buf, supported = self.kvm.supported_cpuid()  # the buffer owns the struct: keep it bound
         self._cpuid_buf, cpuid = machine_cpuid(supported, self.vcpu.tsc_khz())
         self.vcpu.set_cpuid2(cpuid)
         # No local APIC: disabled in IA32_APIC_BASE (KVM then clears CPUID's APIC bit).
