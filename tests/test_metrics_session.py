@@ -1,0 +1,153 @@
+"""The exporter's life around one VM (vmm/metrics/exporter.py), without a Prometheus server.
+
+A Machine is created (not run: its counters are all there, at zero) and a
+MetricsSession wraps it as `pyos-vmm run` does: the HTTP endpoint and its
+file_sd target while it lives, the final values frozen, the linger that Ctrl-C
+or SIGTERM ends, the textfile written at close, and every resource given back
+(the collector unregistered, so the same VM name can be registered again).
+tests/test_metrics.py does the same against a real Prometheus and a booted guest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from vmm import config as config_mod
+from vmm.errors import ConfigError
+from vmm.machine import Machine
+from vmm.metrics import registry
+from vmm.metrics.exporter import MetricsSession
+
+
+def _config(tmp_path, **metrics):
+    return config_mod.from_dict({"metrics": metrics, "serial": {"output": "none", "input": "none"}},
+                                source=tmp_path / "vm.toml")
+
+
+@pytest.fixture
+def machine_for(kernel_elf):
+    made = []
+
+    def make(cfg):
+        machine = Machine(cfg, kernel_elf)
+        made.append(machine)
+        return machine
+    yield make
+    for machine in made:
+        machine.close()
+
+
+def _registered(collector) -> bool:
+    return collector in registry.REGISTRY._collector_to_names
+
+
+def test_textfile_holds_this_vms_final_series_only(tmp_path, machine_for):
+    cfg = _config(tmp_path, vm="tf")
+    machine = machine_for(cfg)
+    out = tmp_path / "pyos.prom"
+    session = MetricsSession(cfg, machine, textfile=str(out))
+    assert session.vm == "tf" and session.server is None and session.address is None
+    assert _registered(session.collector)
+    session.linger()   # no server: returns at once, whatever [metrics] linger says
+    session.vm_stopped()
+    session.close()
+    text = out.read_text()
+    assert 'pyos_vm_running{vm="tf"} 0.0' in text
+    assert 'pyos_vm_memory_bytes{vm="tf"} 1.34217728e+08' in text
+    assert "process_cpu_seconds_total" not in text, "node_exporter has its own process_* series"
+    assert "# HELP" in text and "# TYPE" in text
+    assert not _registered(session.collector)
+
+
+def test_default_vm_name_is_the_config_stem_and_pid(tmp_path, machine_for):
+    cfg = _config(tmp_path)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert session.vm == f"vm-{os.getpid()}"
+    finally:
+        session.close()
+
+
+def test_textfile_in_a_missing_directory_is_refused_and_releases_the_name(tmp_path, machine_for):
+    cfg = _config(tmp_path, vm="nodir")
+    machine = machine_for(cfg)
+    with pytest.raises(ConfigError) as info:
+        MetricsSession(cfg, machine, textfile=str(tmp_path / "no" / "such.prom"))
+    assert f"cannot write there: no directory {tmp_path / 'no'}" in info.value.message
+    assert info.value.hint == "name a file in an existing directory"
+    MetricsSession(cfg, machine).close()   # the failed session left nothing registered under that name
+
+
+def test_endpoint_and_file_sd_target_live_while_the_session_does(tmp_path, machine_for, capsys):
+    sd = tmp_path / "sd"
+    cfg = _config(tmp_path, vm="web", listen="127.0.0.1:0", file_sd_dir=str(sd), linger=0)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert session.server is not None and session.thread.daemon
+        host, port = session.address.rsplit(":", 1)
+        assert host == "127.0.0.1" and int(port) == session.server.server_port > 0
+        err = capsys.readouterr().err
+        assert f"pyos-vmm: metrics for vm 'web' at http://{session.address}/metrics" in err
+        body = urllib.request.urlopen(f"http://{session.address}/metrics", timeout=30).read().decode()
+        assert 'pyos_vm_running{vm="web"} 1.0' in body
+        (target,) = sd.glob("pyos-*.json")
+        assert json.loads(target.read_text()) == [{"targets": [session.address],
+                                                   "labels": {"pyos_vm_name": "web"}}]
+        session.vm_stopped()
+        body = urllib.request.urlopen(f"http://{session.address}/metrics", timeout=30).read().decode()
+        assert 'pyos_vm_running{vm="web"} 0.0' in body, "the final values are served once stopped"
+        session.linger()   # linger = 0: returns at once
+    finally:
+        session.close()
+    assert not list(sd.glob("pyos-*.json"))
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://{session.address}/metrics", timeout=5)
+    assert not _registered(session.collector)
+
+
+def test_a_port_in_use_is_a_config_error_naming_the_key(tmp_path, machine_for):
+    cfg = _config(tmp_path, vm="first", listen="127.0.0.1:0", file_sd_dir=str(tmp_path / "sd"))
+    first = MetricsSession(cfg, machine_for(cfg))
+    try:
+        taken = f"127.0.0.1:{first.server.server_port}"
+        cfg2 = _config(tmp_path, vm="second", listen=taken, file_sd_dir=str(tmp_path / "sd"))
+        machine = machine_for(cfg2)
+        with pytest.raises(ConfigError) as info:
+            MetricsSession(cfg2, machine)
+        assert f"[metrics] listen = {taken!r}: cannot listen there" in info.value.message
+        cfg3 = _config(tmp_path, vm="second")
+        MetricsSession(cfg3, machine).close()   # "second" was released by the failed session
+    finally:
+        first.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_linger_serves_until_a_signal_and_restores_the_handlers(tmp_path, machine_for, capsys, signum):
+    cfg = _config(tmp_path, vm="linger", listen="127.0.0.1:0", file_sd_dir=str(tmp_path / "sd"), linger=600)
+    session = MetricsSession(cfg, machine_for(cfg))
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def send_once_lingering():
+        # Wait for linger's own handler (not a fixed sleep), then signal the process.
+        while signal.getsignal(signum) is before[signum]:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signum)
+    sender = threading.Thread(target=send_once_lingering, daemon=True)
+    try:
+        session.vm_stopped()
+        sender.start()
+        start = time.monotonic()
+        session.linger()
+        assert time.monotonic() - start < 300, "the signal ended the 600 s linger"
+        assert "serving the final metrics for 600 s (Ctrl-C to stop)" in capsys.readouterr().err
+        assert {s: signal.getsignal(s) for s in before} == before
+    finally:
+        sender.join(timeout=60)
+        session.close()
