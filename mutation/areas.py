@@ -46,7 +46,7 @@ AREAS: dict[str, Area] = {a.name: a for a in [
     Area("vga", ("vmm/devices/vga.py",), ("tests/test_vga.py",), what="VGA text mode and registers"),
     Area("exporter", ("vmm/metrics/devices.py", "vmm/metrics/guest.py", "vmm/metrics/machine.py",
                       "vmm/metrics/registry.py", "vmm/metrics/exporter.py"),
-         ("tests/test_metrics_collectors.py", "tests/test_metrics_session.py"),
+         ("tests/test_metrics_collectors.py", "tests/test_metrics_session.py", "tests/test_metrics_golden.py"),
          what="the metrics exporter: collectors, HTTP endpoint, textfile, linger"),
     Area("run_loop", ("vmm/run_loop.py",),
          ("tests/test_interrupts.py", "-k", "tick_rate or pic_selftest or echoed or page_fault"),
