@@ -192,3 +192,75 @@ def test_kvm_stats_absent_without_the_capability(monkeypatch):
     finally:
         vm.close()
         kvm.close()
+
+
+class _Odd:
+    """Keys a device author might write, and values that are not numbers."""
+
+    def __init__(self):
+        self.counters = {"Read-Bytes": 5, "ready": True, "state": "idle", "ratio": 0.5,
+                         "errors": {"crc": False, "abrt": 2}}
+        self.gauges = {"Fifo Depth": 3}
+
+
+def test_device_hook_normalizes_keys_and_skips_what_is_not_a_number():
+    families = device_families([_Slot("odd", _Odd())], "t")
+    got = samples(families)
+    vm, dev = ("vm", "t"), ("device", "odd")
+    assert got[("pyos_device_read_bytes_total", (dev, vm))] == 5      # lower_snake_case
+    assert got[("pyos_device_fifo_depth", (dev, vm))] == 3
+    assert got[("pyos_device_ratio_total", (dev, vm))] == 0.5          # a float counts
+    assert got[("pyos_device_errors_total", (dev, ("kind", "abrt"), vm))] == 2
+    names = {name for name, _ in got}
+    assert not {"pyos_device_ready_total", "pyos_device_state_total"} & names  # a bool is no count
+    assert ("pyos_device_errors_total", (dev, ("kind", "crc"), vm)) not in got
+    text = exposition(families)
+    assert "# HELP pyos_device_read_bytes_total device counter read_bytes (counter), from the device's " \
+           "counters dict" in text
+    assert "# HELP pyos_device_fifo_depth device counter fifo_depth, from the device's gauges dict" in text
+    assert "# TYPE pyos_device_fifo_depth gauge" in text
+
+
+NEWER_LAYOUT = """
+struct fsstats { unsigned long long opens, reads; };
+struct newer_counters {
+    unsigned int magic, version;
+    unsigned long long irqs[16], spurious_irqs[16], syscalls[64];
+    char syscall_entry[16];
+    char heap_name[16];
+    struct { unsigned long long allocs; } heap;
+    struct fsstats fs;
+    char fs_name[16];
+    struct { unsigned long long flushes; } cache;
+    unsigned long long queue_depths[3];
+    unsigned long long widgets;
+};
+"""
+
+
+def test_a_newer_kernels_fields_are_exported_by_the_generic_rules():
+    """Fields are only ever appended to counters.h: a reader older than the kernel exports
+    what it has no rule for by the generic ones (a section's plugin is its <section>_name,
+    an array is labelled by index, a scalar is a counter), from the page's own layout."""
+    import cffi
+    newer = cffi.FFI()
+    newer.cdef(NEWER_LAYOUT)
+    c = newer.new("struct newer_counters *")
+    c.magic, c.version = lib.PYOS_COUNTERS_MAGIC, 2
+    c.heap_name, c.fs_name, c.syscall_entry = b"slab", b"ext2", b"int3"
+    c.heap.allocs, c.fs.opens, c.cache.flushes, c.widgets = 5, 4, 6, 9
+    c.queue_depths = [1, 2, 3]
+    families = GuestFamilies(GuestCounters(c), RAM).collect("t")
+    got = samples(families)
+    vm = ("vm", "t")
+    assert got[("pyos_guest_counters_valid", (vm,))] == 1
+    assert got[("pyos_guest_plugin_info", (("name", "ext2"), ("subsystem", "fs"), vm))] == 1
+    assert got[("pyos_guest_plugin_info", (("name", "slab"), ("subsystem", "heap"), vm))] == 1
+    assert got[("pyos_guest_fs_opens_total", (("plugin", "ext2"), vm))] == 4
+    assert got[("pyos_guest_heap_allocs_total", (("plugin", "slab"), vm))] == 5
+    assert got[("pyos_guest_cache_flushes_total", (vm,))] == 6       # a section with no plugin name
+    assert [got[("pyos_guest_queue_depths_total", (("index", str(i)), vm))] for i in range(3)] == [1, 2, 3]
+    assert got[("pyos_guest_widgets_total", (vm,))] == 9
+    text = exposition(families)
+    assert "# HELP pyos_guest_queue_depths_total guest counter queue_depths, by index" in text
+    assert "# HELP pyos_guest_fs_opens_total guest counter fs.opens (counters.h)" in text
