@@ -56,11 +56,16 @@ def test_textfile_holds_this_vms_final_series_only(tmp_path, machine_for):
     assert session.vm == "tf" and session.server is None and session.address is None
     assert _registered(session.collector)
     session.linger()   # no server: returns at once, whatever [metrics] linger says
+    kvm_stats = 1 if session.collector.kvm_sources else 0  # KVM_GET_STATS_FD: this host's kernel decides
     session.vm_stopped()
     session.close()
     text = out.read_text()
     assert 'pyos_vm_running{vm="tf"} 0.0' in text
     assert 'pyos_vm_memory_bytes{vm="tf"} 1.34217728e+08' in text
+    assert f'pyos_kvm_stats_available{{vm="tf"}} {kvm_stats:.1f}' in text
+    assert "# HELP pyos_vm_running 1 while the guest runs, 0 once it has stopped (the exporter lingers " \
+           "with the final values)" in text
+    assert "# HELP pyos_exporter_collect_seconds how long the previous collection of this VM's metrics took" in text
     assert "process_cpu_seconds_total" not in text, "node_exporter has its own process_* series"
     assert "# HELP" in text and "# TYPE" in text
     assert not _registered(session.collector)
