@@ -48,14 +48,15 @@ def _registered(collector) -> bool:
     return collector in registry.REGISTRY._collector_to_names
 
 
-def test_textfile_holds_this_vms_final_series_only(tmp_path, machine_for):
+def test_textfile_holds_this_vms_final_series_only(tmp_path, machine_for, capsys):
     cfg = _config(tmp_path, vm="tf")
     machine = machine_for(cfg)
     out = tmp_path / "pyos.prom"
     session = MetricsSession(cfg, machine, textfile=str(out))
     assert session.vm == "tf" and session.server is None and session.address is None
     assert _registered(session.collector)
-    session.linger()   # no server: returns at once, whatever [metrics] linger says
+    session.linger()   # no server: returns at once, whatever [metrics] linger says (10 s by default)
+    assert "serving the final metrics" not in capsys.readouterr().err
     kvm_stats = 1 if session.collector.kvm_sources else 0  # KVM_GET_STATS_FD: this host's kernel decides
     session.vm_stopped()
     session.close()
@@ -98,7 +99,7 @@ def test_endpoint_and_file_sd_target_live_while_the_session_does(tmp_path, machi
         assert session.server is not None and session.thread.daemon
         host, port = session.address.rsplit(":", 1)
         assert host == "127.0.0.1" and int(port) == session.server.server_port > 0
-        err = capsys.readouterr().err
+        err = capsys.readouterr().err.splitlines()
         assert f"pyos-vmm: metrics for vm 'web' at http://{session.address}/metrics" in err
         body = urllib.request.urlopen(f"http://{session.address}/metrics", timeout=30).read().decode()
         assert 'pyos_vm_running{vm="web"} 1.0' in body
@@ -131,6 +132,19 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(tmp_path, machine_for):
         MetricsSession(cfg3, machine).close()   # "second" was released by the failed session
     finally:
         first.close()
+
+
+def test_a_short_linger_is_served_in_full(tmp_path, machine_for, capsys):
+    cfg = _config(tmp_path, vm="short", listen="127.0.0.1:0", file_sd_dir=str(tmp_path / "sd"), linger=0.05)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        session.vm_stopped()
+        start = time.monotonic()
+        session.linger()
+        assert time.monotonic() - start >= 0.04  # waited (Event.wait may wake a hair early)
+        assert "pyos-vmm: serving the final metrics for 0.05 s (Ctrl-C to stop)" in capsys.readouterr().err
+    finally:
+        session.close()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
