@@ -236,6 +236,17 @@ int mm_selftest_heap(const struct mm_selftest_env *env)
                     !shrinks || (free_start - free_after_one <= HEAP_KEPT_MAX && free_start - free_after_two <= HEAP_KEPT_MAX),
                     "%ld frames kept after the first run, %ld after the second",
                     (uint64_t)(free_start - free_after_one), (uint64_t)(free_start - free_after_two));
+    /* Small blocks share frames: three blocks of 1 KiB (slab's largest size class,
+     * exactly) take at most two frames from the allocator, not one frame each. */
+    int64_t free_before_small = (int64_t)env->frames->free_frames;
+    void *small[3];
+    for (int i = 0; i < 3; i++)
+        small[i] = heap_plugin.alloc(1024);
+    int64_t small_frames = free_before_small - (int64_t)env->frames->free_frames;
+    failed += check("heap: three 1 KiB blocks share frames", small[0] && small[1] && small[2] && small_frames <= 2,
+                    "%ld frames for three 1 KiB blocks", (uint64_t)small_frames, 0);
+    for (int i = 0; i < 3; i++)
+        heap_plugin.free(small[i]);
     void *zero = heap_plugin.alloc(0);
     heap_plugin.free(zero);
     heap_plugin.free(NULL);
