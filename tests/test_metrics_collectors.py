@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from vmm.guest_counters import GuestCounters
 from vmm.kvm import Kvm, ffi, lib
@@ -195,7 +196,13 @@ def test_kvm_stats_absent_without_the_capability(monkeypatch):
 
 
 class _Odd:
-    """Keys a device author might write, and values that are not numbers."""
+    """Keys a device author might write, values that are not numbers, and metrics() of its own."""
+
+    def metrics(self, vm, device):
+        fam = GaugeMetricFamily("pyos_device_odd_temperature_celsius", "a device's own family",
+                                labels=["vm", "device"])
+        fam.add_metric([vm, device], 41.5)
+        return [fam]
 
     def __init__(self):
         self.counters = {"Read-Bytes": 5, "ready": True, "state": "idle", "ratio": 0.5,
@@ -208,6 +215,7 @@ def test_device_hook_normalizes_keys_and_skips_what_is_not_a_number():
     got = samples(families)
     vm, dev = ("vm", "t"), ("device", "odd")
     assert got[("pyos_device_read_bytes_total", (dev, vm))] == 5      # lower_snake_case
+    assert got[("pyos_device_odd_temperature_celsius", (dev, vm))] == 41.5  # its metrics() families too
     assert got[("pyos_device_fifo_depth", (dev, vm))] == 3
     assert got[("pyos_device_ratio_total", (dev, vm))] == 0.5          # a float counts
     assert got[("pyos_device_errors_total", (dev, ("kind", "abrt"), vm))] == 2

@@ -29,6 +29,7 @@ from vmm.kvm import ffi, lib
 from vmm.machine import Machine
 from vmm.metrics.guest import KNOWN_VERSIONS, GuestFamilies
 from vmm.metrics.machine import machine_families
+from vmm.run_loop import BEFORE_FIRST_EXIT
 
 GOLDEN = Path(__file__).parent / "golden" / "metrics_exposition.txt"
 PAGE_SIZE = ffi.sizeof("struct pyos_counters")
@@ -90,6 +91,10 @@ def _machine_section(kernel_elf) -> str:
         for bit, count in ((0, 1), (8, 2), (9, 3), (20, 4), (34, 5), (35, 6), (60, 7)):
             io[bit] += count
         io[-1] += 123_456_789
+        machine.loop.handling[BEFORE_FIRST_EXIT][-1] += 1_000_000   # set-up before the first KVM_RUN
+        hlt = machine.loop.handling[lib.KVM_EXIT_HLT]
+        hlt[24] += 2
+        hlt[-1] += 20_000_000
         families = [f for f in machine_families(machine, "m") if not f.name.startswith(("pyos_kvm_",))]
     finally:
         machine.close()
