@@ -91,6 +91,9 @@ def _machine_section(kernel_elf) -> str:
         for bit, count in ((0, 1), (8, 2), (9, 3), (20, 4), (34, 5), (35, 6), (60, 7)):
             io[bit] += count
         io[-1] += 123_456_789
+        mmio = machine.loop.handling[lib.KVM_EXIT_MMIO]
+        mmio[12] += 1
+        mmio[-1] += 3_000
         machine.loop.handling[BEFORE_FIRST_EXIT][-1] += 1_000_000   # set-up before the first KVM_RUN
         hlt = machine.loop.handling[lib.KVM_EXIT_HLT]
         hlt[24] += 2
