@@ -212,7 +212,12 @@ class PitCounter:
         if self.mode in (1, 5):
             self.armed = True  # loaded by the next gate trigger
         elif self.mode in (2, 3) and self.start is not None:
-            self.pending_reload = self.reload  # new count at the end of this period
+            # New count at the end of the period now in progress: count the
+            # run from that period's start, so the reload lands at its end
+            # (not at the end of the first period, which may be long past).
+            self._apply_pending_reload(now)
+            self.start += self.elapsed(now) // self.modulus * self.modulus
+            self.pending_reload = self.reload
         else:
             self._load(now)
 
