@@ -287,6 +287,8 @@ class Pit8254:
         self.epoch_ns = time.monotonic_ns()
         self.counters = [PitCounter(i, self.now) for i in range(3)]
         self.irq0 = irq0
+        if policy not in self.POLICIES:
+            raise ValueError(f"{name}: tick policy {policy!r} is not one of {', '.join(self.POLICIES)}")
         self.policy = policy
         self.irq0_masked = irq0_masked or (lambda: False)
         self.irq0_pending = irq0_pending or (lambda: False)
