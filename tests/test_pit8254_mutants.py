@@ -485,21 +485,31 @@ def test_bcd_count_with_non_decimal_digits(pit):  # noqa: F811
     assert read16(pit, 0) == 0x3981
 
 
-def test_gate_low_sets_out_high_in_modes_2_and_3(pit):  # noqa: F811
-    """Modes 2 and 3: GATE low stops counting and sets OUT high at once."""
+def test_gate_low_stops_modes_2_and_3_with_out_high(pit):  # noqa: F811
+    """Modes 2 and 3: GATE low disables counting (the count holds where it
+    was: the model once read N instead) and sets OUT high at once. A count
+    loaded while the gate is low holds at N."""
     c = pit.counters[2]
     pit.set_gate2(True)
     load(pit, 2, 2, 100)
     pit.clock.t += 99
-    assert not c.out()
+    assert not c.out() and read16(pit, 2) == 1
     pit.set_gate2(False)
-    assert c.out()
+    assert c.out() and read16(pit, 2) == 1
+    pit.clock.t += 500
+    assert c.out() and read16(pit, 2) == 1
     pit.set_gate2(True)
     load(pit, 2, 3, 100)
     pit.clock.t += 60
-    assert not c.out()
+    assert not c.out() and read16(pit, 2) == 80
     pit.set_gate2(False)
-    assert c.out()
+    pit.clock.t += 30
+    assert c.out() and read16(pit, 2) == 80
+    pit.set_gate2(False)                              # already low: still held
+    assert read16(pit, 2) == 80
+    load(pit, 2, 2, 300)
+    pit.clock.t += 40
+    assert c.out() and read16(pit, 2) == 300
 
 
 def test_rising_gate_reloads_modes_2_and_3(pit):  # noqa: F811
