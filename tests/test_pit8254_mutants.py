@@ -145,6 +145,17 @@ def test_no_deadline_is_the_run_loops_never(mono):
     assert dev.deadline_ns == run_loop.NEVER
 
 
+def test_service_before_any_edge_was_planned_delivers_nothing(mono):
+    """service() on a PIT that never planned an edge (counter 0 idle) delivers
+    nothing, whatever the time it is given."""
+    line = Line()
+    dev = Pit8254(line)
+    dev.service(run_loop.NEVER)
+    dev.attach_to_vcpu()
+    dev.service(run_loop.NEVER)
+    assert line.pulses == 0 and dev.stats["edges"] == 0
+
+
 def test_deadline_is_the_first_ns_the_edge_is_due_and_service_keeps_it(mono):
     """deadline_ns is the first host nanosecond at which counter 0's OUT has
     risen (an integer, as the vCPU alarm takes it); service() before it does
