@@ -145,3 +145,27 @@ def test_irq0_edges_follow_the_host_monotonic_clock():
     second_half = late[edges_wanted // 2:]
     assert min(second_half) < LATE_SLACK_S, \
         f"every edge of the second half came at least {min(second_half) * 1e3:.2f} ms late: the clock is slow"
+
+
+def test_new_count_in_a_later_period_loads_at_that_period_end(pit):  # noqa: F811
+    """Modes 2 and 3: a count written while counting loads at the end of the
+    period in progress, whichever period that is (not retroactively at the
+    end of the first one: the model once did that, so a guest changing its
+    tick rate saw the counter jump, and the next IRQ 0 came at once)."""
+    for mode in (2, 3):
+        load(pit, 0, mode, 100)
+        c = pit.counters[0]
+        start = pit.clock.t
+        pit.clock.t = start + 150                 # in the second period
+        pit.write(0, 1, 30)
+        pit.write(0, 1, 0)
+        assert c.next_rising_edge(pit.clock.t) == start + 200
+        if mode == 2:
+            assert read16(pit, 0) == 50           # still the old count, 50 clocks into period 2
+            pit.clock.t = start + 199
+            assert read16(pit, 0) == 1
+        pit.clock.t = start + 200
+        assert read16(pit, 0) == 30 and c.out()   # the new count from the period's end
+        assert c.next_rising_edge(pit.clock.t) == start + 230
+        pit.clock.t = start + 215
+        assert read16(pit, 0) == (15 if mode == 2 else 30)  # mode 3's second half starts again at N

@@ -92,6 +92,7 @@ class PitCounter:
         self.latched = []        # bytes still to read from a counter latch
         self.latched_status = None
         self.pending_reload = None  # modes 2/3: count to load at the next period end
+        self.held = 0               # modes 2/3 with gate low: the count, stopped
 
     # -- the counting element -------------------------------------------------
     @property
@@ -132,12 +133,12 @@ class PitCounter:
             return value, e != n
         if mode == 2:
             if not self.gate:
-                return n, True  # gate low: counting stops, OUT high
+                return self.held, True  # gate low: counting stops, OUT high
             phase = e % n
             return n - phase, phase != n - 1
         # mode 3: square wave
         if not self.gate:
-            return n, True
+            return self.held, True
         phase = e % n
         high = (n + 1) // 2
         if phase < high:
@@ -174,6 +175,7 @@ class PitCounter:
         self.null_count = False
         self.paused_elapsed = 0
         self.start = now
+        self.held = self.modulus  # loaded with the gate low: N until it rises
 
     # -- programming ----------------------------------------------------------
     def control(self, access: int, mode: int, bcd: bool):
@@ -212,7 +214,12 @@ class PitCounter:
         if self.mode in (1, 5):
             self.armed = True  # loaded by the next gate trigger
         elif self.mode in (2, 3) and self.start is not None:
-            self.pending_reload = self.reload  # new count at the end of this period
+            # New count at the end of the period now in progress: count the
+            # run from that period's start, so the reload lands at its end
+            # (not at the end of the first period, which may be long past).
+            self._apply_pending_reload(now)
+            self.start += self.elapsed(now) // self.modulus * self.modulus
+            self.pending_reload = self.reload
         else:
             self._load(now)
 
@@ -261,6 +268,8 @@ class PitCounter:
                 self.paused_elapsed = self.elapsed(now)
             elif rising:
                 self.start = now
+        elif self.mode in (2, 3) and self.start is not None and not level and self.gate:
+            self.held = self.value_and_out(now)[0]  # counting stops where it is
         self.gate = level
         if rising:
             if self.mode in (1, 5) and (self.armed or self.start is not None):
@@ -282,6 +291,8 @@ class Pit8254:
         self.epoch_ns = time.monotonic_ns()
         self.counters = [PitCounter(i, self.now) for i in range(3)]
         self.irq0 = irq0
+        if policy not in self.POLICIES:
+            raise ValueError(f"{name}: tick policy {policy!r} is not one of {', '.join(self.POLICIES)}")
         self.policy = policy
         self.irq0_masked = irq0_masked or (lambda: False)
         self.irq0_pending = irq0_pending or (lambda: False)
