@@ -351,6 +351,8 @@ def test_geometry_is_bounded_exactly(dev):
     assert dev.geometry()[1] == 60
     crtc(dev, 0x12, 59 * 4 - 1)
     assert dev.geometry()[1] == 59
+    crtc(dev, 0x12, 59 * 4 - 2)  # CR12 is the last line: lines = CR12 + 1
+    assert dev.geometry()[1] == 58
     crtc(dev, 0x12, 2)  # 3 scan lines: less than one row still shows one
     assert dev.geometry()[1] == 1
 
@@ -488,3 +490,78 @@ def test_dac_pixel_mask_and_colour_select(dev):
     outb(dev, 0x3C6, 0x1F)  # mask: 0x33 -> 0x13
     assert dev.colors()[3] == (0x86, 0x00, 0xFB)
     assert len(dev.colors()) == 16
+
+
+# -- the screen picture -----------------------------------------------------------------------
+def test_every_row_has_the_displayed_width(dev, ram):
+    """Each row holds exactly CR01 + 1 cells, read from its own start in memory."""
+    for i in range(2000):
+        ram[0xB8000 + 2 * i:0xB8000 + 2 * i + 2] = bytes([i & 0xFF, i >> 8])
+    s = dev.screen()
+    assert len(s.cells) == 25
+    for r, row in enumerate(s.cells):
+        assert row == [((80 * r + c) & 0xFF, (80 * r + c) >> 8) for c in range(80)]
+    crtc(dev, 0x0D, 40)  # start in the middle of a row
+    assert [len(row) for row in dev.screen().cells] == [80] * 25
+    last = dev.screen().cells[24]
+    assert last[39] == (1999 & 0xFF, 1999 >> 8) and last[40] == (0, 0)
+
+
+def test_cursor_visibility_edges(dev):
+    """The cursor shows when enabled, start <= end (a one-line cursor too),
+    start inside the cell, and its location inside the displayed rows and
+    columns; the end scan line is clipped to the cell."""
+    def cursor(start, end, location=0):
+        crtc(dev, 0x0A, start)
+        crtc(dev, 0x0B, end)
+        crtc(dev, 0x0E, location >> 8)
+        crtc(dev, 0x0F, location & 0xFF)
+        return dev.screen()
+
+    s = cursor(7, 7)
+    assert s.cursor_visible and (s.cursor_start, s.cursor_end) == (7, 7)
+    s = cursor(15, 31)
+    assert s.cursor_visible and s.cursor_end == 15, "end clipped to the 16-line cell"
+    assert not cursor(16, 31).cursor_visible, "start below the cell"
+    assert cursor(0, 15, 80 * 25 - 1).cursor_visible
+    s = cursor(0, 15, 80 * 25)
+    assert (s.cursor_row, s.cursor_column, s.cursor_visible) == (25, 0, False), "below the last row"
+    crtc(dev, 0x13, 50)  # 100 cells per row, 80 shown
+    s = cursor(0, 15, 79)
+    assert s.cursor_visible
+    s = cursor(0, 15, 80)
+    assert (s.cursor_row, s.cursor_column, s.cursor_visible) == (0, 80, False), "right of the last column"
+    assert cursor(0x20 | 3, 5).cursor_visible is False
+
+
+def test_signature_follows_everything_the_picture_depends_on(dev, ram):
+    """The display redraws only when the signature changes: it must change with
+    text memory, the registers, blanking (PAS) and any colour, including DAC
+    entries above 63 reached through colour select bits 3:2."""
+    sig = dev.signature()
+    assert dev.signature() == sig
+    inb(dev, 0x3DA)
+    outb(dev, 0x3C0, 0x00)  # PAS clear: blank
+    assert dev.signature() != sig
+    outb(dev, 0x3C0, 0x00)  # palette 0 = 0 again (data)
+    outb(dev, 0x3C0, 0x20)  # PAS set
+    assert dev.signature() == sig
+    ac(dev, 0x14, 0x04)  # colours now from DAC 64-127
+    sig = dev.signature()
+    outb(dev, 0x3C8, 64 + 7)
+    for c in (0x3F, 0x3F, 0x00):
+        outb(dev, 0x3C9, c)
+    assert dev.signature() != sig, "a visible colour changed"
+    sig = dev.signature()
+    outb(dev, 0x3C8, 200)  # not shown by any attribute
+    for c in (0x3F, 0x3F, 0x00):
+        outb(dev, 0x3C9, c)
+    assert dev.signature() == sig
+    outb(dev, 0x3C6, 0x0F)
+    assert dev.signature() != sig, "pixel mask"
+    sig = dev.signature()
+    ram[0xB8000 + 0x7FFF] = 1  # the last byte of the 32K window
+    assert dev.signature() != sig
+    sig = dev.signature()
+    ram[0xB8000 + 0x8000] = 1  # outside the window
+    assert dev.signature() == sig

@@ -1,0 +1,1 @@
+"""ATA model behaviours found by mutation testing (placeholder)."""
