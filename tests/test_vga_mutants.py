@@ -464,6 +464,17 @@ def test_dac_component_counter_is_shared_and_the_holding_register_starts_clear(d
     assert [inb(dev, 0x3C9) for _ in range(3)] == [0, 0x05, 0x07]
 
 
+def test_dac_holding_register_green_starts_clear(dev):
+    """Two reads then one write complete an entry whose red and green come from
+    the holding register: both 0 after reset."""
+    outb(dev, 0x3C8, 0x40)
+    inb(dev, 0x3C9)
+    inb(dev, 0x3C9)
+    outb(dev, 0x3C9, 0x09)
+    outb(dev, 0x3C7, 0x40)
+    assert [inb(dev, 0x3C9) for _ in range(3)] == [0, 0, 0x09]
+
+
 def test_dac_pixel_mask_and_colour_select(dev):
     """The colour path: palette register (6 bits), with P54S bits 5:4 from colour
     select bits 1:0, bits 7:6 from colour select bits 3:2, ANDed with the pixel
