@@ -222,3 +222,302 @@ def test_identify_protocol():
     rig.sector_in()
     assert not rig.line and rig.inb(STATUS) == DRDY | DSC
     assert rig.bus.read(DATA, 2) == 0
+
+
+# -- status and error registers on each kind of failure (ATA-6 6.2, 7.10, 7.15) --------------
+def test_error_completions_set_exact_status_and_error():
+    """An aborted command: DRDY|DSC|ERR (0x51), Error ABRT (0x04); an address that does
+    not exist: Error IDNF (0x10); a host read error: UNC (0x40); a host write or
+    flush error: DF too (0x71) with ABRT. Each interrupts and counts one error."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xF0)  # unsupported
+    assert rig.line and (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, 0x04)
+    rig.lba28(64, 1)
+    rig.out(COMMAND, 0x20)
+    assert rig.line and (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, 0x10)
+    assert rig.d0.counters["errors"] == 2
+    bad = Rig(MemImage(64, fail={"read", "write", "flush"}))
+    bad.lba28(3, 2)
+    bad.out(COMMAND, 0x20)
+    assert bad.line and (bad.inb(STATUS), bad.inb(ERROR)) == (0x51, 0x40)
+    bad.lba28(3, 2)
+    bad.out(COMMAND, 0x30)
+    assert not bad.line and bad.inb(STATUS) == 0x58
+    bad.sector_out(bytes(512))
+    assert bad.line and (bad.inb(STATUS), bad.inb(ERROR)) == (0x71, 0x04)
+    assert bad.regs()[:2] == (2, 3), "the failing sector, the sectors not done"
+    bad.out(COMMAND, 0xE7)
+    assert bad.line and (bad.inb(STATUS), bad.inb(ERROR)) == (0x71, 0x04)
+    bad.out(FEATURES, 0x82)
+    bad.out(COMMAND, 0xEF)
+    assert bad.line and (bad.inb(STATUS), bad.inb(ERROR)) == (0x71, 0x04)
+    assert bad.d0.write_cache is False, "the setting changed even though the flush failed"
+    c = bad.d0.counters
+    assert (c["errors"], c["flushes"], c["bytes_read"], c["bytes_written"]) == (4, 0, 0, 0)
+
+
+def test_successful_completion_clears_error():
+    """A command that completes normally leaves Error 0 and status DRDY|DSC (0x50)."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xF0)
+    assert rig.inb(ERROR) == ABRT
+    rig.out(COMMAND, 0xE7)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x50, 0)
+    rig.out(COMMAND, 0xF0)
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x20)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x58, 0), "a read's data phase: Error 0"
+    rig.out(COMMAND, 0xF0)
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x30)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x58, 0), "a write's data phase: Error 0"
+
+
+# -- Device Control (ATA-6 7.9) -----------------------------------------------------------------
+def test_device_control_reserved_bits_do_nothing():
+    """Only bit 1 (nIEN), bit 2 (SRST) and bit 7 (HOB) mean anything."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xE7)
+    for value in (0x01, 0x08, 0x10, 0x20, 0x40, 0x79):
+        rig.out(CONTROL, value)
+        assert rig.line, f"control {value:#x} masked the interrupt"
+        assert rig.inb(ALTSTATUS) == 0x50, f"control {value:#x}"
+    assert rig.channel.control_reg == 0
+    rig.out(CONTROL, 0xFF)
+    assert rig.channel.control_reg == 0x86
+    assert rig.inb(ALTSTATUS) == 0x80, "SRST: BSY alone"
+    assert not rig.line
+
+
+def test_busy_during_reset_reads_only_bsy_and_ignores_registers():
+    """While SRST is 1 both devices are busy: Status is 80h, the other registers
+    read 0 and writes to them (and to the data port) are ignored."""
+    rig = Rig(MemImage(64), MemImage(64))
+    rig.lba28(5, 1)
+    rig.out(CONTROL, SRST)
+    assert rig.inb(STATUS) == 0x80 and rig.inb(ALTSTATUS) == 0x80
+    for port in (ERROR, NSECT, LBAL, LBAM, LBAH, DEVICE):
+        assert rig.inb(port) == 0
+    assert rig.bus.read(DATA, 2) == 0 and rig.bus.read_block(DATA, 2, 4) == bytes(8)
+    rig.out(NSECT, 9)
+    rig.out(DEVICE, 0xF0)
+    rig.out(DATA, 0x1234, 2)
+    rig.bus.write_block(DATA, 2, bytes(8))
+    rig.out(CONTROL, SRST | NIEN)  # still in reset
+    rig.out(CONTROL, 0)
+    assert rig.regs() == (1, 1, 0, 0, 0xA0)
+    assert rig.inb(STATUS) == 0x50 and rig.inb(ERROR) == 1
+    assert rig.channel.unit == 0
+
+
+def test_reset_selects_device_0_and_resets_device_1_too():
+    """SRST resets both devices: each shows the signature and DRDY; device 0 is selected."""
+    rig = Rig(MemImage(64), MemImage(64))
+    rig.out(DEVICE, 0xB0)
+    rig.lba28(7, 2, dev=1)
+    rig.out(COMMAND, 0x20)  # device 1 in a transfer
+    rig.out(CONTROL, SRST)
+    rig.out(CONTROL, 0)
+    assert rig.inb(DEVICE) == 0xA0
+    rig.out(DEVICE, 0xB0)
+    assert rig.inb(STATUS) == 0x50 and rig.inb(ERROR) == 1
+    assert rig.regs()[:4] == (1, 1, 0, 0)
+    assert rig.bus.read(DATA, 2) == 0, "device 1's transfer was cancelled"
+    assert not rig.line
+
+
+def test_srst_cancels_pending_interrupts():
+    """Setting SRST drops both devices' pending interrupts; clearing it raises none."""
+    rig = Rig(MemImage(64), MemImage(64))
+    rig.out(COMMAND, 0xE7)
+    rig.out(DEVICE, 0xB0)
+    rig.out(COMMAND, 0xE7)
+    assert rig.line
+    rig.out(CONTROL, SRST)
+    assert not rig.line
+    rig.out(CONTROL, SRST)
+    rig.out(CONTROL, 0)
+    assert not rig.line
+    assert not rig.channel.drives[0].irq_pending and not rig.channel.drives[1].irq_pending
+
+
+def test_power_on_register_state():
+    """At power-on: the signature (1, 1, 0, 0), device 0, Error 01h, the previous
+    contents (HOB) all 0, multiple mode off, no pending interrupt."""
+    rig = Rig(MemImage(64))
+    assert rig.regs() == (1, 1, 0, 0, 0xA0)
+    rig.out(CONTROL, HOB)
+    assert rig.regs()[:4] == (0, 0, 0, 0)
+    assert rig.inb(ERROR) == 1, "Error with HOB = 1 is still the Error register"
+    rig.out(CONTROL, 0)
+    assert rig.inb(STATUS) == 0x50 and not rig.line
+    assert word(identify(rig), 59) == 0
+
+
+def test_software_reset_keeps_settings_unless_revert_to_defaults():
+    """SRST keeps the multiple count, CHS translation and features; after SET FEATURES
+    CCh (revert to power-on defaults) it restores them; 66h turns that off again."""
+    rig = Rig(MemImage(100000))
+
+    def settings():
+        data = identify(rig)
+        return word(data, 59), word(data, 55), word(data, 56), word(data, 85)
+
+    def reset():
+        rig.out(CONTROL, SRST)
+        rig.out(CONTROL, 0)
+
+    def customise():
+        rig.out(NSECT, 4)
+        rig.out(COMMAND, 0xC6)
+        rig.out(DEVICE, 0xA0 | 7)
+        rig.out(NSECT, 17)
+        rig.out(COMMAND, 0x91)
+        for f in (0x82, 0x55):
+            rig.out(FEATURES, f)
+            rig.out(COMMAND, 0xEF)
+        assert settings() == (0x104, 8, 17, 0)
+
+    defaults = settings()
+    assert defaults == (0, 16, 63, 0x60)
+    customise()
+    reset()
+    assert settings() == (0x104, 8, 17, 0), "kept over a reset"
+    rig.out(FEATURES, 0xCC)
+    rig.out(COMMAND, 0xEF)
+    assert rig.inb(STATUS) == 0x50
+    assert settings() == (0x104, 8, 17, 0), "CCh only arms the revert"
+    reset()
+    assert settings() == defaults
+    customise()
+    rig.out(FEATURES, 0x66)
+    rig.out(COMMAND, 0xEF)
+    reset()
+    assert settings() == (0x104, 8, 17, 0)
+
+
+# -- addresses --------------------------------------------------------------------------------
+def test_lba28_uses_all_28_bits():
+    """LBA28: LBA Low = bits 7:0, Mid = 15:8, High = 23:16, Device 3:0 = 27:24."""
+    img = MemImage(0x0FFFFFFF)
+    rig = Rig(img)
+    lba = 0x0ABCDEF1
+    rig.lba28(lba, 1)
+    rig.out(COMMAND, 0x20)
+    assert img.calls[-1] == ("read", lba, 1)
+    assert rig.sector_in() == sector(lba)
+    assert rig.regs() == (0, 0xF1, 0xDE, 0xBC, 0xEA)
+
+
+def test_lba48_uses_all_48_bits():
+    """LBA48: the previous contents are bits 47:24, the current 23:0; the sector
+    count is 16 bits (previous content high)."""
+    img = MemImage(1 << 48)
+    rig = Rig(img)
+    lba = 0xA1B2C3D4E5F6
+    rig.lba48(lba, 0x0102)
+    rig.out(COMMAND, 0x24)
+    assert img.calls[-1] == ("read", lba, 1)
+    assert rig.inb(NSECT) == 0x01 and (rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (0xF6, 0xE5, 0xD4)
+    rig.out(CONTROL, HOB)
+    assert (rig.inb(NSECT), rig.inb(LBAL), rig.inb(LBAM), rig.inb(LBAH)) == (0x01, 0xC3, 0xB2, 0xA1)
+    rig.out(CONTROL, 0)
+    assert rig.sector_in() == sector(lba)
+    assert rig.inb(DEVICE) == 0xE0, "LBA48 leaves Device bits 3:0 alone"
+
+
+def test_lba48_count_zero_means_65536():
+    """A 48-bit command with sector count 0000h transfers 65536 sectors."""
+    img = MemImage(70000)
+    rig = Rig(img)
+    rig.lba48(5, 0)
+    rig.out(COMMAND, 0x24)
+    assert rig.inb(STATUS) == 0x58
+    assert rig.d0.remaining == 65535
+    rig.lba48(70000 - 65536 + 1, 0)
+    rig.out(COMMAND, 0x24)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, IDNF)
+
+
+def test_lba48_progress_keeps_16_bit_sector_count():
+    """During a 48-bit read Sector Count's previous content holds bits 15:8 of
+    the sectors still to go."""
+    rig = Rig(MemImage(1000))
+    rig.lba48(2, 0x0101)
+    rig.out(COMMAND, 0x24)
+    rig.out(CONTROL, HOB)
+    assert rig.inb(NSECT) == 0x01 and rig.inb(LBAL) == 0
+    rig.out(CONTROL, 0)
+    assert rig.inb(NSECT) == 0x00 and rig.inb(LBAL) == 2
+    rig.sector_in()
+    rig.out(CONTROL, HOB)
+    assert rig.inb(NSECT) == 0x00
+    rig.out(CONTROL, 0)
+    assert (rig.inb(NSECT), rig.inb(LBAL)) == (0xFF, 3)
+
+
+def test_chs_progress_and_bounds():
+    """CHS (Device bit 6 = 0): registers after each block hold the last sector's
+    cylinder/head/sector; sector 0, a sector past the track, a head or cylinder
+    past the translation do not exist (IDNF)."""
+    img = MemImage(16 * 63 * 3)  # 3 cylinders
+    rig = Rig(img)
+    rig.chs(1, 15, 62, 3)  # the last two sectors of C1 H15, then C2 H0 S1
+    rig.out(COMMAND, 0x20)
+    first = (1 * 16 + 15) * 63 + 61
+    assert img.calls[-1] == ("read", first, 1)
+    assert rig.regs() == (2, 62, 1, 0, 0xAF)
+    rig.sector_in()
+    assert rig.regs() == (1, 63, 1, 0, 0xAF)
+    rig.sector_in()
+    assert rig.regs() == (0, 1, 2, 0, 0xA0)
+    assert rig.sector_in() == sector(first + 2)
+    for c, h, s in ((0, 0, 0), (0, 0, 64), (3, 0, 1), (256, 0, 1)):
+        rig.chs(c, h, s, 1)
+        rig.out(COMMAND, 0x20)
+        assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, IDNF), (c, h, s)
+    rig.chs(2, 15, 63, 1)
+    rig.out(COMMAND, 0x20)
+    assert rig.inb(STATUS) == 0x58, "the last sector of the translation"
+    rig.out(DEVICE, 0xA0 | 3)  # 4 heads, 63 sectors: 12 cylinders
+    rig.out(NSECT, 63)
+    rig.out(COMMAND, 0x91)
+    rig.chs(0, 4, 1, 1)
+    rig.out(COMMAND, 0x20)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, IDNF), "head 4 of 4"
+    rig.chs(11, 3, 63, 1)
+    rig.out(COMMAND, 0x20)
+    assert rig.inb(STATUS) == 0x58 and img.calls[-1] == ("read", (11 * 4 + 3) * 63 + 62, 1)
+    rig.chs(12, 0, 1, 1)
+    rig.out(COMMAND, 0x20)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, IDNF), "cylinder 12 of 12"
+
+
+def test_initialize_device_parameters_translation():
+    """INITIALIZE DEVICE PARAMETERS: sectors per track from Sector Count, heads =
+    Device bits 3:0 + 1, cylinders = capacity / (heads * sectors), at most 65535."""
+    rig = Rig(MemImage(16 * 63 * 100))
+    rig.out(DEVICE, 0xA0 | 0)
+    rig.out(NSECT, 1)
+    rig.out(COMMAND, 0x91)
+    data = identify(rig)
+    assert (word(data, 54), word(data, 55), word(data, 56)) == (65535, 1, 1)
+    assert word(data, 57) | word(data, 58) << 16 == 65535
+    rig.out(DEVICE, 0xA0 | 15)
+    rig.out(NSECT, 255)
+    rig.out(COMMAND, 0x91)
+    data = identify(rig)
+    assert (word(data, 54), word(data, 55), word(data, 56)) == (24, 16, 255)
+    assert (word(data, 1), word(data, 3), word(data, 6)) == (100, 16, 63), "words 1-6 stay the default"
+    big = Rig(MemImage(1 << 40))
+    data = identify(big)
+    assert word(data, 57) | word(data, 58) << 16 == 16383 * 16 * 63
+    big.channel.drives[0].cyls = 65535
+    big.channel.drives[0].heads = 65535
+    data = big.channel.drives[0].identify()
+    assert word(data, 57) | word(data, 58) << 16 == 0xFFFFFFFF, "words 57-58 saturate at 32 bits"
+    rig = Rig(MemImage(10))
+    rig.out(DEVICE, 0xA0 | 15)
+    rig.out(NSECT, 63)
+    rig.out(COMMAND, 0x91)
+    assert word(identify(rig), 54) == 1, "at least one cylinder"
