@@ -521,3 +521,201 @@ def test_initialize_device_parameters_translation():
     rig.out(NSECT, 63)
     rig.out(COMMAND, 0x91)
     assert word(identify(rig), 54) == 1, "at least one cylinder"
+
+
+# -- each command opcode (ATA-6 chapter 8) ------------------------------------------------------
+def run_read(rig, cmd, lba, count, lba48=False):
+    """Issue a read, return (data, interrupts seen at each DRQ block, blocks)."""
+    (rig.lba48 if lba48 else rig.lba28)(lba, count)
+    rig.out(COMMAND, cmd)
+    data, blocks, interrupts = b"", 0, 0
+    while rig.inb(ALTSTATUS) & DRQ:
+        interrupts += rig.line
+        rig.inb(STATUS)
+        blocks += 1
+        n = rig.d0.end
+        data += rig.bus.read_block(DATA, 2, n // 2)
+    return data, interrupts, blocks
+
+
+def run_write(rig, cmd, lba, payload, lba48=False):
+    """Issue a write, return (interrupts after each block, blocks)."""
+    (rig.lba48 if lba48 else rig.lba28)(lba, len(payload) // 512)
+    rig.out(COMMAND, cmd)
+    assert not rig.line, "no interrupt before the first block of a write"
+    blocks, interrupts, at = 0, 0, 0
+    while rig.inb(ALTSTATUS) & DRQ:
+        n = rig.d0.end
+        rig.bus.write_block(DATA, 2, payload[at:at + n])
+        at += n
+        blocks += 1
+        interrupts += rig.line
+        rig.inb(STATUS)
+    return interrupts, blocks
+
+
+@pytest.mark.parametrize("cmd,name,lba48,multiple", [
+    (0x20, "READ SECTORS", False, False), (0x21, "READ SECTORS", False, False),
+    (0x24, "READ SECTORS EXT", True, False), (0xC4, "READ MULTIPLE", False, True),
+    (0x29, "READ MULTIPLE EXT", True, True)])
+def test_read_commands(cmd, name, lba48, multiple):
+    """Each read opcode: 28- or 48-bit address, one sector per DRQ block or the
+    multiple count, an interrupt per block, counted under its name."""
+    img = MemImage(1 << 29)
+    rig = Rig(img)
+    rig.out(NSECT, 4)
+    rig.out(COMMAND, 0xC6)
+    lba = (1 << 28) + 3 if lba48 else 0x0123456
+    data, interrupts, blocks = run_read(rig, cmd, lba, 10, lba48)
+    assert data == b"".join(sector(s) for s in range(lba, lba + 10))
+    assert (interrupts, blocks) == ((3, 3) if multiple else (10, 10))
+    assert [c for c in img.calls if c[0] == "read"] == (
+        [("read", lba, 4), ("read", lba + 4, 4), ("read", lba + 8, 2)] if multiple
+        else [("read", lba + i, 1) for i in range(10)])
+    assert rig.inb(STATUS) == 0x50 and not rig.line
+    assert rig.d0.counters["commands"] == {"SET MULTIPLE MODE": 1, name: 1}
+    assert rig.d0.counters["bytes_read"] == 5120
+    assert rig.d0.counters["interrupts"] == 1 + interrupts
+
+
+@pytest.mark.parametrize("cmd,name,lba48,multiple", [
+    (0x30, "WRITE SECTORS", False, False), (0x31, "WRITE SECTORS", False, False),
+    (0x34, "WRITE SECTORS EXT", True, False), (0xC5, "WRITE MULTIPLE", False, True),
+    (0x39, "WRITE MULTIPLE EXT", True, True)])
+def test_write_commands(cmd, name, lba48, multiple):
+    """Each write opcode: 28- or 48-bit address, one sector per DRQ block or the
+    multiple count, an interrupt after every block, counted under its name."""
+    img = MemImage(1 << 29)
+    rig = Rig(img)
+    rig.out(NSECT, 4)
+    rig.out(COMMAND, 0xC6)
+    lba = (1 << 28) + 3 if lba48 else 0x0123456
+    payload = bytes(range(256)) * 20
+    interrupts, blocks = run_write(rig, cmd, lba, payload, lba48)
+    assert (interrupts, blocks) == ((3, 3) if multiple else (10, 10))
+    assert img.calls == ([("write", lba, 2048), ("write", lba + 4, 2048), ("write", lba + 8, 1024)]
+                             if multiple else [("write", lba + i, 512) for i in range(10)])
+    assert b"".join(img.data[s] for s in range(lba, lba + 10)) == payload
+    assert rig.inb(STATUS) == 0x50
+    assert rig.d0.counters["commands"] == {"SET MULTIPLE MODE": 1, name: 1}
+    assert rig.d0.counters["bytes_written"] == 5120
+    assert rig.d0.counters["interrupts"] == 1 + interrupts
+
+
+def test_multiple_commands_abort_before_set_multiple_mode():
+    """READ/WRITE MULTIPLE (EXT) abort while multiple mode is off; the others do not need it."""
+    for cmd in (0xC4, 0x29, 0xC5, 0x39):
+        rig = Rig(MemImage(64))
+        rig.lba28(1, 1)
+        rig.out(COMMAND, cmd)
+        assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, ABRT), hex(cmd)
+    for cmd in (0x20, 0x21, 0x24, 0x30, 0x31, 0x34):
+        rig = Rig(MemImage(64))
+        rig.lba48(1, 1)
+        rig.out(COMMAND, cmd)
+        assert rig.inb(STATUS) == 0x58, hex(cmd)
+
+
+def test_set_multiple_mode_values():
+    """SET MULTIPLE MODE takes 0 (off) or a power of two up to word 47's 16."""
+    rig = Rig(MemImage(64))
+    for n, ok in ((1, True), (2, True), (16, True), (0, True), (3, False), (12, False), (17, False),
+                  (32, False), (128, False)):
+        rig.out(NSECT, n)
+        rig.out(COMMAND, 0xC6)
+        assert rig.inb(STATUS) == (0x50 if ok else 0x51), n
+    rig.out(NSECT, 8)
+    rig.out(COMMAND, 0xC6)
+    rig.out(NSECT, 3)
+    rig.out(COMMAND, 0xC6)
+    assert rig.d0.multiple == 8, "a refused count leaves the old one"
+
+
+def test_set_features_subcommands():
+    """SET FEATURES: 02h/82h write cache, AAh/55h look-ahead, CCh/66h revert to
+    defaults, 03h transfer mode (PIO default 00h/01h, PIO flow control 08h-0Ch);
+    anything else aborts. Each completes with an interrupt."""
+    rig = Rig(MemImage(64))
+    for feature, mode, ok in ((0x03, 0x00, True), (0x03, 0x01, True), (0x03, 0x02, False),
+                              (0x03, 0x07, False), (0x03, 0x08, True), (0x03, 0x0A, True),
+                              (0x03, 0x0C, True), (0x03, 0x0D, False), (0x03, 0x40, False),
+                              (0x01, 0, False), (0x04, 0, False), (0x81, 0, False), (0x83, 0, False),
+                              (0xCC, 0, True), (0x66, 0, True), (0x00, 0, False)):
+        rig.out(FEATURES, feature)
+        rig.out(NSECT, mode)
+        rig.out(COMMAND, 0xEF)
+        assert rig.line, (feature, mode)
+        assert rig.inb(STATUS) == (0x50 if ok else 0x51), (hex(feature), hex(mode))
+    assert rig.d0.counters["commands"] == {"SET FEATURES": 16}
+    assert rig.d0.counters["errors"] == 9
+
+
+def test_set_features_write_cache_off_flushes():
+    """SET FEATURES 82h flushes what the cache holds; 02h and the others do not flush;
+    with the cache off every write command is flushed before it completes."""
+    img = MemImage(64)
+    rig = Rig(img)
+    for f in (0x02, 0xAA, 0x55, 0xCC, 0x66):
+        rig.out(FEATURES, f)
+        rig.out(COMMAND, 0xEF)
+    assert img.calls == []
+    rig.out(FEATURES, 0x82)
+    rig.out(COMMAND, 0xEF)
+    assert img.calls == [("flush",)]
+    run_write(rig, 0x30, 1, bytes(1024))
+    assert img.calls[1:] == [("write", 1, 512), ("flush",), ("write", 2, 512), ("flush",)]
+    rig.out(FEATURES, 0x02)
+    rig.out(COMMAND, 0xEF)
+    img.calls.clear()
+    run_write(rig, 0x30, 1, bytes(512))
+    assert img.calls == [("write", 1, 512)]
+    assert rig.d0.counters["flushes"] == 0, "only FLUSH CACHE counts as a flush"
+
+
+def test_flush_cache_commands():
+    """FLUSH CACHE (E7h) and FLUSH CACHE EXT (EAh) flush the image, complete with
+    an interrupt and are counted."""
+    img = MemImage(64)
+    rig = Rig(img)
+    rig.out(COMMAND, 0xE7)
+    assert rig.line and rig.inb(STATUS) == 0x50
+    rig.out(COMMAND, 0xEA)
+    assert rig.line and rig.inb(STATUS) == 0x50
+    assert img.calls == [("flush",), ("flush",)]
+    c = rig.d0.counters
+    assert c["flushes"] == 2 and c["commands"] == {"FLUSH CACHE": 1, "FLUSH CACHE EXT": 1}
+    assert c["interrupts"] == 2 and c["errors"] == 0
+
+
+def test_readonly_drive_aborts_every_write_command():
+    """A read-only image: every write opcode aborts before any data phase."""
+    for cmd in (0x30, 0x31, 0x34, 0xC5, 0x39):
+        img = MemImage(64, readonly=True)
+        rig = Rig(img)
+        rig.out(NSECT, 2)
+        rig.out(COMMAND, 0xC6)
+        rig.lba28(1, 1)
+        rig.out(COMMAND, cmd)
+        assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, ABRT), hex(cmd)
+        assert img.calls == []
+    rig = Rig(MemImage(64, readonly=None))
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x30)
+    assert rig.inb(STATUS) == 0x58, "readonly None: writable"
+
+
+def test_execute_device_diagnostic_counts_and_interrupt():
+    """EXECUTE DEVICE DIAGNOSTIC: both devices reset, only device 0 interrupts and
+    counts the command; device 0 ends up selected."""
+    rig = Rig(MemImage(64), MemImage(64))
+    rig.out(DEVICE, 0xB0)
+    rig.out(COMMAND, 0x90)
+    assert rig.line and rig.channel.unit == 0
+    d0, d1 = rig.channel.drives
+    assert d0.counters["commands"] == {"EXECUTE DEVICE DIAGNOSTIC": 1} and d0.counters["interrupts"] == 1
+    assert d1.counters["commands"] == {} and d1.counters["interrupts"] == 0 and not d1.irq_pending
+    only_slave = Rig(None, MemImage(64))
+    only_slave.out(DEVICE, 0xB0)
+    only_slave.out(COMMAND, 0x90)
+    d1 = only_slave.channel.drives[1]
+    assert d1.counters["commands"] == {"EXECUTE DEVICE DIAGNOSTIC": 1}, "the first present device reports"
