@@ -719,3 +719,250 @@ def test_execute_device_diagnostic_counts_and_interrupt():
     only_slave.out(COMMAND, 0x90)
     d1 = only_slave.channel.drives[1]
     assert d1.counters["commands"] == {"EXECUTE DEVICE DIAGNOSTIC": 1}, "the first present device reports"
+
+
+# -- interrupts, device selection, absent devices ---------------------------------------------
+def test_status_read_clears_only_the_selected_devices_interrupt():
+    """Reading Status acknowledges the selected device's interrupt; Alternate Status
+    does not; INTRQ follows the selected device (and nIEN)."""
+    rig = Rig(MemImage(64), MemImage(64))
+    rig.out(COMMAND, 0xE7)
+    rig.out(DEVICE, 0xB0)
+    rig.out(COMMAND, 0xE7)
+    d0, d1 = rig.channel.drives
+    assert d0.irq_pending and d1.irq_pending and rig.line
+    rig.inb(ALTSTATUS)
+    assert d1.irq_pending
+    rig.inb(STATUS)
+    assert not d1.irq_pending and d0.irq_pending and not rig.line
+    rig.out(DEVICE, 0xA0)
+    assert rig.line
+    rig.out(CONTROL, NIEN)
+    assert not rig.line
+    rig.inb(STATUS)
+    rig.out(CONTROL, 0)
+    assert not rig.line and not d0.irq_pending
+
+
+def test_nien_set_during_a_read_still_transfers():
+    """nIEN only masks INTRQ: the data blocks still come, and the pending
+    interrupt shows once nIEN is cleared."""
+    rig = Rig(MemImage(64))
+    rig.out(CONTROL, NIEN)
+    rig.lba28(1, 2)
+    rig.out(COMMAND, 0x20)
+    assert not rig.line
+    rig.bus.read_block(DATA, 2, 256)
+    assert not rig.line and rig.d0.irq_pending
+    rig.out(CONTROL, 0)
+    assert rig.line
+    rig.out(CONTROL, NIEN)
+    rig.bus.write_block(NSECT, 1, b"\x01")  # a command block write through write_block
+    assert rig.inb(NSECT) == 1
+
+
+def test_absent_device_1_reads():
+    """With device 1 absent and selected: Status and Alternate Status 0, Error 0
+    (device 0 answers the other registers), Device shows DEV = 1."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xF0)  # device 0 has ABRT in Error
+    rig.out(DEVICE, 0xB0)
+    assert rig.inb(STATUS) == 0 and rig.inb(ALTSTATUS) == 0
+    assert rig.inb(ERROR) == 0
+    assert rig.inb(DEVICE) == 0xB0
+    rig.out(DEVICE, 0xA0)
+    assert rig.inb(ERROR) == ABRT
+    assert rig.line, "device 1's Status read did not acknowledge device 0's interrupt"
+    rig.inb(STATUS)
+    rig.out(DEVICE, 0xB0)
+    rig.out(COMMAND, 0xE7)  # nobody takes it, device 0 keeps its state
+    rig.out(DEVICE, 0xA0)
+    assert rig.inb(ERROR) == ABRT and rig.d0.counters["commands"] == {"unsupported": 1}
+    rig.out(DEVICE, 0xB0)
+    rig.bus.write_block(DATA, 2, bytes(4))
+    rig.out(DATA, 0, 2)
+
+
+def test_device_register_keeps_bits_6_4_and_3_0():
+    """Device: bit 6 LBA, bit 4 DEV, bits 3:0; bits 7 and 5 read as one; a write
+    goes to both devices; DEV selects the device."""
+    rig = Rig(MemImage(64), MemImage(64))
+    rig.out(DEVICE, 0x00)
+    assert rig.inb(DEVICE) == 0xA0
+    rig.out(DEVICE, 0xFF)
+    assert rig.inb(DEVICE) == 0xFF and rig.channel.unit == 1
+    assert [d.device for d in rig.channel.drives] == [0x5F, 0x5F]
+    rig.out(DEVICE, 0x2F)
+    assert rig.channel.unit == 0 and rig.inb(DEVICE) == 0xAF
+
+
+def test_registers_are_written_to_both_devices():
+    """The command block registers are shared: a write reaches device 0 and device 1."""
+    rig = Rig(MemImage(64), MemImage(64))
+    for port, value in ((FEATURES, 0x11), (NSECT, 0x22), (LBAL, 0x33), (LBAM, 0x44), (LBAH, 0x55)):
+        rig.out(port, value)
+    for d in rig.channel.drives:
+        assert (d.feature, d.nsect, d.lbal, d.lbam, d.lbah) == (0x11, 0x22, 0x33, 0x44, 0x55)
+        assert (d.hob_feature, d.hob_nsect, d.hob_lbal, d.hob_lbam, d.hob_lbah) == (0, 1, 1, 0, 0)
+    rig.out(DEVICE, 0xB0)
+    assert rig.regs()[:4] == (0x22, 0x33, 0x44, 0x55)
+    rig.out(CONTROL, HOB)
+    assert rig.regs()[:4] == (1, 1, 0, 0)
+    assert rig.inb(ERROR) == 1
+
+
+def test_hob_is_cleared_by_a_write_to_any_command_block_register():
+    """Device Control HOB selects the previous contents until any command block register is written."""
+    for port in (FEATURES, NSECT, LBAL, LBAM, LBAH, DEVICE, COMMAND):
+        rig = Rig(MemImage(64))
+        rig.out(NSECT, 7)
+        rig.out(CONTROL, HOB)
+        assert rig.inb(NSECT) == 1
+        rig.out(port, 0xE7 if port == COMMAND else 0xA0 if port == DEVICE else rig.inb(port))
+        assert rig.channel.control_reg & HOB == 0, hex(port)
+    rig = Rig(MemImage(64))
+    rig.out(CONTROL, HOB | NIEN)
+    rig.out(NSECT, 3)
+    assert rig.channel.control_reg == NIEN, "nIEN stays"
+
+
+# -- the data port -----------------------------------------------------------------------------
+def test_data_port_widths_and_block_edges():
+    """Data-port reads and writes of 1, 2 and 4 bytes move that many bytes; an access
+    ending exactly at a block's end finishes the block (next block, or completion)."""
+    rig = Rig(MemImage(64))
+    rig.lba28(4, 2)
+    rig.out(COMMAND, 0x20)
+    rig.inb(STATUS)
+    got = b"".join(rig.bus.read(DATA, 4).to_bytes(4, "little") for _ in range(127))
+    assert rig.d0.pos == 508
+    got += rig.bus.read(DATA, 2).to_bytes(2, "little")
+    got += bytes([rig.bus.read(DATA, 1)])
+    assert rig.d0.pos == 511 and not rig.line
+    got += bytes([rig.bus.read(DATA, 1)])
+    assert got == sector(4)
+    assert rig.line, "the last byte of block 1 brought block 2 and its interrupt"
+    assert rig.d0.pos == 0 and rig.d0.lba == 6
+    rig.inb(STATUS)
+    got = b"".join(rig.bus.read(DATA, 4).to_bytes(4, "little") for _ in range(128))
+    assert got == sector(5) and rig.inb(ALTSTATUS) == 0x50 and not rig.line
+    # writes
+    img = rig.d0.image
+    rig.lba28(10, 2)
+    rig.out(COMMAND, 0x30)
+    payload = bytes((i * 7) & 0xFF for i in range(1024))
+    for i in range(0, 508, 4):
+        rig.out(DATA, int.from_bytes(payload[i:i + 4], "little"), 4)
+    rig.out(DATA, int.from_bytes(payload[508:510], "little"), 2)
+    rig.out(DATA, payload[510], 1)
+    assert rig.d0.pos == 511 and ("write", 10, 512) not in img.calls
+    rig.out(DATA, payload[511], 1)
+    assert img.calls[-1] == ("write", 10, 512) and rig.line and rig.d0.pos == 0
+    rig.inb(STATUS)
+    for i in range(512, 1024, 2):
+        rig.out(DATA, int.from_bytes(payload[i:i + 2], "little"), 2)
+    assert img.data[10] + img.data[11] == payload
+    assert rig.inb(STATUS) == 0x50
+    rig.out(DATA, 0xFFFF, 2)  # no transfer: ignored
+    assert img.calls[-1] == ("write", 11, 512)
+
+
+def test_reading_the_data_port_during_a_write_and_writing_it_during_a_read():
+    """The data port moves data only in the direction of the transfer."""
+    rig = Rig(MemImage(64))
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x30)
+    assert rig.bus.read(DATA, 2) == 0 and rig.bus.read_block(DATA, 2, 2) == bytes(4)
+    assert rig.d0.pos == 0
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x20)
+    rig.out(DATA, 0xFFFF, 2)
+    rig.bus.write_block(DATA, 2, b"\xff" * 4)
+    assert rig.d0.pos == 0
+    assert rig.sector_in() == sector(1)
+
+
+def test_rep_ins_and_outs_on_other_registers():
+    """rep insb/outsb on a command block register: one access per element."""
+    rig = Rig(MemImage(64))
+    rig.bus.write_block(LBAL, 1, b"\x05\x06\x07")
+    assert rig.inb(LBAL) == 7
+    rig.out(CONTROL, HOB)
+    assert rig.inb(LBAL) == 6
+    assert rig.bus.read_block(STATUS, 1, 3) == b"\x50\x50\x50"
+    rig.out(COMMAND, 0xE7)
+    assert rig.line
+    assert rig.bus.read_block(ALTSTATUS, 1, 2) == b"\x50\x50" and rig.line
+
+
+def test_identify_in_one_rep_insw_and_then_zeros():
+    """A rep insw longer than the IDENTIFY block returns the block, then zeros."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xEC)
+    data = rig.bus.read_block(DATA, 2, 260)
+    assert data[:512] == rig.d0.identify() and data[512:] == bytes(8)
+    assert rig.inb(STATUS) == 0x50
+
+
+# -- counters, stats, channels ----------------------------------------------------------------
+def test_channel_counters_sum_both_drives():
+    """channel.counters: per-unit lists (0 for an absent unit), commands summed by name."""
+    rig = Rig(MemImage(64), None)
+    rig.lba28(1, 2)
+    rig.out(COMMAND, 0x20)
+    rig.sector_in()
+    rig.sector_in()
+    rig.out(COMMAND, 0xE7)
+    rig.out(COMMAND, 0xF0)
+    c = rig.channel.counters
+    assert c == {"bytes_read": [1024, 0], "bytes_written": [0, 0], "flushes": [1, 0], "errors": [1, 0],
+                 "interrupts": [4, 0], "commands": {"READ SECTORS": 1, "FLUSH CACHE": 1, "unsupported": 1}}
+    two = Rig(MemImage(64), MemImage(64))
+    two.out(COMMAND, 0xE7)
+    two.out(DEVICE, 0xB0)
+    two.out(COMMAND, 0xE7)
+    two.out(COMMAND, 0xE7)
+    c = two.channel.counters
+    assert c["commands"] == {"FLUSH CACHE": 3} and c["flushes"] == [1, 2] and c["interrupts"] == [1, 2]
+
+
+def test_stats_lines_format():
+    """One --stats line per present drive, commands sorted by name."""
+    rig = Rig(MemImage(64, path="/x/a.img"), None)
+    rig.out(COMMAND, 0xE7)
+    rig.out(COMMAND, 0xEC)
+    rig.sector_in()
+    other = Rig(None, MemImage(64, path="b.img"))
+    other.channel.name = "ata1"
+    assert ata.stats_lines([rig.channel, other.channel]) == [
+        "ata0 device 0 (/x/a.img): read 0 B, written 0 B, 1 flushes, 0 errors, 2 interrupts; "
+        "commands: FLUSH CACHE 1, IDENTIFY DEVICE 1",
+        "ata1 device 1 (b.img): read 0 B, written 0 B, 0 flushes, 0 errors, 0 interrupts; commands: none"]
+
+
+def test_drive_serial_and_channels():
+    """Serials are PYOS<index>-<CRC32 of the path>; the primary channel (IRQ 14)
+    always exists, the secondary (IRQ 15) only with a third or fourth image;
+    images fill master, slave, master, slave."""
+    assert ata.drive_serial("/a/b.img", 3) == "PYOS3-%08X" % __import__("zlib").crc32(b"/a/b.img")
+    lines = {n: IrqLine(n) for n in range(16)}
+    imgs = [MemImage(8, path=f"{i}.img") for i in range(4)]
+    chans = ata.ata_channels(imgs, lines)
+    assert [c.name for c in chans] == ["ata0", "ata1"]
+    assert [c.irq for c in chans] == [lines[14], lines[15]]
+    assert [d.image for c in chans for d in c.drives] == imgs
+    assert [d.serial for c in chans for d in c.drives] == [ata.drive_serial(f"{i}.img", i) for i in range(4)]
+    assert chans[0].control.name == "ata0-control"
+    assert [c.name for c in ata.ata_channels(imgs[:2], lines)] == ["ata0"]
+    assert ata.ATA_CHANNELS == (("ata0", 0x1F0, 0x3F6, 14), ("ata1", 0x170, 0x376, 15))
+    one = ata.ata_channels(imgs[:1], lines)[0]
+    assert one.drives[1] is None and one.irq is lines[14]
+
+
+def test_control_port_reads_alternate_status_at_any_size():
+    """The control block register: reads are Alternate Status, writes Device Control (low byte)."""
+    rig = Rig(MemImage(64))
+    ctl = rig.channel.control
+    assert ctl.read(0, 1) == 0x50
+    ctl.write(0, 2, 0x0100 | NIEN)
+    assert rig.channel.control_reg == NIEN
