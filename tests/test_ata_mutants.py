@@ -40,16 +40,17 @@ class MemImage:
         self.data = {}
         self.calls = []
         self.fail = set(fail)  # "read", "write", "flush"
+        self.fail_from = None  # an LBA from which reads and writes fail
 
     def read(self, lba, count):
         self.calls.append(("read", lba, count))
-        if "read" in self.fail:
+        if "read" in self.fail or self.fail_from is not None and lba + count > self.fail_from:
             raise OSError(5, "EIO")
         return b"".join(self.data.get(s, sector(s)) for s in range(lba, lba + count))
 
     def write(self, lba, data):
         self.calls.append(("write", lba, len(data)))
-        if "write" in self.fail:
+        if "write" in self.fail or self.fail_from is not None and lba + len(data) // 512 > self.fail_from:
             raise OSError(28, "ENOSPC")
         for i in range(len(data) // 512):
             self.data[lba + i] = bytes(data[512 * i:512 * i + 512])
@@ -966,3 +967,55 @@ def test_control_port_reads_alternate_status_at_any_size():
     assert ctl.read(0, 1) == 0x50
     ctl.write(0, 2, 0x0100 | NIEN)
     assert rig.channel.control_reg == NIEN
+
+
+def test_host_error_in_the_middle_of_a_transfer():
+    """A host error on a later DRQ block ends the command there: ERR with UNC (read)
+    or DF + ABRT (write), the address registers on the failing block's first sector,
+    Sector Count the sectors not done; the blocks before it were transferred and counted."""
+    img = MemImage(64)
+    img.fail_from = 12
+    rig = Rig(img)
+    rig.out(NSECT, 2)
+    rig.out(COMMAND, 0xC6)
+    rig.lba28(8, 6)
+    rig.out(COMMAND, 0xC4)
+    assert rig.inb(STATUS) == 0x58 and rig.regs()[:2] == (4, 9)
+    assert rig.bus.read_block(DATA, 2, 512) == sector(8) + sector(9)
+    assert rig.line and (rig.inb(STATUS), rig.inb(ERROR)) == (0x58, 0)
+    assert rig.bus.read_block(DATA, 2, 512) == sector(10) + sector(11)
+    assert rig.line and (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, 0x40)
+    assert rig.regs()[:2] == (2, 12)
+    assert rig.d0.counters["bytes_read"] == 2048 and rig.d0.counters["errors"] == 1
+    rig.lba28(8, 6)
+    rig.out(COMMAND, 0xC5)
+    rig.bus.write_block(DATA, 2, bytes(1024))
+    assert rig.line and rig.inb(STATUS) == 0x58 and rig.regs()[:2] == (4, 9)
+    rig.bus.write_block(DATA, 2, bytes(1024))
+    assert rig.line and rig.inb(STATUS) == 0x58 and rig.regs()[:2] == (2, 11)
+    rig.bus.write_block(DATA, 2, bytes(1024))
+    assert rig.line and (rig.inb(STATUS), rig.inb(ERROR)) == (0x71, 0x04)
+    assert rig.regs()[:2] == (2, 12)
+    assert rig.d0.counters["bytes_written"] == 2048 and rig.d0.counters["errors"] == 2
+    assert rig.bus.read(DATA, 2) == 0
+
+
+def test_command_block_registers_take_the_low_byte():
+    """A 16-bit write to an 8-bit register keeps its low byte; Command likewise."""
+    rig = Rig(MemImage(64))
+    rig.out(NSECT, 0x1234, 2)
+    assert rig.inb(NSECT) == 0x34
+    rig.out(COMMAND, 0x01E7, 2)
+    assert rig.d0.counters["commands"] == {"FLUSH CACHE": 1}
+
+
+def test_chs_progress_with_cylinders_past_255():
+    """CHS cylinder is LBA Mid (bits 7:0) and LBA High (bits 15:8) in and out."""
+    img = MemImage(16 * 63 * 600)
+    rig = Rig(img)
+    rig.chs(0x1FF, 5, 10, 2)
+    rig.out(COMMAND, 0x20)
+    assert img.calls[-1] == ("read", (0x1FF * 16 + 5) * 63 + 9, 1)
+    assert rig.regs() == (1, 10, 0xFF, 0x01, 0xA5)
+    rig.sector_in()
+    assert rig.regs() == (0, 11, 0xFF, 0x01, 0xA5)
