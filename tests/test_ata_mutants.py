@@ -1019,3 +1019,25 @@ def test_chs_progress_with_cylinders_past_255():
     assert rig.regs() == (1, 10, 0xFF, 0x01, 0xA5)
     rig.sector_in()
     assert rig.regs() == (0, 11, 0xFF, 0x01, 0xA5)
+
+
+def test_rep_transfers_starting_inside_a_block():
+    """A rep insw/outsw that starts part-way into a DRQ block crosses into the
+    next block exactly where single accesses would."""
+    img = MemImage(64)
+    rig = Rig(img)
+    rig.lba28(20, 3)
+    rig.out(COMMAND, 0x20)
+    first = rig.bus.read(DATA, 2).to_bytes(2, "little") + rig.bus.read(DATA, 4).to_bytes(4, "little")
+    rest = rig.bus.read_block(DATA, 2, 3 * 256 - 3)
+    assert first + rest == sector(20) + sector(21) + sector(22)
+    assert rig.inb(STATUS) == 0x50
+    payload = bytes((i * 13 + 1) & 0xFF for i in range(3 * 512))
+    rig.lba28(30, 3)
+    rig.out(COMMAND, 0x30)
+    rig.out(DATA, int.from_bytes(payload[:2], "little"), 2)
+    rig.out(DATA, int.from_bytes(payload[2:6], "little"), 4)
+    rig.bus.write_block(DATA, 2, payload[6:])
+    assert rig.inb(STATUS) == 0x50
+    assert img.calls[-3:] == [("write", 30, 512), ("write", 31, 512), ("write", 32, 512)]
+    assert img.data[30] + img.data[31] + img.data[32] == payload
