@@ -870,11 +870,17 @@ def test_data_port_widths_and_block_edges():
 
 def test_reading_the_data_port_during_a_write_and_writing_it_during_a_read():
     """The data port moves data only in the direction of the transfer."""
-    rig = Rig(MemImage(64))
+    img = MemImage(64)
+    rig = Rig(img)
     rig.lba28(1, 1)
     rig.out(COMMAND, 0x30)
     assert rig.bus.read(DATA, 2) == 0 and rig.bus.read_block(DATA, 2, 2) == bytes(4)
-    assert rig.d0.pos == 0
+    assert rig.bus.read(DATA, 4) == 0
+    payload = bytes(range(256)) * 2
+    for i in range(0, 512, 2):
+        assert rig.inb(ALTSTATUS) == 0x58, "the reads took no room in the block"
+        rig.out(DATA, int.from_bytes(payload[i:i + 2], "little"), 2)
+    assert rig.inb(STATUS) == 0x50 and img.data[1] == payload
     rig.lba28(1, 1)
     rig.out(COMMAND, 0x20)
     rig.out(DATA, 0xFFFF, 2)
