@@ -1047,3 +1047,19 @@ def test_rep_transfers_starting_inside_a_block():
     assert rig.inb(STATUS) == 0x50
     assert img.calls[-3:] == [("write", 30, 512), ("write", 31, 512), ("write", 32, 512)]
     assert img.data[30] + img.data[31] + img.data[32] == payload
+
+
+def test_channel_with_only_device_1():
+    """With device 0 absent, device 1 still receives every register write and
+    runs commands; device 0's Status reads 0."""
+    img = MemImage(64)
+    rig = Rig(None, img)
+    assert rig.inb(STATUS) == 0
+    rig.lba28(9, 1, dev=1)
+    assert rig.regs() == (1, 9, 0, 0, 0xF0)
+    rig.out(FEATURES, 0x55)
+    rig.out(COMMAND, 0xEF)
+    assert rig.line and rig.inb(STATUS) == 0x50
+    rig.lba28(9, 1, dev=1)
+    rig.out(COMMAND, 0x20)
+    assert img.calls == [("read", 9, 1)] and rig.sector_in() == sector(9)
