@@ -10,6 +10,8 @@ call; the port numbers are the primary channel's (0x1F0-0x1F7, 0x3F6).
 
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from vmm.bus import Bus
@@ -951,7 +953,7 @@ def test_drive_serial_and_channels():
     """Serials are PYOS<index>-<CRC32 of the path>; the primary channel (IRQ 14)
     always exists, the secondary (IRQ 15) only with a third or fourth image;
     images fill master, slave, master, slave."""
-    assert ata.drive_serial("/a/b.img", 3) == "PYOS3-%08X" % __import__("zlib").crc32(b"/a/b.img")
+    assert ata.drive_serial("/a/b.img", 3) == "PYOS3-%08X" % zlib.crc32(b"/a/b.img")
     lines = {n: IrqLine(n) for n in range(16)}
     imgs = [MemImage(8, path=f"{i}.img") for i in range(4)]
     chans = ata.ata_channels(imgs, lines)
