@@ -533,6 +533,7 @@ def run_read(rig, cmd, lba, count, lba48=False):
     rig.out(COMMAND, cmd)
     data, blocks, interrupts = b"", 0, 0
     while rig.inb(ALTSTATUS) & DRQ:
+        assert blocks < 64, "the read never ends"
         interrupts += rig.line
         rig.inb(STATUS)
         blocks += 1
@@ -548,6 +549,7 @@ def run_write(rig, cmd, lba, payload, lba48=False):
     assert not rig.line, "no interrupt before the first block of a write"
     blocks, interrupts, at = 0, 0, 0
     while rig.inb(ALTSTATUS) & DRQ:
+        assert blocks < 64, "the write never ends"
         n = rig.d0.end
         rig.bus.write_block(DATA, 2, payload[at:at + n])
         at += n
