@@ -123,10 +123,11 @@ RW_COMMANDS = {
     0xC5: ("WRITE MULTIPLE", False, True, True),
     0x39: ("WRITE MULTIPLE EXT", True, True, True),
 }
+# (0x90 EXECUTE DEVICE DIAGNOSTIC is not here: it runs on both devices, so
+# AtaChannel._command handles it before any one drive sees it.)
 OTHER_COMMANDS = {
     0xEC: "IDENTIFY DEVICE", 0xC6: "SET MULTIPLE MODE", 0xE7: "FLUSH CACHE",
-    0xEA: "FLUSH CACHE EXT", 0xEF: "SET FEATURES", 0x90: "EXECUTE DEVICE DIAGNOSTIC",
-    0x91: "INITIALIZE DEVICE PARAMETERS",
+    0xEA: "FLUSH CACHE EXT", 0xEF: "SET FEATURES", 0x91: "INITIALIZE DEVICE PARAMETERS",
 }
 
 

@@ -322,10 +322,12 @@ class Vga:
 
     def signature(self) -> tuple:
         """Cheap to compute and equal while the picture stays the same: the
-        window's bytes and every register the picture depends on."""
+        window's bytes, every register the picture depends on and the 16
+        colours (which can come from any DAC entry: colour select bits 3:2
+        supply DAC index bits 7:6)."""
         base, size = self.window()
         return (bytes(self.ram[base:base + size]), tuple(self.crtc), tuple(self.seq), tuple(self.gc),
-                tuple(self.ac), self.ac_index & AC_PAS, self.dac_mask, tuple(map(tuple, self.dac[:64])))
+                tuple(self.ac), self.ac_index & AC_PAS, tuple(self.colors()))
 
     def screen(self) -> TextScreen:
         columns, rows, stride, cell_height = self.geometry()
