@@ -241,17 +241,20 @@ def test_control_socket_query_screen_and_screendump(tmp_path):
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 180
+        screen = None
         while True:
             assert vm.poll() is None, vm.stderr.read().decode()
             if sock.exists():
                 screen = request(str(sock), "query-screen").get("return")
-                if screen and screen["text"][24].startswith("done"):
+                # The driver stores the cells first and moves the hardware cursor (CRTC
+                # 0x0E/0x0F) after them: the screen is finished when both are.
+                if (screen and screen["text"][24].startswith("done")
+                        and screen["cursor"]["row"] == 24 and screen["cursor"]["column"] == 4):
                     break
-            assert time.monotonic() < deadline, "vgatest never finished drawing"
+            assert time.monotonic() < deadline, f"vgatest never finished drawing: {screen!r}"
             time.sleep(0.1)
         text, attrs = expected_vgatest_screen()
         assert screen["text"] == text and screen["attributes"] == attrs
-        assert screen["cursor"]["row"] == 24 and screen["cursor"]["column"] == 4
         shot = tmp_path / "ctl.png"
         out = subprocess.run(vmm_command("ctl", sock, "screendump", f"filename={shot}"), cwd=REPO,
                              capture_output=True, text=True, timeout=60)
