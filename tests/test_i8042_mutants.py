@@ -151,3 +151,62 @@ def test_bus_splits_a_16_bit_access_into_bytes():
     bus.register(0x65, 1, dev.data_port)         # (a stand-in byte device at 0x65)
     cmd(dev, 0x20)
     assert bus.read(0x64, 2) == (0x45 << 8) | 0x1D
+
+
+def test_irq1_falls_to_low_once_per_byte_read():
+    """Reading 0x60 drops IRQ 1 (a plain low, False) before the next byte raises it again."""
+    calls = []
+    l1 = IrqLine(1)
+    dev = k.I8042(irq_kbd=l1, irq_aux=IrqLine(12))
+    l1.connect(lambda n, level: calls.append(level))
+    cmd(dev, 0x20)
+    data(dev)
+    assert calls == [True, False] and l1.level is False
+    cmd(dev, 0x20)
+    cmd(dev, 0x21)
+    data(dev)
+    data(dev)
+    assert calls == [True, False, True, False, True, False] and l1.level is False
+
+
+def test_last_ram_byte_and_the_end_of_the_ranges():
+    """20-3F read RAM bytes 0-31 and 60-7F write them: 3F/7F are byte 31; 40 and 80 are not RAM commands."""
+    dev = make()
+    cmd(dev, 0x7F, 0xA7)
+    cmd(dev, 0x3F)
+    assert drain(dev) == [0xA7]
+    cmd(dev, 0x40)
+    assert drain(dev) == [] and dev.unknown_commands == 1
+    cmd(dev, 0x80, 0xEE)                         # unknown: the data byte goes to the keyboard (echo)
+    assert drain(dev) == [0xEE] and dev.unknown_commands == 2
+    assert dev.commands == 4
+
+
+def test_port_enables_and_self_test_keep_the_other_config_bits():
+    """A7/A8 change only config bit 5, AD/AE only bit 4, AA only sets bit 2."""
+    dev = make()
+    cmd(dev, 0x60, 0x43)
+    for c, expected in ((0xA7, 0x63), (0xAD, 0x73), (0xA8, 0x53), (0xAE, 0x43), (0xAA, None)):
+        cmd(dev, c)
+        if expected is None:
+            assert drain(dev) == [0x55]
+            expected = 0x47
+        cmd(dev, 0x20)
+        assert drain(dev) == [expected], hex(c)
+
+
+def test_counters_dict_names_every_counter():
+    dev = make()
+    cmd(dev, 0xC8)
+    cmd(dev, 0xC9)
+    cmd(dev, 0xFE)
+    cmd(dev, 0xD4, 0xF4)
+    cmd(dev, 0xD4, 0xF2)
+    dev.data_port.write(0, 1, 0xED)
+    dev.data_port.write(0, 1, 0x05)
+    dev.mouse.move(1, 1)
+    dev.keyboard.tap("a")
+    drain(dev)
+    c = dev.counters
+    assert c == {"bytes_to_guest": 10, "kbd_bytes": 4, "aux_bytes": 6, "commands": 5, "unknown_commands": 2,
+                 "resets": 1, "kbd_commands": 2, "keys": 2, "aux_commands": 2, "mouse_packets": 1, "leds": 5}
