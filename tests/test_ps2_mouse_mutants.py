@@ -1,0 +1,52 @@
+"""PS/2 mouse behaviours checked with the IBM pointing-device reference's own
+numbers (the valid sample rates, the button bits of a packet and of the
+status byte) and the model's documented bounds and counters."""
+
+from __future__ import annotations
+
+import pytest
+
+from vmm.devices import ps2_mouse as p
+
+from .ps2 import out, send
+
+
+@pytest.fixture
+def mouse():
+    return p.Ps2Mouse()
+
+
+@pytest.mark.parametrize("rate", [10, 20, 40, 60, 80, 100, 200])
+def test_every_valid_sample_rate_is_accepted(mouse, rate):
+    """F3 takes 10, 20, 40, 60, 80, 100 or 200 samples/s and reports it in E9's third byte."""
+    assert send(mouse, 0xF3, rate) == [0xFA, 0xFA]
+    assert send(mouse, 0xE9)[3] == rate
+
+
+@pytest.mark.parametrize("rate", [0, 9, 11, 21, 39, 41, 59, 61, 79, 81, 99, 101, 199, 201, 255])
+def test_other_sample_rates_are_refused(mouse, rate):
+    assert send(mouse, 0xF3, rate) == [0xFA, 0xFE]
+    assert mouse.sample_rate == 100
+
+
+@pytest.mark.parametrize("name, bit", [("left", 0x01), ("right", 0x02), ("middle", 0x04)])
+def test_each_button_sets_its_own_packet_bit(mouse, name, bit):
+    """Packet byte 0: bit 0 left, bit 1 right, bit 2 middle, bit 3 always 1."""
+    send(mouse, 0xF4)
+    mouse.button(name, True)
+    assert out(mouse) == [0x08 | bit, 0, 0]
+    mouse.button(name, False)
+    assert out(mouse) == [0x08, 0, 0]
+
+
+def test_queue_bound_is_1024_bytes(mouse):
+    """At most QUEUE_MAX = 1024 unread bytes wait; a reply or packet that does not fit whole is dropped and counted."""
+    assert p.QUEUE_MAX == 1024
+    send(mouse, 0xF4)
+    mouse.write(0xE6)                           # 1 byte (ACK) waiting
+    for _ in range(341):
+        mouse.move(1, 0)                        # 3 bytes each: 1024 in all
+    assert len(mouse.queue) == 1024 and mouse.counters["dropped"] == 0
+    mouse.write(0xE6)                           # one more byte does not fit
+    assert mouse.counters["dropped"] == 1
+    assert len(out(mouse)) == 1024
