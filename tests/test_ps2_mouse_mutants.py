@@ -50,3 +50,38 @@ def test_queue_bound_is_1024_bytes(mouse):
     mouse.write(0xE6)                           # one more byte does not fit
     assert mouse.counters["dropped"] == 1
     assert len(out(mouse)) == 1024
+
+
+def test_power_on_state(mouse):
+    assert mouse.name == "ps2-mouse" and p.Ps2Mouse("m").name == "m"
+    assert mouse.counters == {"commands": 0, "bytes_sent": 0, "packets": 0, "dropped": 0, "overflows": 0}
+    assert send(mouse, 0xE9) == [0xFA, 0x00, 0x02, 100]
+
+
+def test_read_data_at_power_on_and_after_defaults_reports_no_movement(mouse):
+    """EB (read data) works in any mode: with nothing moved since power-on, F6 or FF it reports 08 00 00."""
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0x00, 0x00]
+    send(mouse, 0xF0)
+    mouse.move(5, 5)
+    assert send(mouse, 0xF6) == [0xFA]                # defaults: stream mode, movement forgotten
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0x00, 0x00]
+    send(mouse, 0xF0)
+    mouse.move(5, 5)
+    assert send(mouse, 0xFF) == [0xFA, 0xAA, 0x00]
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0x00, 0x00]
+
+
+@pytest.mark.parametrize("total, overflow, value", [
+    (255, False, 0xFF), (256, True, 0xFF), (-256, False, 0x00), (-257, True, 0x00), (-255, False, 0x01)])
+def test_overflow_edges_of_the_9_bit_range(mouse, total, overflow, value):
+    """A 9-bit two's complement count holds -256..255: beyond it the axis's
+    overflow bit (X bit 6, Y bit 7) is set and the value clamped; each overflow is counted."""
+    send(mouse, 0xF0)
+    mouse.move(total, -total)                          # the same PS/2 count on X and Y (screen y is flipped)
+    packet = send(mouse, 0xEB)[1:]
+    sign = 0x30 if total < 0 else 0
+    assert packet == [0x08 | sign | (0xC0 if overflow else 0), value, value]
+    assert mouse.counters["overflows"] == (2 if overflow else 0)
+    mouse.move(total, 0)
+    send(mouse, 0xEB)
+    assert mouse.counters["overflows"] == (3 if overflow else 0)
