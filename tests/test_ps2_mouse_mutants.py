@@ -85,3 +85,21 @@ def test_overflow_edges_of_the_9_bit_range(mouse, total, overflow, value):
     mouse.move(total, 0)
     send(mouse, 0xEB)
     assert mouse.counters["overflows"] == (3 if overflow else 0)
+
+
+def test_wheel_count_is_clamped_to_4_bits_in_remote_mode(mouse):
+    """IntelliMouse byte 3 holds Z in -8..7: accumulated wheel movement beyond it is clamped."""
+    send(mouse, 0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF0)
+    mouse.move(0, 0, -20)
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0, 0, 0xF8]
+    mouse.move(0, 0, 20)
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0, 0, 0x07]
+    mouse.move(0, 0, -8)
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0, 0, 0xF8]
+
+
+def test_reset_is_obeyed_in_wrap_mode(mouse):
+    """In wrap mode every byte is echoed except EC (leave wrap mode) and FF (reset)."""
+    send(mouse, 0xEE)
+    assert send(mouse, 0xFF) == [0xFA, 0xAA, 0x00]
+    assert send(mouse, 0x12) == [0xFE]                # no longer wrapping: an unknown command
