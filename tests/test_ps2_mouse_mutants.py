@@ -103,3 +103,25 @@ def test_reset_is_obeyed_in_wrap_mode(mouse):
     send(mouse, 0xEE)
     assert send(mouse, 0xFF) == [0xFA, 0xAA, 0x00]
     assert send(mouse, 0x12) == [0xFE]                # no longer wrapping: an unknown command
+
+
+def test_remote_mode_accumulates_both_axes_and_get_id_clears_them(mouse):
+    """In remote mode movement adds up between reads, on Y as on X; F2 (and
+    EA/F0/F4/F5) clears the counters, as the model's command table says."""
+    send(mouse, 0xF0)
+    mouse.move(3, -4)
+    mouse.move(2, -6)                                # up 10 in all
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 5, 10]
+    mouse.move(7, 7)
+    assert send(mouse, 0xF2) == [0xFA, 0x00]
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 0, 0]
+
+
+def test_big_wheel_move_is_split_into_4_bit_steps(mouse):
+    """In stream mode a wheel movement beyond -8..7 goes out over several packets, each within it."""
+    send(mouse, 0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF4)
+    out(mouse)
+    mouse.move(0, 0, -20)
+    assert out(mouse) == [0x08, 0, 0, 0xF8, 0x08, 0, 0, 0xF8, 0x08, 0, 0, 0xFC]
+    mouse.move(0, 0, 20)
+    assert out(mouse) == [0x08, 0, 0, 0x07, 0x08, 0, 0, 0x07, 0x08, 0, 0, 0x06]
