@@ -125,3 +125,11 @@ def test_big_wheel_move_is_split_into_4_bit_steps(mouse):
     assert out(mouse) == [0x08, 0, 0, 0xF8, 0x08, 0, 0, 0xF8, 0x08, 0, 0, 0xFC]
     mouse.move(0, 0, 20)
     assert out(mouse) == [0x08, 0, 0, 0x07, 0x08, 0, 0, 0x07, 0x08, 0, 0, 0x06]
+
+
+def test_wheel_down_is_one_step_towards_the_user(mouse):
+    send(mouse, 0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF4)
+    out(mouse)
+    mouse.button("wheel-down", True)
+    mouse.button("wheel-down", False)                # a release scrolls nothing
+    assert out(mouse) == [0x08, 0, 0, 0x01]
