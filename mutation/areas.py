@@ -41,7 +41,7 @@ AREAS: dict[str, Area] = {a.name: a for a in [
     Area("uart", ("vmm/devices/uart16550.py",), ("tests/test_uart16550*.py",), what="16550 UART model"),
     Area("ata", ("vmm/devices/ata.py",), ("tests/test_ata.py",), what="ATA PIO disk model"),
     Area("ps2", ("vmm/devices/i8042.py", "vmm/devices/ps2_keyboard.py", "vmm/devices/ps2_mouse.py"),
-         ("tests/test_i8042.py", "tests/test_ps2_keyboard.py", "tests/test_ps2_mouse.py"),
+         ("tests/test_i8042*.py", "tests/test_ps2_keyboard*.py", "tests/test_ps2_mouse*.py"),
          what="8042 controller, PS/2 keyboard and mouse"),
     Area("vga", ("vmm/devices/vga.py",), ("tests/test_vga.py",), what="VGA text mode and registers"),
     Area("exporter", ("vmm/metrics/devices.py", "vmm/metrics/guest.py", "vmm/metrics/machine.py",
