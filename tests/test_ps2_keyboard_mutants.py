@@ -247,3 +247,19 @@ def test_pressed_keys_are_tracked_even_while_not_scanning():
     assert kbd.pressed == set()
     with pytest.raises(KeyError):
         kbd.press("nosuchkey")
+
+
+def test_refusals_say_why():
+    """The errors a console user sees name the character, or the room left in the type-ahead."""
+    with pytest.raises(ValueError) as e:
+        p.char_to_tap("é")
+    assert str(e.value) == ("cannot type 'é': only printable ASCII, newline, tab, backspace, escape "
+                            "and control characters have keys")
+    kbd = p.Ps2Keyboard()
+    for _ in range(100):
+        kbd.press("a")                                  # 16 in the buffer, 84 waiting
+    assert len(kbd.typeahead) == 84
+    with pytest.raises(ValueError) as e:
+        kbd.type_text("a" * 2040)
+    assert str(e.value) == ("too much text at once: 2040 characters need 4080 key events, "
+                            "the type-ahead has room for 4012; send it in parts")
