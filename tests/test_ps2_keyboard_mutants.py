@@ -192,6 +192,8 @@ def test_counters_count():
     assert got == [0x12, 0x1C, 0xF0, 0x1C, 0xF0, 0x12]
     c = kbd.counters
     assert c == {"commands": 4, "bytes_sent": 4 + 6, "keys": 4, "resends": 1, "dropped": 0}
+    assert send(kbd, 0xFE) == [0x12] and send(kbd, 0xFE) == [0x12]   # resend the last byte sent, again
+    assert kbd.counters["resends"] == 3 and kbd.counters["commands"] == 6
 
 
 def test_replies_beyond_sixteen_bytes_are_dropped():
