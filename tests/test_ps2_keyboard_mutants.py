@@ -265,3 +265,40 @@ def test_refusals_say_why():
         kbd.type_text("a" * 2040)
     assert str(e.value) == ("too much text at once: 2040 characters need 4080 key events, "
                             "the type-ahead has room for 4012; send it in parts")
+
+
+def test_scanning_commands_clear_the_output_buffer():
+    """F4, F5 and F6 clear the keyboard's output buffer before acknowledging (IBM reference)."""
+    for command in (0xF4, 0xF5, 0xF6):
+        kbd = p.Ps2Keyboard()
+        kbd.tap("a")
+        assert send(kbd, command) == [0xFA], hex(command)
+
+
+def test_type_ahead_waits_while_scanning_is_disabled():
+    """Keys typed before F5 that did not fit the buffer wait on the host's side
+    until scanning is enabled again (F4), and then arrive whole and in order."""
+    kbd = p.Ps2Keyboard()
+    for _ in range(8):
+        kbd.tap("a")                                    # 16 bytes fit: 5 taps and the 6th make
+    assert send(kbd, 0xF5) == [0xFA]                    # the buffer is cleared, the 6th make with it
+    kbd.tap("b")                                        # not scanning: not sent at all
+    assert out(kbd) == []
+    assert send(kbd, 0xF4) == [0xFA, 0xF0, 0x1C] + [0x1C, 0xF0, 0x1C] * 2
+
+
+def test_pause_release_sends_and_counts_nothing():
+    kbd = p.Ps2Keyboard()
+    kbd.press("pause")
+    kbd.release("pause")
+    assert out(kbd) == [0xE1, 0x14, 0x77, 0xE1, 0xF0, 0x14, 0xF0, 0x77]
+    assert kbd.counters["keys"] == 1
+
+
+def test_type_text_counts_modifier_events():
+    """Each character costs a press and a release, plus two per modifier."""
+    kbd = p.Ps2Keyboard()
+    with pytest.raises(ValueError, match="1025 characters need 4100 key events"):
+        kbd.type_text("A" * 1025)
+    kbd.type_text("A" * 1024)
+    assert kbd.counters["keys"] == 4096
