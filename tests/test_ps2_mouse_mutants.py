@@ -133,3 +133,13 @@ def test_wheel_down_is_one_step_towards_the_user(mouse):
     mouse.button("wheel-down", True)
     mouse.button("wheel-down", False)                # a release scrolls nothing
     assert out(mouse) == [0x08, 0, 0, 0x01]
+
+
+def test_scaling_2_1_keeps_the_direction(mouse):
+    """2:1 scaling maps |d| through 0,1,1,3,6,9 (then 2d) and keeps the sign: left and down scale too."""
+    send(mouse, 0xE7, 0xF4)
+    out(mouse)
+    mouse.move(-4, 5)                                   # left 4, down 5: PS/2 -4 and -5
+    assert out(mouse) == [0x08 | 0x10 | 0x20, (-6) & 0xFF, (-9) & 0xFF]
+    mouse.move(-10, 0)
+    assert out(mouse) == [0x08 | 0x10, (-20) & 0xFF, 0]
