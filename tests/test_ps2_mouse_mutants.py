@@ -143,3 +143,43 @@ def test_scaling_2_1_keeps_the_direction(mouse):
     assert out(mouse) == [0x08 | 0x10 | 0x20, (-6) & 0xFF, (-9) & 0xFF]
     mouse.move(-10, 0)
     assert out(mouse) == [0x08 | 0x10, (-20) & 0xFF, 0]
+
+
+def test_resend_at_power_on_repeats_zero(mouse):
+    """FE repeats the last byte sent; before any, the model sends 00."""
+    assert send(mouse, 0xFE) == [0x00]
+
+
+def test_status_byte_bits_one_at_a_time(mouse):
+    """E9's first byte: bit 6 remote mode, 5 reporting, 4 2:1 scaling, 2 left, 1 middle, 0 right."""
+    send(mouse, 0xF0)
+    assert send(mouse, 0xE9)[1] == 0x40
+    send(mouse, 0xEA, 0xF4)
+    assert send(mouse, 0xE9)[1] == 0x20
+    send(mouse, 0xF5, 0xE7)
+    assert send(mouse, 0xE9)[1] == 0x10
+    send(mouse, 0xE6)
+    for name, bit in (("left", 0x04), ("middle", 0x02), ("right", 0x01)):
+        mouse.button(name, True)
+        assert send(mouse, 0xE9)[1] == bit, name
+        mouse.button(name, False)
+
+
+def test_knock_is_the_last_three_rates(mouse):
+    """The IntelliMouse knock is 200, 100, 80 as the last three rates set, whatever came before."""
+    send(mouse, 0xF3, 10, 0xF3, 200, 0xF3, 100, 0xF3, 80)
+    assert send(mouse, 0xF2) == [0xFA, 0x03]
+
+
+def test_counters_count_every_event():
+    mouse = p.Ps2Mouse()
+    send(mouse, 0xF4)
+    mouse.move(1, 0)
+    mouse.move(0, 1)
+    mouse.button("left", True)
+    assert len(out(mouse)) == 9
+    c = mouse.counters
+    assert (c["commands"], c["bytes_sent"], c["packets"]) == (1, 1 + 9, 3)
+    for _ in range(343):
+        mouse.move(1, 0)                                 # 341 packets fit (1023 bytes), two do not
+    assert mouse.counters["dropped"] == 2
