@@ -183,3 +183,37 @@ def test_counters_count_every_event():
     for _ in range(343):
         mouse.move(1, 0)                                 # 341 packets fit (1023 bytes), two do not
     assert mouse.counters["dropped"] == 2
+
+
+def test_reporting_commands_clear_the_remote_counters(mouse):
+    """F4/F5 (like F2, EA and F0) clear the movement counters."""
+    for command in (0xF4, 0xF5):
+        send(mouse, 0xF0)
+        mouse.move(3, 3)
+        send(mouse, command)
+        assert send(mouse, 0xEB) == [0xFA, 0x08, 0, 0], hex(command)
+
+
+def test_wheel_accumulates_in_remote_mode_and_defaults_to_no_wheel(mouse):
+    send(mouse, 0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF0)
+    mouse.move(0, 0, 2)
+    mouse.move(0, 0, 3)
+    mouse.move(1, 0)                                     # no wheel movement given: Z stays
+    assert send(mouse, 0xEB) == [0xFA, 0x08, 1, 0, 5]
+    send(mouse, 0xEA, 0xF4)
+    mouse.move(1, 0)
+    assert out(mouse) == [0x08, 1, 0, 0]
+
+
+@pytest.mark.parametrize("dx, dy, packets", [
+    (-600, 0, [(0x18, 0x01, 0), (0x18, 0x01, 0), (0x18, 0xA6, 0)]),     # -255, -255, -90
+    (0, -600, [(0x08, 0, 0xFF), (0x08, 0, 0xFF), (0x08, 0, 0x5A)]),      # up: +255, +255, +90
+    (0, 600, [(0x28, 0, 0x01), (0x28, 0, 0x01), (0x28, 0, 0xA6)]),       # down: -255, -255, -90
+])
+def test_big_moves_split_within_plus_minus_255(mouse, dx, dy, packets):
+    """A stream-mode move is split into packets of at most 255 either way, never overflowing."""
+    send(mouse, 0xF4)
+    out(mouse)
+    mouse.move(dx, dy)
+    assert out(mouse) == [b for pk in packets for b in pk]
+    assert mouse.counters["overflows"] == 0
