@@ -217,3 +217,26 @@ def test_big_moves_split_within_plus_minus_255(mouse, dx, dy, packets):
     mouse.move(dx, dy)
     assert out(mouse) == [b for pk in packets for b in pk]
     assert mouse.counters["overflows"] == 0
+
+
+def test_button_packets_only_for_changes_in_stream_mode_with_reporting(mouse):
+    """A packet goes out when a button's state changes, in stream mode with reporting on;
+    otherwise the state is only kept (and shown by EB and E9)."""
+    mouse.button("left", True)                          # reporting off: nothing
+    assert out(mouse) == []
+    send(mouse, 0xF4)
+    mouse.button("left", True)                          # no change: nothing
+    mouse.button("right", False)
+    assert out(mouse) == []
+    send(mouse, 0xF0)                                   # remote: nothing, but EB shows it
+    mouse.button("right", True)
+    assert out(mouse) == []
+    assert send(mouse, 0xEB) == [0xFA, 0x08 | 0x03, 0, 0]
+
+
+def test_wheel_without_the_knock_sends_a_3_byte_packet_once(mouse):
+    send(mouse, 0xF4)
+    mouse.button("wheel-up", True)
+    assert out(mouse) == [0x08, 0, 0]
+    mouse.move(0, 0, 30)
+    assert out(mouse) == [0x08, 0, 0]
