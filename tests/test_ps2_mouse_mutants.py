@@ -240,3 +240,10 @@ def test_wheel_without_the_knock_sends_a_3_byte_packet_once(mouse):
     assert out(mouse) == [0x08, 0, 0]
     mouse.move(0, 0, 30)
     assert out(mouse) == [0x08, 0, 0]
+
+
+def test_button_packet_of_an_intellimouse_has_no_wheel_movement(mouse):
+    send(mouse, 0xF3, 200, 0xF3, 100, 0xF3, 80, 0xF4)
+    out(mouse)
+    mouse.button("middle", True)
+    assert out(mouse) == [0x08 | 0x04, 0, 0, 0]
