@@ -118,8 +118,9 @@ def test_the_other_names_qemu_accepts():
 
 
 # US layout: what each printable character is typed with.
-US_SHIFTED = dict(zip('!@#$%^&*()_+{}|:"~<>?', "1 2 3 4 5 6 7 8 9 0 minus equal bracket_left bracket_right "
-                                                   "backslash semicolon apostrophe grave_accent comma dot slash".split()))
+US_SHIFTED = dict(zip('!@#$%^&*()_+{}|:"~<>?',
+                      ("1 2 3 4 5 6 7 8 9 0 minus equal bracket_left bracket_right "
+                       "backslash semicolon apostrophe grave_accent comma dot slash").split()))
 US_PLAIN = dict(zip("-=[]\\;'`,./ ", "minus equal bracket_left bracket_right backslash semicolon apostrophe "
                                        "grave_accent comma dot slash spc".split()))
 US_PLAIN |= {"\n": "ret", "\r": "ret", "\t": "tab", "\b": "backspace", "\x7f": "backspace", "\x1b": "esc"}
