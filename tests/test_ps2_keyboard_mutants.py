@@ -127,6 +127,7 @@ US_PLAIN |= {"\n": "ret", "\r": "ret", "\t": "tab", "\b": "backspace", "\x7f": "
 
 
 def test_char_to_tap_is_the_us_layout():
+    assert len(US_SHIFTED) == 21 and len(US_PLAIN) == 12 + 6
     for c, key in US_SHIFTED.items():
         assert p.char_to_tap(c) == (key, ("shift",)), c
     for c, key in US_PLAIN.items():
