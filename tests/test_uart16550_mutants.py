@@ -152,8 +152,9 @@ def test_data_does_not_interrupt_with_only_thre_enabled(uart):
 
 def test_thre_interrupt_on_the_rising_edge_of_etbei_only(uart):
     """Enabling ETBEI while THR is empty raises THRE once; writing IER again with
-    ETBEI still set (after IIR was read) does not raise it again (as Bochs and
-    this model do: only the 0 -> 1 change of ETBEI samples THRE)."""
+    ETBEI still set (after IIR was read) does not raise it again: the datasheet
+    leaves this open, and this model's choice is that only the 0 -> 1 change
+    of ETBEI samples THRE."""
     uart.write(IER, 1, 0x02)
     assert uart.read(IIR, 1) == 0x02
     uart.write(IER, 1, 0x03)
