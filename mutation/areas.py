@@ -42,7 +42,7 @@ AREAS: dict[str, Area] = {a.name: a for a in [
     Area("ata", ("vmm/devices/ata.py",), ("tests/test_ata_mutants.py", "tests/test_ata.py"),
          what="ATA PIO disk model"),
     Area("ps2", ("vmm/devices/i8042.py", "vmm/devices/ps2_keyboard.py", "vmm/devices/ps2_mouse.py"),
-         ("tests/test_i8042.py", "tests/test_ps2_keyboard.py", "tests/test_ps2_mouse.py"),
+         ("tests/test_i8042*.py", "tests/test_ps2_keyboard*.py", "tests/test_ps2_mouse*.py"),
          what="8042 controller, PS/2 keyboard and mouse"),
     Area("vga", ("vmm/devices/vga.py",), ("tests/test_vga_mutants.py", "tests/test_vga.py"),
          what="VGA text mode and registers"),
