@@ -206,6 +206,7 @@ static const struct mm_selftest_env guest_env = {
     .heap = &pyos_counters.heap,
     .now_ns = tsc_now_ns,
     .refresh_stats = mm_refresh_stats,
+    .paging = &pyos_counters.paging,
 };
 
 int mm_selftest_run(void)

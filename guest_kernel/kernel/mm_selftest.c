@@ -312,6 +312,24 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     uint64_t image = paging_plugin.translate(probe_virt);
     failed += check("paging: the direct map and the kernel image translate (2 MiB pages)",
                     direct == probe_phys && image == probe_phys, "direct %#lx, image %#lx", direct, image);
+    /* The whole of what init() maps, edge to edge: RAM as init() reports it (to its last
+     * byte and not a page further), the uncached 3-4 GiB MMIO window (a 1 GiB page where
+     * the CPU has them) and the kernel image's last byte. */
+    uint64_t ram = env->paging->direct_map_bytes, image_end = kernel_image_end_phys();
+    static const uint64_t window[] = {0xC0000000UL, 0xC0200123UL, 0xFEE00000UL, 0xFFFFFFF8UL};
+    uint64_t edges_bad = 0;
+    if (!ram || paging_plugin.translate(DIRECT_MAP_BASE + ram - 8) != ram - 8)
+        edges_bad |= 1;
+    if (ram < 0xC0000000UL && paging_plugin.translate(DIRECT_MAP_BASE + ram) != PAGING_NOT_MAPPED)
+        edges_bad |= 8;
+    for (unsigned i = 0; i < sizeof window / sizeof window[0]; i++)
+        if (paging_plugin.translate(DIRECT_MAP_BASE + window[i]) != window[i])
+            edges_bad |= 2;
+    if (paging_plugin.translate(KERNEL_VMA + image_end - 1) != image_end - 1)
+        edges_bad |= 4;
+    failed += check("paging: RAM, the MMIO window and the kernel image mapped to their last byte, no more",
+                    edges_bad == 0, "wrong: %#lx (1 RAM end, 2 MMIO window, 4 image end, 8 past RAM)",
+                    edges_bad, 0);
     return failed;
 }
 

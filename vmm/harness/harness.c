@@ -125,7 +125,8 @@ int main(int argc, char **argv)
     printf("harness: frame allocator '%s', heap '%s', paging '%s', %s MiB\n", frame_alloc_plugin.name,
            heap_plugin.name, paging_plugin.name, argv[2]);
 
-    struct mm_selftest_env env = {&pyos_counters.frames, &pyos_counters.heap, now_ns, refresh};
+    struct mm_selftest_env env = {&pyos_counters.frames, &pyos_counters.heap, now_ns, refresh,
+                                  &pyos_counters.paging};
     if (!strcmp(argv[1], "bench")) {
         mm_bench(&env, argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 1000000);
         return 0;

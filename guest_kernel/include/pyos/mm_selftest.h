@@ -15,6 +15,7 @@ struct mm_selftest_env {
     struct heap_stats *heap;
     uint64_t (*now_ns)(void);     /* a clock for the benchmarks */
     void (*refresh_stats)(void);  /* brings frames->largest_free_frames up to date */
+    struct paging_stats *paging;  /* direct_map_bytes: how much RAM init() mapped */
 };
 
 /* Each returns the number of failed checks and prints a line per check. */
