@@ -41,6 +41,7 @@ class CoalescedPio:
     def __init__(self, vm, vcpu, bus):
         self.vm = vm
         self.bus = bus
+        self._slots = (mmap.PAGESIZE - HEADER) // ENTRY.size
         ring = vcpu.coalesced_ring()
         self.available = ring is not None
         if ring is not None:
@@ -49,17 +50,12 @@ class CoalescedPio:
             # ring.first and ring.last as two ints the run loop reads after every
             # exit: pending() is `words[0] != words[1]` without a call or a cffi lookup
             self.words = memoryview(self._view).cast("I")
-            # The ring as u64s, three per entry: phys_addr, len | pio << 32, data (see drain())
+            # The ring as bytes and as u64s, three per entry: phys_addr, len | pio << 32, data
             self._bytes = memoryview(self._view)
-            self._quads = memoryview(self._view)[HEADER:HEADER + self._slots_of() * ENTRY.size].cast("Q")
-        self._slots = self._slots_of()
+            self._quads = self._bytes[HEADER:HEADER + self._slots * ENTRY.size].cast("Q")
         self.zones: list[tuple[int, int]] = []
         self.drained = 0   # writes taken from the ring, for --stats
         self.batches = 0   # drains that found any
-
-    @staticmethod
-    def _slots_of() -> int:
-        return (mmap.PAGESIZE - HEADER) // ENTRY.size
 
     def add(self, port: int, length: int) -> bool:
         """Coalesce writes to ports port..port+length-1; False if this KVM cannot."""

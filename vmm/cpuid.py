@@ -32,9 +32,8 @@ def machine_cpuid(supported, tsc_khz: int):
     buf = ffi.new("char[]", ffi.sizeof("struct kvm_cpuid2") + count * ffi.sizeof("struct kvm_cpuid_entry2"))
     cpuid = ffi.cast("struct kvm_cpuid2 *", buf)
     cpuid.nent = count
-    for i, entry in enumerate(entries):
-        cpuid.entries[i] = entry
-    for i in range(len(entries)):
+    for i, source in enumerate(entries):
+        cpuid.entries[i] = source
         entry = cpuid.entries[i]
         if entry.function == 1:
             entry.edx &= ~CPUID1_EDX_APIC
