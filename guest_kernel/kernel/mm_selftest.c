@@ -70,6 +70,8 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     uint64_t free_start = st->free_frames, largest_start = st->largest_free_frames;
 
     /* 1. Order 0 until exhaustion; each frame records its own number. */
+    uint64_t allocs_start = st->allocs, frees_start = st->frees, failures_start = st->failures;
+    uint64_t splits_start = st->splits, merges_start = st->merges;
     uint64_t n = 0, phys;
     while ((phys = frame_alloc_plugin.alloc(0)) != 0) {
         *(uint64_t *)phys_to_virt(phys) = phys >> FRAME_SHIFT;
@@ -95,6 +97,16 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     env->refresh_stats();
     failed += check("random-order free restores the free count", st->free_frames == free_start,
                     "%lu free, expected %lu", st->free_frames, free_start);
+    /* The counters the metrics export: one alloc per block handed out, one failure for the
+     * allocation that found nothing, one free per block given back; breaking up free
+     * blocks and putting them together again both happened (every frame went and came back). */
+    failed += check("counters: allocs, failures and frees count each call",
+                    st->allocs - allocs_start == n && st->failures - failures_start == 1 &&
+                    st->frees - frees_start == n,
+                    "%lu allocs, %lu frees", st->allocs - allocs_start, st->frees - frees_start);
+    failed += check("counters: splits and merges both counted", st->splits != splits_start &&
+                    st->merges != merges_start, "%lu splits, %lu merges", st->splits - splits_start,
+                    st->merges - merges_start);
     failed += check("coalescing restores the largest block", st->largest_free_frames == largest_start,
                     "largest %lu frames, expected %lu", st->largest_free_frames, largest_start);
 
