@@ -9,23 +9,11 @@ from vmm.bus import Bus
 from vmm.devices import i8042 as k
 from vmm.irq import IrqLine
 
+from .test_i8042 import cmd, data, status  # the port helpers; drain() below tests OBF by its literal bit
+
 
 def make():
     return k.I8042(irq_kbd=IrqLine(1), irq_aux=IrqLine(12))
-
-
-def cmd(dev, c, *data):
-    dev.command_port.write(0, 1, c)
-    for d in data:
-        dev.data_port.write(0, 1, d)
-
-
-def status(dev):
-    return dev.command_port.read(0, 1)
-
-
-def data(dev):
-    return dev.data_port.read(0, 1)
 
 
 def drain(dev):

@@ -21,8 +21,6 @@ import os
 import random
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
-
 from vmm import config as config_mod
 from vmm.guest_counters import GuestCounters
 from vmm.kvm import ffi, lib
@@ -31,23 +29,11 @@ from vmm.metrics.guest import KNOWN_VERSIONS, GuestFamilies
 from vmm.metrics.machine import machine_families
 from vmm.run_loop import BEFORE_FIRST_EXIT
 
+from .test_metrics_collectors import exposition
+
 GOLDEN = Path(__file__).parent / "golden" / "metrics_exposition.txt"
 PAGE_SIZE = ffi.sizeof("struct pyos_counters")
 RAM = 128 << 20
-
-
-class _Families:
-    def __init__(self, families):
-        self.families = families
-
-    def collect(self):
-        return self.families
-
-
-def _text(families) -> str:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families))
-    return generate_latest(registry).decode()
 
 
 def _page(seed: int, version: int):
@@ -70,7 +56,7 @@ def _guest_section() -> str:
                 KNOWN_VERSIONS.stop - 1, KNOWN_VERSIONS.stop]
     for seed, version in enumerate(versions):
         families = GuestFamilies(GuestCounters(_page(seed, version)), RAM).collect(f"v{version}")
-        parts.append(f"## guest page, seed {seed}, version {version}\n{_text(families)}")
+        parts.append(f"## guest page, seed {seed}, version {version}\n{exposition(families)}")
     return "".join(parts)
 
 
@@ -101,7 +87,7 @@ def _machine_section(kernel_elf) -> str:
         families = [f for f in machine_families(machine, "m") if not f.name.startswith(("pyos_kvm_",))]
     finally:
         machine.close()
-    return "## machine (not run)\n" + _text(families)
+    return "## machine (not run)\n" + exposition(families)
 
 
 def test_exposition_matches_the_reviewed_copy(kernel_elf):

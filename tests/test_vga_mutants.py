@@ -11,17 +11,9 @@ import pytest
 from vmm.bus import Bus
 from vmm.devices import vga as v
 
+from .test_vga import dev, ram  # noqa: F401 (fixtures: 1 MiB of RAM, a Vga on it)
+
 BASE = 0x3B0  # the VGA decodes 0x3B0-0x3DF
-
-
-@pytest.fixture
-def ram():
-    return memoryview(bytearray(0x100000))
-
-
-@pytest.fixture
-def dev(ram):
-    return v.Vga(ram)
 
 
 def outb(dev, port, value):
