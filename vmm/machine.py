@@ -347,6 +347,7 @@ class Machine:
             disk.close()
         if self._close_output:
             self._close_output()
+        self.loop.close()
         self.vcpu.close()
         self.memory.close()
         self.vm.close()

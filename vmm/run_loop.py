@@ -19,7 +19,8 @@ Anything that must get the vCPU's attention from another thread (Ctrl-C,
 terminal input, a device raising an IRQ from its own thread) calls kick():
 it sets kvm_run.immediate_exit, so a kick that lands just before KVM_RUN is
 not lost, and sends KICK_SIGNAL to the vCPU thread, which makes a KVM_RUN in
-progress return with EINTR. A halted vCPU sleeps on an event instead. After
+progress return with EINTR. A halted vCPU sleeps on an eventfd instead
+(vmm/wakeup.py: no lock, so a kick from a signal handler cannot deadlock). After
 a kick the loop runs its `inputs` (the UART's inbox: other threads only
 queue, the vCPU thread owns the device state).
 
@@ -50,6 +51,7 @@ from .coalesced import FLUSH_NS
 from .errors import GuestCrash
 from .kvm import KvmError, ffi, lib
 from .report import register_dump
+from .wakeup import Wakeup
 
 KICK_SIGNAL = signal.SIGUSR1
 
@@ -114,7 +116,7 @@ class RunLoop:
         # Called in the vCPU thread after a kick or a wake-up from halt: devices
         # whose other threads only queue work for it (the UART's inbox).
         self.inputs: list = []
-        self._wakeup = threading.Event()
+        self._wakeup = Wakeup()  # set by kicks, even from a signal handler (no lock: vmm/wakeup.py)
         self._halted = False  # the vCPU thread sleeps in _on_hlt
         self.paused = False   # stop/cont (control socket): no KVM_RUN while set
         self.parked = False   # the vCPU thread is waiting in _wait_while_paused
@@ -167,6 +169,10 @@ class RunLoop:
         target = self.thread
         if target is not None and target != caller:
             signal.pthread_kill(target, KICK_SIGNAL)
+
+    def close(self):
+        """Release the wake-up eventfd (after every thread that kicks has stopped)."""
+        self._wakeup.close()
 
     def request_stop(self, status: int):
         """Stop the VM; run() returns `status`."""

@@ -73,7 +73,8 @@ class MetricsSession:
         if self.server is None or seconds <= 0:
             return
         print(f"pyos-vmm: serving the final metrics for {seconds:g} s (Ctrl-C to stop)", file=sys.stderr)
-        done = threading.Event()
+        from ..wakeup import Wakeup
+        done = Wakeup()  # set by a signal handler: threading.Event's lock could deadlock it
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):  # either ends the linger, cleanly
@@ -83,6 +84,7 @@ class MetricsSession:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+            done.close()
 
     def close(self):
         try:
