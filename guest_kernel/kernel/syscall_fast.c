@@ -1,7 +1,8 @@
 /*
  * The system-call fast path's C half; the entry itself is int3_entry in
  * arch/x86_64/isr.S, which explains the path. Here: which calls may take it
- * (syscall_fast_table) and the check on the way out.
+ * (syscall_fast_table), and the layout isr.S's inline check on the way out
+ * (task_pending_work) relies on.
  */
 #include <stddef.h>
 #include <pyos/counters.h>
@@ -15,6 +16,12 @@
 _Static_assert(SYSCALL_FAST_SLOTS == PYOS_SYSCALL_SLOTS, "isr.S indexes pyos_counters.syscalls by nr");
 _Static_assert(offsetof(struct pyos_counters, syscalls) == 584,
                "pyos_counters.syscalls moved: update COUNTERS_SYSCALLS in arch/x86_64/isr.S");
+/* isr.S tests task_pending_work(current) inline on the way out. */
+_Static_assert(offsetof(struct task, sig.pending) == 0x450 && offsetof(struct task, sig.blocked) == 0x458,
+               "struct task's signal sets moved: update TASK_SIG_PENDING/TASK_SIG_BLOCKED in arch/x86_64/isr.S");
+_Static_assert(sizeof(((struct task *)0)->sig.pending) == 8 && sizeof(((struct task *)0)->sig.blocked) == 8,
+               "isr.S tests the signal sets as 64-bit words");
+_Static_assert(sizeof need_resched == 4, "isr.S tests need_resched with cmpl");
 
 /* The handler for each number that needs no trap frame; NULL: the full path. */
 syscall_fn syscall_fast_table[SYSCALL_FAST_SLOTS];
@@ -32,16 +39,4 @@ void syscall_fast_init(void)
     for (size_t i = 0; i < sizeof needs_frame / sizeof needs_frame[0]; i++)
         if (needs_frame[i] < SYSCALL_FAST_SLOTS)
             syscall_fast_table[needs_frame[i]] = NULL;
-}
-
-struct fast_exit {
-    long result;        /* rax */
-    unsigned long work; /* rdx: nonzero sends isr.S through syscall_exit_work */
-};
-
-/* Kept short (no frame pointer): it runs on every fast system call. */
-__attribute__((optimize("omit-frame-pointer")))
-struct fast_exit syscall_fast_finish(long result)
-{
-    return (struct fast_exit){result, (unsigned long)task_pending_work(current)};
 }

@@ -101,7 +101,7 @@ static __attribute__((noinline)) void trap_dispatch(struct trap_frame *frame)
         syscall_exit_work(frame);
         return;
     }
-    if (from_user && v == 3 && frame->rip == VDSO_ADDR + 1) {  /* int3 in the vDSO (the full path) */
+    if (from_user && v == 3 && frame->rip == VDSO_ADDR + VDSO_INT3_RIP) {  /* int3 in the vDSO (the full path) */
         syscall_dispatch(frame);
         syscall_exit_work(frame);
         return;

@@ -2,7 +2,10 @@
  * The vDSO: one kernel page mapped into every process at VDSO_ADDR, the only
  * way user code enters the kernel. It holds either
  *     syscall; ret           (0f 05 c3)   where the CPU delivers `syscall`
- *     int3; nop; ret         (cc 90 c3)   elsewhere
+ *     mov %r10, %rcx; int3; ret   (4c 89 d1 cc c3)   elsewhere
+ * (the copy puts the 4th argument where the C ABI wants it, in user mode,
+ * where an instruction costs nothing: the kernel's fast path calls the
+ * handler without moving it; arch/x86_64/isr.S).
  * It starts with `syscall` when the CPU has it. On PVM-style hosts the CPU
  * then jumps to syscall_entry but stays in user mode, so its first
  * privileged instruction faults from user mode at that address:
@@ -28,7 +31,8 @@ extern char syscall_entry[];
 static int decided;
 
 static const uint8_t use_syscall[] = {0x0f, 0x05, 0xc3};
-static const uint8_t use_int3[] = {0xcc, 0x90, 0xc3};
+static const uint8_t use_int3[] = {0x4c, 0x89, 0xd1, 0xcc, 0xc3};
+_Static_assert(sizeof use_int3 == VDSO_INT3_RIP + 1, "the int3 entry's saved RIP is VDSO_ADDR + VDSO_INT3_RIP");
 static const uint8_t null_trap[] = {0xcc, 0xc3};  /* int3; ret: the benchmarks' floor */
 
 static void set_entry(const char *how)

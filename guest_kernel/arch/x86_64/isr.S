@@ -27,27 +27,31 @@ isr_stubs:
     .endr
 
 /*
- * #BP (int3): system calls first (a trap from the vDSO's `int3` at VDSO_ADDR,
- * saved RIP = VDSO_ADDR + 1), then the vDSO's null trap (RIP = VDSO_ADDR +
+ * #BP (int3): system calls first (a trap from the vDSO's `int3`, saved RIP =
+ * VDSO_ADDR + VDSO_INT3_RIP), then the vDSO's null trap (RIP = VDSO_ADDR +
  * VDSO_NULL_TRAP + 1), which returns at once: the benchmarks' floor for a
  * user → kernel → user round trip. Anything else takes the common path.
  * RIP is compared in two halves: VDSO_ADDR does not fit an imm32 (kernel/vdso.c
- * checks the halves).
+ * checks the halves), and no register is free before we know it is the vDSO.
  *
  * The system-call fast path. Kernel mode is emulated instruction by
- * instruction on PVM-style hosts, so a call that needs nothing but its
- * arguments skips the trap frame: no register is saved, the handler from
- * syscall_fast_table (kernel/syscall_fast.c) is called with the arguments
- * where the C ABI wants them (r10 → rcx), and iretq goes straight back. The
- * vDSO is called as a function, so the caller-saved registers are the
- * kernel's to clobber (pyos/syscall_nr.h); on the way out they hold 0, the
- * result or the handler's address, so no kernel data leaks. Two cases take the full path:
+ * instruction on PVM-style hosts (about half a microsecond each), so the path
+ * is counted in instructions: 30 for getpid, from int3 to iretq.
+ * A call that needs nothing but its arguments skips the trap frame: no
+ * register is saved, the handler from syscall_fast_table
+ * (kernel/syscall_fast.c) is called with the arguments where the C ABI wants
+ * them (the vDSO copies r10 to rcx in user mode, where it costs nothing),
+ * and iretq goes straight back. The vDSO is called as a function, so the
+ * caller-saved registers are the kernel's to clobber (pyos/syscall_nr.h); on
+ * the way out they hold 0, the result or the handler's address, so no kernel
+ * data leaks. Two cases take the full path:
  *  - a call whose slot is empty (it needs the user's registers in a trap
  *    frame: fork, execve, sigreturn; or an unknown number): before running it,
  *    exactly as any trap;
- *  - pending work on the way out (task_pending_work: a reschedule, a signal):
- *    after it, by building the trap frame then (the callee-saved registers are
- *    still the user's; the clobbered ones are saved as 0) and leaving through
+ *  - pending work on the way out (task_pending_work(current), tested here
+ *    inline: a reschedule, or a signal pending and not blocked): after it, by
+ *    building the trap frame then (the callee-saved registers are still the
+ *    user's; the clobbered ones are saved as 0) and leaving through
  *    syscall_exit_work() and trap_return like every trap.
  */
 #include <pyos/syscall_nr.h>
@@ -55,8 +59,10 @@ isr_stubs:
 #define VDSO_HI 0x7fff
 #define SYSCALL_FAST_SLOTS 64   /* = PYOS_SYSCALL_SLOTS (kernel/syscall_fast.c checks) */
 #define COUNTERS_SYSCALLS 584   /* offsetof(struct pyos_counters, syscalls) (checked there too) */
+#define TASK_SIG_PENDING 0x450  /* offsetof(struct task, sig.pending) (checked there too) */
+#define TASK_SIG_BLOCKED 0x458  /* offsetof(struct task, sig.blocked) (checked there too) */
 int3_entry:
-    cmpl $(VDSO_LO + 1), (%rsp)
+    cmpl $(VDSO_LO + VDSO_INT3_RIP), (%rsp)
     jne 2f
     cmpl $VDSO_HI, 4(%rsp)
     jne 3f
@@ -66,16 +72,19 @@ int3_entry:
     testq %r11, %r11
     jz 3f
     incq pyos_counters + COUNTERS_SYSCALLS(,%rax,8)
-    movq %r10, %rcx
     subq $8, %rsp           /* the C ABI's 16-byte alignment at a call */
     call *%r11
-    movq %rax, %rdi
-    call syscall_fast_finish     /* rax: the result again; rdx: pending work */
     addq $8, %rsp
-    testq %rdx, %rdx
-    jnz 4f
-    xorl %ecx, %ecx         /* rdx is 0, rdi the result, r11 the handler's address */
+    movq current(%rip), %rcx    /* task_pending_work(current), inline: */
+    movq TASK_SIG_BLOCKED(%rcx), %rdx
+    notq %rdx
+    andq TASK_SIG_PENDING(%rcx), %rdx
+    jnz 4f                  /* a signal to deliver */
+    cmpl $0, need_resched(%rip)
+    jne 4f                  /* a reschedule */
+    xorl %ecx, %ecx         /* rdx is 0, rax the result, r11 the handler's address */
     xorl %esi, %esi
+    xorl %edi, %edi
     xorl %r8d, %r8d
     xorl %r9d, %r9d
     xorl %r10d, %r10d

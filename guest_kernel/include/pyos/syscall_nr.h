@@ -17,6 +17,9 @@
  * at once (arch/x86_64/isr.S): the floor of a user → kernel → user round
  * trip on this host, for the benchmarks to compare system calls against. */
 #define VDSO_NULL_TRAP 16
+/* The vDSO's int3 entry is `mov %r10, %rcx; int3; ret` (kernel/vdso.c): the
+ * trap's saved RIP is VDSO_ADDR + VDSO_INT3_RIP, which marks a system call. */
+#define VDSO_INT3_RIP 4
 
 #define SYS_write 1
 #define SYS_read 2

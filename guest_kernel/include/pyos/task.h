@@ -62,7 +62,8 @@ static inline int task_signal_pending(const struct task *t)
 }
 
 /* Work to do before task t returns to user mode: a reschedule or a signal.
- * The system-call fast path leaves through the full path when this is nonzero. */
+ * The system-call fast path leaves through the full path when this is nonzero;
+ * arch/x86_64/isr.S tests the same in assembly: change both together. */
 static inline int task_pending_work(const struct task *t)
 {
     return need_resched || task_signal_pending(t);
