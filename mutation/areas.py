@@ -51,8 +51,10 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          ("tests/test_metrics_collectors.py", "tests/test_metrics_session.py", "tests/test_metrics_golden.py"),
          what="the metrics exporter: collectors, HTTP endpoint, textfile, linger"),
     Area("run_loop", ("vmm/run_loop.py",),
-         ("tests/test_interrupts.py", "-k", "tick_rate or pic_selftest or echoed or page_fault"),
-         vm=True, timeout_floor=120, what="KVM_RUN loop: exits, injection, kicks (VM boots)"),
+         ("tests/test_run_loop_units.py", "tests/test_run_loop_kick.py", "tests/test_interrupts.py", "-k",
+          "run_loop_units or run_loop_kick or tick_rate or pic_selftest or echoed or page_fault"),
+         vm=True, timeout_floor=120,
+         what="KVM_RUN loop: exits, injection, kicks (scripted vCPU first, then VM boots)"),
     # -- plugin C against the native host harness -------------------------------------------
     Area("buddy", ("plugins/frame_alloc_buddy/buddy.c",), _harness("buddy-slab-direct"),
          what="buddy frame allocator (host harness)"),

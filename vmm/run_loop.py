@@ -359,7 +359,11 @@ class RunLoop:
                     take()
                 continue
             reason = run.exit_reason
-            counts[reason] += 1
+            try:
+                counts[reason] += 1
+            except IndexError:  # free when not raised: no bounds check per exit
+                raise self.crash(errors.EXIT_GUEST_DEAD, f"unexpected KVM exit reason {reason} (a newer "
+                                 f"kernel's? pyos-vmm knows reasons below {HANDLING_REASONS})") from None
             if reason == EXIT_IO:
                 # One unpack of the kvm_run io record instead of five cffi lookups.
                 direction, size, port, count, offset = unpack_io(view, IO_RECORD_OFFSET)
@@ -443,7 +447,7 @@ class RunLoop:
             if mmio.is_write:
                 self.mmio_bus.write(addr, length, int.from_bytes(bytes(mmio.data)[:length], "little"))
             else:
-                value = self.mmio_bus.read(addr, length)
+                value = self.mmio_bus.read(addr, length) & ((1 << 8 * length) - 1)  # as port reads are
                 mmio.data[0:length] = list(value.to_bytes(length, "little"))
         except UnclaimedAccess as access:
             value = self._unclaimed(access)

@@ -1,0 +1,750 @@
+"""The run loop (vmm/run_loop.py) driven by a scripted vCPU: each exit kind, injection, stops.
+
+No KVM here. ScriptedVcpu has what the loop uses of a Vcpu (a struct
+kvm_run in a plain buffer, `_run_fn` in place of the KVM_RUN ioctl,
+interrupt(), the register getters of a crash report), and each KVM_RUN plays
+the next step of a script: it fills kvm_run as KVM would for one exit. So
+each test states one contract of the loop: what a device sees for an exit,
+what lands in the data buffer of an `in`, when an interrupt is injected or an
+interrupt window requested, which status run() returns, what a crash report
+names, what the metrics count. tests/test_interrupts.py and
+tests/test_run_loop_kick.py check the same loop under a real guest.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import threading
+import time
+
+import pytest
+
+from vmm import errors
+from vmm.bus import Bus
+from vmm.errors import GuestCrash
+from vmm.kvm import KvmError, ffi, lib
+from vmm.run_loop import BEFORE_FIRST_EXIT, KICK_SIGNAL, NEVER, SUM, RunLoop
+
+RUN_SIZE = 3 * 4096
+DATA = 4096  # where KVM puts an I/O exit's data: inside the kvm_run mapping
+IO, MMIO, HLT, INTR = lib.KVM_EXIT_IO, lib.KVM_EXIT_MMIO, lib.KVM_EXIT_HLT, lib.KVM_EXIT_INTR
+WINDOW = lib.KVM_EXIT_IRQ_WINDOW_OPEN
+
+
+class ScriptedVcpu:
+    """A vCPU whose every KVM_RUN is the next step of a script (step(run, vcpu) -> 0 or -errno)."""
+
+    fd = -1
+
+    def __init__(self, script):
+        self._mem = bytearray(RUN_SIZE)
+        self._buf = ffi.from_buffer(self._mem)
+        self.run_size = RUN_SIZE
+        self.run_map = memoryview(self._mem)
+        self.run_struct = ffi.cast("struct kvm_run *", self._buf)
+        self.script = list(script)
+        self.entries = []   # the loop's state at each KVM_RUN (see _run)
+        self.injected = []  # vectors, in order
+        self.events = []    # anything a test wants ordered against KVM_RUNs
+        self.loop = None
+        self._run_fn = self._run
+        self.regs = ffi.new("struct kvm_regs *")
+        self.sregs = ffi.new("struct kvm_sregs *")
+
+    def io_data(self, offset, size):
+        return ffi.buffer(self._buf + offset, size)
+
+    def data(self, n=8) -> bytes:
+        return bytes(self._mem[DATA:DATA + n])
+
+    def _run(self, fd, request, arg):
+        run = self.run_struct
+        self.events.append("KVM_RUN")
+        self.entries.append({"window": run.request_interrupt_window, "immediate": run.immediate_exit,
+                             "injected": list(self.injected), "data": self.data(),
+                             "mmio": bytes(run.mmio.data)})
+        assert request == lib.KVM_RUN
+        if not self.script:
+            raise AssertionError("the loop entered KVM_RUN after the script's last exit")
+        return self.script.pop(0)(run, self) or 0
+
+    def interrupt(self, vector):
+        self.injected.append(vector)
+
+    def get_regs(self):
+        return self.regs
+
+    def get_sregs(self):
+        return self.sregs
+
+    def translate(self, rip):
+        return None
+
+
+# -- script steps ---------------------------------------------------------------------
+def io(direction, port, size, data=b"", count=1):
+    def step(run, vcpu):
+        run.exit_reason = IO
+        run.io.direction, run.io.size, run.io.port = direction, size, port
+        run.io.count, run.io.data_offset = count, DATA
+        vcpu._mem[DATA:DATA + 64] = bytes(64)
+        vcpu._mem[DATA:DATA + len(data)] = data
+    return step
+
+
+def out(port, size, value):
+    return io(lib.KVM_EXIT_IO_OUT, port, size, value.to_bytes(size, "little"))
+
+
+def inp(port, size):
+    return io(lib.KVM_EXIT_IO_IN, port, size, b"\xcc" * size)  # the loop must overwrite these
+
+
+def mmio(addr, length, is_write, value=0):
+    def step(run, vcpu):
+        run.exit_reason = MMIO
+        run.mmio.phys_addr, run.mmio.len, run.mmio.is_write = addr, length, is_write
+        run.mmio.data[0:8] = list(value.to_bytes(8, "little"))
+    return step
+
+
+def exit_reason(reason, **fields):
+    def step(run, vcpu):
+        run.exit_reason = reason
+        for name, value in fields.items():
+            setattr(run, name, value)
+    return step
+
+
+def guest_flags(ready, if_flag, reason=WINDOW):
+    """An exit after which the guest can (or cannot) take an interrupt."""
+    return exit_reason(reason, ready_for_interrupt_injection=ready, if_flag=if_flag)
+
+
+def call(fn, reason=WINDOW):
+    """An exit during which something happens: fn(vcpu) (from the vCPU thread)."""
+    def step(run, vcpu):
+        run.exit_reason = reason
+        fn(vcpu)
+    return step
+
+
+def ends(status=0):
+    """The guest writes its exit status (as the exit port device does)."""
+    return call(lambda vcpu: vcpu.loop.guest_exit(status))
+
+
+def returns(r, immediate_exit=None):
+    """KVM_RUN fails with r (-EINTR: a signal kicked the vCPU out)."""
+    def step(run, vcpu):
+        if immediate_exit is not None:
+            run.immediate_exit = immediate_exit
+        return r
+    return step
+
+
+# -- devices and interrupt controller -----------------------------------------------------
+class Recorder:
+    """A device that logs every access and answers reads from `answers` (by offset)."""
+
+    name = "recorder"
+
+    def __init__(self, answers=None, log=None):
+        self.log = [] if log is None else log
+        self.answers = answers or {}
+
+    def read(self, offset, size):
+        self.log.append(("r", offset, size))
+        return self.answers.get((offset, size), 0)
+
+    def write(self, offset, size, value):
+        self.log.append(("w", offset, size, value))
+
+
+class ByteWide(Recorder):
+    bus_width = 1  # 8-bit registers: the bus splits wider accesses (vmm/bus.py)
+
+
+class Blocks(Recorder):
+    """A device with rep ins/outs in one call (as the ATA data port has)."""
+
+    def read_block(self, offset, size, count):
+        self.log.append(("rb", offset, size, count))
+        return bytes(range(1, size * count + 1))
+
+    def write_block(self, offset, size, data):
+        self.log.append(("wb", offset, size, bytes(data)))
+
+
+class FakePic:
+    """INTR is high while vectors wait; acknowledge() is the INTA cycle."""
+
+    def __init__(self, *vectors):
+        self.waiting = list(vectors)
+
+    @property
+    def intr(self):
+        return bool(self.waiting)
+
+    def acknowledge(self):
+        return self.waiting.pop(0)
+
+
+def make_loop(script, pic=None, unclaimed="stop", ports=(), mmio_devices=()):
+    vcpu = ScriptedVcpu(script)
+    io_bus, mmio_bus = Bus("port"), Bus("mmio")
+    for base, length, device in ports:
+        io_bus.register(base, length, device)
+    for base, length, device in mmio_devices:
+        mmio_bus.register(base, length, device)
+    loop = RunLoop(vcpu, None, pic or FakePic(), io_bus, mmio_bus, unclaimed_io=unclaimed)
+    vcpu.loop = loop
+    return loop, vcpu
+
+
+@pytest.fixture(autouse=True)
+def kick_signal_handled():
+    """A run loop with a timer arms a POSIX timer aimed at this thread: its signal needs a handler."""
+    previous = signal.signal(KICK_SIGNAL, lambda *_: None)
+    yield
+    signal.signal(KICK_SIGNAL, previous)
+
+
+# -- port I/O --------------------------------------------------------------------------------
+def test_an_out_reaches_the_device_at_its_offset_with_size_and_little_endian_value():
+    dev = Recorder()
+    # each port twice: the first access finds the device through the bus, the second through its cache
+    loop, vcpu = make_loop([out(0x3F9, 1, 0xAB), out(0x3F9, 1, 0xAC), out(0x3FA, 2, 0xBEEF),
+                            out(0x3FA, 2, 0xBEEE), out(0x3FC, 4, 0x12345678), out(0x3FC, 4, 0x9ABCDEF0),
+                            ends(0)], ports=[(0x3F8, 8, dev)])
+    assert loop.run() == 0
+    assert dev.log == [("w", 1, 1, 0xAB), ("w", 1, 1, 0xAC), ("w", 2, 2, 0xBEEF), ("w", 2, 2, 0xBEEE),
+                       ("w", 4, 4, 0x12345678), ("w", 4, 4, 0x9ABCDEF0)]
+    assert loop.io_bus.accesses()[0x3F8] == (0, 6)
+    assert loop.exit_counts[IO] == 6
+
+
+def test_an_in_puts_the_device_value_in_the_data_buffer_cut_to_the_access_size():
+    dev = Recorder({(0, 1): 0x1A5, (2, 2): 0x12345, (4, 4): 0x1_8765_4321})
+    loop, vcpu = make_loop([inp(0x60, 1), inp(0x60, 1), inp(0x62, 2), inp(0x62, 2), inp(0x64, 4), inp(0x64, 4),
+                            ends(0)], ports=[(0x60, 8, dev)])
+    assert loop.run() == 0
+    seen = [e["data"] for e in vcpu.entries[1:7]]  # the buffer as the guest finds it on re-entry
+    assert seen[0][:2] == seen[1][:2] == b"\xa5\x00"  # one byte written, the next untouched (was cleared)
+    assert seen[2][:3] == seen[3][:3] == b"\x45\x23\x00"
+    assert seen[4][:5] == seen[5][:5] == b"\x21\x43\x65\x87\x00"
+    assert dev.log == [("r", 0, 1)] * 2 + [("r", 2, 2)] * 2 + [("r", 4, 4)] * 2
+    assert loop.io_bus.accesses()[0x60] == (6, 0)
+
+
+def test_a_byte_wide_device_gets_a_wide_access_as_bytes_low_byte_first():
+    dev = ByteWide({(0, 1): 0x34, (1, 1): 0x12})
+    loop, vcpu = make_loop([out(0x20, 2, 0xBEEF), out(0x20, 2, 0xCAFE), inp(0x20, 2), inp(0x20, 2), ends(0)],
+                           ports=[(0x20, 2, dev)])
+    assert loop.run() == 0
+    assert dev.log == [("w", 0, 1, 0xEF), ("w", 1, 1, 0xBE), ("w", 0, 1, 0xFE), ("w", 1, 1, 0xCA),
+                       ("r", 0, 1), ("r", 1, 1), ("r", 0, 1), ("r", 1, 1)]
+    assert vcpu.entries[3]["data"][:2] == vcpu.entries[4]["data"][:2] == b"\x34\x12"
+
+
+def test_an_unclaimed_port_stops_the_vm_with_a_report_naming_the_access():
+    loop, vcpu = make_loop([out(0x3F9, 1, 0), out(0x999, 2, 0xBEEF)], ports=[(0x3F8, 8, Recorder())])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_UNCLAIMED_IO
+    assert "guest made a 2-byte write of 0xbeef at port 0x999, which no device claims" in str(crash.value)
+    assert "RIP" in str(crash.value)  # the register dump follows
+
+
+@pytest.mark.parametrize("size, ones", [(1, b"\xff"), (2, b"\xff\xff"), (4, b"\xff\xff\xff\xff")])
+def test_with_unclaimed_ignore_an_empty_port_reads_all_ones_and_takes_writes(size, ones):
+    loop, vcpu = make_loop([out(0x999, size, 0x42), inp(0x999, size), inp(0x999, size), ends(5)],
+                           unclaimed="ignore")
+    assert loop.run() == 5
+    assert vcpu.entries[2]["data"][:size + 1] == vcpu.entries[3]["data"][:size + 1] == ones + b"\x00"
+    assert loop.io_bus.unclaimed == [2, 1]
+
+
+def test_rep_outs_and_ins_go_to_the_device_as_one_block():
+    dev = Blocks()
+    loop, vcpu = make_loop([io(lib.KVM_EXIT_IO_OUT, 0x1F0, 2, b"abcdef", count=3),
+                            io(lib.KVM_EXIT_IO_IN, 0x1F0, 2, count=3), ends(0)], ports=[(0x1F0, 8, dev)])
+    assert loop.run() == 0
+    assert dev.log == [("wb", 0, 2, b"abcdef"), ("rb", 0, 2, 3)]
+    assert vcpu.entries[2]["data"][:7] == bytes([1, 2, 3, 4, 5, 6, 0])
+    assert loop.io_bus.accesses()[0x1F0] == (3, 3)
+
+
+def test_rep_io_to_a_device_without_blocks_is_one_access_per_element():
+    dev = Recorder({(1, 1): 0x77})
+    loop, vcpu = make_loop([io(lib.KVM_EXIT_IO_OUT, 0x3F8, 1, b"xyz", count=3),
+                            io(lib.KVM_EXIT_IO_IN, 0x3F9, 1, count=2), ends(0)], ports=[(0x3F8, 8, dev)])
+    assert loop.run() == 0
+    assert dev.log == [("w", 0, 1, ord("x")), ("w", 0, 1, ord("y")), ("w", 0, 1, ord("z")), ("r", 1, 1), ("r", 1, 1)]
+    assert vcpu.entries[2]["data"][:3] == b"\x77\x77\x00"
+
+
+def test_rep_io_on_an_unclaimed_port():
+    loop, vcpu = make_loop([io(lib.KVM_EXIT_IO_OUT, 0x999, 2, b"abcd", count=2),
+                            io(lib.KVM_EXIT_IO_IN, 0x999, 2, count=2), ends(0)], unclaimed="ignore")
+    assert loop.run() == 0
+    assert vcpu.entries[2]["data"][:5] == b"\xff\xff\xff\xff\x00"
+    loop, vcpu = make_loop([io(lib.KVM_EXIT_IO_IN, 0x999, 1, count=4)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_UNCLAIMED_IO
+    assert "1-byte read at port 0x999" in str(crash.value)
+
+
+def test_the_io_handler_itself_does_single_accesses_too():
+    """handlers[KVM_EXIT_IO] is the generic path (benchmarks/pio_exit.py's loop calls it for every exit)."""
+    dev = Recorder({(1, 2): 0xBEEF})
+    loop, vcpu = make_loop([], ports=[(0x3F8, 8, dev)])
+    run = vcpu.run_struct
+    io(lib.KVM_EXIT_IO_OUT, 0x3F9, 2, b"\x34\x12")(run, vcpu)
+    loop.handlers[IO](run)
+    io(lib.KVM_EXIT_IO_IN, 0x3F9, 2)(run, vcpu)
+    loop.handlers[IO](run)
+    assert dev.log == [("w", 1, 2, 0x1234), ("r", 1, 2)]
+    assert vcpu.data(3) == b"\xef\xbe\x00"
+    loop = make_loop([], unclaimed="ignore")[0]
+    loop.vcpu = vcpu
+    loop._io_view = vcpu.io_data(0, RUN_SIZE)
+    io(lib.KVM_EXIT_IO_IN, 0x999, 2)(run, vcpu)
+    loop.handlers[IO](run)
+    assert vcpu.data(3) == b"\xff\xff\x00"
+    io(lib.KVM_EXIT_IO_OUT, 0x999, 2, b"\x01\x02")(run, vcpu)
+    loop.handlers[IO](run)  # ignored: no exception
+
+
+# -- MMIO --------------------------------------------------------------------------------
+def test_mmio_reads_and_writes_reach_the_device_little_endian():
+    dev = Recorder({(0x10, 2): 0x1BEEF, (0x20, 8): 0x0102030405060708})
+    loop, vcpu = make_loop([mmio(0xFEC00004, 4, True, 0x11223344), mmio(0xFEC00010, 2, False),
+                            mmio(0xFEC00020, 8, False), ends(0)],
+                           mmio_devices=[(0xFEC00000, 0x1000, dev)])
+    assert loop.run() == 0
+    assert dev.log == [("w", 4, 4, 0x11223344), ("r", 0x10, 2), ("r", 0x20, 8)]
+    assert vcpu.entries[2]["mmio"][:2] == b"\xef\xbe"
+    assert vcpu.entries[3]["mmio"] == bytes([8, 7, 6, 5, 4, 3, 2, 1])
+
+
+def test_unclaimed_mmio_reads_all_ones_or_stops_the_vm():
+    loop, vcpu = make_loop([mmio(0xD0000000, 4, False), mmio(0xD0000000, 4, True, 1), ends(0)], unclaimed="ignore")
+    assert loop.run() == 0
+    assert vcpu.entries[1]["mmio"][:5] == b"\xff\xff\xff\xff\x00"
+    loop, vcpu = make_loop([mmio(0xD0000000, 4, True, 0x99)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_UNCLAIMED_IO
+    assert "4-byte write of 0x99 at mmio 0xd0000000" in str(crash.value)
+
+
+# -- interrupts ---------------------------------------------------------------------------
+def test_an_interrupt_is_injected_only_when_the_guest_can_take_it():
+    pic = FakePic(0x20)
+    loop, vcpu = make_loop([guest_flags(ready=0, if_flag=1), guest_flags(ready=1, if_flag=0),
+                            guest_flags(ready=1, if_flag=1), guest_flags(ready=1, if_flag=1), ends(0)], pic=pic)
+    assert loop.run() == 0
+    # INTR high from the start: an interrupt window is asked for until the vector goes in
+    assert [e["injected"] for e in vcpu.entries] == [[], [], [], [0x20], [0x20]]
+    assert [e["window"] for e in vcpu.entries] == [1, 1, 1, 1, 0]
+    assert loop.injected == {0x20: 1}
+
+
+def test_each_vector_is_injected_once_in_the_pics_order():
+    pic = FakePic(0x21, 0x2C)
+    loop, vcpu = make_loop([guest_flags(1, 1)] * 3 + [ends(0)], pic=pic)
+    assert loop.run() == 0
+    assert [e["injected"] for e in vcpu.entries] == [[], [0x21], [0x21, 0x2C], [0x21, 0x2C]]
+    assert [e["window"] for e in vcpu.entries] == [1, 1, 1, 0]
+    assert loop.injected == {0x21: 1, 0x2C: 1}
+
+
+def test_held_interrupts_are_neither_injected_nor_asked_for():
+    """While a debugger single-steps (hold_interrupts), INTR waits."""
+    pic = FakePic(0x20)
+    loop, vcpu = make_loop([guest_flags(1, 1), call(lambda v: setattr(v.loop, "hold_interrupts", False)),
+                            guest_flags(1, 1), ends(0)], pic=pic)
+    loop.hold_interrupts = True
+    assert loop.run() == 0
+    assert [e["injected"] for e in vcpu.entries] == [[], [], [0x20], [0x20]]
+    assert [e["window"] for e in vcpu.entries] == [0, 0, 1, 0]
+
+
+# -- halt -------------------------------------------------------------------------------------
+def test_hlt_with_interrupts_disabled_is_a_dead_guest():
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=0)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_GUEST_DEAD
+    assert "guest halted with interrupts disabled: nothing can ever wake it" in str(crash.value)
+
+
+def test_hlt_returns_at_once_when_intr_is_already_high():
+    pic = FakePic(0x20)
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1), ends(0)], pic=pic)
+    assert loop.run() == 0
+    assert vcpu.entries[1]["injected"] == [0x20]
+
+
+class DueTimer:
+    """A PIT stand-in: its deadline is `due_in_ns` after the loop starts; service raises IRQ 0."""
+
+    def __init__(self, pic, due_in_ns):
+        self.pic = pic
+        self.deadline_ns = time.monotonic_ns() + due_in_ns
+        self.serviced = []
+
+    def service(self, now_ns):
+        assert now_ns >= self.deadline_ns
+        self.serviced.append(now_ns)
+        self.pic.waiting.append(0x20)
+        self.deadline_ns = NEVER
+
+
+def test_a_halted_vcpu_sleeps_until_the_timer_deadline_then_takes_the_tick():
+    pic = FakePic()
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1), ends(0)], pic=pic)
+    timer = loop.timer = DueTimer(pic, 50_000_000)  # 50 ms: the halt must wait for it, not spin or give up
+    assert loop.run() == 0
+    assert len(timer.serviced) == 1
+    assert vcpu.entries[1]["injected"] == [0x20]
+    assert loop.exit_counts[HLT] == 1 and loop.exit_counts[INTR] == 0
+
+
+def test_a_deadline_passed_while_the_guest_ran_is_serviced_after_that_exit():
+    pic = FakePic()
+    loop, vcpu = make_loop([call(lambda v: time.sleep(0.002), reason=WINDOW),
+                            guest_flags(1, 1), ends(0)], pic=pic)
+    timer = loop.timer = DueTimer(pic, 1_000_000)  # 1 ms: passed during the first exit's KVM_RUN
+    assert loop.run() == 0
+    assert len(timer.serviced) == 1
+    assert [e["injected"] for e in vcpu.entries] == [[], [], [0x20]]
+
+
+def test_a_stop_from_another_thread_wakes_a_halted_vcpu():
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1)])
+
+    def stop_once_halted():
+        deadline = time.monotonic() + 60
+        while not loop.idle and time.monotonic() < deadline:
+            time.sleep(0.001)
+        loop.request_stop(errors.EXIT_INTERRUPTED)
+
+    helper = threading.Thread(target=stop_once_halted)
+    helper.start()
+    assert loop.run() == errors.EXIT_INTERRUPTED
+    helper.join()
+    assert len(vcpu.entries) == 1  # no KVM_RUN after the stop
+
+
+def test_inputs_are_taken_while_halted_and_after_a_kick():
+    taken = []
+    pic = FakePic()
+
+    def take():
+        taken.append(len(taken))
+        if len(taken) == 2:
+            pic.waiting.append(0x24)  # the UART's inbox had a byte: its IRQ rises
+
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1),
+                            returns(-errno.EINTR), ends(0)], pic=pic)
+    loop.inputs.append(take)
+
+    def kick_once_halted():
+        deadline = time.monotonic() + 60
+        while not loop.idle and time.monotonic() < deadline:
+            time.sleep(0.001)
+        loop.kick()
+
+    helper = threading.Thread(target=kick_once_halted)
+    helper.start()
+    assert loop.run() == 0
+    helper.join()
+    assert len(taken) == 3  # halt: before sleeping and after the kick; then after the EINTR
+    assert vcpu.entries[1]["injected"] == [0x24]
+
+
+# -- KVM_RUN returning an error ----------------------------------------------------------------
+def test_a_kicked_kvm_run_counts_an_intr_exit_clears_immediate_exit_and_takes_inputs():
+    taken = []
+    loop, vcpu = make_loop([returns(-errno.EINTR, immediate_exit=1), returns(-errno.EAGAIN, immediate_exit=1),
+                            ends(0)])
+    loop.inputs.append(lambda: taken.append(1))
+    assert loop.run() == 0
+    assert [e["immediate"] for e in vcpu.entries] == [0, 0, 0]
+    assert loop.exit_counts == {INTR: 2, WINDOW: 1}
+    assert taken == [1, 1]
+
+
+def test_any_other_kvm_run_error_is_raised():
+    loop, vcpu = make_loop([returns(-errno.EFAULT)])
+    with pytest.raises(KvmError) as error:
+        loop.run()
+    assert "KVM_RUN" in str(error.value)
+    assert error.value.errno == errno.EFAULT
+
+
+# -- exits that end the VM ------------------------------------------------------------------
+def test_a_triple_fault_is_reported_as_one():
+    loop, vcpu = make_loop([exit_reason(lib.KVM_EXIT_SHUTDOWN)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_TRIPLE_FAULT
+    assert "guest triple fault (KVM_EXIT_SHUTDOWN)" in str(crash.value)
+
+
+def test_an_emulation_failure_names_the_instruction_bytes():
+    def failure(run, vcpu):
+        run.exit_reason = lib.KVM_EXIT_INTERNAL_ERROR
+        run.internal.suberror = lib.KVM_INTERNAL_ERROR_EMULATION
+        f = run.emulation_failure
+        f.flags = lib.KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
+        f.insn_size = 4
+        f.insn_bytes[0:6] = [0x66, 0x0F, 0xEF, 0xC0, 0x90, 0x90]
+    loop, vcpu = make_loop([failure])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_INTERNAL
+    text = str(crash.value)
+    assert "emulation failure" in text and "-mgeneral-regs-only" in text
+    assert "bytes at RIP: 66 0f ef c0\n" in text + "\n"
+
+
+def test_an_emulation_failure_without_bytes_says_so():
+    def failure(run, vcpu):
+        run.exit_reason = lib.KVM_EXIT_INTERNAL_ERROR
+        run.internal.suberror = lib.KVM_INTERNAL_ERROR_EMULATION
+        run.emulation_failure.flags = 0
+        run.emulation_failure.insn_size = 4
+    loop, vcpu = make_loop([failure])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert "66 0f" not in str(crash.value)
+    assert "bytes at RIP: (RIP is not mapped to guest RAM)" in str(crash.value)  # read from memory instead
+
+
+@pytest.mark.parametrize("suberror, name", [
+    (lib.KVM_INTERNAL_ERROR_SIMUL_EX, "exception during exception delivery (simultaneous exceptions)"),
+    (lib.KVM_INTERNAL_ERROR_DELIVERY_EV, "event delivery failed"),
+    (lib.KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON, "unexpected hardware exit reason"),
+    (99, "unknown"),
+])
+def test_other_internal_errors_are_named_with_their_data(suberror, name):
+    def failure(run, vcpu):
+        run.exit_reason = lib.KVM_EXIT_INTERNAL_ERROR
+        run.internal.suberror = suberror
+        run.internal.ndata = 20  # more than the 16 words there are: only 16 are read
+        for i in range(16):
+            run.internal.data[i] = i + 1
+    loop, vcpu = make_loop([failure])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_INTERNAL
+    words = " ".join(f"{i:#x}" for i in range(1, 17))
+    assert f"KVM internal error {suberror}: {name} (data: {words})" in str(crash.value)
+
+
+def test_an_internal_error_without_data_says_none():
+    loop, vcpu = make_loop([exit_reason(lib.KVM_EXIT_INTERNAL_ERROR)])
+    vcpu.run_struct.internal.suberror = lib.KVM_INTERNAL_ERROR_DELIVERY_EV
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert "(data: none)" in str(crash.value)
+
+
+def test_a_failed_entry_names_the_hardware_reason():
+    def failure(run, vcpu):
+        run.exit_reason = lib.KVM_EXIT_FAIL_ENTRY
+        run.fail_entry.hardware_entry_failure_reason = 0x80000021
+    loop, vcpu = make_loop([failure])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_ENTRY_FAILED
+    assert "VM entry failed (hardware reason 0x80000021)" in str(crash.value)
+
+
+def _system_event(kind):
+    def step(run, vcpu):
+        run.exit_reason = lib.KVM_EXIT_SYSTEM_EVENT
+        run.system_event.type = kind
+    return step
+
+
+def test_system_events_power_off_refuse_reset_and_report_a_crash():
+    loop, vcpu = make_loop([_system_event(lib.KVM_SYSTEM_EVENT_SHUTDOWN)])
+    assert loop.run() == 0
+    loop, vcpu = make_loop([_system_event(lib.KVM_SYSTEM_EVENT_RESET)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_GUEST_DEAD
+    assert "guest requested a reset; pyos-vmm does not reboot guests" in str(crash.value)
+    loop, vcpu = make_loop([_system_event(5)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_GUEST_DEAD
+    assert "guest system event 5 (crash)" in str(crash.value)
+
+
+def test_an_unknown_exit_reason_stops_the_vm_naming_it():
+    loop, vcpu = make_loop([exit_reason(lib.KVM_EXIT_DEBUG)])
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_GUEST_DEAD
+    assert f"unexpected KVM exit reason debug ({lib.KVM_EXIT_DEBUG})" in str(crash.value)
+    loop, vcpu = make_loop([exit_reason(250)])  # beyond the loop's count slots: a report, not an IndexError
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert crash.value.status == errors.EXIT_GUEST_DEAD
+    assert "unexpected KVM exit reason 250 (a newer kernel's? pyos-vmm knows reasons below 64)" in str(crash.value)
+
+
+# -- stop, pause, reset ---------------------------------------------------------------------
+def test_a_stop_requested_before_run_enters_no_kvm_run():
+    loop, vcpu = make_loop([])
+    loop.request_stop(7)
+    assert loop.run() == 7
+    assert vcpu.entries == []
+
+
+def test_the_guests_own_status_wins_over_a_stop_requested_in_the_same_exit():
+    def both(vcpu):
+        vcpu.loop.request_stop(9)
+        vcpu.loop.guest_exit(3)
+    loop, vcpu = make_loop([call(both)])
+    assert loop.run() == 3
+
+
+def test_a_reset_runs_before_the_next_kvm_run_once():
+    loop, vcpu = make_loop([call(lambda v: v.loop.request_reset()), exit_reason(WINDOW), ends(0)])
+    loop.on_reset = lambda: vcpu.events.append("reset")
+    assert loop.run() == 0
+    assert vcpu.events == ["KVM_RUN", "reset", "KVM_RUN", "KVM_RUN"]
+    assert loop.reset_requested is False
+
+
+def test_a_paused_vcpu_enters_no_kvm_run_until_resumed():
+    state = {}
+
+    def watch():
+        deadline = time.monotonic() + 60
+        while not loop.parked and time.monotonic() < deadline:
+            time.sleep(0.001)
+        state["parked"] = loop.parked
+        state["runs_while_parked"] = len(vcpu.entries)
+        state["idle"] = loop.idle
+        loop.resume()
+
+    loop, vcpu = make_loop([call(lambda v: v.loop.pause()), ends(4)])
+    helper = threading.Thread(target=watch)
+    helper.start()
+    assert loop.run() == 4
+    helper.join()
+    assert state == {"parked": True, "runs_while_parked": 1, "idle": True}
+    assert len(vcpu.entries) == 2
+    assert loop.parked is False and loop.idle is False
+
+
+def test_a_stop_ends_a_pause():
+    def watch():
+        deadline = time.monotonic() + 60
+        while not loop.parked and time.monotonic() < deadline:
+            time.sleep(0.001)
+        loop.request_stop(6)
+
+    loop, vcpu = make_loop([call(lambda v: v.loop.pause())])
+    helper = threading.Thread(target=watch)
+    helper.start()
+    assert loop.run() == 6
+    helper.join()
+
+
+def test_a_paused_loop_still_services_the_timer():
+    """The PIT counts host time while the vCPU is stopped: its deadlines are serviced meanwhile."""
+    pic = FakePic()
+    loop, vcpu = make_loop([call(lambda v: v.loop.pause()), guest_flags(1, 1), ends(0)], pic=pic)
+    timer = loop.timer = DueTimer(pic, 20_000_000)
+
+    def watch():
+        deadline = time.monotonic() + 60
+        while not timer.serviced and time.monotonic() < deadline:
+            time.sleep(0.001)
+        loop.resume()
+
+    helper = threading.Thread(target=watch)
+    helper.start()
+    assert loop.run() == 0
+    helper.join()
+    assert len(timer.serviced) == 1
+    assert len(vcpu.entries) == 3
+    assert vcpu.entries[1]["injected"] == []  # nothing injected while stopped: ready/IF came later
+    assert vcpu.entries[2]["injected"] == [0x20]
+
+
+# -- what the metrics read ----------------------------------------------------------------------
+def test_exit_counts_and_handling_histograms_count_every_exit_by_reason():
+    loop, vcpu = make_loop([out(0x80, 1, 0), out(0x80, 1, 0), returns(-errno.EINTR), exit_reason(WINDOW), ends(0)],
+                           ports=[(0x80, 1, Recorder())])
+    assert loop.run() == 0
+    assert loop.exit_counts == {IO: 2, INTR: 1, WINDOW: 2}
+    handled = {reason: sum(hist[:SUM]) for reason, hist in enumerate(loop.handling) if sum(hist[:SUM])}
+    # each exit's handling is timed up to the next KVM_RUN: all but the last (it ended the loop)
+    assert handled == {BEFORE_FIRST_EXIT: 1, IO: 2, INTR: 1, WINDOW: 1}
+    for reason in handled:
+        hist = loop.handling[reason]
+        assert hist[SUM] >= 0
+        for bits, n in enumerate(hist[:SUM]):
+            assert n == 0 or bits <= hist[SUM].bit_length() + 1
+    assert 0 <= loop.guest_ns() <= loop.ended_ns - loop.started_ns
+
+
+class Slow(Recorder):
+    def write(self, offset, size, value):
+        time.sleep(0.05)
+
+
+def test_guest_time_is_wall_time_less_handling_and_zero_before_running():
+    loop, vcpu = make_loop([out(0x80, 1, 0), ends(0)], ports=[(0x80, 1, Slow())])
+    assert loop.guest_ns() == 0
+    assert loop.run() == 0
+    handled = sum(h[SUM] for h in loop.handling)
+    assert loop.guest_ns() == loop.ended_ns - loop.started_ns - handled
+    assert loop.handling[IO][SUM] >= 50_000_000  # the device's sleep is the out's handling, not guest time
+
+
+# -- coalesced writes ----------------------------------------------------------------------------
+def test_the_coalesced_ring_is_drained_after_every_kvm_run_before_the_exit_is_handled():
+    dev = Recorder()
+    drains = []
+    loop, vcpu = make_loop([out(0x80, 1, 1), returns(-errno.EINTR), ends(0)], ports=[(0x80, 1, dev)])
+    loop.drain_coalesced = lambda: (drains.append(len(dev.log)), vcpu.events.append("drain"))
+    assert loop.run() == 0
+    assert drains == [0, 1, 1]  # the first drain came before the device saw the out
+    assert vcpu.events == ["KVM_RUN", "drain"] * 3
+
+
+class Ring:
+    """A CoalescedPio stand-in: words = [first, last] of the ring; drain() empties it."""
+
+    def __init__(self):
+        self.words = [0, 0]
+        self.drained = 0
+
+    def drain(self):
+        self.drained += 1
+        self.words[0] = self.words[1]
+
+
+def test_a_ring_is_drained_only_when_it_holds_writes():
+    ring = Ring()
+
+    def guest_writes(vcpu):
+        ring.words[1] += 3
+    loop, vcpu = make_loop([exit_reason(WINDOW), call(guest_writes), exit_reason(WINDOW), ends(0)])
+    loop.drain_coalesced = ring.drain
+    assert loop.run() == 0
+    # writes appear in the ring while the guest runs; here the step adds them during its KVM_RUN
+    assert ring.drained == 1
+    assert ring.words[0] == ring.words[1] == 3
