@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -124,6 +125,9 @@ def test_no_deadline_is_the_run_loops_never(mono):
     even when counter 0 is reprogrammed then, and while counter 0 waits for a count."""
     dev = Pit8254(Line())
     assert dev.deadline_ns == run_loop.NEVER == vcpu_timer.NEVER
+    # one value for all three (they import it), centuries ahead of CLOCK_MONOTONIC, and within the
+    # signed 64-bit deadline the vCPU alarm's C timer takes
+    assert time.monotonic_ns() + 100 * 365 * 86400 * 10**9 < run_loop.NEVER < 2**63
     program0(dev, 2, 11932)
     assert dev.deadline_ns == run_loop.NEVER          # programmed but not started
     dev.attach_to_vcpu()

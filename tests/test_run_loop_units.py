@@ -191,14 +191,14 @@ class FakePic:
         return self.waiting.pop(0)
 
 
-def make_loop(script, pic=None, unclaimed="stop", ports=(), mmio_devices=()):
+def make_loop(script, pic=None, unclaimed="stop", ports=(), mmio_devices=(), memory=None):
     vcpu = ScriptedVcpu(script)
     io_bus, mmio_bus = Bus("port"), Bus("mmio")
     for base, length, device in ports:
         io_bus.register(base, length, device)
     for base, length, device in mmio_devices:
         mmio_bus.register(base, length, device)
-    loop = RunLoop(vcpu, None, pic or FakePic(), io_bus, mmio_bus, unclaimed_io=unclaimed)
+    loop = RunLoop(vcpu, memory, pic or FakePic(), io_bus, mmio_bus, unclaimed_io=unclaimed)
     vcpu.loop = loop
     return loop, vcpu
 
@@ -589,16 +589,55 @@ def test_system_events_power_off_refuse_reset_and_report_a_crash():
 
 
 def test_an_unknown_exit_reason_stops_the_vm_naming_it():
-    loop, vcpu = make_loop([exit_reason(lib.KVM_EXIT_DEBUG)])
+    loop, vcpu = make_loop([exit_reason(lib.KVM_EXIT_DEBUG)])  # no debugger attached: no handler
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_GUEST_DEAD
     assert f"unexpected KVM exit reason debug ({lib.KVM_EXIT_DEBUG})" in str(crash.value)
-    loop, vcpu = make_loop([exit_reason(250)])  # beyond the loop's count slots: a report, not an IndexError
+
+
+@pytest.mark.parametrize("reason, counted", [(63, {63: 1}), (64, {}), (65, {}), (250, {})])
+def test_reasons_past_the_known_ones_stop_the_vm_too(reason, counted):
+    """Slots for reasons 0-63 (a newer kernel's larger reason is reported, not an IndexError)."""
+    loop, vcpu = make_loop([exit_reason(reason)])
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_GUEST_DEAD
-    assert "unexpected KVM exit reason 250 (a newer kernel's? pyos-vmm knows reasons below 64)" in str(crash.value)
+    assert f"unexpected KVM exit reason {reason} ({reason})" in str(crash.value)
+    assert loop.exit_counts == counted
+
+
+def test_the_unclaimed_policy_is_stop_or_ignore():
+    vcpu = ScriptedVcpu([])
+    assert RunLoop(vcpu, None, FakePic(), Bus("port"), Bus("mmio")).unclaimed_io == "stop"
+    with pytest.raises(ValueError, match="unclaimed_io must be 'stop' or 'ignore', not 'stpo'"):
+        RunLoop(vcpu, None, FakePic(), Bus("port"), Bus("mmio"), unclaimed_io="stpo")
+
+
+class RamAt:
+    """Guest RAM as the crash report reads it: code bytes at a physical address."""
+
+    def __init__(self, phys, code, size=0x10000):
+        self.size = size
+        self.ram = bytearray(size)
+        self.ram[phys:phys + len(code)] = code
+
+    def contains(self, phys, length):
+        return 0 <= phys and phys + length <= self.size
+
+    def read(self, phys, length):
+        return bytes(self.ram[phys:phys + length])
+
+
+def test_a_crash_report_shows_the_code_at_rip_from_guest_memory():
+    """Without bytes from KVM, the report reads them from RAM where RIP translates to."""
+    loop, vcpu = make_loop([exit_reason(lib.KVM_EXIT_SHUTDOWN)], memory=RamAt(0x2000, bytes([0x0F, 0x0B, 0xF4])))
+    vcpu.translate = lambda rip: 0x2000 if rip == 0x401000 else None
+    vcpu.regs.rip = 0x401000
+    with pytest.raises(GuestCrash) as crash:
+        loop.run()
+    assert "RIP 0000000000401000" in str(crash.value)
+    assert "bytes at RIP: 0f 0b f4 00" in str(crash.value)
 
 
 # -- stop, pause, reset ---------------------------------------------------------------------
@@ -748,3 +787,36 @@ def test_a_ring_is_drained_only_when_it_holds_writes():
     # writes appear in the ring while the guest runs; here the step adds them during its KVM_RUN
     assert ring.drained == 1
     assert ring.words[0] == ring.words[1] == 3
+
+
+def test_exit_reasons_are_named_as_kvm_names_them():
+    """KVM_EXIT_IO_IN/OUT are the io record's directions (0 and 1), not exit reasons: they must not
+    take the names of reasons 0 and 1 (what crash reports and the metrics' reason labels show)."""
+    from vmm.run_loop import EXIT_NAMES
+    assert EXIT_NAMES[lib.KVM_EXIT_UNKNOWN] == "unknown"
+    assert EXIT_NAMES[lib.KVM_EXIT_EXCEPTION] == "exception"
+    assert EXIT_NAMES[lib.KVM_EXIT_IO] == "io"
+    assert EXIT_NAMES[lib.KVM_EXIT_HLT] == "hlt"
+    assert EXIT_NAMES[lib.KVM_EXIT_IRQ_WINDOW_OPEN] == "irq_window_open"
+    assert "io_in" not in EXIT_NAMES.values() and "io_out" not in EXIT_NAMES.values()
+
+
+def test_a_kick_from_another_thread_makes_the_next_kvm_run_return_and_the_vcpus_own_does_not():
+    """A device in the vCPU thread needs no kick (the loop looks at the PIC before every KVM_RUN);
+    another thread's kick sets immediate_exit, so a KVM_RUN about to start returns at once."""
+    def kick_from_another_thread(vcpu):
+        helper = threading.Thread(target=vcpu.loop.kick)
+        helper.start()
+        helper.join()
+    loop, vcpu = make_loop([call(lambda v: v.loop.kick()), exit_reason(WINDOW), call(kick_from_another_thread),
+                            returns(-errno.EINTR), ends(0)])
+    assert loop.run() == 0
+    assert [e["immediate"] for e in vcpu.entries] == [0, 0, 0, 1, 0]
+
+
+def test_a_new_loop_is_running_not_paused_idle_or_resetting():
+    loop, vcpu = make_loop([])
+    assert loop.paused is False and loop.parked is False and loop.idle is False
+    assert loop.reset_requested is False and loop.pause_requested is False and loop.hold_interrupts is False
+    assert loop.status is None and loop.stop_status is None and loop.thread is None
+    assert loop.exit_counts == {} and loop.injected == {} and loop.guest_ns() == 0

@@ -48,6 +48,7 @@ from collections import Counter
 from . import errors
 from .bus import UnclaimedAccess
 from .coalesced import FLUSH_NS
+from .devices.pit8254 import NEVER  # a deadline that never comes
 from .errors import GuestCrash
 from .kvm import KvmError, ffi, lib
 from .report import register_dump
@@ -66,7 +67,6 @@ EXIT_NAMES = {getattr(lib, n): n[len("KVM_EXIT_"):].lower() for n in dir(lib)
               if n.startswith("KVM_EXIT_") and n not in ("KVM_EXIT_IO_IN", "KVM_EXIT_IO_OUT")}
 
 HALT_RECHECK = 1.0  # seconds: a halted vCPU re-checks even without a kick
-NEVER = 1 << 62      # a deadline that never comes (as vmm.devices.pit8254.NEVER)
 
 
 class _NoTimer:
@@ -83,9 +83,10 @@ class _NoAlarm:
     def arm(self, deadline_ns):
         self.armed = deadline_ns
 
-# Exit-handling histograms: one list per exit reason (index = reason; the
-# extra slot BEFORE_FIRST_EXIT takes the time from run() to the first
-# KVM_RUN). Bucket k counts handling times of k bits in nanoseconds, i.e.
+# Exit counts and exit-handling histograms: one slot per exit reason below
+# HANDLING_REASONS (a larger reason, from a newer kernel, stops the VM as
+# unknown); the histograms' extra slot BEFORE_FIRST_EXIT takes the time from
+# run() to the first KVM_RUN. Bucket k counts handling times of k bits in nanoseconds, i.e.
 # below 2**k ns; index SUM holds their sum in ns.
 HANDLING_REASONS = 64
 BEFORE_FIRST_EXIT = HANDLING_REASONS
@@ -94,6 +95,8 @@ SUM = 64
 
 class RunLoop:
     def __init__(self, vcpu, memory, pic, io_bus, mmio_bus, unclaimed_io: str = "stop"):
+        if unclaimed_io not in ("stop", "ignore"):
+            raise ValueError(f"unclaimed_io must be 'stop' or 'ignore', not {unclaimed_io!r}")
         self.vcpu = vcpu
         self.memory = memory
         self.pic = pic
@@ -104,7 +107,7 @@ class RunLoop:
         self.stop_status: int | None = None  # set by request_stop()
         # Plain int lists, indexed by exit reason / vector; exit_counts and
         # injected turn them into dicts when the metrics read them.
-        self._counts = [0] * (HANDLING_REASONS + 1)
+        self._counts = [0] * HANDLING_REASONS
         self._injected = [0] * 256
         self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
@@ -362,8 +365,7 @@ class RunLoop:
             try:
                 counts[reason] += 1
             except IndexError:  # free when not raised: no bounds check per exit
-                raise self.crash(errors.EXIT_GUEST_DEAD, f"unexpected KVM exit reason {reason} (a newer "
-                                 f"kernel's? pyos-vmm knows reasons below {HANDLING_REASONS})") from None
+                raise self._unexpected(reason) from None
             if reason == EXIT_IO:
                 # One unpack of the kvm_run io record instead of five cffi lookups.
                 direction, size, port, count, offset = unpack_io(view, IO_RECORD_OFFSET)
@@ -401,11 +403,14 @@ class RunLoop:
                 continue
             handler = handlers.get(reason)
             if handler is None:
-                raise self.crash(errors.EXIT_GUEST_DEAD,
-                                 f"unexpected KVM exit reason {EXIT_NAMES.get(reason, reason)} ({reason})")
+                raise self._unexpected(reason)
             handler(run)
 
     # -- exit handlers ------------------------------------------------------------------
+    def _unexpected(self, reason: int) -> GuestCrash:
+        return self.crash(errors.EXIT_GUEST_DEAD,
+                          f"unexpected KVM exit reason {EXIT_NAMES.get(reason, reason)} ({reason})")
+
     def _unclaimed(self, access: UnclaimedAccess) -> int:
         if self.unclaimed_io == "ignore":
             return (1 << (8 * access.size)) - 1  # an open bus reads all ones

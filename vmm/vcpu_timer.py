@@ -17,9 +17,8 @@ from __future__ import annotations
 import signal
 import threading
 
+from .devices.pit8254 import NEVER  # the PIT's "no deadline": this module's "off"
 from .kvm import ffi, lib
-
-NEVER = 1 << 62  # as vmm.devices.pit8254.NEVER
 
 
 def can_signal_this_thread(signum: int) -> bool:
