@@ -820,3 +820,20 @@ def test_a_new_loop_is_running_not_paused_idle_or_resetting():
     assert loop.reset_requested is False and loop.pause_requested is False and loop.hold_interrupts is False
     assert loop.status is None and loop.stop_status is None and loop.thread is None
     assert loop.exit_counts == {} and loop.injected == {} and loop.guest_ns() == 0
+
+
+def test_after_a_long_halt_the_flush_alarm_is_not_left_in_the_past():
+    """With coalesced ports the vCPU's alarm also bounds the time between drains (FLUSH_NS) while
+    the guest runs. A halt longer than that (an idle guest at 100 Hz waits 10 ms per tick) must
+    not leave the alarm armed in the past: it would fire at once, an EINTR exit for every tick."""
+    from vmm.coalesced import FLUSH_NS
+    pic = FakePic()
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1), guest_flags(1, 1), ends(0)],
+                           pic=pic)
+    loop.drain_coalesced = lambda: None
+    timer = loop.timer = DueTimer(pic, 3 * FLUSH_NS)
+    assert loop.run() == 0
+    assert len(timer.serviced) == 1
+    # the alarm's C handler sets immediate_exit when it fires
+    assert [e["immediate"] for e in vcpu.entries] == [0, 0, 0]
+    assert vcpu.entries[1]["injected"] == [0x20]

@@ -332,7 +332,14 @@ class RunLoop:
                 if exited >= flush_at:
                     flush_at = exited + flush_every  # moves once per FLUSH_NS: one timer_settime each
                 if flush_at < deadline:
-                    deadline = flush_at
+                    # The ring was drained after the last KVM_RUN and fills only inside the next
+                    # one: after a long exit (a halt waits for the next tick) a flush time that
+                    # has passed would fire the alarm at once, an EINTR exit for nothing.
+                    now = clock()
+                    if now >= flush_at:
+                        flush_at = now + flush_every
+                    if flush_at < deadline:
+                        deadline = flush_at
             if deadline != alarm.armed:
                 alarm.arm(deadline)  # a system call once per tick, not per exit
             entered = clock()
