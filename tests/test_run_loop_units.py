@@ -465,6 +465,7 @@ def test_inputs_are_taken_while_halted_and_after_a_kick():
     helper.join()
     assert len(taken) == 3  # halt: before sleeping and after the kick; then after the EINTR
     assert vcpu.entries[1]["injected"] == [0x24]
+    assert vcpu.entries[1]["immediate"] == 0  # a halted vCPU wakes on its flag: no signal, no immediate exit
 
 
 # -- KVM_RUN returning an error ----------------------------------------------------------------
