@@ -686,7 +686,7 @@ def test_a_paused_vcpu_enters_no_kvm_run_until_resumed():
     helper.join()
     assert state == {"parked": True, "runs_while_parked": 1, "idle": True}
     assert len(vcpu.entries) == 2
-    assert loop.parked is False and loop.idle is False
+    assert loop.parked is False and loop.idle is False and loop.paused is False
 
 
 def test_a_stop_ends_a_pause():
