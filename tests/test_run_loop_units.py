@@ -840,3 +840,122 @@ def test_after_a_long_halt_the_flush_alarm_is_not_left_in_the_past():
     # the alarm's C handler sets immediate_exit when it fires
     assert [e["immediate"] for e in vcpu.entries] == [0, 0, 0]
     assert vcpu.entries[1]["injected"] == [0x20]
+
+
+# -- the vCPU's alarm: ticks and flushes while the guest runs ---------------------------------------
+def spins_until_kicked(seconds=30):
+    """A guest busy in KVM_RUN with no exit of its own: it returns (EINTR) once the alarm's
+    signal has set immediate_exit, as KVM does; `kicked` says whether that happened."""
+    def step(run, vcpu):
+        deadline = time.monotonic() + seconds
+        while not run.immediate_exit and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        vcpu.events.append("kicked" if run.immediate_exit else "not kicked")
+        return -errno.EINTR
+    return step
+
+
+@pytest.fixture
+def patient_halts(monkeypatch):
+    """A halted or paused vCPU re-checks only after an hour: it must wake for the deadline itself."""
+    import vmm.run_loop
+    monkeypatch.setattr(vmm.run_loop, "HALT_RECHECK", 3600.0)
+
+
+def test_the_alarm_kicks_a_running_guest_out_at_the_pit_deadline():
+    pic = FakePic()
+    loop, vcpu = make_loop([spins_until_kicked(), guest_flags(1, 1), ends(0)], pic=pic)
+    timer = loop.timer = DueTimer(pic, 5_000_000)
+    assert loop.run() == 0
+    assert "kicked" in vcpu.events
+    assert len(timer.serviced) == 1
+    assert vcpu.entries[2]["injected"] == [0x20]
+    assert loop.exit_counts[INTR] == 1
+
+
+def test_with_coalesced_ports_the_alarm_also_fires_to_flush_a_running_guests_writes():
+    from vmm.coalesced import FLUSH_NS
+    drains = []
+    loop, vcpu = make_loop([spins_until_kicked(), ends(0)])
+    loop.drain_coalesced = lambda: drains.append(time.monotonic_ns())
+    loop.timer = DueTimer(FakePic(), 3600 * 10**9)  # no tick for an hour: only the flush can kick
+    started = time.monotonic_ns()
+    assert loop.run() == 0
+    assert "kicked" in vcpu.events
+    assert drains[0] - started >= FLUSH_NS * 0.9  # not before FLUSH_NS (timer slack aside)
+
+
+def test_without_coalesced_ports_there_is_no_flush_alarm():
+    from vmm.coalesced import FLUSH_NS
+    loop, vcpu = make_loop([spins_until_kicked(seconds=5 * FLUSH_NS / 1e9), ends(0)])
+    loop.timer = DueTimer(FakePic(), 3600 * 10**9)
+    assert loop.run() == 0
+    assert vcpu.events == ["KVM_RUN", "not kicked", "KVM_RUN"]
+
+
+def test_a_halted_vcpu_wakes_for_the_deadline_not_for_its_recheck(patient_halts):
+    pic = FakePic()
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1), ends(0)], pic=pic)
+    timer = loop.timer = DueTimer(pic, 20_000_000)
+    assert loop.run() == 0  # with the recheck at an hour, only the deadline can end this halt
+    assert len(timer.serviced) == 1
+
+
+def test_a_paused_vcpu_services_the_deadline_when_it_comes(patient_halts):
+    pic = FakePic()
+    loop, vcpu = make_loop([call(lambda v: v.loop.pause()), ends(0)], pic=pic)
+    timer = loop.timer = DueTimer(pic, 20_000_000)
+    state = {}
+
+    def watch():
+        deadline = time.monotonic() + 30
+        while not timer.serviced and time.monotonic() < deadline:
+            time.sleep(0.001)
+        state["serviced while paused"] = bool(timer.serviced)
+        loop.resume()
+
+    helper = threading.Thread(target=watch)
+    helper.start()
+    assert loop.run() == 0
+    helper.join()
+    assert state == {"serviced while paused": True}
+
+
+def test_run_leaves_no_thread_or_alarm_behind_and_later_kicks_are_harmless():
+    loop, vcpu = make_loop([ends(0)])
+    loop.timer = DueTimer(FakePic(), 3600 * 10**9)
+    assert loop.run() == 0
+    assert loop.thread is None and loop.alarm is None
+    helper = threading.Thread(target=loop.kick)
+    helper.start()
+    helper.join()
+    loop.kick()
+
+
+def test_a_failed_kick_handler_install_is_a_kvm_error_and_cleans_up(monkeypatch):
+    import vmm.run_loop
+
+    class NoSigaction:
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+        @staticmethod
+        def pyos_kick_attach(signo, run):
+            return -errno.EINVAL
+    monkeypatch.setattr(vmm.run_loop, "lib", NoSigaction())
+    loop, vcpu = make_loop([ends(0)])
+    loop.timer = DueTimer(FakePic(), 3600 * 10**9)
+    with pytest.raises(KvmError) as error:
+        loop.run()
+    assert "sigaction" in str(error.value) and error.value.errno == errno.EINVAL
+    assert loop.thread is None and loop.alarm is None
+    assert vcpu.entries == []
+
+
+def test_guest_time_is_never_negative():
+    loop, vcpu = make_loop([])
+    loop.started_ns, loop.ended_ns = 1_000, 2_000
+    loop.handling[IO][SUM] = 1_500  # more handling than wall time (clock reads straddling the ends)
+    assert loop.guest_ns() == 0
+    loop.handling[IO][SUM] = 400
+    assert loop.guest_ns() == 600

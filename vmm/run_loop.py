@@ -239,16 +239,16 @@ class RunLoop:
     def run(self) -> int:
         """Run the guest until it exits or a stop is requested; return the status."""
         self.thread = threading.get_ident()
-        if self.timer is not None:
-            from .vcpu_timer import VcpuAlarm
-            self.alarm = VcpuAlarm(KICK_SIGNAL)
-            # The alarm's signal may land while this thread handles an exit, after the
-            # loop looked at the deadline: the C handler then sets immediate_exit, so
-            # the next KVM_RUN returns at once and the tick is not lost.
-            r = lib.pyos_kick_attach(KICK_SIGNAL, self.vcpu.run_struct)
-            if r < 0:
-                raise KvmError("sigaction", -r)
         try:
+            if self.timer is not None:
+                from .vcpu_timer import VcpuAlarm
+                self.alarm = VcpuAlarm(KICK_SIGNAL)
+                # The alarm's signal may land while this thread handles an exit, after the
+                # loop looked at the deadline: the C handler then sets immediate_exit, so
+                # the next KVM_RUN returns at once and the tick is not lost.
+                r = lib.pyos_kick_attach(KICK_SIGNAL, self.vcpu.run_struct)
+                if r < 0:
+                    raise KvmError("sigaction", -r)
             if self.debugger is not None:
                 self.debugger.before_first_run()
             return self._loop()
