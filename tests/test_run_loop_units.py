@@ -947,7 +947,7 @@ def test_a_failed_kick_handler_install_is_a_kvm_error_and_cleans_up(monkeypatch)
     loop.timer = DueTimer(FakePic(), 3600 * 10**9)
     with pytest.raises(KvmError) as error:
         loop.run()
-    assert "sigaction" in str(error.value) and error.value.errno == errno.EINVAL
+    assert str(error.value).startswith("sigaction failed: EINVAL") and error.value.errno == errno.EINVAL
     assert loop.thread is None and loop.alarm is None
     assert vcpu.entries == []
 
@@ -959,3 +959,27 @@ def test_guest_time_is_never_negative():
     assert loop.guest_ns() == 0
     loop.handling[IO][SUM] = 400
     assert loop.guest_ns() == 600
+
+
+def test_the_same_vector_twice_counts_twice():
+    loop, vcpu = make_loop([guest_flags(1, 1)] * 3 + [ends(0)], pic=FakePic(0x20, 0x20))
+    assert loop.run() == 0
+    assert loop.injected == {0x20: 2}
+
+
+def test_a_request_made_while_a_pause_ends_is_handled_before_the_next_kvm_run():
+    """attention is cleared after a pause; a reset requested as the pause ended (here by the
+    timer the paused loop services) must still run before the guest does."""
+    pic = FakePic()
+
+    class ResumesAndResets(DueTimer):
+        def service(self, now_ns):
+            super().service(now_ns)
+            loop.resume()
+            loop.request_reset()
+
+    loop, vcpu = make_loop([call(lambda v: v.loop.pause()), exit_reason(WINDOW), ends(0)], pic=pic)
+    loop.timer = ResumesAndResets(pic, 5_000_000)
+    loop.on_reset = lambda: vcpu.events.append("reset")
+    assert loop.run() == 0
+    assert vcpu.events == ["KVM_RUN", "reset", "KVM_RUN", "KVM_RUN"]
