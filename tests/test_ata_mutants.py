@@ -1130,3 +1130,27 @@ def test_intrq_is_a_plain_low_level_after_reset():
     rig.out(CONTROL, SRST)
     rig.out(CONTROL, 0)
     assert rig.irq.level is False and rig.d0.irq_pending is False
+
+
+def test_lba28_progress_crossing_a_device_nibble_boundary():
+    """LBA28 progress: Device bits 3:0 are replaced by bits 27:24 of the last sector
+    transferred, not merged with the start LBA's (a read from 01FF_FFFFh to 0200_0000h
+    leaves Device bits 3:0 = 2)."""
+    img = MemImage(0x0FFFFFFF)
+    rig = Rig(img)
+    rig.lba28(0x01FFFFFF, 2)
+    rig.out(COMMAND, 0x20)
+    assert rig.regs() == (1, 0xFF, 0xFF, 0xFF, 0xE1)
+    rig.sector_in()
+    assert rig.regs() == (0, 0x00, 0x00, 0x00, 0xE2)
+
+
+def test_intrq_stays_a_plain_low_level_when_a_write_command_starts():
+    """Writing Command clears a pending interrupt; a data-out command's first DRQ block
+    comes without one (ATA-6 9.8), so INTRQ is low (False) until the block is written."""
+    rig = Rig(MemImage(64))
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x30)
+    assert rig.inb(ALTSTATUS) == 0x58 and rig.irq.level is False and rig.d0.irq_pending is False
+    rig.sector_out(bytes(512))
+    assert rig.irq.level is True
