@@ -1128,6 +1128,7 @@ def test_intrq_is_a_plain_low_level_after_reset():
     rig.out(COMMAND, 0xE7)
     assert rig.irq.level is True
     rig.out(CONTROL, SRST)
+    assert rig.irq.level is False, "SRST drops the pending interrupt at once"
     rig.out(CONTROL, 0)
     assert rig.irq.level is False and rig.d0.irq_pending is False
 
