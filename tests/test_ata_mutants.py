@@ -1155,3 +1155,16 @@ def test_intrq_stays_a_plain_low_level_when_a_write_command_starts():
     assert rig.inb(ALTSTATUS) == 0x58 and rig.irq.level is False and rig.d0.irq_pending is False
     rig.sector_out(bytes(512))
     assert rig.irq.level is True
+
+
+def test_rep_ins_and_outs_on_the_error_and_features_register():
+    """rep insb/outsb on register 1 (read: Error, write: Features) are single accesses
+    to that register, not data-port transfers: the Error of an aborted command reads
+    back each time; Features written by rep outsb selects the SET FEATURES subcommand."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xF0)  # unsupported: ERR, ABRT
+    assert rig.bus.read_block(ERROR, 1, 3) == bytes([ABRT] * 3)
+    rig.bus.write_block(FEATURES, 1, b"\x02\x55")  # the last one counts: look-ahead off
+    rig.out(COMMAND, 0xEF)
+    assert rig.inb(STATUS) == 0x50 and rig.d0.look_ahead is False
+    assert word(identify(rig), 85) == 0x0020
