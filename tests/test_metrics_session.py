@@ -128,6 +128,7 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(tmp_path, machine_for):
         with pytest.raises(ConfigError) as info:
             MetricsSession(cfg2, machine)
         assert f"[metrics] listen = {taken!r}: cannot listen there" in info.value.message
+        assert info.value.hint == "pick another port (0 picks a free one) or address"
         cfg3 = _config(tmp_path, vm="second")
         MetricsSession(cfg3, machine).close()   # "second" was released by the failed session
     finally:
@@ -169,4 +170,61 @@ def test_linger_serves_until_a_signal_and_restores_the_handlers(tmp_path, machin
         assert {s: signal.getsignal(s) for s in before} == before
     finally:
         sender.join(timeout=60)
+        session.close()
+
+
+class _FakeServer:
+    """What start_http_server returns, without a socket: its port, shutdown, close."""
+
+    def __init__(self, port):
+        self.server_port = port
+        self.calls = []
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+    def server_close(self):
+        self.calls.append("server_close")
+
+
+def test_an_ipv6_listen_address_is_shown_in_brackets(tmp_path, machine_for, monkeypatch, capsys):
+    """[metrics] listen = "[::1]:9150": the URL printed and the file_sd target are
+    [::1]:9150 (an IPv6 host goes in brackets in a URL and a Prometheus target);
+    the server is asked for exactly that address and port, and stopped at close."""
+    import prometheus_client
+    asked = []
+    server = _FakeServer(9150)
+
+    def fake_start(port, addr, registry):
+        asked.append((port, addr, registry))
+        return server, threading.Thread(daemon=True)
+    monkeypatch.setattr(prometheus_client, "start_http_server", fake_start)
+    sd = tmp_path / "sd"
+    cfg = _config(tmp_path, vm="six", listen="[::1]:9150", file_sd_dir=str(sd), linger=0)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert asked == [(9150, "::1", registry.REGISTRY)]
+        assert session.address == "[::1]:9150"
+        assert "pyos-vmm: metrics for vm 'six' at http://[::1]:9150/metrics" in capsys.readouterr().err
+        (target,) = sd.glob("pyos-*.json")
+        assert json.loads(target.read_text())[0]["targets"] == ["[::1]:9150"]
+    finally:
+        session.close()
+    assert server.calls == ["shutdown", "server_close"]
+
+
+def test_an_unwritable_file_sd_dir_is_reported_and_the_endpoint_still_serves(tmp_path, machine_for, capsys):
+    """file_sd_dir that cannot hold the target file (here: it is a regular file): the
+    session still serves /metrics, and says why Prometheus will not discover the VM."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = _config(tmp_path, vm="nosd", listen="127.0.0.1:0", file_sd_dir=str(blocker), linger=0)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert session.target is None and session.server is not None
+        err = capsys.readouterr().err
+        assert (f"pyos-vmm: [metrics] file_sd_dir: cannot write a target file in {blocker}: File exists; "
+                "Prometheus will not discover this VM\n") in err
+        assert f"pyos-vmm: metrics for vm 'nosd' at http://{session.address}/metrics" in err
+    finally:
         session.close()
