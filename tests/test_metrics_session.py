@@ -228,3 +228,20 @@ def test_an_unwritable_file_sd_dir_is_reported_and_the_endpoint_still_serves(tmp
         assert f"pyos-vmm: metrics for vm 'nosd' at http://{session.address}/metrics" in err
     finally:
         session.close()
+
+
+def test_a_textfile_that_cannot_be_written_is_a_config_error_at_close(tmp_path, machine_for):
+    """--metrics-textfile naming something that cannot be replaced by a file (here a
+    directory): close() says which file and why, with a hint, and still releases the
+    collector (the VM name can be registered again)."""
+    cfg = _config(tmp_path, vm="tfdir")
+    machine = machine_for(cfg)
+    target = tmp_path / "out.prom"
+    target.mkdir()
+    session = MetricsSession(cfg, machine, textfile=str(target))
+    with pytest.raises(ConfigError) as info:
+        session.close()
+    assert info.value.message == f"--metrics-textfile {target}: cannot write: Is a directory"
+    assert info.value.hint == "name a writable file, e.g. in node_exporter's textfile directory"
+    assert not _registered(session.collector)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out.prom")] == ["out.prom"]
