@@ -308,3 +308,24 @@ def test_device_hook_keeps_the_first_shape_of_a_key():
         ("pyos_device_irqs_by_kind_total", (("device", "c"), ("kind", "x"), vm)): 3,
     }
     exposition(families)
+
+
+def test_guest_names_are_cut_to_64_characters():
+    """A label value from the guest is at most 64 printable characters, whatever the
+    size of the char array in the page's layout (a newer kernel may widen it)."""
+    import cffi
+    wide = cffi.FFI()
+    wide.cdef("""struct wide_counters {
+        unsigned int magic, version;
+        unsigned long long irqs[16], spurious_irqs[16], syscalls[64];
+        char syscall_entry[80];
+        char heap_name[80];
+    };""")
+    c = wide.new("struct wide_counters *")
+    c.magic, c.version = lib.PYOS_COUNTERS_MAGIC, 1
+    c.heap_name = b"h" * 63 + b"XYZ" + b"z" * 14        # 80 characters, no NUL
+    c.syscall_entry = b"e" * 64 + b"\x01"
+    got = samples(GuestFamilies(GuestCounters(c), RAM).collect("t"))
+    vm = ("vm", "t")
+    assert got[("pyos_guest_plugin_info", (("name", "h" * 63 + "X"), ("subsystem", "heap"), vm))] == 1
+    assert got[("pyos_guest_syscall_entry_info", (("method", "e" * 64), vm))] == 1
