@@ -67,6 +67,8 @@ def test_textfile_holds_this_vms_final_series_only(tmp_path, machine_for, capsys
     assert "# HELP pyos_vm_running 1 while the guest runs, 0 once it has stopped (the exporter lingers " \
            "with the final values)" in text
     assert "# HELP pyos_exporter_collect_seconds how long the previous collection of this VM's metrics took" in text
+    assert "# HELP pyos_kvm_stats_available 1 if KVM's binary statistics (KVM_GET_STATS_FD) are exported for " \
+           "this VM" in text
     assert "process_cpu_seconds_total" not in text, "node_exporter has its own process_* series"
     assert "# HELP" in text and "# TYPE" in text
     assert not _registered(session.collector)
