@@ -247,3 +247,20 @@ def test_a_textfile_that_cannot_be_written_is_a_config_error_at_close(tmp_path, 
     assert info.value.hint == "name a writable file, e.g. in node_exporter's textfile directory"
     assert not _registered(session.collector)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out.prom")] == ["out.prom"]
+
+
+def test_without_kvm_binary_stats_the_gauge_says_0_and_no_kvm_series(tmp_path, machine_for, monkeypatch):
+    """A host kernel without KVM_CAP_BINARY_STATS_FD: pyos_kvm_stats_available is 0
+    and no pyos_kvm_* series are exported (the textfile says so too)."""
+    from vmm.kvm import Kvm
+    real = Kvm.check_extension
+    monkeypatch.setattr(Kvm, "check_extension",
+                        lambda self, cap: 0 if cap == "KVM_CAP_BINARY_STATS_FD" else real(self, cap))
+    cfg = _config(tmp_path, vm="nostats")
+    out = tmp_path / "nostats.prom"
+    session = MetricsSession(cfg, machine_for(cfg), textfile=str(out))
+    assert session.collector.kvm_sources == []
+    session.close()
+    text = out.read_text()
+    assert 'pyos_kvm_stats_available{vm="nostats"} 0.0' in text
+    assert "pyos_kvm_vcpu" not in text and "pyos_kvm_vm" not in text
