@@ -1067,3 +1067,104 @@ def test_channel_with_only_device_1():
     rig.lba28(9, 1, dev=1)
     rig.out(COMMAND, 0x20)
     assert img.calls == [("read", 9, 1)] and rig.sector_in() == sector(9)
+
+
+# -- found by the whole-area run (the rest of the 913 mutants) ---------------------------------
+class _PlainImage:
+    """An image object with only what AtaDrive needs: no `readonly` attribute."""
+
+    path = "plain.img"
+    sectors = 64
+
+    def __init__(self):
+        self.written = []
+
+    def read(self, lba, count):
+        return bytes(512 * count)
+
+    def write(self, lba, data):
+        self.written.append((lba, len(data)))
+
+    def flush(self):
+        pass
+
+
+def test_drive_defaults_serial_and_writable_image():
+    """A drive made without a serial reports PYOS0000 in IDENTIFY words 10-19; an
+    image that says nothing about `readonly` is writable (WRITE SECTORS completes)."""
+    img = _PlainImage()
+    d = ata.AtaDrive(img)
+    assert d.identify()[20:40] == b"YPSO0000" + b" " * 12
+    assert d.model == ata.MODEL and d.readonly is False
+    rig = Rig(MemImage(8))
+    rig.channel.drives[0] = d
+    rig.lba28(3, 1)
+    rig.out(COMMAND, 0x30)
+    assert rig.inb(STATUS) == 0x58, "DRQ for the data, not ERR"
+    rig.sector_out(bytes(512))
+    assert rig.inb(STATUS) == 0x50 and img.written == [(3, 512)]
+
+
+def test_chs_cylinder_equal_to_the_cylinder_count_does_not_exist():
+    """Cylinders are numbered 0 .. cylinders-1 (ATA-6 6.2.1): with a capacity that is
+    not a whole number of cylinders, the sectors past the last whole cylinder are
+    not addressable in CHS, although they are by LBA."""
+    img = MemImage(16 * 63 * 2 + 100)  # 2 cylinders + 100 sectors
+    rig = Rig(img)
+    rig.chs(2, 0, 1, 1)
+    rig.out(COMMAND, 0x20)
+    assert (rig.inb(STATUS), rig.inb(ERROR)) == (0x51, IDNF)
+    assert not [c for c in img.calls if c[0] == "read"]
+    rig.lba28(16 * 63 * 2, 1)
+    rig.out(COMMAND, 0x20)
+    assert rig.inb(STATUS) == 0x58
+
+
+def test_intrq_is_a_plain_low_level_after_reset():
+    """After a software reset no interrupt is pending, so INTRQ is low: the IRQ line
+    is given the level False (a bool, as IrqLine.set_level takes), whatever was
+    pending before the reset."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xE7)
+    assert rig.irq.level is True
+    rig.out(CONTROL, SRST)
+    assert rig.irq.level is False, "SRST drops the pending interrupt at once"
+    rig.out(CONTROL, 0)
+    assert rig.irq.level is False and rig.d0.irq_pending is False
+
+
+def test_lba28_progress_crossing_a_device_nibble_boundary():
+    """LBA28 progress: Device bits 3:0 are replaced by bits 27:24 of the last sector
+    transferred, not merged with the start LBA's (a read from 01FF_FFFFh to 0200_0000h
+    leaves Device bits 3:0 = 2)."""
+    img = MemImage(0x0FFFFFFF)
+    rig = Rig(img)
+    rig.lba28(0x01FFFFFF, 2)
+    rig.out(COMMAND, 0x20)
+    assert rig.regs() == (1, 0xFF, 0xFF, 0xFF, 0xE1)
+    rig.sector_in()
+    assert rig.regs() == (0, 0x00, 0x00, 0x00, 0xE2)
+
+
+def test_intrq_stays_a_plain_low_level_when_a_write_command_starts():
+    """Writing Command clears a pending interrupt; a data-out command's first DRQ block
+    comes without one (ATA-6 9.8), so INTRQ is low (False) until the block is written."""
+    rig = Rig(MemImage(64))
+    rig.lba28(1, 1)
+    rig.out(COMMAND, 0x30)
+    assert rig.inb(ALTSTATUS) == 0x58 and rig.irq.level is False and rig.d0.irq_pending is False
+    rig.sector_out(bytes(512))
+    assert rig.irq.level is True
+
+
+def test_rep_ins_and_outs_on_the_error_and_features_register():
+    """rep insb/outsb on register 1 (read: Error, write: Features) are single accesses
+    to that register, not data-port transfers: the Error of an aborted command reads
+    back each time; Features written by rep outsb selects the SET FEATURES subcommand."""
+    rig = Rig(MemImage(64))
+    rig.out(COMMAND, 0xF0)  # unsupported: ERR, ABRT
+    assert rig.bus.read_block(ERROR, 1, 3) == bytes([ABRT] * 3)
+    rig.bus.write_block(FEATURES, 1, b"\x02\x55")  # the last one counts: look-ahead off
+    rig.out(COMMAND, 0xEF)
+    assert rig.inb(STATUS) == 0x50 and rig.d0.look_ahead is False
+    assert word(identify(rig), 85) == 0x0020

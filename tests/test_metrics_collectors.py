@@ -272,3 +272,60 @@ def test_a_newer_kernels_fields_are_exported_by_the_generic_rules():
     text = exposition(families)
     assert "# HELP pyos_guest_queue_depths_total guest counter queue_depths, by index" in text
     assert "# HELP pyos_guest_fs_opens_total guest counter fs.opens (counters.h)" in text
+
+
+class _GaugesOnly:
+    """A device with levels but no counts."""
+
+    def __init__(self):
+        self.gauges = {"fifo_depth": 4}
+
+
+class _Shape:
+    def __init__(self, irqs):
+        self.counters = {"irqs": irqs}
+
+
+def test_device_hook_exports_gauges_of_a_device_without_counters():
+    """`gauges` is read on its own: a device with no `counters` dict still exports its levels."""
+    got = samples(device_families([_Slot("fifo", _GaugesOnly())], "t"))
+    assert got == {("pyos_device_fifo_depth", (("device", "fifo"), ("vm", "t"))): 4}
+
+
+def test_device_hook_keeps_the_first_shape_of_a_key():
+    """Two devices with one key in different shapes: the first shape keeps the name,
+    the other is pyos_device_K_by_<label>: _by_index for a list, _by_kind for a dict,
+    _by_device for a plain number (its only label is the device)."""
+    families = device_families([_Slot("a", _Shape([1, 2])), _Slot("b", _Shape(7)),
+                                _Slot("c", _Shape({"x": 3})), _Slot("d", _Shape([5]))], "t")
+    got = samples(families)
+    vm = ("vm", "t")
+    assert got == {
+        ("pyos_device_irqs_total", (("device", "a"), ("index", "0"), vm)): 1,
+        ("pyos_device_irqs_total", (("device", "a"), ("index", "1"), vm)): 2,
+        ("pyos_device_irqs_total", (("device", "d"), ("index", "0"), vm)): 5,
+        ("pyos_device_irqs_by_device_total", (("device", "b"), vm)): 7,
+        ("pyos_device_irqs_by_kind_total", (("device", "c"), ("kind", "x"), vm)): 3,
+    }
+    exposition(families)
+
+
+def test_guest_names_are_cut_to_64_characters():
+    """A label value from the guest is at most 64 printable characters, whatever the
+    size of the char array in the page's layout (a newer kernel may widen it)."""
+    import cffi
+    wide = cffi.FFI()
+    wide.cdef("""struct wide_counters {
+        unsigned int magic, version;
+        unsigned long long irqs[16], spurious_irqs[16], syscalls[64];
+        char syscall_entry[80];
+        char heap_name[80];
+    };""")
+    c = wide.new("struct wide_counters *")
+    c.magic, c.version = lib.PYOS_COUNTERS_MAGIC, 1
+    c.heap_name = b"h" * 63 + b"XYZ" + b"z" * 14        # 80 characters, no NUL
+    c.syscall_entry = b"e" * 64 + b"\x01"
+    got = samples(GuestFamilies(GuestCounters(c), RAM).collect("t"))
+    vm = ("vm", "t")
+    assert got[("pyos_guest_plugin_info", (("name", "h" * 63 + "X"), ("subsystem", "heap"), vm))] == 1
+    assert got[("pyos_guest_syscall_entry_info", (("method", "e" * 64), vm))] == 1

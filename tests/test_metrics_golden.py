@@ -8,7 +8,9 @@ whole against a reviewed copy (tests/golden/metrics_exposition.txt):
   the versions around the ones the reader accepts (KNOWN_VERSIONS), so every
   field's name, help, label and clamping shows;
 - the VMM's own families (machine, devices, buses, exits) of a Machine that
-  has not run, after a few port accesses made by hand.
+  has not run, after a few port accesses made by hand and with the run
+  loop's counters (exits, injected vectors, handling times, wall time) and
+  an IRQ line's edges filled in by hand.
 
 KVM's statistics (they depend on the host's kernel) and the exporter's own
 timing are left out. A change to the exposition is deliberate when this
@@ -84,6 +86,13 @@ def _machine_section(kernel_elf) -> str:
         hlt = machine.loop.handling[lib.KVM_EXIT_HLT]
         hlt[24] += 2
         hlt[-1] += 20_000_000
+        loop = machine.loop
+        for reason, count in ((lib.KVM_EXIT_IO, 9), (lib.KVM_EXIT_HLT, 2), (lib.KVM_EXIT_MMIO, 1), (63, 1)):
+            loop._counts[reason] += count      # exits by reason; 63 has no KVM_EXIT_ name
+        loop._injected[0x20] += 4                # vectors delivered
+        loop._injected[0x2E] += 1
+        loop.started_ns, loop.ended_ns = 1, 1 + 900_000_000   # 0.9 s of wall time in the loop
+        machine.irq_lines[4].raised += 3
         families = [f for f in machine_families(machine, "m") if not f.name.startswith(("pyos_kvm_",))]
     finally:
         machine.close()

@@ -67,6 +67,8 @@ def test_textfile_holds_this_vms_final_series_only(tmp_path, machine_for, capsys
     assert "# HELP pyos_vm_running 1 while the guest runs, 0 once it has stopped (the exporter lingers " \
            "with the final values)" in text
     assert "# HELP pyos_exporter_collect_seconds how long the previous collection of this VM's metrics took" in text
+    assert "# HELP pyos_kvm_stats_available 1 if KVM's binary statistics (KVM_GET_STATS_FD) are exported for " \
+           "this VM" in text
     assert "process_cpu_seconds_total" not in text, "node_exporter has its own process_* series"
     assert "# HELP" in text and "# TYPE" in text
     assert not _registered(session.collector)
@@ -128,6 +130,7 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(tmp_path, machine_for):
         with pytest.raises(ConfigError) as info:
             MetricsSession(cfg2, machine)
         assert f"[metrics] listen = {taken!r}: cannot listen there" in info.value.message
+        assert info.value.hint == "pick another port (0 picks a free one) or address"
         cfg3 = _config(tmp_path, vm="second")
         MetricsSession(cfg3, machine).close()   # "second" was released by the failed session
     finally:
@@ -170,3 +173,94 @@ def test_linger_serves_until_a_signal_and_restores_the_handlers(tmp_path, machin
     finally:
         sender.join(timeout=60)
         session.close()
+
+
+class _FakeServer:
+    """What start_http_server returns, without a socket: its port, shutdown, close."""
+
+    def __init__(self, port):
+        self.server_port = port
+        self.calls = []
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+    def server_close(self):
+        self.calls.append("server_close")
+
+
+def test_an_ipv6_listen_address_is_shown_in_brackets(tmp_path, machine_for, monkeypatch, capsys):
+    """[metrics] listen = "[::1]:9150": the URL printed and the file_sd target are
+    [::1]:9150 (an IPv6 host goes in brackets in a URL and a Prometheus target);
+    the server is asked for exactly that address and port, and stopped at close."""
+    import prometheus_client
+    asked = []
+    server = _FakeServer(9150)
+
+    def fake_start(port, addr, registry):
+        asked.append((port, addr, registry))
+        return server, threading.Thread(daemon=True)
+    monkeypatch.setattr(prometheus_client, "start_http_server", fake_start)
+    sd = tmp_path / "sd"
+    cfg = _config(tmp_path, vm="six", listen="[::1]:9150", file_sd_dir=str(sd), linger=0)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert asked == [(9150, "::1", registry.REGISTRY)]
+        assert session.address == "[::1]:9150"
+        assert "pyos-vmm: metrics for vm 'six' at http://[::1]:9150/metrics" in capsys.readouterr().err
+        (target,) = sd.glob("pyos-*.json")
+        assert json.loads(target.read_text())[0]["targets"] == ["[::1]:9150"]
+    finally:
+        session.close()
+    assert server.calls == ["shutdown", "server_close"]
+
+
+def test_an_unwritable_file_sd_dir_is_reported_and_the_endpoint_still_serves(tmp_path, machine_for, capsys):
+    """file_sd_dir that cannot hold the target file (here: it is a regular file): the
+    session still serves /metrics, and says why Prometheus will not discover the VM."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cfg = _config(tmp_path, vm="nosd", listen="127.0.0.1:0", file_sd_dir=str(blocker), linger=0)
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert session.target is None and session.server is not None
+        err = capsys.readouterr().err
+        assert (f"pyos-vmm: [metrics] file_sd_dir: cannot write a target file in {blocker}: File exists; "
+                "Prometheus will not discover this VM\n") in err
+        assert f"pyos-vmm: metrics for vm 'nosd' at http://{session.address}/metrics" in err
+    finally:
+        session.close()
+
+
+def test_a_textfile_that_cannot_be_written_is_a_config_error_at_close(tmp_path, machine_for):
+    """--metrics-textfile naming something that cannot be replaced by a file (here a
+    directory): close() says which file and why, with a hint, and still releases the
+    collector (the VM name can be registered again)."""
+    cfg = _config(tmp_path, vm="tfdir")
+    machine = machine_for(cfg)
+    target = tmp_path / "out.prom"
+    target.mkdir()
+    session = MetricsSession(cfg, machine, textfile=str(target))
+    with pytest.raises(ConfigError) as info:
+        session.close()
+    assert info.value.message == f"--metrics-textfile {target}: cannot write: Is a directory"
+    assert info.value.hint == "name a writable file, e.g. in node_exporter's textfile directory"
+    assert not _registered(session.collector)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out.prom")] == ["out.prom"]
+
+
+def test_without_kvm_binary_stats_the_gauge_says_0_and_no_kvm_series(tmp_path, machine_for, monkeypatch):
+    """A host kernel without KVM_CAP_BINARY_STATS_FD: pyos_kvm_stats_available is 0
+    and no pyos_kvm_* series are exported (the textfile says so too)."""
+    from vmm.kvm import Kvm
+    real = Kvm.check_extension
+    monkeypatch.setattr(Kvm, "check_extension",
+                        lambda self, cap: 0 if cap == "KVM_CAP_BINARY_STATS_FD" else real(self, cap))
+    cfg = _config(tmp_path, vm="nostats")
+    out = tmp_path / "nostats.prom"
+    session = MetricsSession(cfg, machine_for(cfg), textfile=str(out))
+    assert session.collector.kvm_sources == []
+    session.close()
+    text = out.read_text()
+    assert 'pyos_kvm_stats_available{vm="nostats"} 0.0' in text
+    assert "pyos_kvm_vcpu" not in text and "pyos_kvm_vm" not in text

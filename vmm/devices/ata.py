@@ -614,7 +614,7 @@ class AtaChannel:
             else:
                 d.device = value & 0x5F
         if offset == 6:
-            self.unit = value >> 4 & 1
+            self.unit = 1 if value & DEV_DEV else 0
             self._update_irq()  # INTRQ follows the newly selected device
 
     def _command(self, cmd: int):

@@ -15,7 +15,7 @@ RAM, so the guest can write anything into it. Nothing read here is trusted:
 Naming (one rule, so counters added to the page appear without editing this
 file): a nested struct member SECTION of the page exports each field F as the
 counter pyos_guest_SECTION_F_total, labelled with the section's plugin when
-the page has a SECTION_name (or the known one for frames/heap/paging); a
+the page has a SECTION_name (or, for frames, frame_alloc_name); a
 top-level integer F exports pyos_guest_F_total; an array exports one series
 per index (label `index`). Fields that are levels rather than counts are
 listed in GAUGES with their metric name; add a row there for a new gauge.
@@ -58,7 +58,8 @@ RENAMED = {
     "processes_killed": ("tasks_killed", "tasks killed for a CPU exception"),
     "user_page_faults": ("user_page_faults", "page faults taken in user mode"),
 }
-SECTION_PLUGIN = {"frames": "frame_alloc_name", "heap": "heap_name", "paging": "paging_name"}
+# A section whose plugin name is not <section>_name (heap_name, paging_name follow the rule).
+SECTION_PLUGIN = {"frames": "frame_alloc_name"}
 PLUGIN_NAMES = {"sched_name": "scheduler"}  # the subsystem label; otherwise the field without _name
 HANDLED = {"magic", "version", "irqs", "spurious_irqs", "syscalls", "syscall_entry",
            "sched_swap_request", "sched_failed"}
