@@ -893,18 +893,36 @@ def test_without_coalesced_ports_there_is_no_flush_alarm():
     assert vcpu.events == ["KVM_RUN", "not kicked", "KVM_RUN"]
 
 
+def due_from_now(timer, ns):
+    """A step's side effect: the timer's deadline `ns` from now (so it is still ahead when the
+    loop starts waiting, however loaded the host)."""
+    def set_deadline(vcpu):
+        timer.deadline_ns = time.monotonic_ns() + ns
+    return set_deadline
+
+
 def test_a_halted_vcpu_wakes_for_the_deadline_not_for_its_recheck(patient_halts):
     pic = FakePic()
-    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1), ends(0)], pic=pic)
-    timer = loop.timer = DueTimer(pic, 20_000_000)
+    timer = DueTimer(pic, 0)
+    timer.deadline_ns = NEVER
+    halts = call(due_from_now(timer, 200_000_000), reason=HLT)
+    loop, vcpu = make_loop([halts, ends(0)], pic=pic)
+    vcpu.run_struct.if_flag = vcpu.run_struct.ready_for_interrupt_injection = 1
+    loop.timer = timer
     assert loop.run() == 0  # with the recheck at an hour, only the deadline can end this halt
     assert len(timer.serviced) == 1
 
 
 def test_a_paused_vcpu_services_the_deadline_when_it_comes(patient_halts):
     pic = FakePic()
-    loop, vcpu = make_loop([call(lambda v: v.loop.pause()), ends(0)], pic=pic)
-    timer = loop.timer = DueTimer(pic, 20_000_000)
+    timer = DueTimer(pic, 0)
+    timer.deadline_ns = NEVER
+
+    def pause(vcpu):
+        due_from_now(timer, 200_000_000)(vcpu)
+        vcpu.loop.pause()
+    loop, vcpu = make_loop([call(pause), ends(0)], pic=pic)
+    loop.timer = timer
     state = {}
 
     def watch():
