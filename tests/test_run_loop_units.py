@@ -295,7 +295,7 @@ def test_rep_io_on_an_unclaimed_port():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_UNCLAIMED_IO
-    assert "1-byte read at port 0x999" in str(crash.value)
+    assert str(crash.value).startswith("guest made a 1-byte read at port 0x999")
 
 
 def test_the_io_handler_itself_does_single_accesses_too():
@@ -339,7 +339,7 @@ def test_unclaimed_mmio_reads_all_ones_or_stops_the_vm():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_UNCLAIMED_IO
-    assert "4-byte write of 0x99 at mmio 0xd0000000" in str(crash.value)
+    assert str(crash.value).startswith("guest made a 4-byte write of 0x99 at mmio 0xd0000000")
 
 
 # -- interrupts ---------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_hlt_with_interrupts_disabled_is_a_dead_guest():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_GUEST_DEAD
-    assert "guest halted with interrupts disabled: nothing can ever wake it" in str(crash.value)
+    assert str(crash.value).startswith("guest halted with interrupts disabled: nothing can ever wake it")
 
 
 def test_hlt_returns_at_once_when_intr_is_already_high():
@@ -495,7 +495,7 @@ def test_a_triple_fault_is_reported_as_one():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_TRIPLE_FAULT
-    assert "guest triple fault (KVM_EXIT_SHUTDOWN)" in str(crash.value)
+    assert str(crash.value).startswith("guest triple fault (KVM_EXIT_SHUTDOWN)")
     assert "symbols" not in str(crash.value)  # no Symbolizer given: no symbol lines, not a failed attempt
 
 
@@ -547,7 +547,7 @@ def test_other_internal_errors_are_named_with_their_data(suberror, name):
         loop.run()
     assert crash.value.status == errors.EXIT_INTERNAL
     words = " ".join(f"{i:#x}" for i in range(1, 17))
-    assert f"KVM internal error {suberror}: {name} (data: {words})" in str(crash.value)
+    assert str(crash.value).startswith(f"KVM internal error {suberror}: {name} (data: {words})")
 
 
 def test_an_internal_error_without_data_says_none():
@@ -566,7 +566,7 @@ def test_a_failed_entry_names_the_hardware_reason():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_ENTRY_FAILED
-    assert "VM entry failed (hardware reason 0x80000021)" in str(crash.value)
+    assert str(crash.value).startswith("VM entry failed (hardware reason 0x80000021): the vCPU state is invalid\n")
 
 
 def _system_event(kind):
@@ -583,12 +583,12 @@ def test_system_events_power_off_refuse_reset_and_report_a_crash():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_GUEST_DEAD
-    assert "guest requested a reset; pyos-vmm does not reboot guests" in str(crash.value)
+    assert str(crash.value) == "guest requested a reset; pyos-vmm does not reboot guests"
     loop, vcpu = make_loop([_system_event(5)])
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_GUEST_DEAD
-    assert "guest system event 5 (crash)" in str(crash.value)
+    assert str(crash.value).startswith("guest system event 5 (crash)")
 
 
 def test_an_unknown_exit_reason_stops_the_vm_naming_it():
@@ -606,7 +606,7 @@ def test_reasons_past_the_known_ones_stop_the_vm_too(reason, counted):
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_GUEST_DEAD
-    assert f"unexpected KVM exit reason {reason} ({reason})" in str(crash.value)
+    assert str(crash.value).startswith(f"unexpected KVM exit reason {reason} ({reason})")
     assert loop.exit_counts == counted
 
 
