@@ -27,7 +27,7 @@ def test_memory_selftest_in_guest(tmp_path, frames, heap, paging):
     result = boot("--cmdline", "selftest=memory", "--stats", config=_config(tmp_path, frames, heap, paging))
     console = result.console
     assert f"frame allocator '{frames}', heap '{heap}', paging '{paging}'" in console
-    assert "selftest memory: 24 passed, 0 failed" in console, console
+    assert "selftest memory: 34 passed, 0 failed" in console, console
     assert result.status == 0, result.stderr
     # The VMM read the same plugins' counters from guest memory, without an exit.
     stats = dict(re.findall(r"subsystem=(frame_alloc|heap|paging),name=(\w+)", result.stderr))
@@ -49,11 +49,76 @@ def test_guard_page_hit_is_reported(tmp_path):
                      result.console)
 
 
+def _page_sizes(stdout: str) -> dict[str, int]:
+    """The harness's report of how init() mapped things: {"RAM start": KiB, ...}."""
+    return {what: int(kib) for what, kib in re.findall(r"^harness: page size at ([\w ]+): (\d+) KiB$", stdout, re.M)}
+
+
+def _expected_page_sizes(paging: str, stdout: str, ram_mib: int) -> dict[str, int]:
+    """direct maps a whole aligned GiB (RAM's first, the MMIO window) as one 1 GiB page when
+    cpu_has_1g_pages() says yes (the harness reports its answer), 2 MiB pages elsewhere;
+    recursive always uses 2 MiB pages."""
+    gib = paging == "direct" and "1 GiB pages: yes" in stdout
+    one_g, two_m = 1 << 20, 2 << 10
+    return {"RAM start": one_g if gib and ram_mib >= 1024 else two_m, "RAM end": two_m,
+            "MMIO window": one_g if gib else two_m, "kernel image": two_m}
+
+
 @pytest.mark.parametrize("frames, heap, paging", COMBINATIONS)
 def test_memory_selftest_in_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 23 passed, 0 failed" in result.stdout
+    assert "selftest memory: 33 passed, 0 failed" in result.stdout
+    assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 64)
+
+
+@pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_beyond_1_gib_in_host_harness(frames, heap, paging, gib_pages):
+    """RAM past 1 GiB needs a second page directory of 2 MiB pages (after a 1 GiB page
+    where the CPU has them); the paging self-test checks RAM's last byte, the MMIO window
+    and the flags there. Without 1 GiB pages the MMIO window is 512 2 MiB pages too."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "paging", 1030,
+                         gib_pages=gib_pages)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 8 passed, 0 failed" in result.stdout
+    assert ("1 GiB pages: no" in result.stdout) if not gib_pages else True
+    assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 1030)
+
+
+FRAME_MISUSE = ["free-order-too-big", "free-misaligned-block", "free-inside-a-frame", "free-below-the-regions",
+                "free-straddling-the-start", "free-past-the-regions", "free-straddling-the-end", "double-free"]
+
+
+@pytest.mark.parametrize("case", FRAME_MISUSE)
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frame_free_misuse_panics_in_host_harness(frames, heap, paging, case):
+    """frame_alloc.h: free() of a block alloc() cannot have handed out (an order above the
+    maximum, misaligned for its order, not frame-aligned, outside the regions' span or
+    partly so) panics, and so does freeing a free block: silently accepting one would
+    hand the same frames out twice, or the allocator's own metadata."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case=case)
+    assert result.returncode == 99, result.stdout + result.stderr
+    assert f"PANIC: {frames}: " in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging, case, says", [
+    ("buddy", "slab", "direct", "kfree-inside-a-block", "not a pointer kmalloc returned"),
+    ("buddy", "slab", "direct", "kfree-inside-a-freed-block", "not a pointer kmalloc returned"),
+    ("buddy", "freelist", "direct", "kfree-inside-a-block", "not a pointer kmalloc returned"),
+    ("buddy", "freelist", "direct", "kfree-inside-a-freed-block", "double free"),
+    ("buddy", "freelist", "direct", "kfree-twice", "double free"),
+])
+def test_kfree_misuse_panics_in_host_harness(frames, heap, paging, case, says):
+    """heap.h: kfree() of a pointer kmalloc did not return panics, even one into freed
+    memory whose old contents look like an in-use header; freelist, whose headers say
+    whether a block is free, also panics on a double free, and says which it was (a free
+    block's header, which the split of a free block writes too, marks a double free)."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case=case)
+    assert result.returncode == 99, result.stdout + result.stderr
+    assert f"PANIC: {heap}: kfree(" in result.stderr and says in result.stderr, result.stderr
 
 
 def test_harness_catches_a_broken_allocator(tmp_path):

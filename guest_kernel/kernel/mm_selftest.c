@@ -77,8 +77,10 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
         *(uint64_t *)phys_to_virt(phys) = phys >> FRAME_SHIFT;
         list[n++] = (uint32_t)(phys >> FRAME_SHIFT);
     }
+    env->refresh_stats();
     failed += check("order-0 allocation until exhaustion hands out every free frame",
-                    n == free_start && st->free_frames == 0, "%lu frames of %lu free", n, free_start);
+                    n == free_start && st->free_frames == 0 && st->largest_free_frames == 0,
+                    "%lu frames of %lu free", n, free_start);
     uint64_t clobbered = 0, inside_list = 0;
     uint64_t list_lo = list_phys >> FRAME_SHIFT, list_hi = list_lo + (1UL << list_order);
     for (uint64_t i = 0; i < n; i++) {
@@ -90,10 +92,25 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     failed += check("no frame handed out twice", clobbered == 0 && inside_list == 0,
                     "%lu frames overwritten, %lu inside a live block", clobbered, inside_list);
 
-    /* 2. Free in random order: everything coalesces back. */
+    /* 2. Every other frame back (the odd frame numbers): no two free frames make an
+     *    aligned pair, so the largest block is one frame and an order-1 request fails. */
+    uint64_t odd = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (list[i] & 1) {
+            frame_alloc_plugin.free((uint64_t)list[i] << FRAME_SHIFT, 0);
+            odd++;
+        }
+    }
+    env->refresh_stats();
+    uint64_t pair = odd ? frame_alloc_plugin.alloc(1) : 0, largest_odd = st->largest_free_frames;
+    failed += check("with every other frame free, the largest block is one frame and order 1 fails",
+                    !odd || (largest_odd == 1 && pair == 0 && st->free_frames == odd),
+                    "largest %lu frames, order 1 gave %#lx", largest_odd, pair);
+    /* Then the rest in random order: everything coalesces back. */
     shuffle(list, n);
     for (uint64_t i = 0; i < n; i++)
-        frame_alloc_plugin.free((uint64_t)list[i] << FRAME_SHIFT, 0);
+        if (!(list[i] & 1))
+            frame_alloc_plugin.free((uint64_t)list[i] << FRAME_SHIFT, 0);
     env->refresh_stats();
     failed += check("random-order free restores the free count", st->free_frames == free_start,
                     "%lu free, expected %lu", st->free_frames, free_start);
@@ -101,7 +118,7 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
      * allocation that found nothing, one free per block given back; breaking up free
      * blocks and putting them together again both happened (every frame went and came back). */
     failed += check("counters: allocs, failures and frees count each call",
-                    st->allocs - allocs_start == n && st->failures - failures_start == 1 &&
+                    st->allocs - allocs_start == n && st->failures - failures_start == 1 + (odd != 0) &&
                     st->frees - frees_start == n,
                     "%lu allocs, %lu frees", st->allocs - allocs_start, st->frees - frees_start);
     failed += check("counters: splits and merges both counted", st->splits != splits_start &&
@@ -137,6 +154,23 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     failed += check("all back: free count and largest block as before the test",
                     st->free_frames == free_before && st->largest_free_frames == largest_before,
                     "%lu free, largest %lu", st->free_frames, st->largest_free_frames);
+
+    /* 4. The largest order: a FRAME_ALLOC_MAX_ORDER block (4 MiB) is handed out, aligned,
+     *    whenever largest_free_frames says there is one, and given back whole; a bigger
+     *    order is refused, and that refusal counts as a failure. */
+    uint64_t max_frames = 1UL << FRAME_ALLOC_MAX_ORDER, failures_big = st->failures;
+    uint64_t big = frame_alloc_plugin.alloc(FRAME_ALLOC_MAX_ORDER);
+    int big_ok = largest_before == max_frames ? big && !(big & ((FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 1)) &&
+                                                    st->free_frames == free_before - max_frames
+                                              : !big;
+    uint64_t bigger = frame_alloc_plugin.alloc(FRAME_ALLOC_MAX_ORDER + 1);
+    int refused = bigger == 0 && st->failures - failures_big == 1 + !big;
+    if (big)
+        frame_alloc_plugin.free(big, FRAME_ALLOC_MAX_ORDER);
+    env->refresh_stats();
+    failed += check("order FRAME_ALLOC_MAX_ORDER handed out and back, a bigger order refused",
+                    big_ok && refused && st->free_frames == free_before && st->largest_free_frames == largest_before,
+                    "4 MiB block %#lx, bigger %#lx", big, bigger);
     return failed;
 }
 
@@ -209,6 +243,91 @@ static void heap_stress(uint64_t *misaligned, uint64_t *corrupted, uint64_t *fai
     }
 }
 
+/* Frames a heap takes for a few exact sizes. In the host harness the heap is fresh here
+ * (nothing has used it yet), so each bound is met exactly by the freelist heap (16 KiB
+ * chunks, 16-byte headers, 16-byte rounding, a remainder of 32 bytes or more split off)
+ * and with room by slab (4 frames for a big block, a frame per small-object slab). */
+static int heap_frugal(const struct mm_selftest_env *env)
+{
+    struct heap_stats *st = env->heap;
+    int failed = 0;
+    int64_t base = (int64_t)env->frames->free_frames;
+    uint64_t grows = st->grows;
+    /* 16 KiB less a 16-byte header: one 4-frame block, which the heap fetched as a grow */
+    void *exact = heap_plugin.alloc(16368);
+    int64_t taken = base - (int64_t)env->frames->free_frames;
+    failed += check("heap: 16 KiB less a header takes at most 4 frames, each fetch a grow",
+                    exact && taken <= 4 && (taken == 0) == (st->grows == grows), "%ld frames, %lu grows",
+                    (uint64_t)taken, st->grows - grows);
+    heap_plugin.free(exact);
+    /* 512 blocks of 16 B (32 with a header) fill 16 KiB */
+    static void *tiny[512];
+    uint64_t got = 0;
+    int64_t before = (int64_t)env->frames->free_frames;
+    for (int i = 0; i < 512; i++)
+        got += (tiny[i] = heap_plugin.alloc(16)) != NULL;
+    taken = before - (int64_t)env->frames->free_frames;
+    for (int i = 0; i < 512; i++)
+        heap_plugin.free(tiny[i]);
+    failed += check("heap: 512 blocks of 16 B take at most 4 frames", got == 512 && taken <= 4,
+                    "%lu blocks, %ld frames", got, (uint64_t)taken);
+    /* 16 KiB less 48 B leaves 32 B of a 16 KiB chunk: room for a 16 B block */
+    void *most = heap_plugin.alloc(16336), *rest = heap_plugin.alloc(16);
+    taken = base - (int64_t)env->frames->free_frames;
+    failed += check("heap: 16 KiB less 48 B and a 16 B block: at most 5 frames since the first of these checks",
+                    most && rest && taken <= 5, "%ld frames", (uint64_t)taken, 0);
+    heap_plugin.free(most);
+    heap_plugin.free(rest);
+    /* Freed memory is used again: a round of 64 blocks of 256 B, all freed, then one of
+     * 15 KiB, freed, takes frames from the allocator the first time only (a heap that
+     * did not put freed neighbours back together would need new frames every round). */
+    int64_t after_round[4];
+    for (int round = 0; round < 4; round++) {
+        void *blocks[64];
+        for (int i = 0; i < 64; i++)
+            blocks[i] = heap_plugin.alloc(256);
+        for (int i = 0; i < 64; i++)
+            heap_plugin.free(blocks[i]);
+        heap_plugin.free(heap_plugin.alloc(15 * 1024));
+        after_round[round] = (int64_t)env->frames->free_frames;
+    }
+    failed += check("heap: freed memory is used again (rounds 2-4 take no frames)",
+                    after_round[3] == after_round[0] && after_round[1] == after_round[0],
+                    "%ld frames more after round 4 than after round 1, %ld after round 2",
+                    (uint64_t)(after_round[0] - after_round[3]), (uint64_t)(after_round[0] - after_round[1]));
+    /* Bigger than the frame allocator's largest block: refused, one failure counted. */
+    uint64_t heap_failures = st->failures;
+    void *huge = heap_plugin.alloc((FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) + 1);
+    failed += check("heap: a block larger than the largest frame block is refused, and counted",
+                    huge == NULL && st->failures == heap_failures + 1, "%#lx, %lu failures",
+                    (uint64_t)huge, st->failures - heap_failures);
+    if (huge)
+        heap_plugin.free(huge);
+    /* With no frame left, a request bigger than all the heap holds is refused: one failure
+     * at the heap, one at the frame allocator (one request for frames, not a retry). */
+    uint64_t chain = 0, frame, held = st->frames_in_use * FRAME_SIZE;
+    while ((frame = frame_alloc_plugin.alloc(0)) != 0) {  /* every free frame, chained through its first word */
+        *(uint64_t *)phys_to_virt(frame) = chain;
+        chain = frame;
+    }
+    uint64_t want = held + FRAME_SIZE, frame_failures = env->frames->failures;
+    heap_failures = st->failures;
+    void *none = want < (FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 64 ? heap_plugin.alloc(want) : NULL;
+    int refused = none == NULL && (want >= (FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 64 ||
+                                   (st->failures == heap_failures + 1 && env->frames->failures == frame_failures + 1));
+    if (none)
+        heap_plugin.free(none);
+    while (chain) {
+        frame = chain;
+        chain = *(uint64_t *)phys_to_virt(frame);
+        frame_alloc_plugin.free(frame, 0);
+    }
+    failed += check("heap: out of frames, a request beyond what the heap holds fails once at each level", refused,
+                    "%lu heap failures, %lu frame failures", st->failures - heap_failures,
+                    env->frames->failures - frame_failures);
+    return failed;
+}
+
 /* What a heap may keep from the frame allocator once every block is freed,
  * if it gives frames back at all: slab keeps one slab with room per size
  * class (7). A heap that never gives frames back (freelist: fragmentation
@@ -222,6 +341,7 @@ int mm_selftest_heap(const struct mm_selftest_env *env)
     uint64_t in_use_before = st->bytes_in_use, allocs_before = st->allocs, frees_before = st->frees;
     uint64_t misaligned = 0, corrupted = 0, failures = 0;
     /* The leak checks count frames at the frame allocator, not the heap's own figures. */
+    int failed = heap_frugal(env);
     int64_t free_start = (int64_t)env->frames->free_frames, held_start = (int64_t)st->frames_in_use;
     uint64_t shrinks_start = st->shrinks, seed = rng;
     heap_stress(&misaligned, &corrupted, &failures);
@@ -229,7 +349,6 @@ int mm_selftest_heap(const struct mm_selftest_env *env)
     rng = seed;  /* the same sequence again */
     heap_stress(&misaligned, &corrupted, &failures);
     int64_t free_after_two = (int64_t)env->frames->free_frames;
-    int failed = 0;
     failed += check("heap: 2x1500 allocations of 8 B-64 KiB succeed, 16-byte aligned", !failures && !misaligned,
                     "%lu failed, %lu misaligned", failures, misaligned);
     failed += check("heap: no block overwrote another", corrupted == 0, "%lu corrupted", corrupted, 0);
@@ -259,10 +378,45 @@ int mm_selftest_heap(const struct mm_selftest_env *env)
                     "%ld frames for three 1 KiB blocks", (uint64_t)small_frames, 0);
     for (int i = 0; i < 3; i++)
         heap_plugin.free(small[i]);
+    /* 3 MiB, when a 4 MiB block is free: served, and writable to its end. */
+    env->refresh_stats();
+    if (env->frames->largest_free_frames >= 1UL << FRAME_ALLOC_MAX_ORDER) {
+        unsigned char *big = heap_plugin.alloc(3 << 20);
+        failed += check("heap: 3 MiB served while a 4 MiB frame block is free", big != NULL, "%#lx", (uint64_t)big, 0);
+        if (big) {
+            big[0] = big[(3 << 20) - 1] = 0x5A;
+            heap_plugin.free(big);
+        }
+    } else {
+        failed += check("heap: 3 MiB served while a 4 MiB frame block is free", 1, "no 4 MiB block free", 0, 0);
+    }
     void *zero = heap_plugin.alloc(0);
     heap_plugin.free(zero);
     heap_plugin.free(NULL);
     return failed;
+}
+
+/* The mapping of virt in the current space as the MMU sees it: walked from the root
+ * current_space() names (each table read through the direct map), the leaf entry with
+ * its write and user bits ANDed and its NX bit ORed over every level. *size: the page
+ * size, 0 if virt is not mapped. */
+static uint64_t mapping_of(uint64_t virt, uint64_t *size)
+{
+    uint64_t table = paging_plugin.current_space(), w_u = PTE_WRITE | PTE_USER, nx = 0;
+    for (int level = 4; level >= 1; level--) {
+        uint64_t e = ((uint64_t *)phys_to_virt(table))[(virt >> (12 + 9 * (level - 1))) & 511];
+        if (!(e & PTE_PRESENT))
+            break;
+        w_u &= e;
+        nx |= e & PTE_NX;
+        if (level == 1 || (level <= 3 && (e & PTE_HUGE))) {
+            *size = 1UL << (12 + 9 * (level - 1));
+            return (e & ~(PTE_WRITE | PTE_USER | PTE_NX)) | w_u | nx;
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    *size = 0;
+    return 0;
 }
 
 /* Paging: map/unmap/translate round trips at a scratch address. */
@@ -342,6 +496,29 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     failed += check("paging: RAM, the MMIO window and the kernel image mapped to their last byte, no more",
                     edges_bad == 0, "wrong: %#lx (1 RAM end, 2 MMIO window, 4 image end, 8 past RAM)",
                     edges_bad, 0);
+    /* How they are mapped (paging.h): large pages, and the access each allows. */
+    const uint64_t seen = PTE_WRITE | PTE_USER | PTE_PWT | PTE_PCD | PTE_GLOBAL | PTE_NX;
+    const struct {
+        uint64_t virt, flags;
+        int image;
+    } kinds[] = {
+        {DIRECT_MAP_BASE, PTE_WRITE | PTE_GLOBAL | PTE_NX, 0},
+        {DIRECT_MAP_BASE + ram - 8, PTE_WRITE | PTE_GLOBAL | PTE_NX, 0},
+        {DIRECT_MAP_BASE + 0xC0000000UL, PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX, 0},
+        {DIRECT_MAP_BASE + 0xFFFFFFF8UL, PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX, 0},
+        {KERNEL_VMA, PTE_WRITE | PTE_GLOBAL, 1},
+        {KERNEL_VMA + image_end - 1, PTE_WRITE | PTE_GLOBAL, 1},
+    };
+    uint64_t kinds_bad = 0, gb = cpu_has_1g_pages();
+    for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        uint64_t size, e = mapping_of(kinds[i].virt, &size);
+        int size_ok = kinds[i].image ? size == 0x200000UL : size == 0x200000UL || (gb && size == 0x40000000UL);
+        if (!size_ok || (e & seen) != kinds[i].flags)
+            kinds_bad |= 1UL << i;
+    }
+    failed += check("paging: large pages with the promised access: RAM and the MMIO window (uncached) "
+                    "writable, NX, kernel only; the image executable",
+                    kinds_bad == 0, "wrong: %#lx (bits: RAM start, RAM end, MMIO x2, image x2)", kinds_bad, 0);
     return failed;
 }
 

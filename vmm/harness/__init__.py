@@ -48,7 +48,11 @@ def build_harness(plugins) -> Path:
     return cached_build("harness", key, build) / "harness"
 
 
-def run_harness(plugins, mode: str = "selftest", memory_mib: int = 64, iterations: int = 1_000_000):
+def run_harness(plugins, mode: str = "selftest", memory_mib: int = 64, iterations: int = 1_000_000, *,
+                case: str = "", gib_pages: bool = True):
+    """Run the harness: `selftest`, `bench` (`iterations`) or `misuse` (`case`: one call the
+    interfaces say panics). gib_pages=False makes cpu_has_1g_pages() answer no."""
     exe = build_harness(plugins)
-    args = [str(exe), mode, str(memory_mib)] + ([str(iterations)] if mode == "bench" else [])
+    extra = {"bench": [str(iterations)], "misuse": [case]}.get(mode, [])
+    args = [str(exe), *([] if gib_pages else ["--no-1g-pages"]), mode, str(memory_mib), *extra]
     return subprocess.run(args, capture_output=True, text=True)

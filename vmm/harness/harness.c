@@ -9,13 +9,20 @@
  * would resolve them (the recursive slot included).
  *
  *   harness selftest MIB      run the self-tests; exit status = failures
+ *   harness paging MIB        only the paging self-test
  *   harness bench MIB N       N-iteration micro-benchmarks, ns/op
+ *   harness misuse MIB CASE   one call the interfaces say panics (exit 99);
+ *                             exit 0 if it returns
+ *
+ * Option (first): --no-1g-pages makes cpu_has_1g_pages() say no, so a paging
+ * plugin's 2 MiB path runs on a host that has 1 GiB pages.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include <pyos/counters.h>
@@ -30,6 +37,7 @@
 static unsigned char *arena;
 static uint64_t arena_bytes;
 static uint64_t cr3;
+static int no_1g_pages;
 struct pyos_counters pyos_counters;
 
 void *phys_to_virt(uint64_t phys)
@@ -50,21 +58,44 @@ void load_cr3(uint64_t phys) { cr3 = phys; }
 void invlpg(uint64_t virt) { (void)virt; }
 uint64_t kernel_image_end_phys(void) { return ARENA_BASE; }
 
-void *mmu_access(uint64_t virt)
+int cpu_has_1g_pages(void)
+{
+    if (no_1g_pages)
+        return 0;
+    uint32_t a, b, c, d;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000), "c"(0));
+    if (a < 0x80000001)
+        return 0;
+    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001), "c"(0));
+    return (d >> 26) & 1;
+}
+
+/* The MMU's walk from CR3: the leaf entry for virt and its page size (0 if not mapped). */
+static uint64_t mmu_walk(uint64_t virt, uint64_t *page_size)
 {
     uint64_t table = cr3;
     for (int level = 4; level >= 1; level--) {
         uint64_t e = ((uint64_t *)phys_to_virt(table))[(virt >> (12 + 9 * (level - 1))) & 511];
-        if (!(e & PTE_PRESENT)) {
-            fprintf(stderr, "harness: page fault: %#lx is not mapped (level %d)\n", virt, level);
-            abort();
-        }
-        uint64_t page = 1UL << (12 + 9 * (level - 1));
+        if (!(e & PTE_PRESENT))
+            break;
+        *page_size = 1UL << (12 + 9 * (level - 1));
         if (level == 1 || (level <= 3 && (e & PTE_HUGE)))
-            return phys_to_virt((e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1)));
+            return e;
         table = e & PTE_ADDR_MASK;
     }
-    return NULL;
+    *page_size = 0;
+    return 0;
+}
+
+void *mmu_access(uint64_t virt)
+{
+    uint64_t page;
+    uint64_t e = mmu_walk(virt, &page);
+    if (!page) {
+        fprintf(stderr, "harness: page fault: %#lx is not mapped\n", virt);
+        abort();
+    }
+    return phys_to_virt((e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1)));
 }
 
 int printk(const char *fmt, ...)
@@ -103,16 +134,81 @@ static void refresh(void)
         frame_alloc_plugin.refresh_stats();
 }
 
+/* Calls the interfaces say end in a panic: a block free() cannot have handed out
+ * (frame_alloc.h), and a pointer kfree() was not given by kmalloc (heap.h). */
+static void misuse(const char *what, const struct frame_region *region)
+{
+    uint64_t end = region->base + region->length, p;
+    if (!strcmp(what, "free-order-too-big")) {
+        p = frame_alloc_plugin.alloc(0);
+        frame_alloc_plugin.free(p, FRAME_ALLOC_MAX_ORDER + 1);
+    } else if (!strcmp(what, "free-misaligned-block")) {
+        p = frame_alloc_plugin.alloc(1);
+        frame_alloc_plugin.free(p + FRAME_SIZE, 1);
+    } else if (!strcmp(what, "free-inside-a-frame")) {
+        p = frame_alloc_plugin.alloc(0);
+        frame_alloc_plugin.free(p + 8, 0);
+    } else if (!strcmp(what, "free-below-the-regions")) {
+        frame_alloc_plugin.free(region->base - FRAME_SIZE, 0);
+    } else if (!strcmp(what, "free-past-the-regions")) {
+        frame_alloc_plugin.free(end, 0);
+    } else if (!strcmp(what, "free-straddling-the-start")) {
+        /* an aligned block of 8 frames whose first frames are the allocator's metadata */
+        frame_alloc_plugin.free(region->base & ~(8 * FRAME_SIZE - 1), 3);
+    } else if (!strcmp(what, "free-straddling-the-end")) {
+        /* an aligned 4 MiB block that starts inside and ends past the end (which is not 4 MiB aligned) */
+        frame_alloc_plugin.free(end & ~((FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 1), FRAME_ALLOC_MAX_ORDER);
+    } else if (!strcmp(what, "double-free")) {
+        p = frame_alloc_plugin.alloc(0);
+        frame_alloc_plugin.free(p, 0);
+        frame_alloc_plugin.free(p, 0);
+    } else if (!strcmp(what, "kfree-twice")) {
+        void *q = heap_plugin.alloc(100);
+        heap_plugin.free(q);
+        heap_plugin.free(q);
+    } else if (!strcmp(what, "kfree-inside-a-block")) {
+        char *q = heap_plugin.alloc(100);
+        memset(q, 0, 100);
+        heap_plugin.free(q + 16);
+    } else if (!strcmp(what, "kfree-inside-a-freed-block")) {
+        /* A freed block whose data looked like in-use headers (16 B apart), partly reused:
+         * a pointer into the free part was never returned, however its bytes look. */
+        uint64_t *q = heap_plugin.alloc(128);
+        for (int i = 0; i < 16; i += 2) {
+            q[i] = 64;                                  /* "size" */
+            q[i + 1] = 48ULL << 32 | 0x55534544;        /* "requested" 48, the in-use magic */
+        }
+        heap_plugin.free(q);
+        heap_plugin.alloc(48);
+        heap_plugin.free((char *)q + 64);
+    } else {
+        fprintf(stderr, "harness: no misuse case %s\n", what);
+        exit(2);
+    }
+    printf("harness: %s returned without a panic\n", what);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--no-1g-pages")) {
+        no_1g_pages = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s selftest|bench MIB [ITERATIONS]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--no-1g-pages] selftest|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);  /* keep every line even if a plugin crashes us */
     arena_bytes = strtoull(argv[2], NULL, 0) << 20;
-    arena = aligned_alloc(1 << 21, arena_bytes);
-    memset(arena, 0, arena_bytes);
+    /* Zeroed pages, touched only when used (a GiB-sized arena costs only what the run uses). */
+    unsigned char *map = mmap(NULL, arena_bytes + (1 << 21), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                              -1, 0);
+    if (map == MAP_FAILED) {
+        perror("harness: mmap");
+        return 2;
+    }
+    arena = (unsigned char *)(((uint64_t)map + (1 << 21) - 1) & ~((uint64_t)(1 << 21) - 1));
 
     /* As the kernel does: the early allocator gives the metadata, the rest is the allocator's. */
     uint64_t frames = arena_bytes >> FRAME_SHIFT;
@@ -122,8 +218,8 @@ int main(int argc, char **argv)
     frame_alloc_plugin.init(&region, 1, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
     heap_plugin.init(&pyos_counters.heap);
-    printf("harness: frame allocator '%s', heap '%s', paging '%s', %s MiB\n", frame_alloc_plugin.name,
-           heap_plugin.name, paging_plugin.name, argv[2]);
+    printf("harness: frame allocator '%s', heap '%s', paging '%s', %s MiB, 1 GiB pages: %s\n",
+           frame_alloc_plugin.name, heap_plugin.name, paging_plugin.name, argv[2], cpu_has_1g_pages() ? "yes" : "no");
 
     struct mm_selftest_env env = {&pyos_counters.frames, &pyos_counters.heap, now_ns, refresh,
                                   &pyos_counters.paging};
@@ -131,10 +227,28 @@ int main(int argc, char **argv)
         mm_bench(&env, argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 1000000);
         return 0;
     }
-    mm_selftest_frames(&env);
-    mm_selftest_heap(&env);
+    if (!strcmp(argv[1], "misuse")) {
+        misuse(argc > 3 ? argv[3] : "", &region);
+        return 0;
+    }
+    if (strcmp(argv[1], "paging")) {  /* "paging": only the paging checks (quick with much RAM) */
+        mm_selftest_frames(&env);
+        mm_selftest_heap(&env);
+    }
     uint64_t probe = ARENA_BASE / 2;  /* inside the "kernel image", mapped at KERNEL_VMA */
     mm_selftest_paging(&env, KERNEL_VMA + probe, probe);
+    /* How init() mapped RAM, the MMIO window and the kernel image, as the MMU sees it. */
+    static const struct { const char *what; uint64_t virt; } probes[] = {
+        {"RAM start", DIRECT_MAP_BASE + ARENA_BASE},
+        {"RAM end", 0},
+        {"MMIO window", DIRECT_MAP_BASE + 0xC0000000UL},
+        {"kernel image", KERNEL_VMA},
+    };
+    for (unsigned i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        uint64_t page, virt = probes[i].virt ? probes[i].virt : DIRECT_MAP_BASE + ARENA_BASE + arena_bytes - 8;
+        mmu_walk(virt, &page);
+        printf("harness: page size at %s: %lu KiB\n", probes[i].what, page >> 10);
+    }
     printf("selftest memory: %d passed, %d failed\n", mm_selftest_passed, mm_selftest_failed);
     return mm_selftest_failed ? 1 : 0;
 }
