@@ -136,9 +136,10 @@ static void refresh(void)
 
 /* Calls the interfaces say end in a panic: a block free() cannot have handed out
  * (frame_alloc.h), and a pointer kfree() was not given by kmalloc (heap.h). */
-static void misuse(const char *what, const struct frame_region *region)
+static void misuse(const char *what, const struct frame_region *regions)
 {
-    uint64_t end = region->base + region->length, p;
+    const struct frame_region *region = &regions[0];
+    uint64_t end = regions[1].base + regions[1].length, p;
     if (!strcmp(what, "free-order-too-big")) {
         p = frame_alloc_plugin.alloc(0);
         frame_alloc_plugin.free(p, FRAME_ALLOC_MAX_ORDER + 1);
@@ -210,12 +211,24 @@ int main(int argc, char **argv)
     }
     arena = (unsigned char *)(((uint64_t)map + (1 << 21) - 1) & ~((uint64_t)(1 << 21) - 1));
 
-    /* As the kernel does: the early allocator gives the metadata, the rest is the allocator's. */
+    /* As the kernel does: the early allocator gives the metadata, the rest is the allocator's,
+     * but for a reserved hole in the middle (as firmware or a loaded image leaves), at frames
+     * no large block is aligned to. The caller's array has one more entry than it passes
+     * (the hole itself): an allocator must read only `count` entries. */
     uint64_t frames = arena_bytes >> FRAME_SHIFT;
     uint64_t meta = frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, frames);
     meta = (meta + FRAME_SIZE - 1) & ~(FRAME_SIZE - 1);
-    struct frame_region region = {ARENA_BASE + meta, arena_bytes - meta};
-    frame_alloc_plugin.init(&region, 1, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
+    uint64_t hole = ARENA_BASE + arena_bytes / 2 + 3 * FRAME_SIZE, hole_end = hole + 77 * FRAME_SIZE;
+    struct frame_region regions[3] = {
+        {ARENA_BASE + meta, hole - ARENA_BASE - meta},
+        {hole_end, ARENA_BASE + arena_bytes - hole_end},
+        {hole, hole_end - hole},  /* not passed */
+    };
+    memset(phys_to_virt(hole), 0xA5, hole_end - hole);
+    frame_alloc_plugin.init(regions, 2, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
+    printf("harness: the regions hold %lu frames; the allocator has %lu, %lu free\n",
+           (regions[0].length + regions[1].length) >> FRAME_SHIFT, pyos_counters.frames.total_frames,
+           pyos_counters.frames.free_frames);
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
     heap_plugin.init(&pyos_counters.heap);
     printf("harness: frame allocator '%s', heap '%s', paging '%s', %s MiB, 1 GiB pages: %s\n",
@@ -228,7 +241,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "misuse")) {
-        misuse(argc > 3 ? argv[3] : "", &region);
+        misuse(argc > 3 ? argv[3] : "", regions);
         return 0;
     }
     if (strcmp(argv[1], "paging")) {  /* "paging": only the paging checks (quick with much RAM) */
@@ -237,6 +250,11 @@ int main(int argc, char **argv)
     }
     uint64_t probe = ARENA_BASE / 2;  /* inside the "kernel image", mapped at KERNEL_VMA */
     mm_selftest_paging(&env, KERNEL_VMA + probe, probe);
+    const unsigned char *reserved = phys_to_virt(hole);
+    uint64_t touched = 0;
+    for (uint64_t i = 0; i < hole_end - hole; i++)
+        touched += reserved[i] != 0xA5;
+    printf("harness: bytes written in the reserved hole: %lu\n", touched);
     /* How init() mapped RAM, the MMIO window and the kernel image, as the MMU sees it. */
     static const struct { const char *what; uint64_t virt; } probes[] = {
         {"RAM start", DIRECT_MAP_BASE + ARENA_BASE},
