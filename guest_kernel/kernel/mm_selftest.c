@@ -461,6 +461,39 @@ static uint64_t mapping_of(uint64_t virt, uint64_t *size)
     return 0;
 }
 
+/* Page-table pages reachable from `table` (a table at `level`), not following an entry
+ * back to `root` (a recursive slot). */
+static uint64_t count_tables(uint64_t table, int level, uint64_t root)
+{
+    uint64_t n = 1, *t = phys_to_virt(table);
+    for (int i = 0; level > 1 && i < 512; i++)
+        if ((t[i] & PTE_PRESENT) && !(t[i] & PTE_HUGE) && (t[i] & PTE_ADDR_MASK) != root)
+            n += count_tables(t[i] & PTE_ADDR_MASK, level - 1, root);
+    return n;
+}
+
+/* Pages in the kernel half under `table` (at `level`, mapping from `va`), reached by
+ * every path the MMU could take (a recursive slot's too), that break paging.h: user
+ * accessible, or executable outside [exec_lo, exec_hi) (the kernel image). */
+static uint64_t kernel_half_breaches(uint64_t table, int level, uint64_t va, uint64_t user, uint64_t nx,
+                                     uint64_t exec_lo, uint64_t exec_hi)
+{
+    uint64_t bad = 0, *t = phys_to_virt(table);
+    for (unsigned i = level == 4 ? 256 : 0; i < 512; i++) {
+        uint64_t e = t[i];
+        if (!(e & PTE_PRESENT))
+            continue;
+        uint64_t v = va | (uint64_t)i << (12 + 9 * (level - 1)), u = user & e, x = nx | (e & PTE_NX);
+        if (level == 4)
+            v |= 0xFFFF000000000000UL;  /* canonical: the kernel half */
+        if (level == 1 || (level <= 3 && (e & PTE_HUGE)))
+            bad += (u & PTE_USER) || (!x && (v < exec_lo || v >= exec_hi));
+        else
+            bad += kernel_half_breaches(e & PTE_ADDR_MASK, level - 1, v, u, x, exec_lo, exec_hi);
+    }
+    return bad;
+}
+
 /* Paging: map/unmap/translate round trips at a scratch address. */
 #define PAGING_PROBES 24
 #define SCRATCH_VA 0xFFFFD00000000000UL
@@ -469,13 +502,16 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
 {
     (void)env;
     int failed = 0;
-    uint64_t frames[PAGING_PROBES], wrong = 0, data_bad = 0, unmapped_bad = 0, remap_bad = 0;
+    uint64_t frames[PAGING_PROBES], wrong = 0, data_bad = 0, unmapped_bad = 0, remap_bad = 0, moved_bad = 0;
+    struct paging_stats *ps = env->paging;
+    uint64_t maps0 = ps->maps, unmaps0 = ps->unmaps, translations0 = ps->translations;
+    uint64_t maps = 0, unmaps = 0, translations = 0;  /* successful calls made */
     for (unsigned i = 0; i < PAGING_PROBES; i++) {
         /* Spread over 4 KiB, 2 MiB, 1 GiB and 512 GiB boundaries: new tables each time. */
         uint64_t va = SCRATCH_VA + (uint64_t)i * 0x40201000UL;
         frames[i] = frame_alloc(0);
         if (!frames[i] || paging_plugin.map(va, frames[i], PTE_PRESENT | PTE_WRITE | PTE_NX) < 0 ||
-            paging_plugin.translate(va + 0x123) != frames[i] + 0x123) {
+            (maps++, translations++, paging_plugin.translate(va + 0x123) != frames[i] + 0x123)) {
             wrong++;
             continue;
         }
@@ -483,16 +519,29 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
         if (*(uint64_t *)phys_to_virt(frames[i]) != 0xC0FFEE00 + i)  /* read through the direct map */
             data_bad++;
         if (paging_plugin.map(va, frames[i], PTE_PRESENT) == 0)
-            remap_bad++;
+            remap_bad++, maps++;
     }
     for (unsigned i = 0; i < PAGING_PROBES; i++) {
         uint64_t va = SCRATCH_VA + (uint64_t)i * 0x40201000UL;
-        if (paging_plugin.unmap(va) < 0 || paging_plugin.translate(va) != PAGING_NOT_MAPPED ||
+        translations++;
+        if (paging_plugin.unmap(va) < 0 || (unmaps++, paging_plugin.translate(va) != PAGING_NOT_MAPPED) ||
             paging_plugin.unmap(va) == 0)
             unmapped_bad++;
+        /* Mapped again, to another frame: a write lands there, not through what was unmapped. */
+        uint64_t other = frames[(i + 1) % PAGING_PROBES];
+        if (other && paging_plugin.map(va, other, PTE_PRESENT | PTE_WRITE | PTE_NX) == 0) {
+            maps++;
+            *(volatile uint64_t *)mmu_access(va) = 0xD00D00 + i;
+            if (*(uint64_t *)phys_to_virt(other) != 0xD00D00 + i)
+                moved_bad++;
+            unmaps += paging_plugin.unmap(va) == 0;
+        } else {
+            moved_bad++;
+        }
+    }
+    for (unsigned i = 0; i < PAGING_PROBES; i++)
         if (frames[i])
             frame_free(frames[i], 0);
-    }
     failed += check("paging: map then translate gives the frame back", wrong == 0, "%lu wrong of %lu",
                     wrong, PAGING_PROBES);
     failed += check("paging: a write through the mapping lands in the frame", data_bad == 0,
@@ -501,6 +550,12 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
                     remap_bad, PAGING_PROBES);
     failed += check("paging: unmap then translate says not mapped", unmapped_bad == 0, "%lu wrong of %lu",
                     unmapped_bad, PAGING_PROBES);
+    failed += check("paging: unmapped, then mapped to another frame: writes land in the new frame",
+                    moved_bad == 0, "%lu wrong of %lu", moved_bad, PAGING_PROBES);
+    failed += check("paging: counters: maps, unmaps and translations count each successful call",
+                    ps->maps - maps0 == maps && ps->unmaps - unmaps0 == unmaps &&
+                    ps->translations - translations0 == translations,
+                    "%lu maps, %lu unmaps", ps->maps - maps0, ps->unmaps - unmaps0);
     /* A second address space: its lower half is its own, its upper half shared. */
     uint64_t free_before = env->frames->free_frames;
     uint64_t home = paging_plugin.current_space(), space = paging_plugin.new_space();
@@ -509,6 +564,8 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     int mapped = paging_plugin.map(0x400000, frame, PTE_PRESENT | PTE_WRITE | PTE_USER | PTE_OWNED) == 0 &&
                  paging_plugin.translate(0x400000) == frame;
     int shared = paging_plugin.translate(DIRECT_MAP_BASE + probe_phys) == probe_phys;
+    uint64_t image_top = KERNEL_VMA + ((kernel_image_end_phys() + 0x1FFFFFUL) & ~0x1FFFFFUL);
+    uint64_t breaches_new = kernel_half_breaches(space, 4, 0, PTE_USER, 0, KERNEL_VMA, image_top);
     paging_plugin.switch_space(home);
     int private_half = paging_plugin.translate(0x400000) == PAGING_NOT_MAPPED;
     paging_plugin.free_space(space);
@@ -561,6 +618,16 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     failed += check("paging: large pages with the promised access: RAM and the MMIO window (uncached) "
                     "writable, NX, kernel only; the image executable",
                     kinds_bad == 0, "wrong: %#lx (bits: RAM start, RAM end, MMIO x2, image x2)", kinds_bad, 0);
+    /* Everything in the kernel half, by every path the MMU could take: nothing for user
+     * mode, nothing executable but the kernel image (in a new space too); and the table
+     * pages there are the ones tables_allocated counts. */
+    uint64_t root = paging_plugin.current_space();
+    uint64_t breaches = kernel_half_breaches(root, 4, 0, PTE_USER, 0, KERNEL_VMA, image_top);
+    uint64_t tables = count_tables(root, 4, root);
+    failed += check("paging: kernel half: only the image executable, nothing user; tables_allocated exact",
+                    breaches == 0 && breaches_new == 0 && tables == env->paging->tables_allocated,
+                    "%lu breaches, %lu tables not counted", breaches + breaches_new,
+                    tables - env->paging->tables_allocated);
     return failed;
 }
 

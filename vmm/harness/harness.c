@@ -6,7 +6,8 @@
  * phys_to_virt() maps into it. A software MMU (mmu_access) walks the page
  * tables the paging plugin builds in the arena, from the root given to
  * load_cr3(), so virtual addresses the plugins create resolve as the CPU
- * would resolve them (the recursive slot included).
+ * would resolve them (the recursive slot included), through a TLB that only
+ * invlpg() and load_cr3() clear.
  *
  *   harness selftest MIB      run the self-tests; exit status = failures
  *   harness paging MIB        only the paging self-test
@@ -54,8 +55,28 @@ uint64_t virt_to_phys(const void *virt)
     return (uint64_t)((const unsigned char *)virt - arena) + ARENA_BASE;
 }
 
-void load_cr3(uint64_t phys) { cr3 = phys; }
-void invlpg(uint64_t virt) { (void)virt; }
+/* A TLB, as the CPU has one: mmu_access() goes on using a translation it cached until
+ * invlpg() drops it or load_cr3() flushes them all, so a plugin that changes a present
+ * entry without invlpg sees the old page, as it would on the CPU. (4 KiB granules; no
+ * not-present entries are cached, as on x86.) */
+#define TLB_ENTRIES 64
+static struct {
+    uint64_t page, frame;  /* virt >> 12, its physical 4 KiB frame */
+    int valid;
+} tlb[TLB_ENTRIES];
+
+void load_cr3(uint64_t phys)
+{
+    cr3 = phys;
+    memset(tlb, 0, sizeof tlb);
+}
+
+void invlpg(uint64_t virt)
+{
+    uint64_t page = virt >> 12;
+    if (tlb[page % TLB_ENTRIES].page == page)
+        tlb[page % TLB_ENTRIES].valid = 0;
+}
 uint64_t kernel_image_end_phys(void) { return ARENA_BASE; }
 
 int cpu_has_1g_pages(void)
@@ -89,13 +110,19 @@ static uint64_t mmu_walk(uint64_t virt, uint64_t *page_size)
 
 void *mmu_access(uint64_t virt)
 {
-    uint64_t page;
+    uint64_t vpage = virt >> 12, page;
+    if (tlb[vpage % TLB_ENTRIES].valid && tlb[vpage % TLB_ENTRIES].page == vpage)
+        return phys_to_virt(tlb[vpage % TLB_ENTRIES].frame | (virt & 0xFFF));
     uint64_t e = mmu_walk(virt, &page);
     if (!page) {
         fprintf(stderr, "harness: page fault: %#lx is not mapped\n", virt);
         abort();
     }
-    return phys_to_virt((e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1)));
+    uint64_t phys = (e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1));
+    tlb[vpage % TLB_ENTRIES].page = vpage;
+    tlb[vpage % TLB_ENTRIES].frame = phys & ~0xFFFUL;
+    tlb[vpage % TLB_ENTRIES].valid = 1;
+    return phys_to_virt(phys);
 }
 
 int printk(const char *fmt, ...)
@@ -182,6 +209,13 @@ static void misuse(const char *what, const struct frame_region *regions)
         heap_plugin.free(q);
         heap_plugin.alloc(48);
         heap_plugin.free((char *)q + 64);
+    } else if (!strcmp(what, "touch-after-unmap")) {
+        /* not a misuse of an interface: the access after unmap() must fault (abort here) */
+        uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
+        paging_plugin.map(va, frame, PTE_PRESENT | PTE_WRITE | PTE_NX);
+        *(volatile uint64_t *)mmu_access(va) = 1;
+        paging_plugin.unmap(va);
+        *(volatile uint64_t *)mmu_access(va) = 2;
     } else {
         fprintf(stderr, "harness: no misuse case %s\n", what);
         exit(2);
