@@ -71,10 +71,13 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert "selftest memory: 38 passed, 0 failed" in result.stdout
     assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 64)
     # init() took both regions, and only them (the array's third entry, the reserved hole
-    # between them, is past the count it was given); nothing was handed out of the hole.
-    held, total, free = map(int, re.search(r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free",
-                                           result.stdout).groups())
+    # between them, is past the count it was given), with its counters up to date; nothing
+    # was handed out of the hole.
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
     assert held == total == free
+    assert largest == 1024  # 4 MiB: 64 MiB of RAM has 4 MiB-aligned free blocks from the start
     assert "bytes written in the reserved hole: 0\n" in result.stdout
 
 

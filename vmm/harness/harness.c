@@ -260,9 +260,10 @@ int main(int argc, char **argv)
     };
     memset(phys_to_virt(hole), 0xA5, hole_end - hole);
     frame_alloc_plugin.init(regions, 2, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
-    printf("harness: the regions hold %lu frames; the allocator has %lu, %lu free\n",
+    refresh();
+    printf("harness: the regions hold %lu frames; the allocator has %lu, %lu free, the largest block %lu\n",
            (regions[0].length + regions[1].length) >> FRAME_SHIFT, pyos_counters.frames.total_frames,
-           pyos_counters.frames.free_frames);
+           pyos_counters.frames.free_frames, pyos_counters.frames.largest_free_frames);
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
     heap_plugin.init(&pyos_counters.heap);
     printf("harness: frame allocator '%s', heap '%s', paging '%s', %s MiB, 1 GiB pages: %s\n",
