@@ -78,6 +78,13 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
         result.stdout).groups())
     assert held == total == free
     assert largest == 1024  # 4 MiB: 64 MiB of RAM has 4 MiB-aligned free blocks from the start
+    # What each allocator's header comment says it needs: buddy one byte per frame; bitmap one
+    # bit per frame and one per 64-frame word, each level in whole 64-bit words.
+    metadata = {int(n): int(b) for n, b in re.findall(r"^harness: metadata for (\d+) frames: (\d+) bytes$",
+                                                     result.stdout, re.M)}
+    words = lambda n: -(-n // 64)  # noqa: E731
+    assert metadata == {n: n if frames == "buddy" else (words(n) + words(words(n))) * 8
+                        for n in (1, 64, 65, 4096, 4097, 262144, 262145)}
     assert "bytes written in the reserved hole: 0\n" in result.stdout
 
 

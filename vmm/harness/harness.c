@@ -260,6 +260,11 @@ int main(int argc, char **argv)
     };
     memset(phys_to_virt(hole), 0xA5, hole_end - hole);
     frame_alloc_plugin.init(regions, 2, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
+    /* What the allocator asks the kernel for, for a few sizes (its own documentation says how much). */
+    static const uint64_t sizes[] = {1, 64, 65, 4096, 4097, 262144, 262145};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        printf("harness: metadata for %lu frames: %lu bytes\n", sizes[i],
+               frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, sizes[i]));
     refresh();
     printf("harness: the regions hold %lu frames; the allocator has %lu, %lu free, the largest block %lu\n",
            (regions[0].length + regions[1].length) >> FRAME_SHIFT, pyos_counters.frames.total_frames,
