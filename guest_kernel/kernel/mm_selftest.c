@@ -564,6 +564,8 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     int mapped = paging_plugin.map(0x400000, frame, PTE_PRESENT | PTE_WRITE | PTE_USER | PTE_OWNED) == 0 &&
                  paging_plugin.translate(0x400000) == frame;
     int shared = paging_plugin.translate(DIRECT_MAP_BASE + probe_phys) == probe_phys;
+    uint64_t user_size, user_page = mapping_of(0x400000, &user_size);  /* user mode may write it: U and W at every level */
+    mapped = mapped && user_size == FRAME_SIZE && (user_page & (PTE_USER | PTE_WRITE)) == (PTE_USER | PTE_WRITE);
     uint64_t image_top = KERNEL_VMA + ((kernel_image_end_phys() + 0x1FFFFFUL) & ~0x1FFFFFUL);
     uint64_t breaches_new = kernel_half_breaches(space, 4, 0, PTE_USER, 0, KERNEL_VMA, image_top);
     paging_plugin.switch_space(home);
@@ -574,7 +576,7 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     int refused = paging_plugin.map(new_slot, probe_phys, PTE_PRESENT | PTE_NX) < 0;
     paging_plugin.free_space(space);
     int freed = env->frames->free_frames == free_before;  /* root, tables and the owned frame all went back */
-    failed += check("paging: address spaces: own lower half, shared kernel half, freed with their frames",
+    failed += check("paging: address spaces: own lower half (user-writable as mapped), shared kernel half, freed with their frames",
                     mapped && shared && private_half && freed, "mapped+shared %lu, private+freed %lu",
                     (uint64_t)(mapped * 10 + shared), (uint64_t)(private_half * 10 + freed));
     int later = paging_plugin.map(new_slot, probe_phys, PTE_PRESENT | PTE_NX) == 0 &&
