@@ -83,6 +83,7 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
 {
     struct frame_alloc_stats *st = env->frames;
     int failed = 0;
+    uint64_t splits_first = st->splits, merges_first = st->merges;
     /* 0. The free frames as the biggest blocks alloc gives, twice: right away (in the host
      *    harness, as init() left them) and after all of them came back and coalesced.
      *    The same blocks both times: init covers its regions with blocks as large as
@@ -213,6 +214,11 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     failed += check("order FRAME_ALLOC_MAX_ORDER handed out and back, a bigger order refused",
                     big_ok && refused && st->free_frames == free_before && st->largest_free_frames == largest_before,
                     "4 MiB block %#lx, bigger %#lx", big, bigger);
+    /* Everything is back as it was: each split (a free block, or a fully free word, broken
+     * up) has been undone by a merge. */
+    failed += check("counters: splits and merges balance once everything is back",
+                    st->splits - splits_first == st->merges - merges_first, "%lu splits, %lu merges",
+                    st->splits - splits_first, st->merges - merges_first);
     return failed;
 }
 
