@@ -184,7 +184,10 @@ static void misuse(const char *what, const struct frame_region *regions)
         /* an aligned block of 8 frames whose first frames are the allocator's metadata */
         frame_alloc_plugin.free(region->base & ~(8 * FRAME_SIZE - 1), 3);
     } else if (!strcmp(what, "free-straddling-the-end")) {
-        /* an aligned 4 MiB block that starts inside and ends past the end (which is not 4 MiB aligned) */
+        /* an aligned 4 MiB block that starts inside and ends past the end (which is not 4 MiB
+         * aligned), its frames all handed out first: only the bounds can tell */
+        while (frame_alloc_plugin.alloc(0))
+            ;
         frame_alloc_plugin.free(end & ~((FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 1), FRAME_ALLOC_MAX_ORDER);
     } else if (!strcmp(what, "double-free")) {
         p = frame_alloc_plugin.alloc(0);
