@@ -90,16 +90,17 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
 
 @pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
-def test_paging_beyond_1_gib_in_host_harness(frames, heap, paging, gib_pages):
-    """RAM past 1 GiB needs a second page directory of 2 MiB pages (after a 1 GiB page
-    where the CPU has them); the paging self-test checks RAM's last byte, the MMIO window
-    and the flags there. Without 1 GiB pages the MMIO window is 512 2 MiB pages too."""
-    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "paging", 1030,
+def test_paging_beyond_2_gib_in_host_harness(frames, heap, paging, gib_pages):
+    """RAM past 2 GiB: two whole GiB (1 GiB pages where the CPU has them and the plugin
+    uses them), then a third page directory of 2 MiB pages; the paging self-test checks
+    RAM's last byte and not a page further, the MMIO window and the flags there. Without
+    1 GiB pages everything is 2 MiB pages, the MMIO window's 512 of them too."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "paging", 2100,
                          gib_pages=gib_pages)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest memory: 12 passed, 0 failed" in result.stdout
     assert ("1 GiB pages: no" in result.stdout) if not gib_pages else True
-    assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 1030)
+    assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 2100)
 
 
 FRAME_MISUSE = ["free-order-too-big", "free-misaligned-block", "free-inside-a-frame", "free-below-the-regions",

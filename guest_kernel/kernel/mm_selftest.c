@@ -601,6 +601,9 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     uint64_t edges_bad = 0;
     if (!ram || paging_plugin.translate(DIRECT_MAP_BASE + ram - 8) != ram - 8)
         edges_bad |= 1;
+    for (uint64_t at = 0x123; at < ram; at += 0x40000000UL)  /* and each GiB on the way */
+        if (paging_plugin.translate(DIRECT_MAP_BASE + at) != at)
+            edges_bad |= 1;
     if (ram < 0xC0000000UL && paging_plugin.translate(DIRECT_MAP_BASE + ram) != PAGING_NOT_MAPPED)
         edges_bad |= 8;
     for (unsigned i = 0; i < sizeof window / sizeof window[0]; i++)
@@ -639,8 +642,10 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
      * pages there are the ones tables_allocated counts. */
     uint64_t root = paging_plugin.current_space();
     uint64_t breaches = kernel_half_breaches(root, 4, 0, PTE_USER, 0, KERNEL_VMA, image_top);
+    for (unsigned slot = 0; slot < 256; slot++)  /* the kernel's own lower half is empty */
+        breaches += ((uint64_t *)phys_to_virt(root))[slot] != 0;
     uint64_t tables = count_tables(root, 4, root);
-    failed += check("paging: kernel half: only the image executable, nothing user; tables_allocated exact",
+    failed += check("paging: kernel half: only the image executable, nothing user; lower half empty; tables_allocated exact",
                     breaches == 0 && breaches_new == 0 && tables == env->paging->tables_allocated,
                     "%lu breaches, %lu tables not counted", breaches + breaches_new,
                     tables - env->paging->tables_allocated);
