@@ -27,7 +27,7 @@ def test_memory_selftest_in_guest(tmp_path, frames, heap, paging):
     result = boot("--cmdline", "selftest=memory", "--stats", config=_config(tmp_path, frames, heap, paging))
     console = result.console
     assert f"frame allocator '{frames}', heap '{heap}', paging '{paging}'" in console
-    assert "selftest memory: 40 passed, 0 failed" in console, console
+    assert "selftest memory: 41 passed, 0 failed" in console, console
     assert result.status == 0, result.stderr
     # The VMM read the same plugins' counters from guest memory, without an exit.
     stats = dict(re.findall(r"subsystem=(frame_alloc|heap|paging),name=(\w+)", result.stderr))
@@ -68,7 +68,7 @@ def _expected_page_sizes(paging: str, stdout: str, ram_mib: int) -> dict[str, in
 def test_memory_selftest_in_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 39 passed, 0 failed" in result.stdout
+    assert "selftest memory: 40 passed, 0 failed" in result.stdout
     assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 64)
     # init() took both regions, and only them (the array's third entry, the reserved hole
     # between them, is past the count it was given), with its counters up to date; nothing
@@ -86,6 +86,15 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert metadata == {n: n if frames == "buddy" else (words(n) + words(words(n))) * 8
                         for n in (1, 64, 65, 4096, 4097, 262144, 262145)}
     assert "bytes written in the reserved hole: 0\n" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
+    """41 MiB: a frame count that is not a multiple of 4096 (the bitmap's level-0 words
+    then end inside a word); the frame checks hold there too."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 40 passed, 0 failed" in result.stdout
 
 
 @pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
@@ -119,6 +128,8 @@ def test_frame_free_misuse_panics_in_host_harness(frames, heap, paging, case):
     assert result.returncode == 99, result.stdout + result.stderr
     says = "double free" if case == "double-free" else "not a block this allocator handed out"
     assert f"PANIC: {frames}: " in result.stderr and says in result.stderr, result.stderr
+    if case == "double-free":  # and names the frame
+        assert re.search(r"freeing (0x[0-9a-f]+) twice", result.stdout).group(1) in result.stderr
 
 
 @pytest.mark.parametrize("frames, heap, paging, case, says", [

@@ -149,10 +149,25 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     failed += check("with every other frame free, the largest block is one frame and order 1 fails",
                     !odd || (largest_odd == 1 && pair == 0 && st->free_frames == odd),
                     "largest %lu frames, order 1 gave %#lx", largest_odd, pair);
+    /* One even frame back, at offset 2 of a 64-frame word: with its odd neighbour it is a
+     *    free aligned pair, the only one, and order 1 finds it. */
+    uint64_t pair_at = 0;
+    for (uint64_t i = 0; i + 1 < n && !pair_at; i++)  /* its neighbour handed out next: a frame we had */
+        if ((list[i] & 63) == 2 && list[i + 1] == list[i] + 1)
+            pair_at = (uint64_t)list[i] << FRAME_SHIFT;
+    uint64_t found_pair = 0;
+    if (pair_at) {
+        frame_alloc_plugin.free(pair_at, 0);
+        found_pair = frame_alloc_plugin.alloc(1);
+    }
+    failed += check("the one free aligned pair is what order 1 finds", !pair_at || found_pair == pair_at,
+                    "%#lx, expected %#lx", found_pair, pair_at);
+    if (found_pair)
+        frame_alloc_plugin.free(found_pair, 1);
     /* Then the rest in random order: everything coalesces back. */
     shuffle(list, n);
     for (uint64_t i = 0; i < n; i++)
-        if (!(list[i] & 1))
+        if (!(list[i] & 1) && (uint64_t)list[i] << FRAME_SHIFT != pair_at)
             frame_alloc_plugin.free((uint64_t)list[i] << FRAME_SHIFT, 0);
     env->refresh_stats();
     failed += check("random-order free restores the free count", st->free_frames == free_start,
@@ -161,8 +176,9 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
      * allocation that found nothing, one free per block given back; breaking up free
      * blocks and putting them together again both happened (every frame went and came back). */
     failed += check("counters: allocs, failures and frees count each call",
-                    st->allocs - allocs_start == n && st->failures - failures_start == 1 + (odd != 0) &&
-                    st->frees - frees_start == n,
+                    st->allocs - allocs_start == n + (found_pair != 0) &&
+                    st->failures - failures_start == 1 + (odd != 0) &&
+                    st->frees - frees_start == n + (found_pair != 0),
                     "%lu allocs, %lu frees", st->allocs - allocs_start, st->frees - frees_start);
     failed += check("counters: splits and merges both counted", st->splits > splits_start &&
                     st->merges > merges_start, "%lu splits, %lu merges", st->splits - splits_start,

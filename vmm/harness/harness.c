@@ -191,6 +191,7 @@ static void misuse(const char *what, const struct frame_region *regions)
         frame_alloc_plugin.free(end & ~((FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 1), FRAME_ALLOC_MAX_ORDER);
     } else if (!strcmp(what, "double-free")) {
         p = frame_alloc_plugin.alloc(0);
+        printf("harness: freeing %#lx twice\n", p);
         frame_alloc_plugin.free(p, 0);
         frame_alloc_plugin.free(p, 0);
     } else if (!strcmp(what, "kfree-twice")) {
