@@ -54,6 +54,14 @@ def _page_sizes(stdout: str) -> dict[str, int]:
     return {what: int(kib) for what, kib in re.findall(r"^harness: page size at ([\w ]+): (\d+) KiB$", stdout, re.M)}
 
 
+def _direct_map_covers_ram(stdout: str) -> bool:
+    """paging_stats.direct_map_bytes, what init() mapped, is the RAM it was given rounded up to
+    2 MiB pages (the self-test takes that figure for RAM's end, so it is checked here)."""
+    ram, covered = (int(x, 16) for x in re.search(r"RAM ends at (0x[0-9a-f]+); the direct map covers (0x[0-9a-f]+)",
+                                                    stdout).groups())
+    return covered == -(-ram // (2 << 20)) * (2 << 20)
+
+
 def _expected_page_sizes(paging: str, stdout: str, ram_mib: int) -> dict[str, int]:
     """direct maps a whole aligned GiB (RAM's first, the MMIO window) as one 1 GiB page when
     cpu_has_1g_pages() says yes (the harness reports its answer), 2 MiB pages elsewhere;
@@ -70,6 +78,7 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest memory: 40 passed, 0 failed" in result.stdout
     assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 64)
+    assert _direct_map_covers_ram(result.stdout)
     # init() took both regions, and only them (the array's third entry, the reserved hole
     # between them, is past the count it was given), with its counters up to date; nothing
     # was handed out of the hole.
@@ -91,10 +100,13 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
 def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
     """41 MiB: a frame count that is not a multiple of 4096 (the bitmap's level-0 words
-    then end inside a word); the frame checks hold there too."""
-    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41)
+    then end inside a word), RAM ending on a 2 MiB boundary and a kernel image that does
+    too (so no page is mapped past either); every check holds there too."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41,
+                         image_end=0x200000)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest memory: 40 passed, 0 failed" in result.stdout
+    assert _direct_map_covers_ram(result.stdout)
 
 
 @pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
@@ -110,6 +122,7 @@ def test_paging_beyond_2_gib_in_host_harness(frames, heap, paging, gib_pages):
     assert "selftest memory: 12 passed, 0 failed" in result.stdout
     assert ("1 GiB pages: no" in result.stdout) if not gib_pages else True
     assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 2100)
+    assert _direct_map_covers_ram(result.stdout)
 
 
 FRAME_MISUSE = ["free-order-too-big", "free-misaligned-block", "free-inside-a-frame", "free-below-the-regions",

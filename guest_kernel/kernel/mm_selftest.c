@@ -601,8 +601,9 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     failed += check("paging: address spaces: own lower half (user-writable as mapped), shared kernel half, freed with their frames",
                     mapped && shared && private_half && freed, "mapped+shared %lu, private+freed %lu",
                     (uint64_t)(mapped * 10 + shared), (uint64_t)(private_half * 10 + freed));
-    int later = paging_plugin.map(new_slot, probe_phys, PTE_PRESENT | PTE_NX) == 0 &&
-                paging_plugin.translate(new_slot + 8) == probe_phys + 8 && paging_plugin.unmap(new_slot) == 0;
+    uint64_t probe_frame = probe_phys & ~(FRAME_SIZE - 1);
+    int later = paging_plugin.map(new_slot, probe_frame, PTE_PRESENT | PTE_NX) == 0 &&
+                paging_plugin.translate(new_slot + 8) == probe_frame + 8 && paging_plugin.unmap(new_slot) == 0;
     failed += check("paging: a new kernel-half slot: refused while a space shares the kernel half, then mapped",
                     refused && later, "refused %lu, mapped later %lu", (uint64_t)refused, (uint64_t)later);
     uint64_t direct = paging_plugin.translate(DIRECT_MAP_BASE + probe_phys);
@@ -625,10 +626,11 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     for (unsigned i = 0; i < sizeof window / sizeof window[0]; i++)
         if (paging_plugin.translate(DIRECT_MAP_BASE + window[i]) != window[i])
             edges_bad |= 2;
-    if (paging_plugin.translate(KERNEL_VMA + image_end - 1) != image_end - 1)
+    if (paging_plugin.translate(KERNEL_VMA + image_end - 1) != image_end - 1 ||
+        paging_plugin.translate(KERNEL_VMA + ((image_end + 0x1FFFFFUL) & ~0x1FFFFFUL)) != PAGING_NOT_MAPPED)
         edges_bad |= 4;
     failed += check("paging: RAM, the MMIO window and the kernel image mapped to their last byte, no more",
-                    edges_bad == 0, "wrong: %#lx (1 RAM end, 2 MMIO window, 4 image end, 8 past RAM)",
+                    edges_bad == 0, "wrong: %#lx (1 RAM, 2 MMIO window, 4 image end or past it, 8 past RAM)",
                     edges_bad, 0);
     /* How they are mapped (paging.h): large pages, and the access each allows. */
     const uint64_t seen = PTE_WRITE | PTE_USER | PTE_PWT | PTE_PCD | PTE_GLOBAL | PTE_NX;

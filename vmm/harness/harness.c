@@ -15,8 +15,9 @@
  *   harness misuse MIB CASE   one call the interfaces say panics (exit 99);
  *                             exit 0 if it returns
  *
- * Option (first): --no-1g-pages makes cpu_has_1g_pages() say no, so a paging
- * plugin's 2 MiB path runs on a host that has 1 GiB pages.
+ * Options (first): --no-1g-pages makes cpu_has_1g_pages() say no, so a paging
+ * plugin's 2 MiB path runs on a host that has 1 GiB pages; --image-end BYTES
+ * sets kernel_image_end_phys() (below ARENA_BASE; default 2 MiB + 8).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -33,7 +34,7 @@
 #include <pyos/mm_selftest.h>
 #include <pyos/paging.h>
 
-#define ARENA_BASE 0x100000UL   /* below it: the "kernel image" */
+#define ARENA_BASE 0x400000UL   /* below it: the "kernel image" */
 
 static unsigned char *arena;
 static uint64_t arena_bytes;
@@ -77,7 +78,10 @@ void invlpg(uint64_t virt)
     if (tlb[page % TLB_ENTRIES].page == page)
         tlb[page % TLB_ENTRIES].valid = 0;
 }
-uint64_t kernel_image_end_phys(void) { return ARENA_BASE; }
+/* The "kernel image" ends 8 bytes into its second 2 MiB page by default (the linker aligns
+ * the kernel's end to 8 bytes only), or where --image-end says. */
+static uint64_t image_end = 0x200008;
+uint64_t kernel_image_end_phys(void) { return image_end; }
 
 int cpu_has_1g_pages(void)
 {
@@ -229,13 +233,21 @@ static void misuse(const char *what, const struct frame_region *regions)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && !strcmp(argv[1], "--no-1g-pages")) {
-        no_1g_pages = 1;
+    for (;;) {
+        if (argc > 1 && !strcmp(argv[1], "--no-1g-pages")) {
+            no_1g_pages = 1;
+        } else if (argc > 2 && !strcmp(argv[1], "--image-end")) {
+            image_end = strtoull(argv[2], NULL, 0);
+            argv++;
+            argc--;
+        } else {
+            break;
+        }
         argv++;
         argc--;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--no-1g-pages] selftest|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);  /* keep every line even if a plugin crashes us */
@@ -293,7 +305,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "paging"))  /* "paging": only the paging checks (quick with much RAM) */
         mm_selftest_heap(&env);
-    uint64_t probe = ARENA_BASE / 2;  /* inside the "kernel image", mapped at KERNEL_VMA */
+    uint64_t probe = image_end / 2;  /* inside the "kernel image", mapped at KERNEL_VMA */
     mm_selftest_paging(&env, KERNEL_VMA + probe, probe);
     const unsigned char *reserved = phys_to_virt(hole);
     uint64_t touched = 0;
@@ -312,6 +324,8 @@ int main(int argc, char **argv)
         mmu_walk(virt, &page);
         printf("harness: page size at %s: %lu KiB\n", probes[i].what, page >> 10);
     }
+    printf("harness: RAM ends at %#lx; the direct map covers %#lx\n", ARENA_BASE + arena_bytes,
+           pyos_counters.paging.direct_map_bytes);
     printf("selftest memory: %d passed, %d failed\n", mm_selftest_passed, mm_selftest_failed);
     return mm_selftest_failed ? 1 : 0;
 }
