@@ -626,6 +626,8 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
     for (unsigned i = 0; i < sizeof window / sizeof window[0]; i++)
         if (paging_plugin.translate(DIRECT_MAP_BASE + window[i]) != window[i])
             edges_bad |= 2;
+    if (ram <= 0x100000000UL && paging_plugin.translate(DIRECT_MAP_BASE + 0x100000000UL) != PAGING_NOT_MAPPED)
+        edges_bad |= 2;  /* the window ends at 4 GiB */
     if (paging_plugin.translate(KERNEL_VMA + image_end - 1) != image_end - 1 ||
         paging_plugin.translate(KERNEL_VMA + ((image_end + 0x1FFFFFUL) & ~0x1FFFFFUL)) != PAGING_NOT_MAPPED)
         edges_bad |= 4;
@@ -659,7 +661,8 @@ int mm_selftest_paging(const struct mm_selftest_env *env, uint64_t probe_virt, u
      * mode, nothing executable but the kernel image (in a new space too); and the table
      * pages there are the ones tables_allocated counts. */
     uint64_t root = paging_plugin.current_space();
-    uint64_t breaches = kernel_half_breaches(root, 4, 0, PTE_USER, 0, KERNEL_VMA, image_top);
+    uint64_t breaches = paging_plugin.unmap(0x10000000) != -1;  /* nothing there: refused, and nothing built */
+    breaches += kernel_half_breaches(root, 4, 0, PTE_USER, 0, KERNEL_VMA, image_top);
     for (unsigned slot = 0; slot < 256; slot++)  /* the kernel's own lower half is empty */
         breaches += ((uint64_t *)phys_to_virt(root))[slot] != 0;
     uint64_t tables = count_tables(root, 4, root);
