@@ -27,7 +27,7 @@ def test_memory_selftest_in_guest(tmp_path, frames, heap, paging):
     result = boot("--cmdline", "selftest=memory", "--stats", config=_config(tmp_path, frames, heap, paging))
     console = result.console
     assert f"frame allocator '{frames}', heap '{heap}', paging '{paging}'" in console
-    assert "selftest memory: 41 passed, 0 failed" in console, console
+    assert "selftest memory: 42 passed, 0 failed" in console, console
     assert result.status == 0, result.stderr
     # The VMM read the same plugins' counters from guest memory, without an exit.
     stats = dict(re.findall(r"subsystem=(frame_alloc|heap|paging),name=(\w+)", result.stderr))
@@ -76,7 +76,7 @@ def _expected_page_sizes(paging: str, stdout: str, ram_mib: int) -> dict[str, in
 def test_memory_selftest_in_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 40 passed, 0 failed" in result.stdout
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
     assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 64)
     assert _direct_map_covers_ram(result.stdout)
     # init() took both regions, and only them (the array's third entry, the reserved hole
@@ -105,7 +105,7 @@ def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41,
                          image_end=0x200000)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 40 passed, 0 failed" in result.stdout
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
     assert _direct_map_covers_ram(result.stdout)
 
 

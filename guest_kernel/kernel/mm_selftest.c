@@ -135,6 +135,34 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
     failed += check("no frame handed out twice", clobbered == 0 && inside_list == 0,
                     "%lu frames overwritten, %lu inside a live block", clobbered, inside_list);
 
+    /* 1b. A 4 MiB-aligned run of 4 MiB + 256 KiB back, all else handed out: the one block of
+     *     the largest order there is, at the start of the run, is what alloc finds (its
+     *     search does not skip a free window because the frames after it are free too). */
+    uint64_t run = 0, run_len = (1UL << FRAME_ALLOC_MAX_ORDER) + 64, top = 0, run_found = 0;
+    for (uint64_t i = 0; i < n; i++)
+        top = list[i] > top ? list[i] : top;
+    for (uint64_t i = 0; i < n && !run; i++) {
+        uint64_t f = list[i], k = 0;
+        if (f & ((1UL << FRAME_ALLOC_MAX_ORDER) - 1) || f + run_len - 1 > top)
+            continue;
+        while (k < run_len && *(uint64_t *)phys_to_virt((f + k) << FRAME_SHIFT) == f + k)  /* ours: marked */
+            k++;
+        if (k == run_len)
+            run = f;
+    }
+    if (run) {
+        for (uint64_t k = 0; k < run_len; k++)
+            frame_alloc_plugin.free((run + k) << FRAME_SHIFT, 0);
+        run_found = frame_alloc_plugin.alloc(FRAME_ALLOC_MAX_ORDER);
+        if (run_found)
+            frame_alloc_plugin.free(run_found, FRAME_ALLOC_MAX_ORDER);
+        for (uint64_t k = 0; k < run_len; k++)  /* the only free frames: the same run back */
+            frame_alloc_plugin.alloc(0);
+    }
+    failed += check("a free 4 MiB window followed by more free frames is found", !run || run_found == run << FRAME_SHIFT,
+                    "%#lx, expected %#lx", run_found, run << FRAME_SHIFT);
+    uint64_t run_calls = run ? run_len + 1 : 0;  /* allocs and frees it made */
+
     /* 2. Every other frame back (the odd frame numbers): no two free frames make an
      *    aligned pair, so the largest block is one frame and an order-1 request fails. */
     uint64_t odd = 0;
@@ -176,9 +204,9 @@ int mm_selftest_frames(const struct mm_selftest_env *env)
      * allocation that found nothing, one free per block given back; breaking up free
      * blocks and putting them together again both happened (every frame went and came back). */
     failed += check("counters: allocs, failures and frees count each call",
-                    st->allocs - allocs_start == n + (found_pair != 0) &&
+                    st->allocs - allocs_start == n + (found_pair != 0) + run_calls &&
                     st->failures - failures_start == 1 + (odd != 0) &&
-                    st->frees - frees_start == n + (found_pair != 0),
+                    st->frees - frees_start == n + (found_pair != 0) + run_calls,
                     "%lu allocs, %lu frees", st->allocs - allocs_start, st->frees - frees_start);
     failed += check("counters: splits and merges both counted", st->splits > splits_start &&
                     st->merges > merges_start, "%lu splits, %lu merges", st->splits - splits_start,
