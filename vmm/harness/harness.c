@@ -59,24 +59,47 @@ uint64_t virt_to_phys(const void *virt)
 /* A TLB, as the CPU has one: mmu_access() goes on using a translation it cached until
  * invlpg() drops it or load_cr3() flushes them all, so a plugin that changes a present
  * entry without invlpg sees the old page, as it would on the CPU. (4 KiB granules; no
- * not-present entries are cached, as on x86.) */
-#define TLB_ENTRIES 64
+ * not-present entries are cached, as on x86. It evicts nothing until it is full, so a
+ * missing invlpg shows whatever other pages were touched meanwhile.) */
+#define TLB_ENTRIES 4096  /* a power of two */
 static struct {
     uint64_t page, frame;  /* virt >> 12, its physical 4 KiB frame */
     int valid;
 } tlb[TLB_ENTRIES];
+static unsigned tlb_used;
 
 void load_cr3(uint64_t phys)
 {
     cr3 = phys;
     memset(tlb, 0, sizeof tlb);
+    tlb_used = 0;
+}
+
+/* The slot holding page, or the free slot where it would go (open addressing). */
+static unsigned tlb_slot(uint64_t page)
+{
+    unsigned i = (unsigned)(page * 0x9E3779B97F4A7C15ULL >> 52) & (TLB_ENTRIES - 1);
+    while (tlb[i].valid && tlb[i].page != page)
+        i = (i + 1) & (TLB_ENTRIES - 1);
+    return i;
 }
 
 void invlpg(uint64_t virt)
 {
-    uint64_t page = virt >> 12;
-    if (tlb[page % TLB_ENTRIES].page == page)
-        tlb[page % TLB_ENTRIES].valid = 0;
+    unsigned i = tlb_slot(virt >> 12);
+    if (!tlb[i].valid)
+        return;
+    /* remove it, then put back the entries after it in its probe run */
+    tlb[i].valid = 0;
+    tlb_used--;
+    for (unsigned j = (i + 1) & (TLB_ENTRIES - 1); tlb[j].valid; j = (j + 1) & (TLB_ENTRIES - 1)) {
+        uint64_t page = tlb[j].page, frame = tlb[j].frame;
+        tlb[j].valid = 0;
+        unsigned k = tlb_slot(page);
+        tlb[k].page = page;
+        tlb[k].frame = frame;
+        tlb[k].valid = 1;
+    }
 }
 /* The "kernel image" ends 8 bytes into its second 2 MiB page by default (the linker aligns
  * the kernel's end to 8 bytes only), or where --image-end says. */
@@ -115,17 +138,24 @@ static uint64_t mmu_walk(uint64_t virt, uint64_t *page_size)
 void *mmu_access(uint64_t virt)
 {
     uint64_t vpage = virt >> 12, page;
-    if (tlb[vpage % TLB_ENTRIES].valid && tlb[vpage % TLB_ENTRIES].page == vpage)
-        return phys_to_virt(tlb[vpage % TLB_ENTRIES].frame | (virt & 0xFFF));
+    unsigned i = tlb_slot(vpage);
+    if (tlb[i].valid)
+        return phys_to_virt(tlb[i].frame | (virt & 0xFFF));
     uint64_t e = mmu_walk(virt, &page);
     if (!page) {
         fprintf(stderr, "harness: page fault: %#lx is not mapped\n", virt);
         abort();
     }
     uint64_t phys = (e & PTE_ADDR_MASK & ~(page - 1)) | (virt & (page - 1));
-    tlb[vpage % TLB_ENTRIES].page = vpage;
-    tlb[vpage % TLB_ENTRIES].frame = phys & ~0xFFFUL;
-    tlb[vpage % TLB_ENTRIES].valid = 1;
+    if (tlb_used + 1 >= TLB_ENTRIES) {  /* full: start again */
+        memset(tlb, 0, sizeof tlb);
+        tlb_used = 0;
+        i = tlb_slot(vpage);
+    }
+    tlb[i].page = vpage;
+    tlb[i].frame = phys & ~0xFFFUL;
+    tlb[i].valid = 1;
+    tlb_used++;
     return phys_to_virt(phys);
 }
 
