@@ -203,3 +203,12 @@ def test_access_after_unmap_faults_in_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
                          case="touch-after-unmap")
     assert result.returncode != 0 and "harness: page fault: 0xffffd00000000000 is not mapped" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_without_memory_in_host_harness(frames, heap, paging):
+    """paging.h: with no frame left, new_space() returns 0 and a map that needs a new table -1."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="paging-without-memory")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: with no free frame: new_space 0, map -1" in result.stdout

@@ -247,6 +247,14 @@ static void misuse(const char *what, const struct frame_region *regions)
         heap_plugin.free(q);
         heap_plugin.alloc(48);
         heap_plugin.free((char *)q + 64);
+    } else if (!strcmp(what, "paging-without-memory")) {
+        /* not a misuse: with no frame left, new_space() says 0 and a map needing tables -1 */
+        while (frame_alloc_plugin.alloc(0))
+            ;
+        uint64_t space = paging_plugin.new_space();
+        int mapped = paging_plugin.map(0xFFFFD00000000000UL, region->base, PTE_PRESENT | PTE_NX);
+        printf("harness: with no free frame: new_space %#lx, map %d\n", space, mapped);
+        exit(0);
     } else if (!strcmp(what, "touch-after-unmap")) {
         /* not a misuse of an interface: the access after unmap() must fault (abort here) */
         uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
