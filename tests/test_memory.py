@@ -69,6 +69,7 @@ def _expected_page_sizes(paging: str, stdout: str, ram_mib: int) -> dict[str, in
     gib = paging == "direct" and "1 GiB pages: yes" in stdout
     one_g, two_m = 1 << 20, 2 << 10
     return {"RAM start": one_g if gib and ram_mib >= 1024 else two_m, "RAM end": two_m,
+            "RAM second GiB": (one_g if gib and ram_mib >= 2048 else two_m) if ram_mib >= 1024 else 0,
             "MMIO window": one_g if gib else two_m, "kernel image": two_m}
 
 
@@ -212,3 +213,23 @@ def test_paging_without_memory_in_host_harness(frames, heap, paging):
                          case="paging-without-memory")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "harness: with no free frame: new_space 0, map -1" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_new_space_writes_only_its_root_in_host_harness(frames, heap, paging):
+    """new_space() fills its own root frame and nothing past it."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="new-space-in-its-frame")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: new space at the free frame, 0 bytes changed after it" in result.stdout
+
+
+@pytest.mark.parametrize("mib", [64, 2100])
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_init_out_of_memory_panics_in_host_harness(frames, heap, paging, mib):
+    """With one frame left for init's tables (the root), init says it ran out, by a panic,
+    whether its first table after the root is for 2 MiB pages or (2100 MiB, direct) a 1 GiB page."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", mib,
+                         case="paging-init-with-one-frame")
+    assert result.returncode == 99, result.stdout + result.stderr
+    assert "PANIC: paging: out of memory building the kernel page tables" in result.stderr

@@ -255,6 +255,24 @@ static void misuse(const char *what, const struct frame_region *regions)
         int mapped = paging_plugin.map(0xFFFFD00000000000UL, region->base, PTE_PRESENT | PTE_NX);
         printf("harness: with no free frame: new_space %#lx, map %d\n", space, mapped);
         exit(0);
+    } else if (!strcmp(what, "new-space-in-its-frame")) {
+        /* new_space() writes its root and nothing else: with one free frame, whose neighbour
+         * we hold and have filled, that neighbour is untouched */
+        uint64_t prev = 0, frame, hole = 0;
+        while ((frame = frame_alloc_plugin.alloc(0)) != 0) {
+            if (!hole && prev && frame == prev + FRAME_SIZE)
+                hole = prev;  /* prev is free again below; frame, right after it, stays ours */
+            prev = frame;
+        }
+        memset(phys_to_virt(hole + FRAME_SIZE), 0x5C, FRAME_SIZE);
+        frame_alloc_plugin.free(hole, 0);
+        uint64_t root = paging_plugin.new_space();
+        const unsigned char *next = phys_to_virt(hole + FRAME_SIZE);
+        uint64_t changed = 0;
+        for (uint64_t i = 0; i < FRAME_SIZE; i++)
+            changed += next[i] != 0x5C;
+        printf("harness: new space at %s, %lu bytes changed after it\n", root == hole ? "the free frame" : "?", changed);
+        exit(0);
     } else if (!strcmp(what, "touch-after-unmap")) {
         /* not a misuse of an interface: the access after unmap() must fault (abort here) */
         uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
@@ -331,6 +349,13 @@ int main(int argc, char **argv)
      * every frame init() was given, the first one included, goes out and comes back. */
     if (!strcmp(argv[1], "selftest"))
         mm_selftest_frames(&env);
+    if (!strcmp(argv[1], "misuse") && argc > 3 && !strcmp(argv[3], "paging-init-with-one-frame")) {
+        /* one frame left: the root fits, the next table does not; init must say so (panic) */
+        uint64_t last = 0, frame;
+        while ((frame = frame_alloc_plugin.alloc(0)) != 0)
+            last = frame;
+        frame_alloc_plugin.free(last, 0);
+    }
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
     heap_plugin.init(&pyos_counters.heap);
     if (!strcmp(argv[1], "bench")) {
@@ -354,6 +379,7 @@ int main(int argc, char **argv)
     static const struct { const char *what; uint64_t virt; } probes[] = {
         {"RAM start", DIRECT_MAP_BASE + ARENA_BASE},
         {"RAM end", 0},
+        {"RAM second GiB", DIRECT_MAP_BASE + 0x40000000UL},
         {"MMIO window", DIRECT_MAP_BASE + 0xC0000000UL},
         {"kernel image", KERNEL_VMA},
     };
