@@ -233,3 +233,13 @@ def test_paging_init_out_of_memory_panics_in_host_harness(frames, heap, paging, 
                          case="paging-init-with-one-frame")
     assert result.returncode == 99, result.stdout + result.stderr
     assert "PANIC: paging: out of memory building the kernel page tables" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_switch_space_loads_it_in_host_harness(frames, heap, paging):
+    """switch_space() makes the space current for the MMU too (loads CR3): a page mapped
+    there is written through."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="write-in-a-new-space")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: written through the new space: 0xfeed" in result.stdout

@@ -273,6 +273,16 @@ static void misuse(const char *what, const struct frame_region *regions)
             changed += next[i] != 0x5C;
         printf("harness: new space at %s, %lu bytes changed after it\n", root == hole ? "the free frame" : "?", changed);
         exit(0);
+    } else if (!strcmp(what, "write-in-a-new-space")) {
+        /* not a misuse: after switch_space() the MMU walks the new space (CR3 was loaded) */
+        uint64_t home = paging_plugin.current_space(), space = paging_plugin.new_space();
+        uint64_t frame = frame_alloc_plugin.alloc(0);
+        paging_plugin.switch_space(space);
+        paging_plugin.map(0x400000, frame, PTE_PRESENT | PTE_WRITE | PTE_USER);
+        *(volatile uint64_t *)mmu_access(0x400008) = 0xFEED;
+        paging_plugin.switch_space(home);
+        printf("harness: written through the new space: %#lx\n", ((uint64_t *)phys_to_virt(frame))[1]);
+        exit(0);
     } else if (!strcmp(what, "touch-after-unmap")) {
         /* not a misuse of an interface: the access after unmap() must fault (abort here) */
         uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
