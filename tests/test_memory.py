@@ -243,3 +243,23 @@ def test_switch_space_loads_it_in_host_harness(frames, heap, paging):
                          case="write-in-a-new-space")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "harness: written through the new space: 0xfeed" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_map_inside_a_large_page_refused_in_host_harness(frames, heap, paging):
+    """paging.h: map() answers -1 for a page that is mapped already, a direct-map page inside
+    a large page included, and unmap() -1 for it (not a 4 KiB page of its own)."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="map-over-the-direct-map")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: over the direct map: map -1, unmap -1, translate unchanged, RAM unchanged" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_largest_block_follows_a_free_in_host_harness(frames, heap, paging):
+    """frame_alloc.h: after refresh_stats(), largest_free_frames is what alloc could hand
+    out, also when only frees happened since the last refresh."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="largest-after-a-free")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: largest free block: 0 when none is free, 1 after one frame came back" in result.stdout

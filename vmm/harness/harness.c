@@ -283,6 +283,28 @@ static void misuse(const char *what, const struct frame_region *regions)
         paging_plugin.switch_space(home);
         printf("harness: written through the new space: %#lx\n", ((uint64_t *)phys_to_virt(frame))[1]);
         exit(0);
+    } else if (!strcmp(what, "map-over-the-direct-map")) {
+        /* not a misuse: a page inside init's large pages is mapped already (map -1), and is
+         * not a 4 KiB page unmap could take away (-1); the RAM there is left alone */
+        uint64_t va = DIRECT_MAP_BASE + region->base + 0x5000, before = *(uint64_t *)phys_to_virt(region->base);
+        int mapped = paging_plugin.map(va, region->base, PTE_PRESENT | PTE_NX);
+        int unmapped = paging_plugin.unmap(va);
+        printf("harness: over the direct map: map %d, unmap %d, translate %s, RAM %s\n", mapped, unmapped,
+               paging_plugin.translate(va) == region->base + 0x5000 ? "unchanged" : "changed",
+               *(uint64_t *)phys_to_virt(region->base) == before ? "unchanged" : "changed");
+        exit(0);
+    } else if (!strcmp(what, "largest-after-a-free")) {
+        /* not a misuse: refresh_stats() brings largest_free_frames up to date after frees alone */
+        uint64_t last = 0, frame;
+        while ((frame = frame_alloc_plugin.alloc(0)) != 0)
+            last = frame;
+        refresh();
+        uint64_t none = pyos_counters.frames.largest_free_frames;
+        frame_alloc_plugin.free(last, 0);
+        refresh();
+        printf("harness: largest free block: %lu when none is free, %lu after one frame came back\n", none,
+               pyos_counters.frames.largest_free_frames);
+        exit(0);
     } else if (!strcmp(what, "touch-after-unmap")) {
         /* not a misuse of an interface: the access after unmap() must fault (abort here) */
         uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
