@@ -96,6 +96,9 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert metadata == {n: n if frames == "buddy" else (words(n) + words(words(n))) * 8
                         for n in (1, 64, 65, 4096, 4097, 262144, 262145)}
     assert "bytes written in the reserved hole: 0\n" in result.stdout
+    # paging_stats.tables_allocated: the page-table pages taken from the frame allocator
+    taken, tables = map(int, re.search(r"paging init took (\d+) frames; tables_allocated (\d+)", result.stdout).groups())
+    assert taken == tables > 0
 
 
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])

@@ -388,7 +388,10 @@ int main(int argc, char **argv)
             last = frame;
         frame_alloc_plugin.free(last, 0);
     }
+    uint64_t free_before_paging = pyos_counters.frames.free_frames;
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
+    printf("harness: paging init took %lu frames; tables_allocated %lu\n",
+           free_before_paging - pyos_counters.frames.free_frames, pyos_counters.paging.tables_allocated);
     heap_plugin.init(&pyos_counters.heap);
     if (!strcmp(argv[1], "bench")) {
         mm_bench(&env, argc > 3 ? (unsigned)strtoul(argv[3], NULL, 0) : 1000000);
