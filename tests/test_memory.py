@@ -27,7 +27,7 @@ def test_memory_selftest_in_guest(tmp_path, frames, heap, paging):
     result = boot("--cmdline", "selftest=memory", "--stats", config=_config(tmp_path, frames, heap, paging))
     console = result.console
     assert f"frame allocator '{frames}', heap '{heap}', paging '{paging}'" in console
-    assert "selftest memory: 24 passed, 0 failed" in console, console
+    assert "selftest memory: 42 passed, 0 failed" in console, console
     assert result.status == 0, result.stderr
     # The VMM read the same plugins' counters from guest memory, without an exit.
     stats = dict(re.findall(r"subsystem=(frame_alloc|heap|paging),name=(\w+)", result.stderr))
@@ -49,11 +49,123 @@ def test_guard_page_hit_is_reported(tmp_path):
                      result.console)
 
 
+def _page_sizes(stdout: str) -> dict[str, int]:
+    """The harness's report of how init() mapped things: {"RAM start": KiB, ...}."""
+    return {what: int(kib) for what, kib in re.findall(r"^harness: page size at ([\w ]+): (\d+) KiB$", stdout, re.M)}
+
+
+def _direct_map_covers_ram(stdout: str) -> bool:
+    """paging_stats.direct_map_bytes, what init() mapped, is the RAM it was given rounded up to
+    2 MiB pages (the self-test takes that figure for RAM's end, so it is checked here)."""
+    ram, covered = (int(x, 16) for x in re.search(r"RAM ends at (0x[0-9a-f]+); the direct map covers (0x[0-9a-f]+)",
+                                                    stdout).groups())
+    return covered == -(-ram // (2 << 20)) * (2 << 20)
+
+
+def _expected_page_sizes(paging: str, stdout: str, ram_mib: int) -> dict[str, int]:
+    """direct maps a whole aligned GiB (RAM's first, the MMIO window) as one 1 GiB page when
+    cpu_has_1g_pages() says yes (the harness reports its answer), 2 MiB pages elsewhere;
+    recursive always uses 2 MiB pages."""
+    gib = paging == "direct" and "1 GiB pages: yes" in stdout
+    one_g, two_m = 1 << 20, 2 << 10
+    return {"RAM start": one_g if gib and ram_mib >= 1024 else two_m, "RAM end": two_m,
+            "RAM second GiB": (one_g if gib and ram_mib >= 2048 else two_m) if ram_mib >= 1024 else 0,
+            "MMIO window": one_g if gib else two_m, "kernel image": two_m}
+
+
 @pytest.mark.parametrize("frames, heap, paging", COMBINATIONS)
 def test_memory_selftest_in_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 23 passed, 0 failed" in result.stdout
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 64)
+    assert _direct_map_covers_ram(result.stdout)
+    # init() took both regions, and only them (the array's third entry, the reserved hole
+    # between them, is past the count it was given), with its counters up to date; nothing
+    # was handed out of the hole.
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
+    assert held == total == free
+    assert largest == 1024  # 4 MiB: 64 MiB of RAM has 4 MiB-aligned free blocks from the start
+    # What each allocator's header comment says it needs: buddy one byte per frame; bitmap one
+    # bit per frame and one per 64-frame word, each level in whole 64-bit words.
+    metadata = {int(n): int(b) for n, b in re.findall(r"^harness: metadata for (\d+) frames: (\d+) bytes$",
+                                                     result.stdout, re.M)}
+    words = lambda n: -(-n // 64)  # noqa: E731
+    assert metadata == {n: n if frames == "buddy" else (words(n) + words(words(n))) * 8
+                        for n in (1, 64, 65, 4096, 4097, 262144, 262145)}
+    assert "bytes written in the reserved hole: 0\n" in result.stdout
+    # paging_stats.tables_allocated: the page-table pages taken from the frame allocator
+    taken, tables = map(int, re.search(r"paging init took (\d+) frames; tables_allocated (\d+)", result.stdout).groups())
+    assert taken == tables > 0
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
+    """41 MiB: a frame count that is not a multiple of 4096 (the bitmap's level-0 words
+    then end inside a word), RAM ending on a 2 MiB boundary and a kernel image that does
+    too (so no page is mapped past either); every check holds there too."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41,
+                         image_end=0x200000)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    assert _direct_map_covers_ram(result.stdout)
+
+
+@pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_beyond_2_gib_in_host_harness(frames, heap, paging, gib_pages):
+    """RAM past 2 GiB: two whole GiB (1 GiB pages where the CPU has them and the plugin
+    uses them), then a third page directory of 2 MiB pages; the paging self-test checks
+    RAM's last byte and not a page further, the MMIO window and the flags there. Without
+    1 GiB pages everything is 2 MiB pages, the MMIO window's 512 of them too."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "paging", 2100,
+                         gib_pages=gib_pages)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 12 passed, 0 failed" in result.stdout
+    if not gib_pages:
+        assert "1 GiB pages: no" in result.stdout
+    assert _page_sizes(result.stdout) == _expected_page_sizes(paging, result.stdout, 2100)
+    assert _direct_map_covers_ram(result.stdout)
+
+
+FRAME_MISUSE = ["free-order-too-big", "free-misaligned-block", "free-inside-a-frame", "free-below-the-regions",
+                "free-straddling-the-start", "free-past-the-regions", "free-straddling-the-end", "double-free"]
+
+
+@pytest.mark.parametrize("case", FRAME_MISUSE)
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frame_free_misuse_panics_in_host_harness(frames, heap, paging, case):
+    """frame_alloc.h: free() of a block alloc() cannot have handed out (an order above the
+    maximum, misaligned for its order, not frame-aligned, outside the regions' span or
+    partly so) panics, and so does freeing a free block: silently accepting one would
+    hand the same frames out twice, or the allocator's own metadata."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case=case)
+    assert result.returncode == 99, result.stdout + result.stderr
+    says = "double free" if case == "double-free" else "not a block this allocator handed out"
+    assert f"PANIC: {frames}: " in result.stderr and says in result.stderr, result.stderr
+    if case == "double-free":  # and names the frame
+        assert re.search(r"freeing (0x[0-9a-f]+) twice", result.stdout).group(1) in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging, case, says", [
+    ("buddy", "slab", "direct", "kfree-inside-a-block", "not a pointer kmalloc returned"),
+    ("buddy", "slab", "direct", "kfree-inside-a-freed-block", "not a pointer kmalloc returned"),
+    ("buddy", "freelist", "direct", "kfree-inside-a-block", "not a pointer kmalloc returned"),
+    ("buddy", "freelist", "direct", "kfree-inside-a-freed-block", "double free"),
+    ("buddy", "freelist", "direct", "kfree-twice", "double free"),
+])
+def test_kfree_misuse_panics_in_host_harness(frames, heap, paging, case, says):
+    """heap.h: kfree() of a pointer kmalloc did not return panics, even one into freed
+    memory whose old contents look like an in-use header; freelist, whose headers say
+    whether a block is free, also panics on a double free, and says which it was (a free
+    block's header, which the split of a free block writes too, marks a double free)."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case=case)
+    assert result.returncode == 99, result.stdout + result.stderr
+    assert f"PANIC: {heap}: kfree(" in result.stderr and says in result.stderr, result.stderr
 
 
 def test_harness_catches_a_broken_allocator(tmp_path):
@@ -85,4 +197,73 @@ def test_harness_catches_a_broken_allocator(tmp_path):
     plugins.append(Plugin("frame_allocator", "leaky", "0", 1, [source], provider="test"))
     result = run_harness(plugins, "selftest", 16)
     assert result.returncode != 0
-    assert "random-order free restores the free count: FAIL" in result.stdout
+    # the first check that gives everything back and takes it again sees the frames gone
+    assert "the same blocks after coalescing: FAIL" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_access_after_unmap_faults_in_host_harness(frames, heap, paging):
+    """After unmap() the page is gone for the MMU too: the harness's TLB keeps a translation
+    until invlpg drops it, as the CPU's does, so an unmap that forgot it would still work."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="touch-after-unmap")
+    assert result.returncode != 0 and "harness: page fault: 0xffffd00000000000 is not mapped" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_without_memory_in_host_harness(frames, heap, paging):
+    """paging.h: with no frame left, new_space() returns 0 and a map that needs a new table -1."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="paging-without-memory")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: with no free frame: new_space 0, map -1" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_new_space_writes_only_its_root_in_host_harness(frames, heap, paging):
+    """new_space() fills its own root frame and nothing past it."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="new-space-in-its-frame")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: new space at the free frame, 0 bytes changed after it" in result.stdout
+
+
+@pytest.mark.parametrize("mib", [64, 2100])
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_init_out_of_memory_panics_in_host_harness(frames, heap, paging, mib):
+    """With one frame left for init's tables (the root), init says it ran out, by a panic,
+    whether its first table after the root is for 2 MiB pages or (2100 MiB, direct) a 1 GiB page."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", mib,
+                         case="paging-init-with-one-frame")
+    assert result.returncode == 99, result.stdout + result.stderr
+    assert "PANIC: paging: out of memory building the kernel page tables" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_switch_space_loads_it_in_host_harness(frames, heap, paging):
+    """switch_space() makes the space current for the MMU too (loads CR3): a page mapped
+    there is written through."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="write-in-a-new-space")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: written through the new space: 0xfeed" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_map_inside_a_large_page_refused_in_host_harness(frames, heap, paging):
+    """paging.h: map() answers -1 for a page that is mapped already, a direct-map page inside
+    a large page included, and unmap() -1 for it (not a 4 KiB page of its own)."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="map-over-the-direct-map")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: over the direct map: map -1, unmap -1, translate unchanged, RAM unchanged" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_largest_block_follows_a_free_in_host_harness(frames, heap, paging):
+    """frame_alloc.h: after refresh_stats(), largest_free_frames is what alloc could hand
+    out, also when only frees happened since the last refresh."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="largest-after-a-free")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: largest free block: 0 when none is free, 1 after one frame came back" in result.stdout

@@ -21,6 +21,7 @@ static uint64_t *bits;      /* level 1 */
 static uint64_t *summary;   /* level 0 */
 static uint64_t words, summary_words;
 static uint64_t first_frame;
+static uint64_t span_first, span_end;  /* the frames the regions span: [span_first, span_end) */
 static uint64_t hint;        /* level-1 word to start searching at */
 static int stats_dirty;
 static struct frame_alloc_stats *stats;
@@ -48,7 +49,9 @@ static void bitmap_init(const struct frame_region *regions, uint32_t count, void
     stats = st;
     uint64_t end_frame;
     frame_regions_span(regions, count, &first_frame, &end_frame);
-    first_frame &= ~63UL;  /* word-aligned, so block alignment is physical alignment */
+    span_first = first_frame;
+    span_end = end_frame;
+    first_frame &= ~63UL;  /* word-aligned, so alignment inside a word is physical alignment */
     words = div_up(end_frame - first_frame, 64);
     summary_words = div_up(words, 64);
     bits = metadata;
@@ -98,8 +101,10 @@ static int64_t find(unsigned order)
         }
         return -1;
     }
-    uint64_t need = 1ULL << (order - 6);  /* whole words, aligned */
-    for (uint64_t w = 0; w + need <= words; w += need) {
+    /* Whole words, aligned in physical memory: first_frame is only 64-frame aligned,
+     * so the first candidate word is the one whose frame number is a multiple of the size. */
+    uint64_t need = 1ULL << (order - 6);
+    for (uint64_t w = (need - first_frame / 64 % need) % need; w + need <= words; w += need) {
         uint64_t k = 0;
         while (k < need && bits[w + k] == FULL)
             k++;
@@ -149,8 +154,10 @@ static uint64_t bitmap_alloc(unsigned order)
 static void bitmap_free(uint64_t phys, unsigned order)
 {
     uint64_t frame = phys >> FRAME_SHIFT;
-    if (order > FRAME_ALLOC_MAX_ORDER || (phys & (FRAME_SIZE - 1)) || frame < first_frame ||
-        frame - first_frame + (1ULL << order) > words * 64)
+    /* Below the span, the word-aligned bitmap has bits for frames that are not ours (the
+     * metadata, say): their 0 bits look allocated, so the span itself is the bound. */
+    if (order > FRAME_ALLOC_MAX_ORDER || (phys & (FRAME_SIZE - 1)) || (frame & ((1ULL << order) - 1)) ||
+        frame < span_first || frame + (1ULL << order) > span_end)
         panic("bitmap: free of %#lx order %u: not a block this allocator handed out", phys, order);
     set_range(frame - first_frame, 1ULL << order, 1);
     stats->free_frames += 1ULL << order;

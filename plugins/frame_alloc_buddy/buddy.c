@@ -121,7 +121,8 @@ static uint64_t buddy_alloc(unsigned order)
 static void buddy_free(uint64_t phys, unsigned order)
 {
     uint64_t frame = phys >> FRAME_SHIFT;
-    if (order > MAX_ORDER || (phys & (FRAME_SIZE - 1)) || (frame & ((1UL << order) - 1)) || !managed(frame))
+    if (order > MAX_ORDER || (phys & (FRAME_SIZE - 1)) || (frame & ((1UL << order) - 1)) || !managed(frame) ||
+        !managed(frame + (1UL << order) - 1))
         panic("buddy: free of %#lx order %u: not a block this allocator handed out", phys, order);
     if (state[frame - first_frame] & FREE_HEAD)
         panic("buddy: double free of %#lx", phys);

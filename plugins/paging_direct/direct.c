@@ -54,17 +54,6 @@ static uint64_t *entry_for(uint64_t virt, int level, int create)
     return &table[index_at(virt, level)];
 }
 
-/* The CPU can map 1 GiB pages (CPUID 0x80000001 EDX bit 26). */
-static int gigabyte_pages(void)
-{
-    uint32_t a, b, c, d;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000000), "c"(0));
-    if (a < 0x80000001)
-        return 0;
-    __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000001), "c"(0));
-    return (d >> 26) & 1;
-}
-
 /* Large pages over [virt, virt + bytes): a whole aligned GiB as one 1 GiB
  * page where the CPU has them, else 2 MiB pages with one table walk per GiB
  * (a page directory's worth) and a store per entry. Kernel mode is emulated
@@ -104,7 +93,7 @@ static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
     pml4 = new_table();
     uint64_t ram = (ram_bytes + HUGE_2M - 1) & ~(HUGE_2M - 1);
     uint64_t kernel = (kernel_image_end_phys() + HUGE_2M - 1) & ~(HUGE_2M - 1);
-    int gb = gigabyte_pages();
+    int gb = cpu_has_1g_pages();
     map_huge_range(DIRECT_MAP_BASE, 0, ram, PTE_WRITE | PTE_GLOBAL | PTE_NX, gb);
     map_huge_range(DIRECT_MAP_BASE + MMIO_WINDOW_START, MMIO_WINDOW_START, MMIO_WINDOW_END - MMIO_WINDOW_START,
                    PTE_WRITE | PTE_PCD | PTE_PWT | PTE_NX, gb);

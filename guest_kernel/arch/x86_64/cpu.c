@@ -9,6 +9,7 @@
  * which also clears the APIC bit in CPUID.
  */
 #include <pyos/kernel.h>
+#include <pyos/mm_env.h>
 #include <pyos/x86.h>
 
 #define CPUID1_EDX_APIC (1u << 9)
@@ -28,6 +29,19 @@
 static void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
 {
     __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+
+#define CPUID_EXT_EDX_1G_PAGES (1u << 26)
+
+/* Declared in mm_env.h: paging plugins map 1 GiB pages where the CPU has them. */
+int cpu_has_1g_pages(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(0x80000000, &a, &b, &c, &d);
+    if (a < 0x80000001)
+        return 0;
+    cpuid(0x80000001, &a, &b, &c, &d);
+    return (d & CPUID_EXT_EDX_1G_PAGES) != 0;
 }
 
 /*

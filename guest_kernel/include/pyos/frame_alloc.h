@@ -32,7 +32,14 @@ struct frame_alloc_ops {
      * guest memory. */
     void (*init)(const struct frame_region *regions, uint32_t count, void *metadata,
                  struct frame_alloc_stats *stats);
-    uint64_t (*alloc)(unsigned order);          /* physical address, or 0 when none is free */
+    /* Physical address, or 0 when no block of that order is free (an order above
+     * FRAME_ALLOC_MAX_ORDER never is); a 0 counts in stats->failures. */
+    uint64_t (*alloc)(unsigned order);
+    /* Give back a block alloc(order) returned. A block alloc cannot have handed
+     * out panics: an order above FRAME_ALLOC_MAX_ORDER, an address not aligned to
+     * the block's size, frames outside the span of the regions init() was given.
+     * A double free panics where the allocator can tell (bitmap: any of its frames
+     * free; buddy: the block still free as it was given back, not yet merged). */
     void (*free)(uint64_t phys, unsigned order);
     /* Optional (may be NULL): bring counters that are costly to keep exact on
      * every operation (largest_free_frames) up to date. */

@@ -13,7 +13,9 @@ struct heap_ops {
     const char *name;
     void (*init)(struct heap_stats *stats);
     void *(*alloc)(size_t size);   /* NULL when out of memory; size 0 is allowed */
-    void (*free)(void *ptr);       /* NULL is ignored */
+    /* NULL is ignored; a pointer alloc did not return (one inside a block, say)
+     * panics. (freelist also panics on a double free; slab cannot tell one.) */
+    void (*free)(void *ptr);
 };
 
 extern const struct heap_ops heap_plugin;

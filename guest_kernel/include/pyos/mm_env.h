@@ -47,4 +47,10 @@ uint64_t page_tables_free_space(uint64_t root);
 /* Physical extent of the kernel image: paging maps it at KERNEL_VMA. */
 uint64_t kernel_image_end_phys(void);
 
+/* Whether the CPU can map 1 GiB pages (CPUID 0x80000001 EDX bit 26). The
+ * kernel asks the CPU (arch/x86_64/cpu.c); the host harness asks the host's
+ * CPU unless told to answer no (`harness --no-1g-pages`), so that the 2 MiB
+ * path of a paging plugin is exercised on any host. */
+int cpu_has_1g_pages(void);
+
 #endif

@@ -2,9 +2,13 @@
  * Paging strategy interface (one plugin links in: paging_plugin).
  *
  * init() builds the kernel's own page tables and switches CR3 to them:
- *   - all RAM at DIRECT_MAP_BASE, with large pages (plus the 3-4 GiB MMIO
- *     window, uncached);
- *   - the kernel image at KERNEL_VMA (-2 GiB);
+ *   - all RAM at DIRECT_MAP_BASE, with large pages (2 MiB, or 1 GiB where
+ *     cpu_has_1g_pages() says so, if the plugin uses them), writable, global,
+ *     not executable (NX), kernel only;
+ *   - the 3-4 GiB MMIO window there too, likewise but uncached (PCD and PWT)
+ *     and not global;
+ *   - the kernel image at KERNEL_VMA (-2 GiB), 2 MiB pages, writable, global
+ *     and executable, kernel only;
  *   - nothing in the lower half (it is for user space).
  * map/unmap/translate then manage 4 KiB pages anywhere outside those, in the
  * current address space. Every address space shares the kernel half (PML4
