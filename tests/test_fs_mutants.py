@@ -77,3 +77,47 @@ def test_ext2_small_groups_workload(tmp_path, seed):
     assert e2.harness_tree(result.stdout) == e2.tree_lines(model.frozen())
     assert statfs_counts(result.stdout) == e2fsck_counts(image)
     assert e2.rdump(image, tmp_path / "out") == model.frozen()
+
+
+# ------------------------------------------------------------------ fat32
+
+FSCK_FAT_SUMMARY = re.compile(r": (\d+) files, (\d+)/(\d+) clusters")
+
+
+def fat_counts(image):
+    """(clusters, free clusters) as fsck.fat counts them."""
+    fat.fsck_clean(image)
+    r = subprocess.run(["fsck.fat", "-n", str(image)], capture_output=True, text=True)
+    _, used, total = map(int, FSCK_FAT_SUMMARY.search(r.stdout).groups())
+    return total, total - used
+
+
+@pytest.mark.parametrize("layout,seed", [("fat32-512", 16), ("fat16", 17), ("fat32-4k", 18)])
+def test_fat_workload(tmp_path, layout, seed):
+    """A fixed workload: long and short names, files growing and shrinking across
+    cluster and block boundaries, renames across directories, with a remount in
+    the middle; afterwards fsck.fat finds nothing, the FAT copies agree, FSInfo's
+    free count is exact, mtools extracts exactly the model's tree, and statfs
+    counted the free clusters fsck.fat counts."""
+    src = fat.host_folder(tmp_path / "src")
+    image = fat.layout_image(tmp_path, layout)
+    fat.mcopy_in(image, src)
+    w = fat.Workload(seed)
+    w.model.update(fat.host_tree(src))
+    w.lines += ["mkdir /deep", "mkfiles /deep 40 a_long_file_name_", "fill /deep/big 300000 7",
+                "truncate /deep/big 70000", "rename /sub /deep/sub_moved", "rename /hello.txt /Hello.TXT"]
+    for i in range(40):
+        w.model[f"/deep/a_long_file_name_{i}"] = f"a_long_file_name_{i}\n".encode()
+    w.model["/deep"] = None
+    w.model["/deep/big"] = pattern(300000, 7)[:70000]
+    for p in sorted(w.model):
+        if p == "/sub" or p.startswith("/sub/"):
+            w.model["/deep/sub_moved" + p[4:]] = w.model.pop(p)
+    w.model["/Hello.TXT"] = w.model.pop("/hello.txt")
+    for _ in range(120):
+        w.op()
+    half = len(w.lines) // 2
+    r = fat.run(image, "\n".join(["mount", *w.lines[:half], "unmount", "mount", *w.lines[half:], "statfs",
+                                  "unmount"]) + "\n")
+    fat.check_image(image, w.model, tmp_path)
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image)     # statfs counts clusters
