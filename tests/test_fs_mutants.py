@@ -121,3 +121,71 @@ def test_fat_workload(tmp_path, layout, seed):
                                   "unmount"]) + "\n")
     fat.check_image(image, w.model, tmp_path)
     assert statfs_counts(r.stdout)[:2] == fat_counts(image)     # statfs counts clusters
+
+
+def ext2_blocks(image, path):
+    """The blocks debugfs lists for a file, in file order (indirect blocks included)."""
+    out = subprocess.run(["debugfs", "-R", f"blocks {path}", str(image)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_ext2_block_allocation_goals(tmp_path):
+    """Where a new block goes (ext2.c alloc_block/bmap): the block after the file's
+    last one when free; when that group is full, the first free block of the
+    *next* group, counted from the group's first block (bit 0 included: with
+    flex_bg a group may start with data); a goal past the end of the disk is no
+    goal, so the search starts at group 0; and a file extended in the same mount
+    continues after its own last block even when a block before it came free.
+
+    The image: six groups of 1024 blocks (flex_bg: groups 2 and 4 have no
+    metadata at all), filled by files of sizes chosen to end on group edges."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "g.img", None, 1024, 128, 6144, "-g", "1024", "-N", "384", "-O", "flex_bg")
+    K = 1024
+    files = [("/z0", 20), ("/p0", 732), ("/m", 50), ("/p1", 776), ("/g2", 100), ("/r1", 2766), ("/g5", 50)]
+    script = ["mount"] + [f"fill {name} {n * K} {i}" for i, (name, n) in enumerate(files)]
+    result = e2.harness(plugins, image, "\n".join(script + ["!ENOSPC fill /rest 10000000 8", "stat /rest",
+                                                             "statfs", "unmount"]))
+    assert re.search(r"\bfree=0 ", result.stdout)
+    # the layout the sizes were chosen for: files one after the other, group by group
+    spans = {name: (min(ext2_blocks(image, name)), max(ext2_blocks(image, name))) for name, _ in files + [("/rest", 0)]}
+    assert spans == {"/z0": (268, 288), "/p0": (289, 1024), "/m": (1218, 1268), "/p1": (1269, 2048),
+                     "/g2": (2049, 2149), "/r1": (2150, 5120), "/g5": (5314, 5364), "/rest": (5365, 6143)}
+    rest_size = int(re.search(r"size=(\d+)", result.stdout).group(1))
+    # free a run in group 0, the start of group 2 and a run in group 5, then extend
+    e2.harness(plugins, image, f"""
+        mount
+        unlink /z0
+        unlink /g2
+        unlink /g5
+        pwrite /m {50 * K} m
+        pwrite /rest {rest_size} r
+        write /p p
+        write /x x
+        unlink /p
+        pwrite /x {K} y
+        unmount
+    """)
+    e2.fsck_clean(image)
+    # /m's group 1 is full: the next group's first block, not group 0's free run
+    assert ext2_blocks(image, "/m")[-1] == 2049
+    # /rest ends at the last block: its goal is past the end, so group 0 first
+    assert ext2_blocks(image, "/rest")[-1] == 268
+    # /p took 269 and /x 270; /p's block came free, but /x goes on after its own
+    assert ext2_blocks(image, "/x") == [270, 271]
+
+
+def test_ext2_double_free_is_refused_and_not_counted(tmp_path):
+    """A block the bitmap already says is free is not freed again: the plugin
+    reports it, stops freeing that file (e2fsck can sort out the rest) and does
+    not count the block as free a second time."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nfill /f 3000 1\nunmount\n")
+    blocks = ext2_blocks(image, "/f")
+    assert len(blocks) == 3
+    subprocess.run(["debugfs", "-w", "-R", f"freeb {blocks[-1]}", str(image)], check=True, capture_output=True)
+    result = e2.harness(plugins, image, "mount\nstatfs\nunlink /f\nstatfs\nunmount\n")
+    assert f"freeing block {blocks[-1]}, which is already free" in result.stdout
+    before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
+    assert after - before == 2
