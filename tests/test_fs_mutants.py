@@ -189,3 +189,18 @@ def test_ext2_double_free_is_refused_and_not_counted(tmp_path):
     assert f"freeing block {blocks[-1]}, which is already free" in result.stdout
     before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
     assert after - before == 2
+
+
+def test_ext2_truncate_leaves_the_kept_blocks_alone(tmp_path):
+    """Truncating to exactly the end of the single-indirect range keeps that whole
+    range as it is: its indirect block is not even read, so a damaged pointer to it
+    does not fail the truncate (the double-indirect tree after it is freed)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    end = (12 + 256) * 1024
+    e2.harness(plugins, image, f"mount\nfill /f {end + 3000} 1\nunmount\n")
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    ino = int(re.search(r"ino=(\d+)", e2.harness(plugins, image, "mount\nstat /f\nunmount\n").stdout).group(1))
+    e2.poke(image, it * bsize + (ino - 1) * isize + 40 + 12 * 4, (0xFFFFFF).to_bytes(4, "little"))
+    result = e2.harness(plugins, image, f"mount\ntruncate /f {end}\nstat /f\nunmount\n")
+    assert f"size={end}" in result.stdout
