@@ -144,9 +144,13 @@ def test_ext2_block_allocation_goals(tmp_path):
     K = 1024
     files = [("/z0", 20), ("/p0", 732), ("/m", 50), ("/p1", 776), ("/g2", 100), ("/r1", 2766), ("/g5", 50)]
     script = ["mount"] + [f"fill {name} {n * K} {i}" for i, (name, n) in enumerate(files)]
+    # the disk full: a file's first block, a new double-indirect tree: ENOSPC, nothing changed
     result = e2.harness(plugins, image, "\n".join(script + ["!ENOSPC fill /rest 10000000 8", "stat /rest",
-                                                             "statfs", "unmount"]))
+                                                             "!ENOSPC write /none x", "!ENOSPC pwrite /z0 307200 x",
+                                                             "stat /none", "stat /z0", "statfs", "unmount"]))
     assert re.search(r"\bfree=0 ", result.stdout)
+    assert re.search(r"size=0 blocks=0\n", result.stdout)                    # /none
+    assert re.search(rf"size={20 * K} blocks={21 * 2}\n", result.stdout)    # /z0
     # the layout the sizes were chosen for: files one after the other, group by group
     spans = {name: (min(ext2_blocks(image, name)), max(ext2_blocks(image, name))) for name, _ in files + [("/rest", 0)]}
     assert spans == {"/z0": (268, 288), "/p0": (289, 1024), "/m": (1218, 1268), "/p1": (1269, 2048),
@@ -204,3 +208,19 @@ def test_ext2_truncate_leaves_the_kept_blocks_alone(tmp_path):
     e2.poke(image, it * bsize + (ino - 1) * isize + 40 + 12 * 4, (0xFFFFFF).to_bytes(4, "little"))
     result = e2.harness(plugins, image, f"mount\ntruncate /f {end}\nstat /f\nunmount\n")
     assert f"size={end}" in result.stdout
+
+
+@pytest.mark.parametrize("extra,seed", [(("-O", "^filetype"), 16), (("-r", "0"), 17)], ids=["no-filetype", "revision-0"])
+def test_ext2_older_layouts_fixed_workload(tmp_path, extra, seed):
+    """Directory entries without a file type byte (it is the high byte of a
+    16-bit name length there: new entries must leave it 0) and revision 0
+    (128-byte inodes, no features), on a fixed workload."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = small_source(tmp_path)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 8192, *extra)
+    model = e2.Model(e2.host_tree(src))
+    script = ["mount"] + e2.generate(model, random.Random(seed), 150, 2_000_000) + ["tree /", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert e2.harness_tree(result.stdout) == e2.tree_lines(model.frozen())
+    e2.fsck_clean(image)
+    assert e2.rdump(image, tmp_path / "out") == model.frozen()
