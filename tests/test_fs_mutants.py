@@ -224,3 +224,37 @@ def test_ext2_older_layouts_fixed_workload(tmp_path, extra, seed):
     assert e2.harness_tree(result.stdout) == e2.tree_lines(model.frozen())
     e2.fsck_clean(image)
     assert e2.rdump(image, tmp_path / "out") == model.frozen()
+
+
+SB = 1024      # the superblock's offset; its fields below by their offsets in it
+BAD_SUPERBLOCKS = [
+    (24, "<I", 3, "block size"),                     # 8 KiB blocks
+    (76, "<I", 2, "revision level above 1"),
+    (88, "<H", 64, "inode size"), (88, "<H", 2048, "inode size"), (88, "<H", 192, "inode size"),
+    (20, "<I", 0, "first data block"),               # 1 KiB blocks: the superblock's block is 1
+    (32, "<I", 0, "blocks per group"), (32, "<I", 8 * 1024 + 8, "blocks per group"),
+    (32, "<I", 1001, "blocks per group"),
+    (40, "<I", 0, "inodes per group"), (40, "<I", 8 * 1024 + 8, "inodes per group"),
+    (4, "<I", 3, "block count"),
+    (0, "<I", 0, "inode count"), (0, "<I", 257, "inode count"),
+    (84, "<I", 2, "first inode"), (84, "<I", 257, "first inode"),
+]
+
+
+def test_ext2_superblock_checks(tmp_path):
+    """Each superblock field the plugin relies on is range-checked at mount: a
+    value out of range is EINVAL with the field named; the edge values are
+    accepted (first_ino may be the last inode)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048, "-N", "256")
+    good = image.read_bytes()
+    assert struct.unpack_from("<II", good, SB) == (256, 2048)       # inodes, blocks: one group
+    for offset, fmt, value, why in BAD_SUPERBLOCKS:
+        image.write_bytes(good)
+        e2.poke(image, SB + offset, struct.pack(fmt, value))
+        result = e2.harness(plugins, image, "!EINVAL mount\n")
+        assert f"bad superblock: {why}" in result.stdout, (offset, value, result.stdout)
+    image.write_bytes(good)
+    e2.poke(image, SB + 84, struct.pack("<I", 256))
+    e2.harness(plugins, image, "mount\nls /\nunmount\n")
