@@ -20,7 +20,7 @@ import pytest
 
 from . import test_fs_ext2 as e2
 from . import test_fs_fat32 as fat
-from vmm.harness.fs import pattern
+from vmm.harness.fs import pattern, run_fs_script
 
 E2FSCK_SUMMARY = re.compile(r": (\d+)/(\d+) files \(.*\), (\d+)/(\d+) blocks")
 STATFS = re.compile(r"type=\w+ block_size=(\d+) blocks=(\d+) free=(\d+) files=(\d+) files_free=(\d+)")
@@ -258,3 +258,30 @@ def test_ext2_superblock_checks(tmp_path):
     image.write_bytes(good)
     e2.poke(image, SB + 84, struct.pack("<I", 256))
     e2.harness(plugins, image, "mount\nls /\nunmount\n")
+
+
+def test_ext2_failed_indirect_block_is_given_back(tmp_path):
+    """A disk whose writes fail fills the buffer cache with dirty buffers it
+    cannot evict, until no buffer is left for a new block. When that happens
+    while a file grows a double-indirect tree -- for the tree's root, for the
+    indirect block under it, or for the data block -- the write is EIO and
+    the file owns exactly the blocks the free count lost: a block that could
+    not be set up is freed and not linked. The amount written first decides
+    where the cache runs out; every stage is reached by one of them."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    good = image.read_bytes()
+    stages = set()
+    for kib in range(240, 252):
+        image.write_bytes(good)
+        result = run_fs_script(plugins, image, f"mount\nfailwrites\nfill /a {kib * 1024} 1\nwrite /f x\n"
+                                                f"stat /f\nstatfs\npwrite /f 274432 x\nstat /f\nstatfs\n")
+        out = result.stdout
+        assert "AddressSanitizer" not in out + result.stderr and "runtime error" not in out + result.stderr, out
+        if "pwrite /f 274432 x: error EIO" not in out:
+            continue
+        before, after = (int(b) // 2 for b in re.findall(r"ino=\d+ .* blocks=(\d+)\n", out))
+        free_before, free_after = (int(f) for f in re.findall(r"\bfree=(\d+)", out))
+        assert after - before == free_before - free_after, (kib, out)
+        stages.add(after - before)
+    assert stages >= {0, 1, 3}, stages       # failed at the root, at the indirect block, at the data block

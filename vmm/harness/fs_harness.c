@@ -9,6 +9,7 @@
  * One operation per line; '#' starts a comment. Paths are absolute.
  *
  *   mount | unmount | sync | statfs | stats | echo TEXT...
+ *   failwrites               every later write request fails (EIO)
  *   ls PATH                  NAME TYPE SIZE per entry (d = directory, f = file)
  *   tree PATH                every file below: PATH TYPE SIZE CRC32 (sorted by the caller)
  *   cat PATH                 the contents, as they are
@@ -49,6 +50,7 @@ void vnode_ref(struct vnode *v);
 void vnode_put(struct vnode *v);
 struct blkdev *harness_open_image(const char *path, int readonly);
 extern long harness_fail_request;
+extern int harness_fail_writes;
 
 #define MAX_DEPTH 64
 
@@ -396,7 +398,9 @@ static int run(int argc, char **argv, char *rest)
 #define NEED(n) do { if (argc < (n)) { printf("%s: needs %d arguments\n", op, (n) - 1); return -1000; } } while (0)
 #define MOUNTED() do { if (!mounted) return -ENODEV; } while (0)
 
-    if (!strcmp(op, "echo")) {
+    if (!strcmp(op, "failwrites")) {
+        harness_fail_writes = 1;
+    } else if (!strcmp(op, "echo")) {
         printf("%s\n", rest ? rest : "");
     } else if (!strcmp(op, "mount")) {
         r = op_mount();
