@@ -285,3 +285,102 @@ def test_ext2_failed_indirect_block_is_given_back(tmp_path):
         assert after - before == free_before - free_after, (kib, out)
         stages.add(after - before)
     assert stages >= {0, 1, 3}, stages       # failed at the root, at the indirect block, at the data block
+
+
+def test_ext2_file_size_limit_without_large_file(tmp_path):
+    """Without the large_file feature (revision 0 has no features) a file ends
+    below 2 GiB: a write stops at 2^31 - 1 (what fits is written, then EFBIG);
+    one starting there, or a truncate past it, is EFBIG. With large_file, 4 GiB and more is fine."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "r0.img", None, 1024, 128, 2048, "-r", "0")
+    result = e2.harness(plugins, image, """
+        mount
+        !EFBIG pwrite /f 2147483647 x
+        !EFBIG truncate /f 2147483648
+        !EFBIG pwrite /f 2147483646 xyz
+        stat /f
+        truncate /f 2147483647
+        unmount
+    """)
+    assert "size=2147483647 " in result.stdout
+    image = e2.mkfs(tmp_path / "r1.img", None, 1024, 128, 2048)
+    result = e2.harness(plugins, image, "mount\npwrite /f 4294967296 big\nstat /f\nunmount\n")
+    assert "size=4294967299 " in result.stdout
+
+
+def test_ext2_mount_refuses_inconsistent_metadata(tmp_path):
+    """Group descriptors that count more free inodes than the superblock says
+    exist, and a root inode that is not a directory, are EIO at mount, named."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)          # six groups of 64 inodes
+    good = image.read_bytes()
+    # 383 inodes still needs six groups; every group then claims 64 free (384 > 383)
+    e2.poke(image, SB, struct.pack("<I", 383))
+    e2.poke(image, 2048 + 14, struct.pack("<H", 64))   # group 0's free inodes count
+    result = e2.harness(plugins, image, "!EIO mount\n")
+    assert "group descriptors count more free blocks or inodes than exist" in result.stdout
+    image.write_bytes(good)
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    e2.poke(image, it * bsize + isize, struct.pack("<H", 0o100644))      # inode 2: a regular file
+    result = e2.harness(plugins, image, "!EIO mount\n")
+    assert "the root inode is not a directory" in result.stdout
+
+
+def io_error_sweep(plugins, image, script):
+    """Run `script` once per device request, failing that request: every run
+    must end in errors (EIO) or success, never a crash, a sanitizer report or a hang."""
+    pristine = image.read_bytes()
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    assert clean.returncode == 0, clean.stdout
+    reads, writes, flushes = re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()
+    requests = int(reads) + int(writes) + int(flushes)
+    failed = 0
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        result = run_fs_script(plugins, image, script, fail_request=n, timeout=60)
+        out = result.stdout + result.stderr
+        assert result.returncode in (0, 1), f"request {n}: status {result.returncode}\n{out[-3000:]}"
+        assert "Sanitizer" not in out and "runtime error" not in out, f"request {n}\n{out[-3000:]}"
+        failed += result.returncode == 1
+    assert failed > 0                        # the errors were noticed
+
+
+IO_SCRIPT = """mount
+ls /
+cat /d/f3
+write /d/new hello
+mkdir /d/sub
+fill /d/big 300000 1
+truncate /d/big 10
+rename /d/f2 /g
+unlink /d/f4
+rmdir /d/sub
+fill /more 400000 2
+sync
+unmount
+"""
+
+
+def test_ext2_io_errors_never_crash(tmp_path):
+    """A failed read or write of any one request, anywhere in mount, lookups,
+    allocation, truncation, sync and unmount, comes back as an error."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(6):
+        (src / "d" / f"f{i}").write_bytes(bytes([i]) * (i * 700))
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    io_error_sweep(plugins, image, IO_SCRIPT)
+
+
+@pytest.mark.parametrize("bits", [32, 16])
+def test_fat_io_errors_never_crash(tmp_path, bits):
+    """The same for FAT32 and FAT16: any one failed request is an error, never a crash."""
+    plugins = [fat.filesystem_plugin("fat32")]
+    image = fat.mkfs(tmp_path / "f.img", bits, 34 if bits == 32 else 20, 1)
+    fat.run(image, "mount\nmkdir /d\n" + "".join(f"write /d/f{i} {'x' * (i * 300)}\n" for i in range(6))
+            + "unmount\n")
+    script = IO_SCRIPT.replace("fill /d/big 300000 1", "fill /d/big 30000 1").replace("fill /more 400000 2",
+                                                                                      "mkfiles /d 20 a_long_name_")
+    io_error_sweep(plugins, image, script)
