@@ -384,3 +384,20 @@ def test_fat_io_errors_never_crash(tmp_path, bits):
     script = IO_SCRIPT.replace("fill /d/big 300000 1", "fill /d/big 30000 1").replace("fill /more 400000 2",
                                                                                       "mkfiles /d 20 a_long_name_")
     io_error_sweep(plugins, image, script)
+
+
+def test_ext2_truncate_to_the_same_size_writes_only_the_inode(tmp_path):
+    """Truncating a file to the size it has changes only its times: the inode's
+    block is written back, no data block is read or written (a shorter size
+    reads and rewrites the last block, whose tail it zeroes)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nfill /f 1500 1\nunmount\n")
+    result = e2.harness(plugins, image, "mount\nstat /f\nsync\nstats\ntruncate /f 1500\nsync\nstats\n"
+                                        "truncate /f 1400\nsync\nstats\nunmount\n")
+    stats = [tuple(int(x) for x in m) for m in
+             re.findall(r"reads=(\d+) writes=(\d+) sectors_read=\d+ sectors_written=(\d+)", result.stdout)]
+    (r0, w0, s0), (r1, w1, s1), (r2, w2, s2) = stats
+    assert (r1 - r0, w1 - w0, s1 - s0) == (0, 1, 2)          # the inode table block
+    assert (r2 - r1, w2 - w1, s2 - s1) == (1, 2, 4)          # the last data block too
+    e2.fsck_clean(image)
