@@ -401,3 +401,66 @@ def test_ext2_truncate_to_the_same_size_writes_only_the_inode(tmp_path):
     assert (r1 - r0, w1 - w0, s1 - s0) == (0, 1, 2)          # the inode table block
     assert (r2 - r1, w2 - w1, s2 - s1) == (1, 2, 4)          # the last data block too
     e2.fsck_clean(image)
+
+
+def inode_offset(image, ino):
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)      # one group
+    return it * bsize + (ino - 1) * isize
+
+
+def harness_ino(plugins, image, path):
+    out = e2.harness(plugins, image, f"mount\nstat {path}\nunmount\n").stdout
+    return int(re.search(r"ino=(\d+)", out).group(1))
+
+
+def debugfs_links(image, path):
+    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+    return int(re.search(r"Links: (\d+)", out).group(1))
+
+
+def test_ext2_directory_link_limit(tmp_path):
+    """A directory at EXT2_LINK_MAX (65000) links takes no more subdirectories
+    from elsewhere (EMLINK); renaming within it needs no new link and works;
+    moving a subdirectory out of it leaves its count alone (past the limit the
+    count no longer says how many there are: dir_nlink)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    for d in ["full/x", "full/y", "a/sub"]:
+        (src / d).mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    full = harness_ino(plugins, image, "/full")
+    e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
+    a_links = debugfs_links(image, "/a")
+    e2.harness(plugins, image, """
+        mount
+        !EMLINK rename /a/sub /full/sub
+        rename /full/x /full/x2
+        rename /full/y /a/y
+        unmount
+    """)
+    assert debugfs_links(image, "/full") == 65000
+    assert debugfs_links(image, "/a") == a_links + 1
+    assert debugfs_links(image, "/a/sub") == 2 and debugfs_links(image, "/full/x2") == 2
+
+
+def test_ext2_rename_onto_an_unusable_entry_is_eio(tmp_path):
+    """A rename whose target name points at an inode that cannot be used (a
+    reserved one: 5, below the first ordinary inode) fails with EIO and changes
+    nothing."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"a")
+    (src / "b").write_bytes(b"b")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = e2.root_dir_block(image)
+    data = bytearray(e2.peek(image, blk * 1024, 1024))
+    off = 0
+    while data[off + 8:off + 8 + data[off + 6]] != b"b":
+        off += struct.unpack_from("<H", data, off + 4)[0]
+    struct.pack_into("<I", data, off, 5)
+    e2.poke(image, blk * 1024, bytes(data))
+    result = e2.harness(plugins, image, "mount\n!EIO rename /a /b\ncat /a\nunmount\n")
+    assert result.stdout.splitlines()[-1].endswith("a")
