@@ -464,3 +464,49 @@ def test_ext2_rename_onto_an_unusable_entry_is_eio(tmp_path):
     e2.poke(image, blk * 1024, bytes(data))
     result = e2.harness(plugins, image, "mount\n!EIO rename /a /b\ncat /a\nunmount\n")
     assert result.stdout.splitlines()[-1].endswith("a")
+
+
+def fat_raw(image, script: bytes):
+    """The harness on a FAT image with a script given as bytes (names that are not valid UTF-8 text)."""
+    from vmm.harness.fs import build_fs_harness
+    exe = build_fs_harness([fat.filesystem_plugin("fat32")])
+    r = subprocess.run([str(exe), str(image), "-"], input=script, capture_output=True, timeout=60,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin"})
+    assert b"Sanitizer" not in r.stdout + r.stderr and b"runtime error" not in r.stdout + r.stderr, r.stderr
+    return r
+
+
+def test_fat_long_names_outside_the_bmp(tmp_path):
+    """Long names are UTF-16 on disk (VFAT): a character past U+FFFF is stored
+    as a surrogate pair and read back as that character; UTF-8 that encodes a
+    surrogate itself (U+D800..U+DFFF) is not a name (EINVAL), U+E000 is; a lone
+    surrogate found on disk reads as U+FFFD. (mtools turns characters past
+    U+FFFF into '_', so the image's long-name entries are read directly.)"""
+    image = fat.layout_image(tmp_path, "fat16")
+    names = ["\U0001F600smile.txt", "dir\U0001F389", "\U00010000", "\U0010FFFDend", "\ue000"]
+    r = fat_raw(image, ("mount\nmkdir /dir\U0001F389\nwrite /\U0001F600smile.txt s\nwrite /\U00010000 a\n"
+                        "write /\U0010FFFDend e\nwrite /\ue000 p\n").encode()
+                + b"!EINVAL write /\xed\xa0\x80 x\n!EINVAL write /\xed\xbf\xbf x\n!EINVAL write /a\xed\xb0\x80 x\n"
+                + b"unmount\n")
+    assert r.returncode == 0, r.stdout
+    fat.fsck_clean(image)
+    data = image.read_bytes()
+    for name in names:      # the first five UTF-16 units, as the first long-name entry holds them
+        units = (name.encode("utf-16-le") + b"\0\0" + b"\xff" * 10)[:10]
+        assert units in data, name
+    r = fat_raw(image, b"mount\nls /\nunmount\n")
+    listed = {line.rsplit(b" ", 2)[0].decode() for line in r.stdout.splitlines() if line.count(b" ") >= 2}
+    assert set(names) <= listed, listed
+    # lone surrogates on disk: the long-name entry of "ab" made to hold D800 E000, and of "cd" DC00 DC00
+    fat_raw(image, b"mount\nwrite /ab x\nwrite /cd y\nunmount\n")
+    data = bytearray(image.read_bytes())
+    for name, units in [("ab", (0xD800, 0xE000)), ("cd", (0xDC00, 0xDC00))]:
+        pattern_ = name[0].encode() + b"\0" + name[1].encode() + b"\0\0\0"
+        at = data.index(pattern_)
+        assert data[at - 1] & 0x40 and data[at - 1 + 11] == 0x0F        # an LFN entry's first two characters
+        data[at:at + 4] = units[0].to_bytes(2, "little") + units[1].to_bytes(2, "little")
+    image.write_bytes(bytes(data))
+    r = fat_raw(image, b"mount\nls /\nunmount\n")
+    lines = r.stdout.splitlines()      # (listed by name; looking them up again finds nothing, rightly)
+    assert any(line.startswith("\ufffd\ue000 ".encode()) for line in lines), r.stdout
+    assert any(line.startswith("\ufffd\ufffd ".encode()) for line in lines), r.stdout
