@@ -510,3 +510,30 @@ def test_fat_long_names_outside_the_bmp(tmp_path):
     lines = r.stdout.splitlines()      # (listed by name; looking them up again finds nothing, rightly)
     assert any(line.startswith("\ufffd\ue000 ".encode()) for line in lines), r.stdout
     assert any(line.startswith("\ufffd\ufffd ".encode()) for line in lines), r.stdout
+
+
+def test_ext2_sparse_files_read_back_exactly(tmp_path):
+    """Holes read as zeros and only holes do: data written just past a missing
+    indirect tree (the first block of the double- and triple-indirect ranges,
+    and a few blocks into them) reads back exactly, whatever offset the reads
+    (64 KiB at a time) start from inside the hole before it."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 8192)
+    K, apb = 1024, 256
+    files = {"/d0": [(12 + apb) * K], "/d5": [(12 + apb + 5) * K + 7],
+             "/t0": [(12 + apb + apb * apb) * K], "/t3": [3, (12 + apb + apb * apb + 3 * apb + 2) * K + 100]}
+    script = ["mount"]
+    want = {}
+    for name, offsets in files.items():
+        data = bytearray()
+        for i, off in enumerate(offsets):
+            text = f"data{i}-{name[1:]}"
+            script.append(f"pwrite {name} {off} {text}")
+            data += bytes(max(0, off + len(text) - len(data)))
+            data[off:off + len(text)] = text.encode()
+        want[name] = bytes(data)
+    script += ["unmount", "mount"] + [f"get {name} {tmp_path / name[1:]}" for name in files] + ["unmount"]
+    e2.harness(plugins, image, "\n".join(script))
+    for name, data in want.items():
+        assert (tmp_path / name[1:]).read_bytes() == data, name
+    e2.fsck_clean(image)
