@@ -466,12 +466,12 @@ def test_ext2_rename_onto_an_unusable_entry_is_eio(tmp_path):
     assert result.stdout.splitlines()[-1].endswith("a")
 
 
-def fat_raw(image, script: bytes):
+def fat_raw(image, script: bytes, **env):
     """The harness on a FAT image with a script given as bytes (names that are not valid UTF-8 text)."""
     from vmm.harness.fs import build_fs_harness
     exe = build_fs_harness([fat.filesystem_plugin("fat32")])
     r = subprocess.run([str(exe), str(image), "-"], input=script, capture_output=True, timeout=60,
-                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin"})
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin", **env})
     assert b"Sanitizer" not in r.stdout + r.stderr and b"runtime error" not in r.stdout + r.stderr, r.stderr
     return r
 
@@ -537,3 +537,40 @@ def test_ext2_sparse_files_read_back_exactly(tmp_path):
     for name, data in want.items():
         assert (tmp_path / name[1:]).read_bytes() == data, name
     e2.fsck_clean(image)
+
+
+def fat_entry(image, short_name: bytes) -> bytes:
+    """The 32-byte directory entry with this 8.3 name (11 bytes, space padded)."""
+    data = image.read_bytes()
+    at = data.index(short_name)
+    assert at % 32 == 0 and data[at + 11] != 0x0F
+    return data[at:at + 32]
+
+
+def test_fat_timestamps(tmp_path):
+    """Directory entry times (FAT spec: date = (year - 1980) << 9 | month << 5 | day,
+    time = hour << 11 | minute << 5 | seconds / 2, creation time's odd second in
+    the 10 ms byte; times before 1980 and after 2107 are clamped to the ends of
+    the range) and stat's mtime decoded from them."""
+    import calendar
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    for when, name in [((2026, 11, 23, 12, 34, 57), b"STAMP"), ((1970, 1, 1, 0, 0, 0), b"EARLY"),
+                       ((2200, 6, 1, 10, 0, 0), b"LATE")]:
+        t = calendar.timegm(when + (0, 0, 0))
+        r = fat_raw(image, b"mount\nwrite /" + name + b".TXT x\nmtime /" + name + b".TXT\nunmount\n",
+                    PYOS_HARNESS_TIME=str(t))
+        assert r.returncode == 0, r.stdout
+        e = fat_entry(image, name.ljust(8) + b"TXT")
+        tenths, ctime, cdate, adate, _, mtime, mdate = struct.unpack_from("<BHHHHHH", e, 13)
+        y, mo, d, h, mi, s = when
+        if y < 1980:
+            want_date, want_time, stamp = (1 << 5) | 1, 0, calendar.timegm((1980, 1, 1, 0, 0, 0))
+        elif y > 2107:
+            want_date, want_time = (127 << 9) | (12 << 5) | 31, (23 << 11) | (59 << 5) | 29
+            stamp = calendar.timegm((2107, 12, 31, 23, 59, 58))
+        else:
+            want_date, want_time, stamp = (y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | s // 2, t - t % 2
+        assert (mdate, mtime, adate, cdate, ctime) == (want_date, want_time, want_date, want_date, want_time), name
+        assert tenths == (s % 2 * 100 if 1980 <= y <= 2107 else 0), name
+        assert f"mtime={stamp}".encode() in r.stdout, (name, r.stdout)

@@ -14,6 +14,7 @@
  *   tree PATH                every file below: PATH TYPE SIZE CRC32 (sorted by the caller)
  *   cat PATH                 the contents, as they are
  *   stat PATH                ino=.. mode=0o.. nlink=.. size=.. blocks=..
+ *   mtime PATH               mtime=.. (seconds; $PYOS_HARNESS_TIME fixes the clock)
  *   write PATH TEXT...       create or truncate, then write TEXT (\n \t \\ escapes)
  *   append PATH TEXT...      create if missing, write at the end
  *   pwrite PATH OFFSET TEXT  write at OFFSET (may leave a hole)
@@ -518,6 +519,15 @@ static int run(int argc, char **argv, char *rest)
         if ((r = mounted->ops->stat(v, &st)) == 0)
             printf("ino=%llu mode=0o%o nlink=%u size=%llu blocks=%llu\n", (unsigned long long)st.ino,
                    st.mode, st.nlink, (unsigned long long)st.size, (unsigned long long)st.blocks);
+        vnode_put(v);
+    } else if (!strcmp(op, "mtime")) {
+        NEED(2);
+        MOUNTED();
+        if ((r = walk(argv[1], &v)) < 0)
+            return r;
+        struct fs_stat st;
+        if ((r = mounted->ops->stat(v, &st)) == 0)
+            printf("mtime=%llu\n", (unsigned long long)st.mtime);
         vnode_put(v);
     } else if (!strcmp(op, "write") || !strcmp(op, "append")) {
         NEED(2);
