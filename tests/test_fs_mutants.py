@@ -134,15 +134,18 @@ def test_ext2_block_allocation_goals(tmp_path):
     last one when free; when that group is full, the first free block of the
     *next* group, counted from the group's first block (bit 0 included: with
     flex_bg a group may start with data); a goal past the end of the disk is no
-    goal, so the search starts at group 0; and a file extended in the same mount
-    continues after its own last block even when a block before it came free.
+    goal, so the search starts at group 0; a file extended later continues after
+    its own last block even when a block before it came free; and blocks
+    allocated one after another by one write follow each other, also across a
+    group boundary while the group left behind has free blocks.
 
     The image: six groups of 1024 blocks (flex_bg: groups 2 and 4 have no
     metadata at all), filled by files of sizes chosen to end on group edges."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "g.img", None, 1024, 128, 6144, "-g", "1024", "-N", "384", "-O", "flex_bg")
     K = 1024
-    files = [("/z0", 20), ("/p0", 732), ("/m", 50), ("/p1", 776), ("/g2", 100), ("/r1", 2766), ("/g5", 50)]
+    files = [("/z0", 20), ("/p0", 732), ("/m", 50), ("/p1", 776), ("/g2", 100), ("/r1a", 1734), ("/s", 12),
+             ("/r1b", 1019), ("/g5", 50)]
     script = ["mount"] + [f"fill {name} {n * K} {i}" for i, (name, n) in enumerate(files)]
     # the disk full: a file's first block, a new double-indirect tree: ENOSPC, nothing changed
     result = e2.harness(plugins, image, "\n".join(script + ["!ENOSPC fill /rest 10000000 8", "stat /rest",
@@ -154,7 +157,8 @@ def test_ext2_block_allocation_goals(tmp_path):
     # the layout the sizes were chosen for: files one after the other, group by group
     spans = {name: (min(ext2_blocks(image, name)), max(ext2_blocks(image, name))) for name, _ in files + [("/rest", 0)]}
     assert spans == {"/z0": (268, 288), "/p0": (289, 1024), "/m": (1218, 1268), "/p1": (1269, 2048),
-                     "/g2": (2049, 2149), "/r1": (2150, 5120), "/g5": (5314, 5364), "/rest": (5365, 6143)}
+                     "/g2": (2049, 2149), "/r1a": (2150, 4084), "/s": (4085, 4096), "/r1b": (4097, 5120),
+                     "/g5": (5314, 5364), "/rest": (5365, 6143)}
     rest_size = int(re.search(r"size=(\d+)", result.stdout).group(1))
     # free a run in group 0, the start of group 2 and a run in group 5, then extend
     e2.harness(plugins, image, f"""
@@ -175,8 +179,16 @@ def test_ext2_block_allocation_goals(tmp_path):
     assert ext2_blocks(image, "/m")[-1] == 2049
     # /rest ends at the last block: its goal is past the end, so group 0 first
     assert ext2_blocks(image, "/rest")[-1] == 268
-    # /p took 269 and /x 270; /p's block came free, but /x goes on after its own
+    # /p took 269 and /x 270; /p's block came free, but /x goes on after its own last block
     assert ext2_blocks(image, "/x") == [270, 271]
+    # /p1 ends at 2048, group 1's last block; /m's blocks in group 1 come free: /p1's two new
+    # blocks (one write) are 2049, group 2's first, and the block after it, not one back in group 1
+    e2.harness(plugins, image, f"mount\nunlink /m\npwrite /p1 {776 * K} {'q' * 2 * K}\nunmount\n")
+    assert ext2_blocks(image, "/p1")[-2:] == [2049, 2050]
+    # the same for a new indirect block: /s's twelve direct blocks end at 4096, group 3's last;
+    # with groups 3 and 4 emptied, its single-indirect block goes to 4097 and its data to 4098
+    e2.harness(plugins, image, f"mount\nunlink /r1a\nunlink /r1b\npwrite /s {12 * K} q\nunmount\n")
+    assert sorted(ext2_blocks(image, "/s"))[-2:] == [4097, 4098]
 
 
 def test_ext2_double_free_is_refused_and_not_counted(tmp_path):
