@@ -586,3 +586,35 @@ def test_fat_timestamps(tmp_path):
         assert (mdate, mtime, adate, cdate, ctime) == (want_date, want_time, want_date, want_date, want_time), name
         assert tenths == (s % 2 * 100 if 1980 <= y <= 2107 else 0), name
         assert f"mtime={stamp}".encode() in r.stdout, (name, r.stdout)
+
+
+def test_fat_chain_order_is_file_order(tmp_path):
+    """A file's data is its cluster chain in chain order, wherever the clusters
+    lie: a file whose chain runs backwards on disk (as another system may leave
+    it) reads back in chain order, as mtools reads it."""
+    import struct
+    image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)            # 512-byte clusters
+    data = pattern(3 * 512, 5)
+    fat.run(image, "mount\nfill /f 1536 5\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    root_ent, fatsz = struct.unpack_from("<H", raw, 17)[0], struct.unpack_from("<H", raw, 22)[0]
+    data_start = (resv + nfats * fatsz) * bps + root_ent * 32
+    at = raw.index(b"F          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    chain = [first, first + 1, first + 2]
+    fats = [(resv + i * fatsz) * bps for i in range(nfats)]
+    assert [struct.unpack_from("<H", raw, fats[0] + 2 * c)[0] for c in chain] == [first + 1, first + 2, 0xFFFF]
+    backwards = chain[::-1]                       # first+2 -> first+1 -> first
+    struct.pack_into("<H", raw, at + 26, backwards[0])
+    for f in fats:
+        for c, nxt in zip(backwards, backwards[1:] + [0xFFFF]):
+            struct.pack_into("<H", raw, f + 2 * c, nxt)
+    for k, c in enumerate(backwards):
+        off = data_start + (c - 2) * spc * bps
+        raw[off:off + 512] = data[k * 512:(k + 1) * 512]
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out")["/f"] == data        # mtools agrees
+    fat.run(image, f"mount\nget /f {tmp_path / 'got'}\ncheck /f 1536 5\nunmount\n")
+    assert (tmp_path / "got").read_bytes() == data
