@@ -618,3 +618,19 @@ def test_fat_chain_order_is_file_order(tmp_path):
     assert fat.extract(image, tmp_path / "out")["/f"] == data        # mtools agrees
     fat.run(image, f"mount\nget /f {tmp_path / 'got'}\ncheck /f 1536 5\nunmount\n")
     assert (tmp_path / "got").read_bytes() == data
+
+
+def test_fat_allocation_wraps_to_the_first_cluster(tmp_path):
+    """Clusters are searched for after the last one allocated (on FAT16, with
+    no FSInfo, that starts as cluster 2, so the first file gets 3, as Linux
+    does); after the disk's last cluster the search starts again at the first,
+    cluster 2 -- for a file's data and for a new directory's first cluster alike."""
+    import struct
+    for make in ["write /c x", "mkdir /c"]:
+        image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)       # 40609 clusters of 512 bytes: 2 .. 40610
+        fat.run(image, f"mount\nfill /a1 5120 1\nfill /a2 {(40610 - 12) * 512} 2\nstatfs\nunlink /a1\n"
+                       f"{make}\nunmount\n")
+        raw = image.read_bytes()
+        first = {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in ["A2", "C"]}
+        assert first == {"A2": 13, "C": 2}, make                # /a1 had 3 .. 12, /a2 13 .. 40610
+        fat.fsck_clean(image)
