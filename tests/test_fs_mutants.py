@@ -634,3 +634,54 @@ def test_fat_allocation_wraps_to_the_first_cluster(tmp_path):
         first = {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in ["A2", "C"]}
         assert first == {"A2": 13, "C": 2}, make                # /a1 had 3 .. 12, /a2 13 .. 40610
         fat.fsck_clean(image)
+
+
+def test_fat_boot_sector_checks(tmp_path):
+    """What fat_mount checks in the boot sector (FAT spec, BPB): not a FAT boot
+    sector at all (signature, jump byte, bytes per sector) is a quiet EINVAL so
+    other plugins may try; a FAT boot sector with an impossible BPB is EINVAL
+    with the reason; the FAT type follows the cluster count: 4084 clusters is
+    FAT12 (refused), 4085 is FAT16."""
+    import struct
+    image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)
+    good = image.read_bytes()
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", good, 11)
+    root_ent, fatsz = struct.unpack_from("<H", good, 17)[0], struct.unpack_from("<H", good, 22)[0]
+    meta = resv + nfats * fatsz + root_ent * 32 // bps
+
+    def mount(patches, expect):
+        data = bytearray(good)
+        for off, fmt, value in patches:
+            struct.pack_into(fmt, data, off, value)
+        image.write_bytes(bytes(data))
+        r = fat.run(image, "mount\nstatfs\n", expect_ok=False)
+        if expect is None:
+            assert "mounted fat32" in r.stdout, (patches, r.stdout)
+        else:
+            assert "mount: error EINVAL" in r.stdout, (patches, r.stdout)
+            assert (expect in r.stdout) if expect else "not mounting" not in r.stdout, (patches, r.stdout)
+        return r.stdout
+
+    for patches in [[(510, "<B", 0x54)], [(511, "<B", 0xAB)], [(0, "<B", 0x90)], [(11, "<H", 3000)]]:
+        mount(patches, "")                                        # quietly not FAT
+    mount([(0, "<B", 0xE9)], None)                                # a near jump is fine too
+    cases = [
+        ([(13, "<B", 3)], "bad sectors per cluster"), ([(13, "<B", 0)], "bad sectors per cluster"),
+        ([(11, "<H", 4096), (13, "<B", 32)], "bad sectors per cluster"),
+        ([(14, "<H", 0)], "bad BPB"), ([(16, "<B", 0)], "bad BPB"), ([(16, "<B", 5)], "bad BPB"),
+        ([(19, "<H", 0), (32, "<I", 0)], "bad BPB"),
+        ([(17, "<H", 0)], "bad root directory size"), ([(17, "<H", 17)], "bad root directory size"),
+        ([(19, "<H", 0), (32, "<I", 41 * 2048 + 1)], "the volume is larger than the device"),
+        ([(19, "<H", meta)], "no data area"),
+        ([(19, "<H", meta + 4084 * spc)], "FAT12 is not supported"),
+        ([(22, "<H", 1)], "the FAT is too small for the cluster count"),
+    ]
+    for patches, why in cases:
+        mount(patches, f"not mounting: {why}")
+    out = mount([(19, "<H", meta + 4085 * spc)], None)
+    assert "blocks=4085 " in out
+    image32 = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
+    good = image32.read_bytes()
+    image = image32
+    mount([(17, "<H", 16)], "not mounting: FAT32 BPB with root entries or an unknown version")
+    mount([(42, "<H", 1)], "not mounting: FAT32 BPB with root entries or an unknown version")
