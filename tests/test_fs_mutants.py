@@ -39,6 +39,22 @@ def statfs_counts(stdout):
     return blocks, free, files, ffree
 
 
+# ------------------------------------------------------------------ both
+
+@pytest.mark.parametrize("name", ["ext2", "fat32"])
+def test_plugin_functions_all_return_a_value(name):
+    """Every path of a non-void function returns a value (falling off the end is
+    undefined behaviour in C, whatever a given build happens to return):
+    the plugin compiles with -Werror=return-type."""
+    from vmm.harness import fs as harness
+    plugin = fat.filesystem_plugin(name)
+    for src in plugin.sources:
+        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
+                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
 # ------------------------------------------------------------------ ext2
 
 def small_groups_image(tmp_path, src, bsize=1024, size_kib=6144, per_group=1024, inodes=384):
