@@ -701,3 +701,20 @@ def test_fat_boot_sector_checks(tmp_path):
     image = image32
     mount([(17, "<H", 16)], "not mounting: FAT32 BPB with root entries or an unknown version")
     mount([(42, "<H", 1)], "not mounting: FAT32 BPB with root entries or an unknown version")
+
+
+def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
+    """FSInfo's free count is a hint another system may have left stale: when a
+    search of the FAT finds no free cluster although the count says there are
+    some, the allocation is ENOSPC and the count becomes 0 -- in statfs and in
+    FSInfo on disk -- for a new directory's cluster and for file data alike."""
+    import struct
+    for make in ["mkdir /x", "write /x data"]:
+        image = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
+        fat.run(image, "mount\n!ENOSPC fill /big 60000000 1\nunmount\n")
+        fsinfo = struct.unpack_from("<H", image.read_bytes(), 48)[0] * 512
+        assert struct.unpack_from("<I", image.read_bytes(), fsinfo + 488)[0] == 0
+        e2.poke(image, fsinfo + 488, struct.pack("<I", 5))
+        r = fat.run(image, f"mount\nstatfs\n!ENOSPC {make}\nstatfs\nunmount\n")
+        assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [5, 0], (make, r.stdout)
+        fat.fat_tables_consistent(image)
