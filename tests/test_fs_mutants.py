@@ -718,3 +718,21 @@ def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
         r = fat.run(image, f"mount\nstatfs\n!ENOSPC {make}\nstatfs\nunmount\n")
         assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [5, 0], (make, r.stdout)
         fat.fat_tables_consistent(image)
+
+
+def test_fat32_clusters_past_65535(tmp_path):
+    """FAT32 entries keep a cluster number in two 16-bit halves (offsets 20 and
+    26): files and directories whose first cluster is past 65535 -- created,
+    grown, renamed -- are found again by the plugin, mtools and fsck.fat."""
+    image = fat.layout_image(tmp_path, "fat32-512")           # 512-byte clusters: ~95000 of them
+    fat.run(image, "mount\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
+                   "append /far !\nrename /far /fardir/far2\nunmount\n")
+    fat.fsck_clean(image)
+    seen = fat.extract(image, tmp_path / "out")
+    assert seen["/fardir/far2"] == b"hello!" and seen["/fardir/x"] == b"y"
+    r = fat.run(image, "mount\ncat /fardir/far2\ncat /fardir/x\nunmount\n")
+    assert "hello!" in r.stdout
+    raw = image.read_bytes()
+    at = raw.index(b"X          ")
+    import struct
+    assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
