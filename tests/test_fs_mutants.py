@@ -736,3 +736,23 @@ def test_fat32_clusters_past_65535(tmp_path):
     at = raw.index(b"X          ")
     import struct
     assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
+
+
+def test_fat_broken_long_name_sequence_falls_back_to_the_short_name(tmp_path):
+    """Long-name entries must come in descending order (N|0x40, N-1, ..., 1)
+    with the short name's checksum (FAT spec, VFAT): a sequence whose middle
+    entry has the wrong order number is not a long name, and the file is
+    listed by its 8.3 name; an intact one by its long name."""
+    image = fat.layout_image(tmp_path, "fat16")
+    long_name = "a_very_long_file_name_for_testing.txt"        # 37 characters: three entries
+    fat.run(image, f"mount\nwrite /{long_name} x\nwrite /{long_name}2 y\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    first = next(i for i in range(0, len(raw) - 96, 32)        # the first name's entries: 0x43, 0x02, 0x01
+                 if raw[i] == 0x43 and raw[i + 11] == 0x0F and raw[i + 32] == 0x02)
+    assert raw[first + 11] == 0x0F and raw[first + 32] == 0x02 and raw[first + 64] == 0x01
+    raw[first + 32] = 0x01
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nls /\nunmount\n")
+    names = [line.rsplit(" ", 2)[0] for line in r.stdout.splitlines() if line.endswith((" f 1",))]
+    assert f"{long_name}2" in names and long_name not in names, names
+    assert any(n.upper().startswith("A_VERY") and "~" in n for n in names), names
