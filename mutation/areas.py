@@ -69,9 +69,10 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          what="recursive paging (host harness)"),
     Area("fs", ("plugins/fs_ext2/ext2.c", "plugins/fs_fat32/fat_table.c", "plugins/fs_fat32/fat_dir.c",
                 "plugins/fs_fat32/fat_ops.c"),
-         ("tests/test_fs_harness.py", "tests/test_fs_ext2.py", "tests/test_fs_fat32.py", "-k",
-          "runs_operations or unexpected_errors or device_errors or write_back or errors_of_the_namespace or "
-          "unlinked_while_open or triple_indirect or short_names or open_files_unlinked or not_fat"),
+         ("tests/test_fs_mutants.py", "tests/test_fs_harness.py", "tests/test_fs_ext2.py", "tests/test_fs_fat32.py",
+          "-k", "fs_mutants or runs_operations or unexpected_errors or device_errors or write_back or "
+          "errors_of_the_namespace or unlinked_while_open or triple_indirect or short_names or open_files_unlinked "
+          "or not_fat or full_disk or not_ext2 or incompatible_feature or past_the_inode_table or nonsense_rec_len"),
          what="filesystem plugins (host harness)"),
     # -- the kernel's user-pointer checks: in-guest usertests, one VM boot per mutant ----------
     Area("usercopy", ("guest_kernel/kernel/vm.c::vm_user_range",

@@ -45,14 +45,33 @@ static uint64_t fake_translate(uint64_t virt)
 }
 const struct paging_ops paging_plugin = {.translate = fake_translate};
 
-/* vm.c's range walk, with no page tables of its own: every page "faults in"
- * through the fake table above (a page it does not map cannot be faulted in). */
+/* vm.c's range walk. With no address space (space 0, the default) it has no
+ * page tables: every page "faults in" through the fake table above (a page it
+ * does not map cannot be faulted in). With "space 1" it also sees the page
+ * table entries set by "pte PAGE VALUE AREA": a page whose entry already
+ * grants the access needs no fault; any other goes through vm_fault, which
+ * logs (page, write, exec) and succeeds only as the page's area allows
+ * (AREA 0: no area, 1: readable, 2: writable), as fault_in would. */
 static struct { uint64_t space; } fake_task;
 #define current (&fake_task)
-static uint64_t *vm_pte(uint64_t space, uint64_t page) { (void)space; (void)page; return NULL; }
+static struct { uint64_t page, pte; int area; } fake_ptes[8];
+static int nfake_ptes;
+static char fault_log[512];
+static uint64_t *vm_pte(uint64_t space, uint64_t page)
+{
+    (void)space;
+    for (int i = 0; i < nfake_ptes; i++)
+        if (fake_ptes[i].page == page)
+            return &fake_ptes[i].pte;
+    return NULL;
+}
 static int vm_fault(uint64_t page, int write, int how)
 {
-    (void)write; (void)how;
+    size_t used = strlen(fault_log);
+    snprintf(fault_log + used, sizeof fault_log - used, " %lx:%d%d", page, write, how);
+    for (int i = 0; i < nfake_ptes; i++)
+        if (fake_ptes[i].page == page)
+            return fake_ptes[i].area == 2 || (fake_ptes[i].area == 1 && !write) ? 0 : -1;
     return fake_translate(page) == PAGING_NOT_MAPPED ? -1 : 0;
 }
 #ifndef PAGE_MASK
@@ -79,8 +98,21 @@ int main(void)
     char line[128], dst[64];
     while (fgets(line, sizeof line, stdin)) {
         uint64_t a = 0, b = 0, c = 0;
+        int area = 0;
         if (sscanf(line, "range %lu %lu", &a, &b) == 2) {
             printf("%d\n", user_range_ok(a, b));
+        } else if (sscanf(line, "space %lu", &a) == 1) {
+            fake_task.space = a;
+            printf("ok\n");
+        } else if (sscanf(line, "pte %lx %lx %d", &a, &b, &area) == 3 && nfake_ptes < 8) {
+            fake_ptes[nfake_ptes].page = a;
+            fake_ptes[nfake_ptes].pte = b;
+            fake_ptes[nfake_ptes++].area = area;
+            printf("ok\n");
+        } else if (sscanf(line, "wrange %lx %lu", &a, &b) == 2 || sscanf(line, "rrange %lx %lu", &a, &b) == 2) {
+            fault_log[0] = 0;
+            int r = line[0] == 'w' ? user_range_ok(a, b) : user_range_readable(a, b);
+            printf("%d%s\n", r, fault_log);
         } else if (sscanf(line, "fill %lu %lu", &a, &b) == 2) {  /* b bytes of 'x' at a, then a NUL if it fits */
             memset((char *)a, 'x', b);
             if (a + b < base + 2 * FRAME_SIZE)
@@ -193,3 +225,40 @@ def test_read_write_argument_checks(checker):
     _, got = run(checker, *(f"io {fd} {a} {n}" for (fd, a, n), _ in cases))
     for ((fd, a, n), want), result in zip(cases, got):
         assert result == want, f"io_file({fd}, {a:#x}, {n:#x}) = {result}, expected {want}"
+
+
+P, W, U = 0x1, 0x2, 0x4     # PTE_PRESENT, PTE_WRITE, PTE_USER
+NO_AREA, READ_AREA, WRITE_AREA = 0, 1, 2
+
+
+def test_present_pages_are_not_faulted_and_the_rest_are_faulted_for_the_access(checker):
+    """vm_user_range with page tables (kernel/vm.c): a page whose entry is present,
+    user and (for a write) writable is used as it is; any other page is faulted in
+    for the access being made -- write=1 for user_range_ok (copy-on-write pages are
+    copied before the kernel writes them: it runs with CR0.WP clear), write=0 for
+    user_range_readable, never as an instruction fetch (exec=0) -- and the range is
+    refused if the fault cannot be served. Each result is the return value and the
+    faults taken, as " page:write exec"."""
+    pages = {
+        0x400000: (P | U | W, WRITE_AREA),   # ordinary writable page
+        0x401000: (P | U, WRITE_AREA),       # copy-on-write: present, read-only
+        0x402000: (U | W, WRITE_AREA),       # not present (demand paging)
+        0x403000: (P | W, NO_AREA),          # present but the kernel's (no U bit)
+        0x404000: (P | U, READ_AREA),        # a read-only mapping
+    }
+    setup = ["space 1"] + [f"pte {page:x} {pte:x} {area}" for page, (pte, area) in pages.items()]
+    cases = [
+        ("rrange 400000 4096", "0"), ("wrange 400000 4096", "0"),
+        ("rrange 401000 4096", "0"), ("wrange 401000 4096", "0 401000:10"),
+        ("rrange 402000 1", "0 402000:00"), ("wrange 402000 1", "0 402000:10"),
+        ("rrange 403000 8", "-14 403000:00"), ("wrange 403000 8", "-14 403000:10"),
+        ("rrange 404000 8", "0"), ("wrange 404000 8", "-14 404000:10"),
+        ("wrange 400ff0 32", "0 401000:10"),                  # only the page that needs it
+        ("rrange 400ff0 8208", "0 402000:00"),                # three pages, the third faulted
+        ("wrange 400000 20480", "-14 401000:10 402000:10 403000:10"),   # stops at the first refusal
+        ("rrange 405000 8", "-14 405000:00"),                 # no entry, no area
+    ]
+    _, got = run(checker, *setup, *(c for c, _ in cases))
+    got = [str(g) for g in got[len(setup):]]
+    for (command, want), result in zip(cases, got):
+        assert result == want, f"{command}: {result!r}, expected {want!r}"

@@ -27,6 +27,9 @@ struct pyos_counters pyos_counters;
 
 /* Fail the n-th device request (1-based; 0 = never): tests of -EIO paths. */
 long harness_fail_request;
+/* Fail every write request from now on (the script's "failwrites"): a disk
+ * whose writes fail fills the buffer cache with buffers it cannot evict. */
+int harness_fail_writes;
 static long requests;
 
 int printk(const char *fmt, ...)
@@ -76,7 +79,7 @@ static int fail_now(void)
 static int file_io(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t per, void *const *bufs, int write)
 {
     int fd = (int)(intptr_t)dev->driver;
-    if (fail_now() || !per || lba + count > dev->sectors)
+    if (fail_now() || (write && harness_fail_writes) || !per || lba + count > dev->sectors)
         return -EIO;
     for (uint32_t s = 0; s < count; s += per) {
         size_t n = (size_t)(count - s < per ? count - s : per) * SECTOR_SIZE;

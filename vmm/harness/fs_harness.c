@@ -9,10 +9,12 @@
  * One operation per line; '#' starts a comment. Paths are absolute.
  *
  *   mount | unmount | sync | statfs | stats | echo TEXT...
+ *   failwrites               every later write request fails (EIO)
  *   ls PATH                  NAME TYPE SIZE per entry (d = directory, f = file)
  *   tree PATH                every file below: PATH TYPE SIZE CRC32 (sorted by the caller)
  *   cat PATH                 the contents, as they are
  *   stat PATH                ino=.. mode=0o.. nlink=.. size=.. blocks=..
+ *   mtime PATH               mtime=.. (seconds; $PYOS_HARNESS_TIME fixes the clock)
  *   write PATH TEXT...       create or truncate, then write TEXT (\n \t \\ escapes)
  *   append PATH TEXT...      create if missing, write at the end
  *   pwrite PATH OFFSET TEXT  write at OFFSET (may leave a hole)
@@ -23,6 +25,9 @@
  *   mkfiles DIR N PREFIX     create DIR/PREFIX0 .. PREFIX<N-1>, each holding its own name
  *
  * The pattern: byte i of seed s is ((i ^ i>>8 ^ i>>16) * 131 + s) & 0xff.
+ *
+ * unmount fails (EBUSY) when the plugin still holds a vnode or a buffer
+ * reference (a leak).
  *
  * An operation that fails prints "LINE: error ENAME". A line may start with
  * "!ENAME " when that error is what it should give. Exit status: 0 when
@@ -46,6 +51,7 @@ void vnode_ref(struct vnode *v);
 void vnode_put(struct vnode *v);
 struct blkdev *harness_open_image(const char *path, int readonly);
 extern long harness_fail_request;
+extern int harness_fail_writes;
 
 #define MAX_DEPTH 64
 
@@ -331,6 +337,34 @@ static int op_sync(void)
     return r < 0 ? r : s;
 }
 
+/* The plugin's buffer references: bread/bget_zero and brelse are linked
+ * through these (ld --wrap, vmm/harness/fs.py), so a reference the plugin
+ * takes and never drops is reported at unmount, like a leaked vnode. */
+static long buffers_held;
+struct buf *__real_bread(struct blkdev *dev, uint64_t blockno, uint32_t size);
+struct buf *__real_bget_zero(struct blkdev *dev, uint64_t blockno, uint32_t size);
+void __real_brelse(struct buf *b);
+
+struct buf *__wrap_bread(struct blkdev *dev, uint64_t blockno, uint32_t size)
+{
+    struct buf *b = __real_bread(dev, blockno, size);
+    buffers_held += b != NULL;
+    return b;
+}
+
+struct buf *__wrap_bget_zero(struct blkdev *dev, uint64_t blockno, uint32_t size)
+{
+    struct buf *b = __real_bget_zero(dev, blockno, size);
+    buffers_held += b != NULL;
+    return b;
+}
+
+void __wrap_brelse(struct buf *b)
+{
+    buffers_held -= b != NULL;
+    __real_brelse(b);
+}
+
 static int op_unmount(void)
 {
     int r = op_sync();
@@ -342,9 +376,14 @@ static int op_unmount(void)
     }
     int s = blk_sync(disk);
     mounted = NULL;
+    long held = buffers_held;
     blk_invalidate(disk);
     if (leaked) {
         printf("unmount: %llu vnodes still referenced (a leak in the plugin)\n", (unsigned long long)leaked);
+        return -EBUSY;
+    }
+    if (held) {
+        printf("unmount: %ld buffer references still held (a bread without brelse in the plugin)\n", held);
         return -EBUSY;
     }
     return r < 0 ? r : s;
@@ -360,7 +399,9 @@ static int run(int argc, char **argv, char *rest)
 #define NEED(n) do { if (argc < (n)) { printf("%s: needs %d arguments\n", op, (n) - 1); return -1000; } } while (0)
 #define MOUNTED() do { if (!mounted) return -ENODEV; } while (0)
 
-    if (!strcmp(op, "echo")) {
+    if (!strcmp(op, "failwrites")) {
+        harness_fail_writes = 1;
+    } else if (!strcmp(op, "echo")) {
         printf("%s\n", rest ? rest : "");
     } else if (!strcmp(op, "mount")) {
         r = op_mount();
@@ -478,6 +519,15 @@ static int run(int argc, char **argv, char *rest)
         if ((r = mounted->ops->stat(v, &st)) == 0)
             printf("ino=%llu mode=0o%o nlink=%u size=%llu blocks=%llu\n", (unsigned long long)st.ino,
                    st.mode, st.nlink, (unsigned long long)st.size, (unsigned long long)st.blocks);
+        vnode_put(v);
+    } else if (!strcmp(op, "mtime")) {
+        NEED(2);
+        MOUNTED();
+        if ((r = walk(argv[1], &v)) < 0)
+            return r;
+        struct fs_stat st;
+        if ((r = mounted->ops->stat(v, &st)) == 0)
+            printf("mtime=%llu\n", (unsigned long long)st.mtime);
         vnode_put(v);
     } else if (!strcmp(op, "write") || !strcmp(op, "append")) {
         NEED(2);
