@@ -927,10 +927,13 @@ def test_a_paused_vcpu_services_the_deadline_when_it_comes(patient_halts):
     timer.deadline_ns = NEVER
 
     def pause(vcpu):
-        due_from_now(timer, 200_000_000)(vcpu)
+        due_from_now(timer, 50_000_000)(vcpu)
         vcpu.loop.pause()
     loop, vcpu = make_loop([call(pause), ends(0)], pic=pic)
     loop.timer = timer
+    due = []
+    timer_service = timer.service
+    timer.service = lambda now: (due.append(timer.deadline_ns), timer_service(now))
     state = {}
 
     def watch():
@@ -945,6 +948,7 @@ def test_a_paused_vcpu_services_the_deadline_when_it_comes(patient_halts):
     assert loop.run() == 0
     helper.join()
     assert state == {"serviced while paused": True}
+    assert timer.serviced[0] - due[0] < 900_000_000  # when due, not after a fixed second
 
 
 def test_run_leaves_no_thread_or_alarm_behind_and_later_kicks_are_harmless():
