@@ -62,6 +62,7 @@ class ScriptedVcpu:
         run = self.run_struct
         self.events.append("KVM_RUN")
         self.entries.append({"window": run.request_interrupt_window, "immediate": run.immediate_exit,
+                             "idle": self.loop.idle if self.loop else None,
                              "injected": list(self.injected), "data": self.data(),
                              "mmio": bytes(run.mmio.data)})
         assert request == lib.KVM_RUN
@@ -413,6 +414,7 @@ def test_a_halted_vcpu_sleeps_until_the_timer_deadline_then_takes_the_tick():
     assert len(timer.serviced) == 1
     assert vcpu.entries[1]["injected"] == [0x20]
     assert loop.exit_counts[HLT] == 1 and loop.exit_counts[INTR] == 0
+    assert [e["idle"] for e in vcpu.entries] == [False, False]  # running again after the halt, not idle
 
 
 def test_a_deadline_passed_while_the_guest_ran_is_serviced_after_that_exit():
@@ -495,7 +497,8 @@ def test_a_triple_fault_is_reported_as_one():
     with pytest.raises(GuestCrash) as crash:
         loop.run()
     assert crash.value.status == errors.EXIT_TRIPLE_FAULT
-    assert str(crash.value).startswith("guest triple fault (KVM_EXIT_SHUTDOWN)")
+    assert str(crash.value).startswith("guest triple fault (KVM_EXIT_SHUTDOWN): an exception occurred while "
+                                       "delivering a double fault, so the CPU shut down\n")
     assert "symbols" not in str(crash.value)  # no Symbolizer given: no symbol lines, not a failed attempt
 
 
@@ -512,7 +515,9 @@ def test_an_emulation_failure_names_the_instruction_bytes():
         loop.run()
     assert crash.value.status == errors.EXIT_INTERNAL
     text = str(crash.value)
-    assert "emulation failure" in text and "-mgeneral-regs-only" in text
+    assert text.startswith("KVM could not emulate a guest instruction (KVM_EXIT_INTERNAL_ERROR, emulation failure). "
+                           "On PVM-style hosts kernel mode is emulated and SSE, xsave/xrstor and cmpxchg16b are not "
+                           "supported there: build kernel code with -mgeneral-regs-only\n")
     assert "bytes at RIP: 66 0f ef c0\n" in text + "\n"
 
 

@@ -329,12 +329,11 @@ class RunLoop:
                 run.request_interrupt_window = window = 0
             deadline = timer.deadline_ns
             if flush_every:
-                if exited >= flush_at:
-                    flush_at = exited + flush_every  # moves once per FLUSH_NS: one timer_settime each
                 if flush_at < deadline:
-                    # The ring was drained after the last KVM_RUN and fills only inside the next
-                    # one: after a long exit (a halt waits for the next tick) a flush time that
-                    # has passed would fire the alarm at once, an EINTR exit for nothing.
+                    # Moved once per FLUSH_NS (one timer_settime each), from now: the ring was
+                    # drained after the last KVM_RUN and fills only inside the next one, and
+                    # after a long exit (a halt waits for the next tick) a flush time that has
+                    # passed would fire the alarm at once, an EINTR exit for nothing.
                     now = clock()
                     if now >= flush_at:
                         flush_at = now + flush_every
