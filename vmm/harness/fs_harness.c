@@ -510,23 +510,16 @@ static int run(int argc, char **argv, char *rest)
         if (out)
             fclose(out);
         vnode_put(v);
-    } else if (!strcmp(op, "stat")) {
+    } else if (!strcmp(op, "stat") || !strcmp(op, "mtime")) {
         NEED(2);
         MOUNTED();
         if ((r = walk(argv[1], &v)) < 0)
             return r;
         struct fs_stat st;
-        if ((r = mounted->ops->stat(v, &st)) == 0)
+        if ((r = mounted->ops->stat(v, &st)) == 0 && op[0] == 's')
             printf("ino=%llu mode=0o%o nlink=%u size=%llu blocks=%llu\n", (unsigned long long)st.ino,
                    st.mode, st.nlink, (unsigned long long)st.size, (unsigned long long)st.blocks);
-        vnode_put(v);
-    } else if (!strcmp(op, "mtime")) {
-        NEED(2);
-        MOUNTED();
-        if ((r = walk(argv[1], &v)) < 0)
-            return r;
-        struct fs_stat st;
-        if ((r = mounted->ops->stat(v, &st)) == 0)
+        else if (r == 0)
             printf("mtime=%llu\n", (unsigned long long)st.mtime);
         vnode_put(v);
     } else if (!strcmp(op, "write") || !strcmp(op, "append")) {
