@@ -210,22 +210,28 @@ def test_access_after_unmap_faults_in_host_harness(frames, heap, paging):
     assert result.returncode != 0 and "harness: page fault: 0xffffd00000000000 is not mapped" in result.stderr
 
 
-@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
-def test_paging_without_memory_in_host_harness(frames, heap, paging):
-    """paging.h: with no frame left, new_space() returns 0 and a map that needs a new table -1."""
-    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
-                         case="paging-without-memory")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "harness: with no free frame: new_space 0, map -1" in result.stdout
+# What paging.h promises, each checked by one `harness misuse` case that prints what it saw.
+PAGING_PROMISES = [
+    # with no frame left, new_space() returns 0 and a map that needs a new table -1
+    ("paging-without-memory", "harness: with no free frame: new_space 0, map -1"),
+    # new_space() fills its own root frame and nothing past it
+    ("new-space-in-its-frame", "harness: new space at the free frame, 0 bytes changed after it"),
+    # switch_space() makes the space current for the MMU too (loads CR3): a page mapped there is written through
+    ("write-in-a-new-space", "harness: written through the new space: 0xfeed"),
+    # map() answers -1 for a page that is mapped already, a direct-map page inside a large page
+    # included, and unmap() -1 for it (not a 4 KiB page of its own)
+    ("map-over-the-direct-map",
+     "harness: over the direct map: map -1, unmap -1, translate unchanged, RAM unchanged"),
+]
 
 
+@pytest.mark.parametrize("case, says", PAGING_PROMISES, ids=[case for case, _ in PAGING_PROMISES])
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
-def test_new_space_writes_only_its_root_in_host_harness(frames, heap, paging):
-    """new_space() fills its own root frame and nothing past it."""
+def test_paging_promise_in_host_harness(frames, heap, paging, case, says):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
-                         case="new-space-in-its-frame")
+                         case=case)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "harness: new space at the free frame, 0 bytes changed after it" in result.stdout
+    assert says in result.stdout
 
 
 @pytest.mark.parametrize("mib", [64, 2100])
@@ -237,26 +243,6 @@ def test_paging_init_out_of_memory_panics_in_host_harness(frames, heap, paging, 
                          case="paging-init-with-one-frame")
     assert result.returncode == 99, result.stdout + result.stderr
     assert "PANIC: paging: out of memory building the kernel page tables" in result.stderr
-
-
-@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
-def test_switch_space_loads_it_in_host_harness(frames, heap, paging):
-    """switch_space() makes the space current for the MMU too (loads CR3): a page mapped
-    there is written through."""
-    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
-                         case="write-in-a-new-space")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "harness: written through the new space: 0xfeed" in result.stdout
-
-
-@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
-def test_map_inside_a_large_page_refused_in_host_harness(frames, heap, paging):
-    """paging.h: map() answers -1 for a page that is mapped already, a direct-map page inside
-    a large page included, and unmap() -1 for it (not a 4 KiB page of its own)."""
-    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
-                         case="map-over-the-direct-map")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "harness: over the direct map: map -1, unmap -1, translate unchanged, RAM unchanged" in result.stdout
 
 
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
