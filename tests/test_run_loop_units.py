@@ -204,6 +204,23 @@ def make_loop(script, pic=None, unclaimed="stop", ports=(), mmio_devices=(), mem
     return loop, vcpu
 
 
+def run_while(loop, until, then, seconds=60):
+    """run() the loop while another thread waits (at most `seconds`) for until() and then calls
+    then(): how a stop, kick or resume arrives from outside the vCPU thread. Returns run()'s status."""
+    def act():
+        deadline = time.monotonic() + seconds
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        then()
+
+    helper = threading.Thread(target=act)
+    helper.start()
+    try:
+        return loop.run()
+    finally:
+        helper.join()
+
+
 @pytest.fixture(autouse=True)
 def kick_signal_handled():
     """A run loop with a timer arms a POSIX timer aimed at this thread: its signal needs a handler."""
@@ -429,17 +446,8 @@ def test_a_deadline_passed_while_the_guest_ran_is_serviced_after_that_exit():
 
 def test_a_stop_from_another_thread_wakes_a_halted_vcpu():
     loop, vcpu = make_loop([exit_reason(HLT, if_flag=1)])
-
-    def stop_once_halted():
-        deadline = time.monotonic() + 60
-        while not loop.idle and time.monotonic() < deadline:
-            time.sleep(0.001)
-        loop.request_stop(errors.EXIT_INTERRUPTED)
-
-    helper = threading.Thread(target=stop_once_halted)
-    helper.start()
-    assert loop.run() == errors.EXIT_INTERRUPTED
-    helper.join()
+    assert run_while(loop, lambda: loop.idle, lambda: loop.request_stop(errors.EXIT_INTERRUPTED)) == \
+        errors.EXIT_INTERRUPTED
     assert len(vcpu.entries) == 1  # no KVM_RUN after the stop
 
 
@@ -455,17 +463,7 @@ def test_inputs_are_taken_while_halted_and_after_a_kick():
     loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1),
                             returns(-errno.EINTR), ends(0)], pic=pic)
     loop.inputs.append(take)
-
-    def kick_once_halted():
-        deadline = time.monotonic() + 60
-        while not loop.idle and time.monotonic() < deadline:
-            time.sleep(0.001)
-        loop.kick()
-
-    helper = threading.Thread(target=kick_once_halted)
-    helper.start()
-    assert loop.run() == 0
-    helper.join()
+    assert run_while(loop, lambda: loop.idle, loop.kick) == 0
     assert len(taken) == 3  # halt: before sleeping and after the kick; then after the EINTR
     assert vcpu.entries[1]["injected"] == [0x24]
     assert vcpu.entries[1]["immediate"] == 0  # a halted vCPU wakes on its flag: no signal, no immediate exit
@@ -676,37 +674,20 @@ def test_a_reset_runs_before_the_next_kvm_run_once():
 def test_a_paused_vcpu_enters_no_kvm_run_until_resumed():
     state = {}
 
-    def watch():
-        deadline = time.monotonic() + 60
-        while not loop.parked and time.monotonic() < deadline:
-            time.sleep(0.001)
-        state["parked"] = loop.parked
-        state["runs_while_parked"] = len(vcpu.entries)
-        state["idle"] = loop.idle
+    def look_then_resume():
+        state.update(parked=loop.parked, runs_while_parked=len(vcpu.entries), idle=loop.idle)
         loop.resume()
 
     loop, vcpu = make_loop([call(lambda v: v.loop.pause()), ends(4)])
-    helper = threading.Thread(target=watch)
-    helper.start()
-    assert loop.run() == 4
-    helper.join()
+    assert run_while(loop, lambda: loop.parked, look_then_resume) == 4
     assert state == {"parked": True, "runs_while_parked": 1, "idle": True}
     assert len(vcpu.entries) == 2
     assert loop.parked is False and loop.idle is False and loop.paused is False
 
 
 def test_a_stop_ends_a_pause():
-    def watch():
-        deadline = time.monotonic() + 60
-        while not loop.parked and time.monotonic() < deadline:
-            time.sleep(0.001)
-        loop.request_stop(6)
-
     loop, vcpu = make_loop([call(lambda v: v.loop.pause())])
-    helper = threading.Thread(target=watch)
-    helper.start()
-    assert loop.run() == 6
-    helper.join()
+    assert run_while(loop, lambda: loop.parked, lambda: loop.request_stop(6)) == 6
 
 
 def test_a_paused_loop_still_services_the_timer():
@@ -714,17 +695,7 @@ def test_a_paused_loop_still_services_the_timer():
     pic = FakePic()
     loop, vcpu = make_loop([call(lambda v: v.loop.pause()), guest_flags(1, 1), ends(0)], pic=pic)
     timer = loop.timer = DueTimer(pic, 20_000_000)
-
-    def watch():
-        deadline = time.monotonic() + 60
-        while not timer.serviced and time.monotonic() < deadline:
-            time.sleep(0.001)
-        loop.resume()
-
-    helper = threading.Thread(target=watch)
-    helper.start()
-    assert loop.run() == 0
-    helper.join()
+    assert run_while(loop, lambda: timer.serviced, loop.resume) == 0
     assert len(timer.serviced) == 1
     assert len(vcpu.entries) == 3
     assert vcpu.entries[1]["injected"] == []  # nothing injected while stopped: ready/IF came later
@@ -941,17 +912,11 @@ def test_a_paused_vcpu_services_the_deadline_when_it_comes(patient_halts):
     timer.service = lambda now: (due.append(timer.deadline_ns), timer_service(now))
     state = {}
 
-    def watch():
-        deadline = time.monotonic() + 30
-        while not timer.serviced and time.monotonic() < deadline:
-            time.sleep(0.001)
+    def look_then_resume():
         state["serviced while paused"] = bool(timer.serviced)
         loop.resume()
 
-    helper = threading.Thread(target=watch)
-    helper.start()
-    assert loop.run() == 0
-    helper.join()
+    assert run_while(loop, lambda: timer.serviced, look_then_resume, seconds=30) == 0
     assert state == {"serviced while paused": True}
     assert timer.serviced[0] - due[0] < 900_000_000  # when due, not after a fixed second
 
