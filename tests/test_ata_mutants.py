@@ -18,6 +18,9 @@ from vmm.bus import Bus
 from vmm.devices import ata
 from vmm.irq import IrqLine
 
+from .test_ata import Rig as AtaRig
+from .test_ata import word
+
 DATA, ERROR, FEATURES, NSECT, LBAL, LBAM, LBAH, DEVICE, STATUS, COMMAND = (
     0x1F0, 0x1F1, 0x1F1, 0x1F2, 0x1F3, 0x1F4, 0x1F5, 0x1F6, 0x1F7, 0x1F7)
 CONTROL = ALTSTATUS = 0x3F6
@@ -63,10 +66,12 @@ class MemImage:
             raise OSError(5, "EIO")
 
 
-class Rig:
-    """A primary channel on a port bus with its IRQ 14 line."""
+class Rig(AtaRig):
+    """tests/test_ata.py's rig (the same port helpers), built from drives with given serials
+    (SER0, SER1... by default) and any image objects, plus CHS addressing and a register dump."""
 
     def __init__(self, *images, serials=None):
+        self.images = list(images)
         self.bus = Bus("port")
         self.irq = IrqLine(14)
         drives = [ata.AtaDrive(img, serials[i] if serials else f"SER{i}") if img is not None else None
@@ -75,16 +80,6 @@ class Rig:
         self.bus.register(0x1F0, 8, self.channel)
         self.bus.register(0x3F6, 1, self.channel.control)
 
-    def out(self, port, value, size=1):
-        self.bus.write(port, size, value)
-
-    def inb(self, port):
-        return self.bus.read(port, 1)
-
-    @property
-    def line(self):
-        return self.irq.level
-
     @property
     def d0(self):
         return self.channel.drives[0]
@@ -92,35 +87,12 @@ class Rig:
     def regs(self):
         return tuple(self.inb(p) for p in (NSECT, LBAL, LBAM, LBAH, DEVICE))
 
-    def lba28(self, lba, count, dev=0):
-        self.out(DEVICE, 0xE0 | dev << 4 | lba >> 24 & 0xF)
-        self.out(NSECT, count & 0xFF)
-        self.out(LBAL, lba & 0xFF)
-        self.out(LBAM, lba >> 8 & 0xFF)
-        self.out(LBAH, lba >> 16 & 0xFF)
-
-    def lba48(self, lba, count, dev=0):
-        self.out(DEVICE, 0x40 | dev << 4)
-        for reg, value in ((NSECT, count >> 8), (LBAL, lba >> 24), (LBAM, lba >> 32), (LBAH, lba >> 40),
-                           (NSECT, count), (LBAL, lba), (LBAM, lba >> 8), (LBAH, lba >> 16)):
-            self.out(reg, value & 0xFF)
-
     def chs(self, cyl, head, sect, count, dev=0):
         self.out(DEVICE, 0xA0 | dev << 4 | head)
         self.out(NSECT, count)
         self.out(LBAL, sect)
         self.out(LBAM, cyl & 0xFF)
         self.out(LBAH, cyl >> 8)
-
-    def sector_in(self):
-        return self.bus.read_block(DATA, 2, 256)
-
-    def sector_out(self, data):
-        self.bus.write_block(DATA, 2, data)
-
-
-def word(data, n):
-    return int.from_bytes(data[2 * n:2 * n + 2], "little")
 
 
 def identify(rig, dev=0):
