@@ -16,6 +16,7 @@ count(kernel_path, calls) -> {"null_trap": n, "getpid": n, "yield": n}: medians.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -85,13 +86,24 @@ def count(kernel=None, calls: int = 20) -> dict:
             "yield": statistics.median(yields)}
 
 
-def main():
-    calls = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    figures = count(calls=calls)
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.kernel_paths", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("calls", nargs="?", type=int, default=20,
+                        help="calls of each kind the guest makes (default 20)")
+    args = parser.parse_args(argv)
+    if args.calls < 1:
+        parser.error("CALLS must be at least 1")
+    try:
+        figures = count(calls=args.calls)
+    except RuntimeError as e:
+        print(f"kernel_paths: {e}", file=sys.stderr)
+        return 1
     print("kernel instructions, user → kernel → user (medians, single-stepped):")
     for name, n in figures.items():
         print(f"  {name:<10} {n:6.0f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -80,6 +80,9 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          ("tests/test_user_range_native.py", "tests/test_usercopy.py"),
          vm=True, timeout_floor=300,
          what="kernel user-pointer checks (native test first, then a VM boot if it passes)"),
-    Area("sysfile", ("guest_kernel/kernel/sys_file.c",), ("tests/test_usercopy.py",),
-         vm=True, timeout_floor=300, what="file system calls' argument checks (a VM boot per mutant)"),
+    Area("sysfile", ("guest_kernel/kernel/sys_file.c",),
+         ("tests/test_usercopy.py", "tests/test_fs.py", "-k", "usercopy or (error_cases and ext2) or "
+          "(two_disks and ext2) or (guest_writes_a_tree and ext2)"),
+         vm=True, timeout_floor=300,
+         what="file system calls: argument checks (usertests) and their work (fstest on ext2), VM boots"),
 ]}

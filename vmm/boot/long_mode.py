@@ -123,6 +123,9 @@ def write_boot_info(memory, *, ram_size, kernel, cmdline: str, timer_hz: int,
     info.timer_hz = timer_hz
     info.exit_port = exit_port
     info.serial_port = serial_port
+    # Guest RAM is fresh anonymous memory (and cleared again on a reboot): the
+    # kernel need not zero what it takes from it first (early_alloc).
+    info.flags = lib.PYOS_BOOT_RAM_ZEROED
     entries = memory_map(ram_size, kernel.phys_start, kernel.phys_end)
     for i, (base, length, kind) in enumerate(entries):
         info.memmap[i].base = base

@@ -61,7 +61,8 @@ isr_stubs:
 #define COUNTERS_SYSCALLS 584   /* offsetof(struct pyos_counters, syscalls) (checked there too) */
 #define TASK_SIG_PENDING 0x450  /* offsetof(struct task, sig.pending) (checked there too) */
 #define TASK_SIG_BLOCKED 0x458  /* offsetof(struct task, sig.blocked) (checked there too) */
-int3_entry:
+    .globl int3_entry
+int3_entry:                 /* vector 3's gate points here (idt.c); its stub jumps here too */
     cmpl $(VDSO_LO + VDSO_INT3_RIP), (%rsp)
     jne 2f
     cmpl $VDSO_HI, 4(%rsp)

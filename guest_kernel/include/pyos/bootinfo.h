@@ -24,6 +24,9 @@
 #define PYOS_MEM_BOOT_DATA 3
 #define PYOS_MEM_KERNEL 4
 
+/* flags */
+#define PYOS_BOOT_RAM_ZEROED 1  /* every usable byte of RAM reads 0 at entry (fresh memory) */
+
 #define PYOS_MEMMAP_MAX 32
 #define PYOS_CMDLINE_MAX 256
 
@@ -43,7 +46,7 @@ struct pyos_boot_info {
     uint32_t timer_hz;          /* PIT interrupt rate the config asks for */
     uint32_t exit_port;         /* I/O port of the exit device, 0 if none */
     uint32_t serial_port;       /* I/O base of the console UART */
-    uint32_t reserved;
+    uint32_t flags;             /* PYOS_BOOT_* flags above */
     struct pyos_memmap_entry memmap[PYOS_MEMMAP_MAX];
     char cmdline[PYOS_CMDLINE_MAX];
 };
