@@ -31,7 +31,8 @@ static unsigned long free_frames(void)
 
 /* -- helpers run as children ------------------------------------------------- */
 
-/* spin START END PRIORITY FD: count loop iterations between two ticks, report on FD. */
+/* spin START END PRIORITY FD [GOFD]: spin from tick START to END (with GOFD: for END - START ticks after a
+ * token arrives on GOFD), then report on FD the guest CPU ticks this process was charged. */
 static unsigned long my_cpu_ticks(void)
 {
     struct pyos_sysinfo info;
@@ -39,10 +40,23 @@ static unsigned long my_cpu_ticks(void)
     return info.cpu_ticks;
 }
 
-static int spin(long start, long end, int priority, int fd)
+static int spin(long start, long end, int priority, int fd, int go)
 {
-    /* Take the priority only at the start: a high-priority child busy-waiting
-     * would otherwise keep the parent from spawning its siblings. */
+    /* With a go pipe (shares()): block until the parent has spawned every
+     * sibling, then spin for END - START ticks from then. A start tick fixed
+     * in advance was not enough: on a loaded host the PIT's owed ticks arrive
+     * in bursts, the start passed while the parent was still spawning, and
+     * the parent's spawning was charged inside the window. Take the priority
+     * only at the start: a high-priority child busy-waiting would otherwise
+     * keep the parent from spawning its siblings. */
+    if (go >= 0) {
+        char token;
+        if (read(go, &token, 1) != 1)
+            return 2;
+        long now = uptime();
+        end = now + (end - start);
+        start = now;
+    }
     while (uptime() < start)
         yield();
     setpriority(0, priority);
@@ -233,20 +247,24 @@ static int shares(const int priorities[], int n, unsigned long counts[])
     /* Highest priority until the start barrier (the children inherit it), so
      * that every child gets going whatever the scheduler. */
     setpriority(0, 0);
-    int fds[2];
-    if (pipe(fds) < 0)
+    int fds[2], go[2];
+    if (pipe(fds) < 0 || pipe(go) < 0)
         return 1;
-    char start[24], end[24], prio[8][8], fd[8];
-    long now = uptime();
-    snprintf(start, sizeof start, "%ld", now + 10);
-    snprintf(end, sizeof end, "%ld", now + 10 + 100);
+    char prio[8][8], fd[8], gofd[8];
     snprintf(fd, sizeof fd, "%d", fds[1]);
+    snprintf(gofd, sizeof gofd, "%d", go[0]);
     int pids[8];
     for (int i = 0; i < n; i++) {
         snprintf(prio[i], sizeof prio[i], "%d", priorities[i]);
-        const char *argv[] = {"usertests", "spin", start, end, prio[i], fd, 0};
+        const char *argv[] = {"usertests", "spin", "0", "100", prio[i], fd, gofd, 0};  /* a 100-tick window */
         pids[i] = spawn("usertests", argv);
     }
+    /* Every child exists: one token each starts their windows together. */
+    char tokens[8] = {0};
+    if (write(go[1], tokens, (size_t)n) != n)
+        return 1;
+    close(go[0]);
+    close(go[1]);
     close(fds[1]);
     for (int i = 0; i < n; i++) {
         int status;
@@ -1200,7 +1218,7 @@ int main(int argc, char **argv)
             return branch();
         if (!strcmp(what, "spin") && argc > 5)
             return spin(strtol(argv[2], 0, 10), strtol(argv[3], 0, 10), (int)strtol(argv[4], 0, 10),
-                        (int)strtol(argv[5], 0, 10));
+                        (int)strtol(argv[5], 0, 10), argc > 6 ? (int)strtol(argv[6], 0, 10) : -1);
         if (!strcmp(what, "fpu") && argc > 2)
             return fpu((double)strtol(argv[2], 0, 10));
         if (!strcmp(what, "crash") && argc > 2)
