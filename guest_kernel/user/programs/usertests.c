@@ -1071,7 +1071,7 @@ static int case_edge_strings(void)
     struct pyos_stat st;
     struct pyos_statfs sfs;
     /* (Each call on its own line: an initialiser list's calls are not ordered.) */
-    struct expect r[17];
+    struct expect r[20];
     unsigned n = 0;
     r[n++] = (struct expect){"spawn, path into unmapped memory", spawn(run, 0), -EFAULT};
     r[n++] = (struct expect){"spawn, an argument into unmapped memory", spawn("usertests", argv_bad), -EFAULT};
@@ -1088,6 +1088,10 @@ static int case_edge_strings(void)
     r[n++] = (struct expect){"mount, path", mount("hdb", run), -EFAULT};
     r[n++] = (struct expect){"open a path longer than VFS_PATH_MAX", open(longest, O_RDONLY), -ENAMETOOLONG};
     r[n++] = (struct expect){"spawn a path longer than its buffer", spawn(longest, 0), -ENAMETOOLONG};
+    /* An empty path is copied in fine (it is not a bad pointer) and names nothing (POSIX: ENOENT). */
+    r[n++] = (struct expect){"open an empty path", open("", O_RDONLY), -ENOENT};
+    r[n++] = (struct expect){"stat an empty path", stat("", &st), -ENOENT};
+    r[n++] = (struct expect){"unlink an empty path", unlink(""), -ENOENT};
     run[14] = '/';                  /* now "/aaa...a/" ends with its NUL in the last mapped byte */
     run[15] = 0;
     r[n++] = (struct expect){"chdir to a path ending at the page edge", chdir(run) == -EFAULT, 0};
@@ -1125,6 +1129,9 @@ static int case_edge_buffers(void)
         {"getdents into unmapped memory", getdents(dir, (struct pyos_dirent *)(edge - 16), 64), -EFAULT},
         {"getdents with a length wrapping past 2^64", getdents(dir, (struct pyos_dirent *)(edge - 4096), (size_t)-1),
          -EFAULT},
+        /* Zero-length buffers are valid anywhere (no byte is touched): the call's own error then. */
+        {"getdents into 0 bytes at the unmapped page", getdents(dir, (struct pyos_dirent *)edge, 0), -EINVAL},
+        {"getcwd into 0 bytes at the unmapped page", getcwd(edge, 0), -ERANGE},
         {"getcwd into unmapped memory", getcwd(edge - 1, 16), -EFAULT},
         {"getcwd with a length wrapping past 2^64", getcwd(edge - 16, (size_t)-16), -EFAULT},
         {"stat into a buffer crossing the page edge", stat("/", st_over), -EFAULT},
