@@ -22,6 +22,11 @@
 #include <pyos/vm.h>
 
 static struct task tasks[TASK_MAX];
+/* One past the highest slot ever handed out: the scans that run on every
+ * wake-up and sleeper check stop there, not at TASK_MAX (kernel code is
+ * emulated per instruction on PVM hosts, and a pipe wakes its peer on every
+ * read and write). Slots above it have always been free. */
+static int task_slots_used = 1;
 struct task *current;
 static struct task *idle;
 static int next_pid = 1;
@@ -132,6 +137,8 @@ struct task *task_alloc(const char *name, struct trap_frame **frame)
             t = &tasks[i];
     if (!t)
         return NULL;
+    if (t - tasks >= task_slots_used)
+        task_slots_used = (int)(t - tasks) + 1;
     void *top = kstack_alloc();
     if (!top)
         return NULL;
@@ -265,7 +272,7 @@ void sched_tick(struct trap_frame *frame)
 {
     if (ticks >= next_wake) {
         next_wake = UINT64_MAX;
-        for (int i = 1; i < TASK_MAX; i++) {
+        for (int i = 1; i < task_slots_used; i++) {
             struct task *t = &tasks[i];
             if (t->state != TASK_SLEEPING)
                 continue;
@@ -309,7 +316,7 @@ int task_can_block(void)
 
 void task_wakeup(void *channel)
 {
-    for (int i = 1; i < TASK_MAX; i++) {
+    for (int i = 1; i < task_slots_used; i++) {
         struct task *t = &tasks[i];
         if (t->state == TASK_BLOCKED && t->wait_channel == channel) {
             t->wait_channel = NULL;
