@@ -253,6 +253,18 @@ static long errors(const char *dir)
     EXPECT(S_ISREG(st.mode), 1);
     EXPECT(ftruncate(fd, 3), 0);
     EXPECT(fstat(fd, &st) == 0 && st.size == 3, 1);
+    EXPECT(ftruncate(fd, -1), -22);         /* a negative length: EINVAL; 0 is a length like any other */
+    EXPECT(truncate(p, -1), -22);
+    snprintf(q, sizeof q, "%s/empty", dir);
+    int e = open(q, O_RDWR | O_CREAT | O_EXCL);
+    EXPECT(write(e, "xyz", 3), 3);
+    EXPECT(ftruncate(e, 0), 0);
+    EXPECT(fstat(e, &st) == 0 && st.size == 0, 1);
+    EXPECT(write(e, "xyz", 3), 3);
+    EXPECT(truncate(q, 0), 0);
+    EXPECT(stat(q, &st) == 0 && st.size == 0, 1);
+    close(e);
+    EXPECT(unlink(q), 0);
     close(fd);
     fd = open(p, O_WRONLY | O_APPEND);
     EXPECT(write(fd, "XY", 2), 2);
