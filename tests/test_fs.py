@@ -336,11 +336,14 @@ def test_qemu_ide_reads_the_same_files(tmp_path, fs, kernel_elf):
 
 def test_third_disk_on_the_secondary_channel(tmp_path):
     fs = FILESYSTEMS[0]
-    images = [image_from(tmp_path, fs, {"/mnt": None}, name="a.img"),
-              image_from(tmp_path, fs, {"/b": b"b"}, name="b.img"),
+    # hdc by the kernel's mount= word, hdb by the mount system call (fstest's mount)
+    script = b"mount hdb /m2\ncat /m2/b\ncat /mnt/on-hdc.txt\n!EBUSY mount hdb /mnt\n"
+    images = [image_from(tmp_path, fs, {"/mnt": None, "/m2": None, "/script": script}, name="a.img"),
+              image_from(tmp_path, fs, {"/b": b"on hdb\n"}, name="b.img"),
               image_from(tmp_path, fs, {"/on-hdc.txt": b"third disk\n"}, name="c.img")]
-    result = guest(tmp_path, images, "mount=hdc:/mnt -- fstest cat /mnt/on-hdc.txt")
+    result = guest(tmp_path, images, "mount=hdc:/mnt -- fstest run /script")
     assert "ata: hdc: secondary master" in result.console, result.console[-3000:]
     assert f"vfs: hdc ({fs}) mounted on /mnt" in result.console
-    assert "third disk" in result.console
+    assert f"vfs: hdb ({fs}) mounted on /m2" in result.console
+    assert "third disk" in result.console and "on hdb" in result.console
     assert_ok(result)

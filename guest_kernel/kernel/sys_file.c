@@ -181,9 +181,10 @@ long sys_ftruncate(long fd, long length, long a2, long a3, long a4, long a5)
 long sys_mount(long dev, long path, long a2, long a3, long a4, long a5)
 {
     UNUSED4(a2, a3, a4, a5);
-    char d[16], name[VFS_PATH_MAX];
-    if (user_string(d, (uint64_t)dev, sizeof d) < 0)
-        return -EFAULT;
-    long r = path_in(name, path);
+    char d[16], name[VFS_PATH_MAX];   /* device names are short: "hda" */
+    long r = user_string(d, (uint64_t)dev, sizeof d);
+    if (r < 0)
+        return r == -EINVAL ? -ENAMETOOLONG : -EFAULT;
+    r = path_in(name, path);
     return r < 0 ? r : vfs_mount(d, name);
 }

@@ -317,6 +317,17 @@ static long errors(const char *dir)
     close(fd);
     EXPECT(open("/dev/nothing", O_RDONLY), -2);
     EXPECT(rename("/dev/null", "/x"), -18);
+    /* descriptors that are not open, and the calls without a path */
+    EXPECT(getdents(99, (struct pyos_dirent *)buf, 64), -9);
+    EXPECT(ftruncate(99, 0), -9);
+    EXPECT(fstat(99, &st), -9);
+    EXPECT(lseek(99, 0, SEEK_SET), -9);
+    EXPECT(sync(), 0);
+    /* mount's arguments: the device name is checked before the path */
+    EXPECT(mount("aaaaaaaaaaaaaaaa", dir), -36);   /* 16 characters: longer than any device name */
+    EXPECT(mount("aaaaaaaaaaaaaaa", dir), -19);    /* 15: a name, of no device */
+    EXPECT(mount("", dir), -19);
+    EXPECT(mount("hda", "/dev"), -16);
     int pipefd[2];
     pipe(pipefd);
     EXPECT(lseek(pipefd[0], 0, SEEK_SET), -29);

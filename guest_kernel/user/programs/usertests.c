@@ -1071,7 +1071,7 @@ static int case_edge_strings(void)
     struct pyos_stat st;
     struct pyos_statfs sfs;
     /* (Each call on its own line: an initialiser list's calls are not ordered.) */
-    struct expect r[20];
+    struct expect r[21];
     unsigned n = 0;
     r[n++] = (struct expect){"spawn, path into unmapped memory", spawn(run, 0), -EFAULT};
     r[n++] = (struct expect){"spawn, an argument into unmapped memory", spawn("usertests", argv_bad), -EFAULT};
@@ -1084,7 +1084,9 @@ static int case_edge_strings(void)
     r[n++] = (struct expect){"rename, first path", rename(run, "/x"), -EFAULT};
     r[n++] = (struct expect){"rename, second path", rename("/no-such-file", run), -EFAULT};
     r[n++] = (struct expect){"truncate", truncate(run, 0), -EFAULT};
-    r[n++] = (struct expect){"mount, device", mount(run, "/mnt"), -EFAULT};
+    /* (a device name is at most 15 characters: these 4 run into the unmapped page first) */
+    r[n++] = (struct expect){"mount, device", mount(run + 12, "/mnt"), -EFAULT};
+    r[n++] = (struct expect){"mount, a device name of 16 characters", mount(run, "/mnt"), -ENAMETOOLONG};
     r[n++] = (struct expect){"mount, path", mount("hdb", run), -EFAULT};
     r[n++] = (struct expect){"open a path longer than VFS_PATH_MAX", open(longest, O_RDONLY), -ENAMETOOLONG};
     r[n++] = (struct expect){"spawn a path longer than its buffer", spawn(longest, 0), -ENAMETOOLONG};
