@@ -38,7 +38,12 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
             os.dup2(devnull, 2)
             os.setpgid(0, 0)
             import pytest
-            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="])
+            # One temporary directory per slot, emptied by pytest at each start and
+            # removed with the run's scratch copy: not a new /tmp/pytest-of-USER/
+            # pytest-N per mutant (thousands of them filled a disk).
+            basetemp = f"--basetemp={copy.parent / (copy.name + '-pytest-tmp')}"
+            code = pytest.main([*args, "-x", "-q", basetemp, "-p", "no:cacheprovider", "-p", "no:randomly",
+                                "-o", "addopts="])
             os._exit(int(code))
         except BaseException:
             os._exit(99)
