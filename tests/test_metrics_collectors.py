@@ -329,3 +329,29 @@ def test_guest_names_are_cut_to_64_characters():
     vm = ("vm", "t")
     assert got[("pyos_guest_plugin_info", (("name", "h" * 63 + "X"), ("subsystem", "heap"), vm))] == 1
     assert got[("pyos_guest_syscall_entry_info", (("method", "e" * 64), vm))] == 1
+
+
+def test_block_device_slots_without_a_name_are_not_exported():
+    """counters.h: blk_name[i] "" means no device in slot i. Only named slots give
+    pyos_guest_blk_* series, labelled with their name; an unused slot gives no
+    series (before: one device="none" series per unused slot, the same labels
+    several times in one exposition), whatever its counters hold."""
+    buf = page()
+    buf.magic, buf.version = lib.PYOS_COUNTERS_MAGIC, lib.PYOS_COUNTERS_VERSION
+    buf.blk_name[0] = b"hda"
+    buf.blk_name[2] = b"hdc\x01"     # junk in a name: kept printable
+    buf.blk[0].reads, buf.blk[0].sectors_read = 3, 24
+    buf.blk[1].reads = 9             # an unused slot: not exported, whatever it holds
+    buf.blk[2].writes = 5
+    got = guest_samples(buf)
+    vm = ("vm", "t")
+    blk = {(name, labels): v for (name, labels), v in got.items() if name.startswith("pyos_guest_blk_")}
+    devices = {dict(labels)["device"] for _, labels in blk}
+    assert devices == {"hda", "hdc?"}
+    assert got[("pyos_guest_blk_reads_total", (("device", "hda"), vm))] == 3
+    assert got[("pyos_guest_blk_sectors_read_total", (("device", "hda"), vm))] == 24
+    assert got[("pyos_guest_blk_writes_total", (("device", "hdc?"), vm))] == 5
+    assert got[("pyos_guest_blk_reads_total", (("device", "hdc?"), vm))] == 0
+    fields = {name for name, _ in blk}
+    assert len(blk) == 2 * len(fields)  # each field: one series per named slot
+    assert len(fields) == len(ffi.typeof("struct blk_stats").fields)
