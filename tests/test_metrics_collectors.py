@@ -355,3 +355,43 @@ def test_block_device_slots_without_a_name_are_not_exported():
     fields = {name for name, _ in blk}
     assert len(blk) == 2 * len(fields)  # each field: one series per named slot
     assert len(fields) == len(ffi.typeof("struct blk_stats").fields)
+
+
+class _Port:
+    name = "port"
+
+    def read(self, offset, size):
+        return 0
+
+    def write(self, offset, size, value):
+        pass
+
+
+def test_bus_accesses_of_a_range_no_slot_names_are_labelled_by_base():
+    """pyos_pio_accesses: a range on the bus with no board slot of that bus kind
+    is labelled with its base in hex; a slot of the other bus at the same base
+    does not name it; accesses nothing claims are device="unclaimed"."""
+    from vmm.bus import Bus
+    from vmm.metrics.machine import _bus_families
+
+    class _BoardSlot:
+        def __init__(self, name, bus, base):
+            self.name, self.bus, self.base = name, bus, base
+    bus = Bus("io")
+    bus.register(0x80, 1, _Port())
+    bus.register(0x3F8, 8, _Port())
+    bus.read(0x80, 1)
+    bus.write(0x3F8, 1, 0)
+    bus.write(0x3F8, 1, 0)
+    try:
+        bus.read(0x10, 1)
+    except Exception:
+        pass
+    fam = _bus_families("pyos_pio_accesses", "doc", bus, "io",
+                        [_BoardSlot("com1", "io", 0x3F8), _BoardSlot("mmio-thing", "mmio", 0x80)], "t")
+    got = samples([fam])
+    assert got == {
+        ("pyos_pio_accesses_total", (("device", "0x80"), ("direction", "read"), ("vm", "t"))): 1,
+        ("pyos_pio_accesses_total", (("device", "com1"), ("direction", "write"), ("vm", "t"))): 2,
+        ("pyos_pio_accesses_total", (("device", "unclaimed"), ("direction", "read"), ("vm", "t"))): 1,
+    }

@@ -111,7 +111,8 @@ def test_endpoint_and_file_sd_target_live_while_the_session_does(tmp_path, machi
         session.vm_stopped()
         body = urllib.request.urlopen(f"http://{session.address}/metrics", timeout=30).read().decode()
         assert 'pyos_vm_running{vm="web"} 0.0' in body, "the final values are served once stopped"
-        session.linger()   # linger = 0: returns at once
+        session.linger()   # linger = 0: returns at once, and says nothing
+        assert "serving the final metrics" not in capsys.readouterr().err
     finally:
         session.close()
     assert not list(sd.glob("pyos-*.json"))
@@ -264,3 +265,30 @@ def test_without_kvm_binary_stats_the_gauge_says_0_and_no_kvm_series(tmp_path, m
     text = out.read_text()
     assert 'pyos_kvm_stats_available{vm="nostats"} 0.0' in text
     assert "pyos_kvm_vcpu" not in text and "pyos_kvm_vm" not in text
+
+
+def test_default_vm_name_without_a_config_file_is_pyos_and_the_pid():
+    """A machine configured without a file (no stem to take) is named pyos-<pid>."""
+    cfg = config_mod.from_dict({"serial": {"output": "none", "input": "none"}})
+    assert cfg.source is None
+    assert registry.default_vm_name(cfg) == f"pyos-{os.getpid()}"
+
+
+def test_collect_seconds_is_the_previous_collections_cost(tmp_path, machine_for):
+    """pyos_exporter_collect_seconds: 0 at the first collection (there was no
+    previous one), then how long the previous collection took: more than 0 and
+    well under a minute (a collection reads plain ints)."""
+    cfg = _config(tmp_path, vm="cost")
+    session = MetricsSession(cfg, machine_for(cfg))
+
+    def cost():
+        (value,) = [s.value for f in session.families() for s in f.samples
+                    if s.name == "pyos_exporter_collect_seconds"]
+        return value
+    try:
+        assert cost() == 0.0
+        second = cost()
+        assert 0.0 < second < 60.0
+        assert session.collector.last_collect_seconds < 60.0
+    finally:
+        session.close()
