@@ -395,3 +395,37 @@ def test_bus_accesses_of_a_range_no_slot_names_are_labelled_by_base():
         ("pyos_pio_accesses_total", (("device", "com1"), ("direction", "write"), ("vm", "t"))): 2,
         ("pyos_pio_accesses_total", (("device", "unclaimed"), ("direction", "read"), ("vm", "t"))): 1,
     }
+
+
+def test_no_counters_page_gives_valid_0_only():
+    """A kernel without the counters symbol (GuestCounters.find gave None):
+    pyos_guest_counters_valid 0 and no other guest series."""
+    got = samples(GuestFamilies(None, RAM).collect("t"))
+    assert got == {("pyos_guest_counters_valid", (("vm", "t"),)): 0}
+
+
+class _Unreadable:
+    """A page with the right magic and version whose layout cannot be read."""
+    magic, version = lib.PYOS_COUNTERS_MAGIC, 1
+
+
+def test_a_page_that_fails_while_read_gives_valid_0_only():
+    """Any failure while reading the page gives no guest series and
+    pyos_guest_counters_valid 0 (the module's promise), never an exception."""
+    got = samples(GuestFamilies(GuestCounters(_Unreadable()), RAM).collect("t"))
+    assert got == {("pyos_guest_counters_valid", (("vm", "t"),)): 0}
+
+
+def test_frame_levels_are_clamped_to_whole_frames_of_ram():
+    """Levels in frames are clamped to the RAM's whole 4 KiB frames (a partial
+    frame at the end is no frame)."""
+    ram = (64 << 20) + 2048
+    buf = page()
+    buf.magic, buf.version = lib.PYOS_COUNTERS_MAGIC, 1
+    buf.frames.total_frames = buf.frames.free_frames = 1 << 40
+    buf.heap.frames_in_use = 1 << 40
+    got = samples(GuestFamilies(GuestCounters(buf), ram).collect("t"))
+    whole = (64 << 20) // 4096
+    for name in ("pyos_guest_frames_managed", "pyos_guest_frames_free", "pyos_guest_heap_frames"):
+        (value,) = [v for (n, _), v in got.items() if n == name]
+        assert value == whole and isinstance(value, int), name

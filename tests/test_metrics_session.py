@@ -292,3 +292,16 @@ def test_collect_seconds_is_the_previous_collections_cost(tmp_path, machine_for)
         assert session.collector.last_collect_seconds < 60.0
     finally:
         session.close()
+
+
+def test_kvm_series_carry_the_vm_label(tmp_path, machine_for):
+    """KVM's binary statistics, read through the machine's collector, are labelled
+    with the VM's name (vm) besides their own (vcpu) like every other series."""
+    cfg = _config(tmp_path, vm="kvmlabel")
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert session.collector.kvm_sources, session.collector.kvm_absent_reason  # this project's hosts
+        exits = [s for f in session.families() for s in f.samples if s.name == "pyos_kvm_vcpu_exits_total"]
+        assert [s.labels for s in exits] == [{"vm": "kvmlabel", "vcpu": "0"}]
+    finally:
+        session.close()
