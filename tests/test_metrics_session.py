@@ -305,3 +305,34 @@ def test_kvm_series_carry_the_vm_label(tmp_path, machine_for):
         assert [s.labels for s in exits] == [{"vm": "kvmlabel", "vcpu": "0"}]
     finally:
         session.close()
+
+
+def test_accesses_are_named_by_the_board_slot_of_their_own_bus(tmp_path, machine_for):
+    """pyos_pio_accesses and pyos_mmio_accesses name a range by the board slot on
+    that bus ("io" or "mmio", vmm/machine.py's Slot.bus). The board has no MMIO
+    device today; one placed as the board table would place it is named too, and
+    an I/O slot at the same base does not name the MMIO range."""
+    from vmm.machine import Slot
+    from vmm.metrics.machine import machine_families
+
+    class _Mmio:
+        name = "mmio-dev"
+
+        def read(self, offset, size):
+            return 0
+
+        def write(self, offset, size, value):
+            pass
+    cfg = _config(tmp_path, vm="buses")
+    machine = machine_for(cfg)
+    machine.board.append(Slot("hpet", "mmio", 0xFED00000, 0x400, _Mmio()))
+    machine.mmio_bus.register(0xFED00000, 0x400, _Mmio())
+    machine.mmio_bus.register(0x3F8, 8, _Mmio())    # com1's base, on the other bus
+    machine.mmio_bus.write(0xFED00000, 4, 1)
+    machine.mmio_bus.read(0x3F8, 1)
+    machine.io_bus.read(0x3F8 + 5, 1)
+    fams = {f.name: f for f in machine_families(machine, "m")}
+    mmio = {(s.labels["device"], s.labels["direction"]): s.value for s in fams["pyos_mmio_accesses"].samples}
+    pio = {(s.labels["device"], s.labels["direction"]): s.value for s in fams["pyos_pio_accesses"].samples}
+    assert mmio == {("hpet", "write"): 1, ("0x3f8", "read"): 1}
+    assert pio == {("com1", "read"): 1}
