@@ -10,6 +10,7 @@ tests/test_metrics.py does the same against a real Prometheus and a booted guest
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -130,7 +131,8 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(tmp_path, machine_for):
         machine = machine_for(cfg2)
         with pytest.raises(ConfigError) as info:
             MetricsSession(cfg2, machine)
-        assert f"[metrics] listen = {taken!r}: cannot listen there" in info.value.message
+        assert info.value.message == (f"[metrics] listen = {taken!r}: cannot listen there: "
+                                      f"{os.strerror(errno.EADDRINUSE)}")
         assert info.value.hint == "pick another port (0 picks a free one) or address"
         cfg3 = _config(tmp_path, vm="second")
         MetricsSession(cfg3, machine).close()   # "second" was released by the failed session
@@ -146,7 +148,7 @@ def test_a_short_linger_is_served_in_full(tmp_path, machine_for, capsys):
         start = time.monotonic()
         session.linger()
         assert time.monotonic() - start >= 0.04  # waited (Event.wait may wake a hair early)
-        assert "pyos-vmm: serving the final metrics for 0.05 s (Ctrl-C to stop)" in capsys.readouterr().err
+        assert "pyos-vmm: serving the final metrics for 0.05 s (Ctrl-C to stop)" in capsys.readouterr().err.splitlines()
     finally:
         session.close()
 
@@ -282,9 +284,10 @@ def test_collect_seconds_is_the_previous_collections_cost(tmp_path, machine_for)
     session = MetricsSession(cfg, machine_for(cfg))
 
     def cost():
-        (value,) = [s.value for f in session.families() for s in f.samples
-                    if s.name == "pyos_exporter_collect_seconds"]
-        return value
+        (sample,) = [s for f in session.families() for s in f.samples
+                     if s.name == "pyos_exporter_collect_seconds"]
+        assert sample.labels == {"vm": "cost"}
+        return sample.value
     try:
         assert cost() == 0.0
         second = cost()
