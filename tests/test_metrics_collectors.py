@@ -329,3 +329,103 @@ def test_guest_names_are_cut_to_64_characters():
     vm = ("vm", "t")
     assert got[("pyos_guest_plugin_info", (("name", "h" * 63 + "X"), ("subsystem", "heap"), vm))] == 1
     assert got[("pyos_guest_syscall_entry_info", (("method", "e" * 64), vm))] == 1
+
+
+def test_block_device_slots_without_a_name_are_not_exported():
+    """counters.h: blk_name[i] "" means no device in slot i. Only named slots give
+    pyos_guest_blk_* series, labelled with their name; an unused slot gives no
+    series (before: one device="none" series per unused slot, the same labels
+    several times in one exposition), whatever its counters hold."""
+    buf = page()
+    buf.magic, buf.version = lib.PYOS_COUNTERS_MAGIC, lib.PYOS_COUNTERS_VERSION
+    buf.blk_name[0] = b"hda"
+    buf.blk_name[2] = b"hdc\x01"     # junk in a name: kept printable
+    buf.blk[0].reads, buf.blk[0].sectors_read = 3, 24
+    buf.blk[1].reads = 9             # an unused slot: not exported, whatever it holds
+    buf.blk[2].writes = 5
+    got = guest_samples(buf)
+    vm = ("vm", "t")
+    blk = {(name, labels): v for (name, labels), v in got.items() if name.startswith("pyos_guest_blk_")}
+    devices = {dict(labels)["device"] for _, labels in blk}
+    assert devices == {"hda", "hdc?"}
+    assert got[("pyos_guest_blk_reads_total", (("device", "hda"), vm))] == 3
+    assert got[("pyos_guest_blk_sectors_read_total", (("device", "hda"), vm))] == 24
+    assert got[("pyos_guest_blk_writes_total", (("device", "hdc?"), vm))] == 5
+    assert got[("pyos_guest_blk_reads_total", (("device", "hdc?"), vm))] == 0
+    fields = {name for name, _ in blk}
+    assert len(blk) == 2 * len(fields)  # each field: one series per named slot
+    assert len(fields) == len(ffi.typeof("struct blk_stats").fields)
+
+
+class _Port:
+    name = "port"
+
+    def read(self, offset, size):
+        return 0
+
+    def write(self, offset, size, value):
+        pass
+
+
+def test_bus_accesses_of_a_range_no_slot_names_are_labelled_by_base():
+    """pyos_pio_accesses: a range on the bus with no board slot of that bus kind
+    is labelled with its base in hex; a slot of the other bus at the same base
+    does not name it; accesses nothing claims are device="unclaimed"."""
+    from vmm.bus import Bus
+    from vmm.metrics.machine import _bus_families
+
+    class _BoardSlot:
+        def __init__(self, name, bus, base):
+            self.name, self.bus, self.base = name, bus, base
+    bus = Bus("io")
+    bus.register(0x80, 1, _Port())
+    bus.register(0x3F8, 8, _Port())
+    bus.read(0x80, 1)
+    bus.write(0x3F8, 1, 0)
+    bus.write(0x3F8, 1, 0)
+    try:
+        bus.read(0x10, 1)
+    except Exception:
+        pass
+    fam = _bus_families("pyos_pio_accesses", "doc", bus, "io",
+                        [_BoardSlot("com1", "io", 0x3F8), _BoardSlot("mmio-thing", "mmio", 0x80)], "t")
+    got = samples([fam])
+    assert got == {
+        ("pyos_pio_accesses_total", (("device", "0x80"), ("direction", "read"), ("vm", "t"))): 1,
+        ("pyos_pio_accesses_total", (("device", "com1"), ("direction", "write"), ("vm", "t"))): 2,
+        ("pyos_pio_accesses_total", (("device", "unclaimed"), ("direction", "read"), ("vm", "t"))): 1,
+    }
+
+
+def test_no_counters_page_gives_valid_0_only():
+    """A kernel without the counters symbol (GuestCounters.find gave None):
+    pyos_guest_counters_valid 0 and no other guest series."""
+    got = samples(GuestFamilies(None, RAM).collect("t"))
+    assert got == {("pyos_guest_counters_valid", (("vm", "t"),)): 0}
+
+
+class _Unreadable:
+    """A page with the right magic and version whose layout cannot be read."""
+    magic, version = lib.PYOS_COUNTERS_MAGIC, 1
+
+
+def test_a_page_that_fails_while_read_gives_valid_0_only():
+    """Any failure while reading the page gives no guest series and
+    pyos_guest_counters_valid 0 (the module's promise), never an exception."""
+    got = samples(GuestFamilies(GuestCounters(_Unreadable()), RAM).collect("t"))
+    assert got == {("pyos_guest_counters_valid", (("vm", "t"),)): 0}
+
+
+def test_frame_levels_are_clamped_to_whole_frames_of_ram():
+    """Levels in frames are clamped to the RAM's whole 4 KiB frames (a partial
+    frame at the end is no frame)."""
+    ram = (64 << 20) + 2048
+    buf = page()
+    buf.magic, buf.version = lib.PYOS_COUNTERS_MAGIC, 1
+    buf.frames.total_frames = buf.frames.free_frames = 1 << 40
+    buf.heap.frames_in_use = 1 << 40
+    got = samples(GuestFamilies(GuestCounters(buf), ram).collect("t"))
+    whole = (64 << 20) // 4096
+    for name in ("pyos_guest_frames_managed", "pyos_guest_frames_free", "pyos_guest_heap_frames"):
+        (value,) = [v for (n, _), v in got.items() if n == name]
+        assert value == whole and isinstance(value, int), name

@@ -10,6 +10,7 @@ tests/test_metrics.py does the same against a real Prometheus and a booted guest
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -111,7 +112,8 @@ def test_endpoint_and_file_sd_target_live_while_the_session_does(tmp_path, machi
         session.vm_stopped()
         body = urllib.request.urlopen(f"http://{session.address}/metrics", timeout=30).read().decode()
         assert 'pyos_vm_running{vm="web"} 0.0' in body, "the final values are served once stopped"
-        session.linger()   # linger = 0: returns at once
+        session.linger()   # linger = 0: returns at once, and says nothing
+        assert "serving the final metrics" not in capsys.readouterr().err
     finally:
         session.close()
     assert not list(sd.glob("pyos-*.json"))
@@ -129,7 +131,8 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(tmp_path, machine_for):
         machine = machine_for(cfg2)
         with pytest.raises(ConfigError) as info:
             MetricsSession(cfg2, machine)
-        assert f"[metrics] listen = {taken!r}: cannot listen there" in info.value.message
+        assert info.value.message == (f"[metrics] listen = {taken!r}: cannot listen there: "
+                                      f"{os.strerror(errno.EADDRINUSE)}")
         assert info.value.hint == "pick another port (0 picks a free one) or address"
         cfg3 = _config(tmp_path, vm="second")
         MetricsSession(cfg3, machine).close()   # "second" was released by the failed session
@@ -145,7 +148,7 @@ def test_a_short_linger_is_served_in_full(tmp_path, machine_for, capsys):
         start = time.monotonic()
         session.linger()
         assert time.monotonic() - start >= 0.04  # waited (Event.wait may wake a hair early)
-        assert "pyos-vmm: serving the final metrics for 0.05 s (Ctrl-C to stop)" in capsys.readouterr().err
+        assert "pyos-vmm: serving the final metrics for 0.05 s (Ctrl-C to stop)" in capsys.readouterr().err.splitlines()
     finally:
         session.close()
 
@@ -264,3 +267,75 @@ def test_without_kvm_binary_stats_the_gauge_says_0_and_no_kvm_series(tmp_path, m
     text = out.read_text()
     assert 'pyos_kvm_stats_available{vm="nostats"} 0.0' in text
     assert "pyos_kvm_vcpu" not in text and "pyos_kvm_vm" not in text
+
+
+def test_default_vm_name_without_a_config_file_is_pyos_and_the_pid():
+    """A machine configured without a file (no stem to take) is named pyos-<pid>."""
+    cfg = config_mod.from_dict({"serial": {"output": "none", "input": "none"}})
+    assert cfg.source is None
+    assert registry.default_vm_name(cfg) == f"pyos-{os.getpid()}"
+
+
+def test_collect_seconds_is_the_previous_collections_cost(tmp_path, machine_for):
+    """pyos_exporter_collect_seconds: 0 at the first collection (there was no
+    previous one), then how long the previous collection took: more than 0 and
+    well under a minute (a collection reads plain ints)."""
+    cfg = _config(tmp_path, vm="cost")
+    session = MetricsSession(cfg, machine_for(cfg))
+
+    def cost():
+        (sample,) = [s for f in session.families() for s in f.samples
+                     if s.name == "pyos_exporter_collect_seconds"]
+        assert sample.labels == {"vm": "cost"}
+        return sample.value
+    try:
+        assert cost() == 0.0
+        second = cost()
+        assert 0.0 < second < 60.0
+        assert session.collector.last_collect_seconds < 60.0
+    finally:
+        session.close()
+
+
+def test_kvm_series_carry_the_vm_label(tmp_path, machine_for):
+    """KVM's binary statistics, read through the machine's collector, are labelled
+    with the VM's name (vm) besides their own (vcpu) like every other series."""
+    cfg = _config(tmp_path, vm="kvmlabel")
+    session = MetricsSession(cfg, machine_for(cfg))
+    try:
+        assert session.collector.kvm_sources, session.collector.kvm_absent_reason  # this project's hosts
+        exits = [s for f in session.families() for s in f.samples if s.name == "pyos_kvm_vcpu_exits_total"]
+        assert [s.labels for s in exits] == [{"vm": "kvmlabel", "vcpu": "0"}]
+    finally:
+        session.close()
+
+
+def test_accesses_are_named_by_the_board_slot_of_their_own_bus(tmp_path, machine_for):
+    """pyos_pio_accesses and pyos_mmio_accesses name a range by the board slot on
+    that bus ("io" or "mmio", vmm/machine.py's Slot.bus). The board has no MMIO
+    device today; one placed as the board table would place it is named too, and
+    an I/O slot at the same base does not name the MMIO range."""
+    from vmm.machine import Slot
+    from vmm.metrics.machine import machine_families
+
+    class _Mmio:
+        name = "mmio-dev"
+
+        def read(self, offset, size):
+            return 0
+
+        def write(self, offset, size, value):
+            pass
+    cfg = _config(tmp_path, vm="buses")
+    machine = machine_for(cfg)
+    machine.board.append(Slot("hpet", "mmio", 0xFED00000, 0x400, _Mmio()))
+    machine.mmio_bus.register(0xFED00000, 0x400, _Mmio())
+    machine.mmio_bus.register(0x3F8, 8, _Mmio())    # com1's base, on the other bus
+    machine.mmio_bus.write(0xFED00000, 4, 1)
+    machine.mmio_bus.read(0x3F8, 1)
+    machine.io_bus.read(0x3F8 + 5, 1)
+    fams = {f.name: f for f in machine_families(machine, "m")}
+    mmio = {(s.labels["device"], s.labels["direction"]): s.value for s in fams["pyos_mmio_accesses"].samples}
+    pio = {(s.labels["device"], s.labels["direction"]): s.value for s in fams["pyos_pio_accesses"].samples}
+    assert mmio == {("hpet", "write"): 1, ("0x3f8", "read"): 1}
+    assert pio == {("com1", "read"): 1}

@@ -188,9 +188,9 @@ class GuestFamilies:
         pyos_guest_<section>_<field>_total{device=<name>}; unnamed slots are unused."""
         names = getattr(self.c, f"{section}_name", None)
         for i, struct in enumerate(structs):
+            if names is not None and not ffi.string(names[i]):
+                continue  # name "" (counters.h): no device in this slot
             device = clean_name(names[i]) if names is not None else str(i)
-            if not device:
-                continue
             for field, ftype in _int_fields(stype):
                 if ftype.kind == "primitive":
                     fam = family(CounterMetricFamily, f"pyos_guest_{section}_{field}",
