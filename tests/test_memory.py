@@ -96,6 +96,8 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert metadata == {n: n if frames == "buddy" else (words(n) + words(words(n))) * 8
                         for n in (1, 64, 65, 4096, 4097, 262144, 262145)}
     assert "bytes written in the reserved hole: 0\n" in result.stdout
+    # init() was given exactly metadata_bytes() bytes: the rest of that frame is not its own
+    assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
     # paging_stats.tables_allocated: the page-table pages taken from the frame allocator
     taken, tables = map(int, re.search(r"paging init took (\d+) frames; tables_allocated (\d+)", result.stdout).groups())
     assert taken == tables > 0
@@ -111,6 +113,26 @@ def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest memory: 41 passed, 0 failed" in result.stdout
     assert _direct_map_covers_ram(result.stdout)
+    assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frames_managed_from_an_aligned_first_frame_in_host_harness(frames, heap, paging):
+    """frame_alloc.h puts the metadata wherever the early allocator had room: here at the
+    top of RAM, so the first managed frame is the arena's first, 4 MiB aligned, and free
+    blocks start at the very first frame the allocator manages. 257 MiB: 1028 of the
+    bitmap's 64-frame words, so its last level-0 word covers only four of them. Counters
+    right after init (everything free, a 4 MiB block the largest), every self-test check,
+    and nothing written past the metadata asked for."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 257,
+                         metadata_last=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
+    assert held == total == free and largest == 1024
+    assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
 
 
 @pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])

@@ -17,7 +17,10 @@
  *
  * Options (first): --no-1g-pages makes cpu_has_1g_pages() say no, so a paging
  * plugin's 2 MiB path runs on a host that has 1 GiB pages; --image-end BYTES
- * sets kernel_image_end_phys() (below ARENA_BASE; default 2 MiB + 8).
+ * sets kernel_image_end_phys() (below ARENA_BASE; default 2 MiB + 8);
+ * --metadata-last puts the frame allocator's metadata at the top of the arena
+ * instead of its start, so the first managed frame is the arena's first
+ * (4 MiB aligned).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -40,6 +43,7 @@ static unsigned char *arena;
 static uint64_t arena_bytes;
 static uint64_t cr3;
 static int no_1g_pages;
+static int metadata_last;
 struct pyos_counters pyos_counters;
 
 void *phys_to_virt(uint64_t phys)
@@ -324,6 +328,8 @@ int main(int argc, char **argv)
     for (;;) {
         if (argc > 1 && !strcmp(argv[1], "--no-1g-pages")) {
             no_1g_pages = 1;
+        } else if (argc > 1 && !strcmp(argv[1], "--metadata-last")) {
+            metadata_last = 1;
         } else if (argc > 2 && !strcmp(argv[1], "--image-end")) {
             image_end = strtoull(argv[2], NULL, 0);
             argv++;
@@ -335,7 +341,7 @@ int main(int argc, char **argv)
         argc--;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] [--metadata-last] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);  /* keep every line even if a plugin crashes us */
@@ -352,18 +358,26 @@ int main(int argc, char **argv)
     /* As the kernel does: the early allocator gives the metadata, the rest is the allocator's,
      * but for a reserved hole in the middle (as firmware or a loaded image leaves), at frames
      * no large block is aligned to. The caller's array has one more entry than it passes
-     * (the hole itself): an allocator must read only `count` entries. */
+     * (the hole itself): an allocator must read only `count` entries. The metadata is at the
+     * arena's start (so the first managed frame is not 64-frame aligned), or with
+     * --metadata-last at its top (the first managed frame is 4 MiB aligned). The rest of the
+     * metadata's last frame, past the bytes asked for, is filled with a pattern that must
+     * stay (in the kernel, the early allocator's next allocation follows right after). */
     uint64_t frames = arena_bytes >> FRAME_SHIFT;
-    uint64_t meta = frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, frames);
-    meta = (meta + FRAME_SIZE - 1) & ~(FRAME_SIZE - 1);
+    uint64_t meta_bytes = frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, frames);
+    uint64_t meta = (meta_bytes + FRAME_SIZE - 1) & ~(FRAME_SIZE - 1);
+    uint64_t meta_at = metadata_last ? ARENA_BASE + arena_bytes - meta : ARENA_BASE;
+    uint64_t first = metadata_last ? ARENA_BASE : ARENA_BASE + meta, last = metadata_last ? meta_at : ARENA_BASE + arena_bytes;
     uint64_t hole = ARENA_BASE + arena_bytes / 2 + 3 * FRAME_SIZE, hole_end = hole + 77 * FRAME_SIZE;
     struct frame_region regions[3] = {
-        {ARENA_BASE + meta, hole - ARENA_BASE - meta},
-        {hole_end, ARENA_BASE + arena_bytes - hole_end},
+        {first, hole - first},
+        {hole_end, last - hole_end},
         {hole, hole_end - hole},  /* not passed */
     };
     memset(phys_to_virt(hole), 0xA5, hole_end - hole);
-    frame_alloc_plugin.init(regions, 2, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
+    unsigned char *slack = (unsigned char *)phys_to_virt(meta_at) + meta_bytes;
+    memset(slack, 0x5A, meta - meta_bytes);
+    frame_alloc_plugin.init(regions, 2, phys_to_virt(meta_at), &pyos_counters.frames);
     /* What the allocator asks the kernel for, for a few sizes (its own documentation says how much). */
     static const uint64_t sizes[] = {1, 64, 65, 4096, 4097, 262144, 262145};
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
@@ -410,6 +424,10 @@ int main(int argc, char **argv)
     for (uint64_t i = 0; i < hole_end - hole; i++)
         touched += reserved[i] != 0xA5;
     printf("harness: bytes written in the reserved hole: %lu\n", touched);
+    touched = 0;
+    for (uint64_t i = 0; i < meta - meta_bytes; i++)
+        touched += slack[i] != 0x5A;
+    printf("harness: bytes written past the metadata asked for: %lu of %lu\n", touched, meta - meta_bytes);
     /* How init() mapped RAM, the MMIO window and the kernel image, as the MMU sees it. */
     static const struct { const char *what; uint64_t virt; } probes[] = {
         {"RAM start", DIRECT_MAP_BASE + ARENA_BASE},
