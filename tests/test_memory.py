@@ -135,6 +135,25 @@ def test_frames_managed_from_an_aligned_first_frame_in_host_harness(frames, heap
     assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
 
 
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frames_in_a_ragged_layout_in_host_harness(frames, heap, paging):
+    """Regions as firmware may leave them: the first 325 frames after the metadata held
+    back (so the first managed frame is neither 64-frame nor 4 MiB aligned, and blocks
+    must still be aligned in physical memory), and a third region of five frames inside
+    the reserved hole, all inside one 64-frame word that the first region's last frames
+    share. Every check holds; nothing outside the regions is handed out or written."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64,
+                         reserve_low=325, island=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
+    assert held == total == free and largest == 1024
+    assert "bytes written in the reserved hole: 0\n" in result.stdout
+    assert "bytes written in the 325 frames held back low: 0\n" in result.stdout
+
+
 @pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
 def test_paging_beyond_2_gib_in_host_harness(frames, heap, paging, gib_pages):
@@ -265,6 +284,29 @@ def test_paging_init_out_of_memory_panics_in_host_harness(frames, heap, paging, 
                          case="paging-init-with-one-frame")
     assert result.returncode == 99, result.stdout + result.stderr
     assert "PANIC: paging: out of memory building the kernel page tables" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_largest_block_at_the_top_in_host_harness(frames, heap, paging):
+    """frame_alloc.h: a free aligned block of the largest order is handed out wherever it
+    lies, the last 4 MiB of the managed frames included (found after they came back one
+    frame at a time, with nothing else free)."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="largest-block-at-the-top")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: the last 4 MiB block: found" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("bitmap", "slab", "direct")])
+def test_bitmap_next_fit_in_host_harness(frames, heap, paging):
+    """bitmap.c's next fit: a search starts in the 4096-frame group (level-0 word) where
+    the last one succeeded, for single frames and for whole 64-frame words alike, rather
+    than at the lowest free frame."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="next-fit")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("harness: next fit: the only free frame taken, then order 0 from group 3, order 6 from group 3"
+            in result.stdout)
 
 
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
