@@ -146,6 +146,12 @@ static uint64_t mmu_walk(uint64_t virt, uint64_t *page_size)
 
 void *mmu_access(uint64_t virt)
 {
+    /* As the CPU: an address whose bits 63-47 are not all equal is not canonical, and using
+     * it is a general-protection fault before any walk (Intel SDM vol. 1, 3.3.7.1). */
+    if ((uint64_t)((int64_t)virt >> 47) + 1 > 1) {
+        fprintf(stderr, "harness: general protection fault: %#lx is not canonical\n", virt);
+        abort();
+    }
     uint64_t vpage = virt >> 12, page;
     unsigned i = tlb_slot(vpage);
     if (tlb[i].valid)
