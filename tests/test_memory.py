@@ -103,11 +103,13 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert taken == tables > 0
 
 
-@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+@pytest.mark.parametrize("frames, heap, paging",
+                         [("buddy", "slab", "direct"), ("bitmap", "slab", "direct"), ("buddy", "slab", "recursive")])
 def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
     """41 MiB: a frame count that is not a multiple of 4096 (the bitmap's level-0 words
     then end inside a word), RAM ending on a 2 MiB boundary and a kernel image that does
-    too (so no page is mapped past either); every check holds there too."""
+    too (so no page is mapped past either: the image's 2 MiB rounding adds nothing to a
+    size that is already whole pages); every check holds there too."""
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41,
                          image_end=0x200000)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -249,6 +251,31 @@ def test_access_after_unmap_faults_in_host_harness(frames, heap, paging):
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
                          case="touch-after-unmap")
     assert result.returncode != 0 and "harness: page fault: 0xffffd00000000000 is not mapped" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_tables_zeroed_on_dirty_ram_in_host_harness(frames, heap, paging):
+    """RAM the paging plugin gets is not zeroed (the frames held garbage whose bit 0, the
+    present bit, is set): every table init, map and new_space build is cleared by the
+    plugin, so no stray entry appears (the kernel's lower half empty, a new space's too,
+    the kernel half walked by every MMU path); every check holds."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64,
+                         dirty=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "recursive")])
+def test_recursive_window_is_not_mappable_in_host_harness(frames, heap, paging):
+    """recursive.c: PML4 slot 510 is the recursive window, mapped by init (its pages are the
+    page tables). map() there is refused (paging.h: -1 for a mapped page), and so is unmap()
+    (a 4 KiB "page" of the window is a table entry: unmapping the root seen through the
+    window would take the window itself away); the root stays as it was."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="the-recursive-window")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("harness: in the recursive window: map -1, unmap -1, the root unchanged, translate of the root right"
+            in result.stdout)
 
 
 # What paging.h promises, each checked by one `harness misuse` case that prints what it saw.

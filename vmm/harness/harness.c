@@ -23,7 +23,8 @@
  * (4 MiB aligned); --reserve-low FRAMES holds back that many frames after
  * the metadata (as firmware might), so the first managed frame moves up;
  * --island passes a third region of five frames inside the reserved hole,
- * all in one 64-frame word.
+ * all in one 64-frame word; --dirty fills every free frame with 0xDB bytes
+ * before the paging plugin's init (RAM is not zeroed for it: tables must be).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -49,6 +50,7 @@ static int no_1g_pages;
 static int metadata_last;
 static uint64_t reserve_low;  /* frames held back at the start of the arena, after the metadata */
 static int island;            /* a region of a few frames inside the reserved hole */
+static int dirty;             /* free frames filled with garbage before the paging plugin starts */
 struct pyos_counters pyos_counters;
 
 void *phys_to_virt(uint64_t phys)
@@ -362,6 +364,20 @@ static void misuse(const char *what, const struct frame_region *regions, uint32_
                ((got[1] >> FRAME_SHIFT) - base) / 4096);
 #undef FRAME_AT
         exit(0);
+    } else if (!strcmp(what, "the-recursive-window")) {
+        /* not a misuse: recursive.c's own window (PML4 slot 510, mapped by init: the page
+         * tables themselves) is not a place map() or unmap() may change: both refuse, and
+         * the root table is as it was */
+        uint64_t root = paging_plugin.current_space(), va = 0xFFFFFF0000000000UL, frame = frame_alloc_plugin.alloc(0);
+        static uint64_t before[512];
+        memcpy(before, phys_to_virt(root), sizeof before);
+        uint64_t self = va | 510UL << 30 | 510UL << 21 | 510UL << 12;  /* the root, seen through the window */
+        int mapped = paging_plugin.map(va, frame, PTE_PRESENT | PTE_WRITE | PTE_NX);
+        int unmapped = paging_plugin.unmap(self);
+        printf("harness: in the recursive window: map %d, unmap %d, the root %s, translate of the root %s\n", mapped,
+               unmapped, memcmp(before, phys_to_virt(root), sizeof before) ? "changed" : "unchanged",
+               paging_plugin.translate(self) == root ? "right" : "wrong");
+        exit(0);
     } else if (!strcmp(what, "touch-after-unmap")) {
         /* not a misuse of an interface: the access after unmap() must fault (abort here) */
         uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
@@ -385,6 +401,8 @@ int main(int argc, char **argv)
             metadata_last = 1;
         } else if (argc > 1 && !strcmp(argv[1], "--island")) {
             island = 1;
+        } else if (argc > 1 && !strcmp(argv[1], "--dirty")) {
+            dirty = 1;
         } else if (argc > 2 && !strcmp(argv[1], "--reserve-low")) {
             reserve_low = strtoull(argv[2], NULL, 0);
             argv++;
@@ -400,7 +418,7 @@ int main(int argc, char **argv)
         argc--;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] [--metadata-last] [--reserve-low FRAMES] [--island] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] [--metadata-last] [--reserve-low FRAMES] [--island] [--dirty] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);  /* keep every line even if a plugin crashes us */
@@ -469,6 +487,16 @@ int main(int argc, char **argv)
         while ((frame = frame_alloc_plugin.alloc(0)) != 0)
             last = frame;
         frame_alloc_plugin.free(last, 0);
+    }
+    if (dirty) {  /* every free frame taken, filled with garbage (bit 0, PTE_PRESENT, set), given back */
+        uint64_t n = 0, *taken = malloc(frames * sizeof *taken), f;
+        while ((f = frame_alloc_plugin.alloc(0)) != 0) {
+            memset(phys_to_virt(f), 0xDB, FRAME_SIZE);
+            taken[n++] = f;
+        }
+        while (n)
+            frame_alloc_plugin.free(taken[--n], 0);
+        free(taken);
     }
     uint64_t free_before_paging = pyos_counters.frames.free_frames;
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
