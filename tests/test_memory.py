@@ -96,21 +96,64 @@ def test_memory_selftest_in_host_harness(frames, heap, paging):
     assert metadata == {n: n if frames == "buddy" else (words(n) + words(words(n))) * 8
                         for n in (1, 64, 65, 4096, 4097, 262144, 262145)}
     assert "bytes written in the reserved hole: 0\n" in result.stdout
+    # init() was given exactly metadata_bytes() bytes: the rest of that frame is not its own
+    assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
     # paging_stats.tables_allocated: the page-table pages taken from the frame allocator
     taken, tables = map(int, re.search(r"paging init took (\d+) frames; tables_allocated (\d+)", result.stdout).groups())
     assert taken == tables > 0
 
 
-@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+@pytest.mark.parametrize("frames, heap, paging",
+                         [("buddy", "slab", "direct"), ("bitmap", "slab", "direct"), ("buddy", "slab", "recursive")])
 def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
     """41 MiB: a frame count that is not a multiple of 4096 (the bitmap's level-0 words
     then end inside a word), RAM ending on a 2 MiB boundary and a kernel image that does
-    too (so no page is mapped past either); every check holds there too."""
+    too (so no page is mapped past either: the image's 2 MiB rounding adds nothing to a
+    size that is already whole pages); every check holds there too."""
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 41,
                          image_end=0x200000)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selftest memory: 41 passed, 0 failed" in result.stdout
     assert _direct_map_covers_ram(result.stdout)
+    assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frames_managed_from_an_aligned_first_frame_in_host_harness(frames, heap, paging):
+    """frame_alloc.h puts the metadata wherever the early allocator had room: here at the
+    top of RAM, so the first managed frame is the arena's first, 4 MiB aligned, and free
+    blocks start at the very first frame the allocator manages. 257 MiB: 1028 of the
+    bitmap's 64-frame words, so its last level-0 word covers only four of them. Counters
+    right after init (everything free, a 4 MiB block the largest), every self-test check,
+    and nothing written past the metadata asked for."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 257,
+                         metadata_last=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
+    assert held == total == free and largest == 1024
+    assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_frames_in_a_ragged_layout_in_host_harness(frames, heap, paging):
+    """Regions as firmware may leave them: the first 325 frames after the metadata held
+    back (so the first managed frame is neither 64-frame nor 4 MiB aligned, and blocks
+    must still be aligned in physical memory), and a third region of five frames inside
+    the reserved hole, all inside one 64-frame word that the first region's last frames
+    share. Every check holds; nothing outside the regions is handed out or written."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64,
+                         reserve_low=325, island=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
+    assert held == total == free and largest == 1024
+    assert "bytes written in the reserved hole: 0\n" in result.stdout
+    assert "bytes written in the 325 frames held back low: 0\n" in result.stdout
 
 
 @pytest.mark.parametrize("gib_pages", [True, False], ids=["1g", "no1g"])
@@ -210,6 +253,31 @@ def test_access_after_unmap_faults_in_host_harness(frames, heap, paging):
     assert result.returncode != 0 and "harness: page fault: 0xffffd00000000000 is not mapped" in result.stderr
 
 
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("buddy", "slab", "recursive")])
+def test_paging_tables_zeroed_on_dirty_ram_in_host_harness(frames, heap, paging):
+    """RAM the paging plugin gets is not zeroed (the frames held garbage whose bit 0, the
+    present bit, is set): every table init, map and new_space build is cleared by the
+    plugin, so no stray entry appears (the kernel's lower half empty, a new space's too,
+    the kernel half walked by every MMU path); every check holds."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64,
+                         dirty=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "recursive")])
+def test_recursive_window_is_not_mappable_in_host_harness(frames, heap, paging):
+    """recursive.c: PML4 slot 510 is the recursive window, mapped by init (its pages are the
+    page tables). map() there is refused (paging.h: -1 for a mapped page), and so is unmap()
+    (a 4 KiB "page" of the window is a table entry: unmapping the root seen through the
+    window would take the window itself away); the root stays as it was."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="the-recursive-window")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("harness: in the recursive window: map -1, unmap -1, the root unchanged, translate of the root right"
+            in result.stdout)
+
+
 # What paging.h promises, each checked by one `harness misuse` case that prints what it saw.
 PAGING_PROMISES = [
     # with no frame left, new_space() returns 0 and a map that needs a new table -1
@@ -243,6 +311,29 @@ def test_paging_init_out_of_memory_panics_in_host_harness(frames, heap, paging, 
                          case="paging-init-with-one-frame")
     assert result.returncode == 99, result.stdout + result.stderr
     assert "PANIC: paging: out of memory building the kernel page tables" in result.stderr
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
+def test_largest_block_at_the_top_in_host_harness(frames, heap, paging):
+    """frame_alloc.h: a free aligned block of the largest order is handed out wherever it
+    lies, the last 4 MiB of the managed frames included (found after they came back one
+    frame at a time, with nothing else free)."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="largest-block-at-the-top")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "harness: the last 4 MiB block: found" in result.stdout
+
+
+@pytest.mark.parametrize("frames, heap, paging", [("bitmap", "slab", "direct")])
+def test_bitmap_next_fit_in_host_harness(frames, heap, paging):
+    """bitmap.c's next fit: a search starts in the 4096-frame group (level-0 word) where
+    the last one succeeded, for single frames and for whole 64-frame words alike, rather
+    than at the lowest free frame."""
+    result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "misuse", 64,
+                         case="next-fit")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("harness: next fit: the only free frame taken, then order 0 from group 3, order 6 from group 3"
+            in result.stdout)
 
 
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])

@@ -149,6 +149,8 @@ static uint64_t *leaf(uint64_t virt, int *level_out)
 
 static int recursive_unmap(uint64_t virt)
 {
+    if (idx(virt, 4) == SLOT)
+        return -1;  /* the recursive window: its "pages" are the tables themselves */
     int level;
     uint64_t *e = leaf(virt, &level);
     if (!e || level != 1)

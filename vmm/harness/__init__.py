@@ -49,12 +49,20 @@ def build_harness(plugins) -> Path:
 
 
 def run_harness(plugins, mode: str = "selftest", memory_mib: int = 64, iterations: int = 1_000_000, *,
-                case: str = "", gib_pages: bool = True, image_end: int | None = None):
+                case: str = "", gib_pages: bool = True, image_end: int | None = None,
+                metadata_last: bool = False, reserve_low: int = 0, island: bool = False,
+                dirty: bool = False):
     """Run the harness: `selftest`, `paging` (its checks only), `bench` (`iterations`) or
     `misuse` (`case`: one call the interfaces say panics). gib_pages=False makes
-    cpu_has_1g_pages() answer no; image_end sets kernel_image_end_phys()."""
+    cpu_has_1g_pages() answer no; image_end sets kernel_image_end_phys(); metadata_last puts
+    the frame allocator's metadata at the top of RAM, not its start; reserve_low holds back
+    that many frames at RAM's start; island adds a region of five frames inside the hole;
+    dirty fills the free frames with garbage before the paging plugin starts."""
     exe = build_harness(plugins)
     extra = {"bench": [str(iterations)], "misuse": [case]}.get(mode, [])
     options = ([] if gib_pages else ["--no-1g-pages"]) + ([] if image_end is None else ["--image-end", str(image_end)])
+    options += (["--metadata-last"] if metadata_last else []) + (["--island"] if island else [])
+    options += ["--reserve-low", str(reserve_low)] if reserve_low else []
+    options += ["--dirty"] if dirty else []
     args = [str(exe), *options, mode, str(memory_mib), *extra]
     return subprocess.run(args, capture_output=True, text=True)

@@ -17,7 +17,14 @@
  *
  * Options (first): --no-1g-pages makes cpu_has_1g_pages() say no, so a paging
  * plugin's 2 MiB path runs on a host that has 1 GiB pages; --image-end BYTES
- * sets kernel_image_end_phys() (below ARENA_BASE; default 2 MiB + 8).
+ * sets kernel_image_end_phys() (below ARENA_BASE; default 2 MiB + 8);
+ * --metadata-last puts the frame allocator's metadata at the top of the arena
+ * instead of its start, so the first managed frame is the arena's first
+ * (4 MiB aligned); --reserve-low FRAMES holds back that many frames after
+ * the metadata (as firmware might), so the first managed frame moves up;
+ * --island passes a third region of five frames inside the reserved hole,
+ * all in one 64-frame word; --dirty fills every free frame with 0xDB bytes
+ * before the paging plugin's init (RAM is not zeroed for it: tables must be).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -40,6 +47,10 @@ static unsigned char *arena;
 static uint64_t arena_bytes;
 static uint64_t cr3;
 static int no_1g_pages;
+static int metadata_last;
+static uint64_t reserve_low;  /* frames held back at the start of the arena, after the metadata */
+static int island;            /* a region of a few frames inside the reserved hole */
+static int dirty;             /* free frames filled with garbage before the paging plugin starts */
 struct pyos_counters pyos_counters;
 
 void *phys_to_virt(uint64_t phys)
@@ -137,6 +148,12 @@ static uint64_t mmu_walk(uint64_t virt, uint64_t *page_size)
 
 void *mmu_access(uint64_t virt)
 {
+    /* As the CPU: an address whose bits 63-47 are not all equal is not canonical, and using
+     * it is a general-protection fault before any walk (Intel SDM vol. 1, 3.3.7.1). */
+    if ((uint64_t)((int64_t)virt >> 47) + 1 > 1) {
+        fprintf(stderr, "harness: general protection fault: %#lx is not canonical\n", virt);
+        abort();
+    }
     uint64_t vpage = virt >> 12, page;
     unsigned i = tlb_slot(vpage);
     if (tlb[i].valid)
@@ -197,10 +214,10 @@ static void refresh(void)
 
 /* Calls the interfaces say end in a panic: a block free() cannot have handed out
  * (frame_alloc.h), and a pointer kfree() was not given by kmalloc (heap.h). */
-static void misuse(const char *what, const struct frame_region *regions)
+static void misuse(const char *what, const struct frame_region *regions, uint32_t count)
 {
     const struct frame_region *region = &regions[0];
-    uint64_t end = regions[1].base + regions[1].length, p;
+    uint64_t end = regions[count - 1].base + regions[count - 1].length, p;
     if (!strcmp(what, "free-order-too-big")) {
         p = frame_alloc_plugin.alloc(0);
         frame_alloc_plugin.free(p, FRAME_ALLOC_MAX_ORDER + 1);
@@ -305,6 +322,62 @@ static void misuse(const char *what, const struct frame_region *regions)
         printf("harness: largest free block: %lu when none is free, %lu after one frame came back\n", none,
                pyos_counters.frames.largest_free_frames);
         exit(0);
+    } else if (!strcmp(what, "largest-block-at-the-top")) {
+        /* not a misuse: every frame handed out, then the regions' last 4 MiB (RAM ends on a
+         * 4 MiB boundary) given back frame by frame: the largest order finds that block */
+        uint64_t top = end - (FRAME_SIZE << FRAME_ALLOC_MAX_ORDER), ours = 0;
+        while ((p = frame_alloc_plugin.alloc(0)) != 0)
+            ours += p >= top;
+        if (ours != 1UL << FRAME_ALLOC_MAX_ORDER || (end & ((FRAME_SIZE << FRAME_ALLOC_MAX_ORDER) - 1))) {
+            printf("harness: the last 4 MiB are not all free after init\n");
+            exit(0);
+        }
+        for (p = top; p < end; p += FRAME_SIZE)
+            frame_alloc_plugin.free(p, 0);
+        p = frame_alloc_plugin.alloc(FRAME_ALLOC_MAX_ORDER);
+        printf("harness: the last 4 MiB block: %s\n", p == top ? "found" : p ? "another" : "not found");
+        exit(0);
+    } else if (!strcmp(what, "next-fit")) {
+        /* not a misuse: bitmap.c's next fit. Its bitmap starts at the first region's 64-frame
+         * word; a search starts in the 4096-frame group (level-0 word) where the last one
+         * succeeded, and goes on upwards, wrapping. With every frame handed out: one frame
+         * back in group 3 and taken again (the hint is there now); then a frame back in
+         * groups 0, 2 and 3 each: order 0 takes group 3's; then a whole word back in groups
+         * 0 and 3: order 6 takes group 3's. */
+        uint64_t base = (region->base >> FRAME_SHIFT) & ~63UL, got[2];
+        while (frame_alloc_plugin.alloc(0))
+            ;
+#define FRAME_AT(word, off) ((base + (word) * 64 + (off)) << FRAME_SHIFT)
+        frame_alloc_plugin.free(FRAME_AT(192, 0), 0);
+        p = frame_alloc_plugin.alloc(0);
+        frame_alloc_plugin.free(FRAME_AT(20, 5), 0);
+        frame_alloc_plugin.free(FRAME_AT(150, 7), 0);
+        frame_alloc_plugin.free(FRAME_AT(200, 9), 0);
+        got[0] = frame_alloc_plugin.alloc(0);
+        for (uint64_t f = 0; f < 64; f++) {
+            frame_alloc_plugin.free(FRAME_AT(30, f), 0);
+            frame_alloc_plugin.free(FRAME_AT(210, f), 0);
+        }
+        got[1] = frame_alloc_plugin.alloc(6);
+        printf("harness: next fit: %s, then order 0 from group %ld, order 6 from group %ld\n",
+               p == FRAME_AT(192, 0) ? "the only free frame taken" : "?", ((got[0] >> FRAME_SHIFT) - base) / 4096,
+               ((got[1] >> FRAME_SHIFT) - base) / 4096);
+#undef FRAME_AT
+        exit(0);
+    } else if (!strcmp(what, "the-recursive-window")) {
+        /* not a misuse: recursive.c's own window (PML4 slot 510, mapped by init: the page
+         * tables themselves) is not a place map() or unmap() may change: both refuse, and
+         * the root table is as it was */
+        uint64_t root = paging_plugin.current_space(), va = 0xFFFFFF0000000000UL, frame = frame_alloc_plugin.alloc(0);
+        static uint64_t before[512];
+        memcpy(before, phys_to_virt(root), sizeof before);
+        uint64_t self = va | 510UL << 30 | 510UL << 21 | 510UL << 12;  /* the root, seen through the window */
+        int mapped = paging_plugin.map(va, frame, PTE_PRESENT | PTE_WRITE | PTE_NX);
+        int unmapped = paging_plugin.unmap(self);
+        printf("harness: in the recursive window: map %d, unmap %d, the root %s, translate of the root %s\n", mapped,
+               unmapped, memcmp(before, phys_to_virt(root), sizeof before) ? "changed" : "unchanged",
+               paging_plugin.translate(self) == root ? "right" : "wrong");
+        exit(0);
     } else if (!strcmp(what, "touch-after-unmap")) {
         /* not a misuse of an interface: the access after unmap() must fault (abort here) */
         uint64_t va = 0xFFFFD00000000000UL, frame = frame_alloc_plugin.alloc(0);
@@ -324,6 +397,16 @@ int main(int argc, char **argv)
     for (;;) {
         if (argc > 1 && !strcmp(argv[1], "--no-1g-pages")) {
             no_1g_pages = 1;
+        } else if (argc > 1 && !strcmp(argv[1], "--metadata-last")) {
+            metadata_last = 1;
+        } else if (argc > 1 && !strcmp(argv[1], "--island")) {
+            island = 1;
+        } else if (argc > 1 && !strcmp(argv[1], "--dirty")) {
+            dirty = 1;
+        } else if (argc > 2 && !strcmp(argv[1], "--reserve-low")) {
+            reserve_low = strtoull(argv[2], NULL, 0);
+            argv++;
+            argc--;
         } else if (argc > 2 && !strcmp(argv[1], "--image-end")) {
             image_end = strtoull(argv[2], NULL, 0);
             argv++;
@@ -335,7 +418,7 @@ int main(int argc, char **argv)
         argc--;
     }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--no-1g-pages] [--image-end BYTES] [--metadata-last] [--reserve-low FRAMES] [--island] [--dirty] selftest|paging|bench|misuse MIB [ITERATIONS|CASE]\n", argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);  /* keep every line even if a plugin crashes us */
@@ -352,26 +435,43 @@ int main(int argc, char **argv)
     /* As the kernel does: the early allocator gives the metadata, the rest is the allocator's,
      * but for a reserved hole in the middle (as firmware or a loaded image leaves), at frames
      * no large block is aligned to. The caller's array has one more entry than it passes
-     * (the hole itself): an allocator must read only `count` entries. */
+     * (the hole itself): an allocator must read only `count` entries. The metadata is at the
+     * arena's start (so the first managed frame is not 64-frame aligned), or with
+     * --metadata-last at its top (the first managed frame is 4 MiB aligned). The rest of the
+     * metadata's last frame, past the bytes asked for, is filled with a pattern that must
+     * stay (in the kernel, the early allocator's next allocation follows right after). */
     uint64_t frames = arena_bytes >> FRAME_SHIFT;
-    uint64_t meta = frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, frames);
-    meta = (meta + FRAME_SIZE - 1) & ~(FRAME_SIZE - 1);
+    uint64_t meta_bytes = frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, frames);
+    uint64_t meta = (meta_bytes + FRAME_SIZE - 1) & ~(FRAME_SIZE - 1);
+    uint64_t meta_at = metadata_last ? ARENA_BASE + arena_bytes - meta : ARENA_BASE;
+    uint64_t low = metadata_last ? ARENA_BASE : ARENA_BASE + meta, last = metadata_last ? meta_at : ARENA_BASE + arena_bytes;
+    uint64_t first = low + reserve_low * FRAME_SIZE;
     uint64_t hole = ARENA_BASE + arena_bytes / 2 + 3 * FRAME_SIZE, hole_end = hole + 77 * FRAME_SIZE;
-    struct frame_region regions[3] = {
-        {ARENA_BASE + meta, hole - ARENA_BASE - meta},
-        {hole_end, ARENA_BASE + arena_bytes - hole_end},
-        {hole, hole_end - hole},  /* not passed */
-    };
+    /* the island: frames 20-24 of the hole, which starts 3 frames into a 64-frame word */
+    uint64_t isle = hole + 20 * FRAME_SIZE, isle_end = isle + 5 * FRAME_SIZE;
+    struct frame_region regions[4] = {{first, hole - first}, {isle, isle_end - isle}, {hole_end, last - hole_end}};
+    uint32_t region_count = 3;
+    if (!island) {
+        regions[1] = regions[2];
+        region_count = 2;
+    }
+    regions[region_count] = (struct frame_region){hole, hole_end - hole};  /* not passed */
     memset(phys_to_virt(hole), 0xA5, hole_end - hole);
-    frame_alloc_plugin.init(regions, 2, phys_to_virt(ARENA_BASE), &pyos_counters.frames);
+    memset(phys_to_virt(low), 0xA5, first - low);
+    unsigned char *slack = (unsigned char *)phys_to_virt(meta_at) + meta_bytes;
+    memset(slack, 0x5A, meta - meta_bytes);
+    frame_alloc_plugin.init(regions, region_count, phys_to_virt(meta_at), &pyos_counters.frames);
     /* What the allocator asks the kernel for, for a few sizes (its own documentation says how much). */
     static const uint64_t sizes[] = {1, 64, 65, 4096, 4097, 262144, 262145};
     for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         printf("harness: metadata for %lu frames: %lu bytes\n", sizes[i],
                frame_alloc_plugin.metadata_bytes(ARENA_BASE >> FRAME_SHIFT, sizes[i]));
     refresh();
+    uint64_t held = 0;
+    for (uint32_t i = 0; i < region_count; i++)
+        held += regions[i].length >> FRAME_SHIFT;
     printf("harness: the regions hold %lu frames; the allocator has %lu, %lu free, the largest block %lu\n",
-           (regions[0].length + regions[1].length) >> FRAME_SHIFT, pyos_counters.frames.total_frames,
+           held, pyos_counters.frames.total_frames,
            pyos_counters.frames.free_frames, pyos_counters.frames.largest_free_frames);
     printf("harness: frame allocator '%s', heap '%s', paging '%s', %s MiB, 1 GiB pages: %s\n",
            frame_alloc_plugin.name, heap_plugin.name, paging_plugin.name, argv[2], cpu_has_1g_pages() ? "yes" : "no");
@@ -388,6 +488,16 @@ int main(int argc, char **argv)
             last = frame;
         frame_alloc_plugin.free(last, 0);
     }
+    if (dirty) {  /* every free frame taken, filled with garbage (bit 0, PTE_PRESENT, set), given back */
+        uint64_t n = 0, *taken = malloc(frames * sizeof *taken), f;
+        while ((f = frame_alloc_plugin.alloc(0)) != 0) {
+            memset(phys_to_virt(f), 0xDB, FRAME_SIZE);
+            taken[n++] = f;
+        }
+        while (n)
+            frame_alloc_plugin.free(taken[--n], 0);
+        free(taken);
+    }
     uint64_t free_before_paging = pyos_counters.frames.free_frames;
     paging_plugin.init(ARENA_BASE + arena_bytes, &pyos_counters.paging);
     printf("harness: paging init took %lu frames; tables_allocated %lu\n",
@@ -398,7 +508,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(argv[1], "misuse")) {
-        misuse(argc > 3 ? argv[3] : "", regions);
+        misuse(argc > 3 ? argv[3] : "", regions, region_count);
         return 0;
     }
     if (strcmp(argv[1], "paging"))  /* "paging": only the paging checks (quick with much RAM) */
@@ -408,8 +518,17 @@ int main(int argc, char **argv)
     const unsigned char *reserved = phys_to_virt(hole);
     uint64_t touched = 0;
     for (uint64_t i = 0; i < hole_end - hole; i++)
-        touched += reserved[i] != 0xA5;
+        touched += reserved[i] != 0xA5 && !(island && hole + i >= isle && hole + i < isle_end);
     printf("harness: bytes written in the reserved hole: %lu\n", touched);
+    reserved = phys_to_virt(low);
+    touched = 0;
+    for (uint64_t i = 0; i < first - low; i++)
+        touched += reserved[i] != 0xA5;
+    printf("harness: bytes written in the %lu frames held back low: %lu\n", reserve_low, touched);
+    touched = 0;
+    for (uint64_t i = 0; i < meta - meta_bytes; i++)
+        touched += slack[i] != 0x5A;
+    printf("harness: bytes written past the metadata asked for: %lu of %lu\n", touched, meta - meta_bytes);
     /* How init() mapped RAM, the MMIO window and the kernel image, as the MMU sees it. */
     static const struct { const char *what; uint64_t virt; } probes[] = {
         {"RAM start", DIRECT_MAP_BASE + ARENA_BASE},
