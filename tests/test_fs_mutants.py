@@ -756,3 +756,35 @@ def test_fat_broken_long_name_sequence_falls_back_to_the_short_name(tmp_path):
     names = [line.rsplit(" ", 2)[0] for line in r.stdout.splitlines() if line.endswith((" f 1",))]
     assert f"{long_name}2" in names and long_name not in names, names
     assert any(n.upper().startswith("A_VERY") and "~" in n for n in names), names
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_rename_onto_its_own_name_changes_nothing(tmp_path, layout):
+    """POSIX rename(): when old and new name the same directory entry, rename
+    succeeds and does nothing else. An 8.3-only name (no long-name entries), a
+    long name and an 8.3 name shown in lower case (the NT case flags), each at
+    the first slot of the root (which no "last found" position points before)
+    or further on, in the root and in a subdirectory: the entry keeps its
+    place (inode number, listing order), its 8.3 name and its case flags."""
+    import struct
+    image = fat.layout_image(tmp_path, layout)
+    fat.run(image, "mount\nwrite /README.TXT first\nwrite /a_long_name.txt x\nwrite /MIDDLE.TXT m\n"
+                   "mkdir /D\nwrite /D/INNER.TXT i\nwrite /D/other y\nunmount\n")
+    # a lower-case 8.3 name as other systems write it: no long name, the NT case flags
+    raw = bytearray(image.read_bytes())
+    at = raw.index(b"MIDDLE  TXT")
+    raw[at + 12] = 0x18                                    # base and extension shown in lower case
+    image.write_bytes(bytes(raw))
+    assert raw.index(b"README  TXT") % 512 == 0            # the root's first entry
+    listing = "ls /\nls /D\n"
+    before = fat.run(image, f"mount\n{listing}unmount\n").stdout
+    assert "middle.txt f 1" in before
+    for path in ["/README.TXT", "/a_long_name.txt", "/middle.txt", "/D/INNER.TXT", "/D/other"]:
+        r = fat.run(image, f"mount\nstat {path}\nrename {path} {path}\nstat {path}\n{listing}unmount\n")
+        stats = re.findall(r"ino=.*", r.stdout)
+        assert len(stats) == 2 and stats[0] == stats[1], (path, r.stdout)
+        assert r.stdout.split(stats[1] + "\n")[-1] == before.split("mounted fat32\n")[1], (path, r.stdout)
+    after = image.read_bytes()
+    assert after[at:at + 13] == bytes(raw[at:at + 13])     # the 8.3 name and its case flags
+    assert after.index(b"README  TXT") % 512 == 0
+    fat.fsck_clean(image)
