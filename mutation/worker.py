@@ -29,7 +29,21 @@ def _preload():
             pass
 
 
-def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
+class _FirstFailure:
+    """A pytest plugin: writes the id of the first test that fails (the one -x stops at) to a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed and not self.path.exists():
+            self.path.write_text(report.nodeid)
+
+
+def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int, str]:
+    """(how, exit code, the first failing test's id or "")."""
+    first = copy / ".mutation-first-failure"
+    first.unlink(missing_ok=True)
     pid = os.fork()
     if pid == 0:  # child: the tests, quietly
         try:
@@ -38,7 +52,8 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
             os.dup2(devnull, 2)
             os.setpgid(0, 0)
             import pytest
-            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="])
+            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="],
+                               plugins=[_FirstFailure(first)])
             os._exit(int(code))
         except BaseException:
             os._exit(99)
@@ -46,7 +61,8 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return "exit", os.waitstatus_to_exitcode(status)
+            failed = first.read_text() if first.exists() else ""
+            return "exit", os.waitstatus_to_exitcode(status), failed
         if time.monotonic() > deadline:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
@@ -55,7 +71,7 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
                     pass
                 time.sleep(0.5)
             os.waitpid(pid, 0)
-            return "timeout", -1
+            return "timeout", -1, ""
         time.sleep(0.02)
 
 
@@ -83,13 +99,14 @@ def main(copy: str) -> int:
                 path.write_text(job["source"])
             if job["kind"] == "pytest":  # "tests/test_pic8259*.py": every test file of that device
                 args = [a for arg in job["args"] for a in (sorted(glob.glob(arg)) if "*" in arg else [arg])]
-                how, code = _run_pytest(copy, args, job["timeout"])
+                how, code, failed = _run_pytest(copy, args, job["timeout"])
             else:
-                how, code = _run_command(copy, job["args"], job["timeout"])
+                (how, code), failed = _run_command(copy, job["args"], job["timeout"]), ""
         finally:
             if path:
                 path.write_bytes(original)
-        print(json.dumps({"how": how, "code": code, "seconds": round(time.monotonic() - start, 2)}), flush=True)
+        print(json.dumps({"how": how, "code": code, "seconds": round(time.monotonic() - start, 2), "failed": failed}),
+              flush=True)
     return 0
 
 

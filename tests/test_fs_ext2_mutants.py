@@ -1,0 +1,462 @@
+"""The ext2 plugin on fixed, repeatable workloads, judged by the host's own
+tools: the tests `python -m mutation fs` runs for every mutant of ext2.c
+(the random-seeded workloads of test_fs_ext2.py are too long and not
+repeatable for that). The broad workloads come first, since the mutation
+run stops at the first failure.
+
+ext2 runs on small block groups (mke2fs -g), so the group arithmetic of the
+block and inode allocators (the goal's group, the next group when one is
+full, a short last group) is used on every run; e2fsck -fn checks every
+bitmap, count, link count and directory; the free counts statfs reports
+must be e2fsck's; debugfs must extract exactly the model's tree.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import subprocess
+
+import pytest
+
+from . import test_fs_ext2 as e2
+from vmm.harness.fs import pattern, run_fs_script
+
+E2FSCK_SUMMARY = re.compile(r": (\d+)/(\d+) files \(.*\), (\d+)/(\d+) blocks")
+STATFS = re.compile(r"type=\w+ block_size=(\d+) blocks=(\d+) free=(\d+) files=(\d+) files_free=(\d+)")
+
+
+def e2fsck_counts(image):
+    """(blocks, free blocks, inodes, free inodes) as e2fsck counts them from the bitmaps."""
+    out = e2.fsck_clean(image)
+    used_i, inodes, used_b, blocks = map(int, E2FSCK_SUMMARY.search(out).groups())
+    return blocks, blocks - used_b, inodes, inodes - used_i
+
+
+def statfs_counts(stdout):
+    """The last statfs line: (blocks, free, files, files_free)."""
+    bs, blocks, free, files, ffree = map(int, STATFS.findall(stdout)[-1])
+    return blocks, free, files, ffree
+
+
+# ------------------------------------------------------------------ workloads first
+
+def small_groups_image(tmp_path, src, bsize=1024, size_kib=6144, per_group=1024, inodes=384):
+    """Six block groups (the last one short) of 1024 blocks, 64 inodes each."""
+    return e2.mkfs(tmp_path / "g.img", src, bsize, 128, size_kib, "-g", str(per_group), "-N", str(inodes))
+
+
+def small_source(tmp_path):
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "a" / "b" / "deep").write_bytes(b"deep\n" * 50)
+    (src / "double").write_bytes(random.Random(3).randbytes((12 + 256 + 2) * 1024 + 77))
+    for i in range(30):
+        (src / "a" / f"s-{i:02d}").write_bytes(bytes([i]) * (i * 97))
+    return src
+
+
+@pytest.mark.parametrize("seed", [16, 17])
+def test_ext2_small_groups_workload(tmp_path, seed):
+    """A fixed workload over many small groups: files spill from a full group into
+    the next ones, directories spread, everything is freed again; afterwards the
+    image is clean, holds exactly the model's tree, and statfs agreed with e2fsck."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = small_source(tmp_path)
+    image = small_groups_image(tmp_path, src)
+    model = e2.Model(e2.host_tree(src))
+    script = ["mount", "mkfiles /a 70 m"]      # more inodes than the parent's group has
+    for i in range(70):
+        model.tree[f"/a/m{i}"] = bytearray(f"m{i}\n".encode())
+    big = 1_300_000                            # more than a group's blocks: spills over
+    script += [f"fill /a/b/big {big} 5", f"check /a/b/big {big} 5", "truncate /a/b/big 300000"]
+    model.tree["/a/b/big"] = bytearray(pattern(big, 5)[:300000])
+    script += e2.generate(model, random.Random(seed), 200, 2_500_000)
+    script += ["tree /", "statfs", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert e2.harness_tree(result.stdout) == e2.tree_lines(model.frozen())
+    assert statfs_counts(result.stdout) == e2fsck_counts(image)
+    assert e2.rdump(image, tmp_path / "out") == model.frozen()
+
+
+def io_error_sweep(plugins, image, script):
+    """Run `script` once per device request, failing that request: every run
+    must end in errors (EIO) or success, never a crash, a sanitizer report or a hang."""
+    pristine = image.read_bytes()
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    assert clean.returncode == 0, clean.stdout
+    reads, writes, flushes = re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()
+    requests = int(reads) + int(writes) + int(flushes)
+    failed = 0
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        result = run_fs_script(plugins, image, script, fail_request=n, timeout=60)
+        out = result.stdout + result.stderr
+        assert result.returncode in (0, 1), f"request {n}: status {result.returncode}\n{out[-3000:]}"
+        assert "Sanitizer" not in out and "runtime error" not in out, f"request {n}\n{out[-3000:]}"
+        failed += result.returncode == 1
+    assert failed > 0                        # the errors were noticed
+
+
+IO_SCRIPT = """mount
+ls /
+cat /d/f3
+write /d/new hello
+mkdir /d/sub
+fill /d/big 300000 1
+truncate /d/big 10
+rename /d/f2 /g
+unlink /d/f4
+rmdir /d/sub
+fill /more 400000 2
+sync
+unmount
+"""
+
+
+def test_ext2_io_errors_never_crash(tmp_path):
+    """A failed read or write of any one request, anywhere in mount, lookups,
+    allocation, truncation, sync and unmount, comes back as an error."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(6):
+        (src / "d" / f"f{i}").write_bytes(bytes([i]) * (i * 700))
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    io_error_sweep(plugins, image, IO_SCRIPT)
+
+
+def ext2_blocks(image, path):
+    """The blocks debugfs lists for a file, in file order (indirect blocks included)."""
+    out = subprocess.run(["debugfs", "-R", f"blocks {path}", str(image)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def test_ext2_block_allocation_goals(tmp_path):
+    """Where a new block goes (ext2.c alloc_block/bmap): the block after the file's
+    last one when free; when that group is full, the first free block of the
+    *next* group, counted from the group's first block (bit 0 included: with
+    flex_bg a group may start with data); a goal past the end of the disk is no
+    goal, so the search starts at group 0; a file extended later continues after
+    its own last block even when a block before it came free; and blocks
+    allocated one after another by one write follow each other, also across a
+    group boundary while the group left behind has free blocks.
+
+    The image: six groups of 1024 blocks (flex_bg: groups 2 and 4 have no
+    metadata at all), filled by files of sizes chosen to end on group edges."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "g.img", None, 1024, 128, 6144, "-g", "1024", "-N", "384", "-O", "flex_bg")
+    K = 1024
+    files = [("/z0", 20), ("/p0", 732), ("/m", 50), ("/p1", 776), ("/g2", 100), ("/r1a", 1734), ("/s", 12),
+             ("/r1b", 1019), ("/g5", 50)]
+    script = ["mount"] + [f"fill {name} {n * K} {i}" for i, (name, n) in enumerate(files)]
+    # the disk full: a file's first block, a new double-indirect tree: ENOSPC, nothing changed
+    result = e2.harness(plugins, image, "\n".join(script + ["!ENOSPC fill /rest 10000000 8", "stat /rest",
+                                                             "!ENOSPC write /none x", "!ENOSPC pwrite /z0 307200 x",
+                                                             "stat /none", "stat /z0", "statfs", "unmount"]))
+    assert re.search(r"\bfree=0 ", result.stdout)
+    assert re.search(r"size=0 blocks=0\n", result.stdout)                    # /none
+    assert re.search(rf"size={20 * K} blocks={21 * 2}\n", result.stdout)    # /z0
+    # the layout the sizes were chosen for: files one after the other, group by group
+    spans = {name: (min(ext2_blocks(image, name)), max(ext2_blocks(image, name))) for name, _ in files + [("/rest", 0)]}
+    assert spans == {"/z0": (268, 288), "/p0": (289, 1024), "/m": (1218, 1268), "/p1": (1269, 2048),
+                     "/g2": (2049, 2149), "/r1a": (2150, 4084), "/s": (4085, 4096), "/r1b": (4097, 5120),
+                     "/g5": (5314, 5364), "/rest": (5365, 6143)}
+    rest_size = int(re.search(r"size=(\d+)", result.stdout).group(1))
+    # free a run in group 0, the start of group 2 and a run in group 5, then extend
+    e2.harness(plugins, image, f"""
+        mount
+        unlink /z0
+        unlink /g2
+        unlink /g5
+        pwrite /m {50 * K} m
+        pwrite /rest {rest_size} r
+        write /p p
+        write /x x
+        unlink /p
+        pwrite /x {K} y
+        unmount
+    """)
+    e2.fsck_clean(image)
+    # /m's group 1 is full: the next group's first block, not group 0's free run
+    assert ext2_blocks(image, "/m")[-1] == 2049
+    # /rest ends at the last block: its goal is past the end, so group 0 first
+    assert ext2_blocks(image, "/rest")[-1] == 268
+    # /p took 269 and /x 270; /p's block came free, but /x goes on after its own last block
+    assert ext2_blocks(image, "/x") == [270, 271]
+    # /p1 ends at 2048, group 1's last block; /m's blocks in group 1 come free: /p1's two new
+    # blocks (one write) are 2049, group 2's first, and the block after it, not one back in group 1
+    e2.harness(plugins, image, f"mount\nunlink /m\npwrite /p1 {776 * K} {'q' * 2 * K}\nunmount\n")
+    assert ext2_blocks(image, "/p1")[-2:] == [2049, 2050]
+    # the same for a new indirect block: /s's twelve direct blocks end at 4096, group 3's last;
+    # with groups 3 and 4 emptied, its single-indirect block goes to 4097 and its data to 4098
+    e2.harness(plugins, image, f"mount\nunlink /r1a\nunlink /r1b\npwrite /s {12 * K} q\nunmount\n")
+    assert sorted(ext2_blocks(image, "/s"))[-2:] == [4097, 4098]
+
+
+def test_ext2_double_free_is_refused_and_not_counted(tmp_path):
+    """A block the bitmap already says is free is not freed again: the plugin
+    reports it, stops freeing that file (e2fsck can sort out the rest) and does
+    not count the block as free a second time."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nfill /f 3000 1\nunmount\n")
+    blocks = ext2_blocks(image, "/f")
+    assert len(blocks) == 3
+    subprocess.run(["debugfs", "-w", "-R", f"freeb {blocks[-1]}", str(image)], check=True, capture_output=True)
+    result = e2.harness(plugins, image, "mount\nstatfs\nunlink /f\nstatfs\nunmount\n")
+    assert f"freeing block {blocks[-1]}, which is already free" in result.stdout
+    before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
+    assert after - before == 2
+
+
+def test_ext2_truncate_leaves_the_kept_blocks_alone(tmp_path):
+    """Truncating to exactly the end of the single-indirect range keeps that whole
+    range as it is: its indirect block is not even read, so a damaged pointer to it
+    does not fail the truncate (the double-indirect tree after it is freed)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    end = (12 + 256) * 1024
+    e2.harness(plugins, image, f"mount\nfill /f {end + 3000} 1\nunmount\n")
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    ino = int(re.search(r"ino=(\d+)", e2.harness(plugins, image, "mount\nstat /f\nunmount\n").stdout).group(1))
+    e2.poke(image, it * bsize + (ino - 1) * isize + 40 + 12 * 4, (0xFFFFFF).to_bytes(4, "little"))
+    result = e2.harness(plugins, image, f"mount\ntruncate /f {end}\nstat /f\nunmount\n")
+    assert f"size={end}" in result.stdout
+
+
+@pytest.mark.parametrize("extra,seed", [(("-O", "^filetype"), 16), (("-r", "0"), 17)], ids=["no-filetype", "revision-0"])
+def test_ext2_older_layouts_fixed_workload(tmp_path, extra, seed):
+    """Directory entries without a file type byte (it is the high byte of a
+    16-bit name length there: new entries must leave it 0) and revision 0
+    (128-byte inodes, no features), on a fixed workload."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = small_source(tmp_path)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 8192, *extra)
+    model = e2.Model(e2.host_tree(src))
+    script = ["mount"] + e2.generate(model, random.Random(seed), 150, 2_000_000) + ["tree /", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert e2.harness_tree(result.stdout) == e2.tree_lines(model.frozen())
+    e2.fsck_clean(image)
+    assert e2.rdump(image, tmp_path / "out") == model.frozen()
+
+
+SB = 1024      # the superblock's offset; its fields below by their offsets in it
+BAD_SUPERBLOCKS = [
+    (24, "<I", 3, "block size"),                     # 8 KiB blocks
+    (76, "<I", 2, "revision level above 1"),
+    (88, "<H", 64, "inode size"), (88, "<H", 2048, "inode size"), (88, "<H", 192, "inode size"),
+    (20, "<I", 0, "first data block"),               # 1 KiB blocks: the superblock's block is 1
+    (32, "<I", 0, "blocks per group"), (32, "<I", 8 * 1024 + 8, "blocks per group"),
+    (32, "<I", 1001, "blocks per group"),
+    (40, "<I", 0, "inodes per group"), (40, "<I", 8 * 1024 + 8, "inodes per group"),
+    (4, "<I", 3, "block count"),
+    (0, "<I", 0, "inode count"), (0, "<I", 257, "inode count"),
+    (84, "<I", 2, "first inode"), (84, "<I", 257, "first inode"),
+]
+
+
+def test_ext2_superblock_checks(tmp_path):
+    """Each superblock field the plugin relies on is range-checked at mount: a
+    value out of range is EINVAL with the field named; the edge values are
+    accepted (first_ino may be the last inode)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048, "-N", "256")
+    good = image.read_bytes()
+    assert struct.unpack_from("<II", good, SB) == (256, 2048)       # inodes, blocks: one group
+    for offset, fmt, value, why in BAD_SUPERBLOCKS:
+        image.write_bytes(good)
+        e2.poke(image, SB + offset, struct.pack(fmt, value))
+        result = e2.harness(plugins, image, "!EINVAL mount\n")
+        assert f"bad superblock: {why}" in result.stdout, (offset, value, result.stdout)
+    image.write_bytes(good)
+    e2.poke(image, SB + 84, struct.pack("<I", 256))
+    e2.harness(plugins, image, "mount\nls /\nunmount\n")
+
+
+def test_ext2_failed_indirect_block_is_given_back(tmp_path):
+    """A disk whose writes fail fills the buffer cache with dirty buffers it
+    cannot evict, until no buffer is left for a new block. When that happens
+    while a file grows a double-indirect tree -- for the tree's root, for the
+    indirect block under it, or for the data block -- the write is EIO and
+    the file owns exactly the blocks the free count lost: a block that could
+    not be set up is freed and not linked. The amount written first decides
+    where the cache runs out; every stage is reached by one of them."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    good = image.read_bytes()
+    stages = set()
+    for kib in range(240, 252):
+        image.write_bytes(good)
+        result = run_fs_script(plugins, image, f"mount\nfailwrites\nfill /a {kib * 1024} 1\nwrite /f x\n"
+                                                f"stat /f\nstatfs\npwrite /f 274432 x\nstat /f\nstatfs\n")
+        out = result.stdout
+        assert "AddressSanitizer" not in out + result.stderr and "runtime error" not in out + result.stderr, out
+        if "pwrite /f 274432 x: error EIO" not in out:
+            continue
+        before, after = (int(b) // 2 for b in re.findall(r"ino=\d+ .* blocks=(\d+)\n", out))
+        free_before, free_after = (int(f) for f in re.findall(r"\bfree=(\d+)", out))
+        assert after - before == free_before - free_after, (kib, out)
+        stages.add(after - before)
+    assert stages >= {0, 1, 3}, stages       # failed at the root, at the indirect block, at the data block
+
+
+def test_ext2_file_size_limit_without_large_file(tmp_path):
+    """Without the large_file feature (revision 0 has no features) a file ends
+    below 2 GiB: a write stops at 2^31 - 1 (what fits is written, then EFBIG);
+    one starting there, or a truncate past it, is EFBIG. With large_file, 4 GiB and more is fine."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "r0.img", None, 1024, 128, 2048, "-r", "0")
+    result = e2.harness(plugins, image, """
+        mount
+        !EFBIG pwrite /f 2147483647 x
+        !EFBIG truncate /f 2147483648
+        !EFBIG pwrite /f 2147483646 xyz
+        stat /f
+        truncate /f 2147483647
+        unmount
+    """)
+    assert "size=2147483647 " in result.stdout
+    image = e2.mkfs(tmp_path / "r1.img", None, 1024, 128, 2048)
+    result = e2.harness(plugins, image, "mount\npwrite /f 4294967296 big\nstat /f\nunmount\n")
+    assert "size=4294967299 " in result.stdout
+
+
+def test_ext2_mount_refuses_inconsistent_metadata(tmp_path):
+    """Group descriptors that count more free inodes than the superblock says
+    exist, and a root inode that is not a directory, are EIO at mount, named."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)          # six groups of 64 inodes
+    good = image.read_bytes()
+    # 383 inodes still needs six groups; every group then claims 64 free (384 > 383)
+    e2.poke(image, SB, struct.pack("<I", 383))
+    e2.poke(image, 2048 + 14, struct.pack("<H", 64))   # group 0's free inodes count
+    result = e2.harness(plugins, image, "!EIO mount\n")
+    assert "group descriptors count more free blocks or inodes than exist" in result.stdout
+    image.write_bytes(good)
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    e2.poke(image, it * bsize + isize, struct.pack("<H", 0o100644))      # inode 2: a regular file
+    result = e2.harness(plugins, image, "!EIO mount\n")
+    assert "the root inode is not a directory" in result.stdout
+
+
+def test_ext2_truncate_to_the_same_size_writes_only_the_inode(tmp_path):
+    """Truncating a file to the size it has changes only its times: the inode's
+    block is written back, no data block is read or written (a shorter size
+    reads and rewrites the last block, whose tail it zeroes)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nfill /f 1500 1\nunmount\n")
+    result = e2.harness(plugins, image, "mount\nstat /f\nsync\nstats\ntruncate /f 1500\nsync\nstats\n"
+                                        "truncate /f 1400\nsync\nstats\nunmount\n")
+    stats = [tuple(int(x) for x in m) for m in
+             re.findall(r"reads=(\d+) writes=(\d+) sectors_read=\d+ sectors_written=(\d+)", result.stdout)]
+    (r0, w0, s0), (r1, w1, s1), (r2, w2, s2) = stats
+    assert (r1 - r0, w1 - w0, s1 - s0) == (0, 1, 2)          # the inode table block
+    assert (r2 - r1, w2 - w1, s2 - s1) == (1, 2, 4)          # the last data block too
+    e2.fsck_clean(image)
+
+
+def inode_offset(image, ino):
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)      # one group
+    return it * bsize + (ino - 1) * isize
+
+
+def harness_ino(plugins, image, path):
+    out = e2.harness(plugins, image, f"mount\nstat {path}\nunmount\n").stdout
+    return int(re.search(r"ino=(\d+)", out).group(1))
+
+
+def debugfs_links(image, path):
+    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+    return int(re.search(r"Links: (\d+)", out).group(1))
+
+
+def test_ext2_directory_link_limit(tmp_path):
+    """A directory at EXT2_LINK_MAX (65000) links takes no more subdirectories
+    from elsewhere (EMLINK); renaming within it needs no new link and works;
+    moving a subdirectory out of it leaves its count alone (past the limit the
+    count no longer says how many there are: dir_nlink)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    for d in ["full/x", "full/y", "a/sub"]:
+        (src / d).mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    full = harness_ino(plugins, image, "/full")
+    e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
+    a_links = debugfs_links(image, "/a")
+    e2.harness(plugins, image, """
+        mount
+        !EMLINK rename /a/sub /full/sub
+        rename /full/x /full/x2
+        rename /full/y /a/y
+        unmount
+    """)
+    assert debugfs_links(image, "/full") == 65000
+    assert debugfs_links(image, "/a") == a_links + 1
+    assert debugfs_links(image, "/a/sub") == 2 and debugfs_links(image, "/full/x2") == 2
+
+
+def test_ext2_rename_onto_an_unusable_entry_is_eio(tmp_path):
+    """A rename whose target name points at an inode that cannot be used (a
+    reserved one: 5, below the first ordinary inode) fails with EIO and changes
+    nothing."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"a")
+    (src / "b").write_bytes(b"b")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = e2.root_dir_block(image)
+    data = bytearray(e2.peek(image, blk * 1024, 1024))
+    off = 0
+    while data[off + 8:off + 8 + data[off + 6]] != b"b":
+        off += struct.unpack_from("<H", data, off + 4)[0]
+    struct.pack_into("<I", data, off, 5)
+    e2.poke(image, blk * 1024, bytes(data))
+    result = e2.harness(plugins, image, "mount\n!EIO rename /a /b\ncat /a\nunmount\n")
+    assert result.stdout.splitlines()[-1].endswith("a")
+
+
+def test_ext2_sparse_files_read_back_exactly(tmp_path):
+    """Holes read as zeros and only holes do: data written just past a missing
+    indirect tree (the first block of the double- and triple-indirect ranges,
+    and a few blocks into them) reads back exactly, whatever offset the reads
+    (64 KiB at a time) start from inside the hole before it."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 8192)
+    K, apb = 1024, 256
+    files = {"/d0": [(12 + apb) * K], "/d5": [(12 + apb + 5) * K + 7],
+             "/t0": [(12 + apb + apb * apb) * K], "/t3": [3, (12 + apb + apb * apb + 3 * apb + 2) * K + 100]}
+    script = ["mount"]
+    want = {}
+    for name, offsets in files.items():
+        data = bytearray()
+        for i, off in enumerate(offsets):
+            text = f"data{i}-{name[1:]}"
+            script.append(f"pwrite {name} {off} {text}")
+            data += bytes(max(0, off + len(text) - len(data)))
+            data[off:off + len(text)] = text.encode()
+        want[name] = bytes(data)
+    script += ["unmount", "mount"] + [f"get {name} {tmp_path / name[1:]}" for name in files] + ["unmount"]
+    e2.harness(plugins, image, "\n".join(script))
+    for name, data in want.items():
+        assert (tmp_path / name[1:]).read_bytes() == data, name
+    e2.fsck_clean(image)
+
+
+def test_ext2_functions_all_return_a_value():
+    """Every path of a non-void function returns a value (falling off the end is
+    undefined behaviour in C, whatever a given build happens to return):
+    the plugin compiles with -Werror=return-type."""
+    from vmm.harness import fs as harness
+    plugin = e2.filesystem_plugin("ext2")
+    for src in plugin.sources:
+        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
+                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
