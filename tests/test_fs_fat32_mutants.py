@@ -352,3 +352,70 @@ def test_fat_functions_all_return_a_value():
                             f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+def root_entries(image):
+    """A FAT16 image's root directory: [(the 11 name bytes, attribute)] of its used entries, in order."""
+    import struct
+    raw = image.read_bytes()
+    bps, _, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    root_ent, fatsz = struct.unpack_from("<H", raw, 17)[0], struct.unpack_from("<H", raw, 22)[0]
+    start = (resv + nfats * fatsz) * bps
+    out = []
+    for off in range(start, start + root_ent * 32, 32):
+        if raw[off] == 0:
+            break
+        if raw[off] != 0xE5:
+            out.append((raw[off:off + 11], raw[off + 11]))
+    return out
+
+
+def test_fat_upper_case_83_names_with_punctuation_need_no_long_name(tmp_path):
+    """8.3 names may hold letters, digits and the punctuation ! $ % & ' ( ) - @
+    ^ _ ` { } ~ (FAT spec, 8.3 names; + , ; = [ ] are long-name only): an
+    upper-case name made of those is stored as that 8.3 name alone, with no
+    long-name entries and no ~N tail; the same name in lower case keeps that
+    8.3 name and gets a long name for its case; a '+' makes it lossy (~1)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /A!B$C.TXT 1\nwrite /%&'()-@.^_` 2\nwrite /{}~9.TXT 3\nwrite /a!b.txt 4\n"
+                   "write /A+B.TXT 5\nunmount\n")
+    entries = root_entries(image)
+    assert entries == [(b"A!B$C   TXT", 0x20), (b"%&'()-@ ^_`", 0x20), (b"{}~9    TXT", 0x20),
+                       (entries[3][0], 0x0F), (b"A!B     TXT", 0x20),
+                       (entries[5][0], 0x0F), (b"A_B~1   TXT", 0x20)], entries
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nls /\ncat /a!b.txt\ncat /%&'()-@.^_`\nunmount\n")
+    assert "A!B$C.TXT f 1\n%&'()-@.^_` f 1\n{}~9.TXT f 1\na!b.txt f 1\nA+B.TXT f 1\n" in r.stdout, r.stdout
+
+
+def test_fat_83_name_starting_with_e5(tmp_path):
+    """An 8.3 name whose first byte is 0xE5 (Latin-1 'å') is stored with 0x05
+    there, since 0xE5 marks a deleted entry (FAT spec, DIR_Name[0]): such an
+    entry, as another system writes it (no long name), is listed as 'åBC.TXT'
+    and found by that name, in either ASCII case."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /XBC.TXT secret\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    at = raw.index(b"XBC     TXT")
+    raw[at] = 0x05
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nls /\ncat /åBC.TXT\ncat /åbc.txt\nstat /åBc.tXt\nunmount\n")
+    assert "åBC.TXT f 6\n" in r.stdout and r.stdout.count("secret") == 2, r.stdout
+
+
+def test_fat_names_longer_than_83_are_not_its_83_name(tmp_path):
+    """A name is only the 8.3 name it spells in full (names compare exactly, up
+    to ASCII case): a longer base or extension, or a trailing dot, is another
+    name -- not found while only the 8.3 file exists, and created beside it as
+    a file of its own (with a long name and a ~N 8.3 name)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    others = ["ABCDEFGHIJ.TXT", "ABCDEFGH.TXTX", "ABCDEFGHI.TXT", "ABC."]
+    r = fat.run(image, "mount\nwrite /ABCDEFGH.TXT eight\nwrite /ABC three\n"
+                + "".join(f"!ENOENT stat /{n}\n" for n in others)
+                + "".join(f"write /{n} {n}\n" for n in others[:3]) + "ls /\nunmount\n")
+    assert "ABCDEFGH.TXT f 5\nABC f 5\nABCDEFGHIJ.TXT f 14\nABCDEFGH.TXTX f 13\nABCDEFGHI.TXT f 13\n" in r.stdout, \
+        r.stdout
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out") == {"/ABCDEFGH.TXT": b"eight", "/ABC": b"three",
+                                                     **{f"/{n}": n.encode() for n in others[:3]}}
