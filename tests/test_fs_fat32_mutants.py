@@ -419,3 +419,25 @@ def test_fat_names_longer_than_83_are_not_its_83_name(tmp_path):
     fat.fsck_clean(image)
     assert fat.extract(image, tmp_path / "out") == {"/ABCDEFGH.TXT": b"eight", "/ABC": b"three",
                                                      **{f"/{n}": n.encode() for n in others[:3]}}
+
+
+def test_fat32_active_fat_bits_count_only_without_mirroring(tmp_path):
+    """FAT32 BPB_ExtFlags: bits 0-3 name the active FAT only when bit 7 says
+    mirroring is off; with mirroring on (bit 7 clear) every copy is a mirror
+    and FAT 0 is read, whatever bits 0-3 hold. So a second copy that
+    disagrees (here: the file's chain cut short in it) is not read then, and
+    is read when bit 7 makes it the active one."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nfill /f 5000 1\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, _, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<I", raw, 36)[0]
+    at = raw.index(b"F          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+    struct.pack_into("<I", raw, (resv + fatsz) * bps + 4 * first, 0x0FFFFFFF)   # copy 1: one cluster only
+    for flags, ok in [(0x0001, True), (0x0081, False)]:
+        struct.pack_into("<H", raw, 40, flags)
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\ncheck /f 5000 1\nunmount\n", expect_ok=False)
+        assert (r.returncode == 0) == ok, (hex(flags), r.stdout)
