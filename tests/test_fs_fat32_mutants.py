@@ -441,3 +441,30 @@ def test_fat32_active_fat_bits_count_only_without_mirroring(tmp_path):
         image.write_bytes(bytes(raw))
         r = fat.run(image, "mount\ncheck /f 5000 1\nunmount\n", expect_ok=False)
         assert (r.returncode == 0) == ok, (hex(flags), r.stdout)
+
+
+def cache_hits(stdout):
+    """The buffer cache's hit counts of the harness's `stats` lines, in order."""
+    return [int(h) for h in re.findall(r"\bhits=(\d+)", stdout)]
+
+
+def test_fat_directory_walk_and_create_cost_no_rescans(tmp_path):
+    """What the directory code promises about cost (fat_dir.c), counted in
+    buffer-cache lookups in FAT16's fixed root (no cluster chain to walk, so
+    the counts are the scans' alone):
+    - readdir then a lookup of each name (ls, tree) finds each name from where
+      readdir left it, not by a scan from the start: every file costs the same
+      in a root of 40 files and one of 160;
+    - creating a name after its lookup found nothing uses the place that scan
+      found (no second scan): the create costs the same in both roots."""
+    image = fat.layout_image(tmp_path, "fat16")
+    script = ["mount"]
+    for n, first in [(40, 0), (160, 40)]:
+        script += [f"mkfiles / {n - first} f{first}_", "unmount", "mount", "stats", "ls /", "stats",
+                   f"!ENOENT stat /new_{n}", "stats", f"write /new_{n} x", "stats", f"unlink /new_{n}"]
+    r = fat.run(image, "\n".join(script + ["unmount"]) + "\n")
+    h = cache_hits(r.stdout)
+    (ls40, lookup40, create40), (ls160, lookup160, create160) = [
+        (h[i + 1] - h[i], h[i + 2] - h[i + 1], h[i + 3] - h[i + 2]) for i in (0, 4)]
+    assert (ls160 - ls40) / 120 <= 1.1 * ls40 / 40, (ls40, ls160)
+    assert create160 - lookup160 == create40 - lookup40, (lookup40, create40, lookup160, create160)
