@@ -468,3 +468,17 @@ def test_fat_directory_walk_and_create_cost_no_rescans(tmp_path):
         (h[i + 1] - h[i], h[i + 2] - h[i + 1], h[i + 3] - h[i + 2]) for i in (0, 4)]
     assert (ls160 - ls40) / 120 <= 1.1 * ls40 / 40, (ls40, ls160)
     assert create160 - lookup160 == create40 - lookup40, (lookup40, create40, lookup160, create160)
+
+
+def test_fat_directory_walk_costs_the_same_per_file_across_clusters(tmp_path):
+    """The same readdir walk in a subdirectory of 512-byte clusters (16
+    entries each), where a name's long-name entries often begin in the
+    cluster before its 8.3 entry: looking it up one cluster back does not walk
+    the directory's chain from its first cluster, so every file costs the
+    same in a directory of 40 files and one of 160."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = fat.run(image, "mount\nmkdir /a\nmkfiles /a 40 a_long_file_name_\nmkdir /b\nmkfiles /b 160 a_long_file_name_\n"
+                       "unmount\nmount\nstats\nls /a\nstats\nls /b\nstats\nunmount\n")
+    h = cache_hits(r.stdout)
+    ls40, ls160 = h[1] - h[0], h[2] - h[1]
+    assert ls160 / 160 <= 1.1 * ls40 / 40, (ls40, ls160)
