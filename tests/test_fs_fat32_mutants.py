@@ -482,3 +482,20 @@ def test_fat_directory_walk_costs_the_same_per_file_across_clusters(tmp_path):
     h = cache_hits(r.stdout)
     ls40, ls160 = h[1] - h[0], h[2] - h[1]
     assert ls160 / 160 <= 1.1 * ls40 / 40, (ls40, ls160)
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_stat_of_a_directory(tmp_path, layout):
+    """stat of a directory: mode directory, two links, and its size is what
+    its entries occupy on disk -- its cluster chain (a subdirectory, and
+    FAT32's root) or FAT16's fixed root area (root entries x 32 bytes) --
+    with blocks (512-byte units) to match."""
+    image = fat.layout_image(tmp_path, layout)
+    r = fat.run(image, "mount\nmkdir /d\nmkfiles /d 60 a_long_file_name_\nstat /d\nstat /\nunmount\n")
+    csize = 512 if layout == "fat32-512" else 2048
+    d_size = -(-(62 * 32 + 60 * 2 * 32) // csize) * csize         # '.', '..', 60 x (long name + 8.3)
+    root_size = csize if layout == "fat32-512" else 512 * 32
+    stats = re.findall(r"mode=(0o\d+) nlink=(\d+) size=(\d+) blocks=(\d+)", r.stdout)
+    assert stats == [("0o40755", "2", str(d_size), str(d_size // 512)),
+                     ("0o40755", "2", str(root_size), str(root_size // 512 if layout == "fat32-512" else 0))], \
+        r.stdout
