@@ -15,7 +15,7 @@ import pytest
 
 from . import test_fs_ext2 as e2
 from . import test_fs_fat32 as fat
-from vmm.harness.fs import pattern
+from vmm.harness.fs import pattern, run_fs_script
 from .test_fs_ext2_mutants import IO_SCRIPT, io_error_sweep, statfs_counts
 
 FSCK_FAT_SUMMARY = re.compile(r": (\d+) files, (\d+)/(\d+) clusters")
@@ -499,3 +499,19 @@ def test_fat_stat_of_a_directory(tmp_path, layout):
     assert stats == [("0o40755", "2", str(d_size), str(d_size // 512)),
                      ("0o40755", "2", str(root_size), str(root_size // 512 if layout == "fat32-512" else 0))], \
         r.stdout
+
+
+def test_fat_rename_fails_when_the_new_directory_cannot_be_read(tmp_path):
+    """A device error while rename() looks the new name up (reading the new
+    directory, the first request the rename makes when the old one is
+    cached) is that rename's error, EIO, and nothing is renamed."""
+    image = fat.layout_image(tmp_path, "fat16")
+    plugins = [fat.filesystem_plugin("fat32")]
+    fat.run(image, "mount\nmkdir /b\nmkfiles /b 30 other_\nfill /big 300000 1\nmkdir /a\nwrite /a/f x\nunmount\n")
+    counts = re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", fat.run(image, "mount\nls /a\nstats\n").stdout)
+    first_of_rename = sum(map(int, counts.groups())) + 1
+    r = run_fs_script(plugins, image, "mount\nls /a\n!EIO rename /a/f /b/g\nunmount\n", fail_request=first_of_rename)
+    assert r.returncode == 0, r.stdout
+    after = fat.run(image, "mount\nls /a\nls /b\nunmount\n").stdout
+    assert "\nf f 1\n" in after and "\ng f" not in after, after
+    fat.fsck_clean(image)
