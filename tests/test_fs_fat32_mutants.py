@@ -532,3 +532,33 @@ def test_fat_freeing_a_contiguous_chain_goes_a_fat_block_at_a_time(tmp_path, lay
     assert after - before < 100, (before, after)
     fat.fsck_clean(image)
     fat.fat_tables_consistent(image)
+
+
+def test_fat_chain_running_off_the_volume_is_an_error_when_freed(tmp_path):
+    """A chain whose last entry points past the volume's last cluster is
+    broken (FAT spec: cluster numbers run 2 .. count + 1): unlinking such a
+    file frees the clusters that are in range and is EIO -- even when the FAT
+    sector's unused tail (the entry just past the last cluster) holds an end
+    mark, which is not a FAT entry and is not read as one."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /f 4096_bytes_in_two_clusters\nwrite /keep k\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    root_ent, total, fatsz = struct.unpack_from("<H", raw, 17)[0], struct.unpack_from("<I", raw, 32)[0], \
+        struct.unpack_from("<H", raw, 22)[0]
+    data_sectors = total - resv - nfats * fatsz - root_ent * 32 // bps
+    last = data_sectors // spc + 1                                   # clusters 2 .. last
+    assert (last + 2) * 2 <= fatsz * bps                             # the entry past it is in the FAT's tail
+    at = raw.index(b"F          ")
+    old = struct.unpack_from("<H", raw, at + 26)[0]
+    struct.pack_into("<H", raw, at + 26, last - 1)
+    struct.pack_into("<I", raw, at + 28, 4096)
+    for i in range(nfats):
+        fat_at = (resv + i * fatsz) * bps
+        struct.pack_into("<H", raw, fat_at + 2 * old, 0)             # its old cluster: free
+        struct.pack_into("<HHH", raw, fat_at + 2 * (last - 1), last, last + 1, 0xFFFF)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstatfs\n!EIO unlink /f\nstatfs\ncat /keep\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + 2, r.stdout                          # last - 1 and last, not the tail entry
