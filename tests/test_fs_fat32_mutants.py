@@ -562,3 +562,55 @@ def test_fat_chain_running_off_the_volume_is_an_error_when_freed(tmp_path):
     r = fat.run(image, "mount\nstatfs\n!EIO unlink /f\nstatfs\ncat /keep\nunmount\n")
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
     assert free[1] == free[0] + 2, r.stdout                          # last - 1 and last, not the tail entry
+
+
+def broken_chain_image(tmp_path, what, how):
+    """A FAT16 image (512-byte clusters) with /f (4 clusters) and /d (a directory of
+    30 long names: 6 clusters), then `what`'s chain broken after its second cluster
+    (how: 'free' -> entry 0, 'reserved' -> entry 1, 'range' -> 0xFFF0, 'past' ->
+    the first number past the last cluster, on a device 1 MiB larger than the
+    volume, so that cluster's bytes could be read) or, for 'size', /f's size
+    made larger than its chain."""
+    import struct
+    image = fat.mkfs(tmp_path / "b.img", 16, 20, 1)
+    fat.run(image, "mount\nfill /f 2048 1\nmkdir /d\nmkfiles /d 30 a_long_file_name_\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<H", raw, 22)[0]
+    root_ent, total = struct.unpack_from("<HH", raw, 17)
+    total = total or struct.unpack_from("<I", raw, 32)[0]
+    nclusters = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc
+    at = raw.index(b"F          " if what == "f" else b"D          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    if how == "size":
+        struct.pack_into("<I", raw, at + 28, 4096)
+    for i in range(nfats):
+        fat_at = (resv + i * fatsz) * bps
+        second = struct.unpack_from("<H", raw, fat_at + 2 * first)[0]
+        value = {"free": 0, "reserved": 1, "range": 0xFFF0, "past": nclusters + 2, "size": None}[how]
+        if value is not None:
+            struct.pack_into("<H", raw, fat_at + 2 * second, value)
+    image.write_bytes(bytes(raw) + (bytes(1 << 20) if how == "past" else b""))
+    return image
+
+
+@pytest.mark.parametrize("how", ["free", "reserved", "range", "past"])
+def test_fat_broken_directory_chain_is_eio(tmp_path, how):
+    """A directory whose cluster chain is broken after its second cluster (a
+    free or reserved entry, or a cluster number past the volume: FAT spec,
+    valid links are 2 .. count + 1) is an error when a walk reaches the break
+    -- listing it, looking up a name past the break -- not a shorter
+    directory; names before the break are still found."""
+    image = broken_chain_image(tmp_path, "d", how)
+    r = fat.run(image, "mount\ncat /d/a_long_file_name_0\n!EIO ls /d\n!EIO stat /d/a_long_file_name_29\n"
+                       "!EIO stat /d/no_such_name\nunmount\n")
+    assert "a_long_file_name_0\n" in r.stdout
+
+
+@pytest.mark.parametrize("how", ["free", "size"])
+def test_fat_file_shorter_than_its_size_is_eio(tmp_path, how):
+    """A file whose chain ends (or breaks) before its size is covered: reading
+    the part past the chain is EIO, never some other cluster's bytes."""
+    image = broken_chain_image(tmp_path, "f", how)
+    r = fat.run(image, f"mount\n!EIO check /f 2048 1\nunmount\n")
+    assert "differs" not in r.stdout, r.stdout
