@@ -619,3 +619,24 @@ def test_fat_file_shorter_than_its_size_is_eio(tmp_path, how):
     image = broken_chain_image(tmp_path, "f", how)
     r = fat.run(image, f"mount\n!EIO check /f 2048 1\nunmount\n")
     assert "differs" not in r.stdout, r.stdout
+
+
+def test_fat_growing_at_the_last_cluster_wraps_to_the_first(tmp_path):
+    """A file growing by several clusters at once (truncate) from the volume's
+    last free cluster takes that one and continues at the first free clusters
+    from cluster 2 on -- never the FAT's unused tail past the last cluster
+    (FAT spec: clusters 2 .. count + 1)."""
+    import struct
+    image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)       # 40609 clusters of 512 bytes: 2 .. 40610
+    fat.run(image, f"mount\nfill /a1 5120 1\nfill /a2 {(40609 - 13) * 512} 2\nunlink /a1\nwrite /c x\n"
+                   "truncate /c 3072\nunmount\n")
+    raw = image.read_bytes()
+    bps, _, resv, _ = struct.unpack_from("<HBHB", raw, 11)
+    fat0 = resv * bps
+    c, chain = struct.unpack_from("<H", raw, raw.index(b"C          ") + 26)[0], []
+    while c < 0xFFF8 and len(chain) < 10:
+        chain.append(c)
+        c = struct.unpack_from("<H", raw, fat0 + 2 * c)[0]
+    assert chain == [40609, 40610, 2, 3, 4, 5], chain           # /a1 had 3 .. 12, /a2 13 .. 40608
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out")["/c"] == b"x" + bytes(3071)
