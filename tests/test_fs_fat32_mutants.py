@@ -640,3 +640,18 @@ def test_fat_growing_at_the_last_cluster_wraps_to_the_first(tmp_path):
     assert chain == [40609, 40610, 2, 3, 4, 5], chain           # /a1 had 3 .. 12, /a2 13 .. 40608
     fat.fsck_clean(image)
     assert fat.extract(image, tmp_path / "out")["/c"] == b"x" + bytes(3071)
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_size_change_in_a_later_mount_reaches_the_disk(tmp_path, layout):
+    """A file's directory entry (size, first cluster, time) is written back
+    when only the file changed: appended to, truncated, or given its first
+    cluster in a later mount, with nothing else in that directory block
+    changed, its new entry is on disk after unmount (mtools reads it)."""
+    image = fat.layout_image(tmp_path, layout)
+    fat.run(image, "mount\nmkdir /d\nwrite /d/grow abc\nwrite /d/shrink 0123456789\nwrite /d/empty \nunmount\n")
+    for script in ["append /d/grow defg", "truncate /d/shrink 4", "append /d/empty xy"]:
+        fat.run(image, f"mount\n{script}\nunmount\n")
+    seen = fat.extract(image, tmp_path / "out")
+    assert (seen["/d/grow"], seen["/d/shrink"], seen["/d/empty"]) == (b"abcdefg", b"0123", b"xy"), seen
+    fat.fsck_clean(image)
