@@ -114,6 +114,35 @@ unmount
 """
 
 
+def alloc_failure_sweep(plugins, image, script, allocations=40):
+    """Run `script` once for each of its first `allocations` kmalloc calls, that
+    one failing (the harness's --fail-alloc): every run must end in errors or
+    success, never a crash or a sanitizer report, and the plugin's own
+    allocations (the mount's state: the first ones after the buffer cache's)
+    must come back as ENOMEM."""
+    pristine = image.read_bytes()
+    outcomes = set()
+    for n in range(1, allocations + 1):
+        image.write_bytes(pristine)
+        result = run_fs_script(plugins, image, script, fail_alloc=n, timeout=60)
+        out = result.stdout + result.stderr
+        assert result.returncode in (0, 1), f"allocation {n}: status {result.returncode}\n{out[-3000:]}"
+        assert "Sanitizer" not in out and "runtime error" not in out, f"allocation {n}\n{out[-3000:]}"
+        outcomes.update(re.findall(r"^mount: error (\w+)", result.stdout, re.M))
+    assert "ENOMEM" in outcomes, outcomes
+
+
+ALLOC_SCRIPT = "mount\nmkdir /d\nwrite /d/a hello\nls /d\ncat /d/a\nrename /d/a /b\nunlink /b\nrmdir /d\nunmount\n"
+
+
+def test_ext2_allocation_failures_never_crash(tmp_path):
+    """Any one failed kernel allocation (the mount's state, its group
+    descriptors, a vnode's) is an error (ENOMEM, or the error of the operation
+    that needed it), never a crash."""
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    alloc_failure_sweep([e2.filesystem_plugin("ext2")], image, ALLOC_SCRIPT)
+
+
 def test_ext2_io_errors_never_crash(tmp_path):
     """A failed read or write of any one request, anywhere in mount, lookups,
     allocation, truncation, sync and unmount, comes back as an error."""

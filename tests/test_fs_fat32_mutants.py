@@ -16,7 +16,7 @@ import pytest
 from . import test_fs_ext2 as e2
 from . import test_fs_fat32 as fat
 from vmm.harness.fs import pattern, run_fs_script
-from .test_fs_ext2_mutants import IO_SCRIPT, io_error_sweep, statfs_counts
+from .test_fs_ext2_mutants import ALLOC_SCRIPT, IO_SCRIPT, alloc_failure_sweep, io_error_sweep, statfs_counts
 
 FSCK_FAT_SUMMARY = re.compile(r": (\d+) files, (\d+)/(\d+) clusters")
 
@@ -80,6 +80,14 @@ def fat_raw(image, script: bytes, **env):
                        env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin", **env})
     assert b"Sanitizer" not in r.stdout + r.stderr and b"runtime error" not in r.stdout + r.stderr, r.stderr
     return r
+
+
+@pytest.mark.parametrize("bits", [32, 16])
+def test_fat_allocation_failures_never_crash(tmp_path, bits):
+    """Any one failed kernel allocation (the mount's state, a vnode's) is an
+    error (ENOMEM, or the error of the operation that needed it), never a crash."""
+    image = fat.mkfs(tmp_path / "f.img", bits, 34 if bits == 32 else 20, 1)
+    alloc_failure_sweep([fat.filesystem_plugin("fat32")], image, ALLOC_SCRIPT)
 
 
 def test_fat_long_names_outside_the_bmp(tmp_path):

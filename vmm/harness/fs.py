@@ -103,11 +103,12 @@ def filesystem_plugin(name: str):
 
 
 def run_fs_script(plugins, image: Path, script: str, readonly: bool = False, fail_request: int = 0,
-                  timeout: float = 600, sanitize: bool = True) -> subprocess.CompletedProcess:
+                  timeout: float = 600, sanitize: bool = True, fail_alloc: int = 0) -> subprocess.CompletedProcess:
     """Run a script (its text) against `image`; the CompletedProcess has stdout/stderr/returncode."""
     exe = build_fs_harness(plugins, sanitize)
     args = [str(exe)] + (["--readonly"] if readonly else []) + \
-        (["--fail-request", str(fail_request)] if fail_request else []) + [str(image), "-"]
+        (["--fail-request", str(fail_request)] if fail_request else []) + \
+        (["--fail-alloc", str(fail_alloc)] if fail_alloc else []) + [str(image), "-"]
     env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=98", "PATH": "/usr/bin:/bin"}
     return subprocess.run(args, input=script, capture_output=True, text=True, timeout=timeout, env=env)
