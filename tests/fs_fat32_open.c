@@ -100,6 +100,9 @@ int main(int argc, char **argv)
     CHECK(ops->stat(x, &st) == 0 && st.ino == x->ino);
     CHECK(put_text(x, 5, "!") == 1);
     CHECK(again && same_text(again, "moved!"));
+    /* A write of nothing is 0 and changes nothing, also past the end (no hole). */
+    CHECK(ops->write(x, 6, "", 0) == 0 && ops->write(x, 100000, "", 0) == 0);
+    CHECK(ops->stat(x, &st) == 0 && st.size == 6);
     if (again)
         vnode_put(again);
     CHECK(look(d1, "x") == NULL);

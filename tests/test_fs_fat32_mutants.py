@@ -663,3 +663,60 @@ def test_fat_size_change_in_a_later_mount_reaches_the_disk(tmp_path, layout):
     seen = fat.extract(image, tmp_path / "out")
     assert (seen["/d/grow"], seen["/d/shrink"], seen["/d/empty"]) == (b"abcdefg", b"0123", b"xy"), seen
     fat.fsck_clean(image)
+
+
+def test_fat32_fsinfo_written_back_exactly(tmp_path):
+    """FSInfo (FAT32 spec): after files are written and the volume unmounted,
+    FSI_Free_Count (offset 488) is the free cluster count and FSI_Nxt_Free
+    (492) the last cluster allocated (where the next search starts, as
+    Linux keeps it); the three signatures and the reserved bytes around
+    them are untouched."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    before = image.read_bytes()
+    fat.run(image, "mount\nfill /a 5000 1\nmkdir /d\nfill /d/b 3000 2\nunmount\n")
+    raw = image.read_bytes()
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    at = raw.index(b"B          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+    fat0 = struct.unpack_from("<H", raw, 14)[0] * 512
+    c = first
+    while True:                                                 # /d/b is the last file written
+        nxt = struct.unpack_from("<I", raw, fat0 + 4 * c)[0] & 0x0FFFFFFF
+        if nxt >= 0x0FFFFFF8:
+            break
+        c = nxt
+    assert struct.unpack_from("<I", raw, fsinfo + 492)[0] == c
+    fat.fat_tables_consistent(image)                            # the free count
+    unchanged = [(0, 488), (496, 512)]
+    assert all(raw[fsinfo + a:fsinfo + b] == before[fsinfo + a:fsinfo + b] for a, b in unchanged)
+
+
+def test_fat_entry_with_a_first_cluster_out_of_range_is_eio(tmp_path):
+    """A directory entry whose first cluster is past the volume (or a
+    directory entry with none) is refused when the file is opened: EIO for
+    stat and cat, and the listing names it with its error."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /f data\nmkdir /d\nwrite /ok fine\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    struct.pack_into("<H", raw, raw.index(b"F          ") + 26, 0xFFF0)
+    struct.pack_into("<H", raw, raw.index(b"D          ") + 26, 0)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!EIO stat /f\n!EIO cat /f\n!EIO stat /d\n!EIO ls /d\ncat /ok\nls /\nunmount\n")
+    assert "f ? lookup:EIO\n" in r.stdout and "d ? lookup:EIO\n" in r.stdout and "fine" in r.stdout, r.stdout
+
+
+def test_fat_readonly_mount_refuses_every_change(tmp_path):
+    """On a read-only device the volume is mounted read-only and every change
+    is EROFS at once -- writing or appending to an existing file, truncating,
+    creating, removing, renaming -- and the image is left as it was."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /f data\nmkdir /d\nunmount\n")
+    before = image.read_bytes()
+    r = run_fs_script([fat.filesystem_plugin("fat32")], image,
+                      "mount\n!EROFS append /f more\n!EROFS pwrite /f 2 XY\n!EROFS truncate /f 1\n!EROFS write /new x\n"
+                      "!EROFS mkdir /e\n!EROFS unlink /f\n!EROFS rmdir /d\n!EROFS rename /f /g\ncat /f\nunmount\n",
+                      readonly=True)
+    assert r.returncode == 0 and "data" in r.stdout, r.stdout
+    assert image.read_bytes() == before
