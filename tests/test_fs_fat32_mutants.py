@@ -720,3 +720,13 @@ def test_fat_readonly_mount_refuses_every_change(tmp_path):
                       readonly=True)
     assert r.returncode == 0 and "data" in r.stdout, r.stdout
     assert image.read_bytes() == before
+
+
+def test_fat_rename_to_a_name_fat_cannot_store_is_refused(tmp_path):
+    """rename() checks the new name as create() does: characters FAT names
+    cannot hold (" * / : < > ? \\ |), a trailing dot (Windows would drop it):
+    EINVAL, and the file keeps its name."""
+    image = fat.layout_image(tmp_path, "fat16")
+    r = fat.run(image, "mount\nwrite /f data\n!EINVAL rename /f /bad:name\n!EINVAL rename /f /what?\n"
+                       "!EINVAL rename /f /trailing.\n!EINVAL write /x. y\nls /\nunmount\n")
+    assert r.stdout.count(" f ") == 1 and "\nf f 4\n" in r.stdout, r.stdout
