@@ -1,7 +1,7 @@
 """The ext2 plugin on fixed, repeatable workloads, judged by the host's own
 tools: the tests `python -m mutation fs` runs for every mutant of ext2.c
 (the random-seeded workloads of test_fs_ext2.py are too long and not
-repeatable for that). The broad workloads come first, since the mutation
+repeatable for that). A compile-time check and the broad workloads come first, since the mutation
 run stops at the first failure.
 
 ext2 runs on small block groups (mke2fs -g), so the group arithmetic of the
@@ -37,6 +37,20 @@ def statfs_counts(stdout):
     """The last statfs line: (blocks, free, files, files_free)."""
     bs, blocks, free, files, ffree = map(int, STATFS.findall(stdout)[-1])
     return blocks, free, files, ffree
+
+
+# A compile-time check first: the quickest to fail.
+def test_ext2_functions_all_return_a_value():
+    """Every path of a non-void function returns a value (falling off the end is
+    undefined behaviour in C, whatever a given build happens to return):
+    the plugin compiles with -Werror=return-type."""
+    from vmm.harness import fs as harness
+    plugin = e2.filesystem_plugin("ext2")
+    for src in plugin.sources:
+        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
+                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
 
 
 # ------------------------------------------------------------------ workloads first
@@ -476,16 +490,3 @@ def test_ext2_sparse_files_read_back_exactly(tmp_path):
     for name, data in want.items():
         assert (tmp_path / name[1:]).read_bytes() == data, name
     e2.fsck_clean(image)
-
-
-def test_ext2_functions_all_return_a_value():
-    """Every path of a non-void function returns a value (falling off the end is
-    undefined behaviour in C, whatever a given build happens to return):
-    the plugin compiles with -Werror=return-type."""
-    from vmm.harness import fs as harness
-    plugin = e2.filesystem_plugin("ext2")
-    for src in plugin.sources:
-        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
-                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr

@@ -2,7 +2,7 @@
 the host's own tools (fsck.fat, mtools, the FAT copies, FSInfo): the tests
 `python -m mutation fs` runs for every mutant of fat_table.c, fat_dir.c and
 fat_ops.c (the random-seeded workloads of test_fs_fat32.py are too long and
-not repeatable for that). The broad workloads come first, since the
+not repeatable for that). A compile-time check and the broad workloads come first, since the
 mutation run stops at the first failure.
 """
 
@@ -27,6 +27,20 @@ def fat_counts(image):
     r = subprocess.run(["fsck.fat", "-n", str(image)], capture_output=True, text=True)
     _, used, total = map(int, FSCK_FAT_SUMMARY.search(r.stdout).groups())
     return total, total - used
+
+
+# A compile-time check first: the quickest to fail.
+def test_fat_functions_all_return_a_value():
+    """Every path of a non-void function returns a value (falling off the end is
+    undefined behaviour in C, whatever a given build happens to return):
+    the plugin compiles with -Werror=return-type."""
+    from vmm.harness import fs as harness
+    plugin = fat.filesystem_plugin("fat32")
+    for src in plugin.sources:
+        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
+                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("layout,seed", [("fat32-512", 16), ("fat16", 17), ("fat32-4k", 18)])
@@ -348,18 +362,6 @@ def test_fat_rename_onto_its_own_name_changes_nothing(tmp_path, layout):
     assert after.index(b"README  TXT") % 512 == 0
     fat.fsck_clean(image)
 
-
-def test_fat_functions_all_return_a_value():
-    """Every path of a non-void function returns a value (falling off the end is
-    undefined behaviour in C, whatever a given build happens to return):
-    the plugin compiles with -Werror=return-type."""
-    from vmm.harness import fs as harness
-    plugin = fat.filesystem_plugin("fat32")
-    for src in plugin.sources:
-        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
-                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
 
 
 def root_entries(image):
