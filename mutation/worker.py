@@ -52,8 +52,12 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int, 
             os.dup2(devnull, 2)
             os.setpgid(0, 0)
             import pytest
-            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts="],
-                               plugins=[_FirstFailure(first)])
+            # --basetemp: pytest empties it at the start of each run; its default, a new
+            # /tmp/pytest-of-USER/pytest-N per run, is never cleaned up after a child that
+            # ends with os._exit (its lock file stays), and a filesystem test's images
+            # take about a GiB a run.
+            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
+                                "--basetemp", str(copy / ".pytest-tmp")], plugins=[_FirstFailure(first)])
             os._exit(int(code))
         except BaseException:
             os._exit(99)
