@@ -157,6 +157,17 @@ int main(int argc, char **argv)
         seen++;
     }
     CHECK(r == 0 && seen == 41);
+    /* Each entry's type is its kind (directories in the root, files). */
+    int dirs = 0;
+    cookie = 0;
+    while ((r = ops->readdir(root, &cookie, &e)) == 1) {
+        struct vnode *v = look(root, e.name);
+        CHECK(v && e.type == (S_ISDIR(v->mode) ? S_IFDIR : S_IFREG));
+        dirs += e.type == S_IFDIR;
+        if (v)
+            vnode_put(v);
+    }
+    CHECK(r == 0 && dirs >= 2);
 
     if (x)
         vnode_put(x);
