@@ -732,3 +732,17 @@ def test_fat_rename_to_a_name_fat_cannot_store_is_refused(tmp_path):
     r = fat.run(image, "mount\nwrite /f data\n!EINVAL rename /f /bad:name\n!EINVAL rename /f /what?\n"
                        "!EINVAL rename /f /trailing.\n!EINVAL write /x. y\nls /\nunmount\n")
     assert r.stdout.count(" f ") == 1 and "\nf f 4\n" in r.stdout, r.stdout
+
+
+def test_fat_long_name_only_characters_become_underscores_in_the_83_name(tmp_path):
+    """+ , ; = [ ] may stand in long names but not in 8.3 names (FAT spec): in
+    the 8.3 name made for such a name each becomes '_', and the name gets a
+    ~N tail (N the smallest unused) and a long name keeping it exact."""
+    image = fat.layout_image(tmp_path, "fat16")
+    chars = "+,;=[]"
+    fat.run(image, "mount\n" + "".join(f"write /X{c}Y.TXT {i}\n" for i, c in enumerate(chars)) + "unmount\n")
+    shorts = [name for name, attr in root_entries(image) if attr != 0x0F]
+    assert shorts == [f"X_Y~{i + 1}   TXT".encode() for i in range(len(chars))], shorts
+    r = fat.run(image, "mount\nls /\nunmount\n")
+    assert all(f"X{c}Y.TXT f 1\n" in r.stdout for c in chars), r.stdout
+    fat.fsck_clean(image)
