@@ -490,3 +490,17 @@ def test_ext2_sparse_files_read_back_exactly(tmp_path):
     for name, data in want.items():
         assert (tmp_path / name[1:]).read_bytes() == data, name
     e2.fsck_clean(image)
+
+
+def test_ext2_times_past_2106_are_clamped(tmp_path):
+    """ext2 keeps times in 32-bit seconds: a clock at or past 2^32 s (in 2106)
+    is stored as 2^32 - 1, the last time ext2 can hold, never wrapped to 1970."""
+    from vmm.harness.fs import build_fs_harness
+    exe = build_fs_harness([e2.filesystem_plugin("ext2")])
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    for now, want in [(2**32 - 1, 2**32 - 1), (2**32, 2**32 - 1), (2**40, 2**32 - 1)]:
+        r = subprocess.run([str(exe), str(image), "-"], input=f"mount\nwrite /t{now} x\nmtime /t{now}\nunmount\n",
+                           capture_output=True, text=True, timeout=60,
+                           env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin",
+                                "PYOS_HARNESS_TIME": str(now)})
+        assert r.returncode == 0 and f"mtime={want}\n" in r.stdout, (now, r.stdout + r.stderr)
