@@ -10,7 +10,11 @@ judged by booting a VM per mutant, which costs seconds each: budget it.
 `tests` are pytest arguments (run in a forked pytest with -x; a `*` is
 expanded, so tests/test_pic8259*.py takes a device's new test files too); `command`
 (instead) is an argv run in the copy of the tree, the mutant killed when it
-exits non-zero.
+exits non-zero. `file_tests` (optional) gives some of the area's files tests
+of their own (e.g. a mutant of one filesystem plugin is not judged by the
+other plugin's tests, which cannot see it); the rest use `tests`. With -x,
+the order of the tests is the order they run in: the quick ones that catch
+the most mutants go first.
 """
 
 from __future__ import annotations
@@ -27,12 +31,28 @@ class Area:
     what: str = ""
     vm: bool = False                   # each mutant boots VMs: slow, sample it
     timeout_floor: float = 20.0        # seconds; a mutant's test run gets max(floor, 4 x the clean run)
+    file_tests: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+
+    def tests_for(self, path: str) -> tuple[str, ...]:
+        """The tests that judge a mutant of `path` (a repository-relative file)."""
+        return self.file_tests.get(path, self.tests)
 
 
 def _harness(k: str) -> tuple[str, ...]:
     """The host-harness self-test of one plugin combination (k: its test id, e.g. buddy-slab-direct)."""
     return ("tests/test_memory.py", "-k", f"host_harness and {k}")
 
+
+EXT2 = "plugins/fs_ext2/ext2.c"
+FAT = ("plugins/fs_fat32/fat_table.c", "plugins/fs_fat32/fat_dir.c", "plugins/fs_fat32/fat_ops.c")
+# Fixed workloads and quick checks first; the whole-disk tests last.
+_EXT2_TESTS = ("tests/test_fs_ext2_mutants.py", "tests/test_fs_ext2.py", "-k",
+               "fs_ext2_mutants or errors_of_the_namespace or unlinked_while_open or triple_indirect or "
+               "not_ext2 or incompatible_feature or past_the_inode_table or nonsense_rec_len or full_disk")
+_FAT_TESTS = ("tests/test_fs_fat32_mutants.py", "tests/test_fs_fat32.py::test_short_names_unique_and_long_names_exact",
+              "tests/test_fs_fat32.py::test_not_fat_is_einval",
+              "tests/test_fs_fat32.py::test_open_files_unlinked_renamed_and_removed",
+              "tests/test_fs_fat32.py::test_full_disk_gives_enospc_and_stays_clean")
 
 AREAS: dict[str, Area] = {a.name: a for a in [
     # -- Python device models and the run loop ---------------------------------------------
@@ -67,13 +87,8 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          what="direct-map paging (host harness)"),
     Area("recursive", ("plugins/paging_recursive/recursive.c",), _harness("buddy-slab-recursive"),
          what="recursive paging (host harness)"),
-    Area("fs", ("plugins/fs_ext2/ext2.c", "plugins/fs_fat32/fat_table.c", "plugins/fs_fat32/fat_dir.c",
-                "plugins/fs_fat32/fat_ops.c"),
-         ("tests/test_fs_mutants.py", "tests/test_fs_harness.py", "tests/test_fs_ext2.py", "tests/test_fs_fat32.py",
-          "-k", "fs_mutants or runs_operations or unexpected_errors or device_errors or write_back or "
-          "errors_of_the_namespace or unlinked_while_open or triple_indirect or short_names or open_files_unlinked "
-          "or not_fat or full_disk or not_ext2 or incompatible_feature or past_the_inode_table or nonsense_rec_len"),
-         what="filesystem plugins (host harness)"),
+    Area("fs", (EXT2, *FAT), file_tests={EXT2: _EXT2_TESTS, **{f: _FAT_TESTS for f in FAT}},
+         what="filesystem plugins (host harness; each plugin's mutants by its own tests)"),
     # -- the kernel's user-pointer checks: in-guest usertests, one VM boot per mutant ----------
     Area("usercopy", ("guest_kernel/kernel/vm.c::vm_user_range",
                       "guest_kernel/kernel/syscall.c::user_range_ok,user_range_readable,user_string,io_file"),
@@ -82,7 +97,7 @@ AREAS: dict[str, Area] = {a.name: a for a in [
          what="kernel user-pointer checks (native test first, then a VM boot if it passes)"),
     Area("sysfile", ("guest_kernel/kernel/sys_file.c",),
          ("tests/test_usercopy.py", "tests/test_fs.py", "-k", "usercopy or (error_cases and ext2) or "
-          "(two_disks and ext2) or (guest_writes_a_tree and ext2)"),
+          "(two_disks and ext2) or third_disk or (guest_writes_a_tree and ext2)"),
          vm=True, timeout_floor=300,
          what="file system calls: argument checks (usertests) and their work (fstest on ext2), VM boots"),
 ]}

@@ -53,6 +53,7 @@ class Mutant:
     status: str = "untested"   # killed, survived, equivalent, timeout, invalid, untested
     seconds: float = 0.0
     reason: str = ""
+    killed_by: str = ""        # the first test that failed (pytest areas)
 
     occurrence: int = 0   # the same line text and mutation earlier in the file (reset() and ICW1 alike)
 
@@ -227,19 +228,31 @@ def run(args) -> int:
                 mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
                                  key=lambda m: (m.path, m.line))
             print(f"== {name}: {area.what}: {len(mutants)} mutants", flush=True)
-            tests = args.tests.split() if args.tests else None
-            clean = slots[0].run(_job(area, None, None, 1800, tests))
-            if clean["how"] != "exit" or clean["code"] != 0:
-                print(f"   the area's tests fail on the unmutated code (status {clean['code']}): "
-                      f"fix them first; nothing judged", flush=True)
-                broken = True
-                continue
-            timeout = max(area.timeout_floor, 4 * clean["seconds"])
-            print(f"   clean run {clean['seconds']:.1f} s; a mutant's run is stopped after {timeout:.0f} s", flush=True)
+            override = tuple(args.tests.split()) if args.tests else None
             for m in mutants:
                 if m.id in known_equivalent:
                     m.status, m.reason = "equivalent", known_equivalent[m.id]
             todo = [m for m in mutants if m.status == "untested"]
+            # The clean run of each set of tests the mutants need (one per file with tests of its own):
+            # they must pass on the unmutated code, and 4x their time stops a mutant's run.
+            test_sets = {}
+            for m in todo or mutants[:1]:
+                test_sets.setdefault(override or area.tests_for(m.path), []).append(m.path)
+            timeouts, failing = {}, False
+            for tests, paths in test_sets.items():
+                clean = slots[0].run(_job(area, None, None, 1800, tests))
+                files = ", ".join(sorted({Path(p).name for p in paths}))
+                if clean["how"] != "exit" or clean["code"] != 0:
+                    print(f"   the tests of {files} fail on the unmutated code (status {clean['code']}"
+                          f"{', first failure ' + clean['failed'] if clean.get('failed') else ''}): "
+                          f"fix them first; nothing judged", flush=True)
+                    broken = failing = True
+                    break
+                timeouts[tests] = max(area.timeout_floor, 4 * clean["seconds"])
+                print(f"   clean run {clean['seconds']:.1f} s ({files}); a mutant's run is stopped after "
+                      f"{timeouts[tests]:.0f} s", flush=True)
+            if failing:
+                continue
             lock = threading.Lock()
 
             def work(slot):
@@ -255,12 +268,16 @@ def run(args) -> int:
                     if m.path.endswith(".c") and same_machine_code(m.path, m.original, m.source):
                         m.status, m.reason = "equivalent", SAME_CODE
                         continue
-                    r = slot.run(_job(area, m.path, m.source, timeout, tests))
+                    tests = override or area.tests_for(m.path)
+                    r = slot.run(_job(area, m.path, m.source, timeouts[tests], tests))
                     m.seconds = r["seconds"]
                     m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0 else "killed")
+                    m.killed_by = r.get("failed", "") if m.status == "killed" else ""
                     if m.status == "survived" or args.verbose:
                         with lock:
-                            print(f"   {m.status:9} {m.id} {m.path}:{m.line}: {m.description}", flush=True)
+                            by = f" by {m.killed_by}" if m.killed_by else ""
+                            print(f"   {m.status:9} {m.id} {m.path}:{m.line}: {m.description} "
+                                  f"({m.seconds:.1f} s{by})", flush=True)
                             if args.show and m.status == "survived":
                                 print("      " + m.diff().replace("\n", "\n      "), flush=True)
 
@@ -333,8 +350,15 @@ def main(argv=None) -> int:
         p.error("--jobs and --budget must be positive")
     if args.list_areas:
         for a in AREAS.values():
-            judge = " ".join(a.command or a.tests)
-            print(f"{a.name:9} {a.what}\n          files: {' '.join(a.files)}\n          tests: {judge}")
+            print(f"{a.name:9} {a.what}")
+            if a.command or a.tests:
+                print(f"          files: {' '.join(a.files)}\n          tests: {' '.join(a.command or a.tests)}")
+            shared = {}
+            for f in a.files:
+                if f in a.file_tests:
+                    shared.setdefault(a.file_tests[f], []).append(f)
+            for tests, files in shared.items():
+                print(f"          files: {' '.join(files)}\n          tests: {' '.join(tests)}")
         return 0
     if args.list:
         try:

@@ -29,7 +29,21 @@ def _preload():
             pass
 
 
-def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
+class _FirstFailure:
+    """A pytest plugin: writes the id of the first test that fails (the one -x stops at) to a file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed and not self.path.exists():
+            self.path.write_text(report.nodeid)
+
+
+def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int, str]:
+    """(how, exit code, the first failing test's id or "")."""
+    first = copy / ".mutation-first-failure"
+    first.unlink(missing_ok=True)
     pid = os.fork()
     if pid == 0:  # child: the tests, quietly
         try:
@@ -38,12 +52,12 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
             os.dup2(devnull, 2)
             os.setpgid(0, 0)
             import pytest
-            # One temporary directory per slot, emptied by pytest at each start and
-            # removed with the run's scratch copy: not a new /tmp/pytest-of-USER/
-            # pytest-N per mutant (thousands of them filled a disk).
-            basetemp = f"--basetemp={copy.parent / (copy.name + '-pytest-tmp')}"
-            code = pytest.main([*args, "-x", "-q", basetemp, "-p", "no:cacheprovider", "-p", "no:randomly",
-                                "-o", "addopts="])
+            # --basetemp: pytest empties it at the start of each run; its default, a new
+            # /tmp/pytest-of-USER/pytest-N per run, is never cleaned up after a child that
+            # ends with os._exit (its lock file stays), and a filesystem test's images
+            # take about a GiB a run.
+            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
+                                "--basetemp", str(copy / ".pytest-tmp")], plugins=[_FirstFailure(first)])
             os._exit(int(code))
         except BaseException:
             os._exit(99)
@@ -51,7 +65,8 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return "exit", os.waitstatus_to_exitcode(status)
+            failed = first.read_text() if first.exists() else ""
+            return "exit", os.waitstatus_to_exitcode(status), failed
         if time.monotonic() > deadline:
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
@@ -60,7 +75,7 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int]:
                     pass
                 time.sleep(0.5)
             os.waitpid(pid, 0)
-            return "timeout", -1
+            return "timeout", -1, ""
         time.sleep(0.02)
 
 
@@ -88,13 +103,14 @@ def main(copy: str) -> int:
                 path.write_text(job["source"])
             if job["kind"] == "pytest":  # "tests/test_pic8259*.py": every test file of that device
                 args = [a for arg in job["args"] for a in (sorted(glob.glob(arg)) if "*" in arg else [arg])]
-                how, code = _run_pytest(copy, args, job["timeout"])
+                how, code, failed = _run_pytest(copy, args, job["timeout"])
             else:
-                how, code = _run_command(copy, job["args"], job["timeout"])
+                (how, code), failed = _run_command(copy, job["args"], job["timeout"]), ""
         finally:
             if path:
                 path.write_bytes(original)
-        print(json.dumps({"how": how, "code": code, "seconds": round(time.monotonic() - start, 2)}), flush=True)
+        print(json.dumps({"how": how, "code": code, "seconds": round(time.monotonic() - start, 2), "failed": failed}),
+              flush=True)
     return 0
 
 

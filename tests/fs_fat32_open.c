@@ -100,6 +100,9 @@ int main(int argc, char **argv)
     CHECK(ops->stat(x, &st) == 0 && st.ino == x->ino);
     CHECK(put_text(x, 5, "!") == 1);
     CHECK(again && same_text(again, "moved!"));
+    /* A write of nothing is 0 and changes nothing, also past the end (no hole). */
+    CHECK(ops->write(x, 6, "", 0) == 0 && ops->write(x, 100000, "", 0) == 0);
+    CHECK(ops->stat(x, &st) == 0 && st.size == 6);
     if (again)
         vnode_put(again);
     CHECK(look(d1, "x") == NULL);
@@ -154,15 +157,59 @@ int main(int argc, char **argv)
         seen++;
     }
     CHECK(r == 0 && seen == 41);
+    /* Each entry's type is its kind (directories in the root, files). */
+    int dirs = 0;
+    cookie = 0;
+    while ((r = ops->readdir(root, &cookie, &e)) == 1) {
+        struct vnode *v = look(root, e.name);
+        CHECK(v && e.type == (S_ISDIR(v->mode) ? S_IFDIR : S_IFREG));
+        dirs += e.type == S_IFDIR;
+        if (v)
+            vnode_put(v);
+    }
+    CHECK(r == 0 && dirs >= 2);
 
     if (x)
         vnode_put(x);
     vnode_put(d1);
     vnode_put(d2);
-    ops->sync(&mnt);
+    /* A file kept open across a truncate and regrowth: the chain positions it
+     * cached (the latest and the one before) go with the clusters they named,
+     * so what is written after the truncate lands in the file's new clusters,
+     * never in a freed one (read back through a fresh vnode). */
+    struct vnode *t = make(root, "regrow", S_IFREG | 0644), *spacer = make(root, "spacer", S_IFREG | 0644);
+    CHECK(t && spacer && ops->stat(t, &st) == 0);
+    if (t && spacer) {
+        uint32_t cs = (uint32_t)st.blksize;
+        static char chunk[4096];
+        char got = 0;
+        for (int i = 0; i < 6; i++) {
+            memset(chunk, 'A' + i, cs);
+            CHECK(ops->write(t, (uint64_t)i * cs, chunk, cs) == cs);
+        }
+        CHECK(ops->read(t, 3ull * cs, &got, 1) == 1 && got == 'D');
+        CHECK(ops->read(t, 4ull * cs, &got, 1) == 1 && got == 'E');
+        CHECK(ops->truncate(t, 3ull * cs) == 0);
+        CHECK(ops->write(spacer, 0, chunk, cs) == cs);
+        memset(chunk, 'x', cs);
+        CHECK(ops->write(t, 3ull * cs, chunk, cs) == cs);
+        vnode_put(t);
+        t = look(root, "regrow");
+        CHECK(t && ops->read(t, 3ull * cs, &got, 1) == 1 && got == 'x');
+        CHECK(t && ops->read(t, 2ull * cs, &got, 1) == 1 && got == 'C');
+    }
+    if (t)
+        vnode_put(t);
+    if (spacer)
+        vnode_put(spacer);
+    CHECK(ops->unlink(root, "regrow", 6) == 0 && ops->unlink(root, "spacer", 6) == 0);
+
+    /* sync and unmount: 0 on success (fs.h), also when nothing is left to write */
+    CHECK(ops->sync(&mnt) == 0);
     blk_sync(mnt.dev);
+    CHECK(ops->sync(&mnt) == 0);
     vnode_put(root);
-    ops->unmount(&mnt);
+    CHECK(ops->unmount(&mnt) == 0);
     blk_sync(mnt.dev);
     if (!failures)
         printf("ok\n");

@@ -344,8 +344,11 @@ def test_short_names_unique_and_long_names_exact(tmp_path):
 
 @pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
 def test_full_disk_gives_enospc_and_stays_clean(tmp_path, layout):
+    """Each FAT type's smallest volume for its cluster size: FAT32 needs 65525
+    clusters (34 MiB of 512-byte ones); FAT16 with 2 KiB clusters (mkfs.fat's
+    choice at 20 MiB) from 4085 clusters: 9 MiB gives 4589, a FAT of three blocks."""
     bits, _, spc = LAYOUTS[layout]
-    image = mkfs(tmp_path / "small.img", bits, 34 if bits == 32 else 20, spc)
+    image = mkfs(tmp_path / "small.img", bits, 34, spc) if bits == 32 else mkfs(tmp_path / "small.img", 16, 9, 4)
     r = run(image, "mount\nstatfs\nmkdir /d\nwrite /d/keep kept\n!ENOSPC fill /big 60000000 3\n"
                    "!ENOSPC mkdir /nospace\nappend /d/keep more\nstat /big\n"
                    "!ENOSPC truncate /d/keep 9000000\ncat /d/keep\nstatfs\nunmount\n")
@@ -454,15 +457,17 @@ def test_corrupted_images_never_crash_or_hang(tmp_path, bits):
 # ------------------------------------------------------- files kept open (C)
 
 def build_open_test(tmp_path: Path) -> Path:
-    """tests/fs_fat32_open.c linked like the harness: plugin + block.c + vnode.c + the host environment."""
+    """tests/fs_fat32_open.c linked like the harness: plugin + block.c + vnode.c + the host environment
+    (each unit's object from the harness's build cache)."""
     from vmm.harness import fs as harness
     plugin = filesystem_plugin("fat32")
     exe = tmp_path / "fs_fat32_open"
-    sources = [Path(__file__).with_name("fs_fat32_open.c"), *harness.SOURCES[1:], *plugin.sources]
     flags = harness.CFLAGS + (harness.SANITIZE if harness._sanitizers_work("gcc") else [])
     includes = [harness.GUEST_INCLUDE, *plugin.include_dirs]
-    subprocess.run(["gcc", *flags, *(f"-I{d}" for d in includes), "-o", str(exe), *map(str, sources)],
-                   check=True, capture_output=True, text=True)
+    objects = [harness.compile_object("gcc", flags, src, (), includes)
+               for src in [Path(__file__).with_name("fs_fat32_open.c"), *harness.SOURCES[1:]]]
+    objects += [harness.compile_object("gcc", flags, src, plugin.cflags, includes) for src in plugin.sources]
+    subprocess.run(["gcc", *flags, "-o", str(exe), *map(str, objects)], check=True, capture_output=True, text=True)
     return exe
 
 

@@ -95,6 +95,8 @@ struct fat_node {
     uint32_t size;
     uint64_t dirent_off;             /* its 8.3 entry (0: root or unlinked) */
     uint32_t c_idx, c_cl;            /* chain position cache (c_cl 0: empty) */
+    uint32_t p_idx, p_cl;            /* the position before its last move (p_cl 0: none): a name whose
+                                      * entries straddle two clusters is looked up one cluster back */
     uint32_t n_cl, last_cl;          /* chain length cache (valid if len_known) */
     int len_known;
 };

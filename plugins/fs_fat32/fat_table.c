@@ -236,11 +236,24 @@ int fat_free_chain(struct fat_fs *fs, uint32_t first)
     return fat_valid(fs, c) ? 0 : -EIO;
 }
 
+/* The node's chain position moves to (idx, cl); the one it leaves is kept as the previous one. */
+static void chain_move(struct fat_node *n, uint32_t idx, uint32_t cl)
+{
+    if (n->c_cl && n->c_idx != idx) {
+        n->p_idx = n->c_idx;
+        n->p_cl = n->c_cl;
+    }
+    n->c_idx = idx;
+    n->c_cl = cl;
+}
+
 /*
  * The idx-th cluster of n's chain: 0 with *cl; 1 when the chain is shorter
  * (*cl its last cluster, 0 if empty; the length is then cached); -EIO for a
- * broken chain. Starts from the node's cached position when it can, so a
- * sequential walk costs one FAT lookup per cluster.
+ * broken chain. Starts from the node's cached position (or the one before
+ * it) when it can, so a sequential walk costs one FAT lookup per cluster,
+ * and so does going back one cluster (a lookup of the name readdir just
+ * gave, whose long-name entries began in the cluster before its 8.3 entry).
  */
 int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *cl)
 {
@@ -258,6 +271,9 @@ int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *
     if (n->c_cl && n->c_idx <= idx) {
         i = n->c_idx;
         c = n->c_cl;
+    } else if (n->p_cl && n->p_idx <= idx) {
+        i = n->p_idx;
+        c = n->p_cl;
     }
     if (!fat_valid(fs, c))
         return -EIO;
@@ -270,8 +286,7 @@ int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *
             n->n_cl = i + 1;
             n->last_cl = c;
             n->len_known = 1;
-            n->c_idx = i;
-            n->c_cl = c;
+            chain_move(n, i, c);
             *cl = c;
             return 1;
         }
@@ -280,8 +295,7 @@ int fat_chain_at(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t *
         c = next;
         i++;
     }
-    n->c_idx = i;
-    n->c_cl = c;
+    chain_move(n, i, c);
     *cl = c;
     return 0;
 }
@@ -306,8 +320,7 @@ int fat_chain_run(struct fat_fs *fs, struct fat_node *n, uint32_t idx, uint32_t 
         k++;
     }
     fat_cur_done(&cur);
-    n->c_idx = idx + k - 1;
-    n->c_cl = c;
+    chain_move(n, idx + k - 1, c);
     *run = k;
     return 0;
 }
@@ -384,12 +397,13 @@ int fat_trim(struct fat_fs *fs, struct fat_node *n, uint32_t keep)
     int r;
     if (n->c_cl && n->c_idx >= keep)
         n->c_cl = 0;
+    if (n->p_cl && n->p_idx >= keep)
+        n->p_cl = 0;
     if (keep == 0) {
         uint32_t first = n->first;
         n->first = 0;
         n->n_cl = n->last_cl = 0;
         n->len_known = 1;
-        n->c_cl = 0;
         return first ? fat_free_chain(fs, first) : 0;
     }
     uint32_t cl, next;

@@ -16,7 +16,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from ..build.cache import cached_build, content_key
+from ..build.cache import cached_build, content_key, tool_version
 from ..errors import ConfigError, KernelError
 from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR
 
@@ -36,8 +36,32 @@ def _sanitizers_work(gcc: str) -> bool:
     return probe.returncode == 0
 
 
+def _headers(includes) -> list[Path]:
+    """Every header a unit may include: the guest's and the plugins' include folders (their own headers too)."""
+    return sorted({h for d in includes for h in Path(d).rglob("*.h")})
+
+
+def compile_object(gcc: str, flags, src: Path, extra=(), includes=()) -> Path:
+    """src compiled with these flags (cached by its content and every header it may include): the .o path.
+
+    One object per unit, so a changed plugin file (an edit, or a mutant under
+    `python -m mutation`) recompiles that file alone, not the harness and
+    the kernel's buffer and vnode caches with it."""
+    gcc = shutil.which(gcc) or gcc
+    argv = [gcc, *flags, *extra, *(f"-I{d}" for d in includes)]
+    key = content_key((argv, tool_version(gcc), src.name), [src, *_headers(includes)])
+
+    def build(staged: Path, scratch: Path, final: Path):
+        result = subprocess.run([*argv, "-c", str(src), "-o", str(staged / "unit.o")], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise KernelError(f"building the host fs harness: compiling {src} failed:\n{result.stderr.strip()}",
+                              "plugin code must only use what guest_kernel/include/pyos/fs_env.h offers")
+
+    return cached_build("fs_harness_obj", key, build) / "unit.o"
+
+
 def build_fs_harness(plugins, sanitize: bool = True) -> Path:
-    """The harness executable with these filesystem plugins linked in (cached)."""
+    """The harness executable with these filesystem plugins linked in (cached, and each unit's object too)."""
     from ..build.kernel import plugin_table_source
     gcc = shutil.which("gcc")
     if not gcc:
@@ -45,30 +69,22 @@ def build_fs_harness(plugins, sanitize: bool = True) -> Path:
     plugins = [p for p in plugins if p.subsystem == "filesystems"]
     flags = list(CFLAGS) + (SANITIZE if sanitize and _sanitizers_work(gcc) else [])
     includes = [GUEST_INCLUDE]
-    sources = list(SOURCES)
-    for plugin in plugins:
-        sources += list(plugin.sources)
-        includes += [d for d in plugin.include_dirs if d not in includes]
     table = plugin_table_source(plugins)
-    key = content_key((flags, WRAP, [str(d) for d in includes], table, [p.cflags for p in plugins]),
-                      [*sources, *sorted(GUEST_INCLUDE.rglob("*.h"))])
+    objects = [compile_object(gcc, flags, src, (), includes) for src in SOURCES]
+    objects += [compile_object(gcc, flags, src, p.cflags, [GUEST_INCLUDE, *p.include_dirs])
+                for p in plugins for src in p.sources]
+    key = content_key((flags, WRAP, table), objects)
 
     def build(staged: Path, scratch: Path, final: Path):
         (scratch / "fs_plugins.c").write_text(table)
-        objects = []
-        units = [(s, ()) for s in SOURCES] + [(s, p.cflags) for p in plugins for s in p.sources]
-        units.append((scratch / "fs_plugins.c", ()))
-        for i, (src, extra) in enumerate(units):
-            obj = scratch / f"{i:03d}_{src.stem}.o"
-            result = subprocess.run([gcc, *flags, *extra, *(f"-I{d}" for d in includes), "-c", str(src),
-                                     "-o", str(obj)], capture_output=True, text=True)
-            if result.returncode != 0:
-                raise KernelError(f"building the host fs harness: compiling {src} failed:\n"
-                                  f"{result.stderr.strip()}",
-                                  "plugin code must only use what guest_kernel/include/pyos/fs_env.h offers")
-            objects.append(obj)
-        result = subprocess.run([gcc, *flags, *WRAP, "-o", str(staged / "fs_harness"), *map(str, objects)],
-                                capture_output=True, text=True)
+        table_obj = scratch / "fs_plugins.o"
+        result = subprocess.run([gcc, *flags, *(f"-I{d}" for d in includes), "-c", str(scratch / "fs_plugins.c"),
+                                 "-o", str(table_obj)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise KernelError(f"building the host fs harness: compiling its plugin table failed:\n"
+                              f"{result.stderr.strip()}", "")
+        result = subprocess.run([gcc, *flags, *WRAP, "-o", str(staged / "fs_harness"), *map(str, objects),
+                                 str(table_obj)], capture_output=True, text=True)
         if result.returncode != 0:
             raise KernelError(f"linking the host fs harness failed:\n{result.stderr.strip()}",
                               "plugin code must only call what guest_kernel/include/pyos/fs_env.h offers")
@@ -87,11 +103,12 @@ def filesystem_plugin(name: str):
 
 
 def run_fs_script(plugins, image: Path, script: str, readonly: bool = False, fail_request: int = 0,
-                  timeout: float = 600, sanitize: bool = True) -> subprocess.CompletedProcess:
+                  timeout: float = 600, sanitize: bool = True, fail_alloc: int = 0) -> subprocess.CompletedProcess:
     """Run a script (its text) against `image`; the CompletedProcess has stdout/stderr/returncode."""
     exe = build_fs_harness(plugins, sanitize)
     args = [str(exe)] + (["--readonly"] if readonly else []) + \
-        (["--fail-request", str(fail_request)] if fail_request else []) + [str(image), "-"]
+        (["--fail-request", str(fail_request)] if fail_request else []) + \
+        (["--fail-alloc", str(fail_alloc)] if fail_alloc else []) + [str(image), "-"]
     env = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
            "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:exitcode=98", "PATH": "/usr/bin:/bin"}
     return subprocess.run(args, input=script, capture_output=True, text=True, timeout=timeout, env=env)

@@ -31,6 +31,9 @@ long harness_fail_request;
  * whose writes fail fills the buffer cache with buffers it cannot evict. */
 int harness_fail_writes;
 static long requests;
+/* Fail the n-th kmalloc (1-based; 0 = never): tests of -ENOMEM paths. */
+long harness_fail_alloc;
+static long allocations;
 
 int printk(const char *fmt, ...)
 {
@@ -44,6 +47,8 @@ int printk(const char *fmt, ...)
 
 void *kmalloc(size_t size)
 {
+    if (harness_fail_alloc && ++allocations == harness_fail_alloc)
+        return NULL;
     /* Not zeroed, like the kernel's; fill with junk so a plugin relying on
      * zeroed memory fails here too. */
     void *p = malloc(size ? size : 1);

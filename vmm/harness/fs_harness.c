@@ -4,7 +4,8 @@
  * an image file, driven by a script of operations. `pyos-vmm harness --fs
  * NAME --image IMG SCRIPT` and the Python tests run it (vmm/harness/fs.py).
  *
- *   fs_harness [--readonly] [--fail-request N] IMAGE SCRIPT   ("-": stdin)
+ *   fs_harness [--readonly] [--fail-request N] [--fail-alloc N] IMAGE SCRIPT   ("-": stdin)
+ *   (--fail-request: the N-th device request fails; --fail-alloc: the N-th kmalloc returns NULL)
  *
  * One operation per line; '#' starts a comment. Paths are absolute.
  *
@@ -51,6 +52,7 @@ void vnode_ref(struct vnode *v);
 void vnode_put(struct vnode *v);
 struct blkdev *harness_open_image(const char *path, int readonly);
 extern long harness_fail_request;
+extern long harness_fail_alloc;
 extern int harness_fail_writes;
 
 #define MAX_DEPTH 64
@@ -638,11 +640,13 @@ int main(int argc, char **argv)
             readonly = 1;
         else if (!strcmp(argv[i], "--fail-request") && i + 1 < argc)
             harness_fail_request = strtol(argv[++i], NULL, 0);
+        else if (!strcmp(argv[i], "--fail-alloc") && i + 1 < argc)
+            harness_fail_alloc = strtol(argv[++i], NULL, 0);
         else
             break;
     }
     if (argc - i != 2) {
-        fprintf(stderr, "usage: fs_harness [--readonly] [--fail-request N] IMAGE SCRIPT\n");
+        fprintf(stderr, "usage: fs_harness [--readonly] [--fail-request N] [--fail-alloc N] IMAGE SCRIPT\n");
         return 2;
     }
     FILE *script = strcmp(argv[i + 1], "-") ? fopen(argv[i + 1], "r") : stdin;

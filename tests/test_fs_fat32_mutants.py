@@ -1,0 +1,748 @@
+"""The fat32 plugin (FAT32 and FAT16) on fixed, repeatable workloads, judged by
+the host's own tools (fsck.fat, mtools, the FAT copies, FSInfo): the tests
+`python -m mutation fs` runs for every mutant of fat_table.c, fat_dir.c and
+fat_ops.c (the random-seeded workloads of test_fs_fat32.py are too long and
+not repeatable for that). A compile-time check and the broad workloads come first, since the
+mutation run stops at the first failure.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from . import test_fs_ext2 as e2
+from . import test_fs_fat32 as fat
+from vmm.harness.fs import pattern, run_fs_script
+from .test_fs_ext2_mutants import ALLOC_SCRIPT, IO_SCRIPT, alloc_failure_sweep, io_error_sweep, statfs_counts
+
+FSCK_FAT_SUMMARY = re.compile(r": (\d+) files, (\d+)/(\d+) clusters")
+
+
+def fat_counts(image):
+    """(clusters, free clusters) as fsck.fat counts them."""
+    fat.fsck_clean(image)
+    r = subprocess.run(["fsck.fat", "-n", str(image)], capture_output=True, text=True)
+    _, used, total = map(int, FSCK_FAT_SUMMARY.search(r.stdout).groups())
+    return total, total - used
+
+
+# A compile-time check first: the quickest to fail.
+def test_fat_functions_all_return_a_value():
+    """Every path of a non-void function returns a value (falling off the end is
+    undefined behaviour in C, whatever a given build happens to return):
+    the plugin compiles with -Werror=return-type."""
+    from vmm.harness import fs as harness
+    plugin = fat.filesystem_plugin("fat32")
+    for src in plugin.sources:
+        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
+                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("layout,seed", [("fat32-512", 16), ("fat16", 17), ("fat32-4k", 18)])
+def test_fat_workload(tmp_path, layout, seed):
+    """A fixed workload: long and short names, files growing and shrinking across
+    cluster and block boundaries, renames across directories, with a remount in
+    the middle; afterwards fsck.fat finds nothing, the FAT copies agree, FSInfo's
+    free count is exact, mtools extracts exactly the model's tree, and statfs
+    counted the free clusters fsck.fat counts."""
+    src = fat.host_folder(tmp_path / "src")
+    image = fat.layout_image(tmp_path, layout)
+    fat.mcopy_in(image, src)
+    w = fat.Workload(seed)
+    w.model.update(fat.host_tree(src))
+    w.lines += ["mkdir /deep", "mkfiles /deep 40 a_long_file_name_", "fill /deep/big 300000 7",
+                "truncate /deep/big 70000", "rename /sub /deep/sub_moved", "rename /hello.txt /Hello.TXT"]
+    for i in range(40):
+        w.model[f"/deep/a_long_file_name_{i}"] = f"a_long_file_name_{i}\n".encode()
+    w.model["/deep"] = None
+    w.model["/deep/big"] = pattern(300000, 7)[:70000]
+    for p in sorted(w.model):
+        if p == "/sub" or p.startswith("/sub/"):
+            w.model["/deep/sub_moved" + p[4:]] = w.model.pop(p)
+    w.model["/Hello.TXT"] = w.model.pop("/hello.txt")
+    for _ in range(120):
+        w.op()
+    half = len(w.lines) // 2
+    r = fat.run(image, "\n".join(["mount", *w.lines[:half], "unmount", "mount", *w.lines[half:], "statfs",
+                                  "unmount"]) + "\n")
+    fat.check_image(image, w.model, tmp_path)
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image)     # statfs counts clusters
+
+
+@pytest.mark.parametrize("bits", [32, 16])
+def test_fat_io_errors_never_crash(tmp_path, bits):
+    """The same for FAT32 and FAT16: any one failed request is an error, never a crash."""
+    plugins = [fat.filesystem_plugin("fat32")]
+    image = fat.mkfs(tmp_path / "f.img", bits, 34 if bits == 32 else 20, 1)
+    fat.run(image, "mount\nmkdir /d\n" + "".join(f"write /d/f{i} {'x' * (i * 300)}\n" for i in range(6))
+            + "unmount\n")
+    script = IO_SCRIPT.replace("fill /d/big 300000 1", "fill /d/big 30000 1").replace("fill /more 400000 2",
+                                                                                      "mkfiles /d 20 a_long_name_")
+    io_error_sweep(plugins, image, script)
+
+
+def fat_raw(image, script: bytes, **env):
+    """The harness on a FAT image with a script given as bytes (names that are not valid UTF-8 text)."""
+    from vmm.harness.fs import build_fs_harness
+    exe = build_fs_harness([fat.filesystem_plugin("fat32")])
+    r = subprocess.run([str(exe), str(image), "-"], input=script, capture_output=True, timeout=60,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin", **env})
+    assert b"Sanitizer" not in r.stdout + r.stderr and b"runtime error" not in r.stdout + r.stderr, r.stderr
+    return r
+
+
+@pytest.mark.parametrize("bits", [32, 16])
+def test_fat_allocation_failures_never_crash(tmp_path, bits):
+    """Any one failed kernel allocation (the mount's state, a vnode's) is an
+    error (ENOMEM, or the error of the operation that needed it), never a crash."""
+    image = fat.mkfs(tmp_path / "f.img", bits, 34 if bits == 32 else 20, 1)
+    alloc_failure_sweep([fat.filesystem_plugin("fat32")], image, ALLOC_SCRIPT)
+
+
+def test_fat_long_names_outside_the_bmp(tmp_path):
+    """Long names are UTF-16 on disk (VFAT): a character past U+FFFF is stored
+    as a surrogate pair and read back as that character; UTF-8 that encodes a
+    surrogate itself (U+D800..U+DFFF) is not a name (EINVAL), U+E000 is; a lone
+    surrogate found on disk reads as U+FFFD. (mtools turns characters past
+    U+FFFF into '_', so the image's long-name entries are read directly.)"""
+    image = fat.layout_image(tmp_path, "fat16")
+    names = ["\U0001F600smile.txt", "dir\U0001F389", "\U00010000", "\U0010FFFDend", "\ue000"]
+    r = fat_raw(image, ("mount\nmkdir /dir\U0001F389\nwrite /\U0001F600smile.txt s\nwrite /\U00010000 a\n"
+                        "write /\U0010FFFDend e\nwrite /\ue000 p\n").encode()
+                + b"!EINVAL write /\xed\xa0\x80 x\n!EINVAL write /\xed\xbf\xbf x\n!EINVAL write /a\xed\xb0\x80 x\n"
+                + b"unmount\n")
+    assert r.returncode == 0, r.stdout
+    fat.fsck_clean(image)
+    data = image.read_bytes()
+    for name in names:      # the first five UTF-16 units, as the first long-name entry holds them
+        units = (name.encode("utf-16-le") + b"\0\0" + b"\xff" * 10)[:10]
+        assert units in data, name
+    r = fat_raw(image, b"mount\nls /\nunmount\n")
+    listed = {line.rsplit(b" ", 2)[0].decode() for line in r.stdout.splitlines() if line.count(b" ") >= 2}
+    assert set(names) <= listed, listed
+    # lone surrogates on disk: the long-name entry of "ab" made to hold D800 E000, and of "cd" DC00 DC00
+    fat_raw(image, b"mount\nwrite /ab x\nwrite /cd y\nunmount\n")
+    data = bytearray(image.read_bytes())
+    for name, units in [("ab", (0xD800, 0xE000)), ("cd", (0xDC00, 0xDC00))]:
+        pattern_ = name[0].encode() + b"\0" + name[1].encode() + b"\0\0\0"
+        at = data.index(pattern_)
+        assert data[at - 1] & 0x40 and data[at - 1 + 11] == 0x0F        # an LFN entry's first two characters
+        data[at:at + 4] = units[0].to_bytes(2, "little") + units[1].to_bytes(2, "little")
+    image.write_bytes(bytes(data))
+    r = fat_raw(image, b"mount\nls /\nunmount\n")
+    lines = r.stdout.splitlines()      # (listed by name; looking them up again finds nothing, rightly)
+    assert any(line.startswith("\ufffd\ue000 ".encode()) for line in lines), r.stdout
+    assert any(line.startswith("\ufffd\ufffd ".encode()) for line in lines), r.stdout
+
+
+def fat_entry(image, short_name: bytes) -> bytes:
+    """The 32-byte directory entry with this 8.3 name (11 bytes, space padded)."""
+    data = image.read_bytes()
+    at = data.index(short_name)
+    assert at % 32 == 0 and data[at + 11] != 0x0F
+    return data[at:at + 32]
+
+
+def test_fat_timestamps(tmp_path):
+    """Directory entry times (FAT spec: date = (year - 1980) << 9 | month << 5 | day,
+    time = hour << 11 | minute << 5 | seconds / 2, creation time's odd second in
+    the 10 ms byte; times before 1980 and after 2107 are clamped to the ends of
+    the range) and stat's mtime decoded from them."""
+    import calendar
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    for when, name in [((2026, 11, 23, 12, 34, 57), b"STAMP"), ((1970, 1, 1, 0, 0, 0), b"EARLY"),
+                       ((2200, 6, 1, 10, 0, 0), b"LATE")]:
+        t = calendar.timegm(when + (0, 0, 0))
+        r = fat_raw(image, b"mount\nwrite /" + name + b".TXT x\nmtime /" + name + b".TXT\nunmount\n",
+                    PYOS_HARNESS_TIME=str(t))
+        assert r.returncode == 0, r.stdout
+        e = fat_entry(image, name.ljust(8) + b"TXT")
+        tenths, ctime, cdate, adate, _, mtime, mdate = struct.unpack_from("<BHHHHHH", e, 13)
+        y, mo, d, h, mi, s = when
+        if y < 1980:
+            want_date, want_time, stamp = (1 << 5) | 1, 0, calendar.timegm((1980, 1, 1, 0, 0, 0))
+        elif y > 2107:
+            want_date, want_time = (127 << 9) | (12 << 5) | 31, (23 << 11) | (59 << 5) | 29
+            stamp = calendar.timegm((2107, 12, 31, 23, 59, 58))
+        else:
+            want_date, want_time, stamp = (y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | s // 2, t - t % 2
+        assert (mdate, mtime, adate, cdate, ctime) == (want_date, want_time, want_date, want_date, want_time), name
+        assert tenths == (s % 2 * 100 if 1980 <= y <= 2107 else 0), name
+        assert f"mtime={stamp}".encode() in r.stdout, (name, r.stdout)
+
+
+def test_fat_chain_order_is_file_order(tmp_path):
+    """A file's data is its cluster chain in chain order, wherever the clusters
+    lie: a file whose chain runs backwards on disk (as another system may leave
+    it) reads back in chain order, as mtools reads it."""
+    import struct
+    image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)            # 512-byte clusters
+    data = pattern(3 * 512, 5)
+    fat.run(image, "mount\nfill /f 1536 5\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    root_ent, fatsz = struct.unpack_from("<H", raw, 17)[0], struct.unpack_from("<H", raw, 22)[0]
+    data_start = (resv + nfats * fatsz) * bps + root_ent * 32
+    at = raw.index(b"F          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    chain = [first, first + 1, first + 2]
+    fats = [(resv + i * fatsz) * bps for i in range(nfats)]
+    assert [struct.unpack_from("<H", raw, fats[0] + 2 * c)[0] for c in chain] == [first + 1, first + 2, 0xFFFF]
+    backwards = chain[::-1]                       # first+2 -> first+1 -> first
+    struct.pack_into("<H", raw, at + 26, backwards[0])
+    for f in fats:
+        for c, nxt in zip(backwards, backwards[1:] + [0xFFFF]):
+            struct.pack_into("<H", raw, f + 2 * c, nxt)
+    for k, c in enumerate(backwards):
+        off = data_start + (c - 2) * spc * bps
+        raw[off:off + 512] = data[k * 512:(k + 1) * 512]
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out")["/f"] == data        # mtools agrees
+    fat.run(image, f"mount\nget /f {tmp_path / 'got'}\ncheck /f 1536 5\nunmount\n")
+    assert (tmp_path / "got").read_bytes() == data
+
+
+def test_fat_allocation_wraps_to_the_first_cluster(tmp_path):
+    """Clusters are searched for after the last one allocated (on FAT16, with
+    no FSInfo, that starts as cluster 2, so the first file gets 3, as Linux
+    does); after the disk's last cluster the search starts again at the first,
+    cluster 2 -- for a file's data and for a new directory's first cluster alike."""
+    import struct
+    for make in ["write /c x", "mkdir /c"]:
+        image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)       # 40609 clusters of 512 bytes: 2 .. 40610
+        fat.run(image, f"mount\nfill /a1 5120 1\nfill /a2 {(40610 - 12) * 512} 2\nstatfs\nunlink /a1\n"
+                       f"{make}\nunmount\n")
+        raw = image.read_bytes()
+        first = {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in ["A2", "C"]}
+        assert first == {"A2": 13, "C": 2}, make                # /a1 had 3 .. 12, /a2 13 .. 40610
+        fat.fsck_clean(image)
+
+
+def test_fat_boot_sector_checks(tmp_path):
+    """What fat_mount checks in the boot sector (FAT spec, BPB): not a FAT boot
+    sector at all (signature, jump byte, bytes per sector) is a quiet EINVAL so
+    other plugins may try; a FAT boot sector with an impossible BPB is EINVAL
+    with the reason; the FAT type follows the cluster count: 4084 clusters is
+    FAT12 (refused), 4085 is FAT16."""
+    import struct
+    image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)
+    good = image.read_bytes()
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", good, 11)
+    root_ent, fatsz = struct.unpack_from("<H", good, 17)[0], struct.unpack_from("<H", good, 22)[0]
+    meta = resv + nfats * fatsz + root_ent * 32 // bps
+
+    def mount(patches, expect):
+        data = bytearray(good)
+        for off, fmt, value in patches:
+            struct.pack_into(fmt, data, off, value)
+        image.write_bytes(bytes(data))
+        r = fat.run(image, "mount\nstatfs\n", expect_ok=False)
+        if expect is None:
+            assert "mounted fat32" in r.stdout, (patches, r.stdout)
+        else:
+            assert "mount: error EINVAL" in r.stdout, (patches, r.stdout)
+            assert (expect in r.stdout) if expect else "not mounting" not in r.stdout, (patches, r.stdout)
+        return r.stdout
+
+    for patches in [[(510, "<B", 0x54)], [(511, "<B", 0xAB)], [(0, "<B", 0x90)], [(11, "<H", 3000)]]:
+        mount(patches, "")                                        # quietly not FAT
+    mount([(0, "<B", 0xE9)], None)                                # a near jump is fine too
+    cases = [
+        ([(13, "<B", 3)], "bad sectors per cluster"), ([(13, "<B", 0)], "bad sectors per cluster"),
+        ([(11, "<H", 4096), (13, "<B", 32)], "bad sectors per cluster"),
+        ([(14, "<H", 0)], "bad BPB"), ([(16, "<B", 0)], "bad BPB"), ([(16, "<B", 5)], "bad BPB"),
+        ([(19, "<H", 0), (32, "<I", 0)], "bad BPB"),
+        ([(17, "<H", 0)], "bad root directory size"), ([(17, "<H", 17)], "bad root directory size"),
+        ([(19, "<H", 0), (32, "<I", 41 * 2048 + 1)], "the volume is larger than the device"),
+        ([(19, "<H", meta)], "no data area"),
+        ([(19, "<H", meta + 4084 * spc)], "FAT12 is not supported"),
+        ([(22, "<H", 1)], "the FAT is too small for the cluster count"),
+    ]
+    for patches, why in cases:
+        mount(patches, f"not mounting: {why}")
+    out = mount([(19, "<H", meta + 4085 * spc)], None)
+    assert "blocks=4085 " in out
+    image32 = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
+    good = image32.read_bytes()
+    image = image32
+    mount([(17, "<H", 16)], "not mounting: FAT32 BPB with root entries or an unknown version")
+    mount([(42, "<H", 1)], "not mounting: FAT32 BPB with root entries or an unknown version")
+
+
+def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
+    """FSInfo's free count is a hint another system may have left stale: when a
+    search of the FAT finds no free cluster although the count says there are
+    some, the allocation is ENOSPC and the count becomes 0 -- in statfs and in
+    FSInfo on disk -- for a new directory's cluster and for file data alike."""
+    import struct
+    for make in ["mkdir /x", "write /x data"]:
+        image = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
+        fat.run(image, "mount\n!ENOSPC fill /big 60000000 1\nunmount\n")
+        fsinfo = struct.unpack_from("<H", image.read_bytes(), 48)[0] * 512
+        assert struct.unpack_from("<I", image.read_bytes(), fsinfo + 488)[0] == 0
+        e2.poke(image, fsinfo + 488, struct.pack("<I", 5))
+        r = fat.run(image, f"mount\nstatfs\n!ENOSPC {make}\nstatfs\nunmount\n")
+        assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [5, 0], (make, r.stdout)
+        fat.fat_tables_consistent(image)
+
+
+def test_fat32_clusters_past_65535(tmp_path):
+    """FAT32 entries keep a cluster number in two 16-bit halves (offsets 20 and
+    26): files and directories whose first cluster is past 65535 -- created,
+    grown, renamed -- are found again by the plugin, mtools and fsck.fat."""
+    image = fat.layout_image(tmp_path, "fat32-512")           # 512-byte clusters: ~95000 of them
+    fat.run(image, "mount\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
+                   "append /far !\nrename /far /fardir/far2\nunmount\n")
+    fat.fsck_clean(image)
+    seen = fat.extract(image, tmp_path / "out")
+    assert seen["/fardir/far2"] == b"hello!" and seen["/fardir/x"] == b"y"
+    r = fat.run(image, "mount\ncat /fardir/far2\ncat /fardir/x\nunmount\n")
+    assert "hello!" in r.stdout
+    raw = image.read_bytes()
+    at = raw.index(b"X          ")
+    import struct
+    assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
+
+
+def test_fat_broken_long_name_sequence_falls_back_to_the_short_name(tmp_path):
+    """Long-name entries must come in descending order (N|0x40, N-1, ..., 1)
+    with the short name's checksum (FAT spec, VFAT): a sequence whose middle
+    entry has the wrong order number is not a long name, and the file is
+    listed by its 8.3 name; an intact one by its long name."""
+    image = fat.layout_image(tmp_path, "fat16")
+    long_name = "a_very_long_file_name_for_testing.txt"        # 37 characters: three entries
+    fat.run(image, f"mount\nwrite /{long_name} x\nwrite /{long_name}2 y\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    first = next(i for i in range(0, len(raw) - 96, 32)        # the first name's entries: 0x43, 0x02, 0x01
+                 if raw[i] == 0x43 and raw[i + 11] == 0x0F and raw[i + 32] == 0x02)
+    assert raw[first + 11] == 0x0F and raw[first + 32] == 0x02 and raw[first + 64] == 0x01
+    raw[first + 32] = 0x01
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nls /\nunmount\n")
+    names = [line.rsplit(" ", 2)[0] for line in r.stdout.splitlines() if line.endswith((" f 1",))]
+    assert f"{long_name}2" in names and long_name not in names, names
+    assert any(n.upper().startswith("A_VERY") and "~" in n for n in names), names
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_rename_onto_its_own_name_changes_nothing(tmp_path, layout):
+    """POSIX rename(): when old and new name the same directory entry, rename
+    succeeds and does nothing else. An 8.3-only name (no long-name entries), a
+    long name and an 8.3 name shown in lower case (the NT case flags), each at
+    the first slot of the root (which no "last found" position points before)
+    or further on, in the root and in a subdirectory: the entry keeps its
+    place (inode number, listing order), its 8.3 name and its case flags."""
+    import struct
+    image = fat.layout_image(tmp_path, layout)
+    fat.run(image, "mount\nwrite /README.TXT first\nwrite /a_long_name.txt x\nwrite /MIDDLE.TXT m\n"
+                   "mkdir /D\nwrite /D/INNER.TXT i\nwrite /D/other y\nunmount\n")
+    # a lower-case 8.3 name as other systems write it: no long name, the NT case flags
+    raw = bytearray(image.read_bytes())
+    at = raw.index(b"MIDDLE  TXT")
+    raw[at + 12] = 0x18                                    # base and extension shown in lower case
+    image.write_bytes(bytes(raw))
+    assert raw.index(b"README  TXT") % 512 == 0            # the root's first entry
+    listing = "ls /\nls /D\n"
+    before = fat.run(image, f"mount\n{listing}unmount\n").stdout
+    assert "middle.txt f 1" in before
+    for path in ["/README.TXT", "/a_long_name.txt", "/middle.txt", "/D/INNER.TXT", "/D/other"]:
+        r = fat.run(image, f"mount\nstat {path}\nrename {path} {path}\nstat {path}\n{listing}unmount\n")
+        stats = re.findall(r"ino=.*", r.stdout)
+        assert len(stats) == 2 and stats[0] == stats[1], (path, r.stdout)
+        assert r.stdout.split(stats[1] + "\n")[-1] == before.split("mounted fat32\n")[1], (path, r.stdout)
+    after = image.read_bytes()
+    assert after[at:at + 13] == bytes(raw[at:at + 13])     # the 8.3 name and its case flags
+    assert after.index(b"README  TXT") % 512 == 0
+    fat.fsck_clean(image)
+
+
+
+def root_entries(image):
+    """A FAT16 image's root directory: [(the 11 name bytes, attribute)] of its used entries, in order."""
+    import struct
+    raw = image.read_bytes()
+    bps, _, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    root_ent, fatsz = struct.unpack_from("<H", raw, 17)[0], struct.unpack_from("<H", raw, 22)[0]
+    start = (resv + nfats * fatsz) * bps
+    out = []
+    for off in range(start, start + root_ent * 32, 32):
+        if raw[off] == 0:
+            break
+        if raw[off] != 0xE5:
+            out.append((raw[off:off + 11], raw[off + 11]))
+    return out
+
+
+def test_fat_upper_case_83_names_with_punctuation_need_no_long_name(tmp_path):
+    """8.3 names may hold letters, digits and the punctuation ! $ % & ' ( ) - @
+    ^ _ ` { } ~ (FAT spec, 8.3 names; + , ; = [ ] are long-name only): an
+    upper-case name made of those is stored as that 8.3 name alone, with no
+    long-name entries and no ~N tail; the same name in lower case keeps that
+    8.3 name and gets a long name for its case; a '+' makes it lossy (~1)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /A!B$C.TXT 1\nwrite /%&'()-@.^_` 2\nwrite /{}~9.TXT 3\nwrite /a!b.txt 4\n"
+                   "write /A+B.TXT 5\nunmount\n")
+    entries = root_entries(image)
+    assert entries == [(b"A!B$C   TXT", 0x20), (b"%&'()-@ ^_`", 0x20), (b"{}~9    TXT", 0x20),
+                       (entries[3][0], 0x0F), (b"A!B     TXT", 0x20),
+                       (entries[5][0], 0x0F), (b"A_B~1   TXT", 0x20)], entries
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nls /\ncat /a!b.txt\ncat /%&'()-@.^_`\nunmount\n")
+    assert "A!B$C.TXT f 1\n%&'()-@.^_` f 1\n{}~9.TXT f 1\na!b.txt f 1\nA+B.TXT f 1\n" in r.stdout, r.stdout
+
+
+def test_fat_83_name_starting_with_e5(tmp_path):
+    """An 8.3 name whose first byte is 0xE5 (Latin-1 'å') is stored with 0x05
+    there, since 0xE5 marks a deleted entry (FAT spec, DIR_Name[0]): such an
+    entry, as another system writes it (no long name), is listed as 'åBC.TXT'
+    and found by that name, in either ASCII case."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /XBC.TXT secret\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    at = raw.index(b"XBC     TXT")
+    raw[at] = 0x05
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nls /\ncat /åBC.TXT\ncat /åbc.txt\nstat /åBc.tXt\nunmount\n")
+    assert "åBC.TXT f 6\n" in r.stdout and r.stdout.count("secret") == 2, r.stdout
+
+
+def test_fat_names_longer_than_83_are_not_its_83_name(tmp_path):
+    """A name is only the 8.3 name it spells in full (names compare exactly, up
+    to ASCII case): a longer base or extension, or a trailing dot, is another
+    name -- not found while only the 8.3 file exists, and created beside it as
+    a file of its own (with a long name and a ~N 8.3 name)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    others = ["ABCDEFGHIJ.TXT", "ABCDEFGH.TXTX", "ABCDEFGHI.TXT", "ABC."]
+    r = fat.run(image, "mount\nwrite /ABCDEFGH.TXT eight\nwrite /ABC three\n"
+                + "".join(f"!ENOENT stat /{n}\n" for n in others)
+                + "".join(f"write /{n} {n}\n" for n in others[:3]) + "ls /\nunmount\n")
+    assert "ABCDEFGH.TXT f 5\nABC f 5\nABCDEFGHIJ.TXT f 14\nABCDEFGH.TXTX f 13\nABCDEFGHI.TXT f 13\n" in r.stdout, \
+        r.stdout
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out") == {"/ABCDEFGH.TXT": b"eight", "/ABC": b"three",
+                                                     **{f"/{n}": n.encode() for n in others[:3]}}
+
+
+def test_fat32_active_fat_bits_count_only_without_mirroring(tmp_path):
+    """FAT32 BPB_ExtFlags: bits 0-3 name the active FAT only when bit 7 says
+    mirroring is off; with mirroring on (bit 7 clear) every copy is a mirror
+    and FAT 0 is read, whatever bits 0-3 hold. So a second copy that
+    disagrees (here: the file's chain cut short in it) is not read then, and
+    is read when bit 7 makes it the active one."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nfill /f 5000 1\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, _, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<I", raw, 36)[0]
+    at = raw.index(b"F          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+    struct.pack_into("<I", raw, (resv + fatsz) * bps + 4 * first, 0x0FFFFFFF)   # copy 1: one cluster only
+    for flags, ok in [(0x0001, True), (0x0081, False)]:
+        struct.pack_into("<H", raw, 40, flags)
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\ncheck /f 5000 1\nunmount\n", expect_ok=False)
+        assert (r.returncode == 0) == ok, (hex(flags), r.stdout)
+
+
+def cache_hits(stdout):
+    """The buffer cache's hit counts of the harness's `stats` lines, in order."""
+    return [int(h) for h in re.findall(r"\bhits=(\d+)", stdout)]
+
+
+def test_fat_directory_walk_and_create_cost_no_rescans(tmp_path):
+    """What the directory code promises about cost (fat_dir.c), counted in
+    buffer-cache lookups in FAT16's fixed root (no cluster chain to walk, so
+    the counts are the scans' alone):
+    - readdir then a lookup of each name (ls, tree) finds each name from where
+      readdir left it, not by a scan from the start: every file costs the same
+      in a root of 40 files and one of 160;
+    - creating a name after its lookup found nothing uses the place that scan
+      found (no second scan): the create costs the same in both roots."""
+    image = fat.layout_image(tmp_path, "fat16")
+    script = ["mount"]
+    for n, first in [(40, 0), (160, 40)]:
+        script += [f"mkfiles / {n - first} f{first}_", "unmount", "mount", "stats", "ls /", "stats",
+                   f"!ENOENT stat /new_{n}", "stats", f"write /new_{n} x", "stats", f"unlink /new_{n}"]
+    r = fat.run(image, "\n".join(script + ["unmount"]) + "\n")
+    h = cache_hits(r.stdout)
+    (ls40, lookup40, create40), (ls160, lookup160, create160) = [
+        (h[i + 1] - h[i], h[i + 2] - h[i + 1], h[i + 3] - h[i + 2]) for i in (0, 4)]
+    assert (ls160 - ls40) / 120 <= 1.1 * ls40 / 40, (ls40, ls160)
+    assert create160 - lookup160 == create40 - lookup40, (lookup40, create40, lookup160, create160)
+
+
+def test_fat_directory_walk_costs_the_same_per_file_across_clusters(tmp_path):
+    """The same readdir walk in a subdirectory of 512-byte clusters (16
+    entries each), where a name's long-name entries often begin in the
+    cluster before its 8.3 entry: looking it up one cluster back does not walk
+    the directory's chain from its first cluster, so every file costs the
+    same in a directory of 40 files and one of 160."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = fat.run(image, "mount\nmkdir /a\nmkfiles /a 40 a_long_file_name_\nmkdir /b\nmkfiles /b 160 a_long_file_name_\n"
+                       "unmount\nmount\nstats\nls /a\nstats\nls /b\nstats\nunmount\n")
+    h = cache_hits(r.stdout)
+    ls40, ls160 = h[1] - h[0], h[2] - h[1]
+    assert ls160 / 160 <= 1.1 * ls40 / 40, (ls40, ls160)
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_stat_of_a_directory(tmp_path, layout):
+    """stat of a directory: mode directory, two links, and its size is what
+    its entries occupy on disk -- its cluster chain (a subdirectory, and
+    FAT32's root) or FAT16's fixed root area (root entries x 32 bytes) --
+    with blocks (512-byte units) to match."""
+    image = fat.layout_image(tmp_path, layout)
+    r = fat.run(image, "mount\nmkdir /d\nmkfiles /d 60 a_long_file_name_\nstat /d\nstat /\nunmount\n")
+    csize = 512 if layout == "fat32-512" else 2048
+    d_size = -(-(62 * 32 + 60 * 2 * 32) // csize) * csize         # '.', '..', 60 x (long name + 8.3)
+    root_size = csize if layout == "fat32-512" else 512 * 32
+    stats = re.findall(r"mode=(0o\d+) nlink=(\d+) size=(\d+) blocks=(\d+)", r.stdout)
+    assert stats == [("0o40755", "2", str(d_size), str(d_size // 512)),
+                     ("0o40755", "2", str(root_size), str(root_size // 512 if layout == "fat32-512" else 0))], \
+        r.stdout
+
+
+def test_fat_rename_fails_when_the_new_directory_cannot_be_read(tmp_path):
+    """A device error while rename() looks the new name up (reading the new
+    directory, the first request the rename makes when the old one is
+    cached) is that rename's error, EIO, and nothing is renamed."""
+    image = fat.layout_image(tmp_path, "fat16")
+    plugins = [fat.filesystem_plugin("fat32")]
+    fat.run(image, "mount\nmkdir /b\nmkfiles /b 30 other_\nfill /big 300000 1\nmkdir /a\nwrite /a/f x\nunmount\n")
+    counts = re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", fat.run(image, "mount\nls /a\nstats\n").stdout)
+    first_of_rename = sum(map(int, counts.groups())) + 1
+    r = run_fs_script(plugins, image, "mount\nls /a\n!EIO rename /a/f /b/g\nunmount\n", fail_request=first_of_rename)
+    assert r.returncode == 0, r.stdout
+    after = fat.run(image, "mount\nls /a\nls /b\nunmount\n").stdout
+    assert "\nf f 1\n" in after and "\ng f" not in after, after
+    fat.fsck_clean(image)
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_contiguous_clusters_go_a_fat_block_at_a_time(tmp_path, layout):
+    """Runs of consecutive clusters are handled together, a block of each FAT
+    copy at a time: growing a file takes the free clusters that follow the
+    first one found in one go (fat_extend), reading finds how many follow each
+    other on disk (fat_chain_run), freeing frees a run at once
+    (fat_free_chain). For a file of 2000 consecutive clusters (its entries
+    fill two or four FAT blocks per copy) each costs its data blocks and a
+    few hundred buffer-cache lookups more at most, not several per cluster; afterwards fsck.fat finds nothing and the
+    copies agree."""
+    image = fat.layout_image(tmp_path, layout)
+    size = 2000 * (512 if layout == "fat32-512" else 2048)
+    r = fat.run(image, f"mount\nstats\nfill /big {size} 1\nunmount\nmount\nstats\ncheck /big {size} 1\nstats\n"
+                       "unlink /big\nstats\nunmount\n")
+    h = cache_hits(r.stdout)
+    grow, read, free = h[1] - h[0], h[2] - h[1], h[3] - h[2]
+    data_blocks = size // 4096                     # the buffer cache's block size on these images
+    assert grow < data_blocks + 300 and read < data_blocks + 300 and free < 100, (grow, read, free)
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+
+
+def test_fat_chain_running_off_the_volume_is_an_error_when_freed(tmp_path):
+    """A chain whose last entry points past the volume's last cluster is
+    broken (FAT spec: cluster numbers run 2 .. count + 1): unlinking such a
+    file frees the clusters that are in range and is EIO -- even when the FAT
+    sector's unused tail (the entry just past the last cluster) holds an end
+    mark, which is not a FAT entry and is not read as one."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /f 4096_bytes_in_two_clusters\nwrite /keep k\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    root_ent, total, fatsz = struct.unpack_from("<H", raw, 17)[0], struct.unpack_from("<I", raw, 32)[0], \
+        struct.unpack_from("<H", raw, 22)[0]
+    data_sectors = total - resv - nfats * fatsz - root_ent * 32 // bps
+    last = data_sectors // spc + 1                                   # clusters 2 .. last
+    assert (last + 2) * 2 <= fatsz * bps                             # the entry past it is in the FAT's tail
+    at = raw.index(b"F          ")
+    old = struct.unpack_from("<H", raw, at + 26)[0]
+    struct.pack_into("<H", raw, at + 26, last - 1)
+    struct.pack_into("<I", raw, at + 28, 4096)
+    for i in range(nfats):
+        fat_at = (resv + i * fatsz) * bps
+        struct.pack_into("<H", raw, fat_at + 2 * old, 0)             # its old cluster: free
+        struct.pack_into("<HHH", raw, fat_at + 2 * (last - 1), last, last + 1, 0xFFFF)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstatfs\n!EIO unlink /f\nstatfs\ncat /keep\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + 2, r.stdout                          # last - 1 and last, not the tail entry
+
+
+def broken_chain_image(tmp_path, what, how):
+    """A FAT16 image (512-byte clusters) with /f (4 clusters) and /d (a directory of
+    30 long names: 6 clusters), then `what`'s chain broken after its second cluster
+    (how: 'free' -> entry 0, 'reserved' -> entry 1, 'range' -> 0xFFF0, 'past' ->
+    the first number past the last cluster, on a device 1 MiB larger than the
+    volume, so that cluster's bytes could be read) or, for 'size', /f's size
+    made larger than its chain."""
+    import struct
+    image = fat.mkfs(tmp_path / "b.img", 16, 20, 1)
+    fat.run(image, "mount\nfill /f 2048 1\nmkdir /d\nmkfiles /d 30 a_long_file_name_\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<H", raw, 22)[0]
+    root_ent, total = struct.unpack_from("<HH", raw, 17)
+    total = total or struct.unpack_from("<I", raw, 32)[0]
+    nclusters = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc
+    at = raw.index(b"F          " if what == "f" else b"D          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    if how == "size":
+        struct.pack_into("<I", raw, at + 28, 4096)
+    for i in range(nfats):
+        fat_at = (resv + i * fatsz) * bps
+        second = struct.unpack_from("<H", raw, fat_at + 2 * first)[0]
+        value = {"free": 0, "reserved": 1, "range": 0xFFF0, "past": nclusters + 2, "size": None}[how]
+        if value is not None:
+            struct.pack_into("<H", raw, fat_at + 2 * second, value)
+    image.write_bytes(bytes(raw) + (bytes(1 << 20) if how == "past" else b""))
+    return image
+
+
+@pytest.mark.parametrize("how", ["free", "reserved", "range", "past"])
+def test_fat_broken_directory_chain_is_eio(tmp_path, how):
+    """A directory whose cluster chain is broken after its second cluster (a
+    free or reserved entry, or a cluster number past the volume: FAT spec,
+    valid links are 2 .. count + 1) is an error when a walk reaches the break
+    -- listing it, looking up a name past the break -- not a shorter
+    directory; names before the break are still found."""
+    image = broken_chain_image(tmp_path, "d", how)
+    r = fat.run(image, "mount\ncat /d/a_long_file_name_0\n!EIO ls /d\n!EIO stat /d/a_long_file_name_29\n"
+                       "!EIO stat /d/no_such_name\nunmount\n")
+    assert "a_long_file_name_0\n" in r.stdout
+
+
+@pytest.mark.parametrize("how", ["free", "size"])
+def test_fat_file_shorter_than_its_size_is_eio(tmp_path, how):
+    """A file whose chain ends (or breaks) before its size is covered: reading
+    the part past the chain is EIO, never some other cluster's bytes."""
+    image = broken_chain_image(tmp_path, "f", how)
+    r = fat.run(image, f"mount\n!EIO check /f 2048 1\nunmount\n")
+    assert "differs" not in r.stdout, r.stdout
+
+
+def test_fat_growing_at_the_last_cluster_wraps_to_the_first(tmp_path):
+    """A file growing by several clusters at once (truncate) from the volume's
+    last free cluster takes that one and continues at the first free clusters
+    from cluster 2 on -- never the FAT's unused tail past the last cluster
+    (FAT spec: clusters 2 .. count + 1)."""
+    import struct
+    image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)       # 40609 clusters of 512 bytes: 2 .. 40610
+    fat.run(image, f"mount\nfill /a1 5120 1\nfill /a2 {(40609 - 13) * 512} 2\nunlink /a1\nwrite /c x\n"
+                   "truncate /c 3072\nunmount\n")
+    raw = image.read_bytes()
+    bps, _, resv, _ = struct.unpack_from("<HBHB", raw, 11)
+    fat0 = resv * bps
+    c, chain = struct.unpack_from("<H", raw, raw.index(b"C          ") + 26)[0], []
+    while c < 0xFFF8 and len(chain) < 10:
+        chain.append(c)
+        c = struct.unpack_from("<H", raw, fat0 + 2 * c)[0]
+    assert chain == [40609, 40610, 2, 3, 4, 5], chain           # /a1 had 3 .. 12, /a2 13 .. 40608
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out")["/c"] == b"x" + bytes(3071)
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_size_change_in_a_later_mount_reaches_the_disk(tmp_path, layout):
+    """A file's directory entry (size, first cluster, time) is written back
+    when only the file changed: appended to, truncated, or given its first
+    cluster in a later mount, with nothing else in that directory block
+    changed, its new entry is on disk after unmount (mtools reads it)."""
+    image = fat.layout_image(tmp_path, layout)
+    fat.run(image, "mount\nmkdir /d\nwrite /d/grow abc\nwrite /d/shrink 0123456789\nwrite /d/empty \nunmount\n")
+    for script in ["append /d/grow defg", "truncate /d/shrink 4", "append /d/empty xy"]:
+        fat.run(image, f"mount\n{script}\nunmount\n")
+    seen = fat.extract(image, tmp_path / "out")
+    assert (seen["/d/grow"], seen["/d/shrink"], seen["/d/empty"]) == (b"abcdefg", b"0123", b"xy"), seen
+    fat.fsck_clean(image)
+
+
+def test_fat32_fsinfo_written_back_exactly(tmp_path):
+    """FSInfo (FAT32 spec): after files are written and the volume unmounted,
+    FSI_Free_Count (offset 488) is the free cluster count and FSI_Nxt_Free
+    (492) the last cluster allocated (where the next search starts, as
+    Linux keeps it); the three signatures and the reserved bytes around
+    them are untouched."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    before = image.read_bytes()
+    fat.run(image, "mount\nfill /a 5000 1\nmkdir /d\nfill /d/b 3000 2\nunmount\n")
+    raw = image.read_bytes()
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    at = raw.index(b"B          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+    fat0 = struct.unpack_from("<H", raw, 14)[0] * 512
+    c = first
+    while True:                                                 # /d/b is the last file written
+        nxt = struct.unpack_from("<I", raw, fat0 + 4 * c)[0] & 0x0FFFFFFF
+        if nxt >= 0x0FFFFFF8:
+            break
+        c = nxt
+    assert struct.unpack_from("<I", raw, fsinfo + 492)[0] == c
+    fat.fat_tables_consistent(image)                            # the free count
+    unchanged = [(0, 488), (496, 512)]
+    assert all(raw[fsinfo + a:fsinfo + b] == before[fsinfo + a:fsinfo + b] for a, b in unchanged)
+
+
+def test_fat_entry_with_a_first_cluster_out_of_range_is_eio(tmp_path):
+    """A directory entry whose first cluster is past the volume (or a
+    directory entry with none) is refused when the file is opened: EIO for
+    stat and cat, and the listing names it with its error."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /f data\nmkdir /d\nwrite /ok fine\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    struct.pack_into("<H", raw, raw.index(b"F          ") + 26, 0xFFF0)
+    struct.pack_into("<H", raw, raw.index(b"D          ") + 26, 0)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!EIO stat /f\n!EIO cat /f\n!EIO stat /d\n!EIO ls /d\ncat /ok\nls /\nunmount\n")
+    assert "f ? lookup:EIO\n" in r.stdout and "d ? lookup:EIO\n" in r.stdout and "fine" in r.stdout, r.stdout
+
+
+def test_fat_readonly_mount_refuses_every_change(tmp_path):
+    """On a read-only device the volume is mounted read-only and every change
+    is EROFS at once -- writing or appending to an existing file, truncating,
+    creating, removing, renaming -- and the image is left as it was."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /f data\nmkdir /d\nunmount\n")
+    before = image.read_bytes()
+    r = run_fs_script([fat.filesystem_plugin("fat32")], image,
+                      "mount\n!EROFS append /f more\n!EROFS pwrite /f 2 XY\n!EROFS truncate /f 1\n!EROFS write /new x\n"
+                      "!EROFS mkdir /e\n!EROFS unlink /f\n!EROFS rmdir /d\n!EROFS rename /f /g\ncat /f\nunmount\n",
+                      readonly=True)
+    assert r.returncode == 0 and "data" in r.stdout, r.stdout
+    assert image.read_bytes() == before
+
+
+def test_fat_rename_to_a_name_fat_cannot_store_is_refused(tmp_path):
+    """rename() checks the new name as create() does: characters FAT names
+    cannot hold (" * / : < > ? \\ |), a trailing dot (Windows would drop it):
+    EINVAL, and the file keeps its name."""
+    image = fat.layout_image(tmp_path, "fat16")
+    r = fat.run(image, "mount\nwrite /f data\n!EINVAL rename /f /bad:name\n!EINVAL rename /f /what?\n"
+                       "!EINVAL rename /f /trailing.\n!EINVAL write /x. y\nls /\nunmount\n")
+    assert r.stdout.count(" f ") == 1 and "\nf f 4\n" in r.stdout, r.stdout
+
+
+def test_fat_long_name_only_characters_become_underscores_in_the_83_name(tmp_path):
+    """+ , ; = [ ] may stand in long names but not in 8.3 names (FAT spec): in
+    the 8.3 name made for such a name each becomes '_', and the name gets a
+    ~N tail (N the smallest unused) and a long name keeping it exact."""
+    image = fat.layout_image(tmp_path, "fat16")
+    chars = "+,;=[]"
+    fat.run(image, "mount\n" + "".join(f"write /X{c}Y.TXT {i}\n" for i, c in enumerate(chars)) + "unmount\n")
+    shorts = [name for name, attr in root_entries(image) if attr != 0x0F]
+    assert shorts == [f"X_Y~{i + 1}   TXT".encode() for i in range(len(chars))], shorts
+    r = fat.run(image, "mount\nls /\nunmount\n")
+    assert all(f"X{c}Y.TXT f 1\n" in r.stdout for c in chars), r.stdout
+    fat.fsck_clean(image)
