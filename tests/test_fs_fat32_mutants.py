@@ -34,13 +34,8 @@ def test_fat_functions_all_return_a_value():
     """Every path of a non-void function returns a value (falling off the end is
     undefined behaviour in C, whatever a given build happens to return):
     the plugin compiles with -Werror=return-type."""
-    from vmm.harness import fs as harness
-    plugin = fat.filesystem_plugin("fat32")
-    for src in plugin.sources:
-        r = subprocess.run(["gcc", "-c", "-o", "/dev/null", "-std=gnu11", "-Werror=return-type", "-DPYOS_HARNESS",
-                            f"-I{harness.GUEST_INCLUDE}", *(f"-I{d}" for d in plugin.include_dirs), str(src)],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    from vmm.harness.fs import return_type_errors
+    assert return_type_errors(fat.filesystem_plugin("fat32")) == ""
 
 
 @pytest.mark.parametrize("layout,seed", [("fat32-512", 16), ("fat16", 17), ("fat32-4k", 18)])

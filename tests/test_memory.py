@@ -118,6 +118,17 @@ def test_frames_in_an_odd_sized_host_harness(frames, heap, paging):
     assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
 
 
+def _selftest_passed_all_free_after_init(result):
+    """The harness self-test passed, and right after init every frame of the regions
+    was the allocator's and free, a 4 MiB block the largest."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selftest memory: 41 passed, 0 failed" in result.stdout
+    held, total, free, largest = map(int, re.search(
+        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
+        result.stdout).groups())
+    assert held == total == free and largest == 1024
+
+
 @pytest.mark.parametrize("frames, heap, paging", [("buddy", "slab", "direct"), ("bitmap", "slab", "direct")])
 def test_frames_managed_from_an_aligned_first_frame_in_host_harness(frames, heap, paging):
     """frame_alloc.h puts the metadata wherever the early allocator had room: here at the
@@ -128,12 +139,7 @@ def test_frames_managed_from_an_aligned_first_frame_in_host_harness(frames, heap
     and nothing written past the metadata asked for."""
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 257,
                          metadata_last=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 41 passed, 0 failed" in result.stdout
-    held, total, free, largest = map(int, re.search(
-        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
-        result.stdout).groups())
-    assert held == total == free and largest == 1024
+    _selftest_passed_all_free_after_init(result)
     assert re.search(r"^harness: bytes written past the metadata asked for: 0 of \d+$", result.stdout, re.M)
 
 
@@ -146,12 +152,7 @@ def test_frames_in_a_ragged_layout_in_host_harness(frames, heap, paging):
     share. Every check holds; nothing outside the regions is handed out or written."""
     result = run_harness(select({"frame_allocator": frames, "heap": heap, "paging": paging}), "selftest", 64,
                          reserve_low=325, island=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "selftest memory: 41 passed, 0 failed" in result.stdout
-    held, total, free, largest = map(int, re.search(
-        r"the regions hold (\d+) frames; the allocator has (\d+), (\d+) free, the largest block (\d+)",
-        result.stdout).groups())
-    assert held == total == free and largest == 1024
+    _selftest_passed_all_free_after_init(result)
     assert "bytes written in the reserved hole: 0\n" in result.stdout
     assert "bytes written in the 325 frames held back low: 0\n" in result.stdout
 
