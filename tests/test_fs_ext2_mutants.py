@@ -96,15 +96,22 @@ def io_error_sweep(plugins, image, script):
     assert clean.returncode == 0, clean.stdout
     reads, writes, flushes = re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()
     requests = int(reads) + int(writes) + int(flushes)
-    failed = 0
-    for n in range(1, requests + 1):
-        image.write_bytes(pristine)
-        result = run_fs_script(plugins, image, script, fail_request=n, timeout=60)
-        out = result.stdout + result.stderr
-        assert result.returncode in (0, 1), f"request {n}: status {result.returncode}\n{out[-3000:]}"
-        assert "Sanitizer" not in out and "runtime error" not in out, f"request {n}\n{out[-3000:]}"
-        failed += result.returncode == 1
+    failed = sum(result.returncode == 1 for result in
+                 _each_failing(plugins, image, pristine, script, "fail_request", requests))
     assert failed > 0                        # the errors were noticed
+
+
+def _each_failing(plugins, image, pristine, script, option, count):
+    """The script's run on a fresh copy of the image with the n-th request or
+    allocation failing (option fail_request / fail_alloc = n), for n = 1..count;
+    each must end in errors or success, never a crash or a sanitizer report."""
+    for n in range(1, count + 1):
+        image.write_bytes(pristine)
+        result = run_fs_script(plugins, image, script, timeout=60, **{option: n})
+        out = result.stdout + result.stderr
+        assert result.returncode in (0, 1), f"{option} {n}: status {result.returncode}\n{out[-3000:]}"
+        assert "Sanitizer" not in out and "runtime error" not in out, f"{option} {n}\n{out[-3000:]}"
+        yield result
 
 
 IO_SCRIPT = """mount
@@ -129,14 +136,8 @@ def alloc_failure_sweep(plugins, image, script, allocations=40):
     success, never a crash or a sanitizer report, and the plugin's own
     allocations (the mount's state: the first ones after the buffer cache's)
     must come back as ENOMEM."""
-    pristine = image.read_bytes()
     outcomes = set()
-    for n in range(1, allocations + 1):
-        image.write_bytes(pristine)
-        result = run_fs_script(plugins, image, script, fail_alloc=n, timeout=60)
-        out = result.stdout + result.stderr
-        assert result.returncode in (0, 1), f"allocation {n}: status {result.returncode}\n{out[-3000:]}"
-        assert "Sanitizer" not in out and "runtime error" not in out, f"allocation {n}\n{out[-3000:]}"
+    for result in _each_failing(plugins, image, image.read_bytes(), script, "fail_alloc", allocations):
         outcomes.update(re.findall(r"^mount: error (\w+)", result.stdout, re.M))
     assert "ENOMEM" in outcomes, outcomes
 
