@@ -200,6 +200,19 @@ class Workload:
         name = self.rnd.choice(NAME_STYLES)(self.counter)
         return d.rstrip("/") + "/" + name
 
+    def move(self, old: str, new: str):
+        """The model after `rename old new`: old and everything under it."""
+        for p in sorted(self.model):
+            if p == old or p.startswith(old + "/"):
+                self.model[new + p[len(old):]] = self.model.pop(p)
+
+    def remounted_halfway(self, *tail: str) -> str:
+        """The script: mount, the first half of the lines, unmount and mount again
+        (what was written must come back from the image), the rest, tail, unmount."""
+        half = len(self.lines) // 2
+        return "\n".join(["mount", *self.lines[:half], "unmount", "mount", *self.lines[half:], *tail,
+                          "unmount"]) + "\n"
+
     def op(self):
         rnd, files, dirs = self.rnd, self.files(), self.dirs()
         kind = rnd.choices(["mkdir", "write", "append", "fill", "pwrite", "truncate", "rename", "renamedir",
@@ -250,9 +263,7 @@ class Workload:
             targets = [d for d in dirs if d != old and not d.startswith(old + "/")]
             new = self.fresh(rnd.choice(targets))
             self.lines.append(f"rename {old} {new}")
-            for p in sorted(self.model):
-                if p == old or p.startswith(old + "/"):
-                    self.model[new + p[len(old):]] = self.model.pop(p)
+            self.move(old, new)
         elif kind == "unlink":
             path = rnd.choice(files)
             self.lines.append(f"unlink {path}")
@@ -306,16 +317,11 @@ def test_workload_leaves_exactly_the_expected_tree(tmp_path, layout):
     w.model["/sub/big.bin"] += b"tail-of-an-existing-file"
     w.model["/many/item-001.dat"] = b""
     w.model["/many/item-002.dat"] = w.model["/many/item-002.dat"][:70000].ljust(70000, b"\0")
-    for p in sorted(w.model):
-        if p == "/sub" or p.startswith("/sub/"):
-            w.model["/hundreds/nested/sub_moved" + p[4:]] = w.model.pop(p)
-    w.model["/Hello.TXT"] = w.model.pop("/hello.txt")
+    w.move("/sub", "/hundreds/nested/sub_moved")
+    w.move("/hello.txt", "/Hello.TXT")
     for _ in range(400):
         w.op()
-    # Remount half-way: what was written must come back from the image.
-    half = len(w.lines) // 2
-    script = ["mount", *w.lines[:half], "unmount", "mount", *w.lines[half:], "unmount"]
-    run(image, "\n".join(script) + "\n")
+    run(image, w.remounted_halfway())
     check_image(image, w.model, tmp_path)
 
 

@@ -56,15 +56,11 @@ def test_fat_workload(tmp_path, layout, seed):
         w.model[f"/deep/a_long_file_name_{i}"] = f"a_long_file_name_{i}\n".encode()
     w.model["/deep"] = None
     w.model["/deep/big"] = pattern(300000, 7)[:70000]
-    for p in sorted(w.model):
-        if p == "/sub" or p.startswith("/sub/"):
-            w.model["/deep/sub_moved" + p[4:]] = w.model.pop(p)
-    w.model["/Hello.TXT"] = w.model.pop("/hello.txt")
+    w.move("/sub", "/deep/sub_moved")
+    w.move("/hello.txt", "/Hello.TXT")
     for _ in range(120):
         w.op()
-    half = len(w.lines) // 2
-    r = fat.run(image, "\n".join(["mount", *w.lines[:half], "unmount", "mount", *w.lines[half:], "statfs",
-                                  "unmount"]) + "\n")
+    r = fat.run(image, w.remounted_halfway("statfs"))
     fat.check_image(image, w.model, tmp_path)
     assert statfs_counts(r.stdout)[:2] == fat_counts(image)     # statfs counts clusters
 
