@@ -820,6 +820,49 @@ def test_after_a_long_halt_the_flush_alarm_is_not_left_in_the_past():
     assert vcpu.entries[1]["injected"] == [0x20]
 
 
+def test_after_a_halt_the_flush_alarm_counts_from_the_next_entry_not_from_before_the_halt():
+    """Nothing fills the coalesced ring while the vCPU is halted, so FLUSH_NS counts from the entry
+    after a halt. Counted from before it, a halt a little shorter than FLUSH_NS (an idle guest at
+    100 Hz) left the alarm due just after the tick's injection: an EINTR exit for every tick."""
+    from vmm.coalesced import FLUSH_NS
+    pic = FakePic()
+    timer = DueTimer(pic, 0)
+    timer.deadline_ns = NEVER
+    armed = []
+    loop, vcpu = make_loop([call(due_from_now(timer, FLUSH_NS // 2), reason=HLT),
+                            call(lambda vcpu: armed.append(vcpu.loop.alarm.armed)), ends(0)], pic=pic)
+    vcpu.run_struct.if_flag = vcpu.run_struct.ready_for_interrupt_injection = 1
+    loop.drain_coalesced = lambda: None
+    loop.timer = timer
+    assert loop.run() == 0
+    assert len(timer.serviced) == 1 and vcpu.entries[1]["injected"] == [0x20]
+    # the tick was served when the halt ended: the flush is due FLUSH_NS after that, or later
+    assert armed[0] >= timer.serviced[0] + FLUSH_NS
+
+
+def test_a_halt_after_a_kicked_halt_sleeps_until_its_deadline(patient_halts):
+    """A kick's wake-up flag is cleared by the halt that finds it set, so the next halt sleeps
+    until its deadline instead of spinning: it takes its inputs before sleeping and when it wakes
+    (once more at most, for a flag a late kick left)."""
+    pic = FakePic()
+    timer = DueTimer(pic, 0)
+    timer.deadline_ns = NEVER
+    taken = []
+
+    def take():
+        taken.append(vcpu.loop.exit_counts[HLT])
+        if len(taken) == 2:
+            pic.waiting.append(0x24)  # the kick brought input: its IRQ ends the first halt
+
+    loop, vcpu = make_loop([exit_reason(HLT, if_flag=1, ready_for_interrupt_injection=1),
+                            call(due_from_now(timer, 20_000_000), reason=HLT), ends(0)], pic=pic)
+    loop.inputs.append(take)
+    loop.timer = timer
+    assert run_while(loop, lambda: loop.idle, loop.kick) == 0
+    assert len(timer.serviced) == 1 and vcpu.injected == [0x24, 0x20]
+    assert 2 <= taken.count(2) <= 3  # the second halt: before its sleep and at its deadline
+
+
 # -- the vCPU's alarm: ticks and flushes while the guest runs ---------------------------------------
 def spins_until_kicked(seconds=30):
     """A guest busy in KVM_RUN with no exit of its own: it returns (EINTR) once the alarm's

@@ -281,7 +281,7 @@ class RunLoop:
         unpack_io = IO_RECORD.unpack_from
         bus_read, bus_write = self.io_bus.read, self.io_bus.write
         io_cache = self.io_bus._cache  # what Bus.read/write would look up first (vmm/bus.py)
-        EXIT_IO, EXIT_INTR, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_IO_OUT
+        EXIT_IO, EXIT_INTR, EXIT_HLT, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_HLT, lib.KVM_EXIT_IO_OUT
         clock = time.monotonic_ns  # the PIT's deadlines and the alarm use CLOCK_MONOTONIC too
         timer = self.timer if self.timer is not None else _NoTimer()
         alarm = self.alarm if self.alarm is not None else _NoAlarm()
@@ -411,6 +411,11 @@ class RunLoop:
             if handler is None:
                 raise self._unexpected(reason)
             handler(run)
+            if reason == EXIT_HLT:
+                # Nothing filled the ring while the vCPU was halted: the next FLUSH_NS counts
+                # from the next entry, not from before the halt (a flush alarm left from then
+                # would fire just after the tick's injection, an EINTR exit for nothing).
+                flush_at = 0
 
     # -- exit handlers ------------------------------------------------------------------
     def _unexpected(self, reason: int) -> GuestCrash:
@@ -470,10 +475,10 @@ class RunLoop:
             raise self.crash(errors.EXIT_GUEST_DEAD,
                              "guest halted with interrupts disabled: nothing can ever wake it")
         # Sleep until the PIC raises INTR or a stop is requested: no busy-waiting.
-        # Clear first: a kick between the check and the wait then still wakes us.
+        # The eventfd is cleared only when a wait finds it set, so a kick between the
+        # check and the wait still wakes us; a timed-out wait costs no read().
         # While halted, this thread waits for the PIT's next deadline itself
         # (the alarm is off): one wake-up per tick.
-        self._wakeup.clear()
         self._halted = True
         timer, alarm = self.timer, self.alarm
         if alarm is not None:
@@ -491,8 +496,8 @@ class RunLoop:
                 wait = HALT_RECHECK
                 if timer is not None and timer.deadline_ns != NEVER:
                     wait = min(wait, max(0.0, (timer.deadline_ns - time.monotonic_ns()) / 1e9))
-                self._wakeup.wait(wait)
-                self._wakeup.clear()
+                if self._wakeup.wait(wait):  # a kick (or one left from before the halt: harmless)
+                    self._wakeup.clear()
         finally:
             self._halted = False
 
