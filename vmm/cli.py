@@ -96,6 +96,13 @@ def _load_config(args):
     return cfg
 
 
+# Set by `run` once everything it opened is closed (the machine with its disks and output
+# files, the metrics session, the gdb stub) and the status file written: the console script
+# may then end the process without the interpreter's teardown, which only frees memory
+# (about 15 ms of every run's start-to-exit time: issue 13's power-off row).
+_finished_cleanly = False
+
+
 def _write_status_file(path: str | None, status: int, origin: str, reason: str):
     """--status-file: who decided the exit status, as one JSON object."""
     if not path:
@@ -171,6 +178,8 @@ def _run(args) -> int:
         print("\npyos-vmm: terminated (SIGTERM); VM stopped", file=sys.stderr)
     elif status:
         print(f"pyos-vmm: the guest powered off with status {status}", file=sys.stderr)
+    global _finished_cleanly
+    _finished_cleanly = True
     return status
 
 
@@ -472,6 +481,12 @@ def entry_point():
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
             pass
+    if _finished_cleanly and isinstance(status, int) and 0 <= status <= 255:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os._exit(status)  # nothing left to close or flush: skip the interpreter's teardown
     return status
 
 
