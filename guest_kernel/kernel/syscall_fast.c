@@ -23,8 +23,11 @@ _Static_assert(sizeof(((struct task *)0)->sig.pending) == 8 && sizeof(((struct t
                "isr.S tests the signal sets as 64-bit words");
 _Static_assert(sizeof need_resched == 4, "isr.S tests need_resched with cmpl");
 
-/* The handler for each number that needs no trap frame; NULL: the full path. */
+/* The handler for each number that needs no trap frame; syscall_fast_full
+ * (arch/x86_64/isr.S: it turns the call into a full trap) for the others, so
+ * the entry path calls every slot without testing it. */
 syscall_fn syscall_fast_table[SYSCALL_FAST_SLOTS];
+long syscall_fast_full(long, long, long, long, long, long);  /* not C: only its address is taken */
 
 /* Calls that read or rewrite the user's registers in the trap frame at the
  * top of the kernel stack (a fork's child starts from a copy of it, execve
@@ -34,9 +37,10 @@ static const int needs_frame[] = {SYS_fork, SYS_execve, SYS_sigreturn};
 /* After the table plugin is known (tasks_init). */
 void syscall_fast_init(void)
 {
-    for (uint32_t nr = 0; nr < SYSCALL_FAST_SLOTS && nr < syscalls_plugin.count; nr++)
-        syscall_fast_table[nr] = syscalls_plugin.table[nr];
+    for (uint32_t nr = 0; nr < SYSCALL_FAST_SLOTS; nr++)
+        syscall_fast_table[nr] = nr < syscalls_plugin.count && syscalls_plugin.table[nr]
+                                     ? syscalls_plugin.table[nr] : syscall_fast_full;
     for (size_t i = 0; i < sizeof needs_frame / sizeof needs_frame[0]; i++)
         if (needs_frame[i] < SYSCALL_FAST_SLOTS)
-            syscall_fast_table[needs_frame[i]] = NULL;
+            syscall_fast_table[needs_frame[i]] = syscall_fast_full;
 }

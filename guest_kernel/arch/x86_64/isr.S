@@ -35,8 +35,8 @@ isr_stubs:
  * checks the halves), and no register is free before we know it is the vDSO.
  *
  * The system-call fast path. Kernel mode is emulated instruction by
- * instruction on PVM-style hosts (about half a microsecond each), so the path
- * is counted in instructions: 30 for getpid, from int3 to iretq.
+ * instruction on PVM-style hosts (about a microsecond each), so the path
+ * is counted in instructions: 26 for getpid, from int3 to iretq.
  * A call that needs nothing but its arguments skips the trap frame: no
  * register is saved, the handler from syscall_fast_table
  * (kernel/syscall_fast.c) is called with the arguments where the C ABI wants
@@ -44,10 +44,12 @@ isr_stubs:
  * and iretq goes straight back. The vDSO is called as a function, so the
  * caller-saved registers are the kernel's to clobber (pyos/syscall_nr.h); on
  * the way out they hold 0, the result or the handler's address, so no kernel
- * data leaks. Two cases take the full path:
- *  - a call whose slot is empty (it needs the user's registers in a trap
- *    frame: fork, execve, sigreturn; or an unknown number): before running it,
- *    exactly as any trap;
+ * data leaks. The kernel is built with an 8-byte stack boundary, so the call
+ * needs no alignment of its own. Two cases take the full path:
+ *  - a call that needs the user's registers in a trap frame (fork, execve,
+ *    sigreturn; or an unknown number): its slot holds syscall_fast_full,
+ *    never NULL (no test on the way in), which turns the call into the trap
+ *    it would have been, before running anything;
  *  - pending work on the way out (task_pending_work(current), tested here
  *    inline: a reschedule, or a signal pending and not blocked): after it, by
  *    building the trap frame then (the callee-saved registers are still the
@@ -66,16 +68,12 @@ int3_entry:                 /* vector 3's gate points here (idt.c); its stub jum
     cmpl $(VDSO_LO + VDSO_INT3_RIP), (%rsp)
     jne 2f
     cmpl $VDSO_HI, 4(%rsp)
-    jne 3f
+    jne .Lint3_trap
     cmpq $SYSCALL_FAST_SLOTS, %rax
-    jae 3f
-    movq syscall_fast_table(,%rax,8), %r11
-    testq %r11, %r11
-    jz 3f
+    jae .Lint3_trap
+    movq syscall_fast_table(,%rax,8), %r11   /* never NULL (kernel/syscall_fast.c) */
     incq pyos_counters + COUNTERS_SYSCALLS(,%rax,8)
-    subq $8, %rsp           /* the C ABI's 16-byte alignment at a call */
     call *%r11
-    addq $8, %rsp
     movq current(%rip), %rcx    /* task_pending_work(current), inline: */
     movq TASK_SIG_BLOCKED(%rcx), %rdx
     notq %rdx
@@ -91,13 +89,25 @@ int3_entry:                 /* vector 3's gate points here (idt.c); its stub jum
     xorl %r10d, %r10d
     iretq
 2:  cmpl $(VDSO_LO + VDSO_NULL_TRAP + 1), (%rsp)
-    jne 3f
+    jne .Lint3_trap
     cmpl $VDSO_HI, 4(%rsp)
-    jne 3f
+    jne .Lint3_trap
     iretq
-3:  pushq $0
+.Lint3_trap:
+    pushq $0
     pushq $3
     jmp trap_common
+
+/* The fast table's entry for a call that needs the full path, reached by the
+ * fast path's `call *%r11` with the user's registers as they came: drop the
+ * return address, take back the count (syscall_dispatch counts the call) and
+ * the table entry in r11, and go on as the trap it is. */
+    .globl syscall_fast_full
+syscall_fast_full:
+    addq $8, %rsp
+    decq pyos_counters + COUNTERS_SYSCALLS(,%rax,8)
+    xorl %r11d, %r11d
+    jmp .Lint3_trap
 4:  pushq $0                /* the trap frame, in trap_common's order */
     pushq $3
     pushq %rax
