@@ -9,43 +9,65 @@ import time
 
 import pytest
 
-from vmm import errors
+from vmm import config as config_mod
+from vmm.machine import Machine
 
 from .conftest import REPO, boot, vmm_command, write_config
 
-TICK_TOLERANCE = 0.05  # guest ticks vs host seconds, either way
 
 
 def _config(tmp_path, hz: int):
     return write_config(tmp_path, f'[machine]\ntimer_hz = {hz}\n[serial]\ninput = "none"\n')
 
 
-@pytest.mark.parametrize("hz", [100, 1000])
-def test_tick_rate_matches_host_time(tmp_path, hz):
-    """timer_test=3: the guest counts 3 s of ticks; the host times it."""
-    seconds = 3
-    proc = subprocess.Popen(vmm_command("--config", _config(tmp_path, hz), "--cmdline", f"timer_test={seconds}",
-                                        "--stats"),
-                            cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    start = end = None
-    report = ""
-    for line in proc.stdout:
-        if b"timer_test: start" in line:
-            start = time.monotonic()
-        elif b"ticks at" in line:
-            end = time.monotonic()
-            report = line.decode()
-    stderr = proc.stderr.read().decode()
-    assert proc.wait() == 0, stderr
-    assert start and end, report
-    host = end - start
-    context = f"guest: {report.strip()}\nhost: {host:.3f} s\nVMM stats:\n{stderr}"
-    assert f"{seconds * hz} ticks at {hz} Hz" in report, context
-    assert abs(host - seconds) / seconds < TICK_TOLERANCE, context
-    tsc = float(re.search(r"in (\d+\.\d+) s by the TSC", report).group(1))
-    assert abs(tsc - seconds) / seconds < TICK_TOLERANCE, context
-    # the catch-up policy owes, never drops, at these rates
-    assert re.search(r"^pyos_pit_ticks_lost_total  0$", stderr, re.M), context
+@pytest.mark.parametrize("hz, seconds", [(100, 3), (1000, 3), (10000, 1)])
+def test_tick_rate_matches_host_time(kernel_elf, hz, seconds):
+    """timer_test=S: the guest counts S seconds of ticks and times them by its TSC.
+
+    What the VMM can honestly promise, and so what is checked: its PIT makes
+    IRQ 0 edges due at the host's monotonic clock (the edges due between the
+    guest's two lines against the host time between them, measured in the
+    vCPU thread at the same instants: ±5 %, the ±1 tick of where the lines
+    fall included), none is lost (the catch-up policy owes them), the guest's
+    count never runs ahead of the host's clock, and its TSC agrees with the
+    host's clock. Not that the guest's count keeps up: on a loaded host the
+    vCPU thread may not run for a while and the owed ticks arrive late (a
+    1000 Hz guest needs about a quarter of a core on PVM hosts, where kernel
+    mode is emulated), and at 10000 Hz its own tick handler costs more than the
+    100 µs period. (The PIT's input clock itself is checked against the 8254's
+    1.193182 MHz in tests/test_pit8254_modes.py.)"""
+    marks = {}
+    printed = bytearray()
+    machine = None
+
+    def output(data):  # the vCPU thread: the PIT's figures are consistent here
+        printed.extend(data)
+        text = printed.decode(errors="replace")
+        for key, pattern in (("start", "timer_test: start"), ("end", "ticks at")):
+            if key not in marks and pattern in text:
+                marks[key] = (time.monotonic(), machine.pit.stats["edges"])
+
+    cfg = config_mod.from_dict({"machine": {"timer_hz": hz}, "kernel": {"cmdline": f"timer_test={seconds}"},
+                                "serial": {"output": "none", "input": "none"}})
+    machine = Machine(cfg, kernel_elf, output=output)
+    try:
+        status = machine.run()
+    finally:
+        machine.close()
+    text = printed.decode(errors="replace")
+    assert status == 0, text[-800:]
+    report = re.search(rf"timer_test: (\d+) ticks at {hz} Hz in (\d+\.\d+) s by the TSC", text)
+    assert report and "start" in marks and "end" in marks, text[-800:]
+    host = marks["end"][0] - marks["start"][0]
+    due = marks["end"][1] - marks["start"][1]
+    ticks, tsc = int(report.group(1)), float(report.group(2))
+    context = f"host {host:.3f} s, PIT edges due {due}, guest {ticks} ticks, TSC {tsc:.3f} s, PIT {machine.pit.stats}"
+    assert ticks >= seconds * hz, context  # (a tick or two more may come before the guest reads its count)
+    assert abs(due - hz * host) <= 0.05 * hz * host + 1, context
+    assert ticks / hz <= host * 1.05, context        # the guest's clock never runs fast
+    assert abs(tsc - host) <= 0.05 * host + 0.02, context
+    if hz <= 1000:  # owed, never dropped; at 10000 Hz more than a second's worth is owed and the rest dropped
+        assert machine.pit.stats["lost_ticks"] == 0, context
 
 
 def test_pic_selftest_in_guest():

@@ -73,8 +73,10 @@ int signal_send(struct task *t, int sig)
     if (!sig || t->state == TASK_ZOMBIE || discarded(t, sig))
         return 0;
     t->sig.pending |= SIG_BIT(sig);
-    if (!(t->sig.blocked & SIG_BIT(sig)))
+    if (!(t->sig.blocked & SIG_BIT(sig))) {
         task_interrupt(t);
+        exit_work = 1;  /* t may be current: the fast path must not return past it */
+    }
     return 0;
 }
 
@@ -269,6 +271,8 @@ long sys_sigprocmask(long how, long set, long old, long a3, long a4, long a5)
         else
             return -EINVAL;
         current->sig.blocked &= ~SIG_UNBLOCKABLE & ~1UL;
+        if (task_signal_pending(current))
+            exit_work = 1;  /* an unblocked signal is delivered on this call's way out */
     }
     if (old)
         *(uint64_t *)old = was;

@@ -1,8 +1,7 @@
 /*
  * The system-call fast path's C half; the entry itself is int3_entry in
  * arch/x86_64/isr.S, which explains the path. Here: which calls may take it
- * (syscall_fast_table), and the layout isr.S's inline check on the way out
- * (task_pending_work) relies on.
+ * (syscall_fast_table), and the word isr.S tests on the way out (exit_work).
  */
 #include <stddef.h>
 #include <pyos/counters.h>
@@ -16,12 +15,8 @@
 _Static_assert(SYSCALL_FAST_SLOTS == PYOS_SYSCALL_SLOTS, "isr.S indexes pyos_counters.syscalls by nr");
 _Static_assert(offsetof(struct pyos_counters, syscalls) == 584,
                "pyos_counters.syscalls moved: update COUNTERS_SYSCALLS in arch/x86_64/isr.S");
-/* isr.S tests task_pending_work(current) inline on the way out. */
-_Static_assert(offsetof(struct task, sig.pending) == 0x450 && offsetof(struct task, sig.blocked) == 0x458,
-               "struct task's signal sets moved: update TASK_SIG_PENDING/TASK_SIG_BLOCKED in arch/x86_64/isr.S");
-_Static_assert(sizeof(((struct task *)0)->sig.pending) == 8 && sizeof(((struct task *)0)->sig.blocked) == 8,
-               "isr.S tests the signal sets as 64-bit words");
-_Static_assert(sizeof need_resched == 4, "isr.S tests need_resched with cmpl");
+/* isr.S tests exit_work (pyos/task.h) on the way out. */
+_Static_assert(sizeof exit_work == 4, "isr.S tests exit_work with cmpl");
 
 /* The handler for each number that needs no trap frame; syscall_fast_full
  * (arch/x86_64/isr.S: it turns the call into a full trap) for the others, so

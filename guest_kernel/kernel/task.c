@@ -31,6 +31,15 @@ struct task *current;
 static struct task *idle;
 static int next_pid = 1;
 int need_resched;
+int exit_work;
+
+/* The scheduler wants the CPU for another task: on the next way out of an
+ * interrupt or a system call (the fast path included). */
+static void request_resched(void)
+{
+    need_resched = 1;
+    exit_work = 1;
+}
 const struct sched_ops *sched;      /* the active scheduler: one of sched_plugins[] */
 static uint64_t watchdog_ticks;     /* a runnable task waiting longer than this: plugin failed */
 /* The tick must stay short (timer_hz up to 10000, every instruction of kernel
@@ -179,7 +188,7 @@ static void make_runnable(struct task *t)
     pyos_counters.tasks_runnable++;  /* leaves it in task_block, task_sleep_ms, task_exit */
     t->sched.queued_tick = ticks;
     sched->enqueue(t);
-    need_resched = 1;
+    request_resched();
 }
 
 static void kthread_trampoline(void (*fn)(void *), void *arg)
@@ -213,6 +222,7 @@ struct task *kthread_create(const char *name, void (*fn)(void *), void *arg)
 void task_first_run(void)
 {
     fxrstor(current->fpu);
+    exit_work = task_signal_pending(current);  /* need_resched is 0: see schedule() */
     /* Its first return to user mode: a signal sent before it ever ran is delivered now. */
     if (current->space && signal_pending(current))
         signal_deliver((struct trap_frame *)current->kstack_top - 1);
@@ -256,6 +266,9 @@ void schedule(void)
     }
     need_resched = 0;
     switch_to(next ? next : idle);
+    /* Running again (as prev, or prev went on): signals may have come meanwhile.
+     * (need_resched is 0: whoever switched to us cleared it, interrupts off since.) */
+    exit_work = task_signal_pending(current);
     irq_restore(flags);
 }
 
@@ -287,7 +300,7 @@ void sched_tick(struct trap_frame *frame)
     if (current != idle) {
         current->runtime_ticks++;
         if (sched->tick(current))
-            need_resched = 1;
+            request_resched();
     }
     (void)frame;
 }
@@ -500,7 +513,7 @@ static void sched_move(const struct sched_ops *to, int trust_old)
             sched->enqueue(&tasks[i]);
     pyos_counters.sched_swaps++;
     strncpy_z(pyos_counters.sched_name, sched->name, PYOS_PLUGIN_NAME_MAX);
-    need_resched = 1;
+    request_resched();
 }
 
 int sched_swap(const char *name)

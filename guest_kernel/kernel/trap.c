@@ -82,6 +82,7 @@ void syscall_exit_work(struct trap_frame *frame)
     preempt_if_needed(frame);
     if (task_signal_pending(current))
         signal_deliver(frame);
+    exit_work = task_pending_work(current);  /* exact again: the next fast exit need not stop */
 }
 
 /* Not inlined: crash backtraces keep naming trap() as the caller. */

@@ -36,7 +36,7 @@ isr_stubs:
  *
  * The system-call fast path. Kernel mode is emulated instruction by
  * instruction on PVM-style hosts (about a microsecond each), so the path
- * is counted in instructions: 26 for getpid, from int3 to iretq.
+ * is counted in instructions: 22 for getpid, from int3 to iretq.
  * A call that needs nothing but its arguments skips the trap frame: no
  * register is saved, the handler from syscall_fast_table
  * (kernel/syscall_fast.c) is called with the arguments where the C ABI wants
@@ -50,8 +50,9 @@ isr_stubs:
  *    sigreturn; or an unknown number): its slot holds syscall_fast_full,
  *    never NULL (no test on the way in), which turns the call into the trap
  *    it would have been, before running anything;
- *  - pending work on the way out (task_pending_work(current), tested here
- *    inline: a reschedule, or a signal pending and not blocked): after it, by
+ *  - pending work on the way out (a reschedule, or a signal pending and not
+ *    blocked: task_pending_work(current), which the one word exit_work covers,
+ *    pyos/task.h): after it, by
  *    building the trap frame then (the callee-saved registers are still the
  *    user's; the clobbered ones are saved as 0) and leaving through
  *    syscall_exit_work() and trap_return like every trap.
@@ -61,8 +62,6 @@ isr_stubs:
 #define VDSO_HI 0x7fff
 #define SYSCALL_FAST_SLOTS 64   /* = PYOS_SYSCALL_SLOTS (kernel/syscall_fast.c checks) */
 #define COUNTERS_SYSCALLS 584   /* offsetof(struct pyos_counters, syscalls) (checked there too) */
-#define TASK_SIG_PENDING 0x450  /* offsetof(struct task, sig.pending) (checked there too) */
-#define TASK_SIG_BLOCKED 0x458  /* offsetof(struct task, sig.blocked) (checked there too) */
     .globl int3_entry
 int3_entry:                 /* vector 3's gate points here (idt.c); its stub jumps here too */
     cmpl $(VDSO_LO + VDSO_INT3_RIP), (%rsp)
@@ -74,14 +73,10 @@ int3_entry:                 /* vector 3's gate points here (idt.c); its stub jum
     movq syscall_fast_table(,%rax,8), %r11   /* never NULL (kernel/syscall_fast.c) */
     incq pyos_counters + COUNTERS_SYSCALLS(,%rax,8)
     call *%r11
-    movq current(%rip), %rcx    /* task_pending_work(current), inline: */
-    movq TASK_SIG_BLOCKED(%rcx), %rdx
-    notq %rdx
-    andq TASK_SIG_PENDING(%rcx), %rdx
-    jnz 4f                  /* a signal to deliver */
-    cmpl $0, need_resched(%rip)
-    jne 4f                  /* a reschedule */
-    xorl %ecx, %ecx         /* rdx is 0, rax the result, r11 the handler's address */
+    cmpl $0, exit_work(%rip)
+    jne 4f                  /* maybe a reschedule or a signal to deliver */
+    xorl %ecx, %ecx         /* rax holds the result, r11 the handler's address */
+    xorl %edx, %edx
     xorl %esi, %esi
     xorl %edi, %edi
     xorl %r8d, %r8d

@@ -54,6 +54,11 @@ struct task {
 
 extern struct task *current;
 extern int need_resched;     /* the scheduler wants to run another task (kernel/task.c) */
+/* The one word the system-call fast path tests on its way out (arch/x86_64/isr.S):
+ * nonzero whenever task_pending_work(current) may be, so it leaves through the full
+ * path. Set with need_resched, when a signal may have become deliverable and when
+ * a task starts or resumes; made exact again by syscall_exit_work(). */
+extern int exit_work;
 
 /* An unblocked signal waits for task t (delivered on its way back to user mode). */
 static inline int task_signal_pending(const struct task *t)
@@ -62,8 +67,8 @@ static inline int task_signal_pending(const struct task *t)
 }
 
 /* Work to do before task t returns to user mode: a reschedule or a signal.
- * The system-call fast path leaves through the full path when this is nonzero;
- * arch/x86_64/isr.S tests the same in assembly: change both together. */
+ * The system-call fast path tests exit_work instead, which is never 0 while
+ * this is nonzero for current (see exit_work). */
 static inline int task_pending_work(const struct task *t)
 {
     return need_resched || task_signal_pending(t);
