@@ -99,11 +99,12 @@ class Machine:
         self.io_bus = Bus("port")
         self.mmio_bus = Bus("MMIO address")
         self.irq_lines = {n: IrqLine(n) for n in range(16)}
-        self.pic = PicPair(on_int=self.kick, on_ack=self._irq_acknowledged)
+        self.pic = PicPair(on_ack=self._irq_acknowledged)  # on_int: the run loop's kick, below
         for line in self.irq_lines.values():
             line.connect(self.pic.set_irq)
         self.loop = RunLoop(self.vcpu, self.memory, self.pic, self.io_bus, self.mmio_bus,
                             config.machine.unclaimed_io)
+        self.pic.on_int = self.loop.kick  # INTR rose: the vCPU must look (no call through kick() here)
         self.symbolizer = Symbolizer(kernel_path)  # RIP → function, file:line (vmm/symbols.py)
         self.loop.symbols = self.symbolizer
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import threading
 
 CASCADE_IRQ = 2
+CASCADE_BIT = 1 << CASCADE_IRQ
 
 
 class Pic8259:
@@ -281,7 +282,11 @@ class PicPair:
         """Propagate the slave's INT to IR2, and INTR changes to the CPU."""
         slave, master = self.slave, self.master
         # (no request in the slave's IRR: its INT is low without resolving priorities)
-        master.set_irq(CASCADE_IRQ, bool(slave.irr) and slave.pending() is not None)
+        cascade = bool(slave.irr) and slave.pending() is not None
+        if cascade != bool(master.levels & CASCADE_BIT):
+            # (an input at the level it has changes nothing, edge- or level-triggered:
+            # a level-triggered IRR bit is set only while its input is high)
+            master.set_irq(CASCADE_IRQ, cascade)
         intr = bool(master.irr) and master.pending() is not None
         rose = intr and not self.intr
         self.intr = intr

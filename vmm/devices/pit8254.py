@@ -446,6 +446,8 @@ class Pit8254:
 
     def irq0_acknowledged(self):
         """The PIC acknowledged IRQ 0 (INTA or poll): send the next owed edge, if any."""
+        if not self._owed:  # every tick (none owed): no lock. An edge owed meanwhile by
+            return          # the PIT's own thread is sent by that thread (_edges_due).
         with self.lock:
             catching_up = self._take_owed()
             if catching_up:
