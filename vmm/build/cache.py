@@ -42,12 +42,25 @@ def _load_digests() -> dict:
     return _digests
 
 
+_TOOL_PREFIX = "tool-version:"
+
+
+def _exists(name: str) -> bool:
+    return os.path.exists(name[len(_TOOL_PREFIX):] if name.startswith(_TOOL_PREFIX) else name)
+
+
 def _save_digests():
-    """Write the remembered digests back (atomically; losing a race only costs a rehash)."""
+    """Write the remembered digests back (atomically; losing a race only costs a rehash).
+
+    Entries for files that no longer exist are dropped first: temporary source
+    trees (tests, mutation runs, worktrees removed) would otherwise make the
+    file every launch loads grow without bound."""
     global _digests_dirty
     if not _digests_dirty:
         return
     _digests_dirty = False
+    for name in [n for n in _digests if not _exists(n)]:
+        del _digests[name]
     try:
         folder = cache_dir()
         folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +100,7 @@ def tool_version(tool: str) -> str:
     digests = _load_digests()
     real = os.path.realpath(tool)
     stamp = _stamp(real)
-    key = "tool-version:" + real
+    key = _TOOL_PREFIX + real
     hit = digests.get(key)
     if isinstance(hit, list) and len(hit) == 2 and hit[0] == stamp:
         return hit[1]
