@@ -737,3 +737,90 @@ def test_fat_long_name_only_characters_become_underscores_in_the_83_name(tmp_pat
     r = fat.run(image, "mount\nls /\nunmount\n")
     assert all(f"X{c}Y.TXT f 1\n" in r.stdout for c in chars), r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat_looping_chain_gives_no_more_clusters_than_the_volume_has(tmp_path):
+    """A file's chain that loops (here a cluster linked to itself, fsck.fat's
+    "loop" case) under a size claiming more clusters than the volume holds: no
+    file can have more clusters than the volume (FAT spec: clusters 2 ..
+    count + 1, each in one chain at most), and fat.h promises a chain walk
+    bounded by the cluster count, so reading it is EIO by the volume's
+    cluster count at the latest -- never a cluster more."""
+    import struct
+    image = fat.mkfs(tmp_path / "l.img", 16, 3, 1)
+    fat.run(image, "mount\nwrite /f x\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<H", raw, 22)[0]
+    root_ent, total = struct.unpack_from("<HH", raw, 17)
+    total = total or struct.unpack_from("<I", raw, 32)[0]
+    nclusters, csize = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc, spc * bps
+    assert 4085 <= nclusters < 65525                                 # FAT16 by its cluster count
+    at = raw.index(b"F          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    struct.pack_into("<I", raw, at + 28, (nclusters + 2) * csize)
+    for i in range(nfats):
+        struct.pack_into("<H", raw, (resv + i * fatsz) * bps + 2 * first, first)
+    image.write_bytes(bytes(raw))
+    out = tmp_path / "f.out"
+    fat.run(image, f"mount\n!EIO get /f {out}\nunmount\n")
+    assert out.stat().st_size <= nclusters * csize, (out.stat().st_size, nclusters, csize)
+
+
+@pytest.fixture(scope="module")
+def kept_positions(tmp_path_factory):
+    """tests/fs_fat32_positions.c on a FAT32 volume of 512-byte clusters: its
+    NAME=VALUE lines (buffer-cache lookups of operations on files and a
+    directory kept open, and what a regrown file holds)."""
+    tmp_path = tmp_path_factory.mktemp("positions")
+    image = fat.layout_image(tmp_path, "fat32-512")
+    exe = fat.build_open_test(tmp_path, "fs_fat32_positions.c")
+    r = subprocess.run([str(exe), str(image)], capture_output=True, text=True, timeout=120,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+    return {k: v if k == "regrow0" else int(v) for k, v in re.findall(r"^(\w+)=(\S+)$", r.stdout, re.M)}
+
+
+def test_fat_open_file_walks_its_chain_from_a_kept_position(kept_positions):
+    """fat_table.c (fat_chain_at) on a file kept open: a read walks the chain
+    one FAT lookup per cluster from the latest position it cached, or from
+    the one before its last move when the latest lies past the cluster
+    wanted; a read at the latest position itself is no move and keeps the one
+    before. In buffer-cache lookups, a 1-byte read being its data block plus
+    those FAT entries: cluster 100 of a fresh vnode 1 + 100, then 150 1 + 50,
+    150 again 1, then 120 1 + 20 (from 100, not from the start)."""
+    p = kept_positions
+    assert (p["read_100_fresh"], p["read_150_after_100"], p["read_150_again"], p["read_120_back"]) == \
+        (1 + 100, 1 + 50, 1, 1 + 20), p
+
+
+def test_fat_truncate_of_an_open_file_starts_at_a_kept_position(kept_positions):
+    """Truncating a file kept open finds the new last cluster from a position
+    it cached before the cut -- the latest one (read at 150, cut to 152
+    clusters) or, when the latest lies past the cut, the one before it (reads
+    at 140 and 150, cut to 145) -- not by a walk from the file's start: the
+    truncate costs a few lookups (those steps, the old link, the end mark in
+    both FATs, freeing the tail, the entry), far below the 140-odd clusters
+    before the cut; the next read at the new last cluster costs its data block."""
+    p = kept_positions
+    assert p["truncate_152_after_150"] <= 20 and p["truncate_145_after_140_150"] <= 20, p
+    assert p["read_144_after_truncate"] == 1, p
+
+
+def test_fat_open_file_truncated_to_nothing_writes_into_its_new_cluster(kept_positions):
+    """A file kept open (two clusters written one at a time), truncated to
+    nothing and written again: the chain positions it cached named clusters
+    that are free now, so the new data lands in its new first cluster (read
+    back through a fresh vnode: the written bytes), never in a freed one."""
+    assert kept_positions["regrow0"] == "NN", kept_positions
+
+
+def test_fat_directory_end_once_known_costs_no_fat_lookup(kept_positions):
+    """A directory kept open whose entries fill its one cluster exactly (no
+    end marker): a lookup that finds nothing reads to the chain's end, whose
+    length the node then knows (fat_chain_at: 'the length is then cached'),
+    so it costs the directory's one block and no FAT lookup."""
+    p = kept_positions
+    assert p["failed_lookup_1"] == 1 and p["failed_lookup_2"] == 1, p
