@@ -824,3 +824,96 @@ def test_fat_directory_end_once_known_costs_no_fat_lookup(kept_positions):
     so it costs the directory's one block and no FAT lookup."""
     p = kept_positions
     assert p["failed_lookup_1"] == 1 and p["failed_lookup_2"] == 1, p
+
+
+def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
+    """FAT16's smallest volumes (3 MiB, 512-byte clusters: 6063 clusters, a FAT of
+    four 4 KiB blocks) after `script`: (image, its bytes, geometry)."""
+    import struct
+    image = fat.mkfs(tmp_path / "s.img", 16, 3, 1)
+    fat.run(image, script)
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<H", raw, 22)[0]
+    root_ent, total = struct.unpack_from("<HH", raw, 17)
+    total = total or struct.unpack_from("<I", raw, 32)[0]
+    nclusters = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc
+    assert 4085 <= nclusters < 65525                                 # FAT16 by its cluster count
+    fats = [(resv + i * fatsz) * bps for i in range(nfats)]          # byte offset of each FAT copy
+    return image, raw, {"nclusters": nclusters, "csize": spc * bps, "fats": fats, "fat_start": resv * bps}
+
+
+def test_fat16_mount_counts_free_clusters_a_fat_block_at_a_time(tmp_path):
+    """FAT16 has no FSInfo, so mount counts the free clusters itself: one
+    pass over the FAT entries of clusters 2 .. count + 1 (FAT spec), each FAT
+    block looked up once -- the boot sector and those blocks are all a
+    mount reads (buffer-cache lookups), and the count is fsck.fat's."""
+    image, _, g = small_fat16(tmp_path, "mount\nwrite /f x\nmkdir /d\nunmount\n")
+    first_block = (g["fat_start"] + 2 * 2) // 4096
+    last_block = (g["fat_start"] + 2 * (g["nclusters"] + 1)) // 4096
+    r = fat.run(image, "mount\nstats\nstatfs\nunmount\n")
+    lookups = sum(map(int, re.search(r"hits=(\d+) misses=(\d+)", r.stdout).groups()))
+    assert lookups == 1 + last_block - first_block + 1, r.stdout
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image)
+
+
+def test_fat16_full_volume_mounts_with_no_free_clusters(tmp_path):
+    """A FAT16 volume filled to its last cluster and mounted again: counting
+    finds no free cluster, and statfs says so (0 free, as fsck.fat counts),
+    not an unknown count."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    fat.run(image, f"mount\n!ENOSPC fill /big {(g['nclusters'] + 1) * g['csize']} 1\nunmount\n")
+    r = fat.run(image, "mount\nstatfs\n!ENOSPC write /more x\nunmount\n")
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image) == (g["nclusters"], 0), r.stdout
+
+
+def test_fat_chain_looping_through_the_whole_volume_is_eio_when_freed(tmp_path):
+    """A file's chain linking every cluster of the volume and then back to its
+    first (a loop, no end mark): unlinking it frees every cluster (each in
+    the chain once), and is EIO -- a chain longer than the volume is not a
+    chain (fat.h: a FAT loop is -EIO) -- leaving a clean volume."""
+    import struct
+    image, raw, g = small_fat16(tmp_path)
+    n = g["nclusters"]
+    for base in g["fats"]:
+        for c in range(2, n + 1):
+            struct.pack_into("<H", raw, base + 2 * c, c + 1)
+        struct.pack_into("<H", raw, base + 2 * (n + 1), 2)
+    at = raw.index(b"F          ")
+    struct.pack_into("<H", raw, at + 26, 2)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!EIO unlink /f\nstatfs\n!ENOENT stat /f\nunmount\n")
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image) == (n, n), r.stdout
+
+
+def test_fat_file_running_off_the_volume_by_its_next_cluster_is_eio(tmp_path):
+    """A file whose chain goes from the volume's last cluster to the number
+    just past it (FAT spec: clusters run 2 .. count + 1) -- on a device
+    larger than the volume, so those bytes exist -- reads its last cluster
+    and then EIO: the clusters following each other on disk are read
+    together, but only while they are clusters of the volume."""
+    import struct
+    image, raw, g = small_fat16(tmp_path)
+    n, cs = g["nclusters"], g["csize"]
+    at = raw.index(b"F          ")
+    old = struct.unpack_from("<H", raw, at + 26)[0]
+    struct.pack_into("<H", raw, at + 26, n + 1)
+    struct.pack_into("<I", raw, at + 28, 2 * cs)
+    for base in g["fats"]:
+        struct.pack_into("<H", raw, base + 2 * old, 0)
+        struct.pack_into("<H", raw, base + 2 * (n + 1), n + 2)
+    image.write_bytes(bytes(raw) + b"\xAA" * (1 << 20))
+    out = tmp_path / "f.out"
+    fat.run(image, f"mount\n!EIO get /f {out}\nunmount\n")
+    assert out.stat().st_size == cs and b"\xAA" not in out.read_bytes()
+
+
+def test_fat_write_to_a_file_with_a_broken_chain_is_eio(tmp_path):
+    """A write needs the file's chain length (fat_extend: whether to grow),
+    and a chain broken by a free entry has none (FAT spec: a chain ends at
+    an end mark; fat.h: such a chain is -EIO): a write is EIO even inside
+    the clusters before the break, and the data there stays as it was."""
+    image = broken_chain_image(tmp_path, "f", "free")
+    out = tmp_path / "f.out"
+    fat.run(image, f"mount\n!EIO pwrite /f 0 XY\n!EIO pwrite /f 600 XY\n!EIO get /f {out}\nunmount\n")
+    assert out.read_bytes() == pattern(2048, 1)[:len(out.read_bytes())] and len(out.read_bytes()) >= 1024
