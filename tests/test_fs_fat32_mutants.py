@@ -917,3 +917,29 @@ def test_fat_write_to_a_file_with_a_broken_chain_is_eio(tmp_path):
     out = tmp_path / "f.out"
     fat.run(image, f"mount\n!EIO pwrite /f 0 XY\n!EIO pwrite /f 600 XY\n!EIO get /f {out}\nunmount\n")
     assert out.read_bytes() == pattern(2048, 1)[:len(out.read_bytes())] and len(out.read_bytes()) >= 1024
+
+
+def test_fat_names_at_each_utf8_length_boundary(tmp_path):
+    """Names are UTF-8 at the VFS and UTF-16 in long-name entries (VFAT): the
+    first and last character of each UTF-8 length (U+0080, U+07FF, U+0800,
+    U+0FFF, U+1000, U+FFFD, U+10000) are stored as their UTF-16 units, listed
+    and found again; overlong forms (C0 80, C1 BF, E0 80 80, E0 9F BF,
+    F0 8F BF BF), lead bytes no character has (F5, FF) and a missing
+    continuation byte are not UTF-8: EINVAL (RFC 3629)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    names = ["a\u0080", "b\u07ff", "c\u0800", "d\u0fff", "e\u1000", "f\ufffd", "g\U00010000"]
+    bad = [b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xf0\x8f\xbf\xbf", b"\xf5\x80\x80\x80",
+           b"\xff", b"\xe0\xa0x"]
+    script = "".join(f"write /{n} {i}\n" for i, n in enumerate(names)).encode()
+    script += b"".join(b"!EINVAL write /h" + b + b" x\n" for b in bad)
+    script += "".join(f"cat /{n}\n" for n in names).encode() + b"unmount\n"
+    r = fat_raw(image, b"mount\n" + script)
+    assert r.returncode == 0, r.stdout
+    r = fat_raw(image, b"mount\nls /\nunmount\n")
+    listed = {line.rsplit(b" ", 2)[0].decode() for line in r.stdout.splitlines()
+              if line.count(b" ") >= 2 and not line.startswith(b"[kernel]")}
+    assert listed == set(names), listed
+    data = image.read_bytes()
+    for name in names:
+        assert (name.encode("utf-16-le") + b"\0\0") in data, name
+    fat.fsck_clean(image)
