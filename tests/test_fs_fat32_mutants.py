@@ -943,3 +943,39 @@ def test_fat_names_at_each_utf8_length_boundary(tmp_path):
     for name in names:
         assert (name.encode("utf-16-le") + b"\0\0") in data, name
     fat.fsck_clean(image)
+
+
+def test_fat_83_names_are_upper_case_for_every_letter(tmp_path):
+    """FAT spec (DIR_Name): lower-case characters are not allowed in an 8.3
+    name, so each of a .. z is stored as A .. Z, and a name with any lower-case
+    letter -- 'a' and 'z' alone too -- keeps its case in a long name: listed
+    and found as it was created."""
+    image = fat.layout_image(tmp_path, "fat16")
+    names = ["abcdefgh.ijk", "lmnopqrs.tuv", "wxyz", "a", "z", "A1.z", "Z9.a"]
+    fat.run(image, "mount\n" + "".join(f"write /{n} {i}\n" for i, n in enumerate(names)) + "unmount\n")
+    short = [name for name, attr in root_entries(image) if attr != 0x0F]
+    assert short == [b"ABCDEFGHIJK", b"LMNOPQRSTUV", b"WXYZ       ", b"A          ", b"Z          ",
+                     b"A1      Z  ", b"Z9      A  "], short
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nls /\n" + "".join(f"cat /{n}\n" for n in names) + "unmount\n")
+    assert "".join(f"{n} f 1\n" for n in names) in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("year", [2024, 2025])
+def test_fat_timestamps_in_every_month(tmp_path, year):
+    """Entry dates (FAT spec: (year - 1980) << 9 | month << 5 | day) on the
+    first and the last day of every month of a leap year and a common year:
+    stored as that date, and stat's mtime decoded from it is the time written
+    (to FAT's two seconds)."""
+    import calendar
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    for mo in range(1, 13):
+        for d in (1, calendar.monthrange(year, mo)[1]):
+            t = calendar.timegm((year, mo, d, 13, 5, 7, 0, 0, 0))
+            name = f"M{mo}D{d}"
+            r = fat_raw(image, f"mount\nwrite /{name} x\nmtime /{name}\nunmount\n".encode(),
+                        PYOS_HARNESS_TIME=str(t))
+            assert f"mtime={t - t % 2}".encode() in r.stdout, (name, r.stdout)
+            mdate = struct.unpack_from("<H", fat_entry(image, name.encode().ljust(11)), 24)[0]
+            assert mdate == (year - 1980) << 9 | mo << 5 | d, name
