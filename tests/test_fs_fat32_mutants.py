@@ -979,3 +979,23 @@ def test_fat_timestamps_in_every_month(tmp_path, year):
             assert f"mtime={t - t % 2}".encode() in r.stdout, (name, r.stdout)
             mdate = struct.unpack_from("<H", fat_entry(image, name.encode().ljust(11)), 24)[0]
             assert mdate == (year - 1980) << 9 | mo << 5 | d, name
+
+
+def test_fat_write_and_truncate_update_the_modification_time(tmp_path):
+    """POSIX: a successful write() or truncate() marks the file's last
+    modification time; FAT keeps it in the entry's write date and time
+    (FAT spec DIR_WrtDate/DIR_WrtTime), which stat's mtime reads: each of
+    append, pwrite and truncate, done later, moves mtime to its own time,
+    and the creation time stays."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    t0 = 1_700_000_000
+    steps = [("write /F.TXT first", t0), ("append /F.TXT more", t0 + 3600), ("pwrite /F.TXT 2 X", t0 + 7200),
+             ("truncate /F.TXT 3", t0 + 10800), ("truncate /F.TXT 5000", t0 + 14400)]
+    created = None
+    for op, t in steps:
+        r = fat_raw(image, f"mount\n{op}\nmtime /F.TXT\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t))
+        assert f"mtime={t}".encode() in r.stdout, (op, r.stdout)
+        ctime_cdate = struct.unpack_from("<HH", fat_entry(image, b"F       TXT"), 14)
+        assert created in (None, ctime_cdate), op
+        created = ctime_cdate
