@@ -287,7 +287,8 @@ def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
 def test_fat32_clusters_past_65535(tmp_path):
     """FAT32 entries keep a cluster number in two 16-bit halves (offsets 20 and
     26): files and directories whose first cluster is past 65535 -- created,
-    grown, renamed -- are found again by the plugin, mtools and fsck.fat."""
+    grown, renamed -- are found again by the plugin, mtools and fsck.fat, and
+    unlinking and removing them frees exactly their clusters."""
     image = fat.layout_image(tmp_path, "fat32-512")           # 512-byte clusters: ~95000 of them
     fat.run(image, "mount\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
                    "append /far !\nrename /far /fardir/far2\nunmount\n")
@@ -300,6 +301,10 @@ def test_fat32_clusters_past_65535(tmp_path):
     at = raw.index(b"X          ")
     import struct
     assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
+    r = fat.run(image, "mount\nstatfs\nunlink /fardir/far2\nunlink /fardir/x\nrmdir /fardir\nstatfs\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + 3, r.stdout                          # far2, x and fardir: a cluster each
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image)
 
 
 def test_fat_broken_long_name_sequence_falls_back_to_the_short_name(tmp_path):
@@ -999,3 +1004,33 @@ def test_fat_write_and_truncate_update_the_modification_time(tmp_path):
         ctime_cdate = struct.unpack_from("<HH", fat_entry(image, b"F       TXT"), 14)
         assert created in (None, ctime_cdate), op
         created = ctime_cdate
+
+
+def test_fat_long_name_with_a_trailing_dot_on_disk_is_found_by_it(tmp_path):
+    """A long name ending in a dot or a space (which this plugin refuses to
+    create, as Windows does, but another system may have written) is listed
+    by readdir and found again by that very name (POSIX: what readdir gives
+    can be opened)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /abcx dot\nwrite /defx space\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    for name, end in [("abc", "."), ("def", " ")]:
+        at = raw.index((name + "x").encode("utf-16-le"))             # the long-name entry's first characters
+        assert raw[at - 1] & 0x40 and raw[at - 1 + 11] == 0x0F
+        raw[at + 6:at + 8] = end.encode("utf-16-le")
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nls /\ncat /abc.\nunmount\n")      # (ls looks each name up; a script line loses its end's space)
+    assert "abc. f 3\ndef  f 5\n" in r.stdout and "\ndot" in r.stdout, r.stdout
+
+
+def test_fat_truncate_to_the_largest_file_size_is_not_efbig(tmp_path):
+    """FAT's file size is 32 bits: 2^32 - 1 bytes is a valid size, so a
+    truncate to it on a volume too small for it is ENOSPC (and gives the
+    clusters back), while 2^32 is EFBIG (POSIX: larger than the file system
+    allows)."""
+    image, _, g = small_fat16(tmp_path)
+    r = fat.run(image, "mount\nstatfs\n!ENOSPC truncate /f 4294967295\n!EFBIG truncate /f 4294967296\nstatfs\n"
+                       "cat /f\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[0] == free[1] and "\nx" in r.stdout, r.stdout
+    fat.fsck_clean(image)
