@@ -1034,3 +1034,31 @@ def test_fat_truncate_to_the_largest_file_size_is_not_efbig(tmp_path):
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
     assert free[0] == free[1] and "\nx" in r.stdout, r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat32_largest_cluster_count_mounts(tmp_path):
+    """FAT32 cluster numbers are 28 bits, 0x0FFFFFF7 marking a bad cluster and
+    0x0FFFFFF8 up the end of a chain: Microsoft puts the most clusters a
+    FAT32 volume can have at 268,435,445 (2^28 - 11: clusters 2 ..
+    0x0FFFFFF6). A volume of exactly that many mounts (statfs counts them,
+    a file is written and read back); one cluster more is refused. (A sparse
+    image of 128 GiB; FSInfo's free count spares mount the count.)"""
+    import struct
+    base = fat.mkfs(tmp_path / "f32.img", 32, 34, 1).read_bytes()
+    resv, nfats = struct.unpack_from("<HB", base, 14)
+    for ncl, ok in [(0x0FFFFFF5, True), (0x0FFFFFF6, False)]:
+        fatsz = -(-(ncl + 2) * 4 // 512)
+        raw = bytearray(base)
+        struct.pack_into("<I", raw, 32, resv + nfats * fatsz + ncl)  # total sectors (one sector a cluster)
+        struct.pack_into("<I", raw, 36, fatsz)
+        image = tmp_path / "big.img"
+        image.write_bytes(bytes(raw))
+        with open(image, "r+b") as f:
+            f.truncate((resv + nfats * fatsz + ncl) * 512)
+        r = fat.run(image, "mount\nstatfs\nwrite /f hello\ncat /f\nls /\nunmount\n" if ok else "mount\n",
+                    expect_ok=ok)
+        if ok:
+            assert f"blocks={ncl} " in r.stdout and "hello" in r.stdout and "f f 5\n" in r.stdout, r.stdout
+        else:
+            assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout
+        image.unlink()
