@@ -1062,3 +1062,32 @@ def test_fat32_largest_cluster_count_mounts(tmp_path):
         else:
             assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout
         image.unlink()
+
+
+def test_fat16_largest_cluster_count_mounts(tmp_path):
+    """fatgen103: the cluster count alone decides the FAT type, and a volume of
+    65525 clusters or more is FAT32: a FAT16 BPB with 65524 clusters mounts
+    (a file written and read back), with 65525 it is refused."""
+    import struct
+    base = fat.mkfs(tmp_path / "f16.img", 16, 20, 1).read_bytes()
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", base, 11)
+    root_secs = struct.unpack_from("<H", base, 17)[0] * 32 // bps
+    for ncl, ok in [(65524, True), (65525, False)]:
+        fatsz = -(-(ncl + 2) * 2 // bps)
+        total = resv + nfats * fatsz + root_secs + ncl * spc
+        raw = bytearray(base)
+        struct.pack_into("<H", raw, 19, 0)
+        struct.pack_into("<I", raw, 32, total)
+        struct.pack_into("<H", raw, 22, fatsz)
+        image = tmp_path / "big16.img"
+        image.write_bytes(bytes(raw[:resv * bps]))                      # the boot sector; the FATs' zeros: all free
+        with open(image, "r+b") as f:
+            f.seek(resv * bps)
+            for _ in range(nfats):                                   # entries 0 and 1: media byte and end mark
+                f.write(struct.pack("<HH", 0xFF00 | raw[21], 0xFFFF) + bytes(fatsz * bps - 4))
+            f.truncate(total * bps)
+        r = fat.run(image, "mount\nstatfs\nwrite /f hello\ncat /f\nunmount\n" if ok else "mount\n", expect_ok=ok)
+        if ok:
+            assert f"blocks={ncl} free={ncl} " in r.stdout and "hello" in r.stdout, r.stdout
+        else:
+            assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout
