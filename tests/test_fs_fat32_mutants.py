@@ -785,7 +785,7 @@ def kept_positions(tmp_path_factory):
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
     fat.fsck_clean(image)
     fat.fat_tables_consistent(image)
-    return {k: v if k == "regrow0" else int(v) for k, v in re.findall(r"^(\w+)=(\S+)$", r.stdout, re.M)}
+    return {k: v if k.startswith("regrow") else int(v) for k, v in re.findall(r"^(\w+)=(\S+)$", r.stdout, re.M)}
 
 
 def test_fat_open_file_walks_its_chain_from_a_kept_position(kept_positions):
@@ -815,11 +815,12 @@ def test_fat_truncate_of_an_open_file_starts_at_a_kept_position(kept_positions):
 
 
 def test_fat_open_file_truncated_to_nothing_writes_into_its_new_cluster(kept_positions):
-    """A file kept open (two clusters written one at a time), truncated to
-    nothing and written again: the chain positions it cached named clusters
-    that are free now, so the new data lands in its new first cluster (read
-    back through a fresh vnode: the written bytes), never in a freed one."""
-    assert kept_positions["regrow0"] == "NN", kept_positions
+    """A file kept open (two clusters written one at a time, or one),
+    truncated to nothing and written again: the chain positions it cached
+    named clusters that are free now, so the new data lands in its new first
+    cluster (read back through a fresh vnode: the written bytes), never in a
+    freed one."""
+    assert kept_positions["regrow0"] == "NN" and kept_positions["regrow1"] == "MM", kept_positions
 
 
 def test_fat_directory_end_once_known_costs_no_fat_lookup(kept_positions):
@@ -863,11 +864,14 @@ def test_fat16_mount_counts_free_clusters_a_fat_block_at_a_time(tmp_path):
 
 
 def test_fat16_full_volume_mounts_with_no_free_clusters(tmp_path):
-    """A FAT16 volume filled to its last cluster and mounted again: counting
-    finds no free cluster, and statfs says so (0 free, as fsck.fat counts),
-    not an unknown count."""
-    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
-    fat.run(image, f"mount\n!ENOSPC fill /big {(g['nclusters'] + 1) * g['csize']} 1\nunmount\n")
+    """A FAT16 volume filled exactly to its last cluster (a file of the free
+    space's size): statfs says no cluster is free; mounted again, counting
+    finds none either, and statfs says so (0 free, as fsck.fat counts), not
+    an unknown count."""
+    image, _, g = small_fat16(tmp_path, "mount\nwrite /small x\nunmount\n")
+    free = statfs_counts(fat.run(image, "mount\nstatfs\nunmount\n").stdout)[1]
+    r = fat.run(image, f"mount\nfill /big {free * g['csize']} 1\nstatfs\n!ENOSPC write /more x\nunmount\n")
+    assert statfs_counts(r.stdout)[1] == 0, r.stdout                 # the last free cluster taken: none left
     r = fat.run(image, "mount\nstatfs\n!ENOSPC write /more x\nunmount\n")
     assert statfs_counts(r.stdout)[:2] == fat_counts(image) == (g["nclusters"], 0), r.stdout
 
