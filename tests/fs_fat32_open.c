@@ -137,6 +137,20 @@ int main(int argc, char **argv)
     if (inner)
         vnode_put(inner);
 
+    /* A file is not a directory: readdir and lookup in it are ENOTDIR (fs.h's
+     * directory operations; the file's data is never read as entries). */
+    struct vnode *plain = make(root, "plain_file", S_IFREG | 0644);
+    CHECK(plain && put_text(plain, 0, "not a directory entry") == 21);
+    if (plain) {
+        uint64_t c0 = 0;
+        struct fs_dirent de;
+        struct vnode *none = NULL;
+        CHECK(ops->readdir(plain, &c0, &de) == -ENOTDIR && c0 == 0);
+        CHECK(ops->lookup(plain, "x", 1, &none) == -ENOTDIR && none == NULL);
+        vnode_put(plain);
+    }
+    CHECK(ops->unlink(root, "plain_file", 10) == 0);
+
     /* readdir gives every name once, with the inode numbers lookup gives. */
     for (int i = 0; i < 40; i++) {
         char name[64];

@@ -462,16 +462,16 @@ def test_corrupted_images_never_crash_or_hang(tmp_path, bits):
 
 # ------------------------------------------------------- files kept open (C)
 
-def build_open_test(tmp_path: Path) -> Path:
-    """tests/fs_fat32_open.c linked like the harness: plugin + block.c + vnode.c + the host environment
+def build_open_test(tmp_path: Path, source: str = "fs_fat32_open.c") -> Path:
+    """tests/fs_fat32_open.c (or another such test) linked like the harness: plugin + block.c + vnode.c + the host environment
     (each unit's object from the harness's build cache)."""
     from vmm.harness import fs as harness
     plugin = filesystem_plugin("fat32")
-    exe = tmp_path / "fs_fat32_open"
+    exe = tmp_path / Path(source).stem
     flags = harness.CFLAGS + (harness.SANITIZE if harness._sanitizers_work("gcc") else [])
     includes = [harness.GUEST_INCLUDE, *plugin.include_dirs]
     objects = [harness.compile_object("gcc", flags, src, (), includes)
-               for src in [Path(__file__).with_name("fs_fat32_open.c"), *harness.SOURCES[1:]]]
+               for src in [Path(__file__).with_name(source), *harness.SOURCES[1:]]]
     objects += [harness.compile_object("gcc", flags, src, plugin.cflags, includes) for src in plugin.sources]
     subprocess.run(["gcc", *flags, "-o", str(exe), *map(str, objects)], check=True, capture_output=True, text=True)
     return exe

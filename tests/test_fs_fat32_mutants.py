@@ -287,7 +287,8 @@ def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
 def test_fat32_clusters_past_65535(tmp_path):
     """FAT32 entries keep a cluster number in two 16-bit halves (offsets 20 and
     26): files and directories whose first cluster is past 65535 -- created,
-    grown, renamed -- are found again by the plugin, mtools and fsck.fat."""
+    grown, renamed -- are found again by the plugin, mtools and fsck.fat, and
+    unlinking and removing them frees exactly their clusters."""
     image = fat.layout_image(tmp_path, "fat32-512")           # 512-byte clusters: ~95000 of them
     fat.run(image, "mount\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
                    "append /far !\nrename /far /fardir/far2\nunmount\n")
@@ -300,6 +301,10 @@ def test_fat32_clusters_past_65535(tmp_path):
     at = raw.index(b"X          ")
     import struct
     assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
+    r = fat.run(image, "mount\nstatfs\nunlink /fardir/far2\nunlink /fardir/x\nrmdir /fardir\nstatfs\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + 3, r.stdout                          # far2, x and fardir: a cluster each
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image)
 
 
 def test_fat_broken_long_name_sequence_falls_back_to_the_short_name(tmp_path):
@@ -737,3 +742,356 @@ def test_fat_long_name_only_characters_become_underscores_in_the_83_name(tmp_pat
     r = fat.run(image, "mount\nls /\nunmount\n")
     assert all(f"X{c}Y.TXT f 1\n" in r.stdout for c in chars), r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat_looping_chain_gives_no_more_clusters_than_the_volume_has(tmp_path):
+    """A file's chain that loops (here a cluster linked to itself, fsck.fat's
+    "loop" case) under a size claiming more clusters than the volume holds: no
+    file can have more clusters than the volume (FAT spec: clusters 2 ..
+    count + 1, each in one chain at most), and fat.h promises a chain walk
+    bounded by the cluster count, so reading it is EIO by the volume's
+    cluster count at the latest -- never a cluster more."""
+    import struct
+    image = fat.mkfs(tmp_path / "l.img", 16, 3, 1)
+    fat.run(image, "mount\nwrite /f x\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<H", raw, 22)[0]
+    root_ent, total = struct.unpack_from("<HH", raw, 17)
+    total = total or struct.unpack_from("<I", raw, 32)[0]
+    nclusters, csize = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc, spc * bps
+    assert 4085 <= nclusters < 65525                                 # FAT16 by its cluster count
+    at = raw.index(b"F          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    struct.pack_into("<I", raw, at + 28, (nclusters + 2) * csize)
+    for i in range(nfats):
+        struct.pack_into("<H", raw, (resv + i * fatsz) * bps + 2 * first, first)
+    image.write_bytes(bytes(raw))
+    out = tmp_path / "f.out"
+    fat.run(image, f"mount\n!EIO get /f {out}\nunmount\n")
+    assert out.stat().st_size <= nclusters * csize, (out.stat().st_size, nclusters, csize)
+
+
+@pytest.fixture(scope="module")
+def kept_positions(tmp_path_factory):
+    """tests/fs_fat32_positions.c on a FAT32 volume of 512-byte clusters: its
+    NAME=VALUE lines (buffer-cache lookups of operations on files and a
+    directory kept open, and what a regrown file holds)."""
+    tmp_path = tmp_path_factory.mktemp("positions")
+    image = fat.layout_image(tmp_path, "fat32-512")
+    exe = fat.build_open_test(tmp_path, "fs_fat32_positions.c")
+    r = subprocess.run([str(exe), str(image)], capture_output=True, text=True, timeout=120,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+    return {k: v if k.startswith("regrow") else int(v) for k, v in re.findall(r"^(\w+)=(\S+)$", r.stdout, re.M)}
+
+
+def test_fat_open_file_walks_its_chain_from_a_kept_position(kept_positions):
+    """fat_table.c (fat_chain_at) on a file kept open: a read walks the chain
+    one FAT lookup per cluster from the latest position it cached, or from
+    the one before its last move when the latest lies past the cluster
+    wanted; a read at the latest position itself is no move and keeps the one
+    before. In buffer-cache lookups, a 1-byte read being its data block plus
+    those FAT entries: cluster 100 of a fresh vnode 1 + 100, then 150 1 + 50,
+    150 again 1, then 120 1 + 20 (from 100, not from the start)."""
+    p = kept_positions
+    assert (p["read_100_fresh"], p["read_150_after_100"], p["read_150_again"], p["read_120_back"]) == \
+        (1 + 100, 1 + 50, 1, 1 + 20), p
+
+
+def test_fat_truncate_of_an_open_file_starts_at_a_kept_position(kept_positions):
+    """Truncating a file kept open finds the new last cluster from a position
+    it cached before the cut -- the latest one (read at 150, cut to 152
+    clusters) or, when the latest lies past the cut, the one before it (reads
+    at 140 and 150, cut to 145) -- not by a walk from the file's start: the
+    truncate costs a few lookups (those steps, the old link, the end mark in
+    both FATs, freeing the tail, the entry), far below the 140-odd clusters
+    before the cut; the next read at the new last cluster costs its data block."""
+    p = kept_positions
+    assert p["truncate_152_after_150"] <= 20 and p["truncate_145_after_140_150"] <= 20, p
+    assert p["read_144_after_truncate"] == 1, p
+
+
+def test_fat_open_file_truncated_to_nothing_writes_into_its_new_cluster(kept_positions):
+    """A file kept open (two clusters written one at a time, or one),
+    truncated to nothing and written again: the chain positions it cached
+    named clusters that are free now, so the new data lands in its new first
+    cluster (read back through a fresh vnode: the written bytes), never in a
+    freed one."""
+    assert kept_positions["regrow0"] == "NN" and kept_positions["regrow1"] == "MM", kept_positions
+
+
+def test_fat_directory_end_once_known_costs_no_fat_lookup(kept_positions):
+    """A directory kept open whose entries fill its one cluster exactly (no
+    end marker): a lookup that finds nothing reads to the chain's end, whose
+    length the node then knows (fat_chain_at: 'the length is then cached'),
+    so it costs the directory's one block and no FAT lookup."""
+    p = kept_positions
+    assert p["failed_lookup_1"] == 1 and p["failed_lookup_2"] == 1, p
+
+
+def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
+    """FAT16's smallest volumes (3 MiB, 512-byte clusters: 6063 clusters, a FAT of
+    four 4 KiB blocks) after `script`: (image, its bytes, geometry)."""
+    import struct
+    image = fat.mkfs(tmp_path / "s.img", 16, 3, 1)
+    fat.run(image, script)
+    raw = bytearray(image.read_bytes())
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
+    fatsz = struct.unpack_from("<H", raw, 22)[0]
+    root_ent, total = struct.unpack_from("<HH", raw, 17)
+    total = total or struct.unpack_from("<I", raw, 32)[0]
+    nclusters = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc
+    assert 4085 <= nclusters < 65525                                 # FAT16 by its cluster count
+    fats = [(resv + i * fatsz) * bps for i in range(nfats)]          # byte offset of each FAT copy
+    return image, raw, {"nclusters": nclusters, "csize": spc * bps, "fats": fats, "fat_start": resv * bps}
+
+
+def test_fat16_mount_counts_free_clusters_a_fat_block_at_a_time(tmp_path):
+    """FAT16 has no FSInfo, so mount counts the free clusters itself: one
+    pass over the FAT entries of clusters 2 .. count + 1 (FAT spec), each FAT
+    block looked up once -- the boot sector and those blocks are all a
+    mount reads (buffer-cache lookups), and the count is fsck.fat's."""
+    image, _, g = small_fat16(tmp_path, "mount\nwrite /f x\nmkdir /d\nunmount\n")
+    first_block = (g["fat_start"] + 2 * 2) // 4096
+    last_block = (g["fat_start"] + 2 * (g["nclusters"] + 1)) // 4096
+    r = fat.run(image, "mount\nstats\nstatfs\nunmount\n")
+    lookups = sum(map(int, re.search(r"hits=(\d+) misses=(\d+)", r.stdout).groups()))
+    assert lookups == 1 + last_block - first_block + 1, r.stdout
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image)
+
+
+def test_fat16_full_volume_mounts_with_no_free_clusters(tmp_path):
+    """A FAT16 volume filled exactly to its last cluster (a file of the free
+    space's size): statfs says no cluster is free; mounted again, counting
+    finds none either, and statfs says so (0 free, as fsck.fat counts), not
+    an unknown count."""
+    image, _, g = small_fat16(tmp_path, "mount\nwrite /small x\nunmount\n")
+    free = statfs_counts(fat.run(image, "mount\nstatfs\nunmount\n").stdout)[1]
+    r = fat.run(image, f"mount\nfill /big {free * g['csize']} 1\nstatfs\n!ENOSPC write /more x\nunmount\n")
+    assert statfs_counts(r.stdout)[1] == 0, r.stdout                 # the last free cluster taken: none left
+    r = fat.run(image, "mount\nstatfs\n!ENOSPC write /more x\nunmount\n")
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image) == (g["nclusters"], 0), r.stdout
+
+
+def test_fat_chain_looping_through_the_whole_volume_is_eio_when_freed(tmp_path):
+    """A file's chain linking every cluster of the volume and then back to its
+    first (a loop, no end mark): unlinking it frees every cluster (each in
+    the chain once), and is EIO -- a chain longer than the volume is not a
+    chain (fat.h: a FAT loop is -EIO) -- leaving a clean volume."""
+    import struct
+    image, raw, g = small_fat16(tmp_path)
+    n = g["nclusters"]
+    for base in g["fats"]:
+        for c in range(2, n + 1):
+            struct.pack_into("<H", raw, base + 2 * c, c + 1)
+        struct.pack_into("<H", raw, base + 2 * (n + 1), 2)
+    at = raw.index(b"F          ")
+    struct.pack_into("<H", raw, at + 26, 2)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!EIO unlink /f\nstatfs\n!ENOENT stat /f\nunmount\n")
+    assert statfs_counts(r.stdout)[:2] == fat_counts(image) == (n, n), r.stdout
+
+
+def test_fat_file_running_off_the_volume_by_its_next_cluster_is_eio(tmp_path):
+    """A file whose chain goes from the volume's last cluster to the number
+    just past it (FAT spec: clusters run 2 .. count + 1) -- on a device
+    larger than the volume, so those bytes exist -- reads its last cluster
+    and then EIO: the clusters following each other on disk are read
+    together, but only while they are clusters of the volume."""
+    import struct
+    image, raw, g = small_fat16(tmp_path)
+    n, cs = g["nclusters"], g["csize"]
+    at = raw.index(b"F          ")
+    old = struct.unpack_from("<H", raw, at + 26)[0]
+    struct.pack_into("<H", raw, at + 26, n + 1)
+    struct.pack_into("<I", raw, at + 28, 2 * cs)
+    for base in g["fats"]:
+        struct.pack_into("<H", raw, base + 2 * old, 0)
+        struct.pack_into("<H", raw, base + 2 * (n + 1), n + 2)
+    image.write_bytes(bytes(raw) + b"\xAA" * (1 << 20))
+    out = tmp_path / "f.out"
+    fat.run(image, f"mount\n!EIO get /f {out}\nunmount\n")
+    assert out.stat().st_size == cs and b"\xAA" not in out.read_bytes()
+
+
+def test_fat_write_to_a_file_with_a_broken_chain_is_eio(tmp_path):
+    """A write needs the file's chain length (fat_extend: whether to grow),
+    and a chain broken by a free entry has none (FAT spec: a chain ends at
+    an end mark; fat.h: such a chain is -EIO): a write is EIO even inside
+    the clusters before the break, and the data there stays as it was."""
+    image = broken_chain_image(tmp_path, "f", "free")
+    out = tmp_path / "f.out"
+    fat.run(image, f"mount\n!EIO pwrite /f 0 XY\n!EIO pwrite /f 600 XY\n!EIO get /f {out}\nunmount\n")
+    assert out.read_bytes() == pattern(2048, 1)[:len(out.read_bytes())] and len(out.read_bytes()) >= 1024
+
+
+def test_fat_names_at_each_utf8_length_boundary(tmp_path):
+    """Names are UTF-8 at the VFS and UTF-16 in long-name entries (VFAT): the
+    first and last character of each UTF-8 length (U+0080, U+07FF, U+0800,
+    U+0FFF, U+1000, U+FFFD, U+10000) are stored as their UTF-16 units, listed
+    and found again; overlong forms (C0 80, C1 BF, E0 80 80, E0 9F BF,
+    F0 8F BF BF), lead bytes no character has (F5, FF) and a missing
+    continuation byte are not UTF-8: EINVAL (RFC 3629)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    names = ["a\u0080", "b\u07ff", "c\u0800", "d\u0fff", "e\u1000", "f\ufffd", "g\U00010000"]
+    bad = [b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xf0\x8f\xbf\xbf", b"\xf5\x80\x80\x80",
+           b"\xff", b"\xe0\xa0x"]
+    script = "".join(f"write /{n} {i}\n" for i, n in enumerate(names)).encode()
+    script += b"".join(b"!EINVAL write /h" + b + b" x\n" for b in bad)
+    script += "".join(f"cat /{n}\n" for n in names).encode() + b"unmount\n"
+    r = fat_raw(image, b"mount\n" + script)
+    assert r.returncode == 0, r.stdout
+    r = fat_raw(image, b"mount\nls /\nunmount\n")
+    listed = {line.rsplit(b" ", 2)[0].decode() for line in r.stdout.splitlines()
+              if line.count(b" ") >= 2 and not line.startswith(b"[kernel]")}
+    assert listed == set(names), listed
+    data = image.read_bytes()
+    for name in names:
+        assert (name.encode("utf-16-le") + b"\0\0") in data, name
+    fat.fsck_clean(image)
+
+
+def test_fat_83_names_are_upper_case_for_every_letter(tmp_path):
+    """FAT spec (DIR_Name): lower-case characters are not allowed in an 8.3
+    name, so each of a .. z is stored as A .. Z, and a name with any lower-case
+    letter -- 'a' and 'z' alone too -- keeps its case in a long name: listed
+    and found as it was created."""
+    image = fat.layout_image(tmp_path, "fat16")
+    names = ["abcdefgh.ijk", "lmnopqrs.tuv", "wxyz", "a", "z", "A1.z", "Z9.a"]
+    fat.run(image, "mount\n" + "".join(f"write /{n} {i}\n" for i, n in enumerate(names)) + "unmount\n")
+    short = [name for name, attr in root_entries(image) if attr != 0x0F]
+    assert short == [b"ABCDEFGHIJK", b"LMNOPQRSTUV", b"WXYZ       ", b"A          ", b"Z          ",
+                     b"A1      Z  ", b"Z9      A  "], short
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nls /\n" + "".join(f"cat /{n}\n" for n in names) + "unmount\n")
+    assert "".join(f"{n} f 1\n" for n in names) in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("year", [2024, 2025])
+def test_fat_timestamps_in_every_month(tmp_path, year):
+    """Entry dates (FAT spec: (year - 1980) << 9 | month << 5 | day) on the
+    first and the last day of every month of a leap year and a common year:
+    stored as that date, and stat's mtime decoded from it is the time written
+    (to FAT's two seconds)."""
+    import calendar
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    for mo in range(1, 13):
+        for d in (1, calendar.monthrange(year, mo)[1]):
+            t = calendar.timegm((year, mo, d, 13, 5, 7, 0, 0, 0))
+            name = f"M{mo}D{d}"
+            r = fat_raw(image, f"mount\nwrite /{name} x\nmtime /{name}\nunmount\n".encode(),
+                        PYOS_HARNESS_TIME=str(t))
+            assert f"mtime={t - t % 2}".encode() in r.stdout, (name, r.stdout)
+            mdate = struct.unpack_from("<H", fat_entry(image, name.encode().ljust(11)), 24)[0]
+            assert mdate == (year - 1980) << 9 | mo << 5 | d, name
+
+
+def test_fat_write_and_truncate_update_the_modification_time(tmp_path):
+    """POSIX: a successful write() or truncate() marks the file's last
+    modification time; FAT keeps it in the entry's write date and time
+    (FAT spec DIR_WrtDate/DIR_WrtTime), which stat's mtime reads: each of
+    append, pwrite and truncate, done later, moves mtime to its own time,
+    and the creation time stays."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    t0 = 1_700_000_000
+    steps = [("write /F.TXT first", t0), ("append /F.TXT more", t0 + 3600), ("pwrite /F.TXT 2 X", t0 + 7200),
+             ("truncate /F.TXT 3", t0 + 10800), ("truncate /F.TXT 5000", t0 + 14400)]
+    created = None
+    for op, t in steps:
+        r = fat_raw(image, f"mount\n{op}\nmtime /F.TXT\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t))
+        assert f"mtime={t}".encode() in r.stdout, (op, r.stdout)
+        ctime_cdate = struct.unpack_from("<HH", fat_entry(image, b"F       TXT"), 14)
+        assert created in (None, ctime_cdate), op
+        created = ctime_cdate
+
+
+def test_fat_long_name_with_a_trailing_dot_on_disk_is_found_by_it(tmp_path):
+    """A long name ending in a dot or a space (which this plugin refuses to
+    create, as Windows does, but another system may have written) is listed
+    by readdir and found again by that very name (POSIX: what readdir gives
+    can be opened)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /abcx dot\nwrite /defx space\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    for name, end in [("abc", "."), ("def", " ")]:
+        at = raw.index((name + "x").encode("utf-16-le"))             # the long-name entry's first characters
+        assert raw[at - 1] & 0x40 and raw[at - 1 + 11] == 0x0F
+        raw[at + 6:at + 8] = end.encode("utf-16-le")
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nls /\ncat /abc.\nunmount\n")      # (ls looks each name up; a script line loses its end's space)
+    assert "abc. f 3\ndef  f 5\n" in r.stdout and "\ndot" in r.stdout, r.stdout
+
+
+def test_fat_truncate_to_the_largest_file_size_is_not_efbig(tmp_path):
+    """FAT's file size is 32 bits: 2^32 - 1 bytes is a valid size, so a
+    truncate to it on a volume too small for it is ENOSPC (and gives the
+    clusters back), while 2^32 is EFBIG (POSIX: larger than the file system
+    allows)."""
+    image, _, g = small_fat16(tmp_path)
+    r = fat.run(image, "mount\nstatfs\n!ENOSPC truncate /f 4294967295\n!EFBIG truncate /f 4294967296\nstatfs\n"
+                       "cat /f\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[0] == free[1] and "\nx" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+
+
+def test_fat32_largest_cluster_count_mounts(tmp_path):
+    """FAT32 cluster numbers are 28 bits, 0x0FFFFFF7 marking a bad cluster and
+    0x0FFFFFF8 up the end of a chain: Microsoft puts the most clusters a
+    FAT32 volume can have at 268,435,445 (2^28 - 11: clusters 2 ..
+    0x0FFFFFF6). A volume of exactly that many mounts (statfs counts them,
+    a file is written and read back); one cluster more is refused. (A sparse
+    image of 128 GiB; FSInfo's free count spares mount the count.)"""
+    import struct
+    base = fat.mkfs(tmp_path / "f32.img", 32, 34, 1).read_bytes()
+    resv, nfats = struct.unpack_from("<HB", base, 14)
+    for ncl, ok in [(0x0FFFFFF5, True), (0x0FFFFFF6, False)]:
+        fatsz = -(-(ncl + 2) * 4 // 512)
+        raw = bytearray(base)
+        struct.pack_into("<I", raw, 32, resv + nfats * fatsz + ncl)  # total sectors (one sector a cluster)
+        struct.pack_into("<I", raw, 36, fatsz)
+        image = tmp_path / "big.img"
+        image.write_bytes(bytes(raw))
+        with open(image, "r+b") as f:
+            f.truncate((resv + nfats * fatsz + ncl) * 512)
+        r = fat.run(image, "mount\nstatfs\nwrite /f hello\ncat /f\nls /\nunmount\n" if ok else "mount\n",
+                    expect_ok=ok)
+        if ok:
+            assert f"blocks={ncl} " in r.stdout and "hello" in r.stdout and "f f 5\n" in r.stdout, r.stdout
+        else:
+            assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout
+        image.unlink()
+
+
+def test_fat16_largest_cluster_count_mounts(tmp_path):
+    """fatgen103: the cluster count alone decides the FAT type, and a volume of
+    65525 clusters or more is FAT32: a FAT16 BPB with 65524 clusters mounts
+    (a file written and read back), with 65525 it is refused."""
+    import struct
+    base = fat.mkfs(tmp_path / "f16.img", 16, 20, 1).read_bytes()
+    bps, spc, resv, nfats = struct.unpack_from("<HBHB", base, 11)
+    root_secs = struct.unpack_from("<H", base, 17)[0] * 32 // bps
+    for ncl, ok in [(65524, True), (65525, False)]:
+        fatsz = -(-(ncl + 2) * 2 // bps)
+        total = resv + nfats * fatsz + root_secs + ncl * spc
+        raw = bytearray(base)
+        struct.pack_into("<H", raw, 19, 0)
+        struct.pack_into("<I", raw, 32, total)
+        struct.pack_into("<H", raw, 22, fatsz)
+        image = tmp_path / "big16.img"
+        image.write_bytes(bytes(raw[:resv * bps]))                      # the boot sector; the FATs' zeros: all free
+        with open(image, "r+b") as f:
+            f.seek(resv * bps)
+            for _ in range(nfats):                                   # entries 0 and 1: media byte and end mark
+                f.write(struct.pack("<HH", 0xFF00 | raw[21], 0xFFFF) + bytes(fatsz * bps - 4))
+            f.truncate(total * bps)
+        r = fat.run(image, "mount\nstatfs\nwrite /f hello\ncat /f\nunmount\n" if ok else "mount\n", expect_ok=ok)
+        if ok:
+            assert f"blocks={ncl} free={ncl} " in r.stdout and "hello" in r.stdout, r.stdout
+        else:
+            assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout

@@ -106,7 +106,9 @@ static int fat_mount(struct fs_mount *m)
     uint64_t ncl = (tot - meta) / spc;
     if (bits == 16 && ncl < 4085)
         return bad("FAT12 is not supported");
-    if ((bits == 16 && ncl > 65524) || ncl > 0x0FFFFFF4)
+    /* FAT16: 65524 at most (more is FAT32, fatgen103); FAT32: 268,435,445 (2^28 - 11,
+     * Microsoft's limit: clusters 2 .. 0x0FFFFFF6, below the bad and end marks). */
+    if ((bits == 16 && ncl > 65524) || ncl > 0x0FFFFFF5)
         return bad("too many clusters for the FAT type");
     if ((uint64_t)fatsz * bps / (bits / 8) < ncl + 2)
         return bad("the FAT is too small for the cluster count");

@@ -233,7 +233,9 @@ int fat_free_chain(struct fat_fs *fs, uint32_t first)
             return 0;
         c = next;
     }
-    return fat_valid(fs, c) ? 0 : -EIO;
+    /* Out of range, or as many clusters freed as the volume has and the chain
+     * still going (a loop through the whole volume): either way no chain. */
+    return -EIO;
 }
 
 /* The node's chain position moves to (idx, cl); the one it leaves is kept as the previous one. */

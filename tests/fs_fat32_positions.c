@@ -1,0 +1,207 @@
+/*
+ * The chain positions a fat32 node keeps (fat_table.c, fat_chain_at): what
+ * they cost and that they never outlive the clusters they name. Only files
+ * and directories kept open across calls reach them (the harness's scripts
+ * hold a file for one operation), so this drives the plugin's fs_ops
+ * directly, like tests/fs_fat32_open.c, and counts buffer-cache lookups
+ * (the device's hits + misses: each FAT entry a chain walk reads is one).
+ *
+ * Prints "NAME=VALUE" lines for tests/test_fs_fat32_mutants.py to judge,
+ * "FAIL ..." lines for broken checks, and exits 1 when a check failed.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pyos/blk.h>
+#include <pyos/fs.h>
+#include <pyos/syscall_nr.h>
+
+struct vnode *vnode_get(struct fs_mount *m, uint64_t ino, int *err);
+void vnode_ref(struct vnode *v);
+void vnode_put(struct vnode *v);
+struct blkdev *harness_open_image(const char *path, int readonly);
+extern const struct fs_ops fs_plugin_fat32;
+
+static struct fs_mount mnt;
+static const struct fs_ops *ops = &fs_plugin_fat32;
+static int failures;
+static uint32_t cs;                    /* cluster size */
+
+#define CHECK(cond) do { if (!(cond)) { printf("FAIL line %d: %s\n", __LINE__, #cond); failures++; } } while (0)
+
+static uint64_t lookups(void)
+{
+    return mnt.dev->stats->hits + mnt.dev->stats->misses;
+}
+
+static struct vnode *look(struct vnode *dir, const char *name)
+{
+    struct vnode *v = NULL;
+    return ops->lookup(dir, name, strlen(name), &v) == 0 ? v : NULL;
+}
+
+static struct vnode *make(struct vnode *dir, const char *name, uint32_t mode)
+{
+    struct vnode *v = NULL;
+    int r = ops->create(dir, name, strlen(name), mode, &v);
+    if (r < 0)
+        printf("create %s: %d\n", name, r);
+    return r == 0 ? v : NULL;
+}
+
+/* Buffer-cache lookups of reading one byte of cluster `idx` (checking it is `want`). */
+static uint64_t read_cost(struct vnode *v, uint32_t idx, char want)
+{
+    char got = 0;
+    uint64_t before = lookups();
+    CHECK(ops->read(v, (uint64_t)idx * cs, &got, 1) == 1 && got == want);
+    return lookups() - before;
+}
+
+static uint64_t truncate_cost(struct vnode *v, uint32_t clusters)
+{
+    uint64_t before = lookups();
+    CHECK(ops->truncate(v, (uint64_t)clusters * cs) == 0);
+    return lookups() - before;
+}
+
+/* A file of `n` clusters, cluster i filled with 'A' + i % 26 (not held). */
+static void make_file(struct vnode *root, const char *name, uint32_t n)
+{
+    char *data = malloc((size_t)n * cs);
+    for (uint32_t i = 0; i < n; i++)
+        memset(data + (size_t)i * cs, 'A' + i % 26, cs);
+    struct vnode *v = make(root, name, S_IFREG | 0644);
+    CHECK(v && ops->write(v, 0, data, (size_t)n * cs) == (int64_t)n * cs);
+    if (v)
+        vnode_put(v);
+    free(data);
+}
+
+#define C(i) ((char)('A' + (i) % 26))
+
+int main(int argc, char **argv)
+{
+    if (argc != 2 || !(mnt.dev = harness_open_image(argv[1], 0)))
+        return 2;
+    mnt.ops = ops;
+    if (ops->mount(&mnt) != 0)
+        return 2;
+    struct vnode *root = mnt.root;
+    struct fs_stat st;
+    CHECK(ops->stat(root, &st) == 0);
+    cs = (uint32_t)st.blksize;
+
+    /* Reading a file kept open: a walk goes on from the latest position, or
+     * from the one before its last move when the latest lies past the
+     * cluster wanted; a read at the latest position itself is no move and
+     * keeps the one before. */
+    make_file(root, "walk", 200);
+    struct vnode *f = look(root, "walk");
+    CHECK(f != NULL);
+    if (f) {
+        printf("read_100_fresh=%llu\n", (unsigned long long)read_cost(f, 100, C(100)));
+        printf("read_150_after_100=%llu\n", (unsigned long long)read_cost(f, 150, C(150)));
+        printf("read_150_again=%llu\n", (unsigned long long)read_cost(f, 150, C(150)));
+        printf("read_120_back=%llu\n", (unsigned long long)read_cost(f, 120, C(120)));
+        vnode_put(f);
+    }
+
+    /* Truncating a file kept open: the cut's chain lookup starts at the
+     * latest position when it lies before the cut ... */
+    f = look(root, "walk");
+    if (f) {
+        read_cost(f, 150, C(150));
+        printf("truncate_152_after_150=%llu\n", (unsigned long long)truncate_cost(f, 152));
+        vnode_put(f);
+    }
+    /* ... or at the one before it, when only that one lies before the cut. */
+    f = look(root, "walk");
+    if (f) {
+        read_cost(f, 140, C(140));
+        read_cost(f, 150, C(150));
+        printf("truncate_145_after_140_150=%llu\n", (unsigned long long)truncate_cost(f, 145));
+        printf("read_144_after_truncate=%llu\n", (unsigned long long)read_cost(f, 144, C(144)));
+        vnode_put(f);
+    }
+    CHECK(ops->unlink(root, "walk", 4) == 0);
+
+    /* A file kept open, truncated to nothing and written again: neither
+     * position it kept names a cluster any more, so the new data goes to the
+     * new first cluster (read back through a fresh vnode), never into the
+     * freed old one. */
+    struct vnode *g = make(root, "regrow0", S_IFREG | 0644);
+    if (g) {
+        char *buf = malloc(cs);
+        memset(buf, 'a', cs);
+        CHECK(ops->write(g, 0, buf, cs) == cs);
+        memset(buf, 'b', cs);
+        CHECK(ops->write(g, cs, buf, cs) == cs);
+        CHECK(ops->truncate(g, 0) == 0);
+        memset(buf, 'N', cs);
+        CHECK(ops->write(g, 0, buf, cs) == cs);
+        vnode_put(g);
+        g = look(root, "regrow0");
+        char got[2] = {0, 0};
+        CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs - 1, &got[1], 1) == 1);
+        printf("regrow0=%c%c\n", got[0] ? got[0] : '?', got[1] ? got[1] : '?');
+        CHECK(g && ops->stat(g, &st) == 0 && st.size == cs);
+        if (g)
+            vnode_put(g);
+        free(buf);
+    }
+
+    /* The same with a file of one cluster: its latest position is at the
+     * first cluster, the one the next write asks for. */
+    g = make(root, "regrow1", S_IFREG | 0644);
+    if (g) {
+        char *buf = malloc(cs);
+        memset(buf, 'a', cs);
+        CHECK(ops->write(g, 0, buf, cs) == cs);
+        CHECK(ops->truncate(g, 0) == 0);
+        memset(buf, 'M', cs);
+        CHECK(ops->write(g, 0, buf, cs) == cs);
+        vnode_put(g);
+        g = look(root, "regrow1");
+        char got[2] = {0, 0};
+        CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs - 1, &got[1], 1) == 1);
+        printf("regrow1=%c%c\n", got[0] ? got[0] : '?', got[1] ? got[1] : '?');
+        if (g)
+            vnode_put(g);
+        free(buf);
+    }
+
+    /* A directory kept open whose entries fill its one cluster exactly (no
+     * end marker): a lookup that finds nothing reads to the chain's end; once
+     * that end is known, the next such lookup reads the directory's block
+     * and not the FAT. */
+    struct vnode *d = make(root, "full", S_IFDIR | 0755);
+    if (d) {
+        uint32_t files = cs / 32 - 2;          /* '.' and '..' take two entries */
+        for (uint32_t i = 0; i < files; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "F%u", i);
+            struct vnode *v = make(d, name, S_IFREG | 0644);
+            CHECK(v != NULL);
+            if (v)
+                vnode_put(v);
+        }
+        uint64_t before = lookups();
+        CHECK(look(d, "NOPE") == NULL);
+        printf("failed_lookup_1=%llu\n", (unsigned long long)(lookups() - before));
+        before = lookups();
+        CHECK(look(d, "NOPE") == NULL);
+        printf("failed_lookup_2=%llu\n", (unsigned long long)(lookups() - before));
+        CHECK(ops->stat(d, &st) == 0 && st.size == cs);
+        vnode_put(d);
+    }
+
+    vnode_put(root);
+    CHECK(ops->unmount(&mnt) == 0);
+    blk_sync(mnt.dev);
+    if (!failures)
+        printf("ok\n");
+    return failures ? 1 : 0;
+}
