@@ -514,3 +514,194 @@ def test_ext2_hole_inside_an_indirect_block_reads_as_zeros(tmp_path):
     want = bytearray(20481)
     want[12288], want[20480] = ord("A"), ord("B")
     assert (tmp_path / "s.out").read_bytes() == bytes(want)
+
+
+# ------------------------------------------------------------------ round 5 (e2)
+
+def ea_block_of(image, path):
+    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+    return int(re.search(r"File ACL: (\d+)", out).group(1))
+
+
+def test_ext2_extended_attribute_blocks_are_shared_and_freed_by_reference_count(tmp_path):
+    """An inode's i_file_acl names an extended-attribute block whose header
+    (magic 0xEA020000, then h_refcount) counts the inodes sharing it. Removing
+    one of two sharers only lowers the count to 1 (the block stays, with its
+    attributes); removing the last one frees the block. e2fsck checks the
+    count and the bitmap after each step."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    host = tmp_path / "data"
+    host.write_bytes(b"data\n")
+    for name in ["f", "g", "h"]:
+        subprocess.run(["debugfs", "-w", "-R", f"write {host} {name}", str(image)], check=True, capture_output=True)
+    for name in ["f", "g"]:
+        subprocess.run(["debugfs", "-w", "-R", f"ea_set /{name} user.note value-of-{name}", str(image)],
+                       check=True, capture_output=True)
+    shared = ea_block_of(image, "/g")
+    assert shared and shared != ea_block_of(image, "/f")
+    # /h shares /g's block: its i_file_acl and i_blocks, and the block's h_refcount 2
+    ino_h = harness_ino(plugins, image, "/h")
+    off = inode_offset(image, ino_h)
+    blocks = struct.unpack("<I", e2.peek(image, off + 28, 4))[0]
+    e2.poke(image, off + 28, struct.pack("<I", blocks + 2))
+    e2.poke(image, off + 104, struct.pack("<I", shared))
+    assert struct.unpack("<II", e2.peek(image, shared * 1024, 8)) == (0xEA020000, 1)
+    e2.poke(image, shared * 1024 + 4, struct.pack("<I", 2))
+    e2.fsck_clean(image)
+    free0 = e2fsck_counts(image)[1]
+
+    e2.harness(plugins, image, "mount\nunlink /g\nunmount\n")
+    e2.fsck_clean(image)
+    assert struct.unpack("<II", e2.peek(image, shared * 1024, 8)) == (0xEA020000, 1)
+    assert e2fsck_counts(image)[1] == free0 + 1                   # /g's data block only
+    out = subprocess.run(["debugfs", "-R", "ea_get /h user.note", str(image)], capture_output=True, text=True)
+    assert "value-of-g" in out.stdout + out.stderr
+
+    e2.harness(plugins, image, "mount\nunlink /f\nunlink /h\nstatfs\nunmount\n")
+    e2.fsck_clean(image)
+    assert e2fsck_counts(image)[1] == free0 + 1 + 4               # two data blocks, two EA blocks
+
+
+def test_ext2_a_directory_entry_may_name_the_last_inode(tmp_path):
+    """Inode numbers run from 1 to s_inodes_count inclusive: a file given the
+    last inode (16 of 16) is listed, found and read like any other, and with
+    every inode in use the next create is ENOSPC."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048, "-N", "16")
+    script = ["mount"] + [f"write /f{i} file{i}" for i in range(1, 6)] + ["!ENOSPC write /f6 x", "statfs",
+                                                                          "unmount", "mount", "ls /",
+                                                                          "stat /f5", "cat /f5", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert "ino=16 " in result.stdout and "files=16 files_free=0" in result.stdout
+    assert result.stdout.rstrip().endswith("file5")
+    e2.fsck_clean(image)
+
+
+def test_ext2_new_entry_fills_its_blocks_slack_exactly(tmp_path):
+    """A directory record needs 8 bytes plus its name, rounded up to 4: a name
+    of 8 bytes takes 16. When the last record's slack is exactly what the new
+    record needs, the record goes there and the directory keeps its one block
+    (1024 = 12 for ".", 12 for "..", two 4-byte names of 12, sixty-one 8-byte
+    names of 16)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    names = ["aaaa", "bbbb"] + [f"n{i:07d}" for i in range(61)]
+    script = ["mount", "mkdir /d"] + [f"write /d/{n} x" for n in names] + ["stat /d", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert re.search(r"size=1024 ", result.stdout), result.stdout[-500:]
+    e2.fsck_clean(image)
+    result = e2.harness(plugins, image, "mount\nwrite /d/c x\nstat /d\nunmount\n")
+    assert re.search(r"size=2048 ", result.stdout)
+    e2.fsck_clean(image)
+
+
+def run_at(image, script, now):
+    """The harness with its clock fixed at `now` (PYOS_HARNESS_TIME)."""
+    from vmm.harness.fs import build_fs_harness
+    exe = build_fs_harness([e2.filesystem_plugin("ext2")])
+    r = subprocess.run([str(exe), str(image), "-"], input=script, capture_output=True, text=True, timeout=60,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin", "PYOS_HARNESS_TIME": str(now)})
+    assert r.returncode == 0 and "Sanitizer" not in r.stdout + r.stderr, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
+    """POSIX: a call that adds or removes a directory entry marks the
+    directory's st_mtime (and st_ctime) for update -- whether the new record
+    fits an existing block or needs a new one, and for mkdir, rename and
+    unlink alike."""
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    run_at(image, "mount\nmkdir /d\nmkdir /e\nunmount\n", 1000)
+    steps = [("write /d/f x", "/d"), ("mkdir /d/sub", "/d"), ("rename /d/f /e/g", "/e"),
+             ("rename /d/f2 /d/f3", "/d"), ("unlink /e/g", "/e"), ("rmdir /d/sub", "/d")]
+    run_at(image, "mount\nwrite /d/f2 y\nunmount\n", 1500)
+    for i, (op, d) in enumerate(steps):
+        now = 2000 + 100 * i
+        out = run_at(image, f"mount\n{op}\nmtime {d}\nunmount\n", now)
+        assert f"mtime={now}\n" in out, (op, out)
+    e2.fsck_clean(image)
+
+
+def test_ext2_double_free_of_an_inode_is_refused_and_not_counted(tmp_path):
+    """An inode the bitmap already says is free is not freed again: the plugin
+    reports it by number and does not count it as free a second time."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nwrite /f x\nunmount\n")
+    ino = harness_ino(plugins, image, "/f")
+    subprocess.run(["debugfs", "-w", "-R", "freei /f", str(image)], check=True, capture_output=True)
+    result = e2.harness(plugins, image, "mount\nstatfs\nunlink /f\nstatfs\nunmount\n")
+    assert f"freeing inode {ino}, which is already free" in result.stdout
+    before, after = (int(m) for m in re.findall(r"files_free=(\d+)", result.stdout))
+    assert after == before
+
+
+def test_ext2_io_errors_while_freeing_in_another_group_never_crash(tmp_path):
+    """Unlinking a file whose bitmaps (in block group 2, far from the ones the
+    mount reads ahead) are read only when it is freed: a failed read of the
+    block bitmap or of the inode bitmap, or of any other request, is an error,
+    never a crash."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    e2.harness(plugins, image, "mount\nmkdir /d\nfill /d/f 5000 1\nwrite /d/e \nunmount\n")
+    assert harness_ino(plugins, image, "/d/f") > 128          # group 2 (64 inodes a group)
+    assert min(ext2_blocks(image, "/d/f")) > 2048
+    io_error_sweep(plugins, image, "mount\nunlink /d/e\nunlink /d/f\nunmount\n")
+
+
+def test_ext2_reading_a_hole_under_an_existing_double_indirect_block_skips_whole_subtrees(tmp_path):
+    """A hole where an existing double-indirect block has no indirect block
+    (file blocks 268-1035: its entries 0-2 are zero, data at 1036 under entry 3)
+    reads as zeros a missing subtree (256 blocks) at a time: the
+    double-indirect block is looked up once per read call and subtree, not
+    once per block."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    last = 12 + 256 + 3 * 256
+    e2.harness(plugins, image, f"mount\npwrite /s 0 A\npwrite /s {last * 1024} B\nunmount\n")
+    out = e2.harness(plugins, image, f"mount\nstat /s\nstats\nget /s {tmp_path / 's.out'}\nstats\nunmount\n").stdout
+    (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
+    assert (h1 + m1) - (h0 + m0) <= 40, out
+    want = bytearray(last * 1024 + 1)
+    want[0], want[last * 1024] = ord("A"), ord("B")
+    assert (tmp_path / "s.out").read_bytes() == bytes(want)
+
+
+def test_ext2_largest_file_is_what_the_block_map_addresses(tmp_path):
+    """With 1 KiB blocks and large_file, a file's last byte is the last one the
+    12 direct, single-, double- and triple-indirect pointers reach
+    ((12 + 256 + 256^2 + 256^3) KiB; i_blocks could count more): a write of
+    that byte and a truncate to that size work, one byte further is EFBIG."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    limit = (12 + 256 + 256 ** 2 + 256 ** 3) * 1024
+    result = e2.harness(plugins, image, f"""
+        mount
+        !EFBIG pwrite /f {limit} x
+        pwrite /f {limit - 1} z
+        write /g x
+        !EFBIG truncate /g {limit + 1}
+        truncate /g {limit}
+        unmount
+        mount
+        stat /f
+        stat /g
+        unmount
+    """)
+    assert result.stdout.count(f"size={limit} ") == 2, result.stdout
+    e2.fsck_clean(image)
+
+
+def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
+    """With inodes larger than 128 bytes, a new inode's i_extra_isize (the
+    first field past the 128-byte core) is the superblock's s_want_extra_isize
+    (32 as mke2fs writes it), as the kernel's ext2/ext4 set it."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
+    e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nunmount\n")
+    for path in ["/f", "/d"]:
+        out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+        assert "Size of extra inode fields: 32" in out, out
+    e2.fsck_clean(image)
