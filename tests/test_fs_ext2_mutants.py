@@ -705,3 +705,21 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
         out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
         assert "Size of extra inode fields: 32" in out, out
     e2.fsck_clean(image)
+
+
+def test_ext2_groups_of_eight_inodes_mount_and_fill(tmp_path):
+    """The smallest inode groups mke2fs makes (8 inodes, one inode-table
+    block of 1 KiB; s_inodes_per_group may be as small as the inodes of one
+    block) mount: the reserved inodes 1-10 then reach into group 1 (first_ino
+    11 > 8), and new inodes start after them there, spreading over the groups
+    until every inode is used (then ENOSPC); e2fsck finds the image clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None, inodes=48)
+    sb = e2.peek(image, SB, 96)
+    assert (int.from_bytes(sb[40:44], "little"), int.from_bytes(sb[84:88], "little")) == (8, 11)
+    result = e2.harness(plugins, image, "mount\nmkdir /a\nmkfiles /a 36 m\n!ENOSPC write /x y\nstatfs\n"
+                                        "unmount\nmount\ncat /a/m35\nstat /a/m35\nunmount\n")
+    assert "files=48 files_free=0" in result.stdout
+    assert "\nm35\n" in result.stdout
+    e2.fsck_clean(image)
+    assert sorted(e2.rdump(image, tmp_path / "out")) == sorted(["/a"] + [f"/a/m{i}" for i in range(36)])

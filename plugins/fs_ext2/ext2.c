@@ -305,8 +305,10 @@ static int alloc_inode(struct ext2_fs *fs, uint32_t parent, int is_dir, uint32_t
         uint32_t n = fs->ipg;
         if ((uint64_t)g * fs->ipg + n > fs->inodes_count)
             n = fs->inodes_count - g * fs->ipg;
-        uint32_t start = g == 0 ? fs->first_ino - 1 : 0;
-        uint32_t bit = find_zero(b->data, start, n);
+        /* the reserved inodes (below first_ino) may reach past group 0 when groups are small */
+        uint64_t first = (uint64_t)g * fs->ipg;
+        uint32_t start = fs->first_ino - 1 > first ? (uint32_t)(fs->first_ino - 1 - first) : 0;
+        uint32_t bit = start < n ? find_zero(b->data, start, n) : NONE;
         if (bit == NONE) {
             brelse(b);
             printk("ext2: group %u: free inode count %u but its bitmap is full\n", g,
@@ -1035,7 +1037,7 @@ static int ext2_mount(struct fs_mount *m)
     if (sb.inodes_count == 0 || sb.inodes_count > (uint64_t)ngroups * sb.inodes_per_group ||
         sb.inodes_count <= (uint64_t)(ngroups - 1) * sb.inodes_per_group)
         return bad_super("inode count");
-    if (first_ino <= EXT2_ROOT_INO || first_ino > sb.inodes_count || first_ino > sb.inodes_per_group)
+    if (first_ino <= EXT2_ROOT_INO || first_ino > sb.inodes_count)
         return bad_super("first inode");
     if ((uint64_t)sb.blocks_count * (bsize / 512) > m->dev->sectors) {
         printk("ext2: the filesystem has %u blocks of %u bytes but %s holds only %llu sectors\n",
