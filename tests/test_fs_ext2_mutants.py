@@ -595,6 +595,10 @@ def test_ext2_new_entry_fills_its_blocks_slack_exactly(tmp_path):
     result = e2.harness(plugins, image, "mount\nwrite /d/c x\nstat /d\nunmount\n")
     assert re.search(r"size=2048 ", result.stdout)
     e2.fsck_clean(image)
+    # the first block is full: the next names go into the second block's slack, no third block
+    result = e2.harness(plugins, image, "mount\nwrite /d/c2 x\nmkdir /d/c3\nstat /d\nunmount\n")
+    assert re.search(r"size=2048 ", result.stdout)
+    e2.fsck_clean(image)
 
 
 def run_at(image, script, now):
@@ -638,17 +642,19 @@ def test_ext2_double_free_of_an_inode_is_refused_and_not_counted(tmp_path):
     assert after == before
 
 
-def test_ext2_io_errors_while_freeing_in_another_group_never_crash(tmp_path):
-    """Unlinking a file whose bitmaps (in block group 2, far from the ones the
-    mount reads ahead) are read only when it is freed: a failed read of the
-    block bitmap or of the inode bitmap, or of any other request, is an error,
-    never a crash."""
+def test_ext2_io_errors_in_another_group_never_crash(tmp_path):
+    """Reading a sparse file through its double-indirect tree, then unlinking
+    files, in block group 2 (far from the blocks the mount reads ahead, so its
+    indirect blocks and bitmaps are requests of their own): a failed read of
+    an indirect block, of the block bitmap or of the inode bitmap, or of any
+    other request, is an error, never a crash."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = small_groups_image(tmp_path, None)
-    e2.harness(plugins, image, "mount\nmkdir /d\nfill /d/f 5000 1\nwrite /d/e \nunmount\n")
+    e2.harness(plugins, image, f"mount\nmkdir /d\nfill /d/f 5000 1\nwrite /d/e \npwrite /d/s {300 * 1024} s\n"
+                                "unmount\n")
     assert harness_ino(plugins, image, "/d/f") > 128          # group 2 (64 inodes a group)
-    assert min(ext2_blocks(image, "/d/f")) > 2048
-    io_error_sweep(plugins, image, "mount\nunlink /d/e\nunlink /d/f\nunmount\n")
+    assert min(ext2_blocks(image, "/d/f")) > 2048 and min(ext2_blocks(image, "/d/s")) > 2048
+    io_error_sweep(plugins, image, f"mount\nget /d/s {tmp_path / 's.out'}\nunlink /d/e\nunlink /d/f\nunmount\n")
 
 
 def test_ext2_reading_a_hole_under_an_existing_double_indirect_block_skips_whole_subtrees(tmp_path):
@@ -697,7 +703,8 @@ def test_ext2_largest_file_is_what_the_block_map_addresses(tmp_path):
 def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
     """With inodes larger than 128 bytes, a new inode's i_extra_isize (the
     first field past the 128-byte core) is the superblock's s_want_extra_isize
-    (32 as mke2fs writes it), as the kernel's ext2/ext4 set it."""
+    (32 as mke2fs writes it), or 32 when the superblock names none, as the
+    kernel's ext4 sets it."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
     e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nunmount\n")
@@ -705,6 +712,12 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
         out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
         assert "Size of extra inode fields: 32" in out, out
     e2.fsck_clean(image)
+    # a superblock naming no size (s_min_extra_isize = s_want_extra_isize = 0, older mke2fs):
+    # the kernel's default, the 32 bytes of its extra fields
+    e2.poke(image, SB + 348, bytes(4))
+    e2.harness(plugins, image, "mount\nwrite /g x\nunmount\n")
+    out = subprocess.run(["debugfs", "-R", "stat /g", str(image)], capture_output=True, text=True).stdout
+    assert "Size of extra inode fields: 32" in out, out
 
 
 def test_ext2_groups_of_eight_inodes_mount_and_fill(tmp_path):
@@ -723,3 +736,230 @@ def test_ext2_groups_of_eight_inodes_mount_and_fill(tmp_path):
     assert "\nm35\n" in result.stdout
     e2.fsck_clean(image)
     assert sorted(e2.rdump(image, tmp_path / "out")) == sorted(["/a"] + [f"/a/m{i}" for i in range(36)])
+
+
+def dirents(image, block, bsize=1024):
+    """(offset, inode, rec_len, name_len, file_type, name) of each record of a directory block."""
+    import struct
+    data = e2.peek(image, block * bsize, bsize)
+    off, out = 0, []
+    while off < bsize:
+        ino, rl, nl, ft = struct.unpack_from("<IHBB", data, off)
+        out.append((off, ino, rl, nl, ft, data[off + 8:off + 8 + nl]))
+        off += rl
+    return out
+
+
+def test_ext2_readdir_gives_each_entrys_file_type(tmp_path):
+    """With the filetype feature, readdir's type comes from the entry's file
+    type byte (1 regular, 2 directory, 5 FIFO, 7 symbolic link) without
+    reading the inode; 0 (EXT2_FT_UNKNOWN) and values past 7 are no type
+    (0), which tells the caller to stat. The contents of a fast symlink
+    (kept in i_block) read back as its target."""
+    import os
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "dir").mkdir(parents=True)
+    (src / "hello").write_bytes(b"hi\n")
+    (src / "unknown").write_bytes(b"?")
+    os.symlink("hello", src / "link")
+    os.mkfifo(src / "fifo")
+    os.mkfifo(src / "odd")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = e2.root_dir_block(image)
+    for off, ino, rl, nl, ft, name in dirents(image, blk):
+        if name in (b"unknown", b"odd"):
+            e2.poke(image, blk * 1024 + off + 7, bytes([0 if name == b"unknown" else 9]))
+    out = e2.harness(plugins, image, "mount\nreaddir /\ncat /link\nunmount\n").stdout
+    types = dict(re.findall(r"^(\S+) ino=\d+ type=(0o\d+)$", out, re.M))
+    assert types == {"lost+found": "0o40000", "dir": "0o40000", "hello": "0o100000", "link": "0o120000",
+                     "fifo": "0o10000", "unknown": "0o0", "odd": "0o0"}, out
+    assert "\nhello" in out
+
+
+def test_ext2_stat_gives_the_mounts_device_and_block_size(tmp_path):
+    """stat's st_dev is the mount's index (the harness mounts as 3) and
+    st_blksize the filesystem's block size."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bsize in (1024, 4096):
+        image = e2.mkfs(tmp_path / f"e{bsize}.img", None, bsize, 128, 4096)
+        out = e2.harness(plugins, image, "mount\nwrite /f x\nstatdev /f\nstatdev /\nunmount\n").stdout
+        assert out.count(f"dev=3 blksize={bsize}\n") == 2, out
+
+
+def test_ext2_read_only_mount_never_writes(tmp_path):
+    """A read-only mount writes nothing, not even the superblock's free
+    counts it finds stale (they differ from the group descriptors' sums):
+    sync and unmount succeed and leave the image byte for byte as it was."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    free = struct.unpack("<I", e2.peek(image, SB + 12, 4))[0]
+    e2.poke(image, SB + 12, struct.pack("<I", free - 5))
+    before = image.read_bytes()
+    e2.harness(plugins, image, "mount\nls /\nstatfs\nsync\nunmount\n", readonly=True)
+    assert image.read_bytes() == before
+
+
+def test_ext2_full_bitmap_behind_a_nonzero_free_count(tmp_path):
+    """A group descriptor that counts free blocks (or inodes) in a group whose
+    bitmap is full: the plugin says so, names the group, and takes the block
+    (or inode) from the next group instead; nothing is written past the bitmap."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    good = image.read_bytes()
+    e2.poke(image, bb * bsize, b"\xff" * 128)           # group 0: 1024 blocks, all in use
+    out = e2.harness(plugins, image, "mount\nwrite /f hello\ncat /f\nstat /f\nunmount\n").stdout
+    assert "ext2: group 0: free block count" in out and "but its bitmap is full" in out
+    assert "\nhello" in out
+    assert int(re.search(r"ino=(\d+)", out).group(1)) <= 64         # its inode in group 0 ...
+    assert min(ext2_blocks(image, "/f")) > 1024                      # ... its block in group 1
+    image.write_bytes(good)
+    e2.poke(image, ib * bsize, b"\xff" * 8)             # group 0: 64 inodes, all in use
+    out = e2.harness(plugins, image, "mount\nwrite /f hello\ncat /f\nstat /f\nunmount\n").stdout
+    assert "ext2: group 0: free inode count" in out and "but its bitmap is full" in out
+    assert "\nhello" in out
+    assert int(re.search(r"ino=(\d+)", out).group(1)) > 64
+
+
+def test_ext2_any_first_inode_leaves_every_later_inode_usable(tmp_path):
+    """Revision 1's s_first_ino may be any value: with 8 (the first inode of
+    group 1 is 9) a new file takes the lowest free inode of group 1 (12: mke2fs
+    used 9-11) and every free inode can be used before ENOSPC."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None, inodes=48)       # 8 inodes a group
+    e2.poke(image, SB + 84, struct.pack("<I", 8))
+    out = e2.harness(plugins, image, "mount\nwrite /a x\nstat /a\nmkfiles / 36 m\n!ENOSPC write /z x\n"
+                                     "statfs\nunmount\n").stdout
+    assert "ino=12 " in out and "files_free=0" in out, out
+    assert "bitmap is full" not in out
+
+
+def test_ext2_blocks_under_an_indirect_block_follow_it_in_a_fresh_mount(tmp_path):
+    """A new block under an existing indirect block (the file's vnode fresh
+    from disk, no goal remembered) goes after the previous slot's block, or,
+    that slot being empty, right after the indirect block itself -- in the
+    file's group, never back at the start of the disk."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    K = 1024
+    e2.harness(plugins, image, f"mount\nmkdir /d\npwrite /d/s {20 * K} a\nunmount\n")
+    e2.harness(plugins, image, f"mount\npwrite /d/s {30 * K} b\nunmount\n")      # slot 17 empty
+    e2.harness(plugins, image, f"mount\npwrite /d/s {12 * K} c\nunmount\n")      # slot 0: no previous slot
+    e2.harness(plugins, image, f"mount\npwrite /d/s {31 * K} d\nunmount\n")      # after slot 18's block
+    out = subprocess.run(["debugfs", "-R", "stat /d/s", str(image)], capture_output=True, text=True).stdout
+    ind = int(re.search(r"\(IND\):(\d+)", out).group(1))
+    where = {int(a): int(b) for a, b in re.findall(r"\((\d+)\):(\d+)", out)}
+    assert ind > 2048 and where == {20: ind + 1, 30: ind + 2, 12: ind + 3, 31: ind + 4}, out
+    e2.fsck_clean(image)
+
+
+def test_ext2_a_file_crossing_a_group_end_continues_in_the_next_group(tmp_path):
+    """Blocks allocated one after another under an indirect block: after the
+    last block of a group the next one is the next group's first free block,
+    even when an earlier block of the group left behind has come free."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    K = 1024
+    script = ["mount", "mkdir /d", "fill /d/h 10240 1", f"fill /d/big {990 * K} 2", "unlink /d/h"]
+    script += [f"pwrite /d/big {(990 + i) * K} x" for i in range(20)]
+    e2.harness(plugins, image, "\n".join(script + ["unmount"]))
+    blocks = ext2_blocks(image, "/d/big")
+    assert max(blocks) > 3072                              # it did cross into group 3
+    assert not [b for b in blocks if b < 2070], blocks      # not back into /d/h's old blocks
+    e2.fsck_clean(image)
+
+
+def test_ext2_block_pointer_out_of_range_inside_an_indirect_block_is_eio(tmp_path):
+    """A pointer inside an indirect block that names no data block (block 1,
+    the superblock's; a block past the end) is EIO for a read through it and
+    for a write to it, and the operation holds no buffer afterwards."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bad in (1, 0xFFFFFF):
+        image = e2.mkfs(tmp_path / f"e{bad}.img", None, 1024, 128, 2048)
+        e2.harness(plugins, image, "mount\nfill /f 20480 1\nunmount\n")
+        ind = ext2_blocks(image, "/f")[12]
+        e2.poke(image, ind * 1024 + 3 * 4, struct.pack("<I", bad))
+        e2.harness(plugins, image, f"mount\n!EIO pwrite /f {15 * 1024} x\n!EIO check /f 20480 1\n"
+                                   f"!EIO get /f {tmp_path / 'out'}\nunmount\n")
+
+
+def test_ext2_growing_a_file_whose_last_block_is_a_hole_touches_nothing_else(tmp_path):
+    """Growing a file whose size ends inside a hole (no block to zero the tail
+    of), by a write past the end or by truncate, changes nothing outside the
+    file: with 4 KiB blocks block 0 holds the superblock, which stays intact."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 4096, 128, 8192)
+    e2.harness(plugins, image, "mount\nwrite /g hello\ntruncate /g 12388\npwrite /g 20000 y\n"
+                               "write /h hi\ntruncate /h 50000\ntruncate /h 12388\ntruncate /h 30000\n"
+                               "unmount\nmount\nstat /g\nunmount\n")
+    e2.fsck_clean(image)
+    out = tmp_path / "out"
+    e2.harness(plugins, image, f"mount\nget /g {out}\nunmount\n")
+    assert out.read_bytes() == b"hello" + bytes(20000 - 5) + b"y"
+
+
+def test_ext2_create_in_a_directory_block_shared_with_the_inode_table(tmp_path):
+    """A hostile image: a directory's block is the inode-table block that the
+    new inode lands in. Writing the new inode breaks the record the name
+    would go into, so the create is EIO -- and gives back every buffer it
+    took (unmount's leak check)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    assert harness_ino(plugins, image, "/d") == 12
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    blk = it + 1                                          # inodes 9-16: 12 at 384, the next free (13) at 512
+    base = blk * 1024
+
+    def record(off, ino, rl, name):
+        e2.poke(image, base + off, struct.pack("<IHBB", ino, rl, len(name), 1))
+        e2.poke(image, base + off + 8, name)
+    record(0, 2, 256, b"a" * 248)                         # full records up to inode 12's end ...
+    e2.poke(image, base + 256, struct.pack("<IHBB", 2, 256, 248, 1))   # ... its name is inode 12 itself
+    record(512, 0, 512, b"")                              # an unused record where inode 13 goes
+    e2.poke(image, base + 384 + 40, struct.pack("<I", blk))           # /d's block 0
+    result = e2.harness(plugins, image, "mount\n!EIO write /d/x y\nunmount\n")
+    assert "unmount: error" not in result.stdout
+
+
+def test_ext2_failed_create_keeps_the_directorys_new_block_on_disk(tmp_path):
+    """A create that needs a new directory block past the direct ones gets the
+    indirect block but no data block (ENOSPC): the directory keeps the
+    indirect block, on disk too -- no block allocated and owned by nobody."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    long = lambda i: f"{i:03d}" + "n" * 197                # 200 bytes: four records a block
+    script = ["mount", "mkdir /d"] + [f"write /d/{long(i)} x" for i in range(48)]
+    script += ["stat /d", "write /one x", "!ENOSPC fill /big 3000000 1", "unlink /one", "statfs",
+               f"!ENOSPC write /d/{long(48)} x", "statfs", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert re.search(r"size=12288 ", result.stdout)
+    assert [int(f) for f in re.findall(r"\bfree=(\d+)", result.stdout)] == [1, 0]
+    e2.fsck_clean(image)
+
+
+def test_ext2_a_directory_without_dotdot_is_eio_at_once(tmp_path):
+    """Moving a directory below another walks ".." up from the target to make
+    sure it does not go into itself; a directory on the way that has no ".."
+    entry is EIO, found with one look at that directory (a bounded number of
+    buffer lookups), and nothing moves."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "c").mkdir()
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    out = subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout
+    blk = int(out.split()[0])
+    for off, ino, rl, nl, ft, name in dirents(image, blk):
+        if name == b"..":
+            e2.poke(image, blk * 1024 + off + 8, b"xx")
+    out = e2.harness(plugins, image, "mount\nstats\n!EIO rename /c /a/b/c\nstats\nls /\nunmount\n").stdout
+    (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
+    assert (h1 + m1) - (h0 + m0) <= 20, out
+    assert re.search(r"^c d 0$", out, re.M)
