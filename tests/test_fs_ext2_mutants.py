@@ -857,14 +857,15 @@ def test_ext2_blocks_under_an_indirect_block_follow_it_in_a_fresh_mount(tmp_path
 
 
 def test_ext2_a_file_crossing_a_group_end_continues_in_the_next_group(tmp_path):
-    """Blocks allocated one after another under an indirect block: after the
-    last block of a group the next one is the next group's first free block,
-    even when an earlier block of the group left behind has come free."""
+    """Blocks allocated one after another (by one write) under an indirect
+    block: after the last block of a group the next one is the next group's
+    first free block, even when an earlier block of the group left behind has
+    come free."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = small_groups_image(tmp_path, None)
     K = 1024
-    script = ["mount", "mkdir /d", "fill /d/h 10240 1", f"fill /d/big {990 * K} 2", "unlink /d/h"]
-    script += [f"pwrite /d/big {(990 + i) * K} x" for i in range(20)]
+    script = ["mount", "mkdir /d", "fill /d/h 10240 1", f"fill /d/big {992 * K} 2", "unlink /d/h"]
+    script += [f"pwrite /d/big {992 * K} {'x' * 8100}"]    # one write: blocks 992-999, the group's end in between
     e2.harness(plugins, image, "\n".join(script + ["unmount"]))
     blocks = ext2_blocks(image, "/d/big")
     assert max(blocks) > 3072                              # it did cross into group 3
@@ -963,3 +964,38 @@ def test_ext2_a_directory_without_dotdot_is_eio_at_once(tmp_path):
     (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
     assert (h1 + m1) - (h0 + m0) <= 20, out
     assert re.search(r"^c d 0$", out, re.M)
+
+
+def test_ext2_create_reports_a_directory_inode_it_could_not_store(tmp_path):
+    """A create succeeds only when the directory's inode (its new mtime) was
+    stored: with /d larger than the buffer cache, the create's scans evict
+    /d's inode-table block, and failing any one of the create's last requests
+    -- the re-read of that block among them -- either fails the create (EIO)
+    or leaves /d's new mtime on disk."""
+    from vmm.harness.fs import build_fs_harness
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 8192, "-N", "2048")
+    run_at(image, "mount\nmkdir /d\nmkfiles /d 1200 " + "p" * 200 + "\nunmount\n", 1000)
+    pristine = image.read_bytes()
+    exe = build_fs_harness(plugins)
+    script = "mount\nstats\nwrite /d/new x\nstats\nunmount\n"
+
+    def run(n):
+        image.write_bytes(pristine)
+        args = [str(exe)] + (["--fail-request", str(n)] if n else []) + [str(image), "-"]
+        r = subprocess.run(args, input=script, capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", "PYOS_HARNESS_TIME": "5000", "ASAN_OPTIONS": "detect_leaks=1"})
+        assert r.returncode in (0, 1) and "Sanitizer" not in r.stdout + r.stderr, r.stdout + r.stderr
+        return r.stdout
+
+    counts = [sum(map(int, m)) for m in re.findall(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", run(0))]
+    assert counts[1] - counts[0] > 300                        # the scans read /d's blocks again and again
+    failed = 0
+    for n in range(counts[1] - 9, counts[1] + 1):             # the create's last requests: /d's inode among them
+        out = run(n)
+        if "write /d/new x: error" in out:
+            failed += 1
+            continue
+        stat = subprocess.run(["debugfs", "-R", "stat /d", str(image)], capture_output=True, text=True).stdout
+        assert re.search(r"mtime: 0x0*1388 ", stat), (n, out, stat)      # 5000
+    assert failed
