@@ -999,3 +999,52 @@ def test_ext2_create_reports_a_directory_inode_it_could_not_store(tmp_path):
         stat = subprocess.run(["debugfs", "-R", "stat /d", str(image)], capture_output=True, text=True).stdout
         assert re.search(r"mtime: 0x0*1388 ", stat), (n, out, stat)      # 5000
     assert failed
+
+
+def test_ext2_a_record_shorter_than_twelve_bytes_is_eio(tmp_path):
+    """A directory record is at least 12 bytes (EXT2_DIR_REC_LEN(1)): an
+    8-byte unused record ending a block is what e2fsck calls "directory
+    corrupted" and Linux's ext2_check_page "rec_len is smaller than minimal":
+    a lookup, listing or create in that directory is EIO."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    off, ino, rl, nl, ft, name = dirents(image, blk)[-1]
+    assert name == b"f" and off + rl == 1024
+    e2.poke(image, blk * 1024 + off + 4, struct.pack("<H", rl - 8))
+    e2.poke(image, blk * 1024 + 1016, struct.pack("<IHBB", 0, 8, 0, 0))
+    e2.harness(plugins, image, "mount\n!EIO ls /d\n!EIO cat /d/g\n!EIO write /d/g y\nunmount\n")
+
+
+INCOMPAT_FEATURES = {0x0001: "compression", 0x0004: "needs_recovery", 0x0008: "journal_dev", 0x0010: "meta_bg",
+                     0x0040: "extent", 0x0080: "64bit", 0x0100: "mmp", 0x0400: "ea_inode", 0x1000: "dirdata",
+                     0x2000: "metadata_csum_seed", 0x4000: "large_dir", 0x8000: "inline_data",
+                     0x10000: "encrypt", 0x20000: "casefold"}
+RO_COMPAT_FEATURES = {0x0004: "btree_dir", 0x0008: "huge_file", 0x0010: "uninit_bg", 0x0080: "snapshot",
+                      0x0100: "quota", 0x0200: "bigalloc", 0x0400: "metadata_csum", 0x0800: "replica",
+                      0x1000: "read-only", 0x2000: "project", 0x4000: "shared_blocks", 0x8000: "verity",
+                      0x10000: "orphan_present"}
+
+
+def test_ext2_each_unsupported_feature_is_named(tmp_path):
+    """Each incompatible feature the plugin does not support (the names
+    e2fsprogs' lib/e2p/feature.c gives the s_feature_incompat bits) refuses
+    the mount (ENOSYS) naming it; each unsupported read-only-compatible one
+    refuses a writable mount (EROFS) naming it."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    good = image.read_bytes()
+    incompat, ro = struct.unpack("<II", e2.peek(image, SB + 96, 8))
+    for offset, features, base, err, kind in [(96, INCOMPAT_FEATURES, incompat, "ENOSYS", "incompatible"),
+                                              (100, RO_COMPAT_FEATURES, ro, "EROFS", "read-only compatible")]:
+        for bit, name in features.items():
+            image.write_bytes(good)
+            e2.poke(image, SB + offset, struct.pack("<I", base | bit))
+            out = e2.harness(plugins, image, f"!{err} mount\n").stdout
+            said = re.findall(r"ext2: unsupported (.*) feature '(.*)'", out)
+            assert said == [(kind, name)] and "unknown" not in out, (hex(bit), out)

@@ -725,14 +725,16 @@ struct dirslot {
     uint32_t pblk, off, prev;       /* prev: offset of the previous record in the block, or NONE */
 };
 
-/* Check the record at `off` of a directory block; NULL if it is nonsense. */
+/* Check the record at `off` of a directory block; NULL if it is nonsense. A
+ * record is at least 12 bytes (EXT2_DIR_REC_LEN(1): Linux's ext2_check_page
+ * and e2fsck call a shorter one corrupt, even an unused one). */
 static struct ext2_dirent *dirent_at(struct ext2_fs *fs, uint8_t *blk, uint32_t off)
 {
     if (off + 8 > fs->bsize)
         return NULL;
     struct ext2_dirent *d = (struct ext2_dirent *)(blk + off);
     uint32_t rl = d->rec_len;
-    if (rl < 8 || (rl & 3) || off + rl > fs->bsize)
+    if (rl < 12 || (rl & 3) || off + rl > fs->bsize)
         return NULL;
     if (!fs->filetype && d->file_type)      /* the high byte of a 16-bit name_len */
         return NULL;
