@@ -1048,3 +1048,34 @@ def test_ext2_each_unsupported_feature_is_named(tmp_path):
             out = e2.harness(plugins, image, f"!{err} mount\n").stdout
             said = re.findall(r"ext2: unsupported (.*) feature '(.*)'", out)
             assert said == [(kind, name)] and "unknown" not in out, (hex(bit), out)
+
+
+def test_ext2_group_descriptor_pointing_at_the_superblock_is_corrupt(tmp_path):
+    """A group descriptor whose block bitmap, inode bitmap or inode table is
+    the superblock's own block (s_first_data_block: 1 with 1 KiB blocks, 0
+    with 4 KiB ones) or one before it is corrupt: the mount is EIO and names
+    the descriptor (the plugin would otherwise write bitmap bits or inodes
+    over the superblock)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bsize, fdb in [(1024, 1), (4096, 0)]:
+        image = e2.mkfs(tmp_path / f"e{bsize}.img", None, bsize, 128, 8192)
+        good = image.read_bytes()
+        for field in range(3):                  # block bitmap, inode bitmap, inode table
+            for value in {fdb, max(fdb - 1, 0)}:
+                image.write_bytes(good)
+                e2.poke(image, (fdb + 1) * bsize + 4 * field, struct.pack("<I", value))
+                out = e2.harness(plugins, image, "!EIO mount\n").stdout
+                assert "ext2: group descriptor 0 is corrupt" in out, (bsize, field, value, out)
+
+
+def test_ext2_filesystem_larger_than_its_device_is_refused(tmp_path):
+    """A superblock counting more blocks than the device holds (an image cut
+    short) is refused at mount (EINVAL), saying how many blocks it claims and
+    how many sectors there are."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    with open(image, "r+b") as f:
+        f.truncate(2047 * 1024)
+    out = e2.harness(plugins, image, "!EINVAL mount\n").stdout
+    assert "the filesystem has 2048 blocks of 1024 bytes but" in out and "holds only 4094 sectors" in out, out

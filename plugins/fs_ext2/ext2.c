@@ -1122,8 +1122,8 @@ static int ext2_mount(struct fs_mount *m)
     uint64_t free_blocks = 0, free_inodes = 0;
     for (uint32_t g = 0; g < ngroups; g++) {
         struct ext2_gd *d = &fs->gd[g];
-        if (d->block_bitmap < fs->first_data_block || d->block_bitmap >= fs->blocks_count ||
-            d->inode_bitmap < fs->first_data_block || d->inode_bitmap >= fs->blocks_count ||
+        if (d->block_bitmap <= fs->first_data_block || d->block_bitmap >= fs->blocks_count ||
+            d->inode_bitmap <= fs->first_data_block || d->inode_bitmap >= fs->blocks_count ||
             d->inode_table <= fs->first_data_block ||
             (uint64_t)d->inode_table + fs->itb_per_group > fs->blocks_count ||
             d->free_blocks_count > group_blocks(fs, g) || d->free_inodes_count > fs->ipg) {
