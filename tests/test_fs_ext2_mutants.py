@@ -1079,3 +1079,39 @@ def test_ext2_filesystem_larger_than_its_device_is_refused(tmp_path):
         f.truncate(2047 * 1024)
     out = e2.harness(plugins, image, "!EINVAL mount\n").stdout
     assert "the filesystem has 2048 blocks of 1024 bytes but" in out and "holds only 4094 sectors" in out, out
+
+
+def test_ext2_reading_a_file_without_data_blocks_is_einval(tmp_path):
+    """Only regular files, directories and symbolic links have contents:
+    reading a FIFO (whose inode claims a size) is EINVAL, and so is reading a
+    fast symlink (no blocks: its target kept in the 60 bytes of i_block) whose
+    size claims more than those 60 bytes; a fast symlink of 60 bytes reads back."""
+    import os
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "fifo")
+    os.symlink("t" * 59, src / "long")
+    os.symlink("u" * 60, src / "full")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    for name, size in [("fifo", 5), ("long", 61)]:
+        e2.poke(image, inode_offset(image, harness_ino(plugins, image, f"/{name}")) + 4, struct.pack("<I", size))
+    out = e2.harness(plugins, image, "mount\n!EINVAL cat /fifo\n!EINVAL cat /long\ncat /full\nunmount\n").stdout
+    assert "u" * 60 in out
+
+
+def test_ext2_rmdir_in_a_directory_whose_link_count_is_unknown(tmp_path):
+    """dir_nlink: a directory's link count of 1 means "not counted" (more
+    subdirectories than EXT2_LINK_MAX once had): removing a subdirectory leaves
+    it at 1 -- it is not lowered to 0, which would mean the directory is gone."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "a" / "sub").mkdir(parents=True)
+    (src / "a" / "f").write_bytes(b"f")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/a")) + 26, struct.pack("<H", 1))
+    out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nunmount\nmount\nls /a\nstat /a\nunmount\n").stdout
+    assert "f f 1" in out and "nlink=1 " in out
+    assert debugfs_links(image, "/a") == 1
