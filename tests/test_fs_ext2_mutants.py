@@ -1053,16 +1053,19 @@ def test_ext2_each_unsupported_feature_is_named(tmp_path):
 def test_ext2_group_descriptor_pointing_at_the_superblock_is_corrupt(tmp_path):
     """A group descriptor whose block bitmap, inode bitmap or inode table is
     the superblock's own block (s_first_data_block: 1 with 1 KiB blocks, 0
-    with 4 KiB ones) or one before it is corrupt: the mount is EIO and names
-    the descriptor (the plugin would otherwise write bitmap bits or inodes
-    over the superblock)."""
+    with 4 KiB ones) or one before it, or lies past the last block, is
+    corrupt: the mount is EIO and names the descriptor (the plugin would
+    otherwise write bitmap bits or inodes over the superblock)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     for bsize, fdb in [(1024, 1), (4096, 0)]:
         image = e2.mkfs(tmp_path / f"e{bsize}.img", None, bsize, 128, 8192)
         good = image.read_bytes()
+        blocks = 8192 * 1024 // bsize
+        itb = struct.unpack("<I", e2.peek(image, SB + 40, 4))[0] * 128 // bsize     # inode-table blocks
         for field in range(3):                  # block bitmap, inode bitmap, inode table
-            for value in {fdb, max(fdb - 1, 0)}:
+            last = blocks - itb + 1 if field == 2 else blocks       # the first value past the end
+            for value in {fdb, max(fdb - 1, 0), last}:
                 image.write_bytes(good)
                 e2.poke(image, (fdb + 1) * bsize + 4 * field, struct.pack("<I", value))
                 out = e2.harness(plugins, image, "!EIO mount\n").stdout
