@@ -1118,3 +1118,37 @@ def test_ext2_rmdir_in_a_directory_whose_link_count_is_unknown(tmp_path):
     out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nunmount\nmount\nls /a\nstat /a\nunmount\n").stdout
     assert "f f 1" in out and "nlink=1 " in out
     assert debugfs_links(image, "/a") == 1
+
+
+def test_ext2_records_that_stop_short_of_the_block_end_are_eio(tmp_path):
+    """A directory block's records tile it exactly. With 4 KiB blocks, a last
+    record ending 4 bytes before the block's end leaves no room for the
+    8-byte header of another record: the directory is EIO, and nothing is
+    read past the block (the buffer is exactly one block: AddressSanitizer)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 4096, 128, 8192)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    off, ino, rl, nl, ft, name = dirents(image, blk, 4096)[-1]
+    assert name == b"f" and off + rl == 4096
+    e2.poke(image, blk * 4096 + off + 4, struct.pack("<H", rl - 4))
+    e2.harness(plugins, image, "mount\n!EIO ls /d\n!EIO cat /d/g\n!EIO write /d/g y\nunmount\n")
+
+
+def test_ext2_without_filetype_a_name_length_over_255_is_eio(tmp_path):
+    """Without the filetype feature a record's name length is 16 bits (the
+    byte that is file_type otherwise is its high byte): a record whose high
+    byte is set names more than 255 bytes, more than its record holds: EIO."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048, "-O", "^filetype")
+    blk = e2.root_dir_block(image)
+    [(off, ino, rl, nl, ft, name)] = [r for r in dirents(image, blk) if r[5] == b"f"]
+    assert ft == 0
+    e2.poke(image, blk * 1024 + off + 7, b"\x01")
+    e2.harness(plugins, image, "mount\n!EIO cat /f\n!EIO ls /\nunmount\n")
