@@ -633,13 +633,17 @@ def test_ext2_double_free_of_an_inode_is_refused_and_not_counted(tmp_path):
     reports it by number and does not count it as free a second time."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
-    e2.harness(plugins, image, "mount\nwrite /f x\nunmount\n")
-    ino = harness_ino(plugins, image, "/f")
-    subprocess.run(["debugfs", "-w", "-R", "freei /f", str(image)], check=True, capture_output=True)
-    result = e2.harness(plugins, image, "mount\nstatfs\nunlink /f\nstatfs\nunmount\n")
-    assert f"freeing inode {ino}, which is already free" in result.stdout
-    before, after = (int(m) for m in re.findall(r"files_free=(\d+)", result.stdout))
-    assert after == before
+    e2.harness(plugins, image, "mount\nmkfiles / 6 m\nunmount\n")
+    good = image.read_bytes()
+    for name in ["m0", "m5"]:                       # inodes 12 and 17: bitmap bytes 1 and 2
+        image.write_bytes(good)
+        ino = harness_ino(plugins, image, f"/{name}")
+        subprocess.run(["debugfs", "-w", "-R", f"freei /{name}", str(image)], check=True, capture_output=True)
+        result = e2.harness(plugins, image, f"mount\nstatfs\nunlink /{name}\nstatfs\nunmount\n")
+        assert f"freeing inode {ino}, which is already free" in result.stdout
+        before, after = (int(m) for m in re.findall(r"files_free=(\d+)", result.stdout))
+        assert after == before
+    assert ino == 17
 
 
 def test_ext2_io_errors_in_another_group_never_crash(tmp_path):
@@ -1152,3 +1156,28 @@ def test_ext2_without_filetype_a_name_length_over_255_is_eio(tmp_path):
     assert ft == 0
     e2.poke(image, blk * 1024 + off + 7, b"\x01")
     e2.harness(plugins, image, "mount\n!EIO cat /f\n!EIO ls /\nunmount\n")
+
+
+def test_ext2_moved_special_files_keep_their_file_type(tmp_path):
+    """A renamed block device, character device, FIFO, socket or symbolic
+    link gets the file type byte of its mode in its new entry (4, 3, 5, 6, 7):
+    readdir says so and e2fsck, which checks every entry's type against its
+    inode, finds the image clean."""
+    import socket
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "to").mkdir(parents=True)
+    (src / "link").symlink_to("somewhere")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(src / "sock"))
+    s.close()
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    for cmd in ["mknod bdev b 8 1", "mknod cdev c 4 64", "mknod pipe p"]:
+        subprocess.run(["debugfs", "-w", "-R", cmd, str(image)], check=True, capture_output=True)
+    names = ["bdev", "cdev", "pipe", "sock", "link"]
+    script = ["mount"] + [f"rename /{n} /to/{n}2" for n in names] + ["readdir /to", "unmount"]
+    out = e2.harness(plugins, image, "\n".join(script)).stdout
+    types = dict(re.findall(r"^(\S+) ino=\d+ type=(0o\d+)$", out, re.M))
+    assert types == {"bdev2": "0o60000", "cdev2": "0o20000", "pipe2": "0o10000", "sock2": "0o140000",
+                     "link2": "0o120000"}, out
+    e2.fsck_clean(image)
