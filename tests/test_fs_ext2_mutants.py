@@ -247,6 +247,15 @@ def test_ext2_double_free_is_refused_and_not_counted(tmp_path):
     assert f"freeing block {blocks[-1]}, which is already free" in result.stdout
     before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
     assert after - before == 2
+    # under an indirect block: the 12 direct blocks and the two before the bad one are freed, then it stops
+    e2.harness(plugins, image, "mount\nfill /g 20480 1\nunmount\n")
+    blocks = ext2_blocks(image, "/g")
+    assert len(blocks) == 21                              # 12 direct, the indirect block, 8 under it
+    subprocess.run(["debugfs", "-w", "-R", f"freeb {blocks[15]}", str(image)], check=True, capture_output=True)
+    result = e2.harness(plugins, image, "mount\nstatfs\nunlink /g\nstatfs\nunmount\n")
+    assert f"freeing block {blocks[15]}, which is already free" in result.stdout
+    before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
+    assert after - before == 14
 
 
 def test_ext2_truncate_leaves_the_kept_blocks_alone(tmp_path):
@@ -621,10 +630,15 @@ def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path)
     steps = [("write /d/f x", "/d"), ("mkdir /d/sub", "/d"), ("rename /d/f /e/g", "/e"),
              ("rename /d/f2 /d/f3", "/d"), ("unlink /e/g", "/e"), ("rmdir /d/sub", "/d")]
     run_at(image, "mount\nwrite /d/f2 y\nunmount\n", 1500)
+    # /full: its one block filled exactly (see the slack test), so the next name needs a new block
+    names = ["aaaa", "bbbb"] + [f"n{i:07d}" for i in range(61)]
+    run_at(image, "\n".join(["mount", "mkdir /full"] + [f"write /full/{n} x" for n in names] + ["unmount"]), 1700)
+    steps.append(("write /full/new x", "/full"))
     for i, (op, d) in enumerate(steps):
         now = 2000 + 100 * i
-        out = run_at(image, f"mount\n{op}\nmtime {d}\nunmount\n", now)
+        out = run_at(image, f"mount\n{op}\nmtime {d}\nstat {d}\nunmount\n", now)
         assert f"mtime={now}\n" in out, (op, out)
+    assert "size=2048 " in out                            # /full did get its second block
     e2.fsck_clean(image)
 
 
@@ -1111,7 +1125,8 @@ def test_ext2_reading_a_file_without_data_blocks_is_einval(tmp_path):
 def test_ext2_rmdir_in_a_directory_whose_link_count_is_unknown(tmp_path):
     """dir_nlink: a directory's link count of 1 means "not counted" (more
     subdirectories than EXT2_LINK_MAX once had): removing a subdirectory leaves
-    it at 1 -- it is not lowered to 0, which would mean the directory is gone."""
+    it at 1 -- it is not lowered to 0, which would mean the directory is gone
+    -- and files can be created in it (a count of 0 would mean removed)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     src = tmp_path / "src"
@@ -1119,7 +1134,8 @@ def test_ext2_rmdir_in_a_directory_whose_link_count_is_unknown(tmp_path):
     (src / "a" / "f").write_bytes(b"f")
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/a")) + 26, struct.pack("<H", 1))
-    out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nunmount\nmount\nls /a\nstat /a\nunmount\n").stdout
+    out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nunmount\nmount\nls /a\nstat /a\nwrite /a/g x\n"
+                                     "unmount\n").stdout
     assert "f f 1" in out and "nlink=1 " in out
     assert debugfs_links(image, "/a") == 1
 

@@ -128,6 +128,11 @@ static int walk(const char *path, struct vnode **out)
             r = -ELOOP;
         else
             r = mounted->ops->lookup(stack[depth], start, len, &next);
+        if (r > 0) {        /* fs.h: 0 or -errno (lookup returns no count) */
+            printf("lookup of %.*s returned %d, not 0\n", (int)len, start, r);
+            vnode_put(next);
+            r = -1000;
+        }
         if (r < 0) {
             while (depth >= 0)
                 vnode_put(stack[depth--]);
