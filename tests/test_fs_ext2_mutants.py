@@ -1197,3 +1197,32 @@ def test_ext2_moved_special_files_keep_their_file_type(tmp_path):
     assert types == {"bdev2": "0o60000", "cdev2": "0o20000", "pipe2": "0o10000", "sock2": "0o140000",
                      "link2": "0o120000"}, out
     e2.fsck_clean(image)
+
+
+def test_ext2_read_only_mount_refuses_every_change(tmp_path):
+    """A read-only mount refuses every change with EROFS -- create, write,
+    truncate, mkdir, rmdir, unlink and rename -- and the image stays byte for
+    byte as it was; reading works."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d" / "sub").mkdir(parents=True)
+    (src / "f").write_bytes(b"file\n")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    before = image.read_bytes()
+    e2.harness(plugins, image, """
+        mount
+        !EROFS write /new x
+        !EROFS write /f x
+        !EROFS append /f x
+        !EROFS pwrite /f 3 x
+        !EROFS truncate /f 1
+        !EROFS mkdir /e
+        !EROFS rmdir /d/sub
+        !EROFS unlink /f
+        !EROFS rename /f /g
+        !EROFS rename /d /e
+        cat /f
+        ls /d
+        unmount
+    """, readonly=True)
+    assert image.read_bytes() == before
