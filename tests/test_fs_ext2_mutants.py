@@ -1226,3 +1226,21 @@ def test_ext2_read_only_mount_refuses_every_change(tmp_path):
         unmount
     """, readonly=True)
     assert image.read_bytes() == before
+
+
+def test_ext2_readdir_over_a_directory_hole_is_eio(tmp_path):
+    """Directories have no holes: readdir over a directory whose first block
+    pointer is 0 is EIO -- block 0 (boot code, or the superblock's block) is
+    never read as the directory's, even when its bytes look like a record."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(60):
+        (src / "d" / f"file-with-a-long-name-{i:03d}").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    out = e2.harness(plugins, image, "mount\nstat /d\nunmount\n").stdout
+    assert "size=3072 " in out or "size=2048 " in out, out
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 40, bytes(4))     # i_block[0] = 0
+    e2.poke(image, 0, struct.pack("<IHBB", 2, 1024, 4, 2) + b"boot")
+    e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO cat /d/boot\nunmount\n")
