@@ -94,18 +94,17 @@ def generate(area: Area, lines: set[int] | None) -> list[Mutant]:
     for entry in area.files:
         path, _, functions = entry.partition("::")   # "file.c::fn1,fn2": only those functions
         source = (REPO / path).read_text()
-        only = lines
-        if functions:
-            in_functions = cmutate.function_lines(source, functions.split(","))
-            only = in_functions if only is None else only & in_functions
+        only = cmutate.function_lines(source, functions.split(",")) if functions else None
         if path.endswith(".py"):
             found = pymutate.mutants(source, path, only)
         else:
             found = cmutate.mutants(source, only)
         rows, seen = source.split("\n"), {}
-        for m in found:
+        for m in found:     # occurrences counted over the whole file (or functions), so --line keeps the ids
             key = (rows[m.line - 1].strip(), m.description)
-            out.append(Mutant(area.name, path, m.line, m.description, m.source, source, occurrence=seen.get(key, 0)))
+            if lines is None or m.line in lines:
+                out.append(Mutant(area.name, path, m.line, m.description, m.source, source,
+                                  occurrence=seen.get(key, 0)))
             seen[key] = seen.get(key, 0) + 1
     return out
 

@@ -460,6 +460,7 @@ def test_unknown_incompatible_feature_is_refused_by_name(ext2, tmp_path):
     poke(image, 1024 + 96, struct.pack("<I", features | 0x40))      # extent
     result = harness(ext2, image, "!ENOSYS mount\n")
     assert "unsupported incompatible feature 'extent'" in result.stdout + result.stderr
+    assert "ext2: refusing to mount " in result.stdout      # the reason, then the verdict, in the kernel log
     poke(image, 1024 + 96, struct.pack("<I", features | 0x40000000))
     result = harness(ext2, image, "!ENOSYS mount\n")
     assert "unknown incompatible feature bits 0x40000000" in result.stdout + result.stderr

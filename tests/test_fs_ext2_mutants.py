@@ -247,6 +247,15 @@ def test_ext2_double_free_is_refused_and_not_counted(tmp_path):
     assert f"freeing block {blocks[-1]}, which is already free" in result.stdout
     before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
     assert after - before == 2
+    # under an indirect block: the 12 direct blocks and the two before the bad one are freed, then it stops
+    e2.harness(plugins, image, "mount\nfill /g 20480 1\nunmount\n")
+    blocks = ext2_blocks(image, "/g")
+    assert len(blocks) == 21                              # 12 direct, the indirect block, 8 under it
+    subprocess.run(["debugfs", "-w", "-R", f"freeb {blocks[15]}", str(image)], check=True, capture_output=True)
+    result = e2.harness(plugins, image, "mount\nstatfs\nunlink /g\nstatfs\nunmount\n")
+    assert f"freeing block {blocks[15]}, which is already free" in result.stdout
+    before, after = (int(m) for m in re.findall(r"\bfree=(\d+)", result.stdout))
+    assert after - before == 14
 
 
 def test_ext2_truncate_leaves_the_kept_blocks_alone(tmp_path):
@@ -514,3 +523,724 @@ def test_ext2_hole_inside_an_indirect_block_reads_as_zeros(tmp_path):
     want = bytearray(20481)
     want[12288], want[20480] = ord("A"), ord("B")
     assert (tmp_path / "s.out").read_bytes() == bytes(want)
+
+
+# ------------------------------------------------------------------ round 5 (e2)
+
+def ea_block_of(image, path):
+    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+    return int(re.search(r"File ACL: (\d+)", out).group(1))
+
+
+def test_ext2_extended_attribute_blocks_are_shared_and_freed_by_reference_count(tmp_path):
+    """An inode's i_file_acl names an extended-attribute block whose header
+    (magic 0xEA020000, then h_refcount) counts the inodes sharing it. Removing
+    one of two sharers only lowers the count to 1 (the block stays, with its
+    attributes); removing the last one frees the block. e2fsck checks the
+    count and the bitmap after each step."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    host = tmp_path / "data"
+    host.write_bytes(b"data\n")
+    for name in ["f", "g", "h"]:
+        subprocess.run(["debugfs", "-w", "-R", f"write {host} {name}", str(image)], check=True, capture_output=True)
+    for name in ["f", "g"]:
+        subprocess.run(["debugfs", "-w", "-R", f"ea_set /{name} user.note value-of-{name}", str(image)],
+                       check=True, capture_output=True)
+    shared = ea_block_of(image, "/g")
+    assert shared and shared != ea_block_of(image, "/f")
+    # /h shares /g's block: its i_file_acl and i_blocks, and the block's h_refcount 2
+    ino_h = harness_ino(plugins, image, "/h")
+    off = inode_offset(image, ino_h)
+    blocks = struct.unpack("<I", e2.peek(image, off + 28, 4))[0]
+    e2.poke(image, off + 28, struct.pack("<I", blocks + 2))
+    e2.poke(image, off + 104, struct.pack("<I", shared))
+    assert struct.unpack("<II", e2.peek(image, shared * 1024, 8)) == (0xEA020000, 1)
+    e2.poke(image, shared * 1024 + 4, struct.pack("<I", 2))
+    e2.fsck_clean(image)
+    free0 = e2fsck_counts(image)[1]
+
+    e2.harness(plugins, image, "mount\nunlink /g\nunmount\n")
+    e2.fsck_clean(image)
+    assert struct.unpack("<II", e2.peek(image, shared * 1024, 8)) == (0xEA020000, 1)
+    assert e2fsck_counts(image)[1] == free0 + 1                   # /g's data block only
+    out = subprocess.run(["debugfs", "-R", "ea_get /h user.note", str(image)], capture_output=True, text=True)
+    assert "value-of-g" in out.stdout + out.stderr
+
+    e2.harness(plugins, image, "mount\nunlink /f\nunlink /h\nstatfs\nunmount\n")
+    e2.fsck_clean(image)
+    assert e2fsck_counts(image)[1] == free0 + 1 + 4               # two data blocks, two EA blocks
+
+
+def test_ext2_a_directory_entry_may_name_the_last_inode(tmp_path):
+    """Inode numbers run from 1 to s_inodes_count inclusive: a file given the
+    last inode (16 of 16) is listed, found and read like any other, and with
+    every inode in use the next create is ENOSPC."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048, "-N", "16")
+    script = ["mount"] + [f"write /f{i} file{i}" for i in range(1, 6)] + ["!ENOSPC write /f6 x", "statfs",
+                                                                          "unmount", "mount", "ls /",
+                                                                          "stat /f5", "cat /f5", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert "ino=16 " in result.stdout and "files=16 files_free=0" in result.stdout
+    assert result.stdout.rstrip().endswith("file5")
+    e2.fsck_clean(image)
+
+
+def test_ext2_new_entry_fills_its_blocks_slack_exactly(tmp_path):
+    """A directory record needs 8 bytes plus its name, rounded up to 4: a name
+    of 8 bytes takes 16. When the last record's slack is exactly what the new
+    record needs, the record goes there and the directory keeps its one block
+    (1024 = 12 for ".", 12 for "..", two 4-byte names of 12, sixty-one 8-byte
+    names of 16)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    names = ["aaaa", "bbbb"] + [f"n{i:07d}" for i in range(61)]
+    script = ["mount", "mkdir /d"] + [f"write /d/{n} x" for n in names] + ["stat /d", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert re.search(r"size=1024 ", result.stdout), result.stdout[-500:]
+    e2.fsck_clean(image)
+    result = e2.harness(plugins, image, "mount\nwrite /d/c x\nstat /d\nunmount\n")
+    assert re.search(r"size=2048 ", result.stdout)
+    e2.fsck_clean(image)
+    # the first block is full: the next names go into the second block's slack, no third block
+    result = e2.harness(plugins, image, "mount\nwrite /d/c2 x\nmkdir /d/c3\nstat /d\nunmount\n")
+    assert re.search(r"size=2048 ", result.stdout)
+    e2.fsck_clean(image)
+
+
+def run_at(image, script, now):
+    """The harness with its clock fixed at `now` (PYOS_HARNESS_TIME)."""
+    from vmm.harness.fs import build_fs_harness
+    exe = build_fs_harness([e2.filesystem_plugin("ext2")])
+    r = subprocess.run([str(exe), str(image), "-"], input=script, capture_output=True, text=True, timeout=60,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin", "PYOS_HARNESS_TIME": str(now)})
+    assert r.returncode == 0 and "Sanitizer" not in r.stdout + r.stderr, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
+    """POSIX: a call that adds or removes a directory entry marks the
+    directory's st_mtime (and st_ctime) for update -- whether the new record
+    fits an existing block or needs a new one, and for mkdir, rename and
+    unlink alike."""
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    run_at(image, "mount\nmkdir /d\nmkdir /e\nunmount\n", 1000)
+    steps = [("write /d/f x", "/d"), ("mkdir /d/sub", "/d"), ("rename /d/f /e/g", "/e"),
+             ("rename /d/f2 /d/f3", "/d"), ("unlink /e/g", "/e"), ("rmdir /d/sub", "/d")]
+    run_at(image, "mount\nwrite /d/f2 y\nunmount\n", 1500)
+    # /full: its one block filled exactly (see the slack test), so the next name needs a new block
+    names = ["aaaa", "bbbb"] + [f"n{i:07d}" for i in range(61)]
+    run_at(image, "\n".join(["mount", "mkdir /full"] + [f"write /full/{n} x" for n in names] + ["unmount"]), 1700)
+    steps.append(("write /full/new x", "/full"))
+    for i, (op, d) in enumerate(steps):
+        now = 2000 + 100 * i
+        out = run_at(image, f"mount\n{op}\nmtime {d}\nstat {d}\nunmount\n", now)
+        assert f"mtime={now}\n" in out, (op, out)
+    assert "size=2048 " in out                            # /full did get its second block
+    e2.fsck_clean(image)
+
+
+def test_ext2_double_free_of_an_inode_is_refused_and_not_counted(tmp_path):
+    """An inode the bitmap already says is free is not freed again: the plugin
+    reports it by number and does not count it as free a second time."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nmkfiles / 6 m\nunmount\n")
+    good = image.read_bytes()
+    for name in ["m0", "m5"]:                       # inodes 12 and 17: bitmap bytes 1 and 2
+        image.write_bytes(good)
+        ino = harness_ino(plugins, image, f"/{name}")
+        subprocess.run(["debugfs", "-w", "-R", f"freei /{name}", str(image)], check=True, capture_output=True)
+        result = e2.harness(plugins, image, f"mount\nstatfs\nunlink /{name}\nstatfs\nunmount\n")
+        assert f"freeing inode {ino}, which is already free" in result.stdout
+        before, after = (int(m) for m in re.findall(r"files_free=(\d+)", result.stdout))
+        assert after == before
+    assert ino == 17
+
+
+def test_ext2_io_errors_in_another_group_never_crash(tmp_path):
+    """Reading a sparse file through its double-indirect tree, then unlinking
+    files, in block group 2 (far from the blocks the mount reads ahead, so its
+    indirect blocks and bitmaps are requests of their own): a failed read of
+    an indirect block, of the block bitmap or of the inode bitmap, or of any
+    other request, is an error, never a crash."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    e2.harness(plugins, image, f"mount\nmkdir /d\nfill /d/f 5000 1\nwrite /d/e \npwrite /d/s {300 * 1024} s\n"
+                                "unmount\n")
+    assert harness_ino(plugins, image, "/d/f") > 128          # group 2 (64 inodes a group)
+    assert min(ext2_blocks(image, "/d/f")) > 2048 and min(ext2_blocks(image, "/d/s")) > 2048
+    io_error_sweep(plugins, image, f"mount\nget /d/s {tmp_path / 's.out'}\nunlink /d/e\nunlink /d/f\nunmount\n")
+
+
+def test_ext2_reading_a_hole_under_an_existing_double_indirect_block_skips_whole_subtrees(tmp_path):
+    """A hole where an existing double-indirect block has no indirect block
+    (file blocks 268-1035: its entries 0-2 are zero, data at 1036 under entry 3)
+    reads as zeros a missing subtree (256 blocks) at a time: the
+    double-indirect block is looked up once per read call and subtree, not
+    once per block."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    last = 12 + 256 + 3 * 256
+    e2.harness(plugins, image, f"mount\npwrite /s 0 A\npwrite /s {last * 1024} B\nunmount\n")
+    out = e2.harness(plugins, image, f"mount\nstat /s\nstats\nget /s {tmp_path / 's.out'}\nstats\nunmount\n").stdout
+    (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
+    assert (h1 + m1) - (h0 + m0) <= 40, out
+    want = bytearray(last * 1024 + 1)
+    want[0], want[last * 1024] = ord("A"), ord("B")
+    assert (tmp_path / "s.out").read_bytes() == bytes(want)
+
+
+def test_ext2_largest_file_is_what_the_block_map_addresses(tmp_path):
+    """With 1 KiB blocks and large_file, a file's last byte is the last one the
+    12 direct, single-, double- and triple-indirect pointers reach
+    ((12 + 256 + 256^2 + 256^3) KiB; i_blocks could count more): a write of
+    that byte and a truncate to that size work, one byte further is EFBIG."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    limit = (12 + 256 + 256 ** 2 + 256 ** 3) * 1024
+    result = e2.harness(plugins, image, f"""
+        mount
+        !EFBIG pwrite /f {limit} x
+        pwrite /f {limit - 1} z
+        write /g x
+        !EFBIG truncate /g {limit + 1}
+        truncate /g {limit}
+        unmount
+        mount
+        stat /f
+        stat /g
+        unmount
+    """)
+    assert result.stdout.count(f"size={limit} ") == 2, result.stdout
+    e2.fsck_clean(image)
+
+
+def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
+    """With inodes larger than 128 bytes, a new inode's i_extra_isize (the
+    first field past the 128-byte core) is the superblock's s_want_extra_isize
+    (32 as mke2fs writes it), or 32 when the superblock names none, as the
+    kernel's ext4 sets it."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
+    e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nunmount\n")
+    for path in ["/f", "/d"]:
+        out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+        assert "Size of extra inode fields: 32" in out, out
+    e2.fsck_clean(image)
+    # a superblock naming no size (s_min_extra_isize = s_want_extra_isize = 0, older mke2fs):
+    # the kernel's default, the 32 bytes of its extra fields
+    e2.poke(image, SB + 348, bytes(4))
+    e2.harness(plugins, image, "mount\nwrite /g x\nunmount\n")
+    out = subprocess.run(["debugfs", "-R", "stat /g", str(image)], capture_output=True, text=True).stdout
+    assert "Size of extra inode fields: 32" in out, out
+
+
+def test_ext2_groups_of_eight_inodes_mount_and_fill(tmp_path):
+    """The smallest inode groups mke2fs makes (8 inodes, one inode-table
+    block of 1 KiB; s_inodes_per_group may be as small as the inodes of one
+    block) mount: the reserved inodes 1-10 then reach into group 1 (first_ino
+    11 > 8), and new inodes start after them there, spreading over the groups
+    until every inode is used (then ENOSPC); e2fsck finds the image clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None, inodes=48)
+    sb = e2.peek(image, SB, 96)
+    assert (int.from_bytes(sb[40:44], "little"), int.from_bytes(sb[84:88], "little")) == (8, 11)
+    result = e2.harness(plugins, image, "mount\nmkdir /a\nmkfiles /a 36 m\n!ENOSPC write /x y\nstatfs\n"
+                                        "unmount\nmount\ncat /a/m35\nstat /a/m35\nunmount\n")
+    assert "files=48 files_free=0" in result.stdout
+    assert "\nm35\n" in result.stdout
+    e2.fsck_clean(image)
+    assert sorted(e2.rdump(image, tmp_path / "out")) == sorted(["/a"] + [f"/a/m{i}" for i in range(36)])
+
+
+def dirents(image, block, bsize=1024):
+    """(offset, inode, rec_len, name_len, file_type, name) of each record of a directory block."""
+    import struct
+    data = e2.peek(image, block * bsize, bsize)
+    off, out = 0, []
+    while off < bsize:
+        ino, rl, nl, ft = struct.unpack_from("<IHBB", data, off)
+        out.append((off, ino, rl, nl, ft, data[off + 8:off + 8 + nl]))
+        off += rl
+    return out
+
+
+def test_ext2_readdir_gives_each_entrys_file_type(tmp_path):
+    """With the filetype feature, readdir's type comes from the entry's file
+    type byte (1 regular, 2 directory, 5 FIFO, 7 symbolic link) without
+    reading the inode; 0 (EXT2_FT_UNKNOWN) and values past 7 are no type
+    (0), which tells the caller to stat. The contents of a fast symlink
+    (kept in i_block) read back as its target."""
+    import os
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "dir").mkdir(parents=True)
+    (src / "hello").write_bytes(b"hi\n")
+    (src / "unknown").write_bytes(b"?")
+    os.symlink("hello", src / "link")
+    os.mkfifo(src / "fifo")
+    os.mkfifo(src / "odd")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = e2.root_dir_block(image)
+    for off, ino, rl, nl, ft, name in dirents(image, blk):
+        if name in (b"unknown", b"odd"):
+            e2.poke(image, blk * 1024 + off + 7, bytes([0 if name == b"unknown" else 9]))
+    out = e2.harness(plugins, image, "mount\nreaddir /\ncat /link\nunmount\n").stdout
+    types = dict(re.findall(r"^(\S+) ino=\d+ type=(0o\d+)$", out, re.M))
+    assert types == {"lost+found": "0o40000", "dir": "0o40000", "hello": "0o100000", "link": "0o120000",
+                     "fifo": "0o10000", "unknown": "0o0", "odd": "0o0"}, out
+    assert "\nhello" in out
+
+
+def test_ext2_stat_gives_the_mounts_device_and_block_size(tmp_path):
+    """stat's st_dev is the mount's index (the harness mounts as 3) and
+    st_blksize the filesystem's block size."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bsize in (1024, 4096):
+        image = e2.mkfs(tmp_path / f"e{bsize}.img", None, bsize, 128, 4096)
+        out = e2.harness(plugins, image, "mount\nwrite /f x\nstatdev /f\nstatdev /\nunmount\n").stdout
+        assert out.count(f"dev=3 blksize={bsize}\n") == 2, out
+
+
+def test_ext2_read_only_mount_never_writes(tmp_path):
+    """A read-only mount writes nothing, not even the superblock's free
+    counts it finds stale (they differ from the group descriptors' sums):
+    sync and unmount succeed and leave the image byte for byte as it was."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    free = struct.unpack("<I", e2.peek(image, SB + 12, 4))[0]
+    e2.poke(image, SB + 12, struct.pack("<I", free - 5))
+    before = image.read_bytes()
+    e2.harness(plugins, image, "mount\nls /\nstatfs\nsync\nunmount\n", readonly=True)
+    assert image.read_bytes() == before
+
+
+def test_ext2_full_bitmap_behind_a_nonzero_free_count(tmp_path):
+    """A group descriptor that counts free blocks (or inodes) in a group whose
+    bitmap is full: the plugin says so, names the group, and takes the block
+    (or inode) from the next group instead; nothing is written past the bitmap."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    good = image.read_bytes()
+    e2.poke(image, bb * bsize, b"\xff" * 128)           # group 0: 1024 blocks, all in use
+    out = e2.harness(plugins, image, "mount\nwrite /f hello\ncat /f\nstat /f\nunmount\n").stdout
+    assert "ext2: group 0: free block count" in out and "but its bitmap is full" in out
+    assert "\nhello" in out
+    assert int(re.search(r"ino=(\d+)", out).group(1)) <= 64         # its inode in group 0 ...
+    assert min(ext2_blocks(image, "/f")) > 1024                      # ... its block in group 1
+    image.write_bytes(good)
+    e2.poke(image, ib * bsize, b"\xff" * 8)             # group 0: 64 inodes, all in use
+    out = e2.harness(plugins, image, "mount\nwrite /f hello\ncat /f\nstat /f\nunmount\n").stdout
+    assert "ext2: group 0: free inode count" in out and "but its bitmap is full" in out
+    assert "\nhello" in out
+    assert int(re.search(r"ino=(\d+)", out).group(1)) > 64
+
+
+def test_ext2_any_first_inode_leaves_every_later_inode_usable(tmp_path):
+    """Revision 1's s_first_ino may be any value: with 8 (the first inode of
+    group 1 is 9) a new file takes the lowest free inode of group 1 (12: mke2fs
+    used 9-11) and every free inode can be used before ENOSPC."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None, inodes=48)       # 8 inodes a group
+    e2.poke(image, SB + 84, struct.pack("<I", 8))
+    out = e2.harness(plugins, image, "mount\nwrite /a x\nstat /a\nmkfiles / 36 m\n!ENOSPC write /z x\n"
+                                     "statfs\nunmount\n").stdout
+    assert "ino=12 " in out and "files_free=0" in out, out
+    assert "bitmap is full" not in out
+
+
+def test_ext2_blocks_under_an_indirect_block_follow_it_in_a_fresh_mount(tmp_path):
+    """A new block under an existing indirect block (the file's vnode fresh
+    from disk, no goal remembered) goes after the previous slot's block, or,
+    that slot being empty, right after the indirect block itself -- in the
+    file's group, never back at the start of the disk."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    K = 1024
+    e2.harness(plugins, image, f"mount\nmkdir /d\npwrite /d/s {20 * K} a\nunmount\n")
+    e2.harness(plugins, image, f"mount\npwrite /d/s {30 * K} b\nunmount\n")      # slot 17 empty
+    e2.harness(plugins, image, f"mount\npwrite /d/s {12 * K} c\nunmount\n")      # slot 0: no previous slot
+    e2.harness(plugins, image, f"mount\npwrite /d/s {31 * K} d\nunmount\n")      # after slot 18's block
+    out = subprocess.run(["debugfs", "-R", "stat /d/s", str(image)], capture_output=True, text=True).stdout
+    ind = int(re.search(r"\(IND\):(\d+)", out).group(1))
+    where = {int(a): int(b) for a, b in re.findall(r"\((\d+)\):(\d+)", out)}
+    assert ind > 2048 and where == {20: ind + 1, 30: ind + 2, 12: ind + 3, 31: ind + 4}, out
+    e2.fsck_clean(image)
+
+
+def test_ext2_a_file_crossing_a_group_end_continues_in_the_next_group(tmp_path):
+    """Blocks allocated one after another (by one write) under an indirect
+    block: after the last block of a group the next one is the next group's
+    first free block, even when an earlier block of the group left behind has
+    come free."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    K = 1024
+    script = ["mount", "mkdir /d", "fill /d/h 10240 1", f"fill /d/big {992 * K} 2", "unlink /d/h"]
+    script += [f"pwrite /d/big {992 * K} {'x' * 8100}"]    # one write: blocks 992-999, the group's end in between
+    e2.harness(plugins, image, "\n".join(script + ["unmount"]))
+    blocks = ext2_blocks(image, "/d/big")
+    assert max(blocks) > 3072                              # it did cross into group 3
+    assert not [b for b in blocks if b < 2070], blocks      # not back into /d/h's old blocks
+    e2.fsck_clean(image)
+
+
+def test_ext2_block_pointer_out_of_range_inside_an_indirect_block_is_eio(tmp_path):
+    """A pointer inside an indirect block that names no data block (block 1,
+    the superblock's; a block past the end) is EIO for a read through it and
+    for a write to it, and the operation holds no buffer afterwards."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bad in (1, 0xFFFFFF):
+        image = e2.mkfs(tmp_path / f"e{bad}.img", None, 1024, 128, 2048)
+        e2.harness(plugins, image, "mount\nfill /f 20480 1\nunmount\n")
+        ind = ext2_blocks(image, "/f")[12]
+        e2.poke(image, ind * 1024 + 3 * 4, struct.pack("<I", bad))
+        e2.harness(plugins, image, f"mount\n!EIO pwrite /f {15 * 1024} x\n!EIO check /f 20480 1\n"
+                                   f"!EIO get /f {tmp_path / 'out'}\nunmount\n")
+
+
+def test_ext2_growing_a_file_whose_last_block_is_a_hole_touches_nothing_else(tmp_path):
+    """Growing a file whose size ends inside a hole (no block to zero the tail
+    of), by a write past the end or by truncate, changes nothing outside the
+    file: with 4 KiB blocks block 0 holds the superblock, which stays intact."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 4096, 128, 8192)
+    e2.harness(plugins, image, "mount\nwrite /g hello\ntruncate /g 12388\npwrite /g 20000 y\n"
+                               "write /h hi\ntruncate /h 50000\ntruncate /h 12388\ntruncate /h 30000\n"
+                               "unmount\nmount\nstat /g\nunmount\n")
+    e2.fsck_clean(image)
+    out = tmp_path / "out"
+    e2.harness(plugins, image, f"mount\nget /g {out}\nunmount\n")
+    assert out.read_bytes() == b"hello" + bytes(20000 - 5) + b"y"
+
+
+def test_ext2_create_in_a_directory_block_shared_with_the_inode_table(tmp_path):
+    """A hostile image: a directory's block is the inode-table block that the
+    new inode lands in. Writing the new inode breaks the record the name
+    would go into, so the create is EIO -- and gives back every buffer it
+    took (unmount's leak check)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    assert harness_ino(plugins, image, "/d") == 12
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    blk = it + 1                                          # inodes 9-16: 12 at 384, the next free (13) at 512
+    base = blk * 1024
+
+    def record(off, ino, rl, name):
+        e2.poke(image, base + off, struct.pack("<IHBB", ino, rl, len(name), 1))
+        e2.poke(image, base + off + 8, name)
+    record(0, 2, 256, b"a" * 248)                         # full records up to inode 12's end ...
+    e2.poke(image, base + 256, struct.pack("<IHBB", 2, 256, 248, 1))   # ... its name is inode 12 itself
+    record(512, 0, 512, b"")                              # an unused record where inode 13 goes
+    e2.poke(image, base + 384 + 40, struct.pack("<I", blk))           # /d's block 0
+    result = e2.harness(plugins, image, "mount\n!EIO write /d/x y\nunmount\n")
+    assert "unmount: error" not in result.stdout
+
+
+def test_ext2_failed_create_keeps_the_directorys_new_block_on_disk(tmp_path):
+    """A create that needs a new directory block past the direct ones gets the
+    indirect block but no data block (ENOSPC): the directory keeps the
+    indirect block, on disk too -- no block allocated and owned by nobody."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    long = lambda i: f"{i:03d}" + "n" * 197                # 200 bytes: four records a block
+    script = ["mount", "mkdir /d"] + [f"write /d/{long(i)} x" for i in range(48)]
+    script += ["stat /d", "write /one x", "!ENOSPC fill /big 3000000 1", "unlink /one", "statfs",
+               f"!ENOSPC write /d/{long(48)} x", "statfs", "unmount"]
+    result = e2.harness(plugins, image, "\n".join(script))
+    assert re.search(r"size=12288 ", result.stdout)
+    assert [int(f) for f in re.findall(r"\bfree=(\d+)", result.stdout)] == [1, 0]
+    e2.fsck_clean(image)
+
+
+def test_ext2_a_directory_without_dotdot_is_eio_at_once(tmp_path):
+    """Moving a directory below another walks ".." up from the target to make
+    sure it does not go into itself; a directory on the way that has no ".."
+    entry is EIO, found with one look at that directory (a bounded number of
+    buffer lookups), and nothing moves."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "c").mkdir()
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    out = subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout
+    blk = int(out.split()[0])
+    for off, ino, rl, nl, ft, name in dirents(image, blk):
+        if name == b"..":
+            e2.poke(image, blk * 1024 + off + 8, b"xx")
+    out = e2.harness(plugins, image, "mount\nstats\n!EIO rename /c /a/b/c\nstats\nls /\nunmount\n").stdout
+    (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
+    assert (h1 + m1) - (h0 + m0) <= 20, out
+    assert re.search(r"^c d 0$", out, re.M)
+
+
+def test_ext2_create_reports_a_directory_inode_it_could_not_store(tmp_path):
+    """A create succeeds only when the directory's inode (its new mtime) was
+    stored: with /d larger than the buffer cache, the create's scans evict
+    /d's inode-table block, and failing any one of the create's last requests
+    -- the re-read of that block among them -- either fails the create (EIO)
+    or leaves /d's new mtime on disk."""
+    from vmm.harness.fs import build_fs_harness
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 8192, "-N", "2048")
+    run_at(image, "mount\nmkdir /d\nmkfiles /d 1200 " + "p" * 200 + "\nunmount\n", 1000)
+    pristine = image.read_bytes()
+    exe = build_fs_harness(plugins)
+    script = "mount\nstats\nwrite /d/new x\nstats\nunmount\n"
+
+    def run(n):
+        image.write_bytes(pristine)
+        args = [str(exe)] + (["--fail-request", str(n)] if n else []) + [str(image), "-"]
+        r = subprocess.run(args, input=script, capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin", "PYOS_HARNESS_TIME": "5000", "ASAN_OPTIONS": "detect_leaks=1"})
+        assert r.returncode in (0, 1) and "Sanitizer" not in r.stdout + r.stderr, r.stdout + r.stderr
+        return r.stdout
+
+    counts = [sum(map(int, m)) for m in re.findall(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", run(0))]
+    assert counts[1] - counts[0] > 300                        # the scans read /d's blocks again and again
+    failed = 0
+    for n in range(counts[1] - 9, counts[1] + 1):             # the create's last requests: /d's inode among them
+        out = run(n)
+        if "write /d/new x: error" in out:
+            failed += 1
+            continue
+        stat = subprocess.run(["debugfs", "-R", "stat /d", str(image)], capture_output=True, text=True).stdout
+        assert re.search(r"mtime: 0x0*1388 ", stat), (n, out, stat)      # 5000
+    assert failed
+
+
+def test_ext2_a_record_shorter_than_twelve_bytes_is_eio(tmp_path):
+    """A directory record is at least 12 bytes (EXT2_DIR_REC_LEN(1)): an
+    8-byte unused record ending a block is what e2fsck calls "directory
+    corrupted" and Linux's ext2_check_page "rec_len is smaller than minimal":
+    a lookup, listing or create in that directory is EIO."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    off, ino, rl, nl, ft, name = dirents(image, blk)[-1]
+    assert name == b"f" and off + rl == 1024
+    e2.poke(image, blk * 1024 + off + 4, struct.pack("<H", rl - 8))
+    e2.poke(image, blk * 1024 + 1016, struct.pack("<IHBB", 0, 8, 0, 0))
+    e2.harness(plugins, image, "mount\n!EIO ls /d\n!EIO cat /d/g\n!EIO write /d/g y\nunmount\n")
+
+
+INCOMPAT_FEATURES = {0x0001: "compression", 0x0004: "needs_recovery", 0x0008: "journal_dev", 0x0010: "meta_bg",
+                     0x0040: "extent", 0x0080: "64bit", 0x0100: "mmp", 0x0400: "ea_inode", 0x1000: "dirdata",
+                     0x2000: "metadata_csum_seed", 0x4000: "large_dir", 0x8000: "inline_data",
+                     0x10000: "encrypt", 0x20000: "casefold"}
+RO_COMPAT_FEATURES = {0x0004: "btree_dir", 0x0008: "huge_file", 0x0010: "uninit_bg", 0x0080: "snapshot",
+                      0x0100: "quota", 0x0200: "bigalloc", 0x0400: "metadata_csum", 0x0800: "replica",
+                      0x1000: "read-only", 0x2000: "project", 0x4000: "shared_blocks", 0x8000: "verity",
+                      0x10000: "orphan_present"}
+
+
+def test_ext2_each_unsupported_feature_is_named(tmp_path):
+    """Each incompatible feature the plugin does not support (the names
+    e2fsprogs' lib/e2p/feature.c gives the s_feature_incompat bits) refuses
+    the mount (ENOSYS) naming it; each unsupported read-only-compatible one
+    refuses a writable mount (EROFS) naming it."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    good = image.read_bytes()
+    incompat, ro = struct.unpack("<II", e2.peek(image, SB + 96, 8))
+    for offset, features, base, err, kind in [(96, INCOMPAT_FEATURES, incompat, "ENOSYS", "incompatible"),
+                                              (100, RO_COMPAT_FEATURES, ro, "EROFS", "read-only compatible")]:
+        for bit, name in features.items():
+            image.write_bytes(good)
+            e2.poke(image, SB + offset, struct.pack("<I", base | bit))
+            out = e2.harness(plugins, image, f"!{err} mount\n").stdout
+            said = re.findall(r"ext2: unsupported (.*) feature '(.*)'", out)
+            assert said == [(kind, name)] and "unknown" not in out, (hex(bit), out)
+
+
+def test_ext2_group_descriptor_pointing_at_the_superblock_is_corrupt(tmp_path):
+    """A group descriptor whose block bitmap, inode bitmap or inode table is
+    the superblock's own block (s_first_data_block: 1 with 1 KiB blocks, 0
+    with 4 KiB ones) or one before it, or lies past the last block, is
+    corrupt: the mount is EIO and names the descriptor (the plugin would
+    otherwise write bitmap bits or inodes over the superblock)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bsize, fdb in [(1024, 1), (4096, 0)]:
+        image = e2.mkfs(tmp_path / f"e{bsize}.img", None, bsize, 128, 8192)
+        good = image.read_bytes()
+        blocks = 8192 * 1024 // bsize
+        itb = struct.unpack("<I", e2.peek(image, SB + 40, 4))[0] * 128 // bsize     # inode-table blocks
+        for field in range(3):                  # block bitmap, inode bitmap, inode table
+            last = blocks - itb + 1 if field == 2 else blocks       # the first value past the end
+            for value in {fdb, max(fdb - 1, 0), last}:
+                image.write_bytes(good)
+                e2.poke(image, (fdb + 1) * bsize + 4 * field, struct.pack("<I", value))
+                out = e2.harness(plugins, image, "!EIO mount\n").stdout
+                assert "ext2: group descriptor 0 is corrupt" in out, (bsize, field, value, out)
+
+
+def test_ext2_filesystem_larger_than_its_device_is_refused(tmp_path):
+    """A superblock counting more blocks than the device holds (an image cut
+    short) is refused at mount (EINVAL), saying how many blocks it claims and
+    how many sectors there are."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    with open(image, "r+b") as f:
+        f.truncate(2047 * 1024)
+    out = e2.harness(plugins, image, "!EINVAL mount\n").stdout
+    assert "the filesystem has 2048 blocks of 1024 bytes but" in out and "holds only 4094 sectors" in out, out
+
+
+def test_ext2_reading_a_file_without_data_blocks_is_einval(tmp_path):
+    """Only regular files, directories and symbolic links have contents:
+    reading a FIFO (whose inode claims a size) is EINVAL, and so is reading a
+    fast symlink (no blocks: its target kept in the 60 bytes of i_block) whose
+    size claims more than those 60 bytes; a fast symlink of 60 bytes reads back."""
+    import os
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    os.mkfifo(src / "fifo")
+    os.symlink("t" * 59, src / "long")
+    os.symlink("u" * 60, src / "full")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    for name, size in [("fifo", 5), ("long", 61)]:
+        e2.poke(image, inode_offset(image, harness_ino(plugins, image, f"/{name}")) + 4, struct.pack("<I", size))
+    out = e2.harness(plugins, image, "mount\n!EINVAL cat /fifo\n!EINVAL cat /long\ncat /full\nunmount\n").stdout
+    assert "u" * 60 in out
+
+
+def test_ext2_rmdir_in_a_directory_whose_link_count_is_unknown(tmp_path):
+    """dir_nlink: a directory's link count of 1 means "not counted" (more
+    subdirectories than EXT2_LINK_MAX once had): removing a subdirectory leaves
+    it at 1 -- it is not lowered to 0, which would mean the directory is gone
+    -- and files can be created in it (a count of 0 would mean removed)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "a" / "sub").mkdir(parents=True)
+    (src / "a" / "f").write_bytes(b"f")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/a")) + 26, struct.pack("<H", 1))
+    out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nunmount\nmount\nls /a\nstat /a\nwrite /a/g x\n"
+                                     "unmount\n").stdout
+    assert "f f 1" in out and "nlink=1 " in out
+    assert debugfs_links(image, "/a") == 1
+
+
+def test_ext2_records_that_stop_short_of_the_block_end_are_eio(tmp_path):
+    """A directory block's records tile it exactly. With 4 KiB blocks, a last
+    record ending 4 bytes before the block's end leaves no room for the
+    8-byte header of another record: the directory is EIO, and nothing is
+    read past the block (the buffer is exactly one block: AddressSanitizer)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 4096, 128, 8192)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    off, ino, rl, nl, ft, name = dirents(image, blk, 4096)[-1]
+    assert name == b"f" and off + rl == 4096
+    e2.poke(image, blk * 4096 + off + 4, struct.pack("<H", rl - 4))
+    e2.harness(plugins, image, "mount\n!EIO ls /d\n!EIO cat /d/g\n!EIO write /d/g y\nunmount\n")
+
+
+def test_ext2_without_filetype_a_name_length_over_255_is_eio(tmp_path):
+    """Without the filetype feature a record's name length is 16 bits (the
+    byte that is file_type otherwise is its high byte): a record whose high
+    byte is set names more than 255 bytes, more than its record holds: EIO."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048, "-O", "^filetype")
+    blk = e2.root_dir_block(image)
+    [(off, ino, rl, nl, ft, name)] = [r for r in dirents(image, blk) if r[5] == b"f"]
+    assert ft == 0
+    e2.poke(image, blk * 1024 + off + 7, b"\x01")
+    e2.harness(plugins, image, "mount\n!EIO cat /f\n!EIO ls /\nunmount\n")
+
+
+def test_ext2_moved_special_files_keep_their_file_type(tmp_path):
+    """A renamed block device, character device, FIFO, socket or symbolic
+    link gets the file type byte of its mode in its new entry (4, 3, 5, 6, 7):
+    readdir says so and e2fsck, which checks every entry's type against its
+    inode, finds the image clean."""
+    import socket
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "to").mkdir(parents=True)
+    (src / "link").symlink_to("somewhere")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(src / "sock"))
+    s.close()
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    for cmd in ["mknod bdev b 8 1", "mknod cdev c 4 64", "mknod pipe p"]:
+        subprocess.run(["debugfs", "-w", "-R", cmd, str(image)], check=True, capture_output=True)
+    names = ["bdev", "cdev", "pipe", "sock", "link"]
+    script = ["mount"] + [f"rename /{n} /to/{n}2" for n in names] + ["readdir /to", "unmount"]
+    out = e2.harness(plugins, image, "\n".join(script)).stdout
+    types = dict(re.findall(r"^(\S+) ino=\d+ type=(0o\d+)$", out, re.M))
+    assert types == {"bdev2": "0o60000", "cdev2": "0o20000", "pipe2": "0o10000", "sock2": "0o140000",
+                     "link2": "0o120000"}, out
+    e2.fsck_clean(image)
+
+
+def test_ext2_read_only_mount_refuses_every_change(tmp_path):
+    """A read-only mount refuses every change with EROFS -- create, write,
+    truncate, mkdir, rmdir, unlink and rename -- and the image stays byte for
+    byte as it was; reading works."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d" / "sub").mkdir(parents=True)
+    (src / "f").write_bytes(b"file\n")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    before = image.read_bytes()
+    e2.harness(plugins, image, """
+        mount
+        !EROFS write /new x
+        !EROFS write /f x
+        !EROFS append /f x
+        !EROFS pwrite /f 3 x
+        !EROFS truncate /f 1
+        !EROFS mkdir /e
+        !EROFS rmdir /d/sub
+        !EROFS unlink /f
+        !EROFS rename /f /g
+        !EROFS rename /d /e
+        cat /f
+        ls /d
+        unmount
+    """, readonly=True)
+    assert image.read_bytes() == before
+
+
+def test_ext2_readdir_over_a_directory_hole_is_eio(tmp_path):
+    """Directories have no holes: readdir over a directory whose first block
+    pointer is 0 is EIO -- block 0 (boot code, or the superblock's block) is
+    never read as the directory's, even when its bytes look like a record."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(60):
+        (src / "d" / f"file-with-a-long-name-{i:03d}").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    out = e2.harness(plugins, image, "mount\nstat /d\nunmount\n").stdout
+    assert "size=3072 " in out or "size=2048 " in out, out
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 40, bytes(4))     # i_block[0] = 0
+    e2.poke(image, 0, struct.pack("<IHBB", 2, 1024, 4, 2) + b"boot")
+    e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO cat /d/boot\nunmount\n")

@@ -305,8 +305,10 @@ static int alloc_inode(struct ext2_fs *fs, uint32_t parent, int is_dir, uint32_t
         uint32_t n = fs->ipg;
         if ((uint64_t)g * fs->ipg + n > fs->inodes_count)
             n = fs->inodes_count - g * fs->ipg;
-        uint32_t start = g == 0 ? fs->first_ino - 1 : 0;
-        uint32_t bit = find_zero(b->data, start, n);
+        /* the reserved inodes (below first_ino) may reach past group 0 when groups are small */
+        uint64_t first = (uint64_t)g * fs->ipg;
+        uint32_t start = fs->first_ino - 1 > first ? (uint32_t)(fs->first_ino - 1 - first) : 0;
+        uint32_t bit = start < n ? find_zero(b->data, start, n) : NONE;
         if (bit == NONE) {
             brelse(b);
             printk("ext2: group %u: free inode count %u but its bitmap is full\n", g,
@@ -723,14 +725,16 @@ struct dirslot {
     uint32_t pblk, off, prev;       /* prev: offset of the previous record in the block, or NONE */
 };
 
-/* Check the record at `off` of a directory block; NULL if it is nonsense. */
+/* Check the record at `off` of a directory block; NULL if it is nonsense. A
+ * record is at least 12 bytes (EXT2_DIR_REC_LEN(1): Linux's ext2_check_page
+ * and e2fsck call a shorter one corrupt, even an unused one). */
 static struct ext2_dirent *dirent_at(struct ext2_fs *fs, uint8_t *blk, uint32_t off)
 {
     if (off + 8 > fs->bsize)
         return NULL;
     struct ext2_dirent *d = (struct ext2_dirent *)(blk + off);
     uint32_t rl = d->rec_len;
-    if (rl < 8 || (rl & 3) || off + rl > fs->bsize)
+    if (rl < 12 || (rl & 3) || off + rl > fs->bsize)
         return NULL;
     if (!fs->filetype && d->file_type)      /* the high byte of a 16-bit name_len */
         return NULL;
@@ -1035,7 +1039,7 @@ static int ext2_mount(struct fs_mount *m)
     if (sb.inodes_count == 0 || sb.inodes_count > (uint64_t)ngroups * sb.inodes_per_group ||
         sb.inodes_count <= (uint64_t)(ngroups - 1) * sb.inodes_per_group)
         return bad_super("inode count");
-    if (first_ino <= EXT2_ROOT_INO || first_ino > sb.inodes_count || first_ino > sb.inodes_per_group)
+    if (first_ino <= EXT2_ROOT_INO || first_ino > sb.inodes_count)
         return bad_super("first inode");
     if ((uint64_t)sb.blocks_count * (bsize / 512) > m->dev->sectors) {
         printk("ext2: the filesystem has %u blocks of %u bytes but %s holds only %llu sectors\n",
@@ -1118,8 +1122,8 @@ static int ext2_mount(struct fs_mount *m)
     uint64_t free_blocks = 0, free_inodes = 0;
     for (uint32_t g = 0; g < ngroups; g++) {
         struct ext2_gd *d = &fs->gd[g];
-        if (d->block_bitmap < fs->first_data_block || d->block_bitmap >= fs->blocks_count ||
-            d->inode_bitmap < fs->first_data_block || d->inode_bitmap >= fs->blocks_count ||
+        if (d->block_bitmap <= fs->first_data_block || d->block_bitmap >= fs->blocks_count ||
+            d->inode_bitmap <= fs->first_data_block || d->inode_bitmap >= fs->blocks_count ||
             d->inode_table <= fs->first_data_block ||
             (uint64_t)d->inode_table + fs->itb_per_group > fs->blocks_count ||
             d->free_blocks_count > group_blocks(fs, g) || d->free_inodes_count > fs->ipg) {

@@ -16,6 +16,8 @@
  *   cat PATH                 the contents, as they are
  *   stat PATH                ino=.. mode=0o.. nlink=.. size=.. blocks=..
  *   mtime PATH               mtime=.. (seconds; $PYOS_HARNESS_TIME fixes the clock)
+ *   statdev PATH             dev=.. blksize=.. (the harness mounts as index 3: st_dev is the mount's index)
+ *   readdir PATH             NAME ino=.. type=0o.. per entry, as readdir gives them (no lookups; type 0: unknown)
  *   write PATH TEXT...       create or truncate, then write TEXT (\n \t \\ escapes)
  *   append PATH TEXT...      create if missing, write at the end
  *   pwrite PATH OFFSET TEXT  write at OFFSET (may leave a hole)
@@ -56,6 +58,7 @@ extern long harness_fail_alloc;
 extern int harness_fail_writes;
 
 #define MAX_DEPTH 64
+#define HARNESS_MOUNT_INDEX 3   /* not 0, so that a stat leaving st_dev unset is seen */
 
 static struct fs_mount mount_point;
 static struct fs_mount *mounted;
@@ -125,6 +128,11 @@ static int walk(const char *path, struct vnode **out)
             r = -ELOOP;
         else
             r = mounted->ops->lookup(stack[depth], start, len, &next);
+        if (r > 0) {        /* fs.h: 0 or -errno (lookup returns no count) */
+            printf("lookup of %.*s returned %d, not 0\n", (int)len, start, r);
+            vnode_put(next);
+            r = -1000;
+        }
         if (r < 0) {
             while (depth >= 0)
                 vnode_put(stack[depth--]);
@@ -316,6 +324,7 @@ static int op_mount(void)
         mount_point.ops = *p;
         mount_point.dev = disk;
         mount_point.readonly = disk->readonly;
+        mount_point.index = HARNESS_MOUNT_INDEX;
         r = (*p)->mount(&mount_point);
         if (r == 0) {
             if (!mount_point.root) {
@@ -512,17 +521,30 @@ static int run(int argc, char **argv, char *rest)
         if (out)
             fclose(out);
         vnode_put(v);
-    } else if (!strcmp(op, "stat") || !strcmp(op, "mtime")) {
+    } else if (!strcmp(op, "stat") || !strcmp(op, "mtime") || !strcmp(op, "statdev")) {
         NEED(2);
         MOUNTED();
         if ((r = walk(argv[1], &v)) < 0)
             return r;
         struct fs_stat st;
-        if ((r = mounted->ops->stat(v, &st)) == 0 && op[0] == 's')
+        memset(&st, 0xA5, sizeof st);       /* a field the plugin leaves unset shows */
+        if ((r = mounted->ops->stat(v, &st)) == 0 && !strcmp(op, "stat"))
             printf("ino=%llu mode=0o%o nlink=%u size=%llu blocks=%llu\n", (unsigned long long)st.ino,
                    st.mode, st.nlink, (unsigned long long)st.size, (unsigned long long)st.blocks);
-        else if (r == 0)
+        else if (r == 0 && !strcmp(op, "mtime"))
             printf("mtime=%llu\n", (unsigned long long)st.mtime);
+        else if (r == 0)
+            printf("dev=%u blksize=%u\n", st.dev, st.blksize);
+        vnode_put(v);
+    } else if (!strcmp(op, "readdir")) {
+        NEED(2);
+        MOUNTED();
+        if ((r = walk(argv[1], &v)) < 0)
+            return r;
+        uint64_t cookie = 0;
+        struct fs_dirent e;
+        while ((r = mounted->ops->readdir(v, &cookie, &e)) > 0)
+            printf("%s ino=%llu type=0o%o\n", e.name, (unsigned long long)e.ino, e.type);
         vnode_put(v);
     } else if (!strcmp(op, "write") || !strcmp(op, "append")) {
         NEED(2);
