@@ -5,40 +5,7 @@
  * and vnode caches and the harness's host environment, over an image file.
  * Prints "FAIL ..." lines and exits 1 on a failed check; "ok" and 0 otherwise.
  */
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-
-#include <pyos/blk.h>
-#include <pyos/fs.h>
-#include <pyos/syscall_nr.h>
-
-struct vnode *vnode_get(struct fs_mount *m, uint64_t ino, int *err);
-void vnode_ref(struct vnode *v);
-void vnode_put(struct vnode *v);
-struct blkdev *harness_open_image(const char *path, int readonly);
-extern const struct fs_ops fs_plugin_fat32;
-
-static struct fs_mount mnt;
-static const struct fs_ops *ops = &fs_plugin_fat32;
-static int failures;
-
-#define CHECK(cond) do { if (!(cond)) { printf("FAIL line %d: %s\n", __LINE__, #cond); failures++; } } while (0)
-
-static struct vnode *look(struct vnode *dir, const char *name)
-{
-    struct vnode *v = NULL;
-    return ops->lookup(dir, name, strlen(name), &v) == 0 ? v : NULL;
-}
-
-static struct vnode *make(struct vnode *dir, const char *name, uint32_t mode)
-{
-    struct vnode *v = NULL;
-    int r = ops->create(dir, name, strlen(name), mode, &v);
-    if (r < 0)
-        printf("create %s: %d\n", name, r);
-    return r == 0 ? v : NULL;
-}
+#include "fs_fat32_direct.h"
 
 static int64_t put_text(struct vnode *v, uint64_t off, const char *text)
 {
@@ -61,10 +28,7 @@ static uint64_t free_clusters(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || !(mnt.dev = harness_open_image(argv[1], 0)))
-        return 2;
-    mnt.ops = ops;
-    if (ops->mount(&mnt) != 0)
+    if (mount_argv(argc, argv))
         return 2;
     struct vnode *root = mnt.root;
     uint64_t free0 = free_clusters();

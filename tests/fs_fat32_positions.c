@@ -9,46 +9,15 @@
  * Prints "NAME=VALUE" lines for tests/test_fs_fat32_mutants.py to judge,
  * "FAIL ..." lines for broken checks, and exits 1 when a check failed.
  */
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include <pyos/blk.h>
-#include <pyos/fs.h>
-#include <pyos/syscall_nr.h>
+#include "fs_fat32_direct.h"
 
-struct vnode *vnode_get(struct fs_mount *m, uint64_t ino, int *err);
-void vnode_ref(struct vnode *v);
-void vnode_put(struct vnode *v);
-struct blkdev *harness_open_image(const char *path, int readonly);
-extern const struct fs_ops fs_plugin_fat32;
-
-static struct fs_mount mnt;
-static const struct fs_ops *ops = &fs_plugin_fat32;
-static int failures;
 static uint32_t cs;                    /* cluster size */
-
-#define CHECK(cond) do { if (!(cond)) { printf("FAIL line %d: %s\n", __LINE__, #cond); failures++; } } while (0)
 
 static uint64_t lookups(void)
 {
     return mnt.dev->stats->hits + mnt.dev->stats->misses;
-}
-
-static struct vnode *look(struct vnode *dir, const char *name)
-{
-    struct vnode *v = NULL;
-    return ops->lookup(dir, name, strlen(name), &v) == 0 ? v : NULL;
-}
-
-static struct vnode *make(struct vnode *dir, const char *name, uint32_t mode)
-{
-    struct vnode *v = NULL;
-    int r = ops->create(dir, name, strlen(name), mode, &v);
-    if (r < 0)
-        printf("create %s: %d\n", name, r);
-    return r == 0 ? v : NULL;
 }
 
 /* Buffer-cache lookups of reading one byte of cluster `idx` (checking it is `want`). */
@@ -84,10 +53,7 @@ static void make_file(struct vnode *root, const char *name, uint32_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || !(mnt.dev = harness_open_image(argv[1], 0)))
-        return 2;
-    mnt.ops = ops;
-    if (ops->mount(&mnt) != 0)
+    if (mount_argv(argc, argv))
         return 2;
     struct vnode *root = mnt.root;
     struct fs_stat st;
