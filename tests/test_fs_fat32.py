@@ -81,6 +81,22 @@ def fsck_clean(image: Path):
         re.fullmatch(r".*: \d+ files, \d+/\d+ clusters", lines[1]), "fsck.fat -n:\n" + r.stdout + r.stderr
 
 
+class Bpb:
+    """A FAT volume's geometry from its boot sector (the BPB fields at their spec offsets)."""
+
+    def __init__(self, boot: bytes):
+        self.bps, self.spc, self.resv, self.nfats = struct.unpack_from("<HBHB", boot, 11)
+        self.root_ent, tot16 = struct.unpack_from("<HH", boot, 17)
+        self.total = tot16 or struct.unpack_from("<I", boot, 32)[0]
+        self.fatsz = struct.unpack_from("<H", boot, 22)[0] or struct.unpack_from("<I", boot, 36)[0]
+        meta = self.resv + self.nfats * self.fatsz + self.root_ent * 32 // self.bps
+        self.nclusters = (self.total - meta) // self.spc    # data clusters 2 .. nclusters + 1
+
+    def fat_at(self, i: int) -> int:
+        """The byte offset of FAT copy i."""
+        return (self.resv + i * self.fatsz) * self.bps
+
+
 def fat_tables_consistent(image: Path):
     """Every FAT copy identical; for FAT32, FSInfo's free count equals the free entries."""
     with open(image, "rb") as f:
@@ -470,8 +486,10 @@ def build_open_test(tmp_path: Path, source: str = "fs_fat32_open.c") -> Path:
     exe = tmp_path / Path(source).stem
     flags = harness.CFLAGS + (harness.SANITIZE if harness._sanitizers_work("gcc") else [])
     includes = [harness.GUEST_INCLUDE, *plugin.include_dirs]
-    objects = [harness.compile_object("gcc", flags, src, (), includes)
-               for src in [Path(__file__).with_name(source), *harness.SOURCES[1:]]]
+    # the test's own unit also sees tests/include (fs_fat32_direct.h: what these tests share)
+    objects = [harness.compile_object("gcc", flags, Path(__file__).with_name(source), (),
+                                      [*includes, Path(__file__).with_name("include")])]
+    objects += [harness.compile_object("gcc", flags, src, (), includes) for src in harness.SOURCES[1:]]
     objects += [harness.compile_object("gcc", flags, src, plugin.cflags, includes) for src in plugin.sources]
     subprocess.run(["gcc", *flags, "-o", str(exe), *map(str, objects)], check=True, capture_output=True, text=True)
     return exe

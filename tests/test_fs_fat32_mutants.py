@@ -586,19 +586,15 @@ def broken_chain_image(tmp_path, what, how):
     image = fat.mkfs(tmp_path / "b.img", 16, 20, 1)
     fat.run(image, "mount\nfill /f 2048 1\nmkdir /d\nmkfiles /d 30 a_long_file_name_\nunmount\n")
     raw = bytearray(image.read_bytes())
-    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
-    fatsz = struct.unpack_from("<H", raw, 22)[0]
-    root_ent, total = struct.unpack_from("<HH", raw, 17)
-    total = total or struct.unpack_from("<I", raw, 32)[0]
-    nclusters = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc
+    g = fat.Bpb(raw)
     at = raw.index(b"F          " if what == "f" else b"D          ")
     first = struct.unpack_from("<H", raw, at + 26)[0]
     if how == "size":
         struct.pack_into("<I", raw, at + 28, 4096)
-    for i in range(nfats):
-        fat_at = (resv + i * fatsz) * bps
+    for i in range(g.nfats):
+        fat_at = g.fat_at(i)
         second = struct.unpack_from("<H", raw, fat_at + 2 * first)[0]
-        value = {"free": 0, "reserved": 1, "range": 0xFFF0, "past": nclusters + 2, "size": None}[how]
+        value = {"free": 0, "reserved": 1, "range": 0xFFF0, "past": g.nclusters + 2, "size": None}[how]
         if value is not None:
             struct.pack_into("<H", raw, fat_at + 2 * second, value)
     image.write_bytes(bytes(raw) + (bytes(1 << 20) if how == "past" else b""))
@@ -755,17 +751,14 @@ def test_fat_looping_chain_gives_no_more_clusters_than_the_volume_has(tmp_path):
     image = fat.mkfs(tmp_path / "l.img", 16, 3, 1)
     fat.run(image, "mount\nwrite /f x\nunmount\n")
     raw = bytearray(image.read_bytes())
-    bps, spc, resv, nfats = struct.unpack_from("<HBHB", raw, 11)
-    fatsz = struct.unpack_from("<H", raw, 22)[0]
-    root_ent, total = struct.unpack_from("<HH", raw, 17)
-    total = total or struct.unpack_from("<I", raw, 32)[0]
-    nclusters, csize = (total - resv - nfats * fatsz - root_ent * 32 // bps) // spc, spc * bps
+    g = fat.Bpb(raw)
+    nclusters, csize = g.nclusters, g.spc * g.bps
     assert 4085 <= nclusters < 65525                                 # FAT16 by its cluster count
     at = raw.index(b"F          ")
     first = struct.unpack_from("<H", raw, at + 26)[0]
     struct.pack_into("<I", raw, at + 28, (nclusters + 2) * csize)
-    for i in range(nfats):
-        struct.pack_into("<H", raw, (resv + i * fatsz) * bps + 2 * first, first)
+    for i in range(g.nfats):
+        struct.pack_into("<H", raw, g.fat_at(i) + 2 * first, first)
     image.write_bytes(bytes(raw))
     out = tmp_path / "f.out"
     fat.run(image, f"mount\n!EIO get /f {out}\nunmount\n")
