@@ -768,6 +768,17 @@ def dirents(image, block, bsize=1024):
     return out
 
 
+def dir_with_one_file(tmp_path, bsize, nblocks):
+    """An image with /d holding one file, f: (image, /d's block, f's record: the block's
+    last, as dirents() gives it)."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, bsize, 128, nblocks)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    return image, blk, dirents(image, blk, bsize)[-1]
+
+
 def test_ext2_readdir_gives_each_entrys_file_type(tmp_path):
     """With the filetype feature, readdir's type comes from the entry's file
     type byte (1 regular, 2 directory, 5 FIFO, 7 symbolic link) without
@@ -1026,12 +1037,7 @@ def test_ext2_a_record_shorter_than_twelve_bytes_is_eio(tmp_path):
     a lookup, listing or create in that directory is EIO."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    (src / "d").mkdir(parents=True)
-    (src / "d" / "f").write_bytes(b"x")
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
-    off, ino, rl, nl, ft, name = dirents(image, blk)[-1]
+    image, blk, (off, ino, rl, nl, ft, name) = dir_with_one_file(tmp_path, 1024, 2048)
     assert name == b"f" and off + rl == 1024
     e2.poke(image, blk * 1024 + off + 4, struct.pack("<H", rl - 8))
     e2.poke(image, blk * 1024 + 1016, struct.pack("<IHBB", 0, 8, 0, 0))
@@ -1147,12 +1153,7 @@ def test_ext2_records_that_stop_short_of_the_block_end_are_eio(tmp_path):
     read past the block (the buffer is exactly one block: AddressSanitizer)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    (src / "d").mkdir(parents=True)
-    (src / "d" / "f").write_bytes(b"x")
-    image = e2.mkfs(tmp_path / "e.img", src, 4096, 128, 8192)
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
-    off, ino, rl, nl, ft, name = dirents(image, blk, 4096)[-1]
+    image, blk, (off, ino, rl, nl, ft, name) = dir_with_one_file(tmp_path, 4096, 8192)
     assert name == b"f" and off + rl == 4096
     e2.poke(image, blk * 4096 + off + 4, struct.pack("<H", rl - 4))
     e2.harness(plugins, image, "mount\n!EIO ls /d\n!EIO cat /d/g\n!EIO write /d/g y\nunmount\n")
