@@ -116,14 +116,7 @@ int main(int argc, char **argv)
     CHECK(ops->unlink(root, "plain_file", 10) == 0);
 
     /* readdir gives every name once, with the inode numbers lookup gives. */
-    for (int i = 0; i < 40; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "Entry number %d with a long name", i);
-        struct vnode *v = make(d2, name, S_IFREG | 0644);
-        CHECK(v != NULL);
-        if (v)
-            vnode_put(v);
-    }
+    make_numbered(d2, "Entry number %d with a long name", 40);
     uint64_t cookie = 0;
     struct fs_dirent e;
     int seen = 0, r;

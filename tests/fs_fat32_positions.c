@@ -51,6 +51,17 @@ static void make_file(struct vnode *root, const char *name, uint32_t n)
 
 #define C(i) ((char)('A' + (i) % 26))
 
+/* Opens `name` afresh and prints "NAME=XY": its first and last byte of the
+ * first cluster ('?' for a byte not read). Returns the vnode, held, or NULL. */
+static struct vnode *print_ends(struct vnode *root, const char *name)
+{
+    struct vnode *g = look(root, name);
+    char got[2] = {0, 0};
+    CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs - 1, &got[1], 1) == 1);
+    printf("%s=%c%c\n", name, got[0] ? got[0] : '?', got[1] ? got[1] : '?');
+    return g;
+}
+
 int main(int argc, char **argv)
 {
     if (mount_argv(argc, argv))
@@ -109,10 +120,7 @@ int main(int argc, char **argv)
         memset(buf, 'N', cs);
         CHECK(ops->write(g, 0, buf, cs) == cs);
         vnode_put(g);
-        g = look(root, "regrow0");
-        char got[2] = {0, 0};
-        CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs - 1, &got[1], 1) == 1);
-        printf("regrow0=%c%c\n", got[0] ? got[0] : '?', got[1] ? got[1] : '?');
+        g = print_ends(root, "regrow0");
         CHECK(g && ops->stat(g, &st) == 0 && st.size == cs);
         if (g)
             vnode_put(g);
@@ -130,10 +138,7 @@ int main(int argc, char **argv)
         memset(buf, 'M', cs);
         CHECK(ops->write(g, 0, buf, cs) == cs);
         vnode_put(g);
-        g = look(root, "regrow1");
-        char got[2] = {0, 0};
-        CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs - 1, &got[1], 1) == 1);
-        printf("regrow1=%c%c\n", got[0] ? got[0] : '?', got[1] ? got[1] : '?');
+        g = print_ends(root, "regrow1");
         if (g)
             vnode_put(g);
         free(buf);
@@ -145,15 +150,7 @@ int main(int argc, char **argv)
      * and not the FAT. */
     struct vnode *d = make(root, "full", S_IFDIR | 0755);
     if (d) {
-        uint32_t files = cs / 32 - 2;          /* '.' and '..' take two entries */
-        for (uint32_t i = 0; i < files; i++) {
-            char name[16];
-            snprintf(name, sizeof name, "F%u", i);
-            struct vnode *v = make(d, name, S_IFREG | 0644);
-            CHECK(v != NULL);
-            if (v)
-                vnode_put(v);
-        }
+        make_numbered(d, "F%d", (int)(cs / 32 - 2));   /* '.' and '..' take two entries */
         uint64_t before = lookups();
         CHECK(look(d, "NOPE") == NULL);
         printf("failed_lookup_1=%llu\n", (unsigned long long)(lookups() - before));

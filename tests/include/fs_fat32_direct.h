@@ -51,4 +51,17 @@ static struct vnode *make(struct vnode *dir, const char *name, uint32_t mode)
     return r == 0 ? v : NULL;
 }
 
+/* n regular files in dir, named by fmt (one %d: 0 .. n-1), each created and let go. */
+static void make_numbered(struct vnode *dir, const char *fmt, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[64];
+        snprintf(name, sizeof name, fmt, i);
+        struct vnode *v = make(dir, name, S_IFREG | 0644);
+        CHECK(v != NULL);
+        if (v)
+            vnode_put(v);
+    }
+}
+
 #endif
