@@ -1,10 +1,12 @@
 /*
  * vsnprintf: the subset of printf the kernel uses.
- * Conversions d i u x X p s c %, length modifiers l ll z, flags '-', '0' and '#',
+ * Conversions d i u x X p s c %, length modifiers l ll z, flags '-', '0' and '#'
+ * (which prefixes 0 too: "0x0", as Linux's printk does),
  * a field width (also '*').
  */
 #include <pyos/kernel.h>
 #include <pyos/string.h>
+#include <pyos/word.h>
 
 struct out {
     char *buf;
@@ -19,31 +21,24 @@ static void put(struct out *o, char c)
     o->len++;
 }
 
-/* Eight-byte words: kernel code is emulated instruction by instruction on PVM
- * hosts, and formatting is most of what printk costs there. */
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
+/* Eight-byte words (pyos/word.h): kernel code is emulated instruction by
+ * instruction on PVM hosts, and formatting is most of what printk costs there. */
 
-static inline int has_zero_byte(uint64_t w)
-{
-    return ((w - ONES) & ~w & HIGHS) != 0;
-}
-
-static inline int has_byte(uint64_t w, unsigned char c)
-{
-    return has_zero_byte(w ^ (ONES * c));
-}
-
+/* s[0..n) into the output, a word at a time while the buffer has room for
+ * eight bytes: the last word may copy a few bytes past n (read only within
+ * s's page), which the next output overwrites. */
 static void put_padded(struct out *o, const char *s, size_t n, int width, int left, char pad)
 {
     int fill = width > (int)n ? width - (int)n : 0;
     if (!left)
         while (fill-- > 0)
             put(o, pad);
-    for (; n >= 8 && o->len + 8 < o->size; n -= 8, s += 8, o->len += 8) {
-        uint64_t w;
-        __builtin_memcpy(&w, s, 8);
-        __builtin_memcpy(o->buf + o->len, &w, 8);
+    while (n && o->len + 8 < o->size && word_in_page(s)) {
+        size_t k = n < 8 ? n : 8;
+        store_word(o->buf + o->len, load_word(s));
+        o->len += k;
+        s += k;
+        n -= k;
     }
     while (n--)
         put(o, *s++);
@@ -52,28 +47,58 @@ static void put_padded(struct out *o, const char *s, size_t n, int width, int le
             put(o, ' ');
 }
 
-static void put_number(struct out *o, unsigned long long v, int base, int upper,
-                       int negative, int width, int left, char pad)
+/* The eight hex digits of v, most significant first, as one word: each
+ * nibble spread to a byte, then '0' added, and 'a' - '0' - 10 more where the
+ * nibble is ten or over (0x76 + nibble sets the byte's top bit exactly then). */
+static uint64_t hex8(uint32_t v, int upper)
 {
-    char tmp[24];
-    const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
-    int n = 0;
-    do {
-        tmp[n++] = digits[v % base];
-        v /= base;
-    } while (v);
-    if (negative) {
-        if (pad == '0') {
-            put(o, '-');
-            width--;
-        } else {
-            tmp[n++] = '-';
-        }
+    uint64_t x = v;
+    x = (x | x << 16) & 0x0000FFFF0000FFFFULL;
+    x = (x | x << 8) & 0x00FF00FF00FF00FFULL;
+    x = (x | x << 4) & 0x0F0F0F0F0F0F0F0FULL;
+    x = __builtin_bswap64(x);
+    uint64_t letters = ((x + WORD_ONES * 0x76) & WORD_HIGHS) >> 7;
+    return x + WORD_ONES * '0' + letters * (upper ? 'A' - '0' - 10 : 'a' - '0' - 10);
+}
+
+/* v in base 8, 10 or 16 in a field of width characters, after `sign`: '-'
+ * (a minus sign), 'x' or 'X' (a "0x" or "0X" prefix), or 0 (nothing). */
+static void put_number(struct out *o, unsigned long long v, int base, int upper,
+                       char sign, int width, int left, char pad)
+{
+    int lead = sign == 'x' || sign == 'X' ? 2 : sign ? 1 : 0;
+    char tmp[32];  /* the digits end at tmp + 32, with '0's before them when padding */
+    char *end = tmp + sizeof tmp, *p = end;
+    if (pad == '0')
+        for (int i = 0; i < 32; i += 8)
+            store_word(tmp + i, WORD_ONES * '0');
+    if (base == 16) {
+        store_word(end - 16, hex8((uint32_t)(v >> 32), upper));
+        store_word(end - 8, hex8((uint32_t)v, upper));
+        p = end - (v ? (67 - __builtin_clzll(v)) / 4 : 1);
+    } else {
+        do {
+            *--p = (char)('0' + v % base);
+            v /= base;
+        } while (v);
     }
-    char out[24];
-    for (int i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    put_padded(o, out, n, width, left, pad);
+    int want = width - lead;  /* digits wanted, with zero padding */
+    if (pad == '0' && end - p < want) {
+        if (want > 30) {  /* wider than tmp: the sign or prefix, then put_padded's zeros */
+            if (lead == 2)
+                put(o, '0');
+            if (lead)
+                put(o, sign);
+            put_padded(o, p, (size_t)(end - p), want, 0, '0');
+            return;
+        }
+        p = end - want;
+    }
+    if (lead)
+        *--p = sign;
+    if (lead == 2)
+        *--p = '0';
+    put_padded(o, p, (size_t)(end - p), width, left, ' ');
 }
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
@@ -81,17 +106,17 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
     struct out o = {buf, size, 0};
     for (; *fmt; fmt++) {
         if (*fmt != '%') {
-            /* Literal text eight bytes at a time while they hold no '%' and no
-             * NUL (the word is read only if it stays within fmt's page). */
-            uint64_t w;
-            if (o.len + 8 < o.size && ((uintptr_t)fmt & 4095) <= 4096 - 8) {
-                __builtin_memcpy(&w, fmt, 8);
-                if (!has_zero_byte(w) && !has_byte(w, '%')) {
-                    __builtin_memcpy(o.buf + o.len, &w, 8);
-                    o.len += 8;
-                    fmt += 7;
-                    continue;
-                }
+            /* Literal text: copy a word, keep the bytes before its first '%'
+             * or NUL (at least this one). The word is read only within fmt's
+             * page and stored only where the buffer has room for all eight. */
+            if (o.len + 8 < o.size && word_in_page(fmt)) {
+                uint64_t w = load_word(fmt);
+                uint64_t stop = zero_bytes(w) | bytes_equal(w, '%');
+                store_word(o.buf + o.len, w);
+                size_t k = stop ? first_marked(stop) : 8;
+                o.len += k;
+                fmt += k - 1;
+                continue;
             }
             put(&o, *fmt);
             continue;
@@ -126,7 +151,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
         case 'i': {
             long long v = longness ? va_arg(ap, long long) : va_arg(ap, int);
             unsigned long long mag = v < 0 ? -(unsigned long long)v : (unsigned long long)v;
-            put_number(&o, mag, 10, 0, v < 0, width, left, pad);
+            put_number(&o, mag, 10, 0, v < 0 ? '-' : 0, width, left, pad);
             break;
         }
         case 'u':
@@ -138,12 +163,9 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
                 put_number(&o, v, 8, 0, 0, width, left, pad);
                 break;
             }
-            if (alt && *fmt != 'u') {  /* "0x" prefix, counted in the width */
-                put(&o, '0');
-                put(&o, 'x');
-                width -= 2;
-            }
-            put_number(&o, v, *fmt == 'u' ? 10 : 16, *fmt == 'X', 0, width, left, pad);
+            /* '#': a "0x" (or "0X") prefix inside the width; on 0 too, as Linux's printk */
+            char prefix = alt && *fmt != 'u' ? *fmt : 0;
+            put_number(&o, v, *fmt == 'u' ? 10 : 16, *fmt == 'X', prefix, width, left, pad);
             break;
         }
         case 'p':

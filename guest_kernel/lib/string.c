@@ -5,6 +5,7 @@
  */
 #include <stdint.h>
 #include <pyos/string.h>
+#include <pyos/word.h>
 
 /* `rep stosb/movsb` are emulated one byte per step at CPL0 on PVM-style
  * hosts, the q forms eight: whole words first, then the tail. */
@@ -49,12 +50,26 @@ int memcmp(const void *a, const void *b, size_t n)
     return 0;
 }
 
+/* A word at a time: the first from s itself if it stays in s's page (else
+ * byte by byte up to an eight-byte boundary), then aligned words, which
+ * never cross into the next page. */
 size_t strlen(const char *s)
 {
-    size_t n = 0;
-    while (s[n])
-        n++;
-    return n;
+    const char *p = s;
+    if (word_in_page(p)) {
+        uint64_t zeros = zero_bytes(load_word(p));
+        if (zeros)
+            return first_marked(zeros);
+        p = (const char *)(((uintptr_t)p + 8) & ~(uintptr_t)7);
+    }
+    for (; (uintptr_t)p & 7; p++)
+        if (!*p)
+            return (size_t)(p - s);
+    for (;; p += 8) {
+        uint64_t zeros = zero_bytes(load_word(p));
+        if (zeros)
+            return (size_t)(p - s) + first_marked(zeros);
+    }
 }
 
 int strcmp(const char *a, const char *b)
