@@ -3,37 +3,41 @@
 #include <pyos/kernel.h>
 #include <pyos/uart.h>
 #include <pyos/vga.h>
-
-/* Does any byte of w equal '\n'? (the classic "has a zero byte" test on w ^ '\n'*8) */
-static inline int has_newline(uint64_t w)
-{
-    uint64_t x = w ^ 0x0a0a0a0a0a0a0a0aULL;
-    return ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0;
-}
+#include <pyos/word.h>
 
 /* To the UART in FIFO-sized bursts (uart_write), with CR before each LF: a
- * serial terminal needs CR LF. Eight bytes at a time while they hold no LF:
- * kernel code is emulated instruction by instruction on PVM hosts, and this
- * copy runs for every character the kernel prints. */
+ * serial terminal needs CR LF. A word at a time (pyos/word.h): kernel code
+ * is emulated instruction by instruction on PVM hosts, and this copy runs
+ * for every character the kernel prints. Each step copies eight bytes and
+ * keeps those before the first LF (then adds CR LF), or all eight; the word
+ * past the end of s is read only within s's page. */
 void console_write(const char *s, size_t n)
 {
-    char buf[66];  /* flushed at 64: four full 16-byte FIFO loads (+ a CR) */
+    char buf[72];  /* flushed past 56 bytes: four or so 16-byte FIFO loads */
     size_t k = 0, i = 0;
     while (i < n) {
-        uint64_t w;
-        if (i + 8 <= n && k + 8 <= 64) {
-            __builtin_memcpy(&w, s + i, 8);
-            if (!has_newline(w)) {
-                __builtin_memcpy(buf + k, &w, 8);
-                i += 8;
-                k += 8;
-                continue;
+        size_t left = n - i;
+        if (left >= 8 || word_in_page(s + i)) {
+            uint64_t w = load_word(s + i);
+            uint64_t lf = bytes_equal(w, '\n');
+            size_t take = left < 8 ? left : 8;
+            size_t j = lf ? first_marked(lf) : 8;
+            store_word(buf + k, w);
+            if (j < take) {
+                k += j;
+                i += j + 1;
+                buf[k++] = '\r';
+                buf[k++] = '\n';
+            } else {
+                k += take;
+                i += take;
             }
+        } else {
+            if (s[i] == '\n')
+                buf[k++] = '\r';
+            buf[k++] = s[i++];
         }
-        if (s[i] == '\n')
-            buf[k++] = '\r';
-        buf[k++] = s[i++];
-        if (k >= 64) {
+        if (k > 56) {
             uart_write(buf, k);
             k = 0;
         }
