@@ -38,8 +38,16 @@ _Static_assert(sizeof(struct idt_gate) == 16, "an IDT gate is two quadwords");
 
 void idt_init(void)
 {
-    for (int v = 0; v < 256; v++)
-        set_gate(v, 0, 0);
+    /* Stub v's gate is stub 0's with v * STUB_SIZE added to the low quadword
+     * (the offset's low 16 bits, which never carry: isr.S aligns the 4 KiB of
+     * stubs to 4 KiB). One add and two stores a gate. */
+    set_gate(0, 0, 0);
+    uint64_t *q = (uint64_t *)idt, low = q[0], high = q[1];
+    for (int v = 1; v < 256; v++) {
+        low += STUB_SIZE;
+        q[2 * v] = low;
+        q[2 * v + 1] = high;
+    }
     set_gate(2, IST_NMI, 0);
     /* #BP from user mode (DPL 3): the int3 system-call entry itself, not its
      * stub's jump there: one emulated instruction less per system call. */
