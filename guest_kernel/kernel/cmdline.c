@@ -18,14 +18,39 @@ static const char *next_word(const char **p, size_t *len)
     return word;
 }
 
+/* The kernel's words, found once (the command line never changes): where
+ * each starts, its length and its name's (up to the '='). A word is at least
+ * one character and a space, so the command line holds at most 128. Kernel
+ * code is emulated instruction by instruction on PVM hosts, and the boot
+ * asks for some twenty names. */
+static struct word {
+    const char *text;
+    uint16_t len, name_len;
+} words[PYOS_CMDLINE_MAX / 2];
+static int nwords = -1;
+
+static void find_words(void)
+{
+    const char *p = boot_info.cmdline, *text;
+    size_t len;
+    nwords = 0;
+    while ((text = next_word(&p, &len))) {
+        size_t name_len = 0;
+        while (name_len < len && text[name_len] != '=')
+            name_len++;
+        words[nwords++] = (struct word){text, (uint16_t)len, (uint16_t)name_len};
+    }
+}
+
 int cmdline_get(const char *name, char *buf, size_t size)
 {
-    const char *p = boot_info.cmdline, *word;
-    size_t name_len = strlen(name), len;
-    while ((word = next_word(&p, &len))) {
-        if (len > name_len && !strncmp(word, name, name_len) && word[name_len] == '=') {
-            const char *value = word + name_len + 1;
-            size_t n = len - name_len - 1;
+    if (nwords < 0)
+        find_words();
+    size_t name_len = strlen(name);
+    for (const struct word *w = words; w < words + nwords; w++) {
+        if (w->name_len == name_len && w->len > name_len && !strncmp(w->text, name, name_len)) {
+            const char *value = w->text + name_len + 1;
+            size_t n = w->len - name_len - 1;
             if (n >= size)
                 n = size - 1;
             for (size_t i = 0; i < n; i++)
@@ -43,25 +68,25 @@ int cmdline_get(const char *name, char *buf, size_t size)
  * with a message rather than being silently ignored (which would make
  * `exit=O` or `selftets=pic` look like a pass).
  */
-static const char *const known_words[] = {
-    "exit", "echo", "idle", "spin", "timer_test", "selftest", "bench", "bench_pio", "bench_serial", "timer_hz",
-    "crash", "i8042", "vga",
-    "tsc",           /* tsc=pit: calibrate against the PIT even when CPUID 0x40000010 gives the rate */
-    "ata_secondary", "mount", "sched_watchdog",   /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
-    "interactive",   /* interactive=1 (pyos-vmm adds it when its stdin is a terminal): init starts a shell */
-    NULL,
+#define KNOWN(name) {name, sizeof name - 1}
+static const struct known { const char *name; size_t len; } known_words[] = {
+    KNOWN("exit"), KNOWN("echo"), KNOWN("idle"), KNOWN("spin"), KNOWN("timer_test"), KNOWN("selftest"),
+    KNOWN("bench"), KNOWN("bench_pio"), KNOWN("bench_serial"), KNOWN("timer_hz"), KNOWN("crash"), KNOWN("i8042"),
+    KNOWN("vga"),
+    KNOWN("tsc"),           /* tsc=pit: calibrate against the PIT even when CPUID 0x40000010 gives the rate */
+    KNOWN("ata_secondary"), KNOWN("mount"), KNOWN("sched_watchdog"),  /* drivers/ata.c (pyos-vmm adds it), kernel/vfs.c */
+    KNOWN("interactive"),   /* interactive=1 (pyos-vmm adds it when its stdin is a terminal): init starts a shell */
+    {NULL, 0},
 };
 
 /* Exit status for a command line the kernel cannot accept (a usage error). */
 #define CMDLINE_STATUS 2
 
-static int word_is_known(const char *word, size_t len)
+static int word_is_known(const struct word *w)
 {
-    for (const char *const *k = known_words; *k; k++) {
-        size_t n = strlen(*k);
-        if (len > n && !strncmp(word, *k, n) && word[n] == '=')
+    for (const struct known *k = known_words; k->name; k++)
+        if (w->name_len == k->len && w->len > k->len && !strncmp(w->text, k->name, k->len))
             return 1;
-    }
     return 0;
 }
 
@@ -72,19 +97,19 @@ static void reject(const char *what, const char *word, size_t len)
     memcpy(shown, word, n);
     shown[n] = 0;
     printk("command line: %s '%s'; known words:", what, shown);
-    for (const char *const *k = known_words; *k; k++)
-        printk(" %s=", *k);
+    for (const struct known *k = known_words; k->name; k++)
+        printk(" %s=", k->name);
     printk(" and '-- PROGRAM ARGS' for init; powering off with status %d\n", CMDLINE_STATUS);
     poweroff(CMDLINE_STATUS);
 }
 
 void cmdline_check(void)
 {
-    const char *p = boot_info.cmdline, *word;
-    size_t len;
-    while ((word = next_word(&p, &len)))
-        if (!word_is_known(word, len))
-            reject("unknown word", word, len);
+    if (nwords < 0)
+        find_words();
+    for (const struct word *w = words; w < words + nwords; w++)
+        if (!word_is_known(w))
+            reject("unknown word", w->text, w->len);
     char value[24];
     if (cmdline_get("exit", value, sizeof value)) {
         const char *end;
