@@ -402,8 +402,7 @@ static void probe_channel(int index)
 void ata_init(void)
 {
     char value[8];
-    blk_init();
-    probe_channel(0);
+    probe_channel(0);  /* blk_register sets the buffer cache up with the first disk */
     if (cmdline_get("ata_secondary", value, sizeof value) && value[0] == '1')
         probe_channel(1);
     if (!ndrives)
