@@ -326,7 +326,9 @@ def _add_kernel_choice(p):
                         "init's program and its arguments")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line's parser; with `only`, just that subcommand's (a launch
+    builds the one it runs: the twelve together cost a few milliseconds of start-up)."""
     p = argparse.ArgumentParser(
         prog="pyos-vmm", description="Boot the pyos kernel on KVM (a subcommand's --help lists its options).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -334,7 +336,13 @@ def _parser() -> argparse.ArgumentParser:
                "110-118 for the VMM's failures, 130 for Ctrl-C, 2 for a usage error (see the README).")
     p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, add in _SUBPARSERS.items():
+        if only is None or name == only:
+            add(sub)
+    return p
 
+
+def _run_parser(sub):
     run = sub.add_parser("run", help="boot a VM (the default)", description="Boot a VM and run it until "
                          "the guest powers off; the exit status is the guest's.",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=CONSOLE_HELP)
@@ -356,15 +364,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gdb-wait", action="store_true",
                      help="with --gdb: stop before the first guest instruction until gdb continues")
 
+
+def _build_parser(sub):
     build = sub.add_parser("build", help="build the kernel and print the ELF's path",
                            description="Build the kernel (core + selected plugins), print the ELF's path.")
     _add_config(build)
 
+
+def _plugins_parser(sub):
     plugins = sub.add_parser("plugins", help="list installed subsystem plugins and the selected ones",
                              description="List the installed subsystem plugins; with --config, mark "
                                          "the ones it selects.")
     plugins.add_argument("--config", "-c", metavar="FILE", help="mark this config's choices")
 
+
+def _harness_parser(sub):
     harness = sub.add_parser("harness", help="run the memory plugins natively on the host",
                              description="Compile the selected memory plugins for the host and run the "
                                          "memory self-tests (or micro-benchmarks) natively.")
@@ -380,12 +394,18 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"size of the simulated physical memory, {HARNESS_MIB_RANGE[0]}-"
                               f"{HARNESS_MIB_RANGE[1]} (default 64)")
 
+
+def _probe_parser(sub):
     sub.add_parser("probe", help="report what this host's KVM can do",
                    description="Report the host's KVM: API version, capabilities, PVM or VT-x.")
 
+
+def _compare_parser(sub):
     from .compare.command import add_parser as add_compare_parser
     add_compare_parser(sub, _add_config)
 
+
+def _top_parser(sub):
     top = sub.add_parser("top", help="running VMs' metrics as rates per second, refreshed",
                          description="Scrape running VMs' exporters and show their main series as rates "
                                      "per second. Exit status 1 if no running VM is found.")
@@ -397,6 +417,8 @@ def _parser() -> argparse.ArgumentParser:
     top.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds")
     top.add_argument("--iterations", type=int, metavar="N", help="stop after N refreshes")
 
+
+def _ctl_parser(sub):
     ctl = sub.add_parser("ctl", help="send one command to a running VM's control socket",
                          description=CTL_DESCRIPTION, epilog=CTL_EPILOG,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -405,6 +427,9 @@ def _parser() -> argparse.ArgumentParser:
     ctl.add_argument("arguments", metavar="NAME=VALUE", nargs=argparse.REMAINDER,
                      help="the command's arguments (VALUE as JSON when it parses, else a string), "
                           "or one JSON object")
+
+
+def _mkimage_parser(sub):
     mk = sub.add_parser("mkimage", help="make a disk image from a folder",
                         description="Make an ext2 or FAT32 disk image holding a folder's files, with the "
                                     "real tools (mke2fs -d; mkfs.fat and mcopy).")
@@ -416,7 +441,11 @@ def _parser() -> argparse.ArgumentParser:
     mk.add_argument("--block-size", type=int, choices=[1024, 2048, 4096], help="ext2 block size")
     mk.add_argument("--inode-size", type=int, choices=[128, 256], help="ext2 inode size")
     mk.add_argument("image", metavar="IMAGE", help="the image file to make")
-    return p
+
+
+_SUBPARSERS = {"run": _run_parser, "build": _build_parser, "plugins": _plugins_parser,
+               "harness": _harness_parser, "probe": _probe_parser, "compare": _compare_parser,
+               "top": _top_parser, "ctl": _ctl_parser, "mkimage": _mkimage_parser}
 
 
 def _normalize_argv(argv: list[str]) -> list[str]:
@@ -452,8 +481,9 @@ def _quiet_broken_pipe():
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(_normalize_argv(argv))
+    argv = _normalize_argv(sys.argv[1:] if argv is None else list(argv))
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = _parser(command if command in COMMANDS else None).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except BrokenPipeError:

@@ -73,7 +73,8 @@ static void put_number(struct out *o, unsigned long long v, int base, int upper,
         for (int i = 0; i < 32; i += 8)
             store_word(tmp + i, WORD_ONES * '0');
     if (base == 16) {
-        store_word(end - 16, hex8((uint32_t)(v >> 32), upper));
+        if (v >> 32)  /* else those digits are zeros, and shown only when padding */
+            store_word(end - 16, hex8((uint32_t)(v >> 32), upper));
         store_word(end - 8, hex8((uint32_t)v, upper));
         p = end - (v ? (67 - __builtin_clzll(v)) / 4 : 1);
     } else {
@@ -110,12 +111,23 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
              * or NUL (at least this one). The word is read only within fmt's
              * page and stored only where the buffer has room for all eight. */
             if (o.len + 8 < o.size && word_in_page(fmt)) {
-                uint64_t w = load_word(fmt);
-                uint64_t stop = zero_bytes(w) | bytes_equal(w, '%');
-                store_word(o.buf + o.len, w);
-                size_t k = stop ? first_marked(stop) : 8;
-                o.len += k;
-                fmt += k - 1;
+                for (;;) {
+                    uint64_t w = load_word(fmt);
+                    uint64_t stop = zero_bytes(w) | bytes_equal(w, '%');
+                    store_word(o.buf + o.len, w);
+                    if (stop) {
+                        size_t k = first_marked(stop);
+                        o.len += k;
+                        fmt += k - 1;
+                        break;
+                    }
+                    o.len += 8;
+                    fmt += 8;
+                    if (o.len + 8 >= o.size || !word_in_page(fmt)) {
+                        fmt--;
+                        break;
+                    }
+                }
                 continue;
             }
             put(&o, *fmt);

@@ -81,7 +81,14 @@ static void map_huge_range(uint64_t virt, uint64_t phys, uint64_t bytes, uint64_
         if (n > left)
             n = left;
         uint64_t pte = (phys + off) | flags | PTE_PRESENT | PTE_HUGE;
-        for (uint64_t i = 0; i < n; i++, pte += HUGE_2M)
+        uint64_t i = 0;
+        for (; i + 4 <= n; i += 4, pte += 4 * HUGE_2M) {  /* four a step: ~3 instructions an entry, not 5 */
+            e[i] = pte;
+            e[i + 1] = pte + HUGE_2M;
+            e[i + 2] = pte + 2 * HUGE_2M;
+            e[i + 3] = pte + 3 * HUGE_2M;
+        }
+        for (; i < n; i++, pte += HUGE_2M)
             e[i] = pte;
         off += n * HUGE_2M;
     }
