@@ -60,6 +60,17 @@ def test_guest_chosen_exit_status():
     assert "powering off with status 42" in result.console
 
 
+def test_a_word_after_fifty_others_counts_and_the_first_of_a_name_wins():
+    """The kernel indexes its command line's words once (kernel/cmdline.c): a full
+    command line (up to the VMM's 255 bytes; `vga=` is the shortest word it knows,
+    an empty value) is all indexed, and a name given twice takes its first value."""
+    words = "vga= " * 48 + "exit=5 exit=7"
+    assert len(words) <= 255
+    result = boot("--cmdline", words)
+    assert result.status == 5, result.console[-500:]
+    assert "powering off with status 5" in result.console
+
+
 def test_triple_fault_report():
     result = boot("--cmdline", "crash=triple-fault")
     assert result.status == errors.EXIT_TRIPLE_FAULT
