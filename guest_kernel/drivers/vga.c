@@ -278,7 +278,8 @@ void vga_write(const char *s, size_t n)
         /* The common case in a tight loop: printable characters (and any byte
          * >= 0x20) outside an escape sequence, up to the end of the row, stored
          * exactly as put() would (kernel code is emulated instruction by
-         * instruction on PVM hosts: put()'s call is ~35 instructions). Anything else goes through put(). */
+         * instruction on PVM hosts: put()'s call is ~35 instructions).
+         * Anything else goes through put(). */
         if (esc_state == ESC_NONE && col < COLS && (uint8_t)s[i] >= 0x20) {
             uint16_t *cell = (uint16_t *)&text[row * COLS + col];
             uint16_t high = (uint16_t)(attr << 8);
