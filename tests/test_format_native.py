@@ -7,8 +7,8 @@ strlen reads words. So the edges that matter are where a run ends inside a
 word, where a word would cross into an unmapped page (the string's last byte
 is the last of a mapped page here, the next page PROT_NONE, so a read past it
 faults), and where the output buffer is too small for a whole word. Every
-boot prints through this code (tests/test_boot.py and the golden banners);
-this test covers what a boot never prints."""
+boot prints through this code (tests/test_boot.py checks the memory map and
+the banner it prints); this test covers what a boot never prints."""
 
 from __future__ import annotations
 
