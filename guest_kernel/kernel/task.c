@@ -248,9 +248,9 @@ static void switch_to(struct task *next)
     fxrstor(current->fpu);
 }
 
-void schedule(void)
+/* schedule() for a caller that has turned interrupts off (and saved IF) itself. */
+static inline __attribute__((always_inline)) void schedule_irqs_off(void)
 {
-    uint64_t flags = irq_save();
     struct task *prev = current;
     if (prev != idle && prev->state == TASK_RUNNING) {
         prev->state = TASK_RUNNABLE;
@@ -269,14 +269,23 @@ void schedule(void)
     /* Running again (as prev, or prev went on): signals may have come meanwhile.
      * (need_resched is 0: whoever switched to us cleared it, interrupts off since.) */
     exit_work = task_signal_pending(current);
+}
+
+void schedule(void)
+{
+    uint64_t flags = irq_save();
+    schedule_irqs_off();
     irq_restore(flags);
 }
 
+/* Interrupts are saved and turned off once for both steps (kernel code is
+ * emulated instruction by instruction on PVM hosts: a yield is the context
+ * switch benchmark). */
 void task_yield(void)
 {
     uint64_t flags = irq_save();
     sched->yielded(current);
-    schedule();
+    schedule_irqs_off();
     irq_restore(flags);
 }
 
