@@ -1088,3 +1088,117 @@ def test_fat16_largest_cluster_count_mounts(tmp_path):
             assert f"blocks={ncl} free={ncl} " in r.stdout and "hello" in r.stdout, r.stdout
         else:
             assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout
+
+
+def test_fat32_fragmented_chains_past_cluster_65535(tmp_path):
+    """FAT32 entries are 28-bit cluster numbers (FAT spec: the high 4 bits of
+    the 32-bit entry are reserved, the rest is the next cluster): two files
+    grown a cluster at a time in turn have interleaved chains (c, c + 2, ...)
+    through clusters 65527 (0xFFF7, FAT16's bad mark, an ordinary cluster
+    on FAT32) and 65536 (0x10000, whose low 16 bits are 0); each reads back
+    whole in a later mount (mtools agrees), and truncating one to two
+    clusters frees exactly the rest of its chain, leaving the other intact."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    steps = "".join(f"pwrite /a {k * 512} A{k}\npwrite /b {k * 512} B{k}\n" for k in range(14))
+    fat.run(image, f"mount\nfill /big {(65521 - 3) * 512} 1\n{steps}unmount\n")
+    raw = image.read_bytes()
+    at = raw.index(b"A          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+    assert first == 65521, first
+    want = {n: b"".join((n.upper() + str(k)).encode().ljust(512 if k < 13 else 3, b"\0") for k in range(14))
+            for n in "ab"}
+    seen = fat.extract(image, tmp_path / "out")
+    assert (seen["/a"], seen["/b"]) == (want["a"], want["b"])
+    fat.run(image, f"mount\nget /a {tmp_path / 'a1'}\nunmount\n")
+    assert (tmp_path / "a1").read_bytes() == want["a"]
+    fat.run(image, f"mount\nget /b {tmp_path / 'b1'}\nunmount\n")
+    assert (tmp_path / "b1").read_bytes() == want["b"]
+    r = fat.run(image, "mount\nstatfs\ntruncate /a 1024\nstatfs\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + 12, r.stdout
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+    seen = fat.extract(image, tmp_path / "out2")
+    assert (seen["/a"], seen["/b"]) == (want["a"][:1024], want["b"])
+
+
+def test_fat16_every_end_mark_ends_a_chain(tmp_path):
+    """fatgen103: a FAT16 entry of 0xFFF8 .. 0xFFFF marks the end of a chain
+    (another system may write any of them; this plugin writes 0xFFFF), and
+    0xFFF7 marks a bad cluster, which no chain may lead to. Files of two
+    clusters whose last entry holds each end mark are whole files: one grown
+    past its last cluster (the new cluster linked in), one truncated within
+    its last cluster, one unlinked (every cluster freed) -- all without error,
+    fsck.fat clean; a chain leading to the bad mark is EIO when read."""
+    import struct
+    marks = range(0xFFF8, 0x10000)
+    script = "mount\n" + "".join(f"fill /{op}{m:x} 1000 {i}\n" for i, m in enumerate(marks) for op in "gtu") \
+        + "fill /bad 1000 9\nunmount\n"
+    image, raw, g = small_fat16(tmp_path, script)
+    for i, m in enumerate(marks):
+        for op in "gtu":
+            at = raw.index(f"{op.upper()}{m:X}".encode().ljust(11))
+            first = struct.unpack_from("<H", raw, at + 26)[0]
+            for base in g["fats"]:
+                assert struct.unpack_from("<HH", raw, base + 2 * first) == (first + 1, 0xFFFF)
+                struct.pack_into("<H", raw, base + 2 * (first + 1), m)
+    at = raw.index(b"BAD        ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    for base in g["fats"]:
+        struct.pack_into("<H", raw, base + 2 * first, 0xFFF7)
+    image.write_bytes(bytes(raw))
+    ops = "".join(f"pwrite /g{m:x} 1100 grown\ntruncate /t{m:x} 900\nunlink /u{m:x}\n" for m in marks)
+    r = fat.run(image, f"mount\nstatfs\n{ops}statfs\n!EIO get /bad {tmp_path / 'bad'}\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + len(marks), r.stdout         # two freed by each unlink, one taken by each growth
+    raw = bytearray(image.read_bytes())
+    for base in g["fats"]:                                   # /bad mended for fsck.fat and mtools
+        struct.pack_into("<H", raw, base + 2 * first, first + 1)
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    seen = {k.lower(): v for k, v in fat.extract(image, tmp_path / "out").items()}
+    assert seen["/bad"] == pattern(1000, 9)
+    for i, m in enumerate(marks):
+        assert seen[f"/g{m:x}"] == pattern(1000, i) + bytes(100) + b"grown", m
+        assert seen[f"/t{m:x}"] == pattern(900, i), m
+        assert f"/u{m:x}" not in seen, m
+
+
+def test_fat32_search_from_the_last_cluster_wraps_before_the_fat_tail(tmp_path):
+    """The FAT's last sector usually holds entries past the last cluster
+    (fatgen103: clusters 2 .. count + 1; the rest of the sector is not part of
+    the FAT and may hold zeros, which are not free clusters). A volume whose
+    last 4 KiB FAT block ends one entry past its last cluster (count = 65533),
+    every cluster in use but 5 .. 9, and FSInfo's next-free hint (FSI_Nxt_Free)
+    at the cluster before the last: a new file's cluster search starts at the
+    last cluster, finds it in use, and wraps to cluster 2 -- the file gets
+    cluster 5, never the entry past the volume."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /b x\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    ncl = 65533
+    assert g.spc == 1 and g.nclusters > ncl and (g.fat_at(0) + 4 * (ncl + 3)) % 4096 == 0
+    for boot in (0, struct.unpack_from("<H", raw, 50)[0] * 512):       # the boot sector and its backup
+        struct.pack_into("<I", raw, boot + 32, g.resv + g.nfats * g.fatsz + ncl)   # total sectors: ncl clusters
+    at = raw.index(b"B          ")
+    assert (struct.unpack_from("<H", raw, at + 20)[0], struct.unpack_from("<H", raw, at + 26)[0]) == (0, 3)
+    chain = [3, 4] + list(range(10, ncl + 2))
+    struct.pack_into("<I", raw, at + 28, len(chain) * 512)
+    for i in range(g.nfats):
+        for c, nxt in zip(chain, chain[1:] + [0x0FFFFFFF]):
+            struct.pack_into("<I", raw, g.fat_at(i) + 4 * c, nxt)
+        assert not any(raw[g.fat_at(i) + 4 * (ncl + 2):g.fat_at(i) + 4 * (ncl + 3)])   # the tail entry: zero
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    struct.pack_into("<II", raw, fsinfo + 488, 5, ncl)
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nstatfs\nwrite /c hello\nstatfs\ncat /c\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [5, 4] and "hello" in r.stdout, r.stdout
+    raw = image.read_bytes()
+    at = raw.index(b"C          ")
+    assert (struct.unpack_from("<H", raw, at + 20)[0], struct.unpack_from("<H", raw, at + 26)[0]) == (0, 5)
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
