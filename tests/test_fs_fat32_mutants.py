@@ -1202,3 +1202,55 @@ def test_fat32_search_from_the_last_cluster_wraps_before_the_fat_tail(tmp_path):
     assert (struct.unpack_from("<H", raw, at + 20)[0], struct.unpack_from("<H", raw, at + 26)[0]) == (0, 5)
     fat.fsck_clean(image)
     fat.fat_tables_consistent(image)
+
+
+def test_fat32_mount_without_a_free_count_counts_every_entry(tmp_path):
+    """FSInfo's free count and next-free hint may be unknown (0xFFFFFFFF, FAT32
+    spec: 'the count is unknown', 'no hint'): mount then counts the free
+    entries of the whole FAT itself -- every entry, not one a block: statfs
+    gives fsck.fat's count -- and a new file's cluster search starts at
+    cluster 3 and takes the first free entry, a hole left mid-block by an
+    unlinked file (cluster 4)."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nfill /b 2560 1\nwrite /c y\nunlink /b\nunmount\n")
+    total, free = fat_counts(image)
+    raw = bytearray(image.read_bytes())
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    struct.pack_into("<II", raw, fsinfo + 488, 0xFFFFFFFF, 0xFFFFFFFF)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstatfs\nwrite /d hello\nstatfs\nunmount\n")
+    assert f"blocks={total} free={free} " in r.stdout, r.stdout
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], r.stdout
+    raw = image.read_bytes()
+    firsts = {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in "ACD"}
+    assert firsts == {"A": 3, "C": 9, "D": 4}, firsts
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+
+
+def first_clusters(image, *names):
+    """{8.3 name: first cluster} of root entries, by their 8.3 names (FAT16: the low half)."""
+    import struct
+    raw = image.read_bytes()
+    return {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in names}
+
+
+def test_fat16_new_directory_clusters_follow_the_last_allocated(tmp_path):
+    """A new directory's cluster comes from the same next-fit search as file
+    data (as Linux allocates): it starts after the cluster allocated last,
+    even when that one and the one before were freed since (clusters 3 and
+    4 freed: the directory gets 5); from the volume's end it wraps to cluster
+    2 (fatgen103: the first data cluster), free on FAT16; and the very last
+    free cluster is given to a directory too, leaving statfs's count at 0."""
+    image, _, g = small_fat16(tmp_path, "mount\nwrite /a x\nwrite /b x\nunlink /a\nunlink /b\nmkdir /d\nunmount\n")
+    assert first_clusters(image, "D") == {"D": 5}
+    fat.fsck_clean(image)
+    n = g["nclusters"]
+    image, _, g = small_fat16(tmp_path, f"mount\nfill /a {8 * 512} 1\nfill /b {(n - 9) * 512} 2\nunlink /a\n"
+                                        f"fill /c {8 * 512} 3\nwrite /e x\nunlink /c\nmkdir /f\nunmount\n")
+    assert first_clusters(image, "B", "E", "F") == {"B": 11, "E": 10, "F": 2}     # /a 3 .. 10, /c 2 .. 9
+    fat.fsck_clean(image)
+    r = fat.run(image, f"mount\nfill /g {6 * 512} 4\nstatfs\nmkdir /h\nstatfs\n!ENOSPC mkdir /i\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [1, 0], r.stdout
+    fat.fsck_clean(image)
