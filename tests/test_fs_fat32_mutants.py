@@ -1254,3 +1254,40 @@ def test_fat16_new_directory_clusters_follow_the_last_allocated(tmp_path):
     r = fat.run(image, f"mount\nfill /g {6 * 512} 4\nstatfs\nmkdir /h\nstatfs\n!ENOSPC mkdir /i\nunmount\n")
     assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [1, 0], r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat32_fsinfo_after_only_a_new_directory(tmp_path):
+    """A mount whose only allocation is a new directory's cluster still
+    writes FSInfo back (FAT32 spec: FSI_Free_Count one lower, FSI_Nxt_Free
+    the cluster just allocated), and the next allocation -- in a later
+    mount, a file -- searches on after that cluster, past a free one left
+    before it."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nwrite /b x\nwrite /c x\nunmount\n")
+    fsinfo = struct.unpack_from("<H", image.read_bytes(), 48)[0] * 512
+    free0, next0 = struct.unpack_from("<II", image.read_bytes(), fsinfo + 488)
+    fat.run(image, "mount\nunlink /b\nunmount\nmount\nmkdir /d\nunmount\n")
+    raw = image.read_bytes()
+    free1, next1 = struct.unpack_from("<II", raw, fsinfo + 488)
+    d = first_clusters(image, "A", "C", "D")
+    assert d == {"A": 3, "C": 5, "D": 6} and (free1, next1) == (free0, 6), (d, free0, next0, free1, next1)
+    fat.fat_tables_consistent(image)
+    fat.run(image, "mount\nwrite /e x\nunmount\n")
+    assert first_clusters(image, "E") == {"E": 7}
+    fat.fsck_clean(image)
+
+
+def test_fat16_file_filling_the_whole_volume_is_freed_whole(tmp_path):
+    """A file holding every cluster of the volume (FAT16: the root directory
+    is outside the clusters; the chain runs 3 .. count + 1, then wraps to 2)
+    is a chain as long as the volume, not a loop: unlinking it frees every
+    cluster without error, and so does truncating a second such file to
+    one cluster."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    n, cs = g["nclusters"], g["csize"]
+    r = fat.run(image, f"mount\nfill /big {n * cs} 1\nstatfs\nunlink /big\nstatfs\n"
+                       f"fill /big2 {n * cs} 2\nstatfs\ntruncate /big2 {cs}\nstatfs\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [0, n, 0, n - 1], r.stdout
+    fat.fsck_clean(image)
+    assert fat_counts(image) == (n, n - 1)
