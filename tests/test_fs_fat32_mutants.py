@@ -1291,3 +1291,30 @@ def test_fat16_file_filling_the_whole_volume_is_freed_whole(tmp_path):
     assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [0, n, 0, n - 1], r.stdout
     fat.fsck_clean(image)
     assert fat_counts(image) == (n, n - 1)
+
+
+def test_fat16_unlinking_broken_chains_frees_exactly_their_clusters(tmp_path):
+    """fatgen103: a FAT entry of 0 marks a free cluster, 0xFFF7 a bad one
+    (never to be used, so never freed), 1 is not a cluster number. Files
+    whose chains break -- at a free entry, at a cluster marked bad, at a link
+    to cluster 1 -- are EIO when unlinked, and exactly the clusters the chain
+    held up to the break are freed: not the free one (statfs's free count
+    stays the FAT's count of free entries), not the bad one (it keeps its
+    mark), not the cluster after the break (another file's); a cluster
+    linking to 1 is in the chain, and is freed."""
+    import struct
+    image, raw, g = small_fat16(tmp_path, "mount\nfill /f 2048 1\nfill /g 512 2\nfill /h 1536 3\nfill /r 1024 4\n"
+                                          "unmount\n")
+    firsts = first_clusters(image, "F", "G", "H", "R")
+    assert firsts == {"F": 3, "G": 7, "H": 8, "R": 11}, firsts
+    for base in g["fats"]:
+        for c, v in [(5, 0), (9, 0xFFF7), (12, 1)]:
+            struct.pack_into("<H", raw, base + 2 * c, v)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstatfs\n!EIO unlink /f\n!EIO unlink /h\n!EIO unlink /r\nstatfs\ncheck /g 512 2\nunmount\n")
+    raw = image.read_bytes()
+    fats = [struct.unpack_from(f"<{g['nclusters'] + 2}H", raw, base) for base in g["fats"]]
+    assert fats[0] == fats[1]
+    assert fats[0][3:13] == (0, 0, 0, 0xFFFF, 0xFFFF, 0, 0xFFF7, 0xFFFF, 0, 0), fats[0][3:13]
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free == [free[0], free[0] + 5] and free[1] == fats[0][2:].count(0), (r.stdout, fats[0][2:].count(0))
