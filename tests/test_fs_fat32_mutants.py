@@ -1318,3 +1318,43 @@ def test_fat16_unlinking_broken_chains_frees_exactly_their_clusters(tmp_path):
     assert fats[0][3:13] == (0, 0, 0, 0xFFFF, 0xFFFF, 0, 0xFFF7, 0xFFFF, 0, 0), fats[0][3:13]
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
     assert free == [free[0], free[0] + 5] and free[1] == fats[0][2:].count(0), (r.stdout, fats[0][2:].count(0))
+
+
+def test_fat32_every_end_mark_ends_a_chain(tmp_path):
+    """fatgen103: a FAT32 entry's high 4 bits are reserved (kept, never read as
+    part of the cluster number), and 0x?FFFFFF8 .. 0x?FFFFFFF mark the end of
+    a chain. Files of two clusters whose last entry holds each end mark (some
+    with reserved bits set), and one whose link has reserved bits set, are
+    whole files: one grown past its last cluster, one truncated within its
+    last cluster, one unlinked (every cluster freed) -- all without error,
+    fsck.fat clean."""
+    import struct
+    marks = list(range(0x0FFFFFF8, 0x10000000)) + [0xFFFFFFF8, 0x1FFFFFFF]
+    names = {m: f"{m:08x}"[-1] + ("h" if m >> 28 else "") for m in marks}
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\n" + "".join(f"fill /{op}{names[m]} 1000 {i}\n" for i, m in enumerate(marks)
+                                       for op in "gtu") + "unmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    for m in marks:
+        for op in "gtu":
+            at = raw.index(f"{op}{names[m]}".upper().encode().ljust(11))
+            first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+            for i in range(g.nfats):
+                base = g.fat_at(i)
+                assert struct.unpack_from("<II", raw, base + 4 * first) == (first + 1, 0x0FFFFFFF)
+                struct.pack_into("<I", raw, base + 4 * (first + 1), m)
+                if m >> 28:                                           # the link too: reserved bits set
+                    struct.pack_into("<I", raw, base + 4 * first, (m & 0xF0000000) | (first + 1))
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    ops = "".join(f"pwrite /g{names[m]} 1100 grown\ntruncate /t{names[m]} 900\nunlink /u{names[m]}\n" for m in marks)
+    r = fat.run(image, f"mount\nstatfs\n{ops}statfs\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + len(marks), r.stdout         # two freed by each unlink, one taken by each growth
+    fat.fsck_clean(image)
+    seen = {k.lower(): v for k, v in fat.extract(image, tmp_path / "out").items()}
+    for i, m in enumerate(marks):
+        assert seen[f"/g{names[m]}"] == pattern(1000, i) + bytes(100) + b"grown", m
+        assert seen[f"/t{names[m]}"] == pattern(900, i), m
+        assert f"/u{names[m]}" not in seen, m
