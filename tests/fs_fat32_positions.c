@@ -144,6 +144,22 @@ int main(int argc, char **argv)
         free(buf);
     }
 
+    /* A file created empty and kept open: its (empty) chain's length is
+     * known from the start, and the first write's new cluster is added to
+     * it, so later writes inside that cluster need no FAT lookup to know
+     * there is room: the second and third 1-byte writes cost the same. */
+    g = make(root, "grown", S_IFREG | 0644);
+    if (g) {
+        CHECK(ops->write(g, 0, "a", 1) == 1);
+        uint64_t before = lookups();
+        CHECK(ops->write(g, 1, "b", 1) == 1);
+        printf("write_2_in_first_cluster=%llu\n", (unsigned long long)(lookups() - before));
+        before = lookups();
+        CHECK(ops->write(g, 2, "c", 1) == 1);
+        printf("write_3_in_first_cluster=%llu\n", (unsigned long long)(lookups() - before));
+        vnode_put(g);
+    }
+
     /* A directory kept open whose entries fill its one cluster exactly (no
      * end marker): a lookup that finds nothing reads to the chain's end; once
      * that end is known, the next such lookup reads the directory's block

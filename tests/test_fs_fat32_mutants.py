@@ -825,6 +825,16 @@ def test_fat_directory_end_once_known_costs_no_fat_lookup(kept_positions):
     assert p["failed_lookup_1"] == 1 and p["failed_lookup_2"] == 1, p
 
 
+def test_fat_new_file_kept_open_knows_its_chain_length(kept_positions):
+    """fat_table.c (fat_chain_at): an empty chain's length (0) is known at
+    once and cached, and the first write's cluster extends that cached
+    length ('the length is then cached'): a file created empty and kept open,
+    written a byte at a time inside its first cluster, has its second write
+    cost what its third does -- no walk of the chain to learn its length."""
+    p = kept_positions
+    assert p["write_2_in_first_cluster"] == p["write_3_in_first_cluster"], p
+
+
 def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
     """FAT16's smallest volumes (3 MiB, 512-byte clusters: 6063 clusters, a FAT of
     four 4 KiB blocks) after `script`: (image, its bytes, geometry)."""
