@@ -1368,3 +1368,19 @@ def test_fat32_every_end_mark_ends_a_chain(tmp_path):
         assert seen[f"/g{names[m]}"] == pattern(1000, i) + bytes(100) + b"grown", m
         assert seen[f"/t{names[m]}"] == pattern(900, i), m
         assert f"/u{names[m]}" not in seen, m
+
+
+def test_fat32_growth_takes_free_clusters_a_fat_block_at_a_time(tmp_path):
+    """fat_extend takes the free clusters that follow the one its search found
+    'one FAT block's worth at most' per pass (a 4 KiB block holds 1024 FAT32
+    entries): growing a file by 1024 free clusters in one truncate is one
+    pass, by 1025 two -- the second costing its own search, its cluster's
+    entry in each FAT copy and the link to it from the first run's end in
+    each copy (buffer-cache lookups: 1 + 2 x 2 more), the data zeroed alike."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = fat.run(image, "mount\nwrite /x y\nwrite /z y\nunlink /x\nstats\ntruncate /z 524800\nstats\nunmount\n"
+                       "mount\nwrite /w y\nstats\ntruncate /w 525312\nstats\nunmount\n")
+    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+    assert h[3] - h[2] == h[1] - h[0] + 1 + 2 * 2, h
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
