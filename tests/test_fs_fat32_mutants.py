@@ -1384,3 +1384,18 @@ def test_fat32_growth_takes_free_clusters_a_fat_block_at_a_time(tmp_path):
     assert h[3] - h[2] == h[1] - h[0] + 1 + 2 * 2, h
     fat.fsck_clean(image)
     fat.fat_tables_consistent(image)
+
+
+def test_fat_directory_grows_into_zeroed_clusters(tmp_path):
+    """fatgen103: a directory's entries run until an entry whose first byte is
+    0 (the rest of the cluster free), so a cluster added to a directory must
+    be zeroed: a directory grown (by 40 long names: about 8 clusters of 512
+    bytes) into clusters a deleted file left full of its data lists exactly
+    its names, and fsck.fat finds it clean."""
+    image, _, _ = small_fat16(tmp_path, "mount\nfill /junk 16384 5\nunlink /junk\nunmount\n")
+    r = fat.run(image, "mount\nmkdir /d\nmkfiles /d 40 a_long_file_name_\nls /d\nunmount\n")
+    listed = [line for line in r.stdout.splitlines() if re.fullmatch(r"\S+ [fd] \d+", line)]
+    assert sorted(listed) == sorted(f"a_long_file_name_{i} f {len(f'a_long_file_name_{i}') + 1}"
+                                    for i in range(40)), r.stdout
+    fat.fsck_clean(image)
+    assert first_clusters(image, "D") == {"D": 3}                 # where /junk began
