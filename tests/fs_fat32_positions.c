@@ -160,6 +160,22 @@ int main(int argc, char **argv)
         vnode_put(g);
     }
 
+    /* The same after a truncate: cutting a file kept open to two clusters
+     * leaves its chain's length known, so a write inside the new last
+     * cluster costs what a second such write does. */
+    make_file(root, "cut", 3);
+    g = look(root, "cut");
+    if (g) {
+        CHECK(ops->truncate(g, 2 * (uint64_t)cs) == 0);
+        uint64_t before = lookups();
+        CHECK(ops->write(g, cs + 1, "b", 1) == 1);
+        printf("write_after_cut=%llu\n", (unsigned long long)(lookups() - before));
+        before = lookups();
+        CHECK(ops->write(g, cs + 2, "c", 1) == 1);
+        printf("write_again_after_cut=%llu\n", (unsigned long long)(lookups() - before));
+        vnode_put(g);
+    }
+
     /* A directory kept open whose entries fill its one cluster exactly (no
      * end marker): a lookup that finds nothing reads to the chain's end; once
      * that end is known, the next such lookup reads the directory's block

@@ -830,9 +830,12 @@ def test_fat_new_file_kept_open_knows_its_chain_length(kept_positions):
     once and cached, and the first write's cluster extends that cached
     length ('the length is then cached'): a file created empty and kept open,
     written a byte at a time inside its first cluster, has its second write
-    cost what its third does -- no walk of the chain to learn its length."""
+    cost what its third does -- no walk of the chain to learn its length;
+    and so does a file kept open after a truncate (fat_trim leaves the new
+    length known), written inside its new last cluster."""
     p = kept_positions
     assert p["write_2_in_first_cluster"] == p["write_3_in_first_cluster"], p
+    assert p["write_after_cut"] == p["write_again_after_cut"], p
 
 
 def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
@@ -1399,3 +1402,11 @@ def test_fat_directory_grows_into_zeroed_clusters(tmp_path):
                                     for i in range(40)), r.stdout
     fat.fsck_clean(image)
     assert first_clusters(image, "D") == {"D": 3}                 # where /junk began
+
+
+def test_fat_truncate_of_a_file_with_a_broken_chain_is_eio(tmp_path):
+    """Shrinking a file needs its chain up to the new last cluster, and a
+    chain broken by a free entry before that is no chain (fatgen103: a chain
+    ends at an end mark; fat.h: -EIO): the truncate is EIO, not success."""
+    image = broken_chain_image(tmp_path, "f", "free")
+    fat.run(image, "mount\n!EIO truncate /f 1500\nunmount\n")
