@@ -176,6 +176,51 @@ int main(int argc, char **argv)
         vnode_put(g);
     }
 
+    /* A transfer's run of adjacent clusters is the clusters the transfer
+     * needs, no more (fat_file_io): the position it leaves is the last
+     * cluster moved. Reading cluster 10 whole, then a byte of cluster 11,
+     * costs one FAT step and the data block (2); reading 4097 clusters in
+     * one call (runs of at most 4096), then a byte of cluster 4095, costs the
+     * data block alone: the previous position is there. */
+    make_file(root, "runs", 4100);
+    f = look(root, "runs");
+    if (f) {
+        char *big = malloc((size_t)4097 * cs);
+        CHECK(ops->read(f, 10 * (uint64_t)cs, big, cs) == cs && big[0] == C(10) && big[cs - 1] == C(10));
+        printf("read_11_after_whole_10=%llu\n", (unsigned long long)read_cost(f, 11, C(11)));
+        vnode_put(f);
+        f = look(root, "runs");
+        CHECK(f && ops->read(f, 0, big, (size_t)4097 * cs) == (int64_t)4097 * cs && big[(size_t)4096 * cs] == C(4096));
+        if (f) {
+            printf("read_4095_after_4097=%llu\n", (unsigned long long)read_cost(f, 4095, C(4095)));
+            vnode_put(f);
+        }
+        free(big);
+    }
+    CHECK(ops->unlink(root, "runs", 4) == 0);
+
+    /* A file in two runs (clusters 0-4 and 5-9, another file's cluster
+     * between them): reading clusters 0-7 in one call moves through the
+     * second run only as far as cluster 7, so a byte of cluster 8 then costs
+     * one FAT step and the data block (2). */
+    make_file(root, "frag", 5);
+    make_file(root, "frag_b", 1);
+    f = look(root, "frag");
+    if (f) {
+        char *buf = malloc((size_t)10 * cs);
+        for (uint32_t i = 0; i < 5; i++)
+            memset(buf + (size_t)i * cs, C(i + 5), cs);
+        CHECK(ops->write(f, 5 * (uint64_t)cs, buf, (size_t)5 * cs) == (int64_t)5 * cs);
+        vnode_put(f);
+        f = look(root, "frag");
+        CHECK(f && ops->read(f, 0, buf, (size_t)8 * cs) == (int64_t)8 * cs && buf[(size_t)7 * cs] == C(7));
+        if (f) {
+            printf("read_8_after_0_to_7=%llu\n", (unsigned long long)read_cost(f, 8, C(8)));
+            vnode_put(f);
+        }
+        free(buf);
+    }
+
     /* A directory kept open whose entries fill its one cluster exactly (no
      * end marker): a lookup that finds nothing reads to the chain's end; once
      * that end is known, the next such lookup reads the directory's block

@@ -838,6 +838,20 @@ def test_fat_new_file_kept_open_knows_its_chain_length(kept_positions):
     assert p["write_after_cut"] == p["write_again_after_cut"], p
 
 
+def test_fat_transfer_runs_end_at_the_last_cluster_moved(kept_positions):
+    """fat_table.c (fat_file_io, fat_chain_run): a transfer takes runs of
+    adjacent clusters -- as many as the rest of the transfer needs, 4096 at
+    most -- and the node's position moves to the last cluster of each run
+    ('the node's position moves to the last of them'), so a transfer leaves
+    it at the last cluster it moved: a byte of the next cluster costs one FAT
+    step and its data block (after a whole cluster read, and after a read
+    ending inside a file's second run), and a byte of the cluster before the
+    last of a 4097-cluster read costs its data block alone (the previous
+    position, where the first run of 4096 ended)."""
+    p = kept_positions
+    assert (p["read_11_after_whole_10"], p["read_8_after_0_to_7"], p["read_4095_after_4097"]) == (2, 2, 1), p
+
+
 def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
     """FAT16's smallest volumes (3 MiB, 512-byte clusters: 6063 clusters, a FAT of
     four 4 KiB blocks) after `script`: (image, its bytes, geometry)."""
