@@ -1429,9 +1429,11 @@ def test_fat_truncate_of_a_file_with_a_broken_chain_is_eio(tmp_path):
 def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     """A file whose chain jumps between FAT blocks (clusters 3 -> 2000 -> 4000,
     each entry in a block of its own) makes each chain walk read FAT blocks
-    not yet cached: any one of those device requests failing -- in the walk
-    of a truncate, the end mark it writes, the freeing of the rest, a
-    growth, an unlink -- is an error (EIO), never a crash."""
+    not yet cached, and so does a cluster search starting in a block of its
+    own (FSInfo's next-free hint at 3000): any one of those device requests
+    failing -- in the search, the walk of a truncate, the end mark it
+    writes, the freeing of the rest, a growth, an unlink -- is an error
+    (EIO), never a crash."""
     import struct
     image = fat.layout_image(tmp_path, "fat32-512")
     fat.run(image, "mount\nwrite /a x\nunmount\n")
@@ -1445,9 +1447,9 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
             struct.pack_into("<I", raw, g.fat_at(i) + 4 * c, nxt)
     fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
     free = struct.unpack_from("<I", raw, fsinfo + 488)[0]
-    struct.pack_into("<I", raw, fsinfo + 488, free - 2)
+    struct.pack_into("<II", raw, fsinfo + 488, free - 2, 3000)        # the next search: from 3001, block 2
     image.write_bytes(bytes(raw))
     fat.fsck_clean(image)
     io_error_sweep([fat.filesystem_plugin("fat32")], image,
-                   "mount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\nmount\nappend /a more\n"
+                   "mount\nwrite /b x\nunmount\nmount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\nmount\nappend /a more\n"
                    "unmount\nmount\nunlink /a\nunmount\n")
