@@ -1453,3 +1453,46 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     io_error_sweep([fat.filesystem_plugin("fat32")], image,
                    "mount\nwrite /b x\nunmount\nmount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\nmount\nappend /a more\n"
                    "unmount\nmount\nunlink /a\nunmount\n")
+
+
+def test_fat16_mount_fails_when_a_fat_block_cannot_be_read(tmp_path):
+    """FAT16 has no FSInfo: mount counts the free clusters by reading the FAT,
+    and a FAT block that cannot be read leaves no count -- the mount is EIO
+    (each of its reads failing in turn), never a volume with a made-up free
+    count."""
+    image, _, _ = small_fat16(tmp_path)
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, "mount\nstats\n")
+    reads = int(re.search(r"reads=(\d+)", clean.stdout).group(1))
+    assert reads >= 2, clean.stdout                                  # the boot sector, the FAT (read ahead)
+    for n in range(1, reads + 1):
+        r = run_fs_script(plugins, image, "mount\nstatfs\n", fail_request=n)
+        assert "mount: error EIO" in r.stdout and "type=fat32" not in r.stdout, (n, r.stdout)
+
+
+def test_fat32_search_of_a_full_volume_from_its_middle_ends(tmp_path):
+    """FSInfo's free count is only a hint (FAT32 spec): on a volume with no
+    free cluster whose FSInfo claims 5, and whose next-free hint (3000)
+    starts the search in the middle, the search runs to the last cluster,
+    wraps to cluster 2, stops where it began -- each entry looked at once --
+    and the write is ENOSPC, the count now 0."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /b x\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    at = raw.index(b"B          ")
+    assert struct.unpack_from("<H", raw, at + 26)[0] == 3
+    chain = list(range(3, g.nclusters + 2))
+    struct.pack_into("<I", raw, at + 28, len(chain) * 512)
+    entries = struct.pack(f"<{len(chain)}I", *(chain[1:] + [0x0FFFFFFF]))
+    for i in range(g.nfats):
+        raw[g.fat_at(i) + 12:g.fat_at(i) + 12 + len(entries)] = entries
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    struct.pack_into("<II", raw, fsinfo + 488, 5, 3000)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstats\n!ENOSPC write /c x\nstats\nstatfs\nunmount\n", timeout=60)
+    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+    fat_blocks = -(-(g.nclusters + 2) * 4 // 4096)
+    assert h[1] - h[0] < 2 * fat_blocks + 20, (h, fat_blocks)        # the FAT read about once, not over and over
+    assert statfs_counts(r.stdout)[1] == 0, r.stdout
