@@ -1496,3 +1496,27 @@ def test_fat32_search_of_a_full_volume_from_its_middle_ends(tmp_path):
     fat_blocks = -(-(g.nclusters + 2) * 4 // 4096)
     assert h[1] - h[0] < 2 * fat_blocks + 20, (h, fat_blocks)        # the FAT read about once, not over and over
     assert statfs_counts(r.stdout)[1] == 0, r.stdout
+
+
+def test_fat_mkdir_that_could_not_write_the_fat_is_an_error(tmp_path):
+    """A new directory's cluster is marked in every FAT copy; when a copy's
+    block cannot be read (each device request of a mkdir failing in turn),
+    mkdir is an error -- a mkdir that reports success has left identical
+    FAT copies and a clean volume. (FAT32: mount reads no FAT block, so the
+    second copy's block is first read by the mkdir itself.)"""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, "mount\nmkdir /d\nstats\nunmount\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    errors = 0
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, "mount\nmkdir /d\nunmount\n", fail_request=n)
+        assert r.returncode in (0, 1), r.stdout
+        if "mkdir /d: error" in r.stdout or "mount: error" in r.stdout:
+            errors += 1
+        elif "unmount: error" not in r.stdout:
+            fat.fat_tables_consistent(image)
+            fat.fsck_clean(image)
+    assert errors > 0
