@@ -1551,3 +1551,28 @@ def test_fat16_search_after_the_last_cluster_starts_at_cluster_2(tmp_path):
                        "stats\nunmount\n")
     h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
     assert h[1] - h[0] <= h[2] - h[1], h
+
+
+def test_fat_unlink_that_could_not_free_in_every_fat_copy_is_an_error(tmp_path):
+    """Freeing a file's clusters clears their entries in every FAT copy; when
+    a copy's block cannot be read (each device request of an unlink failing
+    in turn), unlink is an error -- an unlink that reports success has left
+    identical FAT copies, FSInfo's free count equal to the free entries, and
+    a clean volume."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nfill /f 5000 1\nwrite /g x\nunmount\n")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, "mount\nunlink /f\nstats\nunmount\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    errors = 0
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, "mount\nunlink /f\nunmount\n", fail_request=n)
+        assert r.returncode in (0, 1), r.stdout
+        if "unlink /f: error" in r.stdout or "mount: error" in r.stdout:
+            errors += 1
+        elif "unmount: error" not in r.stdout:
+            fat.fat_tables_consistent(image)
+            fat.fsck_clean(image)
+    assert errors > 0
