@@ -1433,7 +1433,8 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     own (FSInfo's next-free hint at 3000): any one of those device requests
     failing -- in the search, the walk of a truncate, the end mark it
     writes, the freeing of the rest, a growth, an unlink -- is an error
-    (EIO), never a crash."""
+    (EIO), never a crash, and a run in which every operation succeeded has
+    left a clean volume."""
     import struct
     image = fat.layout_image(tmp_path, "fat32-512")
     fat.run(image, "mount\nwrite /a x\nunmount\n")
@@ -1450,9 +1451,20 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     struct.pack_into("<II", raw, fsinfo + 488, free - 2, 3000)        # the next search: from 3001, block 2
     image.write_bytes(bytes(raw))
     fat.fsck_clean(image)
-    io_error_sweep([fat.filesystem_plugin("fat32")], image,
-                   "mount\nwrite /b x\nunmount\nmount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\nmount\nappend /a more\n"
-                   "unmount\nmount\nunlink /a\nunmount\n")
+    script = ("mount\nwrite /b x\nunmount\nmount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\n"
+              "mount\nappend /a more\nunmount\nmount\nunlink /a\nunmount\n")
+    pristine = image.read_bytes()
+    io_error_sweep([fat.filesystem_plugin("fat32")], image, script)
+    # and a run in which every operation reported success left a clean volume
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, script, fail_request=n)
+        if "error" not in r.stdout:
+            fat.fsck_clean(image)
+            fat.fat_tables_consistent(image)
 
 
 def test_fat16_mount_fails_when_a_fat_block_cannot_be_read(tmp_path):
