@@ -852,6 +852,17 @@ def test_fat_transfer_runs_end_at_the_last_cluster_moved(kept_positions):
     assert (p["read_11_after_whole_10"], p["read_8_after_0_to_7"], p["read_4095_after_4097"]) == (2, 2, 1), p
 
 
+def test_fat_walk_to_the_chain_end_leaves_the_position_there(kept_positions):
+    """fat_chain_at: a walk that finds the chain's end caches the length and
+    moves the node's position to the last cluster, so a write inside the
+    last cluster of a 100-cluster file, on a fresh vnode, walks the chain
+    once (the length: 100 FAT lookups) and writes without walking again: a
+    few lookups more than a fresh vnode's 1-byte read there (99 FAT lookups
+    and the data block), not another 99."""
+    p = kept_positions
+    assert p["read_99_fresh"] == 100 and p["write_in_99_fresh"] <= p["read_99_fresh"] + 5, p
+
+
 def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
     """FAT16's smallest volumes (3 MiB, 512-byte clusters: 6063 clusters, a FAT of
     four 4 KiB blocks) after `script`: (image, its bytes, geometry)."""
