@@ -173,7 +173,17 @@ int main(int argc, char **argv)
         before = lookups();
         CHECK(ops->write(g, cs + 2, "c", 1) == 1);
         printf("write_again_after_cut=%llu\n", (unsigned long long)(lookups() - before));
+        /* and it grows again from its new end: two more clusters */
+        CHECK(ops->write(g, 3 * (uint64_t)cs + 5, "d", 1) == 1);
         vnode_put(g);
+        g = look(root, "cut");
+        char got[4] = {0, 0, 0, 0};
+        CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs + 1, &got[1], 1) == 1 &&
+              ops->read(g, 2 * (uint64_t)cs, &got[2], 1) == 1 && ops->read(g, 3 * (uint64_t)cs + 5, &got[3], 1) == 1);
+        CHECK(got[0] == C(0) && got[1] == 'b' && got[2] == 0 && got[3] == 'd');
+        CHECK(g && ops->stat(g, &st) == 0 && st.size == 3 * (uint64_t)cs + 6);
+        if (g)
+            vnode_put(g);
     }
 
     /* A transfer's run of adjacent clusters is the clusters the transfer

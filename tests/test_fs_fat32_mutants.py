@@ -1552,8 +1552,23 @@ def test_fat16_search_after_the_last_cluster_starts_at_cluster_2(tmp_path):
     volume searched at all: a new directory (it gets cluster 2 either way)
     costs one FAT block lookup less when the last allocation took the last
     cluster than when it took the one before it (the search then looks at
-    the last cluster's entry, in use, then wraps); and a mkdir on a volume
+    the last cluster's entry, in use, then wraps) -- and so does a new
+    file's first cluster; and a mkdir on a volume
     with no free cluster costs no more than a failed lookup of the name."""
+    for make in ["mkdir /x", "write /x y"]:
+        search_after_the_last_cluster(tmp_path / make[:5], make)
+    (tmp_path / "full").mkdir()
+    image, _, g = small_fat16(tmp_path / "full", "mount\nunmount\n")
+    r = fat.run(image, f"mount\nfill /big {g['nclusters'] * 512} 1\nstats\n!ENOSPC mkdir /x\nstats\n!ENOENT stat /x\n"
+                       "stats\nunmount\n")
+    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+    assert h[1] - h[0] <= h[2] - h[1], h
+
+
+def search_after_the_last_cluster(tmp_path, make):
+    """The lookups of `make` (it gets cluster 2) after the last allocation took
+    the last cluster and after it took the one before: they differ by one."""
+    tmp_path.mkdir()
     costs = {}
     for case, script in [("after_last", "fill /b {} 1\n"), ("before_last", "fill /b {} 1\nwrite /w x\nwrite /z x\n"
                                                                              "unlink /w\n")]:
@@ -1562,18 +1577,12 @@ def test_fat16_search_after_the_last_cluster_starts_at_cluster_2(tmp_path):
         n = g["nclusters"]
         fill = (n - 2) * 512 if case == "after_last" else (n - 3) * 512
         fat.run(image, "mount\n" + script.format(fill) + "unmount\n")
-        r = fat.run(image, "mount\nwrite /c x\nstats\nmkdir /x\nstats\nunmount\n")
+        r = fat.run(image, f"mount\nwrite /c x\nstats\n{make}\nstats\nunmount\n")
         h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
         costs[case] = h[1] - h[0]
         assert first_clusters(image, "C", "X") == {"C": n + 1 if case == "after_last" else n, "X": 2}
         fat.fsck_clean(image)
-    assert costs["before_last"] == costs["after_last"] + 1, costs
-    (tmp_path / "full").mkdir()
-    image, _, g = small_fat16(tmp_path / "full", "mount\nunmount\n")
-    r = fat.run(image, f"mount\nfill /big {g['nclusters'] * 512} 1\nstats\n!ENOSPC mkdir /x\nstats\n!ENOENT stat /x\n"
-                       "stats\nunmount\n")
-    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
-    assert h[1] - h[0] <= h[2] - h[1], h
+    assert costs["before_last"] == costs["after_last"] + 1, (make, costs)
 
 
 def test_fat_unlink_that_could_not_free_in_every_fat_copy_is_an_error(tmp_path):
