@@ -1608,3 +1608,26 @@ def test_fat_unlink_that_could_not_free_in_every_fat_copy_is_an_error(tmp_path):
             fat.fat_tables_consistent(image)
             fat.fsck_clean(image)
     assert errors > 0
+
+
+def test_fat_failed_data_reads_and_writes_are_errors_never_wrong_data(tmp_path):
+    """A file's data moves through the buffer cache a block at a time; when
+    one of those device requests fails (each in turn), the read or write is
+    an error or a short count -- never success with bytes that are not the
+    file's: a full check that reports no error read the right bytes, and a
+    pwrite (into a block not cached: read first, then written) that reports
+    success is on disk afterwards."""
+    image, _, _ = small_fat16(tmp_path, "mount\nfill /f 20000 1\nunmount\n")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    for script in ["mount\ncheck /f 20000 1\nunmount\n", "mount\npwrite /f 9000 WRITTEN\nunmount\n"]:
+        clean = run_fs_script(plugins, image, script + "stats\n")
+        image.write_bytes(pristine)
+        requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+        for n in range(1, requests + 1):
+            image.write_bytes(pristine)
+            r = run_fs_script(plugins, image, script, fail_request=n)
+            assert "differs" not in r.stdout, (n, r.stdout)
+            if "pwrite" in script and "error" not in r.stdout:
+                fat.run(image, f"mount\nget /f {tmp_path / 'got'}\nunmount\n")
+                assert (tmp_path / "got").read_bytes()[9000:9007] == b"WRITTEN", n
