@@ -1440,7 +1440,9 @@ def test_fat_truncate_of_a_file_with_a_broken_chain_is_eio(tmp_path):
 def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     """A file whose chain jumps between FAT blocks (clusters 3 -> 2000 -> 4000,
     each entry in a block of its own) makes each chain walk read FAT blocks
-    not yet cached, and so does a cluster search starting in a block of its
+    not yet cached (and /e, 4 -> 60000, grown in a mount of its own: the link
+    from 60000 goes to a block of each copy not read before), and so does a
+    cluster search starting in a block of its
     own (FSInfo's next-free hint at 3000): any one of those device requests
     failing -- in the search, the walk of a truncate, the end mark it
     writes, the freeing of the rest, a growth, an unlink -- is an error
@@ -1448,22 +1450,25 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     left a clean volume."""
     import struct
     image = fat.layout_image(tmp_path, "fat32-512")
-    fat.run(image, "mount\nwrite /a x\nunmount\n")
+    fat.run(image, "mount\nwrite /a x\nwrite /e y\nunmount\n")
     raw = bytearray(image.read_bytes())
     g = fat.Bpb(raw)
     at = raw.index(b"A          ")
     assert struct.unpack_from("<H", raw, at + 26)[0] == 3
     struct.pack_into("<I", raw, at + 28, 1536)
     for i in range(g.nfats):
-        for c, nxt in [(3, 2000), (2000, 4000), (4000, 0x0FFFFFFF)]:
+        for c, nxt in [(3, 2000), (2000, 4000), (4000, 0x0FFFFFFF), (4, 60000), (60000, 0x0FFFFFFF)]:
             struct.pack_into("<I", raw, g.fat_at(i) + 4 * c, nxt)
+    at = raw.index(b"E          ")                                    # /e: clusters 4 -> 60000
+    assert struct.unpack_from("<H", raw, at + 26)[0] == 4
+    struct.pack_into("<I", raw, at + 28, 1024)
     fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
     free = struct.unpack_from("<I", raw, fsinfo + 488)[0]
-    struct.pack_into("<II", raw, fsinfo + 488, free - 2, 3000)        # the next search: from 3001, block 2
+    struct.pack_into("<II", raw, fsinfo + 488, free - 3, 3000)        # the next search: from 3001, block 2
     image.write_bytes(bytes(raw))
     fat.fsck_clean(image)
     script = ("mount\nwrite /b x\nunmount\nmount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\n"
-              "mount\nappend /a more\nunmount\nmount\nunlink /a\nunmount\n")
+              "mount\npwrite /a 1500 more\nunmount\nmount\nunlink /a\nunmount\nmount\npwrite /e 1100 grown\nunmount\n")
     pristine = image.read_bytes()
     io_error_sweep([fat.filesystem_plugin("fat32")], image, script)
     # and a run in which every operation reported success left a clean volume
@@ -1631,3 +1636,22 @@ def test_fat_failed_data_reads_and_writes_are_errors_never_wrong_data(tmp_path):
             if "pwrite" in script and "error" not in r.stdout:
                 fat.run(image, f"mount\nget /f {tmp_path / 'got'}\nunmount\n")
                 assert (tmp_path / "got").read_bytes()[9000:9007] == b"WRITTEN", n
+
+
+def test_fat_directory_growth_that_could_not_zero_its_cluster_is_an_error(tmp_path):
+    """A cluster added to a directory is zeroed before use (fatgen103: a 0
+    first byte ends the entries); when that cannot be done (each device
+    request of a mkdir and 200 creates failing in turn, into clusters a
+    deleted file left full of data), the create is an error -- a run that
+    reports no error has left a clean volume."""
+    image, _, _ = small_fat16(tmp_path, "mount\nfill /junk 16384 5\nunlink /junk\nunmount\n")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    script = "mount\nmkdir /d\nmkfiles /d 200 a_long_file_name_\nunmount\n"
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, script, fail_request=n)
+        if "error" not in r.stdout:
+            fat.fsck_clean(image)
