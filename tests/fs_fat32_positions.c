@@ -144,6 +144,113 @@ int main(int argc, char **argv)
         free(buf);
     }
 
+    /* A file created empty and kept open: its (empty) chain's length is
+     * known from the start, and the first write's new cluster is added to
+     * it, so later writes inside that cluster need no FAT lookup to know
+     * there is room: the second and third 1-byte writes cost the same. */
+    g = make(root, "grown", S_IFREG | 0644);
+    if (g) {
+        CHECK(ops->write(g, 0, "a", 1) == 1);
+        uint64_t before = lookups();
+        CHECK(ops->write(g, 1, "b", 1) == 1);
+        printf("write_2_in_first_cluster=%llu\n", (unsigned long long)(lookups() - before));
+        before = lookups();
+        CHECK(ops->write(g, 2, "c", 1) == 1);
+        printf("write_3_in_first_cluster=%llu\n", (unsigned long long)(lookups() - before));
+        vnode_put(g);
+    }
+
+    /* The same after a truncate: cutting a file kept open to two clusters
+     * leaves its chain's length known, so a write inside the new last
+     * cluster costs what a second such write does. */
+    make_file(root, "cut", 3);
+    g = look(root, "cut");
+    if (g) {
+        CHECK(ops->truncate(g, 2 * (uint64_t)cs) == 0);
+        uint64_t before = lookups();
+        CHECK(ops->write(g, cs + 1, "b", 1) == 1);
+        printf("write_after_cut=%llu\n", (unsigned long long)(lookups() - before));
+        before = lookups();
+        CHECK(ops->write(g, cs + 2, "c", 1) == 1);
+        printf("write_again_after_cut=%llu\n", (unsigned long long)(lookups() - before));
+        /* and it grows again from its new end: two more clusters */
+        CHECK(ops->write(g, 3 * (uint64_t)cs + 5, "d", 1) == 1);
+        vnode_put(g);
+        g = look(root, "cut");
+        char got[4] = {0, 0, 0, 0};
+        CHECK(g && ops->read(g, 0, &got[0], 1) == 1 && ops->read(g, cs + 1, &got[1], 1) == 1 &&
+              ops->read(g, 2 * (uint64_t)cs, &got[2], 1) == 1 && ops->read(g, 3 * (uint64_t)cs + 5, &got[3], 1) == 1);
+        CHECK(got[0] == C(0) && got[1] == 'b' && got[2] == 0 && got[3] == 'd');
+        CHECK(g && ops->stat(g, &st) == 0 && st.size == 3 * (uint64_t)cs + 6);
+        if (g)
+            vnode_put(g);
+    }
+
+    /* A transfer's run of adjacent clusters is the clusters the transfer
+     * needs, no more (fat_file_io): the position it leaves is the last
+     * cluster moved. Reading cluster 10 whole, then a byte of cluster 11,
+     * costs one FAT step and the data block (2); reading 4097 clusters in
+     * one call (runs of at most 4096), then a byte of cluster 4095, costs the
+     * data block alone: the previous position is there. */
+    make_file(root, "runs", 4100);
+    f = look(root, "runs");
+    if (f) {
+        char *big = malloc((size_t)4097 * cs);
+        CHECK(ops->read(f, 10 * (uint64_t)cs, big, cs) == cs && big[0] == C(10) && big[cs - 1] == C(10));
+        printf("read_11_after_whole_10=%llu\n", (unsigned long long)read_cost(f, 11, C(11)));
+        vnode_put(f);
+        f = look(root, "runs");
+        CHECK(f && ops->read(f, 0, big, (size_t)4097 * cs) == (int64_t)4097 * cs && big[(size_t)4096 * cs] == C(4096));
+        if (f) {
+            printf("read_4095_after_4097=%llu\n", (unsigned long long)read_cost(f, 4095, C(4095)));
+            vnode_put(f);
+        }
+        free(big);
+    }
+    CHECK(ops->unlink(root, "runs", 4) == 0);
+
+    /* A file in two runs (clusters 0-4 and 5-9, another file's cluster
+     * between them): reading clusters 0-7 in one call moves through the
+     * second run only as far as cluster 7, so a byte of cluster 8 then costs
+     * one FAT step and the data block (2). */
+    make_file(root, "frag", 5);
+    make_file(root, "frag_b", 1);
+    f = look(root, "frag");
+    if (f) {
+        char *buf = malloc((size_t)10 * cs);
+        for (uint32_t i = 0; i < 5; i++)
+            memset(buf + (size_t)i * cs, C(i + 5), cs);
+        CHECK(ops->write(f, 5 * (uint64_t)cs, buf, (size_t)5 * cs) == (int64_t)5 * cs);
+        vnode_put(f);
+        f = look(root, "frag");
+        CHECK(f && ops->read(f, 0, buf, (size_t)8 * cs) == (int64_t)8 * cs && buf[(size_t)7 * cs] == C(7));
+        if (f) {
+            printf("read_8_after_0_to_7=%llu\n", (unsigned long long)read_cost(f, 8, C(8)));
+            vnode_put(f);
+        }
+        free(buf);
+    }
+
+    /* A walk that finds the chain's end leaves the position at its last
+     * cluster: a write inside the last cluster of a 100-cluster file, on a
+     * fresh vnode, walks the chain once (to learn its length) and then
+     * writes there without a second walk -- it costs about what reading a
+     * byte of that cluster on a fresh vnode does (one walk). */
+    make_file(root, "tail", 100);
+    f = look(root, "tail");
+    if (f) {
+        printf("read_99_fresh=%llu\n", (unsigned long long)read_cost(f, 99, C(99)));
+        vnode_put(f);
+    }
+    f = look(root, "tail");
+    if (f) {
+        uint64_t before = lookups();
+        CHECK(ops->write(f, 100 * (uint64_t)cs - 1, "z", 1) == 1);
+        printf("write_in_99_fresh=%llu\n", (unsigned long long)(lookups() - before));
+        vnode_put(f);
+    }
+    CHECK(ops->unlink(root, "tail", 4) == 0);
+
     /* A directory kept open whose entries fill its one cluster exactly (no
      * end marker): a lookup that finds nothing reads to the chain's end; once
      * that end is known, the next such lookup reads the directory's block

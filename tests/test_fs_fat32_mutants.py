@@ -825,6 +825,44 @@ def test_fat_directory_end_once_known_costs_no_fat_lookup(kept_positions):
     assert p["failed_lookup_1"] == 1 and p["failed_lookup_2"] == 1, p
 
 
+def test_fat_new_file_kept_open_knows_its_chain_length(kept_positions):
+    """fat_table.c (fat_chain_at): an empty chain's length (0) is known at
+    once and cached, and the first write's cluster extends that cached
+    length ('the length is then cached'): a file created empty and kept open,
+    written a byte at a time inside its first cluster, has its second write
+    cost what its third does -- no walk of the chain to learn its length;
+    and so does a file kept open after a truncate (fat_trim leaves the new
+    length known), written inside its new last cluster."""
+    p = kept_positions
+    assert p["write_2_in_first_cluster"] == p["write_3_in_first_cluster"], p
+    assert p["write_after_cut"] == p["write_again_after_cut"], p
+
+
+def test_fat_transfer_runs_end_at_the_last_cluster_moved(kept_positions):
+    """fat_table.c (fat_file_io, fat_chain_run): a transfer takes runs of
+    adjacent clusters -- as many as the rest of the transfer needs, 4096 at
+    most -- and the node's position moves to the last cluster of each run
+    ('the node's position moves to the last of them'), so a transfer leaves
+    it at the last cluster it moved: a byte of the next cluster costs one FAT
+    step and its data block (after a whole cluster read, and after a read
+    ending inside a file's second run), and a byte of the cluster before the
+    last of a 4097-cluster read costs its data block alone (the previous
+    position, where the first run of 4096 ended)."""
+    p = kept_positions
+    assert (p["read_11_after_whole_10"], p["read_8_after_0_to_7"], p["read_4095_after_4097"]) == (2, 2, 1), p
+
+
+def test_fat_walk_to_the_chain_end_leaves_the_position_there(kept_positions):
+    """fat_chain_at: a walk that finds the chain's end caches the length and
+    moves the node's position to the last cluster, so a write inside the
+    last cluster of a 100-cluster file, on a fresh vnode, walks the chain
+    once (the length: 100 FAT lookups) and writes without walking again: a
+    few lookups more than a fresh vnode's 1-byte read there (99 FAT lookups
+    and the data block), not another 99."""
+    p = kept_positions
+    assert p["read_99_fresh"] == 100 and p["write_in_99_fresh"] <= p["read_99_fresh"] + 5, p
+
+
 def small_fat16(tmp_path, script="mount\nwrite /f x\nunmount\n"):
     """FAT16's smallest volumes (3 MiB, 512-byte clusters: 6063 clusters, a FAT of
     four 4 KiB blocks) after `script`: (image, its bytes, geometry)."""
@@ -1088,3 +1126,532 @@ def test_fat16_largest_cluster_count_mounts(tmp_path):
             assert f"blocks={ncl} free={ncl} " in r.stdout and "hello" in r.stdout, r.stdout
         else:
             assert "not mounting: too many clusters for the FAT type" in r.stdout, r.stdout
+
+
+def test_fat32_fragmented_chains_past_cluster_65535(tmp_path):
+    """FAT32 entries are 28-bit cluster numbers (FAT spec: the high 4 bits of
+    the 32-bit entry are reserved, the rest is the next cluster): two files
+    grown a cluster at a time in turn have interleaved chains (c, c + 2, ...)
+    through clusters 65527 (0xFFF7, FAT16's bad mark, an ordinary cluster
+    on FAT32) and 65536 (0x10000, whose low 16 bits are 0); each reads back
+    whole in a later mount (mtools agrees), and truncating one to two
+    clusters frees exactly the rest of its chain, leaving the other intact."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    steps = "".join(f"pwrite /a {k * 512} A{k}\npwrite /b {k * 512} B{k}\n" for k in range(14))
+    fat.run(image, f"mount\nfill /big {(65521 - 3) * 512} 1\n{steps}unmount\n")
+    raw = image.read_bytes()
+    at = raw.index(b"A          ")
+    first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+    assert first == 65521, first
+    want = {n: b"".join((n.upper() + str(k)).encode().ljust(512 if k < 13 else 3, b"\0") for k in range(14))
+            for n in "ab"}
+    seen = fat.extract(image, tmp_path / "out")
+    assert (seen["/a"], seen["/b"]) == (want["a"], want["b"])
+    fat.run(image, f"mount\nget /a {tmp_path / 'a1'}\nunmount\n")
+    assert (tmp_path / "a1").read_bytes() == want["a"]
+    fat.run(image, f"mount\nget /b {tmp_path / 'b1'}\nunmount\n")
+    assert (tmp_path / "b1").read_bytes() == want["b"]
+    r = fat.run(image, "mount\nstatfs\ntruncate /a 1024\nstatfs\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + 12, r.stdout
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+    seen = fat.extract(image, tmp_path / "out2")
+    assert (seen["/a"], seen["/b"]) == (want["a"][:1024], want["b"])
+
+
+def test_fat16_every_end_mark_ends_a_chain(tmp_path):
+    """fatgen103: a FAT16 entry of 0xFFF8 .. 0xFFFF marks the end of a chain
+    (another system may write any of them; this plugin writes 0xFFFF), and
+    0xFFF7 marks a bad cluster, which no chain may lead to. Files of two
+    clusters whose last entry holds each end mark are whole files: one grown
+    past its last cluster (the new cluster linked in), one truncated within
+    its last cluster, one unlinked (every cluster freed) -- all without error,
+    fsck.fat clean; a chain leading to the bad mark is EIO when read."""
+    import struct
+    marks = range(0xFFF8, 0x10000)
+    script = "mount\n" + "".join(f"fill /{op}{m:x} 1000 {i}\n" for i, m in enumerate(marks) for op in "gtu") \
+        + "fill /bad 1000 9\nunmount\n"
+    image, raw, g = small_fat16(tmp_path, script)
+    for i, m in enumerate(marks):
+        for op in "gtu":
+            at = raw.index(f"{op.upper()}{m:X}".encode().ljust(11))
+            first = struct.unpack_from("<H", raw, at + 26)[0]
+            for base in g["fats"]:
+                assert struct.unpack_from("<HH", raw, base + 2 * first) == (first + 1, 0xFFFF)
+                struct.pack_into("<H", raw, base + 2 * (first + 1), m)
+    at = raw.index(b"BAD        ")
+    first = struct.unpack_from("<H", raw, at + 26)[0]
+    for base in g["fats"]:
+        struct.pack_into("<H", raw, base + 2 * first, 0xFFF7)
+    image.write_bytes(bytes(raw))
+    ops = "".join(f"pwrite /g{m:x} 1100 grown\ntruncate /t{m:x} 900\nunlink /u{m:x}\n" for m in marks)
+    r = fat.run(image, f"mount\nstatfs\n{ops}statfs\n!EIO get /bad {tmp_path / 'bad'}\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + len(marks), r.stdout         # two freed by each unlink, one taken by each growth
+    raw = bytearray(image.read_bytes())
+    for base in g["fats"]:                                   # /bad mended for fsck.fat and mtools
+        struct.pack_into("<H", raw, base + 2 * first, first + 1)
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    seen = {k.lower(): v for k, v in fat.extract(image, tmp_path / "out").items()}
+    assert seen["/bad"] == pattern(1000, 9)
+    for i, m in enumerate(marks):
+        assert seen[f"/g{m:x}"] == pattern(1000, i) + bytes(100) + b"grown", m
+        assert seen[f"/t{m:x}"] == pattern(900, i), m
+        assert f"/u{m:x}" not in seen, m
+
+
+def test_fat32_search_from_the_last_cluster_wraps_before_the_fat_tail(tmp_path):
+    """The FAT's last sector usually holds entries past the last cluster
+    (fatgen103: clusters 2 .. count + 1; the rest of the sector is not part of
+    the FAT and may hold zeros, which are not free clusters). A volume whose
+    last 4 KiB FAT block ends one entry past its last cluster (count = 65533),
+    every cluster in use but 5 .. 9, and FSInfo's next-free hint (FSI_Nxt_Free)
+    at the cluster before the last: a new file's cluster search starts at the
+    last cluster, finds it in use, and wraps to cluster 2 -- the file gets
+    cluster 5, never the entry past the volume."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /b x\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    ncl = 65533
+    assert g.spc == 1 and g.nclusters > ncl and (g.fat_at(0) + 4 * (ncl + 3)) % 4096 == 0
+    for boot in (0, struct.unpack_from("<H", raw, 50)[0] * 512):       # the boot sector and its backup
+        struct.pack_into("<I", raw, boot + 32, g.resv + g.nfats * g.fatsz + ncl)   # total sectors: ncl clusters
+    at = raw.index(b"B          ")
+    assert (struct.unpack_from("<H", raw, at + 20)[0], struct.unpack_from("<H", raw, at + 26)[0]) == (0, 3)
+    chain = [3, 4] + list(range(10, ncl + 2))
+    struct.pack_into("<I", raw, at + 28, len(chain) * 512)
+    for i in range(g.nfats):
+        for c, nxt in zip(chain, chain[1:] + [0x0FFFFFFF]):
+            struct.pack_into("<I", raw, g.fat_at(i) + 4 * c, nxt)
+        assert not any(raw[g.fat_at(i) + 4 * (ncl + 2):g.fat_at(i) + 4 * (ncl + 3)])   # the tail entry: zero
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    struct.pack_into("<II", raw, fsinfo + 488, 5, ncl)
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    r = fat.run(image, "mount\nstatfs\nwrite /c hello\nstatfs\ncat /c\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [5, 4] and "hello" in r.stdout, r.stdout
+    raw = image.read_bytes()
+    at = raw.index(b"C          ")
+    assert (struct.unpack_from("<H", raw, at + 20)[0], struct.unpack_from("<H", raw, at + 26)[0]) == (0, 5)
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+
+
+def test_fat32_mount_without_a_free_count_counts_every_entry(tmp_path):
+    """FSInfo's free count and next-free hint may be unknown (0xFFFFFFFF, FAT32
+    spec: 'the count is unknown', 'no hint'): mount then counts the free
+    entries of the whole FAT itself -- every entry, not one a block: statfs
+    gives fsck.fat's count -- and a new file's cluster search starts at
+    cluster 3 and takes the first free entry, a hole left mid-block by an
+    unlinked file (cluster 4)."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nfill /b 2560 1\nwrite /c y\nunlink /b\nunmount\n")
+    total, free = fat_counts(image)
+    raw = bytearray(image.read_bytes())
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    struct.pack_into("<II", raw, fsinfo + 488, 0xFFFFFFFF, 0xFFFFFFFF)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstatfs\nwrite /d hello\nstatfs\nunmount\n")
+    assert f"blocks={total} free={free} " in r.stdout, r.stdout
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], r.stdout
+    raw = image.read_bytes()
+    firsts = {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in "ACD"}
+    assert firsts == {"A": 3, "C": 9, "D": 4}, firsts
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+
+
+def first_clusters(image, *names):
+    """{8.3 name: first cluster} of root entries, by their 8.3 names (FAT16: the low half)."""
+    import struct
+    raw = image.read_bytes()
+    return {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in names}
+
+
+def test_fat16_new_directory_clusters_follow_the_last_allocated(tmp_path):
+    """A new directory's cluster comes from the same next-fit search as file
+    data (as Linux allocates): it starts after the cluster allocated last,
+    even when that one and the one before were freed since (clusters 3 and
+    4 freed: the directory gets 5); from the volume's end it wraps to cluster
+    2 (fatgen103: the first data cluster), free on FAT16; and the very last
+    free cluster is given to a directory too, leaving statfs's count at 0."""
+    image, _, g = small_fat16(tmp_path, "mount\nwrite /a x\nwrite /b x\nunlink /a\nunlink /b\nmkdir /d\nunmount\n")
+    assert first_clusters(image, "D") == {"D": 5}
+    fat.fsck_clean(image)
+    n = g["nclusters"]
+    image, _, g = small_fat16(tmp_path, f"mount\nfill /a {8 * 512} 1\nfill /b {(n - 9) * 512} 2\nunlink /a\n"
+                                        f"fill /c {8 * 512} 3\nwrite /e x\nunlink /c\nmkdir /f\nunmount\n")
+    assert first_clusters(image, "B", "E", "F") == {"B": 11, "E": 10, "F": 2}     # /a 3 .. 10, /c 2 .. 9
+    fat.fsck_clean(image)
+    r = fat.run(image, f"mount\nfill /g {6 * 512} 4\nstatfs\nmkdir /h\nstatfs\n!ENOSPC mkdir /i\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [1, 0], r.stdout
+    fat.fsck_clean(image)
+
+
+def test_fat32_fsinfo_after_only_a_new_directory(tmp_path):
+    """A mount whose only allocation is a new directory's cluster still
+    writes FSInfo back (FAT32 spec: FSI_Free_Count one lower, FSI_Nxt_Free
+    the cluster just allocated), and the next allocation -- in a later
+    mount, a file -- searches on after that cluster, past a free one left
+    before it."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nwrite /b x\nwrite /c x\nunmount\n")
+    fsinfo = struct.unpack_from("<H", image.read_bytes(), 48)[0] * 512
+    free0, next0 = struct.unpack_from("<II", image.read_bytes(), fsinfo + 488)
+    fat.run(image, "mount\nunlink /b\nunmount\nmount\nmkdir /d\nunmount\n")
+    raw = image.read_bytes()
+    free1, next1 = struct.unpack_from("<II", raw, fsinfo + 488)
+    d = first_clusters(image, "A", "C", "D")
+    assert d == {"A": 3, "C": 5, "D": 6} and (free1, next1) == (free0, 6), (d, free0, next0, free1, next1)
+    fat.fat_tables_consistent(image)
+    fat.run(image, "mount\nwrite /e x\nunmount\n")
+    assert first_clusters(image, "E") == {"E": 7}
+    fat.fsck_clean(image)
+
+
+def test_fat16_file_filling_the_whole_volume_is_freed_whole(tmp_path):
+    """A file holding every cluster of the volume (FAT16: the root directory
+    is outside the clusters; the chain runs 3 .. count + 1, then wraps to 2)
+    is a chain as long as the volume, not a loop: unlinking it frees every
+    cluster without error, and so does truncating a second such file to
+    one cluster."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    n, cs = g["nclusters"], g["csize"]
+    r = fat.run(image, f"mount\nfill /big {n * cs} 1\nstatfs\nunlink /big\nstatfs\n"
+                       f"fill /big2 {n * cs} 2\nstatfs\ntruncate /big2 {cs}\nstatfs\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [0, n, 0, n - 1], r.stdout
+    fat.fsck_clean(image)
+    assert fat_counts(image) == (n, n - 1)
+
+
+def test_fat16_unlinking_broken_chains_frees_exactly_their_clusters(tmp_path):
+    """fatgen103: a FAT entry of 0 marks a free cluster, 0xFFF7 a bad one
+    (never to be used, so never freed), 1 is not a cluster number. Files
+    whose chains break -- at a free entry, at a cluster marked bad, at a link
+    to cluster 1 -- are EIO when unlinked, and exactly the clusters the chain
+    held up to the break are freed: not the free one (statfs's free count
+    stays the FAT's count of free entries), not the bad one (it keeps its
+    mark), not the cluster after the break (another file's); a cluster
+    linking to 1 is in the chain, and is freed."""
+    import struct
+    image, raw, g = small_fat16(tmp_path, "mount\nfill /f 2048 1\nfill /g 512 2\nfill /h 1536 3\nfill /r 1024 4\n"
+                                          "unmount\n")
+    firsts = first_clusters(image, "F", "G", "H", "R")
+    assert firsts == {"F": 3, "G": 7, "H": 8, "R": 11}, firsts
+    for base in g["fats"]:
+        for c, v in [(5, 0), (9, 0xFFF7), (12, 1)]:
+            struct.pack_into("<H", raw, base + 2 * c, v)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstatfs\n!EIO unlink /f\n!EIO unlink /h\n!EIO unlink /r\nstatfs\ncheck /g 512 2\nunmount\n")
+    raw = image.read_bytes()
+    fats = [struct.unpack_from(f"<{g['nclusters'] + 2}H", raw, base) for base in g["fats"]]
+    assert fats[0] == fats[1]
+    assert fats[0][3:13] == (0, 0, 0, 0xFFFF, 0xFFFF, 0, 0xFFF7, 0xFFFF, 0, 0), fats[0][3:13]
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free == [free[0], free[0] + 5] and free[1] == fats[0][2:].count(0), (r.stdout, fats[0][2:].count(0))
+
+
+def test_fat32_every_end_mark_ends_a_chain(tmp_path):
+    """fatgen103: a FAT32 entry's high 4 bits are reserved (kept, never read as
+    part of the cluster number), and 0x?FFFFFF8 .. 0x?FFFFFFF mark the end of
+    a chain. Files of two clusters whose last entry holds each end mark (some
+    with reserved bits set), and one whose link has reserved bits set, are
+    whole files: one grown past its last cluster, one truncated within its
+    last cluster, one unlinked (every cluster freed) -- all without error,
+    fsck.fat clean."""
+    import struct
+    marks = list(range(0x0FFFFFF8, 0x10000000)) + [0xFFFFFFF8, 0x1FFFFFFF]
+    names = {m: f"{m:08x}"[-1] + ("h" if m >> 28 else "") for m in marks}
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\n" + "".join(f"fill /{op}{names[m]} 1000 {i}\n" for i, m in enumerate(marks)
+                                       for op in "gtu") + "unmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    for m in marks:
+        for op in "gtu":
+            at = raw.index(f"{op}{names[m]}".upper().encode().ljust(11))
+            first = struct.unpack_from("<H", raw, at + 26)[0] | struct.unpack_from("<H", raw, at + 20)[0] << 16
+            for i in range(g.nfats):
+                base = g.fat_at(i)
+                assert struct.unpack_from("<II", raw, base + 4 * first) == (first + 1, 0x0FFFFFFF)
+                struct.pack_into("<I", raw, base + 4 * (first + 1), m)
+                if m >> 28:                                           # the link too: reserved bits set
+                    struct.pack_into("<I", raw, base + 4 * first, (m & 0xF0000000) | (first + 1))
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    ops = "".join(f"pwrite /g{names[m]} 1100 grown\ntruncate /t{names[m]} 900\nunlink /u{names[m]}\n" for m in marks)
+    r = fat.run(image, f"mount\nstatfs\n{ops}statfs\nunmount\n")
+    free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
+    assert free[1] == free[0] + len(marks), r.stdout         # two freed by each unlink, one taken by each growth
+    fat.fsck_clean(image)
+    seen = {k.lower(): v for k, v in fat.extract(image, tmp_path / "out").items()}
+    for i, m in enumerate(marks):
+        assert seen[f"/g{names[m]}"] == pattern(1000, i) + bytes(100) + b"grown", m
+        assert seen[f"/t{names[m]}"] == pattern(900, i), m
+        assert f"/u{names[m]}" not in seen, m
+
+
+def test_fat32_growth_takes_free_clusters_a_fat_block_at_a_time(tmp_path):
+    """fat_extend takes the free clusters that follow the one its search found
+    'one FAT block's worth at most' per pass (a 4 KiB block holds 1024 FAT32
+    entries): growing a file by 1024 free clusters in one truncate is one
+    pass, by 1025 two -- the second costing its own search, its cluster's
+    entry in each FAT copy and the link to it from the first run's end in
+    each copy (buffer-cache lookups: 1 + 2 x 2 more), the data zeroed alike."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = fat.run(image, "mount\nwrite /x y\nwrite /z y\nunlink /x\nstats\ntruncate /z 524800\nstats\nunmount\n"
+                       "mount\nwrite /w y\nstats\ntruncate /w 525312\nstats\nunmount\n")
+    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+    assert h[3] - h[2] == h[1] - h[0] + 1 + 2 * 2, h
+    fat.fsck_clean(image)
+    fat.fat_tables_consistent(image)
+
+
+def test_fat_directory_grows_into_zeroed_clusters(tmp_path):
+    """fatgen103: a directory's entries run until an entry whose first byte is
+    0 (the rest of the cluster free), so a cluster added to a directory must
+    be zeroed: a directory grown (by 40 long names: about 8 clusters of 512
+    bytes) into clusters a deleted file left full of its data lists exactly
+    its names, and fsck.fat finds it clean."""
+    image, _, _ = small_fat16(tmp_path, "mount\nfill /junk 16384 5\nunlink /junk\nunmount\n")
+    r = fat.run(image, "mount\nmkdir /d\nmkfiles /d 40 a_long_file_name_\nls /d\nunmount\n")
+    listed = [line for line in r.stdout.splitlines() if re.fullmatch(r"\S+ [fd] \d+", line)]
+    assert sorted(listed) == sorted(f"a_long_file_name_{i} f {len(f'a_long_file_name_{i}') + 1}"
+                                    for i in range(40)), r.stdout
+    fat.fsck_clean(image)
+    assert first_clusters(image, "D") == {"D": 3}                 # where /junk began
+
+
+def test_fat_truncate_of_a_file_with_a_broken_chain_is_eio(tmp_path):
+    """Shrinking a file needs its chain up to the new last cluster, and a
+    chain broken by a free entry before that is no chain (fatgen103: a chain
+    ends at an end mark; fat.h: -EIO): the truncate is EIO, not success."""
+    image = broken_chain_image(tmp_path, "f", "free")
+    fat.run(image, "mount\n!EIO truncate /f 1500\nunmount\n")
+
+
+def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
+    """A file whose chain jumps between FAT blocks (clusters 3 -> 2000 -> 4000,
+    each entry in a block of its own) makes each chain walk read FAT blocks
+    not yet cached (and /e, 4 -> 60000, grown in a mount of its own: the link
+    from 60000 goes to a block of each copy not read before), and so does a
+    cluster search starting in a block of its
+    own (FSInfo's next-free hint at 3000): any one of those device requests
+    failing -- in the search, the walk of a truncate, the end mark it
+    writes, the freeing of the rest, a growth, an unlink -- is an error
+    (EIO), never a crash, and a run in which every operation succeeded has
+    left a clean volume."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nwrite /e y\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    at = raw.index(b"A          ")
+    assert struct.unpack_from("<H", raw, at + 26)[0] == 3
+    struct.pack_into("<I", raw, at + 28, 1536)
+    for i in range(g.nfats):
+        for c, nxt in [(3, 2000), (2000, 4000), (4000, 0x0FFFFFFF), (4, 60000), (60000, 0x0FFFFFFF)]:
+            struct.pack_into("<I", raw, g.fat_at(i) + 4 * c, nxt)
+    at = raw.index(b"E          ")                                    # /e: clusters 4 -> 60000
+    assert struct.unpack_from("<H", raw, at + 26)[0] == 4
+    struct.pack_into("<I", raw, at + 28, 1024)
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    free = struct.unpack_from("<I", raw, fsinfo + 488)[0]
+    struct.pack_into("<II", raw, fsinfo + 488, free - 3, 3000)        # the next search: from 3001, block 2
+    image.write_bytes(bytes(raw))
+    fat.fsck_clean(image)
+    script = ("mount\nwrite /b x\nunmount\nmount\ntruncate /a 1100\nunmount\nmount\ntruncate /a 600\nunmount\n"
+              "mount\npwrite /a 1500 more\nunmount\nmount\nunlink /a\nunmount\nmount\npwrite /e 1100 grown\nunmount\n")
+    pristine = image.read_bytes()
+    io_error_sweep([fat.filesystem_plugin("fat32")], image, script)
+    # and a run in which every operation reported success left a clean volume
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, script, fail_request=n)
+        if "error" not in r.stdout:
+            fat.fsck_clean(image)
+            fat.fat_tables_consistent(image)
+
+
+def test_fat16_mount_fails_when_a_fat_block_cannot_be_read(tmp_path):
+    """FAT16 has no FSInfo: mount counts the free clusters by reading the FAT,
+    and a FAT block that cannot be read leaves no count -- the mount is EIO
+    (each of its reads failing in turn), never a volume with a made-up free
+    count."""
+    image, _, _ = small_fat16(tmp_path)
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, "mount\nstats\n")
+    reads = int(re.search(r"reads=(\d+)", clean.stdout).group(1))
+    assert reads >= 2, clean.stdout                                  # the boot sector, the FAT (read ahead)
+    for n in range(1, reads + 1):
+        r = run_fs_script(plugins, image, "mount\nstatfs\n", fail_request=n)
+        assert "mount: error EIO" in r.stdout and "type=fat32" not in r.stdout, (n, r.stdout)
+
+
+def test_fat32_search_of_a_full_volume_from_its_middle_ends(tmp_path):
+    """FSInfo's free count is only a hint (FAT32 spec): on a volume with no
+    free cluster whose FSInfo claims 5, and whose next-free hint (3000)
+    starts the search in the middle, the search runs to the last cluster,
+    wraps to cluster 2, stops where it began -- each entry looked at once --
+    and the write is ENOSPC, the count now 0."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /b x\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    at = raw.index(b"B          ")
+    assert struct.unpack_from("<H", raw, at + 26)[0] == 3
+    chain = list(range(3, g.nclusters + 2))
+    struct.pack_into("<I", raw, at + 28, len(chain) * 512)
+    entries = struct.pack(f"<{len(chain)}I", *(chain[1:] + [0x0FFFFFFF]))
+    for i in range(g.nfats):
+        raw[g.fat_at(i) + 12:g.fat_at(i) + 12 + len(entries)] = entries
+    fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
+    struct.pack_into("<II", raw, fsinfo + 488, 5, 3000)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nstats\n!ENOSPC write /c x\nstats\nstatfs\nunmount\n", timeout=60)
+    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+    fat_blocks = -(-(g.nclusters + 2) * 4 // 4096)
+    assert h[1] - h[0] < 2 * fat_blocks + 20, (h, fat_blocks)        # the FAT read about once, not over and over
+    assert statfs_counts(r.stdout)[1] == 0, r.stdout
+
+
+def test_fat_mkdir_that_could_not_write_the_fat_is_an_error(tmp_path):
+    """A new directory's cluster is marked in every FAT copy; when a copy's
+    block cannot be read (each device request of a mkdir failing in turn),
+    mkdir is an error -- a mkdir that reports success has left identical
+    FAT copies and a clean volume. (FAT32: mount reads no FAT block, so the
+    second copy's block is first read by the mkdir itself.)"""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, "mount\nmkdir /d\nstats\nunmount\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    errors = 0
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, "mount\nmkdir /d\nunmount\n", fail_request=n)
+        assert r.returncode in (0, 1), r.stdout
+        if "mkdir /d: error" in r.stdout or "mount: error" in r.stdout:
+            errors += 1
+        elif "unmount: error" not in r.stdout:
+            fat.fat_tables_consistent(image)
+            fat.fsck_clean(image)
+    assert errors > 0
+
+
+def test_fat16_search_after_the_last_cluster_starts_at_cluster_2(tmp_path):
+    """The cluster search starts after the cluster allocated last; after the
+    volume's last cluster that is cluster 2, the first (fatgen103: clusters
+    2 .. count + 1), and nothing past the last is looked at, nor is a full
+    volume searched at all: a new directory (it gets cluster 2 either way)
+    costs one FAT block lookup less when the last allocation took the last
+    cluster than when it took the one before it (the search then looks at
+    the last cluster's entry, in use, then wraps) -- and so does a new
+    file's first cluster; and a mkdir on a volume
+    with no free cluster costs no more than a failed lookup of the name."""
+    for make in ["mkdir /x", "write /x y"]:
+        search_after_the_last_cluster(tmp_path / make[:5], make)
+    (tmp_path / "full").mkdir()
+    image, _, g = small_fat16(tmp_path / "full", "mount\nunmount\n")
+    r = fat.run(image, f"mount\nfill /big {g['nclusters'] * 512} 1\nstats\n!ENOSPC mkdir /x\nstats\n!ENOENT stat /x\n"
+                       "stats\nunmount\n")
+    h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+    assert h[1] - h[0] <= h[2] - h[1], h
+
+
+def search_after_the_last_cluster(tmp_path, make):
+    """The lookups of `make` (it gets cluster 2) after the last allocation took
+    the last cluster and after it took the one before: they differ by one."""
+    tmp_path.mkdir()
+    costs = {}
+    for case, script in [("after_last", "fill /b {} 1\n"), ("before_last", "fill /b {} 1\nwrite /w x\nwrite /z x\n"
+                                                                             "unlink /w\n")]:
+        (tmp_path / case).mkdir()
+        image, _, g = small_fat16(tmp_path / case, "mount\nunmount\n")
+        n = g["nclusters"]
+        fill = (n - 2) * 512 if case == "after_last" else (n - 3) * 512
+        fat.run(image, "mount\n" + script.format(fill) + "unmount\n")
+        r = fat.run(image, f"mount\nwrite /c x\nstats\n{make}\nstats\nunmount\n")
+        h = [int(a) + int(b) for a, b in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+        costs[case] = h[1] - h[0]
+        assert first_clusters(image, "C", "X") == {"C": n + 1 if case == "after_last" else n, "X": 2}
+        fat.fsck_clean(image)
+    assert costs["before_last"] == costs["after_last"] + 1, (make, costs)
+
+
+def test_fat_unlink_that_could_not_free_in_every_fat_copy_is_an_error(tmp_path):
+    """Freeing a file's clusters clears their entries in every FAT copy; when
+    a copy's block cannot be read (each device request of an unlink failing
+    in turn), unlink is an error -- an unlink that reports success has left
+    identical FAT copies, FSInfo's free count equal to the free entries, and
+    a clean volume."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nfill /f 5000 1\nwrite /g x\nunmount\n")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    clean = run_fs_script(plugins, image, "mount\nunlink /f\nstats\nunmount\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    errors = 0
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, "mount\nunlink /f\nunmount\n", fail_request=n)
+        assert r.returncode in (0, 1), r.stdout
+        if "unlink /f: error" in r.stdout or "mount: error" in r.stdout:
+            errors += 1
+        elif "unmount: error" not in r.stdout:
+            fat.fat_tables_consistent(image)
+            fat.fsck_clean(image)
+    assert errors > 0
+
+
+def test_fat_failed_data_reads_and_writes_are_errors_never_wrong_data(tmp_path):
+    """A file's data moves through the buffer cache a block at a time; when
+    one of those device requests fails (each in turn), the read or write is
+    an error or a short count -- never success with bytes that are not the
+    file's: a full check that reports no error read the right bytes, and a
+    pwrite (into a block not cached: read first, then written) that reports
+    success is on disk afterwards."""
+    image, _, _ = small_fat16(tmp_path, "mount\nfill /f 20000 1\nunmount\n")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    for script in ["mount\ncheck /f 20000 1\nunmount\n", "mount\npwrite /f 9000 WRITTEN\nunmount\n"]:
+        clean = run_fs_script(plugins, image, script + "stats\n")
+        image.write_bytes(pristine)
+        requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+        for n in range(1, requests + 1):
+            image.write_bytes(pristine)
+            r = run_fs_script(plugins, image, script, fail_request=n)
+            assert "differs" not in r.stdout, (n, r.stdout)
+            if "pwrite" in script and "error" not in r.stdout:
+                fat.run(image, f"mount\nget /f {tmp_path / 'got'}\nunmount\n")
+                assert (tmp_path / "got").read_bytes()[9000:9007] == b"WRITTEN", n
+
+
+def test_fat_directory_growth_that_could_not_zero_its_cluster_is_an_error(tmp_path):
+    """A cluster added to a directory is zeroed before use (fatgen103: a 0
+    first byte ends the entries); when that cannot be done (each device
+    request of a mkdir and 200 creates failing in turn, into clusters a
+    deleted file left full of data), the create is an error -- a run that
+    reports no error has left a clean volume."""
+    image, _, _ = small_fat16(tmp_path, "mount\nfill /junk 16384 5\nunlink /junk\nunmount\n")
+    pristine = image.read_bytes()
+    plugins = [fat.filesystem_plugin("fat32")]
+    script = "mount\nmkdir /d\nmkfiles /d 200 a_long_file_name_\nunmount\n"
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    for n in range(1, requests + 1):
+        image.write_bytes(pristine)
+        r = run_fs_script(plugins, image, script, fail_request=n)
+        if "error" not in r.stdout:
+            fat.fsck_clean(image)
