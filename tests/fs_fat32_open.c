@@ -179,10 +179,5 @@ int main(int argc, char **argv)
     CHECK(ops->sync(&mnt) == 0);
     blk_sync(mnt.dev);
     CHECK(ops->sync(&mnt) == 0);
-    vnode_put(root);
-    CHECK(ops->unmount(&mnt) == 0);
-    blk_sync(mnt.dev);
-    if (!failures)
-        printf("ok\n");
-    return failures ? 1 : 0;
+    return finish(root);
 }

@@ -268,10 +268,5 @@ int main(int argc, char **argv)
         vnode_put(d);
     }
 
-    vnode_put(root);
-    CHECK(ops->unmount(&mnt) == 0);
-    blk_sync(mnt.dev);
-    if (!failures)
-        printf("ok\n");
-    return failures ? 1 : 0;
+    return finish(root);
 }

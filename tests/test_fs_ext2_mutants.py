@@ -101,6 +101,16 @@ def io_error_sweep(plugins, image, script):
     assert failed > 0                        # the errors were noticed
 
 
+def each_failed_request(plugins, image, script):
+    """The script's run with each device request failing in turn (as
+    io_error_sweep's), each on a fresh copy of the image as it is now, for
+    a test's own checks of each result."""
+    pristine = image.read_bytes()
+    clean = run_fs_script(plugins, image, script + "stats\n")
+    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    return _each_failing(plugins, image, pristine, script, "fail_request", requests)
+
+
 def _each_failing(plugins, image, pristine, script, option, count):
     """The script's run on a fresh copy of the image with the n-th request or
     allocation failing (option fail_request / fail_alloc = n), for n = 1..count;

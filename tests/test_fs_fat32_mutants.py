@@ -16,7 +16,8 @@ import pytest
 from . import test_fs_ext2 as e2
 from . import test_fs_fat32 as fat
 from vmm.harness.fs import pattern, run_fs_script
-from .test_fs_ext2_mutants import ALLOC_SCRIPT, IO_SCRIPT, alloc_failure_sweep, io_error_sweep, statfs_counts
+from .test_fs_ext2_mutants import (ALLOC_SCRIPT, IO_SCRIPT, alloc_failure_sweep, each_failed_request, io_error_sweep,
+                                   statfs_counts)
 
 FSCK_FAT_SUMMARY = re.compile(r": (\d+) files, (\d+)/(\d+) clusters")
 
@@ -1472,12 +1473,8 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     pristine = image.read_bytes()
     io_error_sweep([fat.filesystem_plugin("fat32")], image, script)
     # and a run in which every operation reported success left a clean volume
-    plugins = [fat.filesystem_plugin("fat32")]
-    clean = run_fs_script(plugins, image, script + "stats\n")
-    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
-    for n in range(1, requests + 1):
-        image.write_bytes(pristine)
-        r = run_fs_script(plugins, image, script, fail_request=n)
+    image.write_bytes(pristine)
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, script):
         if "error" not in r.stdout:
             fat.fsck_clean(image)
             fat.fat_tables_consistent(image)
@@ -1533,15 +1530,8 @@ def test_fat_mkdir_that_could_not_write_the_fat_is_an_error(tmp_path):
     FAT copies and a clean volume. (FAT32: mount reads no FAT block, so the
     second copy's block is first read by the mkdir itself.)"""
     image = fat.layout_image(tmp_path, "fat32-512")
-    pristine = image.read_bytes()
-    plugins = [fat.filesystem_plugin("fat32")]
-    clean = run_fs_script(plugins, image, "mount\nmkdir /d\nstats\nunmount\n")
-    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
     errors = 0
-    for n in range(1, requests + 1):
-        image.write_bytes(pristine)
-        r = run_fs_script(plugins, image, "mount\nmkdir /d\nunmount\n", fail_request=n)
-        assert r.returncode in (0, 1), r.stdout
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, "mount\nmkdir /d\nunmount\n"):
         if "mkdir /d: error" in r.stdout or "mount: error" in r.stdout:
             errors += 1
         elif "unmount: error" not in r.stdout:
@@ -1598,15 +1588,8 @@ def test_fat_unlink_that_could_not_free_in_every_fat_copy_is_an_error(tmp_path):
     a clean volume."""
     image = fat.layout_image(tmp_path, "fat32-512")
     fat.run(image, "mount\nfill /f 5000 1\nwrite /g x\nunmount\n")
-    pristine = image.read_bytes()
-    plugins = [fat.filesystem_plugin("fat32")]
-    clean = run_fs_script(plugins, image, "mount\nunlink /f\nstats\nunmount\n")
-    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
     errors = 0
-    for n in range(1, requests + 1):
-        image.write_bytes(pristine)
-        r = run_fs_script(plugins, image, "mount\nunlink /f\nunmount\n", fail_request=n)
-        assert r.returncode in (0, 1), r.stdout
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, "mount\nunlink /f\nunmount\n"):
         if "unlink /f: error" in r.stdout or "mount: error" in r.stdout:
             errors += 1
         elif "unmount: error" not in r.stdout:
@@ -1624,14 +1607,9 @@ def test_fat_failed_data_reads_and_writes_are_errors_never_wrong_data(tmp_path):
     success is on disk afterwards."""
     image, _, _ = small_fat16(tmp_path, "mount\nfill /f 20000 1\nunmount\n")
     pristine = image.read_bytes()
-    plugins = [fat.filesystem_plugin("fat32")]
     for script in ["mount\ncheck /f 20000 1\nunmount\n", "mount\npwrite /f 9000 WRITTEN\nunmount\n"]:
-        clean = run_fs_script(plugins, image, script + "stats\n")
         image.write_bytes(pristine)
-        requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
-        for n in range(1, requests + 1):
-            image.write_bytes(pristine)
-            r = run_fs_script(plugins, image, script, fail_request=n)
+        for n, r in enumerate(each_failed_request([fat.filesystem_plugin("fat32")], image, script), start=1):
             assert "differs" not in r.stdout, (n, r.stdout)
             if "pwrite" in script and "error" not in r.stdout:
                 fat.run(image, f"mount\nget /f {tmp_path / 'got'}\nunmount\n")
@@ -1645,13 +1623,7 @@ def test_fat_directory_growth_that_could_not_zero_its_cluster_is_an_error(tmp_pa
     deleted file left full of data), the create is an error -- a run that
     reports no error has left a clean volume."""
     image, _, _ = small_fat16(tmp_path, "mount\nfill /junk 16384 5\nunlink /junk\nunmount\n")
-    pristine = image.read_bytes()
-    plugins = [fat.filesystem_plugin("fat32")]
     script = "mount\nmkdir /d\nmkfiles /d 200 a_long_file_name_\nunmount\n"
-    clean = run_fs_script(plugins, image, script + "stats\n")
-    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
-    for n in range(1, requests + 1):
-        image.write_bytes(pristine)
-        r = run_fs_script(plugins, image, script, fail_request=n)
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, script):
         if "error" not in r.stdout:
             fat.fsck_clean(image)

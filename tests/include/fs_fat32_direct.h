@@ -64,4 +64,16 @@ static void make_numbered(struct vnode *dir, const char *fmt, int n)
     }
 }
 
+/* A test's end: the root released, the volume unmounted and flushed, "ok"
+ * printed when no check failed; main's exit status. */
+static int finish(struct vnode *root)
+{
+    vnode_put(root);
+    CHECK(ops->unmount(&mnt) == 0);
+    blk_sync(mnt.dev);
+    if (!failures)
+        printf("ok\n");
+    return failures ? 1 : 0;
+}
+
 #endif
