@@ -1530,14 +1530,22 @@ def test_fat_mkdir_that_could_not_write_the_fat_is_an_error(tmp_path):
     FAT copies and a clean volume. (FAT32: mount reads no FAT block, so the
     second copy's block is first read by the mkdir itself.)"""
     image = fat.layout_image(tmp_path, "fat32-512")
+    assert errors_or_clean_fats(image, "mkdir /d") > 0
+
+
+def errors_or_clean_fats(image, operation):
+    """`operation` (one script line) after a mount, with each device request
+    failing in turn: each run reports an error for it (or for the mount), or,
+    having reported success, leaves identical FAT copies and a clean volume.
+    How many runs reported the error."""
     errors = 0
-    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, "mount\nmkdir /d\nunmount\n"):
-        if "mkdir /d: error" in r.stdout or "mount: error" in r.stdout:
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, f"mount\n{operation}\nunmount\n"):
+        if f"{operation}: error" in r.stdout or "mount: error" in r.stdout:
             errors += 1
         elif "unmount: error" not in r.stdout:
             fat.fat_tables_consistent(image)
             fat.fsck_clean(image)
-    assert errors > 0
+    return errors
 
 
 def test_fat16_search_after_the_last_cluster_starts_at_cluster_2(tmp_path):
@@ -1588,14 +1596,7 @@ def test_fat_unlink_that_could_not_free_in_every_fat_copy_is_an_error(tmp_path):
     a clean volume."""
     image = fat.layout_image(tmp_path, "fat32-512")
     fat.run(image, "mount\nfill /f 5000 1\nwrite /g x\nunmount\n")
-    errors = 0
-    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, "mount\nunlink /f\nunmount\n"):
-        if "unlink /f: error" in r.stdout or "mount: error" in r.stdout:
-            errors += 1
-        elif "unmount: error" not in r.stdout:
-            fat.fat_tables_consistent(image)
-            fat.fsck_clean(image)
-    assert errors > 0
+    assert errors_or_clean_fats(image, "unlink /f") > 0
 
 
 def test_fat_failed_data_reads_and_writes_are_errors_never_wrong_data(tmp_path):
