@@ -1275,6 +1275,15 @@ def first_clusters(image, *names):
     return {n: struct.unpack_from("<H", raw, raw.index(n.ljust(11).encode()) + 26)[0] for n in names}
 
 
+def set_size(raw, name, first, size):
+    """Give the root entry with 8.3 name `name` (in the image bytes `raw`,
+    its first cluster checked to be `first`: the low half) the size `size`."""
+    import struct
+    at = raw.index(name.ljust(11).encode())
+    assert struct.unpack_from("<H", raw, at + 26)[0] == first
+    struct.pack_into("<I", raw, at + 28, size)
+
+
 def test_fat16_new_directory_clusters_follow_the_last_allocated(tmp_path):
     """A new directory's cluster comes from the same next-fit search as file
     data (as Linux allocates): it starts after the cluster allocated last,
@@ -1454,15 +1463,11 @@ def test_fat32_failed_fat_reads_along_a_scattered_chain_are_errors(tmp_path):
     fat.run(image, "mount\nwrite /a x\nwrite /e y\nunmount\n")
     raw = bytearray(image.read_bytes())
     g = fat.Bpb(raw)
-    at = raw.index(b"A          ")
-    assert struct.unpack_from("<H", raw, at + 26)[0] == 3
-    struct.pack_into("<I", raw, at + 28, 1536)
+    set_size(raw, "A", 3, 1536)
     for i in range(g.nfats):
         for c, nxt in [(3, 2000), (2000, 4000), (4000, 0x0FFFFFFF), (4, 60000), (60000, 0x0FFFFFFF)]:
             struct.pack_into("<I", raw, g.fat_at(i) + 4 * c, nxt)
-    at = raw.index(b"E          ")                                    # /e: clusters 4 -> 60000
-    assert struct.unpack_from("<H", raw, at + 26)[0] == 4
-    struct.pack_into("<I", raw, at + 28, 1024)
+    set_size(raw, "E", 4, 1024)                                      # /e: clusters 4 -> 60000
     fsinfo = struct.unpack_from("<H", raw, 48)[0] * 512
     free = struct.unpack_from("<I", raw, fsinfo + 488)[0]
     struct.pack_into("<II", raw, fsinfo + 488, free - 3, 3000)        # the next search: from 3001, block 2
@@ -1506,10 +1511,8 @@ def test_fat32_search_of_a_full_volume_from_its_middle_ends(tmp_path):
     fat.run(image, "mount\nwrite /b x\nunmount\n")
     raw = bytearray(image.read_bytes())
     g = fat.Bpb(raw)
-    at = raw.index(b"B          ")
-    assert struct.unpack_from("<H", raw, at + 26)[0] == 3
     chain = list(range(3, g.nclusters + 2))
-    struct.pack_into("<I", raw, at + 28, len(chain) * 512)
+    set_size(raw, "B", 3, len(chain) * 512)
     entries = struct.pack(f"<{len(chain)}I", *(chain[1:] + [0x0FFFFFFF]))
     for i in range(g.nfats):
         raw[g.fat_at(i) + 12:g.fat_at(i) + 12 + len(entries)] = entries
