@@ -29,7 +29,7 @@ from vmm.kvm import ffi, lib
 from vmm.machine import Machine
 from vmm.metrics.guest import KNOWN_VERSIONS, GuestFamilies
 from vmm.metrics.machine import machine_families
-from vmm.run_loop import BEFORE_FIRST_EXIT
+from vmm.run_loop import BEFORE_FIRST_EXIT, SUM
 
 from .test_metrics_collectors import exposition
 
@@ -78,14 +78,14 @@ def _machine_section(kernel_elf) -> str:
         io = machine.loop.handling[lib.KVM_EXIT_IO]   # log2 ns buckets, the sum last
         for bit, count in ((0, 1), (8, 2), (9, 3), (20, 4), (34, 5), (35, 6), (60, 7)):
             io[bit] += count
-        io[-1] += 123_456_789
+        io[SUM] += 123_456_789
         mmio = machine.loop.handling[lib.KVM_EXIT_MMIO]
         mmio[12] += 1
-        mmio[-1] += 3_000
-        machine.loop.handling[BEFORE_FIRST_EXIT][-1] += 1_000_000   # set-up before the first KVM_RUN
+        mmio[SUM] += 3_000
+        machine.loop.handling[BEFORE_FIRST_EXIT][SUM] += 1_000_000   # set-up before the first KVM_RUN
         hlt = machine.loop.handling[lib.KVM_EXIT_HLT]
         hlt[24] += 2
-        hlt[-1] += 20_000_000
+        hlt[SUM] += 20_000_000
         loop = machine.loop
         for reason, count in ((lib.KVM_EXIT_IO, 9), (lib.KVM_EXIT_HLT, 2), (lib.KVM_EXIT_MMIO, 1), (63, 1)):
             loop._counts[reason] += count      # exits by reason; 63 has no KVM_EXIT_ name

@@ -1,7 +1,8 @@
 """The run loop (vmm/run_loop.py) driven by a scripted vCPU: each exit kind, injection, stops.
 
 No KVM here. ScriptedVcpu has what the loop uses of a Vcpu (a struct
-kvm_run in a plain buffer, `_run_fn` in place of the KVM_RUN ioctl,
+kvm_run in a plain buffer, the run loop's real C entry pyos_kvm_run with a
+Python callback in place of the KVM_RUN ioctl,
 interrupt(), the register getters of a crash report), and each KVM_RUN plays
 the next step of a script: it fills kvm_run as KVM would for one exit. So
 each test states one contract of the loop: what a device sees for an exit,
@@ -48,7 +49,9 @@ class ScriptedVcpu:
         self.injected = []  # vectors, in order
         self.events = []    # anything a test wants ordered against KVM_RUNs
         self.loop = None
-        self._run_fn = self._run
+        # pyos_kvm_run (the C that counts and times exits) calls the script instead of ioctl.
+        self._ioctl = ffi.callback("long(int, unsigned long, unsigned long)", self._run, onerror=self._failed)
+        self._error = None
         self.regs = ffi.new("struct kvm_regs *")
         self.sregs = ffi.new("struct kvm_sregs *")
 
@@ -57,6 +60,18 @@ class ScriptedVcpu:
 
     def data(self, n=8) -> bytes:
         return bytes(self._mem[DATA:DATA + n])
+
+    def kvm_run(self, fd, stats):
+        stats.ioctl = self._ioctl
+        r = lib.pyos_kvm_run(fd, stats)
+        if self._error is not None:  # raised inside the callback: raise it here, in the loop
+            error, self._error = self._error, None
+            raise error
+        return r
+
+    def _failed(self, exc_type, exc, tb):
+        self._error = exc
+        return -errno.EIO
 
     def _run(self, fd, request, arg):
         run = self.run_struct
@@ -708,14 +723,14 @@ def test_exit_counts_and_handling_histograms_count_every_exit_by_reason():
                            ports=[(0x80, 1, Recorder())])
     assert loop.run() == 0
     assert loop.exit_counts == {IO: 40, INTR: 1, WINDOW: 2}
-    handled = {reason: sum(hist[:SUM]) for reason, hist in enumerate(loop.handling) if sum(hist[:SUM])}
+    handled = {reason: sum(hist[0:SUM]) for reason, hist in enumerate(loop.handling) if sum(hist[0:SUM])}
     # each exit's handling is timed up to the next KVM_RUN: all but the last (it ended the loop);
     # 40 alike exits share buckets, so each must add one to its bucket
     assert handled == {BEFORE_FIRST_EXIT: 1, IO: 40, INTR: 1, WINDOW: 1}
     for reason in handled:
         hist = loop.handling[reason]
         assert hist[SUM] >= 0
-        for bits, n in enumerate(hist[:SUM]):
+        for bits, n in enumerate(hist[0:SUM]):
             assert n == 0 or bits <= hist[SUM].bit_length() + 1
     assert 0 <= loop.guest_ns() <= loop.ended_ns - loop.started_ns
 

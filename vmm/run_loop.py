@@ -24,16 +24,17 @@ progress return with EINTR. A halted vCPU sleeps on an eventfd instead
 a kick the loop runs its `inputs` (the UART's inbox: other threads only
 queue, the vCPU thread owns the device state).
 
-This is the hot path: counting is plain ints in lists (exit_counts and
-injected are dicts made from them when read), a single in/out goes straight
-to the bus's cached device entry, and nothing takes a lock. For the metrics
-(vmm/metrics/), the loop also reads the clock twice per exit: the time from
-KVM_RUN returning to the next KVM_RUN entering is that exit's handling time,
-kept as a log2 histogram in nanoseconds per exit reason
-(handling[reason][n.bit_length()] += 1, the sum at index SUM). The time
-inside KVM_RUN is what remains of the loop's wall time (guest_ns()), so it
-costs nothing per exit. The collector turns these lists into Prometheus
-histograms at scrape time.
+This is the hot path: a single in/out goes straight to the bus's cached
+device entry, nothing takes a lock, and the per-exit bookkeeping is C:
+KVM_RUN is entered through pyos_kvm_run (vmm/kvm/binding.py), which counts
+exits by reason and reads the clock on both sides of the ioctl. The time
+from KVM_RUN returning to the next KVM_RUN entering is that exit's handling
+time, kept as a log2 histogram in nanoseconds per exit reason
+(handling[reason][bits] += 1, the sum at index SUM), in the C struct
+`stats` that Python reads as arrays. The time inside KVM_RUN is what remains
+of the loop's wall time (guest_ns()), so it costs nothing per exit.
+exit_counts and injected are dicts made from the arrays when read, and the
+collector turns the histograms into Prometheus ones at scrape time.
 """
 
 from __future__ import annotations
@@ -83,14 +84,14 @@ class _NoAlarm:
     def arm(self, deadline_ns):
         self.armed = deadline_ns
 
-# Exit counts and exit-handling histograms: one slot per exit reason below
-# HANDLING_REASONS (a larger reason, from a newer kernel, stops the VM as
-# unknown); the histograms' extra slot BEFORE_FIRST_EXIT takes the time from
-# run() to the first KVM_RUN. Bucket k counts handling times of k bits in nanoseconds, i.e.
-# below 2**k ns; index SUM holds their sum in ns.
-HANDLING_REASONS = 64
-BEFORE_FIRST_EXIT = HANDLING_REASONS
-SUM = 64
+# Exit counts and exit-handling histograms (struct pyos_exit_stats): one slot per
+# exit reason below HANDLING_REASONS (a larger reason, from a newer kernel, stops
+# the VM as unknown); the histograms' extra slot BEFORE_FIRST_EXIT takes the time
+# from run() to the first KVM_RUN. Bucket k counts handling times of k bits in
+# nanoseconds, i.e. below 2**k ns; index SUM holds their sum in ns.
+HANDLING_REASONS = lib.PYOS_EXIT_REASONS
+BEFORE_FIRST_EXIT = lib.PYOS_BEFORE_FIRST_EXIT
+SUM = lib.PYOS_HANDLING_SUM
 
 
 class RunLoop:
@@ -105,11 +106,14 @@ class RunLoop:
         self.unclaimed_io = unclaimed_io
         self.status: int | None = None       # the guest's exit status, once it has one
         self.stop_status: int | None = None  # set by request_stop()
-        # Plain int lists, indexed by exit reason / vector; exit_counts and
+        # Counted in C by pyos_kvm_run (exits by reason, handling histograms; see
+        # HANDLING_REASONS) and in a plain list (vectors injected); exit_counts and
         # injected turn them into dicts when the metrics read them.
-        self._counts = [0] * HANDLING_REASONS
+        self.stats = ffi.new("struct pyos_exit_stats *")
+        self.stats.run = vcpu.run_struct
+        self._counts = self.stats.counts
+        self.handling = self.stats.handling
         self._injected = [0] * 256
-        self.handling = [[0] * (SUM + 1) for _ in range(HANDLING_REASONS + 1)]  # see HANDLING_REASONS
         self.started_ns = self.ended_ns = 0  # the loop's wall time, for guest_ns()
         self.drain_coalesced = None  # called after every KVM_RUN when ports are coalesced (coalesced.py)
         # The PIT, when the loop drives its IRQ 0 deadline itself (Machine.run):
@@ -272,16 +276,14 @@ class RunLoop:
     def _loop(self) -> int:
         vcpu = self.vcpu
         run = vcpu.run_struct
-        run_fn, fd, KVM_RUN = vcpu._run_fn, vcpu.fd, lib.KVM_RUN
+        run_fn, fd, stats = vcpu.kvm_run, vcpu.fd, self.stats
         handlers = self.handlers
-        counts = self._counts
         pic = self.pic
-        handling = self.handling
         view = self._io_fast
         unpack_io = IO_RECORD.unpack_from
         bus_read, bus_write = self.io_bus.read, self.io_bus.write
         io_cache = self.io_bus._cache  # what Bus.read/write would look up first (vmm/bus.py)
-        EXIT_IO, EXIT_INTR, EXIT_HLT, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_INTR, lib.KVM_EXIT_HLT, lib.KVM_EXIT_IO_OUT
+        EXIT_IO, EXIT_HLT, IO_OUT = lib.KVM_EXIT_IO, lib.KVM_EXIT_HLT, lib.KVM_EXIT_IO_OUT
         clock = time.monotonic_ns  # the PIT's deadlines and the alarm use CLOCK_MONOTONIC too
         timer = self.timer if self.timer is not None else _NoTimer()
         alarm = self.alarm if self.alarm is not None else _NoAlarm()
@@ -293,8 +295,8 @@ class RunLoop:
         ring = getattr(getattr(drain, "__self__", None), "words", None)
         flush_at = 0
         window = False  # what run.request_interrupt_window holds: stored only when it changes
-        reason = BEFORE_FIRST_EXIT
-        exited = self.started_ns = clock()
+        stats.reason = BEFORE_FIRST_EXIT
+        self.started_ns = stats.exited_ns = clock()
         while True:
             if self.attention:
                 if self.status is not None:
@@ -310,7 +312,7 @@ class RunLoop:
                 # Clear, then look again: other threads set their flag before `attention`,
                 # so a request racing with this is either seen here or sets it anew.
                 self.attention = False
-                exited = clock()  # a pause is not exit handling
+                stats.exited_ns = clock()  # a pause is not exit handling
                 if (self.paused or self.reset_requested or self.stop_status is not None
                         or self.pause_requested or self.status is not None):
                     self.attention = True
@@ -341,17 +343,13 @@ class RunLoop:
                         deadline = flush_at
             if deadline != alarm.armed:
                 alarm.arm(deadline)  # a system call once per tick, not per exit
-            entered = clock()
-            took = entered - exited  # handling the previous exit, injection included
-            hist = handling[reason]
-            hist[took.bit_length()] += 1
-            hist[-1] += took  # SUM, the last slot (a constant index is cheaper than a global)
-            r = run_fn(fd, KVM_RUN, 0)
-            if r < 0:
-                # Cleared before the clock is read: a signal after this either finds
-                # the deadline passed below or sets immediate_exit again.
-                run.immediate_exit = 0
-            exited = clock()
+            # KVM_RUN, timed and counted in C: the handling time of the previous
+            # exit (injection included) into its histogram, this exit's count.
+            # A failed one (kicked: -EINTR) has cleared immediate_exit before
+            # reading the clock, so a signal after it either finds the deadline
+            # passed below or sets immediate_exit again.
+            r = run_fn(fd, stats)
+            exited = r if r >= 0 else stats.exited_ns
             if exited >= timer.deadline_ns:
                 timer.service(exited)  # IRQ 0 edges due: the PIC raises INTR, injected next round
             if ring is not None:
@@ -362,16 +360,10 @@ class RunLoop:
             if r < 0:  # kicked out by a signal
                 if r != -errno.EINTR and r != -errno.EAGAIN:
                     raise KvmError("KVM_RUN", -r)
-                reason = EXIT_INTR
-                counts[reason] += 1
                 for take in self.inputs:
                     take()
                 continue
-            reason = run.exit_reason
-            try:
-                counts[reason] += 1
-            except IndexError:  # free when not raised: no bounds check per exit
-                raise self._unexpected(reason) from None
+            reason = run.exit_reason  # counted by pyos_kvm_run; past HANDLING_REASONS: no handler
             if reason == EXIT_IO:
                 # One unpack of the kvm_run io record instead of five cffi lookups.
                 direction, size, port, count, offset = unpack_io(view, IO_RECORD_OFFSET)

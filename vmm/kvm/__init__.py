@@ -142,6 +142,8 @@ class Vcpu:
         self.run_map = memoryview(self._run_map)
         self.run_struct = ffi.cast("struct kvm_run *", self._run_buf)
         self._run_fn = lib.pyos_ioctl_val
+        # The run loop's KVM_RUN: kvm_run(fd, stats) -> exit time or -errno (binding.py)
+        self.kvm_run = lib.pyos_kvm_run
         self._run_request = lib.KVM_RUN
         self._interrupt_request = None
 
