@@ -75,6 +75,10 @@ AREAS: dict[str, Area] = {a.name: a for a in [
           "run_loop_units or run_loop_kick or tick_rate or pic_selftest or echoed or page_fault"),
          vm=True, timeout_floor=120,
          what="KVM_RUN loop: exits, injection, kicks (scripted vCPU first, then VM boots)"),
+    Area("run_exit", ("vmm/kvm/run_exit.c",),
+         ("tests/test_run_loop_units.py", "tests/test_interrupts.py", "-k", "run_loop_units or tick_rate"),
+         vm=True, timeout_floor=120,
+         what="the run loop's KVM_RUN wrapper in C: exit counts, handling histograms (scripted vCPU, then a VM)"),
     # -- plugin C against the native host harness -------------------------------------------
     Area("buddy", ("plugins/frame_alloc_buddy/buddy.c",), _harness("buddy-slab-direct"),
          what="buddy frame allocator (host harness)"),

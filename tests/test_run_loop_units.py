@@ -80,7 +80,7 @@ class ScriptedVcpu:
                              "idle": self.loop.idle if self.loop else None,
                              "injected": list(self.injected), "data": self.data(),
                              "mmio": bytes(run.mmio.data)})
-        assert request == lib.KVM_RUN
+        assert request == lib.KVM_RUN and arg == 0
         if not self.script:
             raise AssertionError("the loop entered KVM_RUN after the script's last exit")
         return self.script.pop(0)(run, self) or 0
@@ -626,6 +626,8 @@ def test_reasons_past_the_known_ones_stop_the_vm_too(reason, counted):
     assert crash.value.status == errors.EXIT_GUEST_DEAD
     assert str(crash.value).startswith(f"unexpected KVM exit reason {reason} ({reason})")
     assert loop.exit_counts == counted
+    # nothing written past the tables: only the time before the first KVM_RUN was counted
+    assert [r for r, hist in enumerate(loop.handling) if any(hist[0:SUM + 1])] == [BEFORE_FIRST_EXIT]
 
 
 def test_the_unclaimed_policy_is_stop_or_ignore():
@@ -735,6 +737,24 @@ def test_exit_counts_and_handling_histograms_count_every_exit_by_reason():
     assert 0 <= loop.guest_ns() <= loop.ended_ns - loop.started_ns
 
 
+def test_handling_time_is_zero_not_wrapped_when_the_clock_reads_no_later_than_the_exit():
+    """The C wrapper (vmm/kvm/run_exit.c): an exit time at or after the next entry's
+    (a clock that did not move, or went back) counts as 0 ns in bucket 0, never as a
+    wrapped 2**64 - n that would land in the sum's slot."""
+    loop, vcpu = make_loop([exit_reason(WINDOW), exit_reason(WINDOW)])
+    stats = loop.stats
+    stats.reason = WINDOW
+    stats.exited_ns = time.monotonic_ns() + 3_600 * 10**9   # an hour ahead
+    assert vcpu.kvm_run(vcpu.fd, stats) > 0
+    assert list(loop.handling[WINDOW]) == [1] + [0] * SUM   # one count, bucket 0, sum 0
+    stats.exited_ns -= 10**6   # the previous exit 1 ms ago, as the clock now reads
+    assert vcpu.kvm_run(vcpu.fd, stats) == stats.exited_ns
+    hist = list(loop.handling[WINDOW])
+    assert hist[0] == 1 and sum(hist[:SUM]) == 2 and hist[hist[SUM].bit_length()] == 1
+    assert 10**6 <= hist[SUM] < 10**9
+    assert loop.exit_counts == {WINDOW: 2}
+
+
 class Slow(Recorder):
     def write(self, offset, size, value):
         time.sleep(0.05)
@@ -747,6 +767,9 @@ def test_guest_time_is_wall_time_less_handling_and_zero_before_running():
     handled = sum(h[SUM] for h in loop.handling)
     assert loop.guest_ns() == loop.ended_ns - loop.started_ns - handled
     assert loop.handling[IO][SUM] >= 50_000_000  # the device's sleep is the out's handling, not guest time
+    # one exit of known time: counted once, in the bucket of its bit length (below 2**k ns)
+    io = list(loop.handling[IO])
+    assert [k for k, n in enumerate(io[:SUM]) if n] == [io[SUM].bit_length()] and sum(io[:SUM]) == 1
 
 
 # -- coalesced writes ----------------------------------------------------------------------------

@@ -25,21 +25,6 @@ from pathlib import Path
 from ..errors import HostError
 from ..paths import GUEST_INCLUDE, cache_dir, cache_subdir
 
-# The run loop's exit bookkeeping (pyos_kvm_run), one text for cdef and source.
-_EXIT_STATS = r"""
-#define PYOS_EXIT_REASONS 64
-#define PYOS_BEFORE_FIRST_EXIT 64
-#define PYOS_HANDLING_SUM 64
-struct pyos_exit_stats {
-    struct kvm_run *run;
-    long (*ioctl)(int fd, unsigned long request, unsigned long arg);
-    long long exited_ns;
-    unsigned int reason;
-    unsigned long long counts[64];
-    unsigned long long handling[65][65];
-};
-"""
-
 _CDEF = r"""
 /* ---- ioctl numbers and constants, values taken from the header ---- */
 #define KVM_API_VERSION ...
@@ -251,18 +236,7 @@ struct kvm_run {
 long pyos_ioctl_ptr(int fd, unsigned long request, void *arg);
 long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg);
 
-/* The run loop's KVM_RUN and its per-exit bookkeeping, in C so the hot path
- * pays no Python for it (vmm/run_loop.py): the time from one KVM_RUN
- * returning to the next entering is the exit's handling time, counted in a
- * log2 histogram of nanoseconds per exit reason (handling[reason][bits], the
- * sum at [PYOS_HANDLING_SUM]); exits are counted by reason (KVM_EXIT_INTR for
- * a KVM_RUN a signal cut short). Slot PYOS_BEFORE_FIRST_EXIT holds the time
- * before the first KVM_RUN (and an exit reason past the table's end, which
- * ends the loop). `ioctl` NULL means the real ioctl; tests give a scripted
- * one. Returns the CLOCK_MONOTONIC time KVM_RUN returned (also in
- * exited_ns), or -errno when it failed (immediate_exit is cleared then,
- * before the clock is read). */
-""" + _EXIT_STATS + r"""long long pyos_kvm_run(int fd, struct pyos_exit_stats *s);
+/* pyos_kvm_run and struct pyos_exit_stats: from run_exit.h (RUN_EXIT_HEADER). */
 
 /* A one-shot CLOCK_MONOTONIC timer whose signal goes to the calling thread
  * (SIGEV_THREAD_ID): the vCPU thread's own alarm, which kicks it out of
@@ -304,36 +278,6 @@ long pyos_ioctl_val(int fd, unsigned long request, unsigned long arg)
 {
     long r = ioctl(fd, request, arg);
     return r < 0 ? -errno : r;
-}
-
-""" + _EXIT_STATS + r"""
-static long long monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-long long pyos_kvm_run(int fd, struct pyos_exit_stats *s)
-{
-    long long entered = monotonic_ns();
-    unsigned long long took = entered > s->exited_ns ? (unsigned long long)(entered - s->exited_ns) : 0;
-    unsigned long long *hist = s->handling[s->reason];
-    hist[took ? 64 - __builtin_clzll(took) : 0]++;    /* Python's took.bit_length() */
-    hist[PYOS_HANDLING_SUM] += took;
-    long r = s->ioctl ? s->ioctl(fd, KVM_RUN, 0) : pyos_ioctl_val(fd, KVM_RUN, 0);
-    if (r < 0)
-        s->run->immediate_exit = 0;  /* a signal after this finds the deadline passed, or sets it anew */
-    long long now = monotonic_ns();
-    s->exited_ns = now;
-    unsigned int reason = r < 0 ? KVM_EXIT_INTR : s->run->exit_reason;
-    if (reason < PYOS_EXIT_REASONS) {
-        s->counts[reason]++;
-        s->reason = reason;
-    } else {
-        s->reason = PYOS_BEFORE_FIRST_EXIT;  /* the loop stops at it: unexpected */
-    }
-    return r < 0 ? r : now;
 }
 
 long pyos_thread_timer_create(int signo, void **timer)
@@ -401,6 +345,11 @@ void pyos_kick_detach(void)
 }
 """
 
+# The run loop's KVM_RUN wrapper (C, so its per-exit counting costs no Python): its
+# header goes to cdef and its source is compiled into the module.
+RUN_EXIT_HEADER = Path(__file__).with_name("run_exit.h")
+_SOURCE += Path(__file__).with_name("run_exit.c").read_text()
+
 SHARED_HEADERS = [GUEST_INCLUDE / "pyos" / name for name in ("bootinfo.h", "mm_stats.h", "blk_stats.h", "counters.h",
                                                                   "crash_report.h")]
 
@@ -437,7 +386,8 @@ def _build(name: str, cdef: str, out_dir: Path) -> Path:
 
     builder = cffi.FFI()
     builder.cdef(cdef)
-    builder.set_source(name, _SOURCE, include_dirs=[str(GUEST_INCLUDE)], libraries=["rt"])
+    builder.set_source(name, _SOURCE, include_dirs=[str(GUEST_INCLUDE), str(RUN_EXIT_HEADER.parent)],
+                       libraries=["rt"])
     # Build in a private directory, then rename into place: parallel test
     # workers may race to build the same module.
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
@@ -454,7 +404,7 @@ def _build(name: str, cdef: str, out_dir: Path) -> Path:
 
 def load():
     """Return the compiled module (with .ffi and .lib), building it if needed."""
-    cdef = "\n".join([_CDEF, *map(_header_as_cdef, SHARED_HEADERS)])
+    cdef = "\n".join([_CDEF, *map(_header_as_cdef, [*SHARED_HEADERS, RUN_EXIT_HEADER])])
     name = _module_name(cdef)
     out_dir = cache_dir() / "cffi"
     candidates = sorted(out_dir.glob(name + ".*.so")) + sorted(out_dir.glob(name + ".so"))
