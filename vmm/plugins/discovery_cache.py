@@ -7,7 +7,7 @@ when packages are installed or removed or a plugin module is edited. So the
 answer is kept in the cache folder (cache_dir()/plugins.json) with what it
 depended on, and used again only while all of that is unchanged:
 
-- the interpreter (sys.version) and sys.path, in order;
+- the interpreter (sys.version), the vmm package's own tree and sys.path, in order;
 - in every sys.path folder, the names and metadata (mtime, inode) of the
   entries that declare distributions (*.dist-info, *.egg-info, *.egg-link)
   or extend the path (*.pth): installing, upgrading or removing a package
@@ -69,8 +69,11 @@ def _declarations(folder: str) -> list:
 
 
 def environment_key() -> str:
-    """sys.version, sys.path and what each sys.path folder declares, as one string (~1 ms)."""
-    return "\n".join([sys.version, *(f"{p}\0{_declarations(p)}" for p in sys.path)])
+    """sys.version, this vmm's tree (a checkout discovers its own built-in plugins:
+    paths.use_checkout_plugins), sys.path and what each sys.path folder declares,
+    as one string (~1 ms)."""
+    from ..paths import SOURCE_TREE
+    return "\n".join([sys.version, str(SOURCE_TREE), *(f"{p}\0{_declarations(p)}" for p in sys.path)])
 
 
 def _depends(plugins, module_files) -> dict[str, list | None]:

@@ -11,7 +11,9 @@ ENTRY_POINT_GROUP = "pyos.plugins"
 def plugin_manager():
     """A pluggy PluginManager with every installed pyos.plugins entry point loaded."""
     import pluggy
+    from ..paths import use_checkout_plugins
     from . import hookspecs
+    use_checkout_plugins()
     pm = pluggy.PluginManager("pyos")
     pm.add_hookspecs(hookspecs)
     try:
