@@ -1631,3 +1631,63 @@ def test_fat_directory_growth_that_could_not_zero_its_cluster_is_an_error(tmp_pa
     for r in each_failed_request([fat.filesystem_plugin("fat32")], image, script):
         if "error" not in r.stdout:
             fat.fsck_clean(image)
+
+
+# ----------------------- one read failing when fat_table.c first needs a block (C)
+
+@pytest.fixture(scope="module")
+def failures_exe(tmp_path_factory):
+    """tests/fs_fat32_failures.c, built like the other direct C tests."""
+    return fat.build_open_test(tmp_path_factory.mktemp("failures"), "fs_fat32_failures.c")
+
+
+def failing_read(failures_exe, tmp_path, scenario):
+    """fs_fat32_failures.c's `scenario` on a fresh FAT32 volume of 512-byte
+    clusters (its checks passed): its stdout."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = subprocess.run([str(failures_exe), str(image), scenario], capture_output=True, text=True, timeout=120,
+                       env={"ASAN_OPTIONS": "detect_leaks=1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0 and r.stdout.endswith("ok\n"), r.stdout + r.stderr
+    assert "past the end of the device" not in r.stdout, r.stdout
+    return r.stdout
+
+
+def test_fat_growth_whose_link_cannot_be_written_in_every_fat_copy_is_eio(failures_exe, tmp_path):
+    """Writes go to every FAT copy (fat_table.c's header: the copies stay
+    identical): a file growing by a cluster is linked to it from its last
+    cluster in each copy, and when the second copy's block holding that
+    entry cannot be read (the one request reading it fails, the cache empty
+    just before), the write is EIO -- not success with a second FAT copy
+    whose chain ends before the new cluster."""
+    assert "link_write=-5 failed=1" in failing_read(failures_exe, tmp_path, "link")
+
+
+def test_fat_truncate_whose_end_mark_cannot_be_written_in_every_fat_copy_is_eio(failures_exe, tmp_path):
+    """The same for a shrink: the new last cluster gets the end mark in each
+    FAT copy; the second copy's block failing to read makes the truncate EIO
+    (not success, with that copy's chain still running through the clusters
+    freed)."""
+    assert "cut_truncate=-5 failed=1" in failing_read(failures_exe, tmp_path, "cut")
+
+
+def test_fat_truncate_that_cannot_read_the_new_last_entry_is_eio_and_cuts_nothing(failures_exe, tmp_path):
+    """A shrink reads the new last cluster's FAT entry to see whether the
+    chain goes on past it; when that entry's block (not the block of the
+    entries before it) cannot be read, the truncate is EIO and no FAT entry
+    has changed: the file's 1100-cluster chain is whole in both copies."""
+    assert "trim_truncate=-5 failed=1" in failing_read(failures_exe, tmp_path, "trim")
+
+
+def test_fat_directory_growth_whose_cluster_cannot_be_zeroed_is_eio(failures_exe, tmp_path):
+    """A directory's new cluster is zeroed before use (fatgen103: a 0 first
+    byte ends the entries); with 512-byte clusters in 4 KiB blocks that reads
+    the cluster's block first, and when that read fails, the create that
+    needed the cluster is EIO -- not a name added to a cluster never zeroed."""
+    assert "zero_create=-5 failed=1" in failing_read(failures_exe, tmp_path, "zero")
+
+
+def test_fat_growth_whose_cluster_search_cannot_read_the_fat_is_eio_at_once(failures_exe, tmp_path):
+    """A growth searches the FAT for a free cluster; when the search's FAT
+    block cannot be read, the write is EIO at once: that failed request is
+    the device's only error, and nothing is asked past the device's end."""
+    assert "grow_write=-5 failed=1 errors=1 requests=1" in failing_read(failures_exe, tmp_path, "search")

@@ -1,6 +1,7 @@
 /*
  * What the C tests that drive the fat32 plugin's fs_ops directly share
- * (tests/fs_fat32_open.c, tests/fs_fat32_positions.c): the harness's host
+ * (tests/fs_fat32_open.c, tests/fs_fat32_positions.c,
+ * tests/fs_fat32_failures.c): the harness's host
  * environment they link against, the mount, CHECK, and lookup and create by
  * name. Built by tests/test_fs_fat32.py's build_open_test.
  */
