@@ -168,13 +168,6 @@ long sys_sleep(long ms, long a1, long a2, long a3, long a4, long a5)
     return signal_pending(current) ? -EINTR : 0;   /* a signal woke it early */
 }
 
-long sys_yield(long a0, long a1, long a2, long a3, long a4, long a5)
-{
-    (void)a0, (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
-    task_yield();
-    return 0;
-}
-
 long sys_brk(long end, long a1, long a2, long a3, long a4, long a5)
 {
     (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;

@@ -13,6 +13,7 @@
 #define MMIO_WINDOW_END 0x100000000UL
 
 static uint64_t *pml4;          /* the current address space's root */
+static uint64_t pml4_phys;      /* the same, as CR3 holds it: current_space() is on every switch */
 static uint64_t *kernel_pml4;   /* the kernel's own: its upper half is everyone's */
 static struct paging_stats *stats;
 /* Spaces made by new_space() and not yet freed: each holds a copy of the
@@ -98,6 +99,7 @@ static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
 {
     stats = st;
     pml4 = new_table();
+    pml4_phys = virt_to_phys(pml4);
     uint64_t ram = (ram_bytes + HUGE_2M - 1) & ~(HUGE_2M - 1);
     uint64_t kernel = (kernel_image_end_phys() + HUGE_2M - 1) & ~(HUGE_2M - 1);
     int gb = cpu_has_1g_pages();
@@ -114,7 +116,7 @@ static void direct_init(uint64_t ram_bytes, struct paging_stats *st)
      * kernel stack, the last new slot, before it creates a process. */
     stats->direct_map_bytes = ram;
     kernel_pml4 = pml4;
-    load_cr3(virt_to_phys(pml4));
+    load_cr3(pml4_phys);
 }
 
 static int direct_map(uint64_t virt, uint64_t phys, uint64_t flags)
@@ -169,10 +171,11 @@ static uint64_t direct_new_space(void)
 static void direct_switch_space(uint64_t root)
 {
     pml4 = phys_to_virt(root);
+    pml4_phys = root;
     load_cr3(root);
 }
 
-static uint64_t direct_current_space(void) { return virt_to_phys(pml4); }
+static uint64_t direct_current_space(void) { return pml4_phys; }
 
 static void direct_free_space(uint64_t root)
 {
