@@ -37,8 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 EQUIVALENTS_DOC = REPO / "docs" / "mutation.md"
 COPY_DIRS = ("vmm", "tests", "plugins", "guest_kernel", "configs", "mutation", "benchmarks", "monitoring")
 COPY_FILES = ("pyproject.toml", "setup.py")
-# The installed package names (setup.py's package_dir), pointing into the copy.
-SHIM = {"pyos_plugins": "plugins", "pyos_guest_kernel": "guest_kernel", "pyos_configs": "configs"}
 
 
 @dataclass
@@ -156,9 +154,6 @@ def make_copy(root: Path) -> Path:
             shutil.copytree(REPO / d, root / d, ignore=ignore, symlinks=True)
     for f in COPY_FILES:
         shutil.copy2(REPO / f, root / f)
-    (root / "_shim").mkdir()
-    for name, folder in SHIM.items():
-        (root / "_shim" / name).symlink_to(root / folder)
     return root
 
 
@@ -168,7 +163,7 @@ class Slot:
     def __init__(self, base: Path, index: int):
         self.copy = make_copy(base / f"slot{index}")
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYOS_CACHE_DIR=str(base / f"cache{index}"),
-                   PYTHONPATH=os.pathsep.join([str(self.copy), str(self.copy / "_shim")]))
+                   PYTHONPATH=str(self.copy))
         self.env = env
         self.proc = subprocess.Popen([sys.executable, "-m", "mutation.worker", str(self.copy)], cwd=self.copy,
                                      env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -91,7 +91,7 @@ def _run_command(copy: Path, argv: list[str], timeout: float) -> tuple[str, int]
 def main(copy: str) -> int:
     copy = Path(copy)
     os.chdir(copy)
-    sys.path[:0] = [str(copy), str(copy / "_shim")]
+    sys.path[:0] = [str(copy)]  # a checkout: it uses its own kernel and plugins (vmm/paths.py)
     _preload()
     for line in sys.stdin:
         job = json.loads(line)

@@ -26,7 +26,7 @@ queue, the vCPU thread owns the device state).
 
 This is the hot path: a single in/out goes straight to the bus's cached
 device entry, nothing takes a lock, and the per-exit bookkeeping is C:
-KVM_RUN is entered through pyos_kvm_run (vmm/kvm/binding.py), which counts
+KVM_RUN is entered through pyos_kvm_run (vmm/kvm/run_exit.c), which counts
 exits by reason and reads the clock on both sides of the ioctl. The time
 from KVM_RUN returning to the next KVM_RUN entering is that exit's handling
 time, kept as a log2 histogram in nanoseconds per exit reason
