@@ -164,7 +164,8 @@ static void end_mark_copy_unreadable(struct vnode *root)
 
 /* fat_trim: the new last cluster's entry is read first (to see whether the
  * chain goes on); when its FAT block cannot be read, the truncate is EIO and
- * has changed no FAT entry: the file's chain is whole in both copies. */
+ * has changed nothing: the file's chain is whole in both copies, and its size
+ * is what it was. */
 static void last_entry_unreadable(struct vnode *root)
 {
     struct vnode *f = file_of(root, "trim", 1100);
@@ -190,6 +191,7 @@ static void last_entry_unreadable(struct vnode *root)
     printf("trim_truncate=%d failed=%d\n", r, failed);
     CHECK(failed == 1 && r == -EIO);
     CHECK(chain_length(first) == 1100);
+    CHECK(node_of(f)->size == 1100 * cs);
     vnode_put(f);
 }
 

@@ -1673,9 +1673,11 @@ def test_fat_truncate_whose_end_mark_cannot_be_written_in_every_fat_copy_is_eio(
 def test_fat_truncate_that_cannot_read_the_new_last_entry_is_eio_and_cuts_nothing(failures_exe, tmp_path):
     """A shrink reads the new last cluster's FAT entry to see whether the
     chain goes on past it; when that entry's block (not the block of the
-    entries before it) cannot be read, the truncate is EIO and no FAT entry
-    has changed: the file's 1100-cluster chain is whole in both copies."""
+    entries before it) cannot be read, the truncate is EIO and nothing has
+    changed: the file's 1100-cluster chain is whole in both copies, and it
+    keeps its size, so fsck.fat finds no entry shorter than its chain."""
     assert "trim_truncate=-5 failed=1" in failing_read(failures_exe, tmp_path, "trim")
+    fat.fsck_clean(tmp_path / "fat32-512.img")     # failing_read's image (fat.layout_image)
 
 
 def test_fat_directory_growth_whose_cluster_cannot_be_zeroed_is_eio(failures_exe, tmp_path):

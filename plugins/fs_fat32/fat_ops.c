@@ -456,8 +456,13 @@ static int fat_truncate(struct vnode *v, uint64_t size)
         return -EFBIG;
     int r = 0;
     if (size < n->size) {
-        r = fat_trim(fs, n, fat_clusters_for(fs, size));
-        n->size = (uint32_t)size;
+        uint32_t keep = fat_clusters_for(fs, size);
+        r = fat_trim(fs, n, keep);
+        /* The size shrinks with the chain: a trim that failed before cutting
+         * it (its walk or the new last entry unreadable) leaves the file as it
+         * was, not an entry saying less than its chain holds (fsck.fat). */
+        if (r == 0 || (n->len_known && n->n_cl <= keep))
+            n->size = (uint32_t)size;
     } else if (size > n->size) {
         uint64_t avail;
         if ((r = grow_to(fs, n, size, &avail)) < 0)
