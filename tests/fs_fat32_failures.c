@@ -166,19 +166,26 @@ static void end_mark_copy_unreadable(struct vnode *root)
  * chain goes on); when its FAT block cannot be read, the truncate is EIO and
  * has changed nothing: the file's chain is whole in both copies, and its size
  * is what it was. */
+/* The first cluster of the chain from `first` whose entry lies in another FAT
+ * block than the one before it (0 if none), and its index in the chain. */
+static uint32_t first_in_next_fat_block(uint32_t first, uint32_t *index)
+{
+    uint32_t i = 1, prev = first;
+    for (uint32_t c = raw_entry(0, first); fat_valid(fs, c); prev = c, c = raw_entry(0, c), i++)
+        if (block_of(entry_at(0, c)) != block_of(entry_at(0, prev))) {
+            *index = i;
+            return c;
+        }
+    CHECK(!"a chain that reaches another FAT block");
+    return 0;
+}
+
 static void last_entry_unreadable(struct vnode *root)
 {
     struct vnode *f = file_of(root, "trim", 1100);
     if (!f)
         return;
-    uint32_t first = node_of(f)->first, i = 1, prev = first, cl = 0;
-    /* the first cluster whose entry lies in another FAT block than the one before it */
-    for (uint32_t c = raw_entry(0, first); fat_valid(fs, c); prev = c, c = raw_entry(0, c), i++)
-        if (block_of(entry_at(0, c)) != block_of(entry_at(0, prev))) {
-            cl = c;
-            break;
-        }
-    CHECK(cl != 0);
+    uint32_t first = node_of(f)->first, i = 0, cl = first_in_next_fat_block(first, &i);
     if (!cl)
         return;
     vnode_put(f);
@@ -192,6 +199,27 @@ static void last_entry_unreadable(struct vnode *root)
     CHECK(failed == 1 && r == -EIO);
     CHECK(chain_length(first) == 1100);
     CHECK(node_of(f)->size == 1100 * cs);
+    vnode_put(f);
+}
+
+/* fat_trim, then the cut-off clusters freed: when a FAT block of the part cut
+ * off cannot be read, the truncate is EIO, but the chain was cut and ends at
+ * the new last cluster, and the file's size says so: never more than its
+ * chain holds now. */
+static void freed_part_unreadable(struct vnode *root)
+{
+    struct vnode *f = file_of(root, "free", 1100);
+    if (!f)
+        return;
+    uint32_t first = node_of(f)->first, keep = 0, cl = first_in_next_fat_block(first, &keep);
+    if (!cl)
+        return;
+    cold_then_fail(entry_at(0, cl));    /* keep clusters end in the block before cl's */
+    int r = ops->truncate(f, (uint64_t)keep * cs);
+    printf("free_truncate=%d failed=%d\n", r, failed);
+    CHECK(failed == 1 && r == -EIO);
+    CHECK(chain_length(first) == keep);
+    CHECK(node_of(f)->size == keep * cs);
     vnode_put(f);
 }
 
@@ -271,6 +299,8 @@ int main(int argc, char **argv)
         end_mark_copy_unreadable(root);
     else if (!strcmp(s, "trim"))
         last_entry_unreadable(root);
+    else if (!strcmp(s, "free"))
+        freed_part_unreadable(root);
     else if (!strcmp(s, "zero"))
         zeroing_unreadable(root);
     else if (!strcmp(s, "search"))

@@ -1680,6 +1680,16 @@ def test_fat_truncate_that_cannot_read_the_new_last_entry_is_eio_and_cuts_nothin
     fat.fsck_clean(tmp_path / "fat32-512.img")     # failing_read's image (fat.layout_image)
 
 
+def test_fat_truncate_whose_cut_off_part_cannot_be_freed_is_eio_with_the_size_of_the_cut_chain(failures_exe,
+                                                                                              tmp_path):
+    """A shrink cuts the chain (an end mark at the new last cluster), then
+    frees the clusters cut off; when a FAT block of that part cannot be read,
+    the truncate is EIO, but the chain now ends at the new last cluster and
+    the file's size is the new one: an entry never says more than its chain
+    holds."""
+    assert "free_truncate=-5 failed=1" in failing_read(failures_exe, tmp_path, "free")
+
+
 def test_fat_directory_growth_whose_cluster_cannot_be_zeroed_is_eio(failures_exe, tmp_path):
     """A directory's new cluster is zeroed before use (fatgen103: a 0 first
     byte ends the entries); with 512-byte clusters in 4 KiB blocks that reads
