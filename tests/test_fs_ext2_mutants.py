@@ -1390,3 +1390,19 @@ def test_ext2_rmdir_when_the_parents_block_was_pushed_out_of_the_cache(tmp_path)
         assert result.returncode in (0, 1) and "Sanitizer" not in out and "runtime error" not in out, (n, out)
         outcomes.add("rmdir /d: error EIO" in out)
     assert outcomes == {True, False}
+
+
+def test_ext2_mkdir_without_a_buffer_for_its_first_block_is_eio(tmp_path):
+    """mkdir needs a buffer for the new directory's first block (its "."
+    and ".." records). On a disk whose writes fail, the buffer cache fills
+    with dirty buffers it cannot evict; a mkdir that finds no buffer left
+    is EIO and gives back the block and the inode it took: the free counts
+    are as before, and the name does not exist."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    out = run_fs_script(plugins, image, "mount\nfailwrites\n!EIO fill /a 400000 1\nstatfs\n!EIO mkdir /d\n"
+                                        "statfs\n!ENOENT stat /d\n").stdout
+    for line in ["!EIO fill /a 400000 1: error EIO", "!EIO mkdir /d: error EIO", "!ENOENT stat /d: error ENOENT"]:
+        assert f"{line} (expected)" in out, out[-3000:]
+    first, second = (statfs_counts(m.group(0)) for m in re.finditer(r"type=.*", out))
+    assert first == second, out
