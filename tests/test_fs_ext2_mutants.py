@@ -1406,3 +1406,26 @@ def test_ext2_mkdir_without_a_buffer_for_its_first_block_is_eio(tmp_path):
         assert f"{line} (expected)" in out, out[-3000:]
     first, second = (statfs_counts(m.group(0)) for m in re.finditer(r"type=.*", out))
     assert first == second, out
+
+
+def test_ext2_replacing_an_empty_directory_in_one_at_the_link_limit(tmp_path):
+    """A directory at EXT2_LINK_MAX (65000) links no longer counts its
+    subdirectories (dir_nlink). Moving a directory over an empty one in it
+    takes no new link (the replaced directory's ".." goes as the moved one's
+    comes), so it is allowed, and the count stays 65000 -- neither lowered
+    for the removed ".." nor raised past the limit for the new one -- while
+    the directory the moved one left loses its link."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    for d in ["full/t", "a/sub"]:
+        (src / d).mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    full = harness_ino(plugins, image, "/full")
+    e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
+    a_links = debugfs_links(image, "/a")
+    out = e2.harness(plugins, image, "mount\nrename /a/sub /full/t\nstat /full\nls /full\nunmount\n").stdout
+    assert "nlink=65000 " in out, out
+    assert debugfs_links(image, "/full") == 65000
+    assert debugfs_links(image, "/a") == a_links - 1
+    assert debugfs_links(image, "/full/t") == 2
