@@ -1429,3 +1429,35 @@ def test_ext2_replacing_an_empty_directory_in_one_at_the_link_limit(tmp_path):
     assert debugfs_links(image, "/full") == 65000
     assert debugfs_links(image, "/a") == a_links - 1
     assert debugfs_links(image, "/full/t") == 2
+
+
+def test_ext2_truncate_marks_the_files_times(tmp_path):
+    """POSIX truncate/ftruncate: a successful call that changes the size marks
+    st_mtime and st_ctime for update -- shrinking and growing alike (the
+    plugin also does so for an unchanged size, where POSIX leaves it open)."""
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    run_at(image, "mount\nfill /f 5000 1\nunmount\n", 1000)
+    for now, size in [(2000, 3000), (3000, 20000)]:
+        out = run_at(image, f"mount\ntruncate /f {size}\nmtime /f\nstat /f\nunmount\n", now)
+        assert f"mtime={now}\n" in out and f"size={size} " in out, out
+        stat = subprocess.run(["debugfs", "-R", "stat /f", str(image)], capture_output=True, text=True).stdout
+        assert re.search(rf"ctime: 0x0*{now:x} ", stat), stat
+    e2.fsck_clean(image)
+
+
+def test_ext2_rename_over_an_empty_directory_in_one_whose_link_count_is_unknown(tmp_path):
+    """dir_nlink: a directory's link count of 1 means "not counted". Moving a
+    directory over an empty one in the same directory drops the replaced
+    one's ".." but leaves the count at 1 -- never 0, which would mean the
+    directory is gone -- and files can still be created in it."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    for d in ["a/x", "a/t"]:
+        (src / d).mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/a")) + 26, struct.pack("<H", 1))
+    out = e2.harness(plugins, image, "mount\nrename /a/x /a/t\nstat /a\nwrite /a/g x\nunmount\n"
+                                     "mount\nls /a\nunmount\n").stdout
+    assert "nlink=1 " in out and re.search(r"^g f 1$", out, re.M), out
+    assert debugfs_links(image, "/a") == 1
