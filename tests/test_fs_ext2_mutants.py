@@ -1461,3 +1461,17 @@ def test_ext2_rename_over_an_empty_directory_in_one_whose_link_count_is_unknown(
                                      "mount\nls /a\nunmount\n").stdout
     assert "nlink=1 " in out and re.search(r"^g f 1$", out, re.M), out
     assert debugfs_links(image, "/a") == 1
+
+
+def test_ext2_an_empty_name_looks_up_nothing(tmp_path):
+    """A lookup of the empty name is ENOENT, even in a directory holding a
+    (corrupt: e2fsck's "zero-length name") record of name length 0 for a
+    live inode: readdir hands that record out as it is, and the harness's
+    ls, looking each listed name up, finds nothing under it."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image, blk, (off, ino, rl, nl, ft, name) = dir_with_one_file(tmp_path, 1024, 2048)
+    assert name == b"f"
+    e2.poke(image, blk * 1024 + off + 6, b"\x00")
+    out = e2.harness(plugins, image, "mount\nreaddir /d\nls /d\nunmount\n").stdout
+    assert re.search(rf"^ ino={ino} ", out, re.M), out                  # readdir gives it
+    assert re.search(r"^ \? lookup:ENOENT$", out, re.M), out             # the empty name finds nothing
