@@ -1475,3 +1475,107 @@ def test_ext2_an_empty_name_looks_up_nothing(tmp_path):
     out = e2.harness(plugins, image, "mount\nreaddir /d\nls /d\nunmount\n").stdout
     assert re.search(rf"^ ino={ino} ", out, re.M), out                  # readdir gives it
     assert re.search(r"^ \? lookup:ENOENT$", out, re.M), out             # the empty name finds nothing
+
+
+def test_ext2_mkdir_with_exactly_one_full_block_of_group_descriptors(tmp_path):
+    """32 groups of 256 blocks with 1 KiB blocks: the descriptor table is
+    exactly one block (32 descriptors of 32 bytes), the table in memory
+    exactly that size. New directories go to the group with the most free
+    blocks among the 32 -- none past the last -- and the image stays clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 32 * 256, "-g", "256", "-N", "512", "-O", "^resize_inode")
+    out = e2.harness(plugins, image, "mount\nstatfs\n" + "".join(f"mkdir /d{i}\nwrite /d{i}/f x\n" for i in range(8))
+                     + "statfs\nunmount\n").stdout
+    assert statfs_counts(out)[0] == 8192                 # blocks 1-8191 after the boot block: 32 groups
+    assert statfs_counts(out) == e2fsck_counts(image)
+
+
+def test_ext2_the_bits_past_a_groups_inodes_are_not_inodes(tmp_path):
+    """An inode bitmap block has room for more bits than the group has
+    inodes; the bits past them are padding (mke2fs sets them), never inodes,
+    even when clear: a group whose 64 inodes are all in use but whose
+    descriptor counts free ones is full -- the plugin says so and takes the
+    inode from the next group."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    assert ipg == 64
+    e2.poke(image, ib * bsize, b"\xff" * 8 + bytes(bsize - 8))     # inodes 1-64 in use, the padding clear
+    out = e2.harness(plugins, image, "mount\nwrite /f hello\nstat /f\nunmount\n").stdout
+    assert "ext2: group 0: free inode count" in out and "but its bitmap is full" in out, out
+    assert int(re.search(r"ino=(\d+)", out).group(1)) > 64
+
+
+def test_ext2_largest_file_with_4k_blocks_is_what_i_blocks_counts(tmp_path):
+    """With 4 KiB blocks the block map would address more than i_blocks (32
+    bits of 512-byte sectors) can count: the largest file is 2^32 - 1
+    sectors in 4 KiB blocks, less the indirect blocks a full tree needs
+    (1 + (1 + 1024) + (1 + 1024 + 1024^2)), as Linux's ext2_max_size has it:
+    535,820,284 blocks. A truncate to that size and a write of its last byte
+    work; one byte further is EFBIG."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 4096, 128, 8192)
+    limit = ((2 ** 32 - 1) // 8 - (1 + 1 + 1024 + 1 + 1024 + 1024 ** 2)) * 4096
+    assert limit == 535_820_284 * 4096
+    out = e2.harness(plugins, image, f"""
+        mount
+        !EFBIG pwrite /f {limit} x
+        pwrite /f {limit - 1} z
+        write /g x
+        !EFBIG truncate /g {limit + 1}
+        truncate /g {limit}
+        stat /f
+        stat /g
+        unmount
+    """).stdout
+    assert out.count(f"size={limit} ") == 2, out
+    e2.fsck_clean(image)
+
+
+def test_ext2_free_counts_up_to_the_blocks_that_exist_are_taken_at_mount(tmp_path):
+    """The mount takes the descriptors' free counts as they are (as Linux's
+    ext2 does: it sums them without checking them against the bitmaps), as
+    long as they do not claim more than exists: with 4 KiB blocks (block 0
+    is the superblock's, s_first_data_block 0) one group of 2048 blocks may
+    claim all 2048 free; statfs says so. More than the group has is corrupt."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 4096, 128, 8192)
+    good = image.read_bytes()
+    e2.poke(image, 4096 + 12, struct.pack("<H", 2048))              # group 0's free blocks count
+    out = e2.harness(plugins, image, "mount\nstatfs\nunmount\n").stdout
+    assert statfs_counts(out)[:2] == (2048, 2048), out
+    image.write_bytes(good)
+    e2.poke(image, 4096 + 12, struct.pack("<H", 2049))
+    out = e2.harness(plugins, image, "!EIO mount\n").stdout
+    assert "ext2: group descriptor 0 is corrupt" in out, out
+
+
+def test_ext2_a_create_in_a_corrupt_directory_changes_nothing(tmp_path):
+    """A create or mkdir in a directory whose records are corrupt (the last
+    one stopping 4 bytes short of the block end) is EIO before anything is
+    allocated: after unmount the image is byte for byte what it was."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image, blk, (off, ino, rl, nl, ft, name) = dir_with_one_file(tmp_path, 4096, 8192)
+    e2.poke(image, blk * 4096 + off + 4, struct.pack("<H", rl - 4))
+    before = image.read_bytes()
+    e2.harness(plugins, image, "mount\n!EIO write /d/g y\n!EIO mkdir /d/h\nunmount\n")
+    assert image.read_bytes() == before
+
+
+def test_ext2_mkdir_in_a_directory_at_the_link_limit_is_emlink(tmp_path):
+    """A directory at EXT2_LINK_MAX (65000) links takes no new subdirectory
+    (its ".." would be one link more): mkdir there is EMLINK and changes
+    nothing, while a new file, which links nothing to it, is fine."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "full").mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/full")) + 26, struct.pack("<H", 65000))
+    out = e2.harness(plugins, image, "mount\nstatfs\n!EMLINK mkdir /full/d\nstatfs\nwrite /full/f x\n"
+                                     "ls /full\nunmount\n").stdout
+    first, second = (statfs_counts(m.group(0)) for m in re.finditer(r"type=.*", out))
+    assert first == second and not re.search(r"^d d", out, re.M), out
+    assert debugfs_links(image, "/full") == 65000
