@@ -1579,3 +1579,64 @@ def test_ext2_mkdir_in_a_directory_at_the_link_limit_is_emlink(tmp_path):
     first, second = (statfs_counts(m.group(0)) for m in re.finditer(r"type=.*", out))
     assert first == second and not re.search(r"^d d", out, re.M), out
     assert debugfs_links(image, "/full") == 65000
+
+
+def test_ext2_a_fast_symlink_with_an_attribute_block_reads_its_target(tmp_path):
+    """A fast symlink keeps its target in i_block; an extended-attribute
+    block adds one block's sectors to i_blocks without making it a slow
+    symlink (Linux's ext2_inode_is_fast_symlink subtracts the EA block):
+    the link still reads back its target."""
+    import os
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    os.symlink("target", src / "link")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    subprocess.run(["debugfs", "-w", "-R", "ea_set /link user.note hello", str(image)], check=True, capture_output=True)
+    assert ea_block_of(image, "/link")
+    out = e2.harness(plugins, image, "mount\npread /link 0 100\nunmount\n").stdout
+    assert "n=6\ntarget\n" in out, out
+
+
+def test_ext2_a_new_block_under_an_indirect_block_follows_the_previous_slots_block(tmp_path):
+    """In a fresh mount (no goal remembered), a new block in slot 1 of the
+    single-indirect block goes right after slot 0's block, wherever that is
+    -- not after the indirect block, even when that block is free."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    K = 1024
+    e2.harness(plugins, image, f"mount\nmkdir /d\npwrite /d/s {13 * K} a\nunmount\n")     # slot 1: I + 1
+    e2.harness(plugins, image, f"mount\npwrite /d/s {12 * K} b\nunmount\n")               # slot 0: I + 2
+    e2.harness(plugins, image, f"mount\ntruncate /d/s {13 * K}\nunmount\n")               # I + 1 free again
+    e2.harness(plugins, image, f"mount\npwrite /d/s {13 * K} c\nunmount\n")
+    out = subprocess.run(["debugfs", "-R", "stat /d/s", str(image)], capture_output=True, text=True).stdout
+    ind = int(re.search(r"\(IND\):(\d+)", out).group(1))
+    assert f"(12-13):{ind + 2}-{ind + 3}\n" in out, out             # blocks 12 and 13 at I + 2, I + 3
+    e2.fsck_clean(image)
+
+
+def test_ext2_freeing_blocks_of_an_undercounted_inode_leaves_i_blocks_at_zero(tmp_path):
+    """i_blocks counts a file's sectors; freeing blocks lowers it, but never
+    below 0: a file whose i_blocks says less than its blocks (corrupt, 0
+    here) truncated to nothing has i_blocks 0 -- what e2fsck wants of a file
+    without blocks."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nfill /f 3000 1\nunmount\n")
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/f")) + 28, struct.pack("<I", 0))
+    out = e2.harness(plugins, image, "mount\ntruncate /f 0\nstat /f\nunmount\n").stdout
+    assert "size=0 blocks=0\n" in out, out
+    e2.fsck_clean(image)
+
+
+def test_ext2_a_mount_refused_for_its_root_keeps_no_vnode(tmp_path):
+    """A mount refused because the root inode is not a directory gives back
+    the root's vnode: none stays in use afterwards."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    e2.poke(image, it * bsize + isize, struct.pack("<H", 0o100644))      # inode 2: a regular file
+    out = e2.harness(plugins, image, "!EIO mount\nstats\n").stdout
+    assert "the root inode is not a directory" in out and re.search(r"vnodes=0\n", out), out
