@@ -1640,3 +1640,18 @@ def test_ext2_a_mount_refused_for_its_root_keeps_no_vnode(tmp_path):
     e2.poke(image, it * bsize + isize, struct.pack("<H", 0o100644))      # inode 2: a regular file
     out = e2.harness(plugins, image, "!EIO mount\nstats\n").stdout
     assert "the root inode is not a directory" in out and re.search(r"vnodes=0\n", out), out
+
+
+def test_ext2_write_marks_the_files_times_and_rename_over_a_name_the_directorys(tmp_path):
+    """POSIX: a successful write marks the file's st_mtime and st_ctime for
+    update; a rename that replaces an existing name changes that entry, so
+    it marks the new directory's st_mtime too."""
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    run_at(image, "mount\nmkdir /d\nmkdir /e\nwrite /d/a a\nwrite /e/b b\nwrite /f x\nunmount\n", 1000)
+    out = run_at(image, "mount\npwrite /f 5000 y\nmtime /f\nunmount\n", 2000)
+    assert "mtime=2000\n" in out, out
+    stat = subprocess.run(["debugfs", "-R", "stat /f", str(image)], capture_output=True, text=True).stdout
+    assert re.search(r"ctime: 0x0*7d0 ", stat), stat                           # 2000
+    out = run_at(image, "mount\nrename /d/a /e/b\nmtime /e\nunmount\n", 3000)
+    assert "mtime=3000\n" in out, out
+    e2.fsck_clean(image)
