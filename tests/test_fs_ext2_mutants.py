@@ -1655,3 +1655,60 @@ def test_ext2_write_marks_the_files_times_and_rename_over_a_name_the_directorys(
     out = run_at(image, "mount\nrename /d/a /e/b\nmtime /e\nunmount\n", 3000)
     assert "mtime=3000\n" in out, out
     e2.fsck_clean(image)
+
+
+def deep_dotdot_chain(tmp_path, fakes):
+    """An image whose /a/b's ".." leads through `fakes` more directories (made
+    by hand: each a directory inode with one block of "." and "..") to the
+    root, and a directory /x to move below /a/b."""
+    import struct
+    src = tmp_path / "src"
+    for d in ["a/b", "x"]:
+        (src / d).mkdir(parents=True)
+    image = e2.mkfs(tmp_path / "deep.img", src, 1024, 128, 81920, "-N", "70000")
+    plugins = [e2.filesystem_plugin("ext2")]
+    b_ino = harness_ino(plugins, image, "/a/b")
+    dump = subprocess.run(["dumpe2fs", str(image)], capture_output=True, text=True).stdout
+    free = []
+    for m in re.finditer(r"^  Free blocks: (.*)$", dump, re.M):
+        for part in filter(None, (p.strip() for p in m.group(1).split(","))):
+            lo, _, hi = part.partition("-")
+            free.extend(range(int(lo), int(hi or lo) + 1))
+    ipg = struct.unpack("<I", e2.peek(image, SB + 40, 4))[0]
+    ngroups = (struct.unpack("<I", e2.peek(image, SB + 4, 4))[0] - 1 + 8191) // 8192
+    gd = e2.peek(image, 2048, 32 * ngroups)
+    tables = [struct.unpack_from("<I", gd, 32 * g + 8)[0] for g in range(ngroups)]
+    inos = list(range(100, 100 + fakes))
+    assert len(free) > fakes + 10 and inos[-1] < 70000
+    chain = inos + [2]
+    with open(image, "r+b") as f:
+        for k, ino in enumerate(inos):
+            blk = free[k]
+            f.seek(blk * 1024)
+            f.write(struct.pack("<IHBB", ino, 12, 1, 2) + b".\0\0\0" + struct.pack("<IHBB", chain[k + 1], 1012, 2, 2) + b"..")
+            g, i = divmod(ino - 1, ipg)
+            inode = bytearray(128)
+            struct.pack_into("<HHI", inode, 0, 0o40755, 0, 1024)
+            struct.pack_into("<HHI", inode, 26 - 2, 0, 2, 2)       # gid, links_count, i_blocks
+            struct.pack_into("<I", inode, 40, blk)
+            f.seek(tables[g] * 1024 + i * 128)
+            f.write(inode)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True,
+                             text=True).stdout.split()[0])
+    [off] = [r[0] for r in dirents(image, blk) if r[5] == b".."]
+    e2.poke(image, blk * 1024 + off, struct.pack("<I", inos[0]))
+    return plugins, image
+
+
+def test_ext2_a_dotdot_walk_gives_up_after_65536_directories(tmp_path):
+    """Moving a directory below /a/b walks ".." up from /a/b until the root
+    (or the moved directory: EINVAL). The walk is bounded, so that a ".."
+    cycle on a corrupt image ends: after 65536 directories -- /a/b and 65535
+    more -- without reaching the root it is EIO, and nothing moves. One
+    directory fewer on the way, the 65536th is the root and the move works."""
+    plugins, image = deep_dotdot_chain(tmp_path / "long", 65535)
+    out = e2.harness(plugins, image, "mount\n!EIO rename /x /a/b/x\nls /\nunmount\n").stdout
+    assert re.search(r"^x d ", out, re.M), out
+    plugins, image = deep_dotdot_chain(tmp_path / "short", 65534)
+    out = e2.harness(plugins, image, "mount\nrename /x /a/b/x\nls /a/b\nunmount\n").stdout
+    assert re.search(r"^x d ", out, re.M), out
