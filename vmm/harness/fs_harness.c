@@ -14,6 +14,7 @@
  *   ls PATH                  NAME TYPE SIZE per entry (d = directory, f = file)
  *   tree PATH                every file below: PATH TYPE SIZE CRC32 (sorted by the caller)
  *   cat PATH                 the contents, as they are
+ *   pread PATH OFFSET N      one read call of N bytes (at most 4096) at OFFSET: n=RESULT, then the bytes
  *   stat PATH                ino=.. mode=0o.. nlink=.. size=.. blocks=..
  *   mtime PATH               mtime=.. (seconds; $PYOS_HARNESS_TIME fixes the clock)
  *   statdev PATH             dev=.. blksize=.. (the harness mounts as index 3: st_dev is the mount's index)
@@ -520,6 +521,24 @@ static int run(int argc, char **argv, char *rest)
         }
         if (out)
             fclose(out);
+        vnode_put(v);
+    } else if (!strcmp(op, "pread")) {
+        NEED(4);
+        MOUNTED();
+        if ((r = walk(argv[1], &v)) < 0)
+            return r;
+        static uint8_t one[4096];
+        size_t n = (size_t)strtoull(argv[3], NULL, 0);
+        if (n > sizeof one)
+            n = sizeof one;
+        memset(one, 0xA5, sizeof one);      /* bytes the plugin did not fill show */
+        int64_t got = mounted->ops->read(v, strtoull(argv[2], NULL, 0), one, n);
+        printf("n=%lld\n", (long long)got);
+        if (got > 0) {
+            fwrite(one, 1, (size_t)got, stdout);
+            printf("\n");
+        }
+        r = got < 0 ? (int)got : 0;
         vnode_put(v);
     } else if (!strcmp(op, "stat") || !strcmp(op, "mtime") || !strcmp(op, "statdev")) {
         NEED(2);
