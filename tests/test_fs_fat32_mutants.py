@@ -1703,3 +1703,119 @@ def test_fat_growth_whose_cluster_search_cannot_read_the_fat_is_eio_at_once(fail
     block cannot be read, the write is EIO at once: that failed request is
     the device's only error, and nothing is asked past the device's end."""
     assert "grow_write=-5 failed=1 errors=1 requests=1" in failing_read(failures_exe, tmp_path, "search")
+
+
+def test_fat_changes_set_archive_and_keep_the_other_attributes(tmp_path):
+    """FAT spec (DIR_Attr): ATTR_ARCHIVE is set whenever a file is created,
+    renamed or written to, so backup tools know it changed; the other
+    attribute bits (read-only, hidden, system), which another system set,
+    are the file's own and a write does not touch them. Files whose entries
+    hold hidden|system (and read-only) with the archive bit clear, appended
+    to or truncated: afterwards each holds its old bits plus archive, and
+    the read-only one still stats as mode 0444."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /A.TXT a\nwrite /B.TXT b\nwrite /C.TXT c\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    attrs = {b"A       TXT": 0x06, b"B       TXT": 0x07, b"C       TXT": 0x06}     # archive clear
+    for name, attr in attrs.items():
+        raw[raw.index(name) + 11] = attr
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nappend /A.TXT more\ntruncate /B.TXT 5000\npwrite /C.TXT 0 C\nstat /B.TXT\nunmount\n")
+    assert "mode=0o100444" in r.stdout, r.stdout
+    assert {n: fat_entry(image, n)[11] for n in attrs} == {n: a | 0x20 for n, a in attrs.items()}
+    fat.fsck_clean(image)
+
+
+def test_fat16_64k_clusters_mount(tmp_path):
+    """The largest cluster the plugin takes is 64 KiB (bytes per sector x
+    sectors per cluster = 65536, as Windows NT and Linux use on big FAT16
+    volumes; fat_mount refuses only what exceeds it): a FAT16 volume of
+    128 sectors a cluster mounts, stat gives that cluster size, and a file
+    spanning three clusters reads back, mtools and fsck.fat agreeing."""
+    image = fat.mkfs(tmp_path / "c64.img", 16, 300, 128)
+    r = fat.run(image, "mount\nfill /f 140000 3\nstatdev /f\ncheck /f 140000 3\nstatfs\nunmount\n")
+    assert "blksize=65536" in r.stdout and "block_size=65536" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out")["/f"] == pattern(140000, 3)
+
+
+def test_fat32_fsinfo_outside_the_reserved_area_is_not_used(tmp_path):
+    """FAT32 spec: BPB_FSInfo is the sector number of FSInfo in the reserved
+    area (0 or a number past it: no FSInfo to use). A BPB naming a sector
+    past the reserved area -- here a file's data, holding a sector that
+    looks like FSInfo with a wrong free count -- is not read as FSInfo and
+    never written: mount counts the free clusters itself (statfs gives the
+    true count), and after writes and an unmount the file's bytes are
+    unchanged."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fake = bytearray(512)
+    struct.pack_into("<I", fake, 0, 0x41615252)
+    struct.pack_into("<III", fake, 484, 0x61417272, 7, 100)
+    struct.pack_into("<I", fake, 508, 0xAA550000)
+    (tmp_path / "fake").write_bytes(bytes(fake))
+    r = fat.run(image, f"mount\nput {tmp_path / 'fake'} /DATA\nstatfs\nunmount\n")
+    free = statfs_counts(r.stdout)[1]
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    first = first_clusters(image, "DATA")["DATA"]
+    sector = g.resv + g.nfats * g.fatsz + (first - 2) * g.spc
+    for boot in (0, struct.unpack_from("<H", raw, 50)[0] * 512):      # the boot sector and its backup
+        struct.pack_into("<H", raw, boot + 48, sector)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, f"mount\nstatfs\nwrite /x y\nstatfs\nunmount\nmount\nget /DATA {tmp_path / 'got'}\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], r.stdout
+    assert (tmp_path / "got").read_bytes() == bytes(fake)
+
+
+def test_fat32_sync_writes_fsinfo_only_when_it_changed(tmp_path):
+    """fat_ops.c: the free count and the last-allocated hint are written back
+    to FSInfo by sync() -- when they changed since the last write-back: a
+    sync after a write writes FSInfo, a second sync with nothing changed
+    looks nothing up and writes nothing (device writes and buffer-cache
+    lookups unchanged), and neither does unmount after it."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = fat.run(image, "mount\nwrite /f x\nsync\nstats\nsync\nstats\nunmount\nstats\n")
+    counts = [tuple(map(int, m)) for m in re.findall(r"writes=(\d+) .* hits=(\d+) misses=(\d+)", r.stdout)]
+    assert counts[0] == counts[1] == counts[2], counts
+    fat.fat_tables_consistent(image)
+
+
+def test_fat_83_names_starting_with_any_high_byte(tmp_path):
+    """8.3 names may hold bytes above 0x7F (an OEM code page's letters; this
+    plugin shows them as Latin-1), and only a first byte of 0xE5 (deleted)
+    or 0 (end of directory) has a meaning of its own (FAT spec, DIR_Name[0];
+    0xE5 itself is stored as 0x05). Entries another system wrote whose
+    first byte is each of 0x80 .. 0xFF but 0xE5 are listed by that Latin-1
+    character and found, stat'ed and read by it."""
+    image = fat.layout_image(tmp_path, "fat16")
+    highs = [b for b in range(0x80, 0x100) if b != 0xE5]
+    fat.run(image, "mount\n" + "".join(f"write /Q{b:X}.TXT {b:x}\n" for b in highs) + "unmount\n")
+    raw = bytearray(image.read_bytes())
+    for b in highs:
+        at = raw.index(f"Q{b:X}".encode().ljust(8) + b"TXT")
+        raw[at] = b
+    image.write_bytes(bytes(raw))
+    names = {b: chr(b) + f"{b:X}.TXT" for b in highs}           # e.g. 0xA7: 'QA7.TXT' -> '§A7.TXT'
+    r = fat_raw(image, ("mount\nls /\n" + "".join(f"cat /{n}\n" for n in names.values()) + "unmount\n").encode())
+    assert r.returncode == 0, r.stdout
+    out = r.stdout.decode()
+    for b, n in names.items():
+        assert f"\n{n} f {len(f'{b:x}')}\n" in out and f"{b:x}" in out, (hex(b), out[-2000:])
+
+
+def test_fat_lookup_of_a_name_no_entry_can_have_is_enoent(tmp_path):
+    """A name FAT cannot store (a character long names refuse: FAT spec,
+    " * / : < > ? \\ |, a control character; or bytes that are not UTF-8)
+    names no entry: looking it up -- stat, cat, unlink, rmdir, the old name
+    of a rename -- is ENOENT (there is no such file), not EINVAL, which
+    only creating such a name is."""
+    image = fat.layout_image(tmp_path, "fat16")
+    bad = [b"a:b", b"what?", b"x*y", b"pipe|d", b"\xff", b"\xc0\x80", b"ctl\x01"]
+    script = b"mount\nwrite /f x\nmkdir /d\n"
+    for n in bad:
+        script += (b"!ENOENT stat /" + n + b"\n!ENOENT cat /" + n + b"\n!ENOENT unlink /" + n +
+                   b"\n!ENOENT rmdir /" + n + b"\n!ENOENT rename /" + n + b" /g\n!ENOENT stat /d/" + n +
+                   b"\n!EINVAL mkdir /" + n + b"\n")
+    r = fat_raw(image, script + b"unmount\n")
+    assert r.returncode == 0, r.stdout
