@@ -1819,3 +1819,60 @@ def test_fat_lookup_of_a_name_no_entry_can_have_is_enoent(tmp_path):
                    b"\n!EINVAL mkdir /" + n + b"\n")
     r = fat_raw(image, script + b"unmount\n")
     assert r.returncode == 0, r.stdout
+
+
+def test_fat_truncate_that_could_not_update_the_entry_is_an_error(tmp_path):
+    """A truncate that grows a file ends by writing its new size and first
+    cluster into its directory entry (node_update); growing by more than
+    the buffer cache holds (1 MiB) pushes the entry's block out, so that
+    write reads it again. With each device request of such a truncate
+    failing in turn, a truncate that reports success has its size on disk
+    (a later mount stats it) and leaves a clean volume; one that cannot
+    write its entry is an error."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /d\nwrite /d/f x\nunmount\n")
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, "mount\ntruncate /d/f 1500000\nunmount\n"):
+        if "error" not in r.stdout:
+            assert "size=1500000 " in fat.run(image, "mount\nstat /d/f\nunmount\n").stdout
+            fat.fsck_clean(image)
+
+
+def test_fat_rmdir_of_a_file_is_enotdir(tmp_path):
+    """POSIX rmdir(): a name that is not a directory is ENOTDIR, whatever the
+    file holds -- nothing, data, or a cluster of zeros that would read as an
+    empty directory's entries -- and the file stays, with its data."""
+    image = fat.layout_image(tmp_path, "fat16")
+    r = fat.run(image, "mount\nwrite /e \nwrite /f data\nwrite /z x\ntruncate /z 0\ntruncate /z 4096\nmkdir /d\n"
+                       "write /d/g more\n!ENOTDIR rmdir /e\n!ENOTDIR rmdir /f\n!ENOTDIR rmdir /z\n!ENOTDIR rmdir /d/g\n"
+                       "unmount\nmount\nls /\nls /d\nunmount\n")
+    assert "e f 0\nf f 4\nz f 4096\nd d 0\n" in r.stdout and "\ng f 4\n" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+
+
+@pytest.mark.parametrize("how", ["range", "not_dotdot", "cycle"])
+def test_fat_rename_into_a_directory_with_a_broken_parent_chain_is_eio(tmp_path, how):
+    """rename() refuses to move a directory into itself or a descendant, which
+    it checks by walking up from the new parent through the '..' entries
+    (FAT spec: a directory's second entry, '..', names its parent's first
+    cluster, 0 for the root). A walk that meets a '..' naming a cluster past
+    the volume, a directory whose second entry is not '..', or '..' entries
+    that loop (a -> b -> a) is EIO at once -- never a hang -- and nothing
+    moves."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /a\nmkdir /a/b\nmkdir /m\nwrite /m/x y\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    data = g.fat_at(g.nfats) + g.root_ent * 32
+    a_dir = data + (first_clusters(image, "A")["A"] - 2) * g.spc * g.bps
+    b = struct.unpack_from("<H", raw, raw.index(b"B          ", a_dir) + 26)[0]
+    assert raw[a_dir + 32:a_dir + 43] == b"..         "
+    if how == "range":
+        struct.pack_into("<H", raw, a_dir + 32 + 26, 0xFFF0)
+    elif how == "not_dotdot":
+        raw[a_dir + 32:a_dir + 43] = b"XX         "
+    else:
+        struct.pack_into("<H", raw, a_dir + 32 + 26, b)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!EIO rename /m /a/b/m\nls /m\n!ENOENT stat /a/b/m\nunmount\n", timeout=20)
+    assert "\nx f 1\n" in r.stdout, r.stdout
