@@ -1876,3 +1876,17 @@ def test_fat_rename_into_a_directory_with_a_broken_parent_chain_is_eio(tmp_path,
     image.write_bytes(bytes(raw))
     r = fat.run(image, "mount\n!EIO rename /m /a/b/m\nls /m\n!ENOENT stat /a/b/m\nunmount\n", timeout=20)
     assert "\nx f 1\n" in r.stdout, r.stdout
+
+
+def test_fat_rename_into_a_full_directory_is_enospc_and_moves_nothing(tmp_path):
+    """FAT16's root directory has a fixed number of entries (BPB_RootEntCnt)
+    and cannot grow: renaming a file into a full root is ENOSPC -- over
+    another file's name too -- and nothing changes: the file keeps its old
+    name and data, the other file stays, fsck.fat finds the volume clean."""
+    image = fat.layout_image(tmp_path, "fat16")
+    n = fat.Bpb(image.read_bytes()).root_ent
+    r = fat.run(image, f"mount\nmkdir /D\nwrite /D/f data\nmkfiles / {n - 1} F\n!ENOSPC write /X y\n"
+                       "!ENOSPC rename /D/f /NEW\n!ENOSPC rename /D/f /F0\nunmount\n"
+                       "mount\nls /D\ncat /F0\n!ENOENT stat /NEW\nunmount\n")
+    assert "\nf f 4\n" in r.stdout and "\nF0\n" in r.stdout, r.stdout
+    fat.fsck_clean(image)
