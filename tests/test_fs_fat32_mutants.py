@@ -289,10 +289,14 @@ def test_fat32_clusters_past_65535(tmp_path):
     """FAT32 entries keep a cluster number in two 16-bit halves (offsets 20 and
     26): files and directories whose first cluster is past 65535 -- created,
     grown, renamed -- are found again by the plugin, mtools and fsck.fat, and
-    unlinking and removing them frees exactly their clusters."""
+    unlinking and removing them frees exactly their clusters; a directory
+    moved into one of them has both halves in its '..' entry, so moving
+    the far directory into it is refused as a move into its own
+    descendant (EINVAL)."""
     image = fat.layout_image(tmp_path, "fat32-512")           # 512-byte clusters: ~95000 of them
-    fat.run(image, "mount\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
-                   "append /far !\nrename /far /fardir/far2\nunmount\n")
+    fat.run(image, "mount\nmkdir /near\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
+                   "append /far !\nrename /far /fardir/far2\nrename /near /fardir/near\n"
+                   "!EINVAL rename /fardir /fardir/near/inside\nunmount\n")
     fat.fsck_clean(image)
     seen = fat.extract(image, tmp_path / "out")
     assert seen["/fardir/far2"] == b"hello!" and seen["/fardir/x"] == b"y"
@@ -302,9 +306,10 @@ def test_fat32_clusters_past_65535(tmp_path):
     at = raw.index(b"X          ")
     import struct
     assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
-    r = fat.run(image, "mount\nstatfs\nunlink /fardir/far2\nunlink /fardir/x\nrmdir /fardir\nstatfs\nunmount\n")
+    r = fat.run(image, "mount\nstatfs\nunlink /fardir/far2\nunlink /fardir/x\nrmdir /fardir/near\nrmdir /fardir\n"
+                       "statfs\nunmount\n")
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
-    assert free[1] == free[0] + 3, r.stdout                          # far2, x and fardir: a cluster each
+    assert free[1] == free[0] + 4, r.stdout                          # far2, x, near and fardir: a cluster each
     assert statfs_counts(r.stdout)[:2] == fat_counts(image)
 
 
