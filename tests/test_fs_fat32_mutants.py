@@ -1895,3 +1895,31 @@ def test_fat_rename_into_a_full_directory_is_enospc_and_moves_nothing(tmp_path):
                        "mount\nls /D\ncat /F0\n!ENOENT stat /NEW\nunmount\n")
     assert "\nf f 4\n" in r.stdout and "\nF0\n" in r.stdout, r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat_rename_walk_up_a_parent_loop_reads_one_parent_per_cluster(tmp_path):
+    """The walk up from a rename's new parent (is it inside the directory
+    being moved?) is bounded by the cluster count (fat.h: every walk is, so
+    a loop is EIO, never a hang), and by no more: each directory has a
+    cluster of its own, so once the walk has met one directory more than
+    the volume has clusters it has met one twice -- a loop in the '..'
+    entries -- and reading another '..' could tell nothing new. On a volume
+    whose /a and /a/b name each other in '..', a rename into /a/b costs
+    (in buffer-cache lookups, one a '..' entry read) exactly count - 2
+    more than the same rename stopped by a '..' out of range after two
+    reads."""
+    import struct
+    costs = {}
+    for how in ["range", "cycle"]:
+        (tmp_path / how).mkdir()
+        image, raw, g = small_fat16(tmp_path / how, "mount\nmkdir /a\nmkdir /a/b\nmkdir /m\nunmount\n")
+        b = fat.Bpb(raw)
+        data = b.fat_at(b.nfats) + b.root_ent * 32
+        a_dir = data + (first_clusters(image, "A")["A"] - 2) * g["csize"]
+        b_first = struct.unpack_from("<H", raw, raw.index(b"B          ", a_dir) + 26)[0]
+        struct.pack_into("<H", raw, a_dir + 32 + 26, 0xFFF0 if how == "range" else b_first)
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\nstats\n!EIO rename /m /a/b/m\nstats\nunmount\n", timeout=20)
+        h = [int(a) + int(m) for a, m in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+        costs[how] = h[1] - h[0]
+    assert costs["cycle"] - costs["range"] == g["nclusters"] - 2, (costs, g["nclusters"])
