@@ -1923,3 +1923,21 @@ def test_fat_rename_walk_up_a_parent_loop_reads_one_parent_per_cluster(tmp_path)
         h = [int(a) + int(m) for a, m in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
         costs[how] = h[1] - h[0]
     assert costs["cycle"] - costs["range"] == g["nclusters"] - 2, (costs, g["nclusters"])
+
+
+def test_fat_dot_names_are_never_an_83_name(tmp_path):
+    """A name starting with '.' (other than the '.' and '..' entries) has no
+    8.3 form: FAT spec, DIR_Name[0] may not be a space and an 8.3 base may
+    not be empty, so such names are long names only. On a volume holding
+    an invalid entry whose 8.3 name is all spaces (as a broken system may
+    leave it), looking up '.x' or '.profile' does not find that entry: they
+    are ENOENT, are created beside it, and read back as themselves."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /BLANK blank\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    at = raw.index(b"BLANK      ")
+    raw[at:at + 11] = b" " * 11
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!ENOENT stat /.x\n!ENOENT stat /.profile\nwrite /.x dot\nwrite /.profile rc\n"
+                       "cat /.x\ncat /.profile\nunmount\n")
+    assert "\ndotrc" in r.stdout, r.stdout                   # cat prints no newline
