@@ -1941,3 +1941,24 @@ def test_fat_dot_names_are_never_an_83_name(tmp_path):
     r = fat.run(image, "mount\n!ENOENT stat /.x\n!ENOENT stat /.profile\nwrite /.x dot\nwrite /.profile rc\n"
                        "cat /.x\ncat /.profile\nunmount\n")
     assert "\ndotrc" in r.stdout, r.stdout                   # cat prints no newline
+
+
+def test_fat_timestamps_around_the_400_year_leap_rules(tmp_path):
+    """Entry dates (FAT spec: (year - 1980) << 9 | month << 5 | day) on the
+    days the Gregorian calendar's century rules decide: 2000 is a leap year
+    (divisible by 400) and 2100 is not; around 2000-03-01, where a 400-year
+    cycle of days starts, and 2100's end of February: each day stored as
+    that date and stat's mtime decoded to the time written (to FAT's two
+    seconds)."""
+    import calendar
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    days = [(1999, 12, 31), (2000, 2, 28), (2000, 2, 29), (2000, 3, 1), (2000, 3, 2), (2000, 3, 5), (2000, 3, 6),
+            (2000, 12, 31), (2001, 3, 1), (2100, 2, 28), (2100, 3, 1), (2104, 2, 29), (2107, 12, 31)]
+    for i, (y, mo, d) in enumerate(days):
+        t = calendar.timegm((y, mo, d, 23, 59, 59, 0, 0, 0))
+        name = f"D{i}"
+        r = fat_raw(image, f"mount\nwrite /{name} x\nmtime /{name}\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t))
+        assert f"mtime={t - t % 2}".encode() in r.stdout, ((y, mo, d), r.stdout)
+        mdate = struct.unpack_from("<H", fat_entry(image, name.encode().ljust(11)), 24)[0]
+        assert mdate == (y - 1980) << 9 | mo << 5 | d, (y, mo, d)
