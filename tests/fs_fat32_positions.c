@@ -268,5 +268,30 @@ int main(int argc, char **argv)
         vnode_put(d);
     }
 
+    /* A subdirectory kept open: the lookup of a name that is not there
+     * says where it would go (fat_plan), and the create that follows uses
+     * that place without scanning the directory again, so it costs the
+     * same in a directory of 40 files (3 clusters) as in one of 156 (10
+     * clusters); neither needs to grow. */
+    d = make(root, "plan", S_IFDIR | 0755);
+    if (d) {
+        const int counts[2] = {40, 156};
+        for (int k = 0, made = 0; k < 2; k++) {
+            char fmt[16], name[16];
+            snprintf(fmt, sizeof fmt, "P%d_%%d", k);
+            make_numbered(d, fmt, counts[k] - made);
+            made = counts[k];
+            snprintf(name, sizeof name, "NEW%d", counts[k]);
+            CHECK(look(d, name) == NULL);
+            uint64_t before = lookups();
+            struct vnode *v = make(d, name, S_IFREG | 0644);
+            printf("create_after_lookup_%d=%llu\n", counts[k], (unsigned long long)(lookups() - before));
+            CHECK(v != NULL);
+            if (v)
+                vnode_put(v);
+        }
+        vnode_put(d);
+    }
+
     return finish(root);
 }

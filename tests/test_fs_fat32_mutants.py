@@ -1962,3 +1962,37 @@ def test_fat_timestamps_around_the_400_year_leap_rules(tmp_path):
         assert f"mtime={t - t % 2}".encode() in r.stdout, ((y, mo, d), r.stdout)
         mdate = struct.unpack_from("<H", fat_entry(image, name.encode().ljust(11)), 24)[0]
         assert mdate == (y - 1980) << 9 | mo << 5 | d, (y, mo, d)
+
+
+def test_fat_tail_numbers_are_the_smallest_unused_in_that_directory(tmp_path):
+    """fat_dir.c: a name that needs a ~N tail gets the smallest N not used by
+    an 8.3 name of the same basis in that directory (Microsoft's basis-name
+    rule): numbers used in another directory do not count, and a number
+    freed by an unlink (or a rename away) is used again."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /A\nmkdir /B\nwrite /A/a_long_name_1 1\nwrite /A/a_long_name_2 2\n"
+                   "write /A/a_long_name_3 3\nwrite /B/a_long_name_4 4\nunlink /A/a_long_name_1\n"
+                   "write /A/a_long_name_5 5\nrename /A/a_long_name_2 /B/moved\nwrite /A/a_long_name_6 6\n"
+                   "write /A/a_long_name_7 7\nunmount\n")
+    r = fat.run(image, "mount\nreaddir /A\nreaddir /B\nunmount\n")
+    raw = image.read_bytes()
+    shorts = {}
+    for line in r.stdout.splitlines():
+        m = re.fullmatch(r"(\S+) ino=(\d+) type=\S+", line)
+        if m:
+            at = int(m.group(2)) * 32
+            shorts[m.group(1)] = raw[at:at + 11].decode().rstrip()
+    assert shorts == {"a_long_name_3": "A_LONG~3", "a_long_name_5": "A_LONG~1", "a_long_name_6": "A_LONG~2",
+                      "a_long_name_7": "A_LONG~4", "a_long_name_4": "A_LONG~1", "moved": "MOVED"}, shorts
+    fat.fsck_clean(image)
+
+
+
+def test_fat_create_after_a_failed_lookup_in_a_subdirectory_costs_no_rescan(kept_positions):
+    """What fat_dir.c promises (struct fat_plan: the scan of a lookup that
+    found nothing says where the name would go, so the create that usually
+    follows need not scan again) in a subdirectory's cluster chain, kept
+    open: creating a name right after its lookup failed costs the same
+    buffer-cache lookups in a directory of 40 files as in one of 156."""
+    p = kept_positions
+    assert p["create_after_lookup_40"] == p["create_after_lookup_156"], p
