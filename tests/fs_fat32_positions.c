@@ -290,6 +290,18 @@ int main(int argc, char **argv)
             if (v)
                 vnode_put(v);
         }
+        /* A removal changes where a name would go: after a failed lookup
+         * of NEWX, an unlink of the directory's first file (its one entry,
+         * the first free slot now), a create of NEWX takes that slot. */
+        struct vnode *p0 = look(d, "P0_0");
+        uint64_t freed = p0 ? p0->ino : 0;
+        vnode_put(p0);
+        CHECK(look(d, "NEWX") == NULL);
+        CHECK(ops->unlink(d, "P0_0", 4) == 0);
+        struct vnode *x = make(d, "NEWX", S_IFREG | 0644);
+        printf("create_after_unlink_in_the_freed_slot=%d\n", x && freed && x->ino == freed);
+        if (x)
+            vnode_put(x);
         vnode_put(d);
     }
 

@@ -1996,3 +1996,13 @@ def test_fat_create_after_a_failed_lookup_in_a_subdirectory_costs_no_rescan(kept
     buffer-cache lookups in a directory of 40 files as in one of 156."""
     p = kept_positions
     assert p["create_after_lookup_40"] == p["create_after_lookup_156"], p
+
+
+def test_fat_create_after_an_unlink_takes_the_freed_slot(kept_positions):
+    """A name's entries go in the first run of free slots of its directory
+    (fat_dir.c, scan_for): a removal frees slots, so it also voids what a
+    lookup that found nothing had worked out (fat_plan) -- in a directory
+    kept open, a failed lookup of NEWX, an unlink of the directory's first
+    file, then the create of NEWX: NEWX's 8.3 entry is where that file's
+    was (the same ino), not past the other entries."""
+    assert kept_positions["create_after_unlink_in_the_freed_slot"] == 1, kept_positions
