@@ -268,5 +268,42 @@ int main(int argc, char **argv)
         vnode_put(d);
     }
 
+    /* A subdirectory kept open: the lookup of a name that is not there
+     * says where it would go (fat_plan), and the create that follows uses
+     * that place without scanning the directory again, so it costs the
+     * same in a directory of 40 files (3 clusters) as in one of 156 (10
+     * clusters); neither needs to grow. */
+    d = make(root, "plan", S_IFDIR | 0755);
+    if (d) {
+        const int counts[2] = {40, 156};
+        for (int k = 0, made = 0; k < 2; k++) {
+            char fmt[16], name[16];
+            snprintf(fmt, sizeof fmt, "P%d_%%d", k);
+            make_numbered(d, fmt, counts[k] - made);
+            made = counts[k];
+            snprintf(name, sizeof name, "NEW%d", counts[k]);
+            CHECK(look(d, name) == NULL);
+            uint64_t before = lookups();
+            struct vnode *v = make(d, name, S_IFREG | 0644);
+            printf("create_after_lookup_%d=%llu\n", counts[k], (unsigned long long)(lookups() - before));
+            CHECK(v != NULL);
+            if (v)
+                vnode_put(v);
+        }
+        /* A removal changes where a name would go: after a failed lookup
+         * of NEWX, an unlink of the directory's first file (its one entry,
+         * the first free slot now), a create of NEWX takes that slot. */
+        struct vnode *p0 = look(d, "P0_0");
+        uint64_t freed = p0 ? p0->ino : 0;
+        vnode_put(p0);
+        CHECK(look(d, "NEWX") == NULL);
+        CHECK(ops->unlink(d, "P0_0", 4) == 0);
+        struct vnode *x = make(d, "NEWX", S_IFREG | 0644);
+        printf("create_after_unlink_in_the_freed_slot=%d\n", x && freed && x->ino == freed);
+        if (x)
+            vnode_put(x);
+        vnode_put(d);
+    }
+
     return finish(root);
 }

@@ -289,10 +289,14 @@ def test_fat32_clusters_past_65535(tmp_path):
     """FAT32 entries keep a cluster number in two 16-bit halves (offsets 20 and
     26): files and directories whose first cluster is past 65535 -- created,
     grown, renamed -- are found again by the plugin, mtools and fsck.fat, and
-    unlinking and removing them frees exactly their clusters."""
+    unlinking and removing them frees exactly their clusters; a directory
+    moved into one of them has both halves in its '..' entry, so moving
+    the far directory into it is refused as a move into its own
+    descendant (EINVAL)."""
     image = fat.layout_image(tmp_path, "fat32-512")           # 512-byte clusters: ~95000 of them
-    fat.run(image, "mount\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
-                   "append /far !\nrename /far /fardir/far2\nunmount\n")
+    fat.run(image, "mount\nmkdir /near\nfill /big 40000000 1\nwrite /far hello\nmkdir /fardir\nwrite /fardir/x y\n"
+                   "append /far !\nrename /far /fardir/far2\nrename /near /fardir/near\n"
+                   "!EINVAL rename /fardir /fardir/near/inside\nunmount\n")
     fat.fsck_clean(image)
     seen = fat.extract(image, tmp_path / "out")
     assert seen["/fardir/far2"] == b"hello!" and seen["/fardir/x"] == b"y"
@@ -302,9 +306,10 @@ def test_fat32_clusters_past_65535(tmp_path):
     at = raw.index(b"X          ")
     import struct
     assert struct.unpack_from("<H", raw, at + 20)[0] >= 1          # its first cluster is past 65535
-    r = fat.run(image, "mount\nstatfs\nunlink /fardir/far2\nunlink /fardir/x\nrmdir /fardir\nstatfs\nunmount\n")
+    r = fat.run(image, "mount\nstatfs\nunlink /fardir/far2\nunlink /fardir/x\nrmdir /fardir/near\nrmdir /fardir\n"
+                       "statfs\nunmount\n")
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
-    assert free[1] == free[0] + 3, r.stdout                          # far2, x and fardir: a cluster each
+    assert free[1] == free[0] + 4, r.stdout                          # far2, x, near and fardir: a cluster each
     assert statfs_counts(r.stdout)[:2] == fat_counts(image)
 
 
@@ -1703,3 +1708,301 @@ def test_fat_growth_whose_cluster_search_cannot_read_the_fat_is_eio_at_once(fail
     block cannot be read, the write is EIO at once: that failed request is
     the device's only error, and nothing is asked past the device's end."""
     assert "grow_write=-5 failed=1 errors=1 requests=1" in failing_read(failures_exe, tmp_path, "search")
+
+
+def test_fat_changes_set_archive_and_keep_the_other_attributes(tmp_path):
+    """FAT spec (DIR_Attr): ATTR_ARCHIVE is set whenever a file is created,
+    renamed or written to, so backup tools know it changed; the other
+    attribute bits (read-only, hidden, system), which another system set,
+    are the file's own and a write does not touch them. Files whose entries
+    hold hidden|system (and read-only) with the archive bit clear, appended
+    to or truncated: afterwards each holds its old bits plus archive, and
+    the read-only one still stats as mode 0444."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /A.TXT a\nwrite /B.TXT b\nwrite /C.TXT c\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    attrs = {b"A       TXT": 0x06, b"B       TXT": 0x07, b"C       TXT": 0x06}     # archive clear
+    for name, attr in attrs.items():
+        raw[raw.index(name) + 11] = attr
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\nappend /A.TXT more\ntruncate /B.TXT 5000\npwrite /C.TXT 0 C\nstat /B.TXT\nunmount\n")
+    assert "mode=0o100444" in r.stdout, r.stdout
+    assert {n: fat_entry(image, n)[11] for n in attrs} == {n: a | 0x20 for n, a in attrs.items()}
+    fat.fsck_clean(image)
+
+
+def test_fat16_64k_clusters_mount(tmp_path):
+    """The largest cluster the plugin takes is 64 KiB (bytes per sector x
+    sectors per cluster = 65536, as Windows NT and Linux use on big FAT16
+    volumes; fat_mount refuses only what exceeds it): a FAT16 volume of
+    128 sectors a cluster mounts, stat gives that cluster size, and a file
+    spanning three clusters reads back, mtools and fsck.fat agreeing."""
+    image = fat.mkfs(tmp_path / "c64.img", 16, 300, 128)
+    r = fat.run(image, "mount\nfill /f 140000 3\nstatdev /f\ncheck /f 140000 3\nstatfs\nunmount\n")
+    assert "blksize=65536" in r.stdout and "block_size=65536" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+    assert fat.extract(image, tmp_path / "out")["/f"] == pattern(140000, 3)
+
+
+def test_fat32_fsinfo_outside_the_reserved_area_is_not_used(tmp_path):
+    """FAT32 spec: BPB_FSInfo is the sector number of FSInfo in the reserved
+    area (0 or a number past it: no FSInfo to use). A BPB naming a sector
+    past the reserved area -- here a file's data, holding a sector that
+    looks like FSInfo with a wrong free count -- is not read as FSInfo and
+    never written: mount counts the free clusters itself (statfs gives the
+    true count), and after writes and an unmount the file's bytes are
+    unchanged."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fake = bytearray(512)
+    struct.pack_into("<I", fake, 0, 0x41615252)
+    struct.pack_into("<III", fake, 484, 0x61417272, 7, 100)
+    struct.pack_into("<I", fake, 508, 0xAA550000)
+    (tmp_path / "fake").write_bytes(bytes(fake))
+    r = fat.run(image, f"mount\nput {tmp_path / 'fake'} /DATA\nstatfs\nunmount\n")
+    free = statfs_counts(r.stdout)[1]
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    first = first_clusters(image, "DATA")["DATA"]
+    sector = g.resv + g.nfats * g.fatsz + (first - 2) * g.spc
+    for boot in (0, struct.unpack_from("<H", raw, 50)[0] * 512):      # the boot sector and its backup
+        struct.pack_into("<H", raw, boot + 48, sector)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, f"mount\nstatfs\nwrite /x y\nstatfs\nunmount\nmount\nget /DATA {tmp_path / 'got'}\nunmount\n")
+    assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], r.stdout
+    assert (tmp_path / "got").read_bytes() == bytes(fake)
+
+
+def test_fat32_sync_writes_fsinfo_only_when_it_changed(tmp_path):
+    """fat_ops.c: the free count and the last-allocated hint are written back
+    to FSInfo by sync() -- when they changed since the last write-back: a
+    sync after a write writes FSInfo, a second sync with nothing changed
+    looks nothing up and writes nothing (device writes and buffer-cache
+    lookups unchanged), and neither does unmount after it."""
+    image = fat.layout_image(tmp_path, "fat32-512")
+    r = fat.run(image, "mount\nwrite /f x\nsync\nstats\nsync\nstats\nunmount\nstats\n")
+    counts = [tuple(map(int, m)) for m in re.findall(r"writes=(\d+) .* hits=(\d+) misses=(\d+)", r.stdout)]
+    assert counts[0] == counts[1] == counts[2], counts
+    fat.fat_tables_consistent(image)
+
+
+def test_fat_83_names_starting_with_any_high_byte(tmp_path):
+    """8.3 names may hold bytes above 0x7F (an OEM code page's letters; this
+    plugin shows them as Latin-1), and only a first byte of 0xE5 (deleted)
+    or 0 (end of directory) has a meaning of its own (FAT spec, DIR_Name[0];
+    0xE5 itself is stored as 0x05). Entries another system wrote whose
+    first byte is each of 0x80 .. 0xFF but 0xE5 are listed by that Latin-1
+    character and found, stat'ed and read by it."""
+    image = fat.layout_image(tmp_path, "fat16")
+    highs = [b for b in range(0x80, 0x100) if b != 0xE5]
+    fat.run(image, "mount\n" + "".join(f"write /Q{b:X}.TXT {b:x}\n" for b in highs) + "unmount\n")
+    raw = bytearray(image.read_bytes())
+    for b in highs:
+        at = raw.index(f"Q{b:X}".encode().ljust(8) + b"TXT")
+        raw[at] = b
+    image.write_bytes(bytes(raw))
+    names = {b: chr(b) + f"{b:X}.TXT" for b in highs}           # e.g. 0xA7: 'QA7.TXT' -> '§A7.TXT'
+    r = fat_raw(image, ("mount\nls /\n" + "".join(f"cat /{n}\n" for n in names.values()) + "unmount\n").encode())
+    assert r.returncode == 0, r.stdout
+    out = r.stdout.decode()
+    for b, n in names.items():
+        assert f"\n{n} f {len(f'{b:x}')}\n" in out and f"{b:x}" in out, (hex(b), out[-2000:])
+
+
+def test_fat_lookup_of_a_name_no_entry_can_have_is_enoent(tmp_path):
+    """A name FAT cannot store (a character long names refuse: FAT spec,
+    " * / : < > ? \\ |, a control character; or bytes that are not UTF-8)
+    names no entry: looking it up -- stat, cat, unlink, rmdir, the old name
+    of a rename -- is ENOENT (there is no such file), not EINVAL, which
+    only creating such a name is."""
+    image = fat.layout_image(tmp_path, "fat16")
+    bad = [b"a:b", b"what?", b"x*y", b"pipe|d", b"\xff", b"\xc0\x80", b"ctl\x01"]
+    script = b"mount\nwrite /f x\nmkdir /d\n"
+    for n in bad:
+        script += (b"!ENOENT stat /" + n + b"\n!ENOENT cat /" + n + b"\n!ENOENT unlink /" + n +
+                   b"\n!ENOENT rmdir /" + n + b"\n!ENOENT rename /" + n + b" /g\n!ENOENT stat /d/" + n +
+                   b"\n!EINVAL mkdir /" + n + b"\n")
+    r = fat_raw(image, script + b"unmount\n")
+    assert r.returncode == 0, r.stdout
+
+
+def test_fat_truncate_that_could_not_update_the_entry_is_an_error(tmp_path):
+    """A truncate that grows a file ends by writing its new size and first
+    cluster into its directory entry (node_update); growing by more than
+    the buffer cache holds (1 MiB) pushes the entry's block out, so that
+    write reads it again. With each device request of such a truncate
+    failing in turn, a truncate that reports success has its size on disk
+    (a later mount stats it) and leaves a clean volume; one that cannot
+    write its entry is an error."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /d\nwrite /d/f x\nunmount\n")
+    for r in each_failed_request([fat.filesystem_plugin("fat32")], image, "mount\ntruncate /d/f 1500000\nunmount\n"):
+        if "error" not in r.stdout:
+            assert "size=1500000 " in fat.run(image, "mount\nstat /d/f\nunmount\n").stdout
+            fat.fsck_clean(image)
+
+
+def test_fat_rmdir_of_a_file_is_enotdir(tmp_path):
+    """POSIX rmdir(): a name that is not a directory is ENOTDIR, whatever the
+    file holds -- nothing, data, or a cluster of zeros that would read as an
+    empty directory's entries -- and the file stays, with its data."""
+    image = fat.layout_image(tmp_path, "fat16")
+    r = fat.run(image, "mount\nwrite /e \nwrite /f data\nwrite /z x\ntruncate /z 0\ntruncate /z 4096\nmkdir /d\n"
+                       "write /d/g more\n!ENOTDIR rmdir /e\n!ENOTDIR rmdir /f\n!ENOTDIR rmdir /z\n!ENOTDIR rmdir /d/g\n"
+                       "unmount\nmount\nls /\nls /d\nunmount\n")
+    assert "e f 0\nf f 4\nz f 4096\nd d 0\n" in r.stdout and "\ng f 4\n" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+
+
+@pytest.mark.parametrize("how", ["range", "not_dotdot", "cycle"])
+def test_fat_rename_into_a_directory_with_a_broken_parent_chain_is_eio(tmp_path, how):
+    """rename() refuses to move a directory into itself or a descendant, which
+    it checks by walking up from the new parent through the '..' entries
+    (FAT spec: a directory's second entry, '..', names its parent's first
+    cluster, 0 for the root). A walk that meets a '..' naming a cluster past
+    the volume, a directory whose second entry is not '..', or '..' entries
+    that loop (a -> b -> a) is EIO at once -- never a hang -- and nothing
+    moves."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /a\nmkdir /a/b\nmkdir /m\nwrite /m/x y\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    g = fat.Bpb(raw)
+    data = g.fat_at(g.nfats) + g.root_ent * 32
+    a_dir = data + (first_clusters(image, "A")["A"] - 2) * g.spc * g.bps
+    b = struct.unpack_from("<H", raw, raw.index(b"B          ", a_dir) + 26)[0]
+    assert raw[a_dir + 32:a_dir + 43] == b"..         "
+    if how == "range":
+        struct.pack_into("<H", raw, a_dir + 32 + 26, 0xFFF0)
+    elif how == "not_dotdot":
+        raw[a_dir + 32:a_dir + 43] = b"XX         "
+    else:
+        struct.pack_into("<H", raw, a_dir + 32 + 26, b)
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!EIO rename /m /a/b/m\nls /m\n!ENOENT stat /a/b/m\nunmount\n", timeout=20)
+    assert "\nx f 1\n" in r.stdout, r.stdout
+
+
+def test_fat_rename_into_a_full_directory_is_enospc_and_moves_nothing(tmp_path):
+    """FAT16's root directory has a fixed number of entries (BPB_RootEntCnt)
+    and cannot grow: renaming a file into a full root is ENOSPC -- over
+    another file's name too -- and nothing changes: the file keeps its old
+    name and data, the other file stays, fsck.fat finds the volume clean."""
+    image = fat.layout_image(tmp_path, "fat16")
+    n = fat.Bpb(image.read_bytes()).root_ent
+    r = fat.run(image, f"mount\nmkdir /D\nwrite /D/f data\nmkfiles / {n - 1} F\n!ENOSPC write /X y\n"
+                       "!ENOSPC rename /D/f /NEW\n!ENOSPC rename /D/f /F0\nunmount\n"
+                       "mount\nls /D\ncat /F0\n!ENOENT stat /NEW\nunmount\n")
+    assert "\nf f 4\n" in r.stdout and "\nF0\n" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+
+
+def test_fat_rename_walk_up_a_parent_loop_reads_one_parent_per_cluster(tmp_path):
+    """The walk up from a rename's new parent (is it inside the directory
+    being moved?) is bounded by the cluster count (fat.h: every walk is, so
+    a loop is EIO, never a hang), and by no more: each directory has a
+    cluster of its own, so once the walk has met one directory more than
+    the volume has clusters it has met one twice -- a loop in the '..'
+    entries -- and reading another '..' could tell nothing new. On a volume
+    whose /a and /a/b name each other in '..', a rename into /a/b costs
+    (in buffer-cache lookups, one a '..' entry read) exactly count - 2
+    more than the same rename stopped by a '..' out of range after two
+    reads."""
+    import struct
+    costs = {}
+    for how in ["range", "cycle"]:
+        (tmp_path / how).mkdir()
+        image, raw, g = small_fat16(tmp_path / how, "mount\nmkdir /a\nmkdir /a/b\nmkdir /m\nunmount\n")
+        b = fat.Bpb(raw)
+        data = b.fat_at(b.nfats) + b.root_ent * 32
+        a_dir = data + (first_clusters(image, "A")["A"] - 2) * g["csize"]
+        b_first = struct.unpack_from("<H", raw, raw.index(b"B          ", a_dir) + 26)[0]
+        struct.pack_into("<H", raw, a_dir + 32 + 26, 0xFFF0 if how == "range" else b_first)
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\nstats\n!EIO rename /m /a/b/m\nstats\nunmount\n", timeout=20)
+        h = [int(a) + int(m) for a, m in re.findall(r"hits=(\d+) misses=(\d+)", r.stdout)]
+        costs[how] = h[1] - h[0]
+    assert costs["cycle"] - costs["range"] == g["nclusters"] - 2, (costs, g["nclusters"])
+
+
+def test_fat_dot_names_are_never_an_83_name(tmp_path):
+    """A name starting with '.' (other than the '.' and '..' entries) has no
+    8.3 form: FAT spec, DIR_Name[0] may not be a space and an 8.3 base may
+    not be empty, so such names are long names only. On a volume holding
+    an invalid entry whose 8.3 name is all spaces (as a broken system may
+    leave it), looking up '.x' or '.profile' does not find that entry: they
+    are ENOENT, are created beside it, and read back as themselves."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /BLANK blank\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    at = raw.index(b"BLANK      ")
+    raw[at:at + 11] = b" " * 11
+    image.write_bytes(bytes(raw))
+    r = fat.run(image, "mount\n!ENOENT stat /.x\n!ENOENT stat /.profile\nwrite /.x dot\nwrite /.profile rc\n"
+                       "cat /.x\ncat /.profile\nunmount\n")
+    assert "\ndotrc" in r.stdout, r.stdout                   # cat prints no newline
+
+
+def test_fat_timestamps_around_the_400_year_leap_rules(tmp_path):
+    """Entry dates (FAT spec: (year - 1980) << 9 | month << 5 | day) on the
+    days the Gregorian calendar's century rules decide: 2000 is a leap year
+    (divisible by 400) and 2100 is not; around 2000-03-01, where a 400-year
+    cycle of days starts, and 2100's end of February: each day stored as
+    that date and stat's mtime decoded to the time written (to FAT's two
+    seconds)."""
+    import calendar
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    days = [(1999, 12, 31), (2000, 2, 28), (2000, 2, 29), (2000, 3, 1), (2000, 3, 2), (2000, 3, 5), (2000, 3, 6),
+            (2000, 12, 31), (2001, 3, 1), (2100, 2, 28), (2100, 3, 1), (2104, 2, 29), (2107, 12, 31)]
+    for i, (y, mo, d) in enumerate(days):
+        t = calendar.timegm((y, mo, d, 23, 59, 59, 0, 0, 0))
+        name = f"D{i}"
+        r = fat_raw(image, f"mount\nwrite /{name} x\nmtime /{name}\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t))
+        assert f"mtime={t - t % 2}".encode() in r.stdout, ((y, mo, d), r.stdout)
+        mdate = struct.unpack_from("<H", fat_entry(image, name.encode().ljust(11)), 24)[0]
+        assert mdate == (y - 1980) << 9 | mo << 5 | d, (y, mo, d)
+
+
+def test_fat_tail_numbers_are_the_smallest_unused_in_that_directory(tmp_path):
+    """fat_dir.c: a name that needs a ~N tail gets the smallest N not used by
+    an 8.3 name of the same basis in that directory (Microsoft's basis-name
+    rule): numbers used in another directory do not count, and a number
+    freed by an unlink (or a rename away) is used again."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /A\nmkdir /B\nwrite /A/a_long_name_1 1\nwrite /A/a_long_name_2 2\n"
+                   "write /A/a_long_name_3 3\nwrite /B/a_long_name_4 4\nunlink /A/a_long_name_1\n"
+                   "write /A/a_long_name_5 5\nrename /A/a_long_name_2 /B/moved\nwrite /A/a_long_name_6 6\n"
+                   "write /A/a_long_name_7 7\nunmount\n")
+    r = fat.run(image, "mount\nreaddir /A\nreaddir /B\nunmount\n")
+    raw = image.read_bytes()
+    shorts = {}
+    for line in r.stdout.splitlines():
+        m = re.fullmatch(r"(\S+) ino=(\d+) type=\S+", line)
+        if m:
+            at = int(m.group(2)) * 32
+            shorts[m.group(1)] = raw[at:at + 11].decode().rstrip()
+    assert shorts == {"a_long_name_3": "A_LONG~3", "a_long_name_5": "A_LONG~1", "a_long_name_6": "A_LONG~2",
+                      "a_long_name_7": "A_LONG~4", "a_long_name_4": "A_LONG~1", "moved": "MOVED"}, shorts
+    fat.fsck_clean(image)
+
+
+
+def test_fat_create_after_a_failed_lookup_in_a_subdirectory_costs_no_rescan(kept_positions):
+    """What fat_dir.c promises (struct fat_plan: the scan of a lookup that
+    found nothing says where the name would go, so the create that usually
+    follows need not scan again) in a subdirectory's cluster chain, kept
+    open: creating a name right after its lookup failed costs the same
+    buffer-cache lookups in a directory of 40 files as in one of 156."""
+    p = kept_positions
+    assert p["create_after_lookup_40"] == p["create_after_lookup_156"], p
+
+
+def test_fat_create_after_an_unlink_takes_the_freed_slot(kept_positions):
+    """A name's entries go in the first run of free slots of its directory
+    (fat_dir.c, scan_for): a removal frees slots, so it also voids what a
+    lookup that found nothing had worked out (fat_plan) -- in a directory
+    kept open, a failed lookup of NEWX, an unlink of the directory's first
+    file, then the create of NEWX: NEWX's 8.3 entry is where that file's
+    was (the same ino), not past the other entries."""
+    assert kept_positions["create_after_unlink_in_the_freed_slot"] == 1, kept_positions

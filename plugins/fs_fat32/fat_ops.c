@@ -636,12 +636,15 @@ static int fat_rename(struct vnode *olddir, const char *oldname, size_t oldlen,
     }
     uint32_t new_parent = nd->is_root ? 0 : nd->first;
     if (is_dir && od != nd) {
-        /* Not into itself or a descendant: walk up from the new parent. */
+        /* Not into itself or a descendant: walk up from the new parent.
+         * After nclusters steps the walk has met nclusters + 1 directories,
+         * each with a cluster of its own: one twice, a loop in the '..'
+         * entries, and reading further tells nothing new. */
         uint32_t c = new_parent;
         for (uint32_t steps = 0; c; steps++) {
             if (c == moving)
                 return -EINVAL;
-            if (steps > fs->nclusters || !fat_valid(fs, c) || (r = parent_of(fs, c, &c)) < 0)
+            if (steps >= fs->nclusters || !fat_valid(fs, c) || (r = parent_of(fs, c, &c)) < 0)
                 return -EIO;
         }
     }
