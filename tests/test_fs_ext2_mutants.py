@@ -436,6 +436,14 @@ def debugfs_links(image, path):
     return int(re.search(r"Links: (\d+)", out).group(1))
 
 
+def dirs_image(tmp_path, *dirs):
+    """A 1 KiB-block ext2 image of 2048 blocks holding these (empty) directories."""
+    src = tmp_path / "src"
+    for d in dirs:
+        (src / d).mkdir(parents=True)
+    return e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+
+
 def test_ext2_directory_link_limit(tmp_path):
     """A directory at EXT2_LINK_MAX (65000) links takes no more subdirectories
     from elsewhere (EMLINK); renaming within it needs no new link and works;
@@ -443,10 +451,7 @@ def test_ext2_directory_link_limit(tmp_path):
     count no longer says how many there are: dir_nlink)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    for d in ["full/x", "full/y", "a/sub"]:
-        (src / d).mkdir(parents=True)
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    image = dirs_image(tmp_path, "full/x", "full/y", "a/sub")
     full = harness_ino(plugins, image, "/full")
     e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
     a_links = debugfs_links(image, "/a")
@@ -1318,10 +1323,7 @@ def test_ext2_moving_a_directory_below_one_whose_ancestor_has_a_partial_block_is
     (never looked up by name), that directory is EIO and nothing moves."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    for d in ["a/b", "c", "x"]:
-        (src / d).mkdir(parents=True)
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    image = dirs_image(tmp_path, "a/b", "c", "x")
     c = harness_ino(plugins, image, "/c")
     blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True,
                              text=True).stdout.split()[0])
@@ -1422,10 +1424,7 @@ def test_ext2_replacing_an_empty_directory_in_one_at_the_link_limit(tmp_path):
     the directory the moved one left loses its link."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    for d in ["full/t", "a/sub"]:
-        (src / d).mkdir(parents=True)
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    image = dirs_image(tmp_path, "full/t", "a/sub")
     full = harness_ino(plugins, image, "/full")
     e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
     a_links = debugfs_links(image, "/a")
@@ -1457,10 +1456,7 @@ def test_ext2_rename_over_an_empty_directory_in_one_whose_link_count_is_unknown(
     directory is gone -- and files can still be created in it."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    for d in ["a/x", "a/t"]:
-        (src / d).mkdir(parents=True)
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    image = dirs_image(tmp_path, "a/x", "a/t")
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/a")) + 26, struct.pack("<H", 1))
     out = e2.harness(plugins, image, "mount\nrename /a/x /a/t\nstat /a\nwrite /a/g x\nunmount\n"
                                      "mount\nls /a\nunmount\n").stdout
