@@ -439,6 +439,7 @@ def debugfs_links(image, path):
 def dirs_image(tmp_path, *dirs):
     """A 1 KiB-block ext2 image of 2048 blocks holding these (empty) directories."""
     src = tmp_path / "src"
+    src.mkdir()
     for d in dirs:
         (src / d).mkdir(parents=True)
     return e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
@@ -451,7 +452,7 @@ def test_ext2_directory_link_limit(tmp_path):
     count no longer says how many there are: dir_nlink)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    image = dirs_image(tmp_path, "full/x", "full/y", "a/sub")
+    image = dirs_image(tmp_path, "full/x", "full/y", "full/z", "a/sub")
     full = harness_ino(plugins, image, "/full")
     e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
     a_links = debugfs_links(image, "/a")
@@ -460,6 +461,7 @@ def test_ext2_directory_link_limit(tmp_path):
         !EMLINK rename /a/sub /full/sub
         rename /full/x /full/x2
         rename /full/y /a/y
+        rmdir /full/z
         unmount
     """)
     assert debugfs_links(image, "/full") == 65000
@@ -1700,3 +1702,48 @@ def test_ext2_a_dotdot_walk_gives_up_after_65536_directories(tmp_path):
     plugins, image = deep_dotdot_chain(tmp_path / "short", 65534)
     out = e2.harness(plugins, image, "mount\nrename /x /a/b/x\nls /a/b\nunmount\n").stdout
     assert re.search(r"^x d ", out, re.M), out
+
+
+def debugfs_mode(image, path):
+    """(file type, permission bits) of PATH's inode as debugfs reads it from the image."""
+    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+    kind, mode = re.search(r"Type: (\w+)\s+Mode:\s+(\d+)", out).groups()
+    return kind, int(mode, 8)
+
+
+# (mode passed to create, (type, permission bits) on disk); permissions 0 get the defaults
+CREATE_MODES = {"/f": (0o100600, ("regular", 0o600)), "/g": (0o100000, ("regular", 0o644)),
+                "/s": (0o104000, ("regular", 0o4644)), "/x": (0o106755, ("regular", 0o6755)),
+                "/d": (0o40700, ("directory", 0o700)), "/e": (0o40000, ("directory", 0o755)),
+                "/t": (0o41000, ("directory", 0o1755))}
+
+
+def test_ext2_create_stores_the_callers_mode_or_the_default_permissions(tmp_path):
+    """create keeps the type and all twelve permission bits it is given (setuid,
+    setgid and sticky included); a mode with no rwx bits gets 0644 for a file,
+    0755 for a directory, its other bits kept. Read back by debugfs, after a
+    remount through the plugin's stat, and e2fsck finds nothing wrong."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path)
+    script = ["mount", *(f"create {path} {mode:#o}" for path, (mode, _) in CREATE_MODES.items()),
+              "!EINVAL create /c 0o20644", "unmount", "mount", *(f"stat {path}" for path in CREATE_MODES), "unmount"]
+    out = e2.harness(plugins, image, "\n".join(script).replace("0o", "0")).stdout
+    stats = [int(m, 8) for m in re.findall(r"mode=0o([0-7]+)", out)]
+    types = {"regular": 0o100000, "directory": 0o40000}
+    assert stats == [types[kind] | perm for _, (kind, perm) in CREATE_MODES.values()]
+    for path, (_, want) in CREATE_MODES.items():
+        assert debugfs_mode(image, path) == want, path
+    e2.fsck_clean(image)
+
+
+def test_ext2_mkdir_on_a_full_disk_gives_its_inode_back_as_a_directory(tmp_path):
+    """mkdir when no block is left for the new directory's first block: ENOSPC,
+    and the inode it had taken is given back with the group's directory count
+    (e2fsck checks used_dirs_count), so the image stays clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "a")
+    e2.harness(plugins, image, "mount\n!ENOSPC fill /huge 100000000 3\n!ENOSPC mkdir /a/new\nunmount\n")
+    e2.fsck_clean(image)
+    out = subprocess.run(["debugfs", "-R", "stats", str(image)], capture_output=True, text=True).stdout
+    used_dirs = re.search(r"Group  0: [^\n]*\n\s+\d+ free blocks, \d+ free inodes, (\d+) used directories", out)
+    assert used_dirs.group(1) == "3", out     # the root, lost+found and /a

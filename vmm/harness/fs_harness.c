@@ -26,6 +26,7 @@
  *   check PATH SIZE [SEED]   the file is exactly SIZE pattern bytes
  *   put HOSTFILE PATH | get PATH HOSTFILE
  *   mkdir PATH | rmdir PATH | unlink PATH | rename OLD NEW | truncate PATH SIZE
+ *   create PATH MODE         the plugin's create with this mode (type and permission bits; 0 prefix: octal)
  *   mkfiles DIR N PREFIX     create DIR/PREFIX0 .. PREFIX<N-1>, each holding its own name
  *
  * The pattern: byte i of seed s is ((i ^ i>>8 ^ i>>16) * 131 + s) & 0xff.
@@ -624,6 +625,14 @@ static int run(int argc, char **argv, char *rest)
             return r;
         r = mounted->ops->truncate(v, strtoull(argv[2], NULL, 0));
         vnode_put(v);
+    } else if (!strcmp(op, "create")) {   /* create PATH MODE: the mode as the plugin gets it (type and permissions) */
+        NEED(3);
+        MOUNTED();
+        if ((r = walk_parent(argv[1], &dir, &name, &len)) < 0)
+            return r;
+        if ((r = mounted->ops->create(dir, name, len, (uint32_t)strtoul(argv[2], NULL, 0), &v)) == 0)
+            vnode_put(v);
+        vnode_put(dir);
     } else if (!strcmp(op, "mkdir") || !strcmp(op, "rmdir") || !strcmp(op, "unlink")) {
         NEED(2);
         MOUNTED();
