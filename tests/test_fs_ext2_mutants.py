@@ -452,7 +452,7 @@ def test_ext2_directory_link_limit(tmp_path):
     count no longer says how many there are: dir_nlink)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    image = dirs_image(tmp_path, "full/x", "full/y", "full/z", "a/sub")
+    image = dirs_image(tmp_path, "full/x", "full/y", "full/z", "full/w", "a/sub")
     full = harness_ino(plugins, image, "/full")
     e2.poke(image, inode_offset(image, full) + 26, struct.pack("<H", 65000))
     a_links = debugfs_links(image, "/a")
@@ -462,6 +462,7 @@ def test_ext2_directory_link_limit(tmp_path):
         rename /full/x /full/x2
         rename /full/y /a/y
         rmdir /full/z
+        rename /full/w /full/x2
         unmount
     """)
     assert debugfs_links(image, "/full") == 65000
@@ -1004,7 +1005,8 @@ def test_ext2_a_directory_without_dotdot_is_eio_at_once(tmp_path):
     """Moving a directory below another walks ".." up from the target to make
     sure it does not go into itself; a directory on the way that has no ".."
     entry is EIO, found with one look at that directory (a bounded number of
-    buffer lookups), and nothing moves."""
+    buffer lookups), and nothing moves. Moving that directory itself to another
+    parent is EIO as well."""
     plugins = [e2.filesystem_plugin("ext2")]
     src = tmp_path / "src"
     (src / "a" / "b").mkdir(parents=True)
@@ -1015,10 +1017,14 @@ def test_ext2_a_directory_without_dotdot_is_eio_at_once(tmp_path):
     for off, ino, rl, nl, ft, name in dirents(image, blk):
         if name == b"..":
             e2.poke(image, blk * 1024 + off + 8, b"xx")
-    out = e2.harness(plugins, image, "mount\nstats\n!EIO rename /c /a/b/c\nstats\nls /\nunmount\n").stdout
+    out = e2.harness(plugins, image, "mount\nstats\n!EIO rename /c /a/b/c\nstats\n!EIO rename /a/b /c/b\nls /\nunmount\n").stdout
     (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
     assert (h1 + m1) - (h0 + m0) <= 20, out
     assert re.search(r"^c d 0$", out, re.M)
+    # Moving the directory without ".." itself to another parent: EIO too (its ".." could not be repointed)
+    listing = {d: subprocess.run(["debugfs", "-R", f"ls {d}", str(image)], capture_output=True, text=True).stdout.split()
+               for d in ("/a", "/c")}
+    assert "b" in listing["/a"] and "b" not in listing["/c"], listing
 
 
 def test_ext2_create_reports_a_directory_inode_it_could_not_store(tmp_path):

@@ -679,6 +679,12 @@ static int run(int argc, char **argv, char *rest)
         printf("unknown operation '%s'\n", op);
         return -1000;
     }
+    static const char *const status_ops[] = {"create", "mkdir", "rmdir", "unlink", "rename", "truncate", NULL};
+    for (int i = 0; r > 0 && status_ops[i]; i++)
+        if (!strcmp(op, status_ops[i])) {  /* fs.h: these give 0 or -errno, which the kernel hands to the user */
+            printf("%s returned %d, not 0\n", op, r);
+            return -1000;
+        }
     return r;
 }
 

@@ -12,7 +12,9 @@
  * per-file state in v->priv. Everything a plugin may call is in
  * <pyos/fs_env.h>; the host harness provides the same over an image file.
  *
- * Conventions: functions return 0 or a count, or -errno (<pyos/syscall_nr.h>):
+ * Conventions: functions return 0 or a count, or -errno (<pyos/syscall_nr.h>);
+ * truncate, create, unlink, rmdir and rename have no count: 0 or -errno
+ * (the VFS hands their result to the user as the system call's):
  * -ENOENT, -EEXIST, -ENOTDIR, -EISDIR, -ENOTEMPTY, -ENOSPC, -EIO, -EINVAL,
  * -ENAMETOOLONG, -EROFS. Names are (pointer, length) pairs, never "." or ".."
  * (the VFS resolves those) and never containing '/'. Called with the VFS
