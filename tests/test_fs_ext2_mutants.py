@@ -1162,18 +1162,20 @@ def test_ext2_reading_a_file_without_data_blocks_is_einval(tmp_path):
 
 def test_ext2_rmdir_in_a_directory_whose_link_count_is_unknown(tmp_path):
     """dir_nlink: a directory's link count of 1 means "not counted" (more
-    subdirectories than EXT2_LINK_MAX once had): removing a subdirectory leaves
-    it at 1 -- it is not lowered to 0, which would mean the directory is gone
-    -- and files can be created in it (a count of 0 would mean removed)."""
+    subdirectories than EXT2_LINK_MAX once had): removing a subdirectory, or
+    moving one to another parent, leaves it at 1 -- it is not lowered to 0,
+    which would mean the directory is gone -- and files can be created in it
+    (a count of 0 would mean removed)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     src = tmp_path / "src"
     (src / "a" / "sub").mkdir(parents=True)
+    (src / "a" / "moved").mkdir()
     (src / "a" / "f").write_bytes(b"f")
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/a")) + 26, struct.pack("<H", 1))
-    out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nunmount\nmount\nls /a\nstat /a\nwrite /a/g x\n"
-                                     "unmount\n").stdout
+    out = e2.harness(plugins, image, "mount\nrmdir /a/sub\nrename /a/moved /moved\nunmount\nmount\nls /a\n"
+                                     "stat /a\nwrite /a/g x\nunmount\n").stdout
     assert "f f 1" in out and "nlink=1 " in out
     assert debugfs_links(image, "/a") == 1
 
@@ -1277,6 +1279,27 @@ def test_ext2_readdir_over_a_directory_hole_is_eio(tmp_path):
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 40, bytes(4))     # i_block[0] = 0
     e2.poke(image, 0, struct.pack("<IHBB", 2, 1024, 4, 2) + b"boot")
     e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO cat /d/boot\nunmount\n")
+
+
+def test_ext2_readdir_goes_on_past_a_block_with_no_entries_left(tmp_path):
+    """readdir of a three-block directory whose middle block has had all its
+    names removed (one empty record spanning the block) still lists every
+    name of the third block: it steps on to the next block, not back."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(60):
+        (src / "d" / f"file-with-a-long-name-{i:03d}").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blocks = [int(b) for b in subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True,
+                                             text=True).stdout.split()]
+    assert len(blocks) == 3, blocks
+    names = [[e[5].decode() for e in dirents(image, b) if e[1] and e[5] not in (b".", b"..")] for b in blocks]
+    assert all(names), names
+    script = ["mount", *(f"unlink /d/{n}" for n in names[1]), "unmount", "mount", "readdir /d", "unmount"]
+    out = e2.harness(plugins, image, "\n".join(script)).stdout
+    listed = re.findall(r"^(file-with-a-long-name-\d+) ino=", out, re.M)
+    assert sorted(listed) == sorted(names[0] + names[2])
 
 
 # ------------------------------------------------------------------ round 6 (e3)
