@@ -833,6 +833,19 @@ def test_ext2_readdir_gives_each_entrys_file_type(tmp_path):
     assert "\nhello" in out
 
 
+def test_ext2_readdir_without_the_filetype_feature_gives_no_type(tmp_path):
+    """Without the filetype feature the byte after name_len is the name length's
+    high byte, not a type: readdir gives type 0 for every entry (stat tells)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "dir").mkdir(parents=True)
+    (src / "hello").write_bytes(b"hi\n")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048, "-O", "^filetype")
+    out = e2.harness(plugins, image, "mount\nreaddir /\nunmount\n").stdout
+    types = dict(re.findall(r"^(\S+) ino=\d+ type=(0o\d+)$", out, re.M))
+    assert types == {"lost+found": "0o0", "dir": "0o0", "hello": "0o0"}, out
+
+
 def test_ext2_stat_gives_the_mounts_device_and_block_size(tmp_path):
     """stat's st_dev is the mount's index (the harness mounts as 3) and
     st_blksize the filesystem's block size."""
