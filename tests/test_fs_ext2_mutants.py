@@ -642,6 +642,53 @@ def run_at(image, script, now):
     return r.stdout
 
 
+def test_ext2_truncate_refuses_what_is_not_a_regular_file(tmp_path):
+    """truncate of a FIFO or a fast symbolic link (its target kept in i_block,
+    not block numbers) is EINVAL, and leaves the image as it was."""
+    import os
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "target").write_bytes(b"t")
+    os.symlink("target", src / "link")
+    os.mkfifo(src / "fifo")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    before = image.read_bytes()
+    e2.harness(plugins, image, "mount\n!EINVAL truncate /fifo 0\n!EINVAL truncate /link 0\n"
+                               "!EINVAL truncate /link 5000\nunmount\n")
+    assert image.read_bytes() == before
+
+
+def test_ext2_growing_a_file_reads_zeros_past_the_old_end(tmp_path):
+    """Bytes past a file's end in its last block may hold anything (another
+    implementation, a crash): truncate to a larger size zeroes them, so the
+    file reads as its old bytes and then zeros."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"a" * 100)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /f", str(image)], capture_output=True, text=True).stdout.split()[0])
+    e2.poke(image, blk * 1024 + 100, b"\xee" * 924)
+    e2.harness(plugins, image, "mount\ntruncate /f 3000\nget /f " + str(tmp_path / "out") + "\nunmount\n")
+    assert (tmp_path / "out").read_bytes() == b"a" * 100 + bytes(2900)
+    e2.fsck_clean(image)
+
+
+def debugfs_times(image, path):
+    """{"atime": seconds, "ctime": .., "mtime": ..} of PATH's inode as debugfs reads them."""
+    out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
+    return {k: int(v, 16) for k, v in re.findall(r"\b([acm]time): 0x([0-9a-f]+)", out)}
+
+
+def test_ext2_a_new_file_or_directory_has_all_three_times_of_its_creation(tmp_path):
+    """A created inode's atime, ctime and mtime are the time of the create call."""
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    run_at(image, "mount\ncreate /f 0100644\ncreate /d 040755\nunmount\n", 1234567)
+    for path in ("/f", "/d"):
+        assert debugfs_times(image, path) == {"atime": 1234567, "ctime": 1234567, "mtime": 1234567}, path
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
