@@ -111,11 +111,11 @@ def each_failed_request(plugins, image, script):
     return _each_failing(plugins, image, pristine, script, "fail_request", requests)
 
 
-def _each_failing(plugins, image, pristine, script, option, count):
+def _each_failing(plugins, image, pristine, script, option, count, first=1):
     """The script's run on a fresh copy of the image with the n-th request or
-    allocation failing (option fail_request / fail_alloc = n), for n = 1..count;
+    allocation failing (option fail_request / fail_alloc = n), for n = first..count;
     each must end in errors or success, never a crash or a sanitizer report."""
-    for n in range(1, count + 1):
+    for n in range(first, count + 1):
         image.write_bytes(pristine)
         result = run_fs_script(plugins, image, script, timeout=60, **{option: n})
         out = result.stdout + result.stderr
@@ -672,6 +672,26 @@ def test_ext2_growing_a_file_reads_zeros_past_the_old_end(tmp_path):
     e2.poke(image, blk * 1024 + 100, b"\xee" * 924)
     e2.harness(plugins, image, "mount\ntruncate /f 3000\nget /f " + str(tmp_path / "out") + "\nunmount\n")
     assert (tmp_path / "out").read_bytes() == b"a" * 100 + bytes(2900)
+    e2.fsck_clean(image)
+
+
+def test_ext2_unlink_and_rmdir_without_memory_for_the_vnode_are_enomem(tmp_path):
+    """unlink or rmdir of a name whose vnode is not in memory yet: when the
+    allocation for it fails the call is ENOMEM (nothing is dereferenced, no
+    crash), and run again it succeeds. (The first 36 or so allocations are the
+    mount's and the buffer cache's: the failures tried start at the 30th.)"""
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d" / "sub").mkdir(parents=True)
+    (src / "d" / "f").write_bytes(b"x")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    pristine = image.read_bytes()
+    for op in ("unlink /d/f", "rmdir /d/sub"):
+        script = f"mount\n{op}\nunmount\n"
+        outs = [r.stdout for r in _each_failing(plugins, image, pristine, script, "fail_alloc", 60, first=30)]
+        assert any(f"{op}: error ENOMEM" in out for out in outs), (op, outs)
+    image.write_bytes(pristine)
+    e2.harness(plugins, image, "mount\nunlink /d/f\nrmdir /d/sub\nunmount\n")
     e2.fsck_clean(image)
 
 
