@@ -344,6 +344,7 @@ def test_errors_of_the_namespace_operations(ext2, tmp_path):
         !EISDIR unlink /d/sub
         !ENOTDIR rmdir /d/sub/f
         !ENOENT unlink /d/nothing
+        !ENOENT rmdir /d/nothing
         !ENOTDIR mkdir /d/sub/f/x
         mkdir /e
         mkdir /e/keep

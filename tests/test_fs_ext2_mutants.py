@@ -709,6 +709,19 @@ def test_ext2_a_new_file_or_directory_has_all_three_times_of_its_creation(tmp_pa
         assert debugfs_times(image, path) == {"atime": 1234567, "ctime": 1234567, "mtime": 1234567}, path
 
 
+def test_ext2_unlink_marks_the_files_ctime(tmp_path):
+    """Removing one of a file's two names changes its link count, so its ctime
+    (read through the other name) becomes the time of the unlink."""
+    import os
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "one").write_bytes(b"shared")
+    os.link(src / "one", src / "two")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    run_at(image, "mount\nunlink /one\nunmount\n", 2345678)
+    assert debugfs_times(image, "/two")["ctime"] == 2345678
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
