@@ -722,6 +722,38 @@ def test_ext2_unlink_marks_the_files_ctime(tmp_path):
     assert debugfs_times(image, "/two")["ctime"] == 2345678
 
 
+def test_ext2_a_removed_directorys_inode_keeps_the_time_of_its_removal(tmp_path):
+    """rmdir changes the directory's link count (to 0) at that moment: its
+    freed inode, as debugfs reads it, has ctime and dtime of the rmdir."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "gone")
+    ino = harness_ino(plugins, image, "/gone")
+    run_at(image, "mount\nrmdir /gone\nunmount\n", 3456789)
+    out = subprocess.run(["debugfs", "-R", f"stat <{ino}>", str(image)], capture_output=True, text=True).stdout
+    times = {k: int(v, 16) for k, v in re.findall(r"\b([cd]time): 0x([0-9a-f]+)", out)}
+    assert times == {"ctime": 3456789, "dtime": 3456789}, out
+
+
+def test_ext2_a_directory_removed_while_held_is_written_with_no_links_until_let_go(tmp_path):
+    """rmdir of a directory someone still holds (a process's open directory or
+    working directory): the name goes at once and a sync writes the inode with
+    0 links, but the inode and its block are freed only when the last holder
+    lets go; then e2fsck finds the image clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "gone")
+    ino = harness_ino(plugins, image, "/gone")
+    synced = tmp_path / "synced.img"
+    e2.harness(plugins, image, f"mount\nhold /gone\nrmdir /gone\nsync\nsnapshot {synced}\n!ENOENT stat /gone\n"
+                               "release\nunmount\n")
+
+    def inode(img):
+        return subprocess.run(["debugfs", "-R", f"stat <{ino}>", str(img)], capture_output=True, text=True).stdout
+    held, freed = inode(synced), inode(image)
+    assert "Links: 0" in held and "dtime" not in held, held       # written, not yet freed
+    assert "Links: 0" in freed and "dtime" in freed, freed
+    e2.fsck_clean(image)
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record

@@ -27,6 +27,8 @@
  *   put HOSTFILE PATH | get PATH HOSTFILE
  *   mkdir PATH | rmdir PATH | unlink PATH | rename OLD NEW | truncate PATH SIZE
  *   create PATH MODE         the plugin's create with this mode (type and permission bits; 0 prefix: octal)
+ *   hold PATH | release      keep a reference to PATH as an open file does (up to 16) | drop them all
+ *   snapshot HOSTFILE        copy the image file as it is now (what the last sync wrote)
  *   mkfiles DIR N PREFIX     create DIR/PREFIX0 .. PREFIX<N-1>, each holding its own name
  *
  * The pattern: byte i of seed s is ((i ^ i>>8 ^ i>>16) * 131 + s) & 0xff.
@@ -402,6 +404,11 @@ static int op_unmount(void)
     return r < 0 ? r : s;
 }
 
+static const char *image_path;         /* for snapshot */
+#define MAX_HELD 16
+static struct vnode *held[MAX_HELD];   /* hold's references, dropped by release */
+static int nheld;
+
 static int run(int argc, char **argv, char *rest)
 {
     const char *op = argv[0];
@@ -625,6 +632,26 @@ static int run(int argc, char **argv, char *rest)
             return r;
         r = mounted->ops->truncate(v, strtoull(argv[2], NULL, 0));
         vnode_put(v);
+    } else if (!strcmp(op, "hold")) {      /* keep a reference to PATH, as an open file would */
+        NEED(2);
+        MOUNTED();
+        if (nheld == MAX_HELD)
+            return -EMFILE;
+        if ((r = walk(argv[1], &v)) == 0)
+            held[nheld++] = v;
+    } else if (!strcmp(op, "snapshot")) {  /* the image file as it is now (what a sync wrote) to HOSTFILE */
+        NEED(2);
+        FILE *in = fopen(image_path, "rb"), *out = in ? fopen(argv[1], "wb") : NULL;
+        char chunk[65536];
+        size_t n;
+        while (out && (n = fread(chunk, 1, sizeof chunk, in)) > 0)
+            fwrite(chunk, 1, n, out);
+        r = in && out && !ferror(in) && fclose(out) == 0 ? 0 : -EIO;
+        if (in)
+            fclose(in);
+    } else if (!strcmp(op, "release")) {   /* drop every reference hold took */
+        while (nheld > 0)
+            vnode_put(held[--nheld]);
     } else if (!strcmp(op, "create")) {   /* create PATH MODE: the mode as the plugin gets it (type and permissions) */
         NEED(3);
         MOUNTED();
@@ -710,6 +737,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fs harness: cannot open script %s: %s\n", argv[i + 1], strerror(errno));
         return 2;
     }
+    image_path = argv[i];
     if (!(disk = harness_open_image(argv[i], readonly)))
         return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
