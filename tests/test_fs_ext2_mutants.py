@@ -754,6 +754,20 @@ def test_ext2_a_directory_removed_while_held_is_written_with_no_links_until_let_
     e2.fsck_clean(image)
 
 
+def test_ext2_a_bad_record_met_on_the_dotdot_walk_names_its_directory(tmp_path):
+    """Moving a directory below another walks ".." up from the target; a
+    nonsense record met on the way is EIO, and the kernel's message names the
+    directory inode it was found in."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "a/b", "c")
+    b = harness_ino(plugins, image, "/a/b")
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout.split()[0])
+    e2.poke(image, blk * 1024 + 4, struct.pack("<H", 5))      # ".": rec_len 5, shorter than any record
+    out = e2.harness(plugins, image, "mount\n!EIO rename /c /a/b/c\nunmount\n").stdout
+    assert f"directory inode {b} block 0: bad entry at 0" in out, out
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
