@@ -768,6 +768,18 @@ def test_ext2_a_bad_record_met_on_the_dotdot_walk_names_its_directory(tmp_path):
     assert f"directory inode {b} block 0: bad entry at 0" in out, out
 
 
+def test_ext2_nothing_is_created_or_moved_into_a_removed_directory(tmp_path):
+    """A directory removed while held (a process's working directory) takes no
+    new names: create, mkdir and rename into it are ENOENT, and the file that
+    was to be moved stays where it was."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "d")
+    out = e2.harness(plugins, image, "mount\nwrite /f x\nhold /d\nrmdir /d\n!ENOENT create @0/new 0100644\n"
+                                     "!ENOENT mkdir @0/sub\n!ENOENT rename /f @0/f\nrelease\ncat /f\nunmount\n").stdout
+    assert "\nx" in out
+    e2.fsck_clean(image)
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record

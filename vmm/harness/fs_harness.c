@@ -27,7 +27,8 @@
  *   put HOSTFILE PATH | get PATH HOSTFILE
  *   mkdir PATH | rmdir PATH | unlink PATH | rename OLD NEW | truncate PATH SIZE
  *   create PATH MODE         the plugin's create with this mode (type and permission bits; 0 prefix: octal)
- *   hold PATH | release      keep a reference to PATH as an open file does (up to 16) | drop them all
+ *   hold PATH | release      keep a reference to PATH as an open file does (up to 16) | drop them all;
+ *                            a PATH "@N/NAME" is NAME in the N-th held directory (even one removed since)
  *   snapshot HOSTFILE        copy the image file as it is now (what the last sync wrote)
  *   mkfiles DIR N PREFIX     create DIR/PREFIX0 .. PREFIX<N-1>, each holding its own name
  *
@@ -98,7 +99,13 @@ static int errnum(const char *name)
 
 /* ---- paths ---------------------------------------------------------- */
 
-/* The vnode at `path` (referenced), or -errno. */
+#define MAX_HELD 16
+static struct vnode *held[MAX_HELD];   /* hold's references, dropped by release */
+static int nheld;
+
+/* The vnode at `path` (referenced), or -errno. A path "@N/..." starts at the
+ * N-th held vnode instead of the root: a directory that may have no name any
+ * more (removed while held), as a process's working directory can be. */
 static int walk(const char *path, struct vnode **out)
 {
     if (!mounted)
@@ -106,8 +113,16 @@ static int walk(const char *path, struct vnode **out)
     struct vnode *stack[MAX_DEPTH];
     int depth = 0;
     stack[0] = mounted->root;
-    vnode_ref(stack[0]);
     const char *p = path;
+    if (*p == '@') {
+        char *end;
+        long n = strtol(p + 1, &end, 10);
+        if (end == p + 1 || n < 0 || n >= nheld)
+            return -EBADF;
+        stack[0] = held[n];
+        p = end;
+    }
+    vnode_ref(stack[0]);
     while (*p) {
         while (*p == '/')
             p++;
@@ -405,10 +420,6 @@ static int op_unmount(void)
 }
 
 static const char *image_path;         /* for snapshot */
-#define MAX_HELD 16
-static struct vnode *held[MAX_HELD];   /* hold's references, dropped by release */
-static int nheld;
-
 static int run(int argc, char **argv, char *rest)
 {
     const char *op = argv[0];
