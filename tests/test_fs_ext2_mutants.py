@@ -780,6 +780,31 @@ def test_ext2_nothing_is_created_or_moved_into_a_removed_directory(tmp_path):
     e2.fsck_clean(image)
 
 
+def test_ext2_a_file_in_the_dotdot_chain_is_eio(tmp_path):
+    """The ".." walk that keeps a directory from moving into itself stops with
+    EIO at an inode that is not a directory -- even one whose bytes would read
+    as a directory block leading up to the root -- and nothing moves."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "c").mkdir()
+    (src / "fake").write_bytes(b"z" * 1024)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    fake, b = harness_ino(plugins, image, "/fake"), harness_ino(plugins, image, "/a/b")
+    fake_blk = int(subprocess.run(["debugfs", "-R", "blocks /fake", str(image)], capture_output=True,
+                                  text=True).stdout.split()[0])
+    e2.poke(image, fake_blk * 1024, struct.pack("<IHBB", fake, 12, 1, 2) + b".\0\0\0"
+            + struct.pack("<IHBB", 2, 1012, 2, 2) + b"..\0\0")          # ".." -> the root
+    b_blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True,
+                               text=True).stdout.split()[0])
+    for off, ino, rl, nl, ft, name in dirents(image, b_blk):
+        if name == b"..":
+            e2.poke(image, b_blk * 1024 + off, struct.pack("<I", fake))  # /a/b's ".." -> the file
+    out = e2.harness(plugins, image, "mount\n!EIO rename /c /a/b/c\nls /\nunmount\n").stdout
+    assert re.search(r"^c d ", out, re.M), out
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
