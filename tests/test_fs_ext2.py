@@ -345,6 +345,7 @@ def test_errors_of_the_namespace_operations(ext2, tmp_path):
         !ENOTDIR rmdir /d/sub/f
         !ENOENT unlink /d/nothing
         !ENOENT rmdir /d/nothing
+        !ENOENT rename /d/nothing /d/something
         !ENOTDIR mkdir /d/sub/f/x
         mkdir /e
         mkdir /e/keep

@@ -675,8 +675,8 @@ def test_ext2_growing_a_file_reads_zeros_past_the_old_end(tmp_path):
     e2.fsck_clean(image)
 
 
-def test_ext2_unlink_and_rmdir_without_memory_for_the_vnode_are_enomem(tmp_path):
-    """unlink or rmdir of a name whose vnode is not in memory yet: when the
+def test_ext2_unlink_rmdir_and_rename_without_memory_for_the_vnode_are_enomem(tmp_path):
+    """unlink, rmdir or rename of a name whose vnode is not in memory yet: when the
     allocation for it fails the call is ENOMEM (nothing is dereferenced, no
     crash), and run again it succeeds. (The first 36 or so allocations are the
     mount's and the buffer cache's: the failures tried start at the 30th.)"""
@@ -686,7 +686,7 @@ def test_ext2_unlink_and_rmdir_without_memory_for_the_vnode_are_enomem(tmp_path)
     (src / "d" / "f").write_bytes(b"x")
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     pristine = image.read_bytes()
-    for op in ("unlink /d/f", "rmdir /d/sub"):
+    for op in ("unlink /d/f", "rmdir /d/sub", "rename /d/f /g"):
         script = f"mount\n{op}\nunmount\n"
         outs = [r.stdout for r in _each_failing(plugins, image, pristine, script, "fail_alloc", 60, first=30)]
         assert any(f"{op}: error ENOMEM" in out for out in outs), (op, outs)
