@@ -709,17 +709,22 @@ def test_ext2_a_new_file_or_directory_has_all_three_times_of_its_creation(tmp_pa
         assert debugfs_times(image, path) == {"atime": 1234567, "ctime": 1234567, "mtime": 1234567}, path
 
 
-def test_ext2_unlink_marks_the_files_ctime(tmp_path):
-    """Removing one of a file's two names changes its link count, so its ctime
-    (read through the other name) becomes the time of the unlink."""
+def test_ext2_unlink_and_rename_over_a_name_mark_the_files_ctime(tmp_path):
+    """Removing one of a file's two names -- by unlink, or by renaming another
+    file over it -- changes its link count, so its ctime (read through the
+    other name) becomes the time of that call."""
     import os
     src = tmp_path / "src"
     src.mkdir()
-    (src / "one").write_bytes(b"shared")
-    os.link(src / "one", src / "two")
+    for name in ("one", "three"):
+        (src / name).write_bytes(b"shared")
+        os.link(src / name, src / f"{name}-link")
+    (src / "other").write_bytes(b"o")
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     run_at(image, "mount\nunlink /one\nunmount\n", 2345678)
-    assert debugfs_times(image, "/two")["ctime"] == 2345678
+    run_at(image, "mount\nrename /other /three\nunmount\n", 2345999)
+    assert debugfs_times(image, "/one-link")["ctime"] == 2345678
+    assert debugfs_times(image, "/three-link")["ctime"] == 2345999
 
 
 def test_ext2_a_removed_directorys_inode_keeps_the_time_of_its_removal(tmp_path):
@@ -803,6 +808,23 @@ def test_ext2_a_file_in_the_dotdot_chain_is_eio(tmp_path):
             e2.poke(image, b_blk * 1024 + off, struct.pack("<I", fake))  # /a/b's ".." -> the file
     out = e2.harness(plugins, image, "mount\n!EIO rename /c /a/b/c\nls /\nunmount\n").stdout
     assert re.search(r"^c d ", out, re.M), out
+
+
+def test_ext2_a_directory_linked_into_itself_is_not_renamed_over_its_own_entry(tmp_path):
+    """A corrupt directory with an entry naming the directory itself: renaming
+    that entry over an (empty) sibling directory would move the directory into
+    itself, and is EINVAL; nothing changes."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "d/x", "d/y")
+    d = harness_ino(plugins, image, "/d")
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    for off, ino, rl, nl, ft, name in dirents(image, blk):
+        if name == b"x":
+            e2.poke(image, blk * 1024 + off, struct.pack("<I", d))
+    before = image.read_bytes()
+    e2.harness(plugins, image, "mount\n!EINVAL rename /d/x /d/y\nunmount\n")
+    assert image.read_bytes() == before
 
 
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
