@@ -343,6 +343,7 @@ def test_errors_of_the_namespace_operations(ext2, tmp_path):
         !EISDIR rename /d/sub/f /d
         !EISDIR unlink /d/sub
         !ENOTDIR rmdir /d/sub/f
+        !ENOTDIR readdir /d/g
         !ENOENT unlink /d/nothing
         !ENOENT rmdir /d/nothing
         !ENOENT rename /d/nothing /d/something

@@ -828,6 +828,20 @@ def test_ext2_a_directory_linked_into_itself_is_not_renamed_over_its_own_entry(t
     assert image.read_bytes() == before
 
 
+def test_ext2_a_directory_size_that_is_not_whole_blocks_is_eio(tmp_path):
+    """A directory's size is a whole number of blocks; one that is not (here
+    1000 bytes of a 1 KiB-block directory) is corrupt: loading its inode is
+    EIO (with a message saying why), so readdir and lookups in it are EIO and
+    nothing of it is read."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "d/sub")
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 4, struct.pack("<I", 1000))
+    out = e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO stat /d/sub\nunmount\n").stdout
+    assert "sub ino=" not in out, out       # refused before any entry is read
+    assert "has size 1000 with 2 sectors allocated" in out, out
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
