@@ -27,8 +27,9 @@
  *   put HOSTFILE PATH | get PATH HOSTFILE
  *   mkdir PATH | rmdir PATH | unlink PATH | rename OLD NEW | truncate PATH SIZE
  *   create PATH MODE         the plugin's create with this mode (type and permission bits; 0 prefix: octal)
- *   hold PATH | release      keep a reference to PATH as an open file does (up to 16) | drop them all;
- *                            a PATH "@N/NAME" is NAME in the N-th held directory (even one removed since)
+ *   hold PATH | release      keep a reference to PATH as an open file does (up to 16) | drop them all
+ *                            (unmount is EBUSY while any is held); a PATH "@N/NAME" is NAME in the
+ *                            N-th held directory (even one removed since)
  *   snapshot HOSTFILE        copy the image file as it is now (what the last sync wrote)
  *   mkfiles DIR N PREFIX     create DIR/PREFIX0 .. PREFIX<N-1>, each holding its own name
  *
@@ -655,9 +656,12 @@ static int run(int argc, char **argv, char *rest)
         FILE *in = fopen(image_path, "rb"), *out = in ? fopen(argv[1], "wb") : NULL;
         char chunk[65536];
         size_t n;
+        int short_write = 0;
         while (out && (n = fread(chunk, 1, sizeof chunk, in)) > 0)
-            fwrite(chunk, 1, n, out);
-        r = in && out && !ferror(in) && fclose(out) == 0 ? 0 : -EIO;
+            short_write |= fwrite(chunk, 1, n, out) != n;
+        r = in && out && !ferror(in) && !short_write ? 0 : -EIO;
+        if (out && fclose(out) != 0)
+            r = -EIO;
         if (in)
             fclose(in);
     } else if (!strcmp(op, "release")) {   /* drop every reference hold took */
