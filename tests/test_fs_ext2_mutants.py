@@ -1516,6 +1516,11 @@ def test_ext2_readdir_goes_on_past_a_block_with_no_entries_left(tmp_path):
     out = e2.harness(plugins, image, "\n".join(script)).stdout
     listed = re.findall(r"^(file-with-a-long-name-\d+) ino=", out, re.M)
     assert sorted(listed) == sorted(names[0] + names[2])
+    # At the end the cookie (the directory's offset) is the directory's size, as in Linux's
+    # ext2, also when the last blocks hold no names any more
+    script = ["mount", "dirend /d", *(f"unlink /d/{n}" for n in names[2]), "dirend /d", "unmount"]
+    out = e2.harness(plugins, image, "\n".join(script)).stdout
+    assert re.findall(r"^end=(\d+)$", out, re.M) == ["3072", "3072"], out
 
 
 # ------------------------------------------------------------------ round 6 (e3)

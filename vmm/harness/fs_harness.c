@@ -19,6 +19,7 @@
  *   mtime PATH               mtime=.. (seconds; $PYOS_HARNESS_TIME fixes the clock)
  *   statdev PATH             dev=.. blksize=.. (the harness mounts as index 3: st_dev is the mount's index)
  *   readdir PATH             NAME ino=.. type=0o.. per entry, as readdir gives them (no lookups; type 0: unknown)
+ *   dirend PATH              end=COOKIE: where readdir's cookie is once it has said "the end" (a directory's offset)
  *   write PATH TEXT...       create or truncate, then write TEXT (\n \t \\ escapes)
  *   append PATH TEXT...      create if missing, write at the end
  *   pwrite PATH OFFSET TEXT  write at OFFSET (may leave a hole)
@@ -575,7 +576,7 @@ static int run(int argc, char **argv, char *rest)
         else if (r == 0)
             printf("dev=%u blksize=%u\n", st.dev, st.blksize);
         vnode_put(v);
-    } else if (!strcmp(op, "readdir")) {
+    } else if (!strcmp(op, "readdir") || !strcmp(op, "dirend")) {
         NEED(2);
         MOUNTED();
         if ((r = walk(argv[1], &v)) < 0)
@@ -583,7 +584,10 @@ static int run(int argc, char **argv, char *rest)
         uint64_t cookie = 0;
         struct fs_dirent e;
         while ((r = mounted->ops->readdir(v, &cookie, &e)) > 0)
-            printf("%s ino=%llu type=0o%o\n", e.name, (unsigned long long)e.ino, e.type);
+            if (!strcmp(op, "readdir"))
+                printf("%s ino=%llu type=0o%o\n", e.name, (unsigned long long)e.ino, e.type);
+        if (r == 0 && !strcmp(op, "dirend"))
+            printf("end=%llu\n", (unsigned long long)cookie);
         vnode_put(v);
     } else if (!strcmp(op, "write") || !strcmp(op, "append")) {
         NEED(2);
