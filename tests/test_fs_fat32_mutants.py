@@ -2006,3 +2006,36 @@ def test_fat_create_after_an_unlink_takes_the_freed_slot(kept_positions):
     file, then the create of NEWX: NEWX's 8.3 entry is where that file's
     was (the same ino), not past the other entries."""
     assert kept_positions["create_after_unlink_in_the_freed_slot"] == 1, kept_positions
+
+
+# -- the eighth round: survivors of whole-file runs (coverage-selected tests) -----------------
+
+def readdir_names(stdout: str) -> list[str]:
+    """The names the harness's `readdir` printed, in order (each line: NAME ino=.. type=..)."""
+    return [m.group(1) for m in re.finditer(r"^(.*) ino=\d+ type=\S+$", stdout, re.M)]
+
+
+def test_fat16_full_root_lists_each_entry_once_and_nothing_past_it(tmp_path):
+    """FAT16's root has a fixed number of entries; with every one taken there
+    is no end mark, so the scan ends at the root's last entry: a listing
+    shows each name once, and nothing of the data area right behind the root
+    (here the first cluster: directory D, holding f) is taken for root
+    entries."""
+    image = fat.layout_image(tmp_path, "fat16")
+    n = fat.Bpb(image.read_bytes()).root_ent
+    r = fat.run(image, f"mount\nmkdir /D\nwrite /D/f data\nmkfiles / {n - 1} F\nreaddir /\n!ENOENT stat /f\n"
+                       "unmount\n")
+    names = readdir_names(r.stdout)
+    assert sorted(names) == sorted(["D", *(f"F{i}" for i in range(n - 1))]), names[-5:]
+
+
+def test_fat_longest_long_name_is_found_and_listed(tmp_path):
+    """A long name of FAT_LFN_MAX (255) characters -- 20 long-name entries,
+    the last one holding 8 -- is read back whole: found by lookup, listed by
+    that name, after a remount too."""
+    image = fat.layout_image(tmp_path, "fat16")
+    name = "n" * 254 + "x"
+    r = fat.run(image, f"mount\nmkdir /d\nwrite /d/{name} max\nunmount\nmount\nreaddir /d\ncat /d/{name}\n"
+                       f"unlink /d/{name}\n!ENOENT stat /d/{name}\nunmount\n")
+    assert "max" in r.stdout and readdir_names(r.stdout) == [name], r.stdout
+    fat.fsck_clean(image)
