@@ -2039,3 +2039,13 @@ def test_fat_longest_long_name_is_found_and_listed(tmp_path):
                        f"unlink /d/{name}\n!ENOENT stat /d/{name}\nunmount\n")
     assert "max" in r.stdout and readdir_names(r.stdout) == [name], r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat_modes_follow_the_directory_and_read_only_attributes(tmp_path):
+    """FAT has no permissions: stat gives a directory (the root too) 0755, a
+    file 0644, and a file with the read-only attribute (set by mattrib) 0444."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /d\nwrite /f x\nwrite /r y\nunmount\n")
+    subprocess.run(["mattrib", "+r", "-i", str(image), "::/R"], check=True, env=fat.MTOOLS_ENV, capture_output=True)
+    r = fat.run(image, "mount\nstat /\nstat /d\nstat /f\nstat /r\nunmount\n")
+    assert re.findall(r"mode=(0o\d+)", r.stdout) == ["0o40755", "0o40755", "0o100644", "0o100444"], r.stdout
