@@ -2049,3 +2049,18 @@ def test_fat_modes_follow_the_directory_and_read_only_attributes(tmp_path):
     subprocess.run(["mattrib", "+r", "-i", str(image), "::/R"], check=True, env=fat.MTOOLS_ENV, capture_output=True)
     r = fat.run(image, "mount\nstat /\nstat /d\nstat /f\nstat /r\nunmount\n")
     assert re.findall(r"mode=(0o\d+)", r.stdout) == ["0o40755", "0o40755", "0o100644", "0o100444"], r.stdout
+
+
+def test_fat16_entries_keep_the_high_cluster_word_zero(tmp_path):
+    """On FAT16 an entry's high word of the first cluster (bytes 20-21,
+    DIR_FstClusHI) must be 0 (fatgen103); the plugin ignores it when
+    reading, so only the image shows it: files written and truncated,
+    directories made, their '.' and '..' entries, and a directory moved
+    into another (its '..' rewritten)."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nmkdir /D\nmkdir /E\nwrite /F x\nwrite /D/G y\ntruncate /D/G 5000\n"
+                   "rename /E /D/E\nunmount\n")
+    data = image.read_bytes()
+    entries = [fat_entry(image, name) for name in (b"D          ", b"F          ", b"G          ", b"E          ")]
+    dots = [data[at:at + 32] for at in range(0, len(data), 32) if data[at:at + 11] in (b".          ", b"..         ")]
+    assert len(dots) == 4 and all(e[20:22] == b"\0\0" for e in entries + dots), [e[20:22] for e in entries + dots]
