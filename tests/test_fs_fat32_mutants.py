@@ -2064,3 +2064,16 @@ def test_fat16_entries_keep_the_high_cluster_word_zero(tmp_path):
     entries = [fat_entry(image, name) for name in (b"D          ", b"F          ", b"G          ", b"E          ")]
     dots = [data[at:at + 32] for at in range(0, len(data), 32) if data[at:at + 11] in (b".          ", b"..         ")]
     assert len(dots) == 4 and all(e[20:22] == b"\0\0" for e in entries + dots), [e[20:22] for e in entries + dots]
+
+
+def test_fat_volumes_with_larger_sectors_mount(tmp_path):
+    """BPB_BytsPerSec may be 512, 1024, 2048 or 4096 (fatgen103): volumes
+    made with each by mkfs.fat mount, take a file and stay clean."""
+    for bps in (1024, 2048, 4096):
+        image = tmp_path / f"s{bps}.img"
+        with open(image, "wb") as f:
+            f.truncate(32 << 20)
+        subprocess.run(["mkfs.fat", "-F", "16", "-S", str(bps), "-s", "1", str(image)], check=True, capture_output=True)
+        r = fat.run(image, "mount\nwrite /f sectors\nunmount\nmount\ncat /f\nunmount\n")
+        assert "sectors" in r.stdout, (bps, r.stdout)
+        fat.fsck_clean(image)
