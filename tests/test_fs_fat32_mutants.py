@@ -261,6 +261,7 @@ def test_fat_boot_sector_checks(tmp_path):
         mount(patches, f"not mounting: {why}")
     out = mount([(19, "<H", meta + 4085 * spc)], None)
     assert "blocks=4085 " in out
+    mount([(16, "<B", 4)], None)                                  # four FATs: the most allowed
     image32 = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
     good = image32.read_bytes()
     image = image32
