@@ -262,6 +262,7 @@ def test_fat_boot_sector_checks(tmp_path):
     out = mount([(19, "<H", meta + 4085 * spc)], None)
     assert "blocks=4085 " in out
     mount([(16, "<B", 4)], None)                                  # four FATs: the most allowed
+    mount([(17, "<H", 16)], None)                                 # a root of one sector (16 entries)
     image32 = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
     good = image32.read_bytes()
     image = image32
