@@ -338,7 +338,8 @@ def run(args) -> int:
             shutil.rmtree(base, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(
-            [{k: getattr(m, k) for k in ("area", "id", "path", "line", "description", "status", "reason", "seconds")}
+            [{k: getattr(m, k) for k in ("area", "id", "path", "line", "description", "status", "reason", "seconds",
+                                      "killed_by", "tests_run")}
              for m in results], indent=1))
     if time.monotonic() > deadline:
         print(f"mutation: the budget of {args.budget:.0f} s ran out; untested mutants are listed as such")
