@@ -1762,3 +1762,16 @@ def test_ext2_every_bitmap_full_behind_nonzero_counts_is_enospc_after_one_pass(t
         e2.poke(image, bitmap * bsize, b"\xff" * 128 if g < groups - 1 else b"\xff" * 127 + b"\x7f")
     out = e2.harness(plugins, image, "mount\n!ENOSPC write /f hello\nunmount\n").stdout
     assert [out.count(f"ext2: group {g}: free block count") for g in range(groups)] == [1] * groups, out
+
+
+def test_ext2_new_inode_goes_to_the_group_of_its_directory_even_the_last_inodes(tmp_path):
+    """A new file's inode is taken from its directory's group first, also
+    for a directory that is the volume's last inode (384 of 6 groups of 64):
+    with a free inode there and in group 0, the file gets the one in the
+    directory's group."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    r = e2.harness(plugins, image, "mount\nmkfiles / 373 f\nunlink /f372\nmkdir /d\nstat /d\nunlink /f0\n"
+                                   "unlink /f371\nwrite /d/x y\nstat /d/x\nunmount\n")
+    assert re.findall(r"ino=(\d+)", r.stdout) == ["384", "383"], r.stdout[-500:]
+    e2.fsck_clean(image)
