@@ -15,6 +15,12 @@ of their own (e.g. a mutant of one filesystem plugin is not judged by the
 other plugin's tests, which cannot see it); the rest use `tests`. With -x,
 the order of the tests is the order they run in: the quick ones that catch
 the most mutants go first.
+
+`coverage` (optional, C areas judged by native tests) names the environment
+variable that makes the tests' builds write gcov data (-O0 --coverage):
+`python -m mutation` then takes each test's line coverage of the unmutated
+code once and runs a mutant against only the tests that execute its line
+(mutation/coverage.py; `--all-tests` turns this off).
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ class Area:
     vm: bool = False                   # each mutant boots VMs: slow, sample it
     timeout_floor: float = 20.0        # seconds; a mutant's test run gets max(floor, 4 x the clean run)
     file_tests: dict[str, tuple[str, ...]] = field(default_factory=dict, hash=False, compare=False)
+    coverage: str = ""                 # env var asking the tests' builds for gcov data: per-test selection
 
     def tests_for(self, path: str) -> tuple[str, ...]:
         """The tests that judge a mutant of `path` (a repository-relative file)."""
@@ -92,6 +99,7 @@ AREAS: dict[str, Area] = {a.name: a for a in [
     Area("recursive", ("plugins/paging_recursive/recursive.c",), _harness("buddy-slab-recursive"),
          what="recursive paging (host harness)"),
     Area("fs", (EXT2, *FAT), file_tests={EXT2: _EXT2_TESTS, **{f: _FAT_TESTS for f in FAT}},
+         coverage="PYOS_FS_COVERAGE",
          what="filesystem plugins (host harness; each plugin's mutants by its own tests)"),
     # -- the kernel's user-pointer checks: in-guest usertests, one VM boot per mutant ----------
     Area("usercopy", ("guest_kernel/kernel/vm.c::vm_user_range",

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import cmutate, pymutate
+from . import cmutate, coverage, pymutate
 from .areas import AREAS, Area
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +52,7 @@ class Mutant:
     seconds: float = 0.0
     reason: str = ""
     killed_by: str = ""        # the first test that failed (pytest areas)
+    tests_run: int = 0         # with coverage-selected tests: how many were selected (0: the whole list)
 
     occurrence: int = 0   # the same line text and mutation earlier in the file (reset() and ICW1 alike)
 
@@ -184,6 +185,26 @@ class Slot:
             self.proc.kill()
 
 
+def _coverage_maps(area: Area, test_sets, slot: Slot, base: Path, timeouts) -> dict:
+    """test set -> CoverageMap, for an area with coverage-selected tests (cached in the build cache).
+    Each map holds the lines of all the area's files, whichever the run's mutants are in."""
+    from vmm.paths import cache_dir
+    maps = {}
+    files = sorted({f.partition("::")[0] for f in area.files})
+    for tests, paths in test_sets.items():
+        try:
+            cmap, cached = coverage.load_or_measure(slot, area, tests, files, base / "coverage-cache",
+                                                    timeouts[tests], cache_dir() / "mutation-coverage")
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+            print(f"   coverage: not measured ({e}): every mutant runs every test", flush=True)
+            continue
+        ran = sum(1 for t in cmap.tests if t not in cmap.always)
+        print(f"   coverage ({', '.join(sorted({Path(p).name for p in paths}))}): {len(cmap.tests)} tests, {ran} with "
+              f"line data; {'cached' if cached else 'measured'} ({cmap.seconds:.0f} s to measure)", flush=True)
+        maps[tests] = cmap
+    return maps
+
+
 def _job(area: Area, path: str | None, source: str | None, timeout: float, tests=None) -> dict:
     if area.command and not tests:
         return {"kind": "command", "args": list(area.command), "path": path, "source": source, "timeout": timeout}
@@ -247,6 +268,9 @@ def run(args) -> int:
                       f"{timeouts[tests]:.0f} s", flush=True)
             if failing:
                 continue
+            maps = {}
+            if area.coverage and not args.all_tests and not area.command:
+                maps = _coverage_maps(area, {t: test_sets[t] for t in timeouts}, slots[0], base, timeouts)
             lock = threading.Lock()
 
             def work(slot):
@@ -263,15 +287,29 @@ def run(args) -> int:
                         m.status, m.reason = "equivalent", SAME_CODE
                         continue
                     tests = override or area.tests_for(m.path)
-                    r = slot.run(_job(area, m.path, m.source, timeouts[tests], tests))
+                    run_tests = tests
+                    if tests in maps:
+                        chosen = maps[tests].select(m.path, m.line, m.original.split("\n")[m.line - 1])
+                        if chosen == []:
+                            m.status, m.reason = "survived", coverage.NO_TEST
+                            with lock:
+                                print(f"   survived  {m.id} {m.path}:{m.line}: {m.description} ({m.reason})",
+                                      flush=True)
+                                if args.show:
+                                    print("      " + m.diff().replace("\n", "\n      "), flush=True)
+                            continue
+                        if chosen is not None:
+                            run_tests, m.tests_run = tuple(chosen), len(chosen)
+                    r = slot.run(_job(area, m.path, m.source, timeouts[tests], run_tests))
                     m.seconds = r["seconds"]
                     m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0 else "killed")
                     m.killed_by = r.get("failed", "") if m.status == "killed" else ""
                     if m.status == "survived" or args.verbose:
                         with lock:
                             by = f" by {m.killed_by}" if m.killed_by else ""
+                            of = f", {m.tests_run} tests" if m.tests_run else ""
                             print(f"   {m.status:9} {m.id} {m.path}:{m.line}: {m.description} "
-                                  f"({m.seconds:.1f} s{by})", flush=True)
+                                  f"({m.seconds:.1f} s{of}{by})", flush=True)
                             if args.show and m.status == "survived":
                                 print("      " + m.diff().replace("\n", "\n      "), flush=True)
 
@@ -300,7 +338,8 @@ def run(args) -> int:
             shutil.rmtree(base, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(
-            [{k: getattr(m, k) for k in ("area", "id", "path", "line", "description", "status", "reason", "seconds")}
+            [{k: getattr(m, k) for k in ("area", "id", "path", "line", "description", "status", "reason", "seconds",
+                                      "killed_by", "tests_run")}
              for m in results], indent=1))
     if time.monotonic() > deadline:
         print(f"mutation: the budget of {args.budget:.0f} s ran out; untested mutants are listed as such")
@@ -333,6 +372,9 @@ def main(argv=None) -> int:
     p.add_argument("--line", help="only mutants on these lines, e.g. 120-180,200")
     p.add_argument("--tests", help="pytest arguments to judge the mutants with instead of the area's own "
                                    "(e.g. to score an older test suite)")
+    p.add_argument("--all-tests", action="store_true",
+                   help="run every mutant against all of its area's tests (default for areas with per-test "
+                        "coverage: only the tests that execute the mutant's line)")
     p.add_argument("--list-areas", action="store_true", help="list the areas and their tests, then exit")
     p.add_argument("--list", action="store_true", help="list the mutants (id, place, mutation) without running")
     p.add_argument("--show", action="store_true", help="print each survivor's diff")

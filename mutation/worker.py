@@ -6,6 +6,8 @@ forks per mutant from a process that has already imported pytest and the
 heavy third-party packages (never the project's own modules), which saves
 about a second per mutant over a fresh interpreter. The mutated file is
 written into the copy, and the original put back before the answer.
+A job may add to the tests' environment (`env`: the per-test coverage runs
+of mutation/coverage.py) or only list the tests (`kind` "collect").
 """
 
 from __future__ import annotations
@@ -40,10 +42,24 @@ class _FirstFailure:
             self.path.write_text(report.nodeid)
 
 
-def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int, str]:
-    """(how, exit code, the first failing test's id or "")."""
+class _Collected:
+    """A pytest plugin: writes the node ids it collected, in run order, one a line (a `collect` job)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def pytest_collection_finish(self, session):
+        self.path.write_text("".join(item.nodeid + "\n" for item in session.items))
+
+
+def _run_pytest(copy: Path, args: list[str], timeout: float, env: dict | None = None,
+                collect: Path | None = None) -> tuple[str, int, str]:
+    """(how, exit code, the first failing test's id or ""). `env` is added to the run's
+    environment (e.g. a coverage build); with `collect`, the tests are only listed there."""
     first = copy / ".mutation-first-failure"
-    first.unlink(missing_ok=True)
+    for stale in (first, collect):
+        if stale:
+            stale.unlink(missing_ok=True)
     pid = os.fork()
     if pid == 0:  # child: the tests, quietly
         try:
@@ -51,13 +67,15 @@ def _run_pytest(copy: Path, args: list[str], timeout: float) -> tuple[str, int, 
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
             os.setpgid(0, 0)
+            os.environ.update(env or {})
             import pytest
             # --basetemp: pytest empties it at the start of each run; its default, a new
             # /tmp/pytest-of-USER/pytest-N per run, is never cleaned up after a child that
             # ends with os._exit (its lock file stays), and a filesystem test's images
             # take about a GiB a run.
-            code = pytest.main([*args, "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-o", "addopts=",
-                                "--basetemp", str(copy / ".pytest-tmp")], plugins=[_FirstFailure(first)])
+            code = pytest.main([*args, *(["--collect-only"] if collect else []), "-x", "-q", "-p", "no:cacheprovider",
+                                "-p", "no:randomly", "-o", "addopts=", "--basetemp", str(copy / ".pytest-tmp")],
+                               plugins=[_Collected(collect) if collect else _FirstFailure(first)])
             os._exit(int(code))
         except BaseException:
             os._exit(99)
@@ -101,16 +119,22 @@ def main(copy: str) -> int:
         try:
             if path:
                 path.write_text(job["source"])
-            if job["kind"] == "pytest":  # "tests/test_pic8259*.py": every test file of that device
+            listed = None
+            if job["kind"] in ("pytest", "collect"):  # "tests/test_pic8259*.py": every test file of that device
                 args = [a for arg in job["args"] for a in (sorted(glob.glob(arg)) if "*" in arg else [arg])]
-                how, code, failed = _run_pytest(copy, args, job["timeout"])
+                out = copy / ".mutation-collected" if job["kind"] == "collect" else None
+                how, code, failed = _run_pytest(copy, args, job["timeout"], job.get("env"), out)
+                if out:
+                    listed = out.read_text().split("\n")[:-1] if out.exists() else []
             else:
                 (how, code), failed = _run_command(copy, job["args"], job["timeout"]), ""
         finally:
             if path:
                 path.write_bytes(original)
-        print(json.dumps({"how": how, "code": code, "seconds": round(time.monotonic() - start, 2), "failed": failed}),
-              flush=True)
+        answer = {"how": how, "code": code, "seconds": round(time.monotonic() - start, 2), "failed": failed}
+        if listed is not None:
+            answer["tests"] = listed
+        print(json.dumps(answer), flush=True)
     return 0
 
 

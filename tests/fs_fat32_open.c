@@ -47,6 +47,8 @@ int main(int argc, char **argv)
     CHECK(b && same_text(b, ""));
     struct fs_stat st;
     CHECK(ops->stat(a, &st) == 0 && st.nlink == 0 && st.size == 11);
+    /* Truncating it is 0 too (it has no entry left to write its size into). */
+    CHECK(ops->truncate(a, 5) == 0 && same_text(a, "hello") && ops->truncate(a, 11) == 0);
     CHECK(free_clusters() == free0 - 1);
     vnode_put(a);
     CHECK(free_clusters() == free0);

@@ -1997,3 +1997,77 @@ def test_ext2_mkdir_on_a_full_disk_gives_its_inode_back_as_a_directory(tmp_path)
     out = subprocess.run(["debugfs", "-R", "stats", str(image)], capture_output=True, text=True).stdout
     used_dirs = re.search(r"Group  0: [^\n]*\n\s+\d+ free blocks, \d+ free inodes, (\d+) used directories", out)
     assert used_dirs.group(1) == "3", out     # the root, lost+found and /a
+
+# -- the eighth round: survivors of whole-file runs (coverage-selected tests) -----------------
+
+def first_blocks(image, paths):
+    """Each file's first block, as debugfs lists them (one debugfs run for all)."""
+    out = subprocess.run(["debugfs", "-f", "-", str(image)], input="".join(f"blocks {p}\n" for p in paths),
+                         capture_output=True, text=True).stdout
+    listed = [line for line in out.splitlines() if line.strip() and not line.startswith("debugfs")]
+    return dict(zip(paths, (int(line.split()[0]) for line in listed)))
+
+
+def test_ext2_free_blocks_at_either_end_of_a_64_bit_word_are_found(tmp_path):
+    """find_zero skips a bitmap's 64-bit words (aligned) only when every bit
+    is set. Two files' blocks are freed around a word otherwise full: the
+    block just past it is what the file before it gets when it grows (the
+    search starts right after that file's block, the word's first bit), and
+    the block at the word's first bit is what a new file gets (the search
+    from the inode table's end finds every block before it used)."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nmkfiles / 200 f\nunmount\n")
+    where = first_blocks(image, [f"/f{i}" for i in range(200)])
+    at = {b: p for p, b in where.items()}
+    block = next(b for b in sorted(at) if (b - 1) % 64 == 0 and all(b + k in at for k in range(1, 65)))
+    e2.harness(plugins, image, f"mount\nunlink {at[block + 64]}\npwrite {at[block]} 1024 y\nunmount\n")
+    assert ext2_blocks(image, at[block]) == [block, block + 64]
+    e2.harness(plugins, image, f"mount\nunlink {at[block]}\nwrite /g x\nunmount\n")
+    assert first_blocks(image, ["/g"]) == {"/g": block}
+    e2.fsck_clean(image)
+
+
+def test_ext2_block_pointer_just_past_the_last_block_is_never_freed(tmp_path):
+    """A block pointer equal to the block count names no block (blocks run
+    from first_data_block to blocks_count - 1): reading through it is EIO,
+    and unlinking the file frees nothing for it -- the bitmap's padding bit
+    past the last block stays set, the free count stays what it was."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    e2.harness(plugins, image, "mount\nwrite /f x\nunmount\n")
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/f")) + 40, struct.pack("<I", 2048))
+    r = e2.harness(plugins, image, "mount\nstatfs\n!EIO cat /f\nunlink /f\nstatfs\nunmount\n")
+    before, after = [int(free) for _, _, free, _, _ in STATFS.findall(r.stdout)]
+    assert after == before, r.stdout
+
+
+def test_ext2_every_bitmap_full_behind_nonzero_counts_is_enospc_after_one_pass(tmp_path):
+    """Every group's descriptor counts free blocks, every block bitmap is
+    full: an allocation looks at each group once (one message for each),
+    then gives up with ENOSPC. The short last group's bitmap has its padding
+    bit (for the block past the last) clear: not a block, never handed out."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    bsize = 1024
+    groups = -(-(6144 - 1) // 1024)
+    for g in range(groups):
+        bitmap = struct.unpack_from("<I", image.read_bytes(), 2 * bsize + 32 * g)[0]
+        e2.poke(image, bitmap * bsize, b"\xff" * 128 if g < groups - 1 else b"\xff" * 127 + b"\x7f")
+    out = e2.harness(plugins, image, "mount\n!ENOSPC write /f hello\nunmount\n").stdout
+    assert [out.count(f"ext2: group {g}: free block count") for g in range(groups)] == [1] * groups, out
+
+
+def test_ext2_new_inode_goes_to_the_group_of_its_directory_even_the_last_inodes(tmp_path):
+    """A new file's inode is taken from its directory's group first, also
+    for a directory that is the volume's last inode (384 of 6 groups of 64):
+    with a free inode there and in group 0, the file gets the one in the
+    directory's group."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    r = e2.harness(plugins, image, "mount\nmkfiles / 373 f\nunlink /f372\nmkdir /d\nstat /d\nunlink /f0\n"
+                                   "unlink /f371\nwrite /d/x y\nstat /d/x\nunmount\n")
+    assert re.findall(r"ino=(\d+)", r.stdout) == ["384", "383"], r.stdout[-500:]
+    e2.fsck_clean(image)

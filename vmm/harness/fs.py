@@ -7,10 +7,15 @@ reading a script of operations (its comment lists them). Built with
 AddressSanitizer and UBSan when the compiler has them, so a plugin that
 reads past a buffer on a corrupted image fails loudly here, not quietly in
 the guest.
+
+PYOS_FS_COVERAGE=1 (set by `python -m mutation` for its per-test coverage,
+with a build cache of its own) builds every unit at -O0 with --coverage:
+each run adds its line counts to a .gcda file under that build cache.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from functools import lru_cache
@@ -23,7 +28,9 @@ from ..paths import GUEST_INCLUDE, GUEST_KERNEL_DIR
 HERE = Path(__file__).parent
 SOURCES = [HERE / "fs_harness.c", HERE / "fs_env_host.c",
            GUEST_KERNEL_DIR / "kernel" / "block.c", GUEST_KERNEL_DIR / "kernel" / "vnode.c"]
-CFLAGS = ["-O1", "-g", "-std=gnu11", "-Wall", "-Wno-format", "-DPYOS_HARNESS", "-fno-omit-frame-pointer"]
+COVERAGE = os.environ.get("PYOS_FS_COVERAGE") == "1"
+CFLAGS = ["-O0" if COVERAGE else "-O1", "-g", "-std=gnu11", "-Wall", "-Wno-format", "-DPYOS_HARNESS",
+          "-fno-omit-frame-pointer", *(["--coverage"] if COVERAGE else [])]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 # fs_harness.c counts the buffer references the plugin holds (a leak is reported at unmount)
 WRAP = ["-Wl,--wrap=bread,--wrap=brelse,--wrap=bget_zero"]
