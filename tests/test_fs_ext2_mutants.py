@@ -842,6 +842,16 @@ def test_ext2_a_directory_size_that_is_not_whole_blocks_is_eio(tmp_path):
     assert "has size 1000 with 2 sectors allocated" in out, out
 
 
+def test_ext2_a_sync_with_nothing_changed_writes_nothing(tmp_path):
+    """After a sync has written the changed group descriptors and superblock,
+    a second sync with nothing changed since writes no block at all."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "d")
+    out = e2.harness(plugins, image, "mount\nwrite /d/f hello\nsync\nstats\nsync\nstats\nunmount\n").stdout
+    w1, w2 = map(int, re.findall(r"\bwrites=(\d+)", out))      # device write requests so far
+    assert w1 > 0 and w2 == w1, out
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
