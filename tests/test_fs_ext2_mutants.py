@@ -852,6 +852,31 @@ def test_ext2_a_sync_with_nothing_changed_writes_nothing(tmp_path):
     assert w1 > 0 and w2 == w1, out
 
 
+def test_ext2_entries_naming_unusable_inodes_are_eio_and_say_why(tmp_path):
+    """A directory entry naming a reserved inode (below first_ino, not the
+    root), or an inode that is not in use (no links, or no mode), is EIO at
+    lookup, with a message naming the inode and what is wrong with it. (A
+    number past the inode table makes the record itself bad: dirent_at.)"""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for name in "bce":
+        (src / "d" / name).write_bytes(name.encode())
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    inos = {n: harness_ino(plugins, image, f"/d/{n}") for n in "ce"}
+    e2.poke(image, inode_offset(image, inos["c"]) + 26, struct.pack("<H", 0))     # no links
+    e2.poke(image, inode_offset(image, inos["e"]), struct.pack("<H", 0))          # no mode
+    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    for off, ino, rl, nl, ft, name in dirents(image, blk):
+        if name == b"b":
+            e2.poke(image, blk * 1024 + off, struct.pack("<I", 5))
+    out = e2.harness(plugins, image, "mount\n" + "".join(f"!EIO stat /d/{n}\n" for n in "bce") + "unmount\n").stdout
+    for why in ("inode number 5 is out of range", f"inode {inos['c']} is not in use",
+                f"inode {inos['e']} is not in use"):
+        assert why in out, (why, out)
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record
