@@ -829,17 +829,20 @@ def test_ext2_a_directory_linked_into_itself_is_not_renamed_over_its_own_entry(t
 
 
 def test_ext2_a_directory_size_that_is_not_whole_blocks_is_eio(tmp_path):
-    """A directory's size is a whole number of blocks; one that is not (here
-    1000 bytes of a 1 KiB-block directory) is corrupt: loading its inode is
-    EIO (with a message saying why), so readdir and lookups in it are EIO and
-    nothing of it is read."""
+    """A directory's size is a whole number of blocks, all allocated; one that
+    is not (here 1000 bytes of a 1 KiB-block directory, or 2048 with one
+    block allocated) is corrupt: loading its inode is EIO (with a message
+    saying why), so readdir and lookups in it are EIO and nothing of it is
+    read."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    image = dirs_image(tmp_path, "d/sub")
+    image = dirs_image(tmp_path, "d/sub", "two")
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 4, struct.pack("<I", 1000))
-    out = e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO stat /d/sub\nunmount\n").stdout
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/two")) + 4, struct.pack("<I", 2048))
+    out = e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO stat /d/sub\n!EIO readdir /two\nunmount\n").stdout
     assert "sub ino=" not in out, out       # refused before any entry is read
     assert "has size 1000 with 2 sectors allocated" in out, out
+    assert "has size 2048 with 2 sectors allocated" in out, out   # two blocks' size, one block allocated
 
 
 def test_ext2_a_sync_with_nothing_changed_writes_nothing(tmp_path):
@@ -875,6 +878,26 @@ def test_ext2_entries_naming_unusable_inodes_are_eio_and_say_why(tmp_path):
     for why in ("inode number 5 is out of range", f"inode {inos['c']} is not in use",
                 f"inode {inos['e']} is not in use"):
         assert why in out, (why, out)
+
+
+def test_ext2_a_fast_symlink_filling_all_of_i_block_reads_back_whole(tmp_path):
+    """A fast symbolic link (no data block: the target kept in the inode's 60
+    bytes of block pointers) may fill all 60; reading it gives all of them.
+    One claiming more than 60 bytes without a block is EINVAL."""
+    import os
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    os.symlink("t" * 59, src / "link")
+    os.symlink("u" * 59, src / "long")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    for name, size in (("link", 60), ("long", 61)):
+        at = inode_offset(image, harness_ino(plugins, image, f"/{name}"))
+        e2.poke(image, at + 4, struct.pack("<I", size))
+        e2.poke(image, at + 40 + 59, b"!")
+    out = e2.harness(plugins, image, f"mount\nget /link {tmp_path / 'got'}\n!EINVAL cat /long\nunmount\n").stdout
+    assert (tmp_path / "got").read_bytes() == b"t" * 59 + b"!", out
 
 
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
