@@ -900,6 +900,16 @@ def test_ext2_a_fast_symlink_filling_all_of_i_block_reads_back_whole(tmp_path):
     assert (tmp_path / "got").read_bytes() == b"t" * 59 + b"!", out
 
 
+def test_ext2_a_zero_length_write_writes_nothing_and_gives_0(tmp_path):
+    """write(fd, buf, 0): 0, and the file (even one past whose end the offset
+    lies) keeps its size and contents."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path)
+    out = e2.harness(plugins, image, "mount\nwrite /f abc\npwrite /f 1\npwrite /f 5000\nstat /f\ncat /f\n"
+                                     "unmount\n").stdout
+    assert "size=3 " in out and "\nabc" in out, out
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record

@@ -22,7 +22,7 @@
  *   dirend PATH              end=COOKIE: where readdir's cookie is once it has said "the end" (a directory's offset)
  *   write PATH TEXT...       create or truncate, then write TEXT (\n \t \\ escapes)
  *   append PATH TEXT...      create if missing, write at the end
- *   pwrite PATH OFFSET TEXT  write at OFFSET (may leave a hole)
+ *   pwrite PATH OFFSET TEXT  write at OFFSET (may leave a hole); no TEXT: one zero-length write
  *   fill PATH SIZE [SEED]    create or truncate, write SIZE pattern bytes in odd-sized chunks
  *   check PATH SIZE [SEED]   the file is exactly SIZE pattern bytes
  *   put HOSTFILE PATH | get PATH HOSTFILE
@@ -246,19 +246,26 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
     return ~crc;
 }
 
+/* All n bytes, in as many write calls as the plugin needs; n = 0 is one
+ * zero-length write (as write(fd, buf, 0) is), which must give 0. A result
+ * past what was asked for breaks fs.h's contract and fails the line. */
 static int write_all(struct vnode *v, uint64_t off, const void *data, size_t n)
 {
     const uint8_t *p = data;
-    while (n) {
+    do {
         int64_t w = mounted->ops->write(v, off, p, n);
         if (w < 0)
             return (int)w;
-        if (w == 0)
+        if ((uint64_t)w > n) {
+            printf("a write of %zu bytes returned %lld\n", n, (long long)w);
+            return -1000;
+        }
+        if (w == 0 && n)
             return -EIO;
         off += (uint64_t)w;
         p += w;
         n -= (size_t)w;
-    }
+    } while (n);
     return 0;
 }
 
