@@ -661,17 +661,22 @@ def test_ext2_truncate_refuses_what_is_not_a_regular_file(tmp_path):
 
 def test_ext2_growing_a_file_reads_zeros_past_the_old_end(tmp_path):
     """Bytes past a file's end in its last block may hold anything (another
-    implementation, a crash): truncate to a larger size zeroes them, so the
-    file reads as its old bytes and then zeros."""
+    implementation, a crash): truncate to a larger size, or a write past the
+    end, zeroes them, so the file reads as its old bytes and then zeros."""
     plugins = [e2.filesystem_plugin("ext2")]
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_bytes(b"a" * 100)
+    (src / "g").write_bytes(b"b" * 100)
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /f", str(image)], capture_output=True, text=True).stdout.split()[0])
-    e2.poke(image, blk * 1024 + 100, b"\xee" * 924)
-    e2.harness(plugins, image, "mount\ntruncate /f 3000\nget /f " + str(tmp_path / "out") + "\nunmount\n")
-    assert (tmp_path / "out").read_bytes() == b"a" * 100 + bytes(2900)
+    for name in "fg":
+        blk = int(subprocess.run(["debugfs", "-R", f"blocks /{name}", str(image)], capture_output=True,
+                                 text=True).stdout.split()[0])
+        e2.poke(image, blk * 1024 + 100, b"\xee" * 924)
+    e2.harness(plugins, image, f"mount\ntruncate /f 3000\nget /f {tmp_path / 'f'}\npwrite /g 500 x\n"
+                               f"get /g {tmp_path / 'g'}\nunmount\n")
+    assert (tmp_path / "f").read_bytes() == b"a" * 100 + bytes(2900)
+    assert (tmp_path / "g").read_bytes() == b"b" * 100 + bytes(400) + b"x"
     e2.fsck_clean(image)
 
 
