@@ -1748,9 +1748,9 @@ def test_ext2_block_pointer_just_past_the_last_block_is_never_freed(tmp_path):
 
 
 def test_ext2_every_bitmap_full_behind_nonzero_counts_is_enospc_after_one_pass(tmp_path):
-    """Every group's descriptor counts free blocks, every block bitmap is
-    full: an allocation looks at each group once (one message for each),
-    then gives up with ENOSPC. The short last group's bitmap has its padding
+    """Every group's descriptor counts free blocks (inodes), every block
+    (inode) bitmap is full: an allocation looks at each group once (one
+    message for each), then gives up with ENOSPC. The short last group's bitmap has its padding
     bit (for the block past the last) clear: not a block, never handed out."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
@@ -1762,16 +1762,26 @@ def test_ext2_every_bitmap_full_behind_nonzero_counts_is_enospc_after_one_pass(t
         e2.poke(image, bitmap * bsize, b"\xff" * 128 if g < groups - 1 else b"\xff" * 127 + b"\x7f")
     out = e2.harness(plugins, image, "mount\n!ENOSPC write /f hello\nunmount\n").stdout
     assert [out.count(f"ext2: group {g}: free block count") for g in range(groups)] == [1] * groups, out
+    for g in range(groups):      # the same for inodes: every inode bitmap full
+        e2.poke(image, struct.unpack_from("<I", image.read_bytes(), 2 * bsize + 32 * g + 4)[0] * bsize, b"\xff" * 8)
+    out = e2.harness(plugins, image, "mount\n!ENOSPC write /g x\nunmount\n").stdout
+    assert [out.count(f"ext2: group {g}: free inode count") for g in range(groups)] == [1] * groups, out
 
 
 def test_ext2_new_inode_goes_to_the_group_of_its_directory_even_the_last_inodes(tmp_path):
     """A new file's inode is taken from its directory's group first, also
-    for a directory that is the volume's last inode (384 of 6 groups of 64):
-    with a free inode there and in group 0, the file gets the one in the
-    directory's group."""
+    for a directory that is its group's last inode (64, or 384: the
+    volume's last, of 6 groups of 64): with a free inode there and in
+    another group, the file gets the one in the directory's group."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = small_groups_image(tmp_path, None)
-    r = e2.harness(plugins, image, "mount\nmkfiles / 373 f\nunlink /f372\nmkdir /d\nstat /d\nunlink /f0\n"
-                                   "unlink /f371\nwrite /d/x y\nstat /d/x\nunmount\n")
-    assert re.findall(r"ino=(\d+)", r.stdout) == ["384", "383"], r.stdout[-500:]
-    e2.fsck_clean(image)
+    pristine = image.read_bytes()
+    # every inode taken (f0..f372: inodes 12..384), then one freed for the directory, one in its group
+    # and one in the next (or, for the last group, in group 0) for the file
+    for d_ino, other in ((384, 12), (64, 65)):
+        image.write_bytes(pristine)
+        r = e2.harness(plugins, image, f"mount\nmkfiles / 373 f\nunlink /f{d_ino - 12}\nmkdir /d\nstat /d\n"
+                                       f"unlink /f{other - 12}\nunlink /f{d_ino - 13}\nwrite /d/x y\nstat /d/x\n"
+                                       "unmount\n")
+        assert re.findall(r"ino=(\d+)", r.stdout) == [str(d_ino), str(d_ino - 1)], r.stdout[-500:]
+        e2.fsck_clean(image)
