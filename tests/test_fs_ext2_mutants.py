@@ -1785,3 +1785,21 @@ def test_ext2_new_inode_goes_to_the_group_of_its_directory_even_the_last_inodes(
                                        "unmount\n")
         assert re.findall(r"ino=(\d+)", r.stdout) == [str(d_ino), str(d_ino - 1)], r.stdout[-500:]
         e2.fsck_clean(image)
+
+
+def test_ext2_new_directories_go_to_the_first_group_with_the_most_free_blocks(tmp_path):
+    """Directories are spread: a new one takes its inode from the group whose
+    descriptor counts the most free blocks, the first such group on a tie
+    (a fresh image of six groups: groups 2 and 4, 1014 each: group 2), and
+    group 0 when it counts the most (the other descriptors made to count
+    100)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    ino = harness_ino
+    e2.harness(plugins, image, "mount\nmkdir /d\nunmount\n")
+    assert (ino(plugins, image, "/d") - 1) // 64 == 2
+    for g in range(1, 6):
+        e2.poke(image, 2 * 1024 + 32 * g + 12, struct.pack("<H", 100))
+    e2.harness(plugins, image, "mount\nmkdir /e\nunmount\n")
+    assert (ino(plugins, image, "/e") - 1) // 64 == 0
