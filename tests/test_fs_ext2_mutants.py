@@ -1796,10 +1796,9 @@ def test_ext2_new_directories_go_to_the_first_group_with_the_most_free_blocks(tm
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     image = small_groups_image(tmp_path, None)
-    ino = harness_ino
     e2.harness(plugins, image, "mount\nmkdir /d\nunmount\n")
-    assert (ino(plugins, image, "/d") - 1) // 64 == 2
+    assert (harness_ino(plugins, image, "/d") - 1) // 64 == 2
     for g in range(1, 6):
         e2.poke(image, 2 * 1024 + 32 * g + 12, struct.pack("<H", 100))
     e2.harness(plugins, image, "mount\nmkdir /e\nunmount\n")
-    assert (ino(plugins, image, "/e") - 1) // 64 == 0
+    assert (harness_ino(plugins, image, "/e") - 1) // 64 == 0
