@@ -1802,3 +1802,20 @@ def test_ext2_new_directories_go_to_the_first_group_with_the_most_free_blocks(tm
         e2.poke(image, 2 * 1024 + 32 * g + 12, struct.pack("<H", 100))
     e2.harness(plugins, image, "mount\nmkdir /e\nunmount\n")
     assert (harness_ino(plugins, image, "/e") - 1) // 64 == 0
+
+
+def test_ext2_inodes_past_a_short_inode_count_are_never_handed_out(tmp_path):
+    """s_inodes_count may stop short of the last group's inode table (mount
+    accepts any count past the other groups'): with 374 of 6 x 64 inodes,
+    files take inodes up to 374, then ENOSPC; the first free inode after
+    lost+found is first_ino itself once lost+found is gone (11)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    sb = image.read_bytes()[1024:1024 + 20]
+    count, _, _, _, free = struct.unpack_from("<5I", sb)
+    e2.poke(image, 1024, struct.pack("<I", count - 10))
+    e2.poke(image, 1024 + 16, struct.pack("<I", free - 10))
+    r = e2.harness(plugins, image, f"mount\nmkfiles / {free - 10} f\n!ENOSPC write /g x\nrmdir /lost+found\n"
+                                   f"write /h y\nstat /h\nstat /f{free - 11}\nunmount\n")
+    assert re.findall(r"ino=(\d+)", r.stdout) == ["11", str(count - 10)], r.stdout[-400:]
