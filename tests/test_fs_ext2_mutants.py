@@ -746,13 +746,19 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
     """With inodes larger than 128 bytes, a new inode's i_extra_isize (the
     first field past the 128-byte core) is the superblock's s_want_extra_isize
     (32 as mke2fs writes it), or 32 when the superblock names none, as the
-    kernel's ext4 sets it."""
+    kernel's ext4 sets it; the rest of the extra space is zero, and the
+    inode after it (in use) untouched."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
-    e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nunmount\n")
-    for path in ["/f", "/d"]:
+    # /c takes /a's freed inode, right before /b's: its fresh extra space is reset, nothing past it
+    e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nwrite /a 1\nwrite /b 2\nunlink /a\nwrite /c 3\n"
+                               "unmount\n")
+    for path in ["/f", "/d", "/c"]:
         out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
         assert "Size of extra inode fields: 32" in out, out
+        at = inode_offset(image, harness_ino(plugins, image, path))
+        assert image.read_bytes()[at + 130:at + 256] == bytes(126), path     # the rest of it zero
+    assert e2.harness(plugins, image, "mount\ncat /b\nunmount\n").stdout.rstrip().endswith("2")
     e2.fsck_clean(image)
     # a superblock naming no size (s_min_extra_isize = s_want_extra_isize = 0, older mke2fs):
     # the kernel's default, the 32 bytes of its extra fields
