@@ -750,6 +750,7 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
     inode after it (in use) untouched."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
+    root_extra = image.read_bytes()[inode_offset(image, 2) + 128:inode_offset(image, 2) + 256]
     # /c takes /a's freed inode, right before /b's: its fresh extra space is reset, nothing past it
     e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nwrite /a 1\nwrite /b 2\nunlink /a\nwrite /c 3\n"
                                "unmount\n")
@@ -759,6 +760,8 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
         at = inode_offset(image, harness_ino(plugins, image, path))
         assert image.read_bytes()[at + 130:at + 256] == bytes(126), path     # the rest of it zero
     assert e2.harness(plugins, image, "mount\ncat /b\nunmount\n").stdout.rstrip().endswith("2")
+    # the root, changed (new names) but not new, keeps what mke2fs put in its extra space (i_crtime...)
+    assert image.read_bytes()[inode_offset(image, 2) + 128:inode_offset(image, 2) + 256] == root_extra
     e2.fsck_clean(image)
     # a superblock naming no size (s_min_extra_isize = s_want_extra_isize = 0, older mke2fs):
     # the kernel's default, the 32 bytes of its extra fields
