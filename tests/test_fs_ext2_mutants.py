@@ -1022,13 +1022,22 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
     """With inodes larger than 128 bytes, a new inode's i_extra_isize (the
     first field past the 128-byte core) is the superblock's s_want_extra_isize
     (32 as mke2fs writes it), or 32 when the superblock names none, as the
-    kernel's ext4 sets it."""
+    kernel's ext4 sets it; the rest of the extra space is zero, and the
+    inode after it (in use) untouched."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
-    e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nunmount\n")
-    for path in ["/f", "/d"]:
+    root_extra = image.read_bytes()[inode_offset(image, 2) + 128:inode_offset(image, 2) + 256]
+    # /c takes /a's freed inode, right before /b's: its fresh extra space is reset, nothing past it
+    e2.harness(plugins, image, "mount\nwrite /f x\nmkdir /d\nwrite /a 1\nwrite /b 2\nunlink /a\nwrite /c 3\n"
+                               "unmount\n")
+    for path in ["/f", "/d", "/c"]:
         out = subprocess.run(["debugfs", "-R", f"stat {path}", str(image)], capture_output=True, text=True).stdout
         assert "Size of extra inode fields: 32" in out, out
+        at = inode_offset(image, harness_ino(plugins, image, path))
+        assert image.read_bytes()[at + 130:at + 256] == bytes(126), path     # the rest of it zero
+    assert e2.harness(plugins, image, "mount\ncat /b\nunmount\n").stdout.rstrip().endswith("2")
+    # the root, changed (new names) but not new, keeps what mke2fs put in its extra space (i_crtime...)
+    assert image.read_bytes()[inode_offset(image, 2) + 128:inode_offset(image, 2) + 256] == root_extra
     e2.fsck_clean(image)
     # a superblock naming no size (s_min_extra_isize = s_want_extra_isize = 0, older mke2fs):
     # the kernel's default, the 32 bytes of its extra fields
@@ -2117,9 +2126,9 @@ def test_ext2_block_pointer_just_past_the_last_block_is_never_freed(tmp_path):
 
 
 def test_ext2_every_bitmap_full_behind_nonzero_counts_is_enospc_after_one_pass(tmp_path):
-    """Every group's descriptor counts free blocks, every block bitmap is
-    full: an allocation looks at each group once (one message for each),
-    then gives up with ENOSPC. The short last group's bitmap has its padding
+    """Every group's descriptor counts free blocks (inodes), every block
+    (inode) bitmap is full: an allocation looks at each group once (one
+    message for each), then gives up with ENOSPC. The short last group's bitmap has its padding
     bit (for the block past the last) clear: not a block, never handed out."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
@@ -2131,16 +2140,60 @@ def test_ext2_every_bitmap_full_behind_nonzero_counts_is_enospc_after_one_pass(t
         e2.poke(image, bitmap * bsize, b"\xff" * 128 if g < groups - 1 else b"\xff" * 127 + b"\x7f")
     out = e2.harness(plugins, image, "mount\n!ENOSPC write /f hello\nunmount\n").stdout
     assert [out.count(f"ext2: group {g}: free block count") for g in range(groups)] == [1] * groups, out
+    for g in range(groups):      # the same for inodes: every inode bitmap full
+        e2.poke(image, struct.unpack_from("<I", image.read_bytes(), 2 * bsize + 32 * g + 4)[0] * bsize, b"\xff" * 8)
+    out = e2.harness(plugins, image, "mount\n!ENOSPC write /g x\nunmount\n").stdout
+    assert [out.count(f"ext2: group {g}: free inode count") for g in range(groups)] == [1] * groups, out
 
 
 def test_ext2_new_inode_goes_to_the_group_of_its_directory_even_the_last_inodes(tmp_path):
     """A new file's inode is taken from its directory's group first, also
-    for a directory that is the volume's last inode (384 of 6 groups of 64):
-    with a free inode there and in group 0, the file gets the one in the
-    directory's group."""
+    for a directory that is its group's last inode (64, or 384: the
+    volume's last, of 6 groups of 64): with a free inode there and in
+    another group, the file gets the one in the directory's group."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = small_groups_image(tmp_path, None)
-    r = e2.harness(plugins, image, "mount\nmkfiles / 373 f\nunlink /f372\nmkdir /d\nstat /d\nunlink /f0\n"
-                                   "unlink /f371\nwrite /d/x y\nstat /d/x\nunmount\n")
-    assert re.findall(r"ino=(\d+)", r.stdout) == ["384", "383"], r.stdout[-500:]
-    e2.fsck_clean(image)
+    pristine = image.read_bytes()
+    # every inode taken (f0..f372: inodes 12..384), then one freed for the directory, one in its group
+    # and one in the next (or, for the last group, in group 0) for the file
+    for d_ino, other in ((384, 12), (64, 65)):
+        image.write_bytes(pristine)
+        r = e2.harness(plugins, image, f"mount\nmkfiles / 373 f\nunlink /f{d_ino - 12}\nmkdir /d\nstat /d\n"
+                                       f"unlink /f{other - 12}\nunlink /f{d_ino - 13}\nwrite /d/x y\nstat /d/x\n"
+                                       "unmount\n")
+        assert re.findall(r"ino=(\d+)", r.stdout) == [str(d_ino), str(d_ino - 1)], r.stdout[-500:]
+        e2.fsck_clean(image)
+
+
+def test_ext2_new_directories_go_to_the_first_group_with_the_most_free_blocks(tmp_path):
+    """Directories are spread: a new one takes its inode from the group whose
+    descriptor counts the most free blocks, the first such group on a tie
+    (a fresh image of six groups: groups 2 and 4, 1014 each: group 2), and
+    group 0 when it counts the most (the other descriptors made to count
+    100)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    e2.harness(plugins, image, "mount\nmkdir /d\nunmount\n")
+    assert (harness_ino(plugins, image, "/d") - 1) // 64 == 2
+    for g in range(1, 6):
+        e2.poke(image, 2 * 1024 + 32 * g + 12, struct.pack("<H", 100))
+    e2.harness(plugins, image, "mount\nmkdir /e\nunmount\n")
+    assert (harness_ino(plugins, image, "/e") - 1) // 64 == 0
+
+
+def test_ext2_inodes_past_a_short_inode_count_are_never_handed_out(tmp_path):
+    """s_inodes_count may stop short of the last group's inode table (mount
+    accepts any count past the other groups'): with 374 of 6 x 64 inodes,
+    files take inodes up to 374, then ENOSPC; the first free inode after
+    lost+found is first_ino itself once lost+found is gone (11)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    sb = image.read_bytes()[1024:1024 + 20]
+    count, _, _, _, free = struct.unpack_from("<5I", sb)
+    e2.poke(image, 1024, struct.pack("<I", count - 10))
+    e2.poke(image, 1024 + 16, struct.pack("<I", free - 10))
+    r = e2.harness(plugins, image, f"mount\nmkfiles / {free - 10} f\n!ENOSPC write /g x\nrmdir /lost+found\n"
+                                   f"write /h y\nstat /h\nstat /f{free - 11}\nunmount\n")
+    assert re.findall(r"ino=(\d+)", r.stdout) == ["11", str(count - 10)], r.stdout[-400:]
