@@ -915,6 +915,45 @@ def test_ext2_a_zero_length_write_writes_nothing_and_gives_0(tmp_path):
     assert "size=3 " in out and "\nabc" in out, out
 
 
+def test_ext2_a_moved_inode_of_no_known_type_gets_file_type_unknown(tmp_path):
+    """An inode whose mode has a file type ext2 does not know (0o170000): a
+    rename writes its new entry with file type 0 (EXT2_FT_UNKNOWN), not a
+    guess, and readdir then gives no type for it."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "odd").write_bytes(b"?")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/odd")), struct.pack("<H", 0o170644))
+    out = e2.harness(plugins, image, "mount\nrename /odd /moved\nreaddir /\nunmount\n").stdout
+    assert re.search(r"^moved ino=\d+ type=0o0$", out, re.M), out
+    [ft] = [e[4] for e in dirents(image, e2.root_dir_block(image)) if e[5] == b"moved"]
+    assert ft == 0
+
+
+def test_ext2_a_dotdot_naming_a_reserved_inode_is_eio(tmp_path):
+    """The ".." walk of a move stops with EIO at a ".." that names a reserved
+    inode (here inode 1, the bad-blocks inode, made to look like a directory
+    whose own ".." is the root), as a lookup of that inode would: the walk
+    does not go through it, and nothing moves."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path, "a/b", "c", "x")
+    c_blk = int(subprocess.run(["debugfs", "-R", "blocks /c", str(image)], capture_output=True, text=True).stdout.split()[0])
+    one = inode_offset(image, 1)
+    e2.poke(image, one, struct.pack("<H", 0o40755))
+    e2.poke(image, one + 4, struct.pack("<I", 1024))
+    e2.poke(image, one + 26, struct.pack("<HI", 2, 2))                 # links 2, i_blocks 2
+    e2.poke(image, one + 40, struct.pack("<I", c_blk))                 # /c's block: its ".." is the root
+    b_blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout.split()[0])
+    for off, ino, rl, nl, ft, name in dirents(image, b_blk):
+        if name == b"..":
+            e2.poke(image, b_blk * 1024 + off, struct.pack("<I", 1))
+    out = e2.harness(plugins, image, "mount\n!EIO rename /x /a/b/x\nls /\nunmount\n").stdout
+    assert re.search(r"^x d ", out, re.M), out
+
+
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
     """POSIX: a call that adds or removes a directory entry marks the
     directory's st_mtime (and st_ctime) for update -- whether the new record

@@ -1601,6 +1601,8 @@ static int is_ancestor(struct ext2_fs *fs, uint32_t anc, uint32_t ino)
             return 1;
         if (ino == EXT2_ROOT_INO)
             return 0;
+        if (ino < fs->first_ino)
+            return -EIO;    /* a reserved inode is no directory of the tree (read_vnode refuses it too) */
         struct ext2_vn tmp;
         memset(&tmp, 0, sizeof tmp);
         tmp.ino = ino;
