@@ -642,9 +642,10 @@ def run_at(image, script, now):
     return r.stdout
 
 
-def test_ext2_truncate_refuses_what_is_not_a_regular_file(tmp_path):
-    """truncate of a FIFO or a fast symbolic link (its target kept in i_block,
-    not block numbers) is EINVAL, and leaves the image as it was."""
+def test_ext2_truncate_and_write_refuse_what_is_not_a_regular_file(tmp_path):
+    """truncate of, or a write to, a FIFO or a fast symbolic link (its target
+    kept in i_block, not block numbers) is EINVAL, and leaves the image as it
+    was."""
     import os
     plugins = [e2.filesystem_plugin("ext2")]
     src = tmp_path / "src"
@@ -655,7 +656,8 @@ def test_ext2_truncate_refuses_what_is_not_a_regular_file(tmp_path):
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     before = image.read_bytes()
     e2.harness(plugins, image, "mount\n!EINVAL truncate /fifo 0\n!EINVAL truncate /link 0\n"
-                               "!EINVAL truncate /link 5000\nunmount\n")
+                               "!EINVAL truncate /link 5000\n!EINVAL pwrite /fifo 0 x\n!EINVAL pwrite /link 0 x\n"
+                               "unmount\n")
     assert image.read_bytes() == before
 
 
@@ -907,11 +909,12 @@ def test_ext2_a_fast_symlink_filling_all_of_i_block_reads_back_whole(tmp_path):
 
 def test_ext2_a_zero_length_write_writes_nothing_and_gives_0(tmp_path):
     """write(fd, buf, 0): 0, and the file (even one past whose end the offset
-    lies) keeps its size and contents."""
+    lies, or past the largest size ext2 can address) keeps its size and
+    contents."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = dirs_image(tmp_path)
-    out = e2.harness(plugins, image, "mount\nwrite /f abc\npwrite /f 1\npwrite /f 5000\nstat /f\ncat /f\n"
-                                     "unmount\n").stdout
+    out = e2.harness(plugins, image, "mount\nwrite /f abc\npwrite /f 1\npwrite /f 5000\n"
+                                     f"pwrite /f {1 << 60}\nstat /f\ncat /f\nunmount\n").stdout
     assert "size=3 " in out and "\nabc" in out, out
 
 
@@ -950,8 +953,10 @@ def test_ext2_a_dotdot_naming_a_reserved_inode_is_eio(tmp_path):
     for off, ino, rl, nl, ft, name in dirents(image, b_blk):
         if name == b"..":
             e2.poke(image, b_blk * 1024 + off, struct.pack("<I", 1))
-    out = e2.harness(plugins, image, "mount\n!EIO rename /x /a/b/x\nls /\nunmount\n").stdout
+    out = e2.harness(plugins, image, "mount\n!EIO rename /x /a/b/x\nls /\nmkdir /lost+found/sub\n"
+                                     "rename /c /lost+found/sub/c\nunmount\n").stdout
     assert re.search(r"^x d ", out, re.M), out
+    # lost+found, the first inode past the reserved ones, is an ordinary directory on the walk
 
 
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
