@@ -846,7 +846,8 @@ def test_ext2_a_directory_size_that_is_not_whole_blocks_is_eio(tmp_path):
     image = dirs_image(tmp_path, "d/sub", "two")
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 4, struct.pack("<I", 1000))
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/two")) + 4, struct.pack("<I", 2048))
-    out = e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO stat /d/sub\n!EIO readdir /two\nunmount\n").stdout
+    out = e2.harness(plugins, image, "mount\n!EIO readdir /d\n!EIO stat /d/sub\n!EIO readdir /two\n!EIO stat /two\n"
+                                     "unmount\n").stdout
     assert "sub ino=" not in out, out       # refused before any entry is read
     assert "has size 1000 with 2 sectors allocated" in out, out
     assert "has size 2048 with 2 sectors allocated" in out, out   # two blocks' size, one block allocated
@@ -877,6 +878,8 @@ def test_ext2_entries_naming_unusable_inodes_are_eio_and_say_why(tmp_path):
     inos = {n: harness_ino(plugins, image, f"/d/{n}") for n in "ce"}
     e2.poke(image, inode_offset(image, inos["c"]) + 26, struct.pack("<H", 0))     # no links
     e2.poke(image, inode_offset(image, inos["e"]), struct.pack("<H", 0))          # no mode
+    e2.poke(image, inode_offset(image, 5), struct.pack("<H", 0o100644))            # reserved, yet looks like a file
+    e2.poke(image, inode_offset(image, 5) + 26, struct.pack("<H", 1))
     blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
     for off, ino, rl, nl, ft, name in dirents(image, blk):
         if name == b"b":
@@ -957,6 +960,33 @@ def test_ext2_a_dotdot_naming_a_reserved_inode_is_eio(tmp_path):
                                      "rename /c /lost+found/sub/c\nunmount\n").stdout
     assert re.search(r"^x d ", out, re.M), out
     # lost+found, the first inode past the reserved ones, is an ordinary directory on the walk
+
+
+def test_ext2_statfs_and_the_superblock_after_a_sync(tmp_path):
+    """statfs gives the block size and the block count mke2fs wrote; a sync
+    that wrote anything stamps the superblock's write time."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = dirs_image(tmp_path)
+    out = run_at(image, "mount\nstatfs\nwrite /f x\nsync\nunmount\n", 4567890)
+    assert re.search(r"type=ext2 block_size=1024 blocks=2048 ", out), out
+    stats = subprocess.run(["debugfs", "-R", "stats", str(image)], capture_output=True, text=True).stdout
+    import time
+    wtime = time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(4567890))
+    assert re.search(rf"Last write time:\s+{re.escape(wtime)}", stats), (wtime, stats[:1500])
+
+
+def test_ext2_a_file_larger_than_ext2_can_address_is_eio(tmp_path):
+    """A regular file whose size (with i_size_high) is past what the block
+    map can address is corrupt: EIO at lookup, with the reason."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"f")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/f")) + 108, struct.pack("<I", 0x7fffffff))
+    out = e2.harness(plugins, image, "mount\n!EIO stat /f\nunmount\n").stdout
+    assert "more than ext2 can address" in out, out
 
 
 def test_ext2_creating_and_removing_names_updates_the_directorys_mtime(tmp_path):
