@@ -436,6 +436,13 @@ def debugfs_links(image, path):
     return int(re.search(r"Links: (\d+)", out).group(1))
 
 
+def record_at(image, path, name):
+    """Where in the (1 KiB-block) image the record `name` of directory `path`'s first block starts."""
+    blk = ext2_blocks(image, path)[0]
+    [off] = [r[0] for r in dirents(image, blk) if r[5] == name]
+    return blk * 1024 + off
+
+
 def dirs_image(tmp_path, *dirs):
     """A 1 KiB-block ext2 image of 2048 blocks holding these (empty) directories."""
     src = tmp_path / "src"
@@ -672,8 +679,7 @@ def test_ext2_growing_a_file_reads_zeros_past_the_old_end(tmp_path):
     (src / "g").write_bytes(b"b" * 100)
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     for name in "fg":
-        blk = int(subprocess.run(["debugfs", "-R", f"blocks /{name}", str(image)], capture_output=True,
-                                 text=True).stdout.split()[0])
+        blk = ext2_blocks(image, f"/{name}")[0]
         e2.poke(image, blk * 1024 + 100, b"\xee" * 924)
     e2.harness(plugins, image, f"mount\ntruncate /f 3000\nget /f {tmp_path / 'f'}\npwrite /g 500 x\n"
                                f"get /g {tmp_path / 'g'}\nunmount\n")
@@ -775,7 +781,7 @@ def test_ext2_a_bad_record_met_on_the_dotdot_walk_names_its_directory(tmp_path):
     plugins = [e2.filesystem_plugin("ext2")]
     image = dirs_image(tmp_path, "a/b", "c")
     b = harness_ino(plugins, image, "/a/b")
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout.split()[0])
+    blk = ext2_blocks(image, "/a/b")[0]
     e2.poke(image, blk * 1024 + 4, struct.pack("<H", 5))      # ".": rec_len 5, shorter than any record
     out = e2.harness(plugins, image, "mount\n!EIO rename /c /a/b/c\nunmount\n").stdout
     assert f"directory inode {b} block 0: bad entry at 0" in out, out
@@ -804,16 +810,11 @@ def test_ext2_a_file_in_the_dotdot_chain_is_eio(tmp_path):
     (src / "c").mkdir()
     (src / "fake").write_bytes(b"z" * 1024)
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
-    fake, b = harness_ino(plugins, image, "/fake"), harness_ino(plugins, image, "/a/b")
-    fake_blk = int(subprocess.run(["debugfs", "-R", "blocks /fake", str(image)], capture_output=True,
-                                  text=True).stdout.split()[0])
+    fake = harness_ino(plugins, image, "/fake")
+    fake_blk = ext2_blocks(image, "/fake")[0]
     e2.poke(image, fake_blk * 1024, struct.pack("<IHBB", fake, 12, 1, 2) + b".\0\0\0"
             + struct.pack("<IHBB", 2, 1012, 2, 2) + b"..\0\0")          # ".." -> the root
-    b_blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True,
-                               text=True).stdout.split()[0])
-    for off, ino, rl, nl, ft, name in dirents(image, b_blk):
-        if name == b"..":
-            e2.poke(image, b_blk * 1024 + off, struct.pack("<I", fake))  # /a/b's ".." -> the file
+    e2.poke(image, record_at(image, "/a/b", b".."), struct.pack("<I", fake))  # /a/b's ".." -> the file
     out = e2.harness(plugins, image, "mount\n!EIO rename /c /a/b/c\nls /\nunmount\n").stdout
     assert re.search(r"^c d ", out, re.M), out
 
@@ -826,10 +827,7 @@ def test_ext2_a_directory_linked_into_itself_is_not_renamed_over_its_own_entry(t
     plugins = [e2.filesystem_plugin("ext2")]
     image = dirs_image(tmp_path, "d/x", "d/y")
     d = harness_ino(plugins, image, "/d")
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
-    for off, ino, rl, nl, ft, name in dirents(image, blk):
-        if name == b"x":
-            e2.poke(image, blk * 1024 + off, struct.pack("<I", d))
+    e2.poke(image, record_at(image, "/d", b"x"), struct.pack("<I", d))
     before = image.read_bytes()
     e2.harness(plugins, image, "mount\n!EINVAL rename /d/x /d/y\nunmount\n")
     assert image.read_bytes() == before
@@ -880,10 +878,7 @@ def test_ext2_entries_naming_unusable_inodes_are_eio_and_say_why(tmp_path):
     e2.poke(image, inode_offset(image, inos["e"]), struct.pack("<H", 0))          # no mode
     e2.poke(image, inode_offset(image, 5), struct.pack("<H", 0o100644))            # reserved, yet looks like a file
     e2.poke(image, inode_offset(image, 5) + 26, struct.pack("<H", 1))
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
-    for off, ino, rl, nl, ft, name in dirents(image, blk):
-        if name == b"b":
-            e2.poke(image, blk * 1024 + off, struct.pack("<I", 5))
+    e2.poke(image, record_at(image, "/d", b"b"), struct.pack("<I", 5))
     out = e2.harness(plugins, image, "mount\n" + "".join(f"!EIO stat /d/{n}\n" for n in "bce") + "unmount\n").stdout
     for why in ("inode number 5 is out of range", f"inode {inos['c']} is not in use",
                 f"inode {inos['e']} is not in use"):
@@ -946,16 +941,13 @@ def test_ext2_a_dotdot_naming_a_reserved_inode_is_eio(tmp_path):
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     image = dirs_image(tmp_path, "a/b", "c", "x")
-    c_blk = int(subprocess.run(["debugfs", "-R", "blocks /c", str(image)], capture_output=True, text=True).stdout.split()[0])
+    c_blk = ext2_blocks(image, "/c")[0]
     one = inode_offset(image, 1)
     e2.poke(image, one, struct.pack("<H", 0o40755))
     e2.poke(image, one + 4, struct.pack("<I", 1024))
     e2.poke(image, one + 26, struct.pack("<HI", 2, 2))                 # links 2, i_blocks 2
     e2.poke(image, one + 40, struct.pack("<I", c_blk))                 # /c's block: its ".." is the root
-    b_blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout.split()[0])
-    for off, ino, rl, nl, ft, name in dirents(image, b_blk):
-        if name == b"..":
-            e2.poke(image, b_blk * 1024 + off, struct.pack("<I", 1))
+    e2.poke(image, record_at(image, "/a/b", b".."), struct.pack("<I", 1))
     out = e2.harness(plugins, image, "mount\n!EIO rename /x /a/b/x\nls /\nmkdir /lost+found/sub\n"
                                      "rename /c /lost+found/sub/c\nunmount\n").stdout
     assert re.search(r"^x d ", out, re.M), out
@@ -965,12 +957,11 @@ def test_ext2_a_dotdot_naming_a_reserved_inode_is_eio(tmp_path):
 def test_ext2_statfs_and_the_superblock_after_a_sync(tmp_path):
     """statfs gives the block size and the block count mke2fs wrote; a sync
     that wrote anything stamps the superblock's write time."""
-    plugins = [e2.filesystem_plugin("ext2")]
+    import time
     image = dirs_image(tmp_path)
     out = run_at(image, "mount\nstatfs\nwrite /f x\nsync\nunmount\n", 4567890)
     assert re.search(r"type=ext2 block_size=1024 blocks=2048 ", out), out
     stats = subprocess.run(["debugfs", "-R", "stats", str(image)], capture_output=True, text=True).stdout
-    import time
     wtime = time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(4567890))
     assert re.search(rf"Last write time:\s+{re.escape(wtime)}", stats), (wtime, stats[:1500])
 
@@ -1158,7 +1149,7 @@ def dir_with_one_file(tmp_path, bsize, nblocks):
     (src / "d").mkdir(parents=True)
     (src / "d" / "f").write_bytes(b"x")
     image = e2.mkfs(tmp_path / "e.img", src, bsize, 128, nblocks)
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True, text=True).stdout.split()[0])
+    blk = ext2_blocks(image, "/d")[0]
     return image, blk, dirents(image, blk, bsize)[-1]
 
 
@@ -1381,11 +1372,7 @@ def test_ext2_a_directory_without_dotdot_is_eio_at_once(tmp_path):
     (src / "a" / "b").mkdir(parents=True)
     (src / "c").mkdir()
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
-    out = subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True, text=True).stdout
-    blk = int(out.split()[0])
-    for off, ino, rl, nl, ft, name in dirents(image, blk):
-        if name == b"..":
-            e2.poke(image, blk * 1024 + off + 8, b"xx")
+    e2.poke(image, record_at(image, "/a/b", b"..") + 8, b"xx")     # the name: no ".." any more
     out = e2.harness(plugins, image, "mount\nstats\n!EIO rename /c /a/b/c\nstats\n!EIO rename /a/b /c/b\nls /\nunmount\n").stdout
     (h0, m0), (h1, m1) = [tuple(map(int, m)) for m in re.findall(r"hits=(\d+) misses=(\d+)", out)]
     assert (h1 + m1) - (h0 + m0) <= 20, out
@@ -1632,6 +1619,15 @@ def test_ext2_read_only_mount_refuses_every_change(tmp_path):
     assert image.read_bytes() == before
 
 
+def three_block_dir(tmp_path):
+    """A 1 KiB-block image whose /d holds 60 long names: three directory blocks."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(60):
+        (src / "d" / f"file-with-a-long-name-{i:03d}").write_bytes(b"x")
+    return e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+
+
 def test_ext2_readdir_over_a_directory_hole_is_eio(tmp_path):
     """Directories have no holes: readdir over a directory whose first block
     pointer is 0 is EIO -- block 0 (boot code, or the superblock's block) is
@@ -1639,11 +1635,7 @@ def test_ext2_readdir_over_a_directory_hole_is_eio(tmp_path):
     and the image is left as it was (no block is allocated for the hole)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    (src / "d").mkdir(parents=True)
-    for i in range(60):
-        (src / "d" / f"file-with-a-long-name-{i:03d}").write_bytes(b"x")
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    image = three_block_dir(tmp_path)
     out = e2.harness(plugins, image, "mount\nstat /d\nunmount\n").stdout
     assert "size=3072 " in out or "size=2048 " in out, out
     e2.poke(image, inode_offset(image, harness_ino(plugins, image, "/d")) + 40, bytes(4))     # i_block[0] = 0
@@ -1658,13 +1650,8 @@ def test_ext2_readdir_goes_on_past_a_block_with_no_entries_left(tmp_path):
     names removed (one empty record spanning the block) still lists every
     name of the third block: it steps on to the next block, not back."""
     plugins = [e2.filesystem_plugin("ext2")]
-    src = tmp_path / "src"
-    (src / "d").mkdir(parents=True)
-    for i in range(60):
-        (src / "d" / f"file-with-a-long-name-{i:03d}").write_bytes(b"x")
-    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
-    blocks = [int(b) for b in subprocess.run(["debugfs", "-R", "blocks /d", str(image)], capture_output=True,
-                                             text=True).stdout.split()]
+    image = three_block_dir(tmp_path)
+    blocks = ext2_blocks(image, "/d")
     assert len(blocks) == 3, blocks
     names = [[e[5].decode() for e in dirents(image, b) if e[1] and e[5] not in (b".", b"..")] for b in blocks]
     assert all(names), names
@@ -1733,10 +1720,7 @@ def test_ext2_moving_a_directory_below_one_whose_ancestor_has_a_partial_block_is
     plugins = [e2.filesystem_plugin("ext2")]
     image = dirs_image(tmp_path, "a/b", "c", "x")
     c = harness_ino(plugins, image, "/c")
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True,
-                             text=True).stdout.split()[0])
-    [off] = [r[0] for r in dirents(image, blk) if r[5] == b".."]
-    e2.poke(image, blk * 1024 + off, struct.pack("<I", c))
+    e2.poke(image, record_at(image, "/a/b", b".."), struct.pack("<I", c))
     coff = inode_offset(image, c)
     e2.poke(image, coff + 4, struct.pack("<I", 1524))                 # i_size: a block and a half
     e2.poke(image, coff + 28, struct.pack("<I", 4))                   # i_blocks: two blocks' sectors
@@ -2089,10 +2073,7 @@ def deep_dotdot_chain(tmp_path, fakes):
             struct.pack_into("<I", inode, 40, blk)
             f.seek(tables[g] * 1024 + i * 128)
             f.write(inode)
-    blk = int(subprocess.run(["debugfs", "-R", "blocks /a/b", str(image)], capture_output=True,
-                             text=True).stdout.split()[0])
-    [off] = [r[0] for r in dirents(image, blk) if r[5] == b".."]
-    e2.poke(image, blk * 1024 + off, struct.pack("<I", inos[0]))
+    e2.poke(image, record_at(image, "/a/b", b".."), struct.pack("<I", inos[0]))
     return plugins, image
 
 
