@@ -180,13 +180,29 @@ static uint32_t first_in_next_fat_block(uint32_t first, uint32_t *index)
     return 0;
 }
 
+/* A new 1100-cluster file `name` whose chain crosses into another FAT block:
+ * its vnode (NULL on failure), first cluster, and the first cluster in the
+ * next FAT block (*cl) with its index in the chain (*index). */
+static struct vnode *file_across_fat_blocks(struct vnode *root, const char *name, uint32_t *first,
+                                            uint32_t *cl, uint32_t *index)
+{
+    struct vnode *f = file_of(root, name, 1100);
+    if (!f)
+        return NULL;
+    *first = node_of(f)->first;
+    *index = 0;
+    if (!(*cl = first_in_next_fat_block(*first, index))) {
+        vnode_put(f);
+        return NULL;
+    }
+    return f;
+}
+
 static void last_entry_unreadable(struct vnode *root)
 {
-    struct vnode *f = file_of(root, "trim", 1100);
+    uint32_t first, cl, i;
+    struct vnode *f = file_across_fat_blocks(root, "trim", &first, &cl, &i);
     if (!f)
-        return;
-    uint32_t first = node_of(f)->first, i = 0, cl = first_in_next_fat_block(first, &i);
-    if (!cl)
         return;
     vnode_put(f);
     f = look(root, "trim");             /* its chain walked from the start, entries before cl's block */
@@ -208,11 +224,9 @@ static void last_entry_unreadable(struct vnode *root)
  * chain holds now. */
 static void freed_part_unreadable(struct vnode *root)
 {
-    struct vnode *f = file_of(root, "free", 1100);
+    uint32_t first, cl, keep;
+    struct vnode *f = file_across_fat_blocks(root, "free", &first, &cl, &keep);
     if (!f)
-        return;
-    uint32_t first = node_of(f)->first, keep = 0, cl = first_in_next_fat_block(first, &keep);
-    if (!cl)
         return;
     cold_then_fail(entry_at(0, cl));    /* keep clusters end in the block before cl's */
     int r = ops->truncate(f, (uint64_t)keep * cs);
