@@ -290,26 +290,23 @@ def run(args) -> int:
                     run_tests = tests
                     if tests in maps:
                         chosen = maps[tests].select(m.path, m.line, m.original.split("\n")[m.line - 1])
-                        if chosen == []:
-                            m.status, m.reason = "survived", coverage.NO_TEST
-                            with lock:
-                                print(f"   survived  {m.id} {m.path}:{m.line}: {m.description} ({m.reason})",
-                                      flush=True)
-                                if args.show:
-                                    print("      " + m.diff().replace("\n", "\n      "), flush=True)
-                            continue
                         if chosen is not None:
                             run_tests, m.tests_run = tuple(chosen), len(chosen)
-                    r = slot.run(_job(area, m.path, m.source, timeouts[tests], run_tests))
-                    m.seconds = r["seconds"]
-                    m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0 else "killed")
-                    m.killed_by = r.get("failed", "") if m.status == "killed" else ""
+                    if run_tests == ():   # no test executes the line: nothing can see the mutant
+                        m.status, m.reason = "survived", coverage.NO_TEST
+                        how = m.reason
+                    else:
+                        r = slot.run(_job(area, m.path, m.source, timeouts[tests], run_tests))
+                        m.seconds = r["seconds"]
+                        m.status = ("timeout" if r["how"] == "timeout" else "survived" if r["code"] == 0
+                                    else "killed")
+                        m.killed_by = r.get("failed", "") if m.status == "killed" else ""
+                        by = f" by {m.killed_by}" if m.killed_by else ""
+                        of = f", {m.tests_run} tests" if m.tests_run else ""
+                        how = f"{m.seconds:.1f} s{of}{by}"
                     if m.status == "survived" or args.verbose:
                         with lock:
-                            by = f" by {m.killed_by}" if m.killed_by else ""
-                            of = f", {m.tests_run} tests" if m.tests_run else ""
-                            print(f"   {m.status:9} {m.id} {m.path}:{m.line}: {m.description} "
-                                  f"({m.seconds:.1f} s{of}{by})", flush=True)
+                            print(f"   {m.status:9} {m.id} {m.path}:{m.line}: {m.description} ({how})", flush=True)
                             if args.show and m.status == "survived":
                                 print("      " + m.diff().replace("\n", "\n      "), flush=True)
 
