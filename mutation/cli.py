@@ -211,6 +211,20 @@ def _job(area: Area, path: str | None, source: str | None, timeout: float, tests
     return {"kind": "pytest", "args": list(tests or area.tests), "path": path, "source": source, "timeout": timeout}
 
 
+def _selected(area: Area, args) -> list:
+    """The area's mutants that --line, --file, --ids and --sample leave (for a run and for --list alike)."""
+    mutants = generate(area, _line_filter(args.line))
+    if args.file:
+        mutants = [m for m in mutants if any(m.path.endswith(f) for f in args.file)]
+    if args.ids:  # e.g. the survivors of an earlier run: `--ids survivors.txt`
+        wanted = set(Path(args.ids).read_text().split())
+        mutants = [m for m in mutants if m.id in wanted]
+    if args.sample and len(mutants) > args.sample:
+        mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
+                         key=lambda m: (m.path, m.line))
+    return mutants
+
+
 def run(args) -> int:
     names = args.areas or list(AREAS)
     unknown = [n for n in names if n not in AREAS]
@@ -233,15 +247,7 @@ def run(args) -> int:
     try:
         for name in names:
             area = AREAS[name]
-            mutants = generate(area, _line_filter(args.line))
-            if args.file:
-                mutants = [m for m in mutants if any(m.path.endswith(f) for f in args.file)]
-            if args.ids:  # e.g. the survivors of an earlier run: `--ids survivors.txt`
-                wanted = set(Path(args.ids).read_text().split())
-                mutants = [m for m in mutants if m.id in wanted]
-            if args.sample and len(mutants) > args.sample:
-                mutants = sorted(random.Random(args.seed).sample(mutants, args.sample),
-                                 key=lambda m: (m.path, m.line))
+            mutants = _selected(area, args)
             print(f"== {name}: {area.what}: {len(mutants)} mutants", flush=True)
             override = tuple(args.tests.split()) if args.tests else None
             for m in mutants:
@@ -398,7 +404,7 @@ def main(argv=None) -> int:
             for name in args.areas or AREAS:
                 if name not in AREAS:
                     p.error(f"unknown area {name}")
-                for m in generate(AREAS[name], _line_filter(args.line)):
+                for m in _selected(AREAS[name], args):
                     print(f"{m.id} {name} {m.path}:{m.line}: {m.description}")
         except BrokenPipeError:  # | head
             sys.stderr.close()
