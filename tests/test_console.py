@@ -63,6 +63,15 @@ class Tmux:
                       "the VMM to exit")
         return int(self.status_file.read_text())
 
+    def exits_with(self, expected: int) -> str:
+        """Wait for the VMM to exit; check its status; the pane's whole text
+        (with history: `stty -a` after it may have scrolled the guest's last
+        lines out of the visible 30 rows)."""
+        status = self.status()
+        text = self.capture(history=True)
+        assert status == expected, f"the VMM exited with {status}, not {expected}; the pane shows:\n{text}"
+        return text
+
     def vmm_pid(self) -> int:
         """The VMM: the python child of the pane's shell."""
         pane = int(subprocess.run(["tmux", "display", "-p", "-t", self.name, "#{pane_pid}"],
@@ -122,7 +131,7 @@ def test_terminal_display_shows_the_guest_screen(tmux_session):
     t.wait_for(lambda s: t.cursor() == (24, 4), "the cursor after 'done'")
     # Ctrl-A x stops the VM; the terminal gets its screen and modes back.
     t.keys("C-a", "x")
-    assert t.status() == 130
+    t.exits_with(130)
     pane = t.wait_for(lambda s: "VM stopped: quit (Ctrl-A x); exit status 130" in s and "speed" in s, "the exit message")
     assert "line 06" not in pane  # the alternate screen is gone
     assert terminal_modes(pane) == {"echo", "icanon", "isig"}
@@ -145,7 +154,7 @@ def test_monitor_prompt_screendump_and_quit(tmux_session, tmp_path):
     t.keys("C-a", "c")
     t.wait_for(lambda s: "(pyos)" in s, "the monitor prompt again")
     t.keys("quit", "Enter")
-    assert t.status() == 130
+    t.exits_with(130)
     from PIL import Image
     assert Image.open(shot).size == (720, 400)
 
@@ -158,8 +167,8 @@ def test_serial_console_is_raw_ctrl_c_goes_to_the_guest(tmux_session):
     t.wait_for(lambda s: "hi" in s.split("echo: type", 1)[1], "the guest's echo after Ctrl-C")
     t.keys("C-a", "C-a")  # a literal Ctrl-A reaches the guest too; the VM still runs
     t.keys("C-d")
-    assert t.status() == 0
-    assert "echo: Ctrl-D" in t.capture()
+    pane = t.exits_with(0)
+    assert "^C\nhi^A\necho: Ctrl-D" in pane, pane
 
 
 def test_backspace_erases(tmux_session):
@@ -170,8 +179,7 @@ def test_backspace_erases(tmux_session):
     t.keys("d", literal=True)
     t.keys("Enter")
     t.keys("C-d")
-    assert t.status() == 0
-    lines = t.capture().splitlines()
+    lines = t.exits_with(0).splitlines()
     start = next(i for i, line in enumerate(lines) if "(Ctrl-D powers off)" in line)  # the prompt's end
     assert lines[start + 1].rstrip() == "abd"
 
@@ -180,7 +188,7 @@ def test_sigterm_restores_the_terminal(tmux_session):
     t = tmux_session(vmm_line("--cmdline", "echo=1"))
     t.wait_for(lambda s: "echo: type" in s, "the echo prompt")
     os.kill(t.vmm_pid(), signal.SIGTERM)
-    assert t.status() == 143
+    t.exits_with(143)
     pane = t.wait_for(lambda s: "speed" in s, "stty after the VMM")
     assert "terminated (SIGTERM)" in pane
     assert terminal_modes(pane) == {"echo", "icanon", "isig"}
@@ -273,7 +281,7 @@ def test_keys_typed_in_the_terminal_display_reach_the_guest_keyboard(tmux_sessio
     t.keys("Hello, World!", literal=True)
     t.wait_for(lambda s: "Hello, World!" in s, "the typed text echoed by the guest")
     t.keys("C-d")  # ctrl + d on the keyboard: the guest's driver makes it EOT
-    assert t.status() == 0
+    t.exits_with(0)
     t.wait_for(lambda s: "speed" in s, "the VMM's exit")
     pane = t.capture(history=True)
     edges = pane[pane.index("pyos_irq_edges_total"):].split("\n", 1)[0]  # --stats, by metric name
