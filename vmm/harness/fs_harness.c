@@ -269,6 +269,16 @@ static int write_all(struct vnode *v, uint64_t off, const void *data, size_t n)
     return 0;
 }
 
+/* A name field whose bytes after the name are all NUL (and which has one). */
+static int nul_padded(const char *field, size_t size)
+{
+    size_t len = strnlen(field, size);
+    for (size_t i = len; i < size; i++)
+        if (field[i])
+            return 0;
+    return len < size;
+}
+
 static size_t unescape(char *s)
 {
     char *o = s;
@@ -454,8 +464,11 @@ static int run(int argc, char **argv, char *rest)
     } else if (!strcmp(op, "statfs")) {
         MOUNTED();
         struct fs_statfs s;
-        memset(&s, 0, sizeof s);
-        if ((r = mounted->ops->statfs(mounted, &s)) == 0)
+        memset(&s, 0xA5, sizeof s);       /* fs.h: the plugin fills every byte; one it leaves shows */
+        if ((r = mounted->ops->statfs(mounted, &s)) == 0 && !nul_padded(s.type, sizeof s.type)) {
+            printf("statfs left type's bytes after its name unset (not NUL)\n");
+            r = -1000;
+        } else if (r == 0)
             printf("type=%s block_size=%llu blocks=%llu free=%llu files=%llu files_free=%llu\n", s.type,
                    (unsigned long long)s.block_size, (unsigned long long)s.blocks,
                    (unsigned long long)s.blocks_free, (unsigned long long)s.files,

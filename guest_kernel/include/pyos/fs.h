@@ -94,6 +94,8 @@ struct fs_ops {
     int (*mount)(struct fs_mount *m);
     int (*unmount)(struct fs_mount *m);     /* after sync(); free m->priv */
     int (*sync)(struct fs_mount *m);        /* metadata into the buffer cache (the VFS then blk_sync()s) */
+    /* Fill every byte of out: 0 for a count the fs does not keep, type
+     * NUL-padded (the VFS copies it to user programs as it is). */
     int (*statfs)(struct fs_mount *m, struct fs_statfs *out);
     /* Fill a fresh vnode for v->ino (v->mode, v->priv): called by vnode_get on a cache miss. */
     int (*read_vnode)(struct vnode *v);
