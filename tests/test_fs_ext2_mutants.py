@@ -1168,15 +1168,17 @@ def test_ext2_readdir_gives_each_entrys_file_type(tmp_path):
     os.symlink("hello", src / "link")
     os.mkfifo(src / "fifo")
     os.mkfifo(src / "odd")
+    os.mkfifo(src / "odder")
     image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
     blk = e2.root_dir_block(image)
+    poked = {b"unknown": 0, b"odd": 8, b"odder": 255}   # 8: the first past the table's end
     for off, ino, rl, nl, ft, name in dirents(image, blk):
-        if name in (b"unknown", b"odd"):
-            e2.poke(image, blk * 1024 + off + 7, bytes([0 if name == b"unknown" else 9]))
+        if name in poked:
+            e2.poke(image, blk * 1024 + off + 7, bytes([poked[name]]))
     out = e2.harness(plugins, image, "mount\nreaddir /\ncat /link\nunmount\n").stdout
     types = dict(re.findall(r"^(\S+) ino=\d+ type=(0o\d+)$", out, re.M))
     assert types == {"lost+found": "0o40000", "dir": "0o40000", "hello": "0o100000", "link": "0o120000",
-                     "fifo": "0o10000", "unknown": "0o0", "odd": "0o0"}, out
+                     "fifo": "0o10000", "unknown": "0o0", "odd": "0o0", "odder": "0o0"}, out
     assert "\nhello" in out
 
 
