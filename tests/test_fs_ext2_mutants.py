@@ -2254,3 +2254,71 @@ def test_ext2_inodes_past_a_short_inode_count_are_never_handed_out(tmp_path):
     r = e2.harness(plugins, image, f"mount\nmkfiles / {free - 10} f\n!ENOSPC write /g x\nrmdir /lost+found\n"
                                    f"write /h y\nstat /h\nstat /f{free - 11}\nunmount\n")
     assert re.findall(r"ino=(\d+)", r.stdout) == ["11", str(count - 10)], r.stdout[-400:]
+
+
+def requests_so_far(stdout):
+    """Device requests (reads, writes, flushes) at the last `stats` line."""
+    return sum(map(int, re.findall(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", stdout)[-1]))
+
+
+def each_request_of_a_line_failing(plugins, image, before, line):
+    """`line` run after `before` once per device request it makes, that request
+    failing (on a fresh copy of the image each time): the runs' results. The
+    line's own requests are counted from a clean run first (two `stats`)."""
+    pristine = image.read_bytes()
+    out = run_fs_script(plugins, image, f"{before}stats\n{line}\nstats\n").stdout
+    stats = re.findall(r"^reads=.*", out, re.M)
+    start, end = requests_so_far(stats[-2]), requests_so_far(stats[-1])
+    image.write_bytes(pristine)
+    assert end > start, f"{line!r} made no device request:\n{out[-2000:]}"
+    return list(_each_failing(plugins, image, pristine, f"{before}!EIO {line}\n", "fail_request", end, first=start + 1))
+
+
+def evicting_image(tmp_path):
+    """A 1 KiB-block image holding /big: 300 KiB of pattern 1, which
+    `check /big 300000 1` reads through the 256-buffer cache, pushing out
+    every clean buffer read before it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(pattern(300000, 1))
+    return e2.mkfs(tmp_path / "e.img", src, 1024, 128, 4096)
+
+
+def test_ext2_a_sync_whose_group_descriptor_block_cannot_be_read_is_eio_and_retried(tmp_path):
+    """sync copies the changed group descriptors into their block, which it
+    reads first: when that block has left the cache (evicted by reading
+    /big) and its read fails, sync is EIO (as is the failure of any other
+    request it makes), and the descriptors stay changed: the next sync
+    writes them, and the image is clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = evicting_image(tmp_path)
+    before = "mount\nwrite /new hello\ncheck /big 300000 1\n"
+    results = each_request_of_a_line_failing(plugins, image, before, "sync")
+    for result in results:
+        assert result.returncode == 0, result.stdout[-2000:]
+    # The first failed read is the descriptor block's: the retry afterwards makes the image whole.
+    pristine = image.read_bytes()
+    out = run_fs_script(plugins, image, before + "stats\n").stdout
+    image.write_bytes(pristine)
+    result = run_fs_script(plugins, image, before + "!EIO sync\nsync\nunmount\n", fail_request=requests_so_far(out) + 1)
+    assert result.returncode == 0, result.stdout[-2000:]
+    e2.fsck_clean(image)
+    assert e2.rdump(image, tmp_path / "out")["/new"] == b"hello"
+
+
+def test_ext2_a_write_whose_block_read_fails_is_eio(tmp_path):
+    """A write into part of an existing block reads that block first, and a
+    write past the end of a file zeroes the rest of its last block, which it
+    reads too: when either block has left the cache (evicted by reading
+    /big, while `stat` keeps the directory and inode blocks cached) and any
+    read the write makes fails, the write is EIO."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = evicting_image(tmp_path)
+    # /small's block after a 64 KiB spacer: out of the read-ahead window of /big's last blocks.
+    e2.harness(plugins, image, f"mount\nfill /spacer 65536 2\nwrite /small {'s' * 100}\nunmount\n")
+    before = "mount\ncheck /big 300000 1\nstat /small\n"
+    for line in ("pwrite /small 10 yy", "pwrite /small 5000 x"):
+        results = each_request_of_a_line_failing(plugins, image, before, line)
+        for result in results:
+            assert result.returncode == 0, (line, result.stdout[-2000:])
+        assert len(results) >= 1

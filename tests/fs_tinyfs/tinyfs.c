@@ -70,6 +70,7 @@ static int tiny_statfs(struct fs_mount *m, struct fs_statfs *out)
     for (int i = 0; i < NFILES; i++)
         used += e[i].name[0] != 0;
     brelse(b);
+    memset(out, 0, sizeof *out);   /* fs.h: every byte is the plugin's (type NUL-padded) */
     out->block_size = BS;
     out->blocks = NFILES * EXTENT;
     out->blocks_free = (NFILES - used) * EXTENT;

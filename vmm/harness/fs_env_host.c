@@ -25,7 +25,7 @@
 
 struct pyos_counters pyos_counters;
 
-/* Fail the n-th device request (1-based; 0 = never): tests of -EIO paths. */
+/* Fail the n-th device request (read, write or flush; 1-based; 0 = never): tests of -EIO paths. */
 long harness_fail_request;
 /* Fail every write request from now on (the script's "failwrites"): a disk
  * whose writes fail fills the buffer cache with buffers it cannot evict. */
@@ -108,6 +108,8 @@ static int file_write(struct blkdev *dev, uint64_t lba, uint32_t count, uint32_t
 
 static int file_flush(struct blkdev *dev)
 {
+    if (fail_now())   /* a flush is a request too (the stats count it) */
+        return -EIO;
     return fsync((int)(intptr_t)dev->driver) ? -EIO : 0;
 }
 

@@ -248,7 +248,9 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
 
 /* All n bytes, in as many write calls as the plugin needs; n = 0 is one
  * zero-length write (as write(fd, buf, 0) is), which must give 0. A result
- * past what was asked for breaks fs.h's contract and fails the line. */
+ * past what was asked for, or 0 for a write of some bytes (the VFS hands it
+ * to the user, whose write loop would never end), breaks fs.h's contract
+ * and fails the line. */
 static int write_all(struct vnode *v, uint64_t off, const void *data, size_t n)
 {
     const uint8_t *p = data;
@@ -260,8 +262,10 @@ static int write_all(struct vnode *v, uint64_t off, const void *data, size_t n)
             printf("a write of %zu bytes returned %lld\n", n, (long long)w);
             return -1000;
         }
-        if (w == 0 && n)
-            return -EIO;
+        if (w == 0 && n) {
+            printf("a write of %zu bytes returned 0, neither bytes written nor an error\n", n);
+            return -1000;
+        }
         off += (uint64_t)w;
         p += w;
         n -= (size_t)w;

@@ -105,7 +105,9 @@ struct fs_ops {
     int (*lookup)(struct vnode *dir, const char *name, size_t len, struct vnode **out);
     int (*stat)(struct vnode *v, struct fs_stat *out);
     int64_t (*read)(struct vnode *v, uint64_t off, void *buf, size_t n);          /* short at EOF */
-    int64_t (*write)(struct vnode *v, uint64_t off, const void *buf, size_t n);   /* extends the file */
+    /* Extends the file; bytes written (> 0 for n > 0: the VFS hands 0 to the
+     * user as "nothing written", and a write loop would retry forever) or -errno. */
+    int64_t (*write)(struct vnode *v, uint64_t off, const void *buf, size_t n);
     int (*truncate)(struct vnode *v, uint64_t size);                              /* shrink or grow (zeros) */
     /* Create a regular file (S_IFREG) or directory (S_IFDIR) `name` in dir;
      * -EEXIST if the name exists. *out gets a referenced vnode. */
