@@ -467,7 +467,23 @@ static int bmap(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int creat
     return bmap_hole(fs, vn, lblk, create, out, fresh, NULL);
 }
 
-/* bmap, and for a hole (*out 0) how many blocks it spans from lblk on. */
+/* A block just allocated gets a zeroed buffer before anything points at it:
+ * an indirect block must read as zeros, and a data block the caller then
+ * fails to fill must not join the file with its old contents (a later
+ * partial write would read them back). No buffer: the block is given back. */
+static int zeroed(struct ext2_fs *fs, uint32_t b)
+{
+    struct buf *z = bget_zero(fs->dev, b, fs->bsize);
+    if (!z) {
+        free_block(fs, b);
+        return 0;
+    }
+    brelse(z);
+    return 1;
+}
+
+/* bmap, and for a hole (*out 0) how many blocks it spans from lblk on.
+ * *fresh (if asked): the data block is new, and its buffer is cached and zero. */
 static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int create, uint32_t *out, int *fresh,
                      uint64_t *hole)
 {
@@ -516,16 +532,10 @@ static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int 
         int r = alloc_block(fs, goal, &b);
         if (r)
             return r;
-        if (depth > 0) {
-            struct buf *z = bget_zero(fs->dev, b, fs->bsize);
-            if (!z) {
-                free_block(fs, b);
-                return -EIO;
-            }
-            brelse(z);
-        } else if (fresh) {
+        if (!zeroed(fs, b))
+            return -EIO;
+        if (depth == 0 && fresh)
             *fresh = 1;
-        }
         vn->in.block[idx[0]] = b;
         vn->in.blocks += per_block;
         vn->goal = b + 1;
@@ -551,17 +561,12 @@ static int bmap_hole(struct ext2_fs *fs, struct ext2_vn *vn, uint64_t lblk, int 
                 brelse(bp);
                 return r;
             }
-            if (l < depth) {
-                struct buf *z = bget_zero(fs->dev, nb, fs->bsize);
-                if (!z) {
-                    brelse(bp);
-                    free_block(fs, nb);
-                    return -EIO;
-                }
-                brelse(z);
-            } else if (fresh) {
-                *fresh = 1;
+            if (!zeroed(fs, nb)) {
+                brelse(bp);
+                return -EIO;
             }
+            if (l == depth && fresh)
+                *fresh = 1;
             *slot = nb;
             bdirty(bp);
             vn->in.blocks += per_block;
