@@ -2343,3 +2343,52 @@ def test_ext2_a_write_without_a_buffer_for_its_new_block_gives_the_block_back(tm
     first, second = (statfs_counts(m.group(0)) for m in re.finditer(r"type=.*", out))
     assert first[1] == second[1], out            # free blocks (/b's inode was taken: its create worked)
     assert re.findall(r" size=\d+ blocks=\d+", out) == [" size=0 blocks=0", " size=1 blocks=2", " size=12288 blocks=24"], out
+
+
+def test_ext2_after_a_remount_new_blocks_follow_the_files_own_and_cross_group_ends_forward(tmp_path):
+    """With no goal remembered (a fresh mount), a file's next direct block
+    goes after its previous one, and the first slot of an existing indirect
+    block after that indirect block; a block at a group's last block is
+    followed, within the same write, by the next group's first free block.
+    Never back into a run freed earlier in the group left behind (group 0's
+    /z0 or /h here), as a search from the file's own block would wrap to.
+
+    The image: groups of 1024 blocks with flex_bg; /z0 and /p0 fill group 0
+    up to block 1022; group 1's first free block is 1218."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    K = 1024
+
+    def image(name):
+        return e2.mkfs(tmp_path / name, None, 1024, 128, 6144, "-g", "1024", "-N", "384", "-O", "flex_bg")
+
+    direct = image("d.img")
+    e2.harness(plugins, direct, f"mount\nfill /z0 {20 * K} 0\nfill /p0 {730 * K} 1\nwrite /t t\nunmount\n")
+    assert max(ext2_blocks(direct, "/p0")) == 1022 and ext2_blocks(direct, "/t") == [1023]
+    e2.harness(plugins, direct, "mount\nunlink /z0\nunmount\n")
+    e2.harness(plugins, direct, f"mount\npwrite /t {K} {'u' * 2 * K}\nunmount\n")
+    assert ext2_blocks(direct, "/t") == [1023, 1024, 1218]
+    e2.fsck_clean(direct)
+
+    indirect = image("i.img")
+    e2.harness(plugins, indirect, f"mount\nfill /z0 {20 * K} 0\nfill /p0 {730 * K} 1\nwrite /h h\n"
+                                  f"pwrite /s {17 * K} s\nunmount\n")
+    assert ext2_blocks(indirect, "/h") == [1023] and ext2_blocks(indirect, "/s") == [1024, 1218]  # (IND) 1024
+    e2.harness(plugins, indirect, "mount\nunlink /h\nunmount\n")
+    e2.harness(plugins, indirect, f"mount\npwrite /s {12 * K} t\nunmount\n")
+    assert sorted(ext2_blocks(indirect, "/s")) == [1024, 1218, 1219]
+    e2.fsck_clean(indirect)
+
+
+def test_ext2_a_new_files_first_block_goes_to_its_inodes_group_also_for_the_groups_last_inodes(tmp_path):
+    """A new file's first block is sought from the end of its inode's group's
+    inode table: for the last inodes of group 0 (63, 64) that is group 0,
+    for the first of group 1 (65, once group 0 has no inode left) group 1.
+    (Six groups of 1024 blocks and 64 inodes; f0..f54 take inodes 12..66.)"""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = small_groups_image(tmp_path, None)
+    e2.harness(plugins, image, "mount\nmkfiles / 55 f\nunmount\n")
+    for name, ino, group in (("f51", 63, 0), ("f52", 64, 0), ("f53", 65, 1)):
+        assert harness_ino(plugins, image, f"/{name}") == ino
+        first = ext2_blocks(image, f"/{name}")[0]
+        assert (first - 1) // 1024 == group, (name, ino, first)
+    e2.fsck_clean(image)
