@@ -590,9 +590,11 @@ def test_ext2_extended_attribute_blocks_are_shared_and_freed_by_reference_count(
     e2.fsck_clean(image)
     free0 = e2fsck_counts(image)[1]
 
+    ino_g = harness_ino(plugins, image, "/g")
     e2.harness(plugins, image, "mount\nunlink /g\nunmount\n")
     e2.fsck_clean(image)
     assert struct.unpack("<II", e2.peek(image, shared * 1024, 8)) == (0xEA020000, 1)
+    assert e2.peek(image, inode_offset(image, ino_g) + 104, 4) == bytes(4)   # the deleted inode names no block (as Linux)
     assert e2fsck_counts(image)[1] == free0 + 1                   # /g's data block only
     out = subprocess.run(["debugfs", "-R", "ea_get /h user.note", str(image)], capture_output=True, text=True)
     assert "value-of-g" in out.stdout + out.stderr
@@ -2391,4 +2393,33 @@ def test_ext2_a_new_files_first_block_goes_to_its_inodes_group_also_for_the_grou
         assert harness_ino(plugins, image, f"/{name}") == ino
         first = ext2_blocks(image, f"/{name}")[0]
         assert (first - 1) // 1024 == group, (name, ino, first)
+    e2.fsck_clean(image)
+
+
+def test_ext2_truncate_frees_exactly_the_block_map_it_no_longer_needs(tmp_path):
+    """The block map after a truncate to a size that ends exactly where the
+    direct blocks (12 KiB) or the single-indirect range (12 + 256 KiB) end:
+    the indirect tree past it goes whole, its top block included; the
+    inode's i_generation (just past the 15 block pointers) is no pointer
+    and stays as it was; and the next block written after the new end goes
+    after the file's last kept block, not to the first free block of the
+    volume (a block freed before it by another file)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 4096)
+    K = 1024
+    e2.harness(plugins, image, f"mount\nwrite /a a\nfill /f {300 * K} 1\nfill /g {20 * K} 2\nunmount\n")
+    ino_f = harness_ino(plugins, image, "/f")
+    e2.poke(image, inode_offset(image, ino_f) + 100, struct.pack("<I", 0x5A5A1234))
+    a_block = ext2_blocks(image, "/a")[0]
+    f_blocks = ext2_blocks(image, "/f")
+    out = e2.harness(plugins, image, f"mount\nunlink /a\ntruncate /f {268 * K}\nstat /f\nhold /g\n"   # (/g's vnode stays)
+                                     f"truncate /g {12 * K}\nstat /g\npwrite /g {12 * K - 1} gg\nrelease\nunmount\n").stdout
+    assert re.findall(r"size=\d+ blocks=\d+", out) == [f"size={268 * K} blocks={(268 + 1) * 2}",
+                                                       f"size={12 * K} blocks={12 * 2}"], out
+    assert e2.peek(image, inode_offset(image, ino_f) + 100, 4) == struct.pack("<I", 0x5A5A1234)
+    g = ext2_blocks(image, "/g")
+    # 12 direct blocks, then a new indirect block and block 12 right after them, where the old ones were
+    assert g == list(range(g[0], g[0] + 14)) and a_block not in g, (g, a_block)
+    assert ext2_blocks(image, "/f") == f_blocks[:269]
     e2.fsck_clean(image)
