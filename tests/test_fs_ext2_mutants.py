@@ -594,7 +594,9 @@ def test_ext2_extended_attribute_blocks_are_shared_and_freed_by_reference_count(
     e2.harness(plugins, image, "mount\nunlink /g\nunmount\n")
     e2.fsck_clean(image)
     assert struct.unpack("<II", e2.peek(image, shared * 1024, 8)) == (0xEA020000, 1)
-    assert e2.peek(image, inode_offset(image, ino_g) + 104, 4) == bytes(4)   # the deleted inode names no block (as Linux)
+    # the deleted inode names no attribute block (as Linux leaves it) and counts no block, that one included
+    assert e2.peek(image, inode_offset(image, ino_g) + 104, 4) == bytes(4)
+    assert e2.peek(image, inode_offset(image, ino_g) + 28, 4) == bytes(4)
     assert e2fsck_counts(image)[1] == free0 + 1                   # /g's data block only
     out = subprocess.run(["debugfs", "-R", "ea_get /h user.note", str(image)], capture_output=True, text=True)
     assert "value-of-g" in out.stdout + out.stderr
@@ -2423,3 +2425,47 @@ def test_ext2_truncate_frees_exactly_the_block_map_it_no_longer_needs(tmp_path):
     assert g == list(range(g[0], g[0] + 14)) and a_block not in g, (g, a_block)
     assert ext2_blocks(image, "/f") == f_blocks[:269]
     e2.fsck_clean(image)
+
+
+def test_ext2_a_deleted_inode_is_written_as_linux_leaves_one(tmp_path):
+    """The inode of a removed file, as it stays on disk: no links, no size,
+    no blocks, and i_dtime the time of the removal (e2fsck and debugfs's
+    lsdel tell deleted inodes by it). With a clock that says 0 (unknown) or
+    anything below s_inodes_count, dtime is s_inodes_count: 0 would mean
+    "not deleted", and a smaller value is a link of ext3's orphan list to
+    e2fsck, which then reports a corrupt list. The fields past the first 128
+    bytes of a 256-byte inode (i_extra_isize, i_crtime, ...) are left as
+    they were. The same for a file whose create failed (its directory full,
+    no block left for it) after its inode was written."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
+    e2.harness(plugins, image, f"mount\nfill /f {300 * 1024} 1\nwrite /g g\nwrite /h h\nunmount\n")
+    inodes = e2fsck_counts(image)[2]
+
+    def deleted(off, dtime, name):
+        size, dt = struct.unpack("<I12xI", e2.peek(image, off + 4, 20))
+        links, blocks = struct.unpack("<HI", e2.peek(image, off + 26, 6))
+        size_high = struct.unpack("<I", e2.peek(image, off + 108, 4))[0]
+        assert (size, size_high, dt, links, blocks) == (0, 0, dtime, 0, 0), name
+
+    for name, now, dtime in (("/f", 1_700_000_000, 1_700_000_000), ("/g", 0, inodes), ("/h", inodes - 1, inodes)):
+        off = inode_offset(image, harness_ino(plugins, image, name))
+        e2.poke(image, off + 144, struct.pack("<I", 0x6A000000))          # i_crtime
+        extra = e2.peek(image, off + 128, 128)
+        run_at(image, f"mount\nunlink {name}\nunmount\n", now)
+        deleted(off, dtime, name)
+        assert e2.peek(image, off + 128, 128) == extra, name
+    e2.fsck_clean(image)
+
+    # /d's one block exactly full (50 records of 20 bytes after . and ..), then no block left
+    full = e2.mkfs(tmp_path / "full.img", None, 1024, 128, 2048)
+    e2.harness(plugins, full, "mount\nmkdir /d\nmkfiles /d 50 abcdefgh\n!ENOSPC fill /huge 10000000 1\nunmount\n")
+    assert ext2_blocks(full, "/d") == ext2_blocks(full, "/d")[:1]
+    ino = harness_ino(plugins, full, "/huge") + 1
+    image = full
+    run_at(full, "mount\n!ENOSPC write /d/x x\nunmount\n", 1_700_000_000)
+    off = inode_offset(full, ino)
+    assert struct.unpack("<H", e2.peek(full, off, 2))[0] == 0o100644       # it was written, then let go
+    deleted(off, 1_700_000_000, "/d/x")
+    e2.fsck_clean(full)

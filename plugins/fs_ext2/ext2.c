@@ -715,8 +715,11 @@ static void free_whole_inode(struct ext2_fs *fs, struct ext2_vn *vn)
         }
         vn->in.file_acl = 0;
     }
+    /* e2fsck: a deleted inode must have a dtime, and one below s_inodes_count
+     * is a link of the orphan list (ext3's), not a time: with the clock
+     * unknown (0) or that early, the smallest value that is a time. */
     uint32_t t = now32();
-    vn->in.dtime = t ? t : 1;           /* e2fsck: a deleted inode must have a dtime */
+    vn->in.dtime = t >= fs->inodes_count ? t : fs->inodes_count;
     vn->in.links_count = 0;
     vn->in.blocks = 0;
     set_size(&vn->in, 0);
