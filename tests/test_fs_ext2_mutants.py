@@ -2469,3 +2469,21 @@ def test_ext2_a_deleted_inode_is_written_as_linux_leaves_one(tmp_path):
     assert struct.unpack("<H", e2.peek(full, off, 2))[0] == 0o100644       # it was written, then let go
     deleted(off, 1_700_000_000, "/d/x")
     e2.fsck_clean(full)
+
+
+def test_ext2_names_that_only_look_like_dot_entries_are_entries(tmp_path):
+    """'.' and '..' are the only names readdir leaves out and rmdir's
+    emptiness check passes over: a directory holding only '.a', 'a.' or
+    'a.b' is not empty (ENOTEMPTY), and readdir gives the name; one holding
+    only '.' and '..' is empty, and readdir gives nothing."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    names = [".a", "a.", "a.b", "..."]
+    script = ["mount"]
+    for i, name in enumerate(names):
+        script += [f"mkdir /d{i}", f"write /d{i}/{name} x", f"!ENOTEMPTY rmdir /d{i}", f"readdir /d{i}"]
+    script += ["mkdir /e", "readdir /e", "rmdir /e"]           # and one with '.' and '..' only: empty
+    out = e2.harness(plugins, image, "\n".join(script + ["unmount"])).stdout
+    listed = re.findall(r"^(\S+) ino=\d+ type=0o\d+$", out, re.M)
+    assert listed == names, out
+    e2.fsck_clean(image)
