@@ -2487,3 +2487,21 @@ def test_ext2_names_that_only_look_like_dot_entries_are_entries(tmp_path):
     listed = re.findall(r"^(\S+) ino=\d+ type=0o\d+$", out, re.M)
     assert listed == names, out
     e2.fsck_clean(image)
+
+
+def test_ext2_a_new_name_takes_an_unused_record_from_its_start(tmp_path):
+    """A record with inode 0 (a block's first record once its name is
+    removed) is free space from its first byte: a new name that fits goes
+    there whole, at the block's offset 0, not split off after it. Here the
+    middle block of /d has lost all its names, and the first block has no
+    room for one more long name."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = three_block_dir(tmp_path)
+    blocks = ext2_blocks(image, "/d")
+    middle = [e[5].decode() for e in dirents(image, blocks[1]) if e[1]]
+    new = "file-with-a-long-name-999"
+    e2.harness(plugins, image, "\n".join(["mount", *(f"unlink /d/{n}" for n in middle), "unmount"]))
+    assert [(e[0], e[1], e[2]) for e in dirents(image, blocks[1])] == [(0, 0, 1024)]
+    e2.harness(plugins, image, f"mount\nwrite /d/{new} z\nunmount\n")
+    assert [(e[0], e[2], e[5]) for e in dirents(image, blocks[1])] == [(0, 1024, new.encode())]
+    e2.fsck_clean(image)
