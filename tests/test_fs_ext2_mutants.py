@@ -2506,3 +2506,18 @@ def test_ext2_a_new_name_takes_an_unused_record_from_its_start(tmp_path):
     e2.harness(plugins, image, f"mount\nwrite /d/{new} z\nunmount\n")
     assert [(e[0], e[2], e[5]) for e in dirents(image, blocks[1])] == [(0, 1024, new.encode())]
     e2.fsck_clean(image)
+
+
+def test_ext2_a_name_of_255_bytes_is_a_name(tmp_path):
+    """FS_NAME_MAX (255, ext2's name_len is a byte) is the longest name, and a
+    valid one: a file and a directory of that name are created, found,
+    listed and removed."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    f, d = "f" * 255, "d" * 255
+    out = e2.harness(plugins, image, f"mount\nwrite /{f} x\nmkdir /{d}\nwrite /{d}/{f} y\nreaddir /\ncat /{d}/{f}\n"
+                                     "unmount\n").stdout
+    assert re.findall(r"^([fd]+) ino=", out, re.M) == [f, d] and "\ny" in out, out
+    e2.fsck_clean(image)
+    e2.harness(plugins, image, f"mount\nunlink /{d}/{f}\nrmdir /{d}\nunlink /{f}\nunmount\n")
+    e2.fsck_clean(image)
