@@ -2521,3 +2521,23 @@ def test_ext2_a_name_of_255_bytes_is_a_name(tmp_path):
     e2.fsck_clean(image)
     e2.harness(plugins, image, f"mount\nunlink /{d}/{f}\nrmdir /{d}\nunlink /{f}\nunmount\n")
     e2.fsck_clean(image)
+
+
+def test_ext2_a_symlink_counting_any_block_is_a_slow_one(tmp_path):
+    """Whether a symlink keeps its target in a block or in i_block is told,
+    as Linux's ext2_inode_is_fast_symlink tells it, by i_blocks beyond an
+    attribute block: any count at all, even a (corrupt) 1, means a block, so
+    the target is read from there."""
+    import os
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    target = "t" * 100                     # too long for i_block's 60 bytes: a slow symlink
+    os.symlink(target, src / "link")
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    off = inode_offset(image, harness_ino(plugins, image, "/link"))
+    assert struct.unpack("<I", e2.peek(image, off + 28, 4))[0] == 2
+    e2.poke(image, off + 28, struct.pack("<I", 1))
+    out = e2.harness(plugins, image, "mount\ncat /link\nunmount\n").stdout
+    assert f"\n{target}" in out, out
