@@ -2541,3 +2541,29 @@ def test_ext2_a_symlink_counting_any_block_is_a_slow_one(tmp_path):
     e2.poke(image, off + 28, struct.pack("<I", 1))
     out = e2.harness(plugins, image, "mount\ncat /link\nunmount\n").stdout
     assert f"\n{target}" in out, out
+
+
+def test_ext2_the_superblocks_block_is_never_handed_out(tmp_path):
+    """Group 0's first bitmap bit is the superblock's own block. A bitmap
+    that says it is free (corrupt) does not make it free: a file that fills
+    the disk, its search wrapping round to the group's start, ends with
+    ENOSPC, and the superblock is intact (the next mount reads the file
+    back); the plugin never writes file data over it."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    for bsize in (1024, 4096):
+        image = e2.mkfs(tmp_path / f"e{bsize}.img", None, bsize, 128, 4096)
+        bitmap = e2.layout(image)[3]
+        first = e2.peek(image, bitmap * bsize, 1)[0]
+        assert first & 1
+        e2.poke(image, bitmap * bsize, bytes([first & ~1]))
+        sb_block = 1024 // bsize                                          # 1 with 1 KiB blocks, else 0
+        gd = (sb_block + 1) * bsize                                       # the descriptors: the block after it
+        for at, fmt in ((1024 + 12, "<I"), (gd + 12, "<H")):               # and the free counts that agree with it
+            e2.poke(image, at, struct.pack(fmt, struct.unpack(fmt, e2.peek(image, at, struct.calcsize(fmt)))[0] + 1))
+        sb = e2.peek(image, 1024, 1024)
+        out = e2.harness(plugins, image, "mount\n!ENOSPC fill /big 100000000 5\nstat /big\nunmount\n").stdout
+        size = int(re.search(r"size=(\d+)", out).group(1))
+        assert e2.peek(image, 1024, 1024)[56:58] == sb[56:58] == b"\x53\xef", bsize     # the magic
+        assert sb_block not in ext2_blocks(image, "/big")
+        e2.harness(plugins, image, f"mount\ncheck /big {size} 5\nunmount\n")

@@ -234,11 +234,12 @@ static int alloc_block(struct ext2_fs *fs, uint32_t goal, uint32_t *out)
         if (!b)
             return -EIO;
         uint32_t n = group_blocks(fs, g);
+        uint32_t from = g == 0;     /* group 0's bit 0 is the superblock's block: in use, whatever a corrupt bitmap says */
         uint32_t bit = NONE;
         if (i == 0 && bit0 < n)
-            bit = find_zero(b->data, bit0, n);
+            bit = find_zero(b->data, bit0 > from ? bit0 : from, n);
         if (bit == NONE)
-            bit = find_zero(b->data, 0, n);
+            bit = find_zero(b->data, from, n);
         if (bit == NONE) {      /* the descriptor's count was wrong */
             brelse(b);
             printk("ext2: group %u: free block count %u but its bitmap is full\n", g,
