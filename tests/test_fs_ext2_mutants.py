@@ -302,6 +302,7 @@ def test_ext2_older_layouts_fixed_workload(tmp_path, extra, seed):
 SB = 1024      # the superblock's offset; its fields below by their offsets in it
 BAD_SUPERBLOCKS = [
     (24, "<I", 3, "block size"),                     # 8 KiB blocks
+    (24, "<I", 22, "block size"), (24, "<I", 32, "block size"),   # 1024 << 22 wraps to 0; << 32 is undefined
     (76, "<I", 2, "revision level above 1"),
     (88, "<H", 64, "inode size"), (88, "<H", 2048, "inode size"), (88, "<H", 192, "inode size"),
     (20, "<I", 0, "first data block"),               # 1 KiB blocks: the superblock's block is 1
