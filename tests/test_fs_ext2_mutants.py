@@ -332,6 +332,10 @@ def test_ext2_superblock_checks(tmp_path):
     image.write_bytes(good)
     e2.poke(image, SB + 84, struct.pack("<I", 256))
     e2.harness(plugins, image, "mount\nls /\nunmount\n")
+    # an inode as large as a block (mke2fs -I 1024 with 1 KiB blocks) is the largest, and fine
+    big = e2.mkfs(tmp_path / "big-inodes.img", None, 1024, 1024, 2048)
+    e2.harness(plugins, big, "mount\nmkdir /d\nwrite /d/f hello\ncat /d/f\nunmount\n")
+    e2.fsck_clean(big)
 
 
 def test_ext2_failed_indirect_block_is_given_back(tmp_path):
