@@ -329,6 +329,12 @@ def test_ext2_superblock_checks(tmp_path):
         e2.poke(image, SB + offset, struct.pack(fmt, value))
         result = e2.harness(plugins, image, "!EINVAL mount\n")
         assert f"bad superblock: {why}" in result.stdout, (offset, value, result.stdout)
+    # 8 blocks per group, e2fsck's smallest, passes that check (this image, made for 8192, then
+    # fails on its inode count: 256 groups of 256 inodes would hold far more than its 256)
+    image.write_bytes(good)
+    e2.poke(image, SB + 32, struct.pack("<I", 8))
+    out = run_fs_script(plugins, image, "!EINVAL mount\n").stdout
+    assert "bad superblock: inode count" in out and "blocks per group" not in out, out
     image.write_bytes(good)
     e2.poke(image, SB + 84, struct.pack("<I", 256))
     e2.harness(plugins, image, "mount\nls /\nunmount\n")
