@@ -329,12 +329,15 @@ def test_ext2_superblock_checks(tmp_path):
         e2.poke(image, SB + offset, struct.pack(fmt, value))
         result = e2.harness(plugins, image, "!EINVAL mount\n")
         assert f"bad superblock: {why}" in result.stdout, (offset, value, result.stdout)
-    # 8 blocks per group, e2fsck's smallest, passes that check (this image, made for 8192, then
-    # fails on its inode count: 256 groups of 256 inodes would hold far more than its 256)
-    image.write_bytes(good)
-    e2.poke(image, SB + 32, struct.pack("<I", 8))
-    out = run_fs_script(plugins, image, "!EINVAL mount\n").stdout
-    assert "bad superblock: inode count" in out and "blocks per group" not in out, out
+    # the edge values pass their own check (the image, made for other values, may then fail a
+    # later one): 8 blocks per group, e2fsck's smallest (and 24: bit 3 set); 8 x 1024 inodes per
+    # group, the most a bitmap block holds; a block count of first data block + 3
+    for offset, value, field in ((32, 8, "blocks per group"), (32, 24, "blocks per group"),
+                                 (40, 8 * 1024, "inodes per group"), (4, 4, "block count")):
+        image.write_bytes(good)
+        e2.poke(image, SB + offset, struct.pack("<I", value))
+        out = run_fs_script(plugins, image, "mount\n").stdout
+        assert f"bad superblock: {field}" not in out, (field, value, out)
     image.write_bytes(good)
     e2.poke(image, SB + 84, struct.pack("<I", 256))
     e2.harness(plugins, image, "mount\nls /\nunmount\n")
@@ -2578,3 +2581,14 @@ def test_ext2_the_superblocks_block_is_never_handed_out(tmp_path):
         assert e2.peek(image, 1024, 1024)[56:58] == sb[56:58] == b"\x53\xef", bsize     # the magic
         assert sb_block not in ext2_blocks(image, "/big")
         e2.harness(plugins, image, f"mount\ncheck /big {size} 5\nunmount\n")
+
+
+def test_ext2_a_volume_of_whole_groups_has_no_extra_group(tmp_path):
+    """The group count is the blocks after the first data block divided by
+    blocks per group, rounded up: a volume that ends exactly at a group's
+    end (1 + 4 x 1024 blocks of 1 KiB) has four groups, not five, and
+    mounts, fills and stays clean."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 4097, "-g", "1024", "-N", "256")
+    out = e2.harness(plugins, image, "mount\n!ENOSPC fill /f 5000000 1\nstatfs\nunmount\n").stdout
+    assert statfs_counts(out) == e2fsck_counts(image)
