@@ -311,6 +311,7 @@ BAD_SUPERBLOCKS = [
     (40, "<I", 0, "inodes per group"), (40, "<I", 8 * 1024 + 8, "inodes per group"),
     (4, "<I", 3, "block count"),
     (0, "<I", 0, "inode count"), (0, "<I", 257, "inode count"),
+    (0, "<I", 1, "first inode"),                     # a count of 1 is one: it is the first inode (11) that does not fit
     (84, "<I", 2, "first inode"), (84, "<I", 257, "first inode"),
 ]
 
