@@ -342,6 +342,10 @@ def test_ext2_superblock_checks(tmp_path):
     image.write_bytes(good)
     e2.poke(image, SB + 84, struct.pack("<I", 256))
     e2.harness(plugins, image, "mount\nls /\nunmount\n")
+    # six groups of 64 inodes: the inode count must leave the last group at least one
+    groups = small_groups_image(tmp_path, None)
+    e2.poke(groups, SB, struct.pack("<I", 5 * 64))
+    assert "bad superblock: inode count" in run_fs_script(plugins, groups, "!EINVAL mount\n").stdout
     # an inode as large as a block (mke2fs -I 1024 with 1 KiB blocks) is the largest, and fine
     big = e2.mkfs(tmp_path / "big-inodes.img", None, 1024, 1024, 2048)
     e2.harness(plugins, big, "mount\nmkdir /d\nwrite /d/f hello\ncat /d/f\nunmount\n")
@@ -2402,8 +2406,8 @@ def test_ext2_after_a_remount_new_blocks_follow_the_files_own_and_cross_group_en
 def test_ext2_a_new_files_first_block_goes_to_its_inodes_group_also_for_the_groups_last_inodes(tmp_path):
     """A new file's first block is sought from the end of its inode's group's
     inode table: for the last inodes of group 0 (63, 64) that is group 0,
-    for the first of group 1 (65, once group 0 has no inode left) group 1.
-    (Six groups of 1024 blocks and 64 inodes; f0..f54 take inodes 12..66.)"""
+    for the first of group 1 (65, once group 0 has no inode left) group 1,
+    at the first block after that group's inode table. (Six groups of 1024 blocks and 64 inodes; f0..f54 take inodes 12..66.)"""
     plugins = [e2.filesystem_plugin("ext2")]
     image = small_groups_image(tmp_path, None)
     e2.harness(plugins, image, "mount\nmkfiles / 55 f\nunmount\n")
@@ -2411,6 +2415,11 @@ def test_ext2_a_new_files_first_block_goes_to_its_inodes_group_also_for_the_grou
         assert harness_ino(plugins, image, f"/{name}") == ino
         first = ext2_blocks(image, f"/{name}")[0]
         assert (first - 1) // 1024 == group, (name, ino, first)
+    # group 1 holds no directory: its first free block is the one right after its inode table
+    # (8 blocks: 64 inodes of 128 bytes), and that is where f53's first block went
+    tables = re.findall(r"Inode table at (\d+)-(\d+)", subprocess.run(["dumpe2fs", str(image)], capture_output=True,
+                                                                      text=True).stdout)
+    assert ext2_blocks(image, "/f53")[0] == int(tables[1][1]) + 1, tables
     e2.fsck_clean(image)
 
 
