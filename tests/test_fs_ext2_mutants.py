@@ -1899,10 +1899,15 @@ def test_ext2_an_empty_name_looks_up_nothing(tmp_path):
 def test_ext2_mkdir_with_exactly_one_full_block_of_group_descriptors(tmp_path):
     """32 groups of 256 blocks with 1 KiB blocks: the descriptor table is
     exactly one block (32 descriptors of 32 bytes), the table in memory
-    exactly that size. New directories go to the group with the most free
-    blocks among the 32 -- none past the last -- and the image stays clean."""
+    exactly that size: mount looks up three blocks, the superblock, that one
+    descriptor block and the root inode's, not the block after the table.
+    New directories go to the group with the most free blocks among the 32
+    -- none past the last -- and the image stays clean."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 32 * 256, "-g", "256", "-N", "512", "-O", "^resize_inode")
+    out = e2.harness(plugins, image, "mount\nstats\nunmount\n").stdout
+    hits, misses = map(int, re.search(r"hits=(\d+) misses=(\d+)", out).groups())
+    assert hits + misses == 3, out
     out = e2.harness(plugins, image, "mount\nstatfs\n" + "".join(f"mkdir /d{i}\nwrite /d{i}/f x\n" for i in range(8))
                      + "statfs\nunmount\n").stdout
     assert statfs_counts(out)[0] == 8192                 # blocks 1-8191 after the boot block: 32 groups
