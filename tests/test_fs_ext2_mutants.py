@@ -1109,8 +1109,9 @@ def largest_file_is(image, limit):
 def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
     """With inodes larger than 128 bytes, a new inode's i_extra_isize (the
     first field past the 128-byte core) is the superblock's s_want_extra_isize
-    (32 as mke2fs writes it), or 32 when the superblock names none, as the
-    kernel's ext4 sets it; the rest of the extra space is zero, and the
+    (32 as mke2fs writes it; or s_min_extra_isize when larger), or 32 when
+    the superblock names none or a size that does not fit or is not a
+    multiple of 4, as the kernel's ext4 sets it; the rest of the extra space is zero, and the
     inode after it (in use) untouched."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 256, 2048)
@@ -1133,6 +1134,15 @@ def test_ext2_new_inodes_carry_the_superblocks_extra_isize(tmp_path):
     e2.harness(plugins, image, "mount\nwrite /g x\nunmount\n")
     out = subprocess.run(["debugfs", "-R", "stat /g", str(image)], capture_output=True, text=True).stdout
     assert "Size of extra inode fields: 32" in out, out
+    # (s_min_extra_isize, s_want_extra_isize): the larger of the two, when it fits the 128 extra
+    # bytes and is a multiple of 4; otherwise the default 32
+    import struct
+    for i, (least, want, size) in enumerate([(16, 28, 28), (28, 16, 28), (0, 128, 128), (0, 132, 32), (0, 2, 32),
+                                             (0, 6, 32)]):
+        e2.poke(image, SB + 348, struct.pack("<HH", least, want))
+        e2.harness(plugins, image, f"mount\nwrite /x{i} x\nunmount\n")
+        out = subprocess.run(["debugfs", "-R", f"stat /x{i}", str(image)], capture_output=True, text=True).stdout
+        assert f"Size of extra inode fields: {size}\n" in out, (least, want, out)
 
 
 def test_ext2_groups_of_eight_inodes_mount_and_fill(tmp_path):
