@@ -875,13 +875,15 @@ def test_ext2_a_directory_size_that_is_not_whole_blocks_is_eio(tmp_path):
 
 
 def test_ext2_a_sync_with_nothing_changed_writes_nothing(tmp_path):
-    """After a sync has written the changed group descriptors and superblock,
-    a second sync with nothing changed since writes no block at all."""
+    """A sync right after mount, and a second sync after one that has
+    written the changed group descriptors and superblock, with nothing
+    changed in between, write no block at all."""
     plugins = [e2.filesystem_plugin("ext2")]
     image = dirs_image(tmp_path, "d")
-    out = e2.harness(plugins, image, "mount\nwrite /d/f hello\nsync\nstats\nsync\nstats\nunmount\n").stdout
-    w1, w2 = map(int, re.findall(r"\bwrites=(\d+)", out))      # device write requests so far
-    assert w1 > 0 and w2 == w1, out
+    out = e2.harness(plugins, image, "mount\nsync\nstats\nwrite /d/f hello\nsync\nstats\nsync\nstats\n"
+                                     "unmount\n").stdout
+    w0, w1, w2 = map(int, re.findall(r"\bwrites=(\d+)", out))      # device write requests so far
+    assert w0 == 0 and w1 > 0 and w2 == w1, out
 
 
 def test_ext2_entries_naming_unusable_inodes_are_eio_and_say_why(tmp_path):
@@ -2617,3 +2619,17 @@ def test_ext2_a_volume_of_whole_groups_has_no_extra_group(tmp_path):
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 4097, "-g", "1024", "-N", "256")
     out = e2.harness(plugins, image, "mount\n!ENOSPC fill /f 5000000 1\nstatfs\nunmount\n").stdout
     assert statfs_counts(out) == e2fsck_counts(image)
+
+
+def test_ext2_two_descriptor_blocks_with_4k_blocks(tmp_path):
+    """With 4 KiB blocks (the superblock in block 0, the descriptors from
+    block 1) a block holds 128 descriptors: 140 groups of 256 blocks need
+    two. It mounts, a file reaches the groups the second block describes,
+    and e2fsck agrees with the counts."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 4096, 128, 140 * 256 * 4, "-g", "256", "-N", "1120",
+                    "-O", "^resize_inode")
+    script = ["mount", "fill /big 140000000 3", "check /big 140000000 3", "statfs", "unmount"]
+    out = e2.harness(plugins, image, "\n".join(script)).stdout
+    assert statfs_counts(out) == e2fsck_counts(image)
+    assert max(ext2_blocks(image, "/big")) > 128 * 256                 # groups of the second descriptor block
