@@ -2633,3 +2633,32 @@ def test_ext2_two_descriptor_blocks_with_4k_blocks(tmp_path):
     out = e2.harness(plugins, image, "\n".join(script)).stdout
     assert statfs_counts(out) == e2fsck_counts(image)
     assert max(ext2_blocks(image, "/big")) > 128 * 256                 # groups of the second descriptor block
+
+
+def test_ext2_mount_takes_the_descriptors_counts_and_corrects_the_superblocks(tmp_path):
+    """The group descriptors' free counts are the truth at mount; the
+    superblock's, when either differs (blocks alone, or inodes alone), is
+    rewritten at the first sync. Their edges pass: an inode table ending on
+    the volume's last block, and descriptors that count every inode free."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048, "-N", "256")
+    good = image.read_bytes()
+    true_free = struct.unpack_from("<II", good, SB + 12)             # s_free_blocks_count, s_free_inodes_count
+    for at in (SB + 12, SB + 16):
+        image.write_bytes(good)
+        e2.poke(image, at, struct.pack("<I", struct.unpack_from("<I", good, at)[0] - 5))
+        e2.harness(plugins, image, "mount\nsync\nunmount\n")
+        assert struct.unpack("<II", e2.peek(image, SB + 12, 8)) == true_free, at
+    gd = 2 * 1024
+    bsize, isize, ipg, bb, ib, it = e2.layout(image)
+    # the inode table moved to the volume's end (a copy of it: the same inodes)
+    image.write_bytes(good)
+    itb = ipg * isize // bsize
+    e2.poke(image, (2048 - itb) * bsize, e2.peek(image, it * bsize, itb * bsize))
+    e2.poke(image, gd + 8, struct.pack("<I", 2048 - itb))
+    assert "lost+found" in e2.harness(plugins, image, "mount\nls /\nunmount\n").stdout
+    # every inode counted free (group 0 holds all 256)
+    image.write_bytes(good)
+    e2.poke(image, gd + 14, struct.pack("<H", 256))
+    assert "lost+found" in e2.harness(plugins, image, "mount\nls /\nunmount\n").stdout
