@@ -2639,7 +2639,8 @@ def test_ext2_mount_takes_the_descriptors_counts_and_corrects_the_superblocks(tm
     """The group descriptors' free counts are the truth at mount; the
     superblock's, when either differs (blocks alone, or inodes alone), is
     rewritten at the first sync. Their edges pass: an inode table ending on
-    the volume's last block, and descriptors that count every inode free."""
+    the volume's last block, and descriptors that count every inode free. A
+    volume not marked cleanly unmounted mounts with a word to run e2fsck."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048, "-N", "256")
@@ -2662,3 +2663,9 @@ def test_ext2_mount_takes_the_descriptors_counts_and_corrects_the_superblocks(tm
     image.write_bytes(good)
     e2.poke(image, gd + 14, struct.pack("<H", 256))
     assert "lost+found" in e2.harness(plugins, image, "mount\nls /\nunmount\n").stdout
+    # s_state without EXT2_VALID_FS (not cleanly unmounted): mounted, with a word to run e2fsck
+    for state, warned in ((1, False), (0, True), (2, True)):
+        image.write_bytes(good)
+        e2.poke(image, SB + 58, struct.pack("<H", state))
+        out = e2.harness(plugins, image, "mount\nunmount\n").stdout
+        assert ("was not cleanly unmounted; run e2fsck" in out) == warned, (state, out)
