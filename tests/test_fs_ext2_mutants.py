@@ -2669,3 +2669,22 @@ def test_ext2_mount_takes_the_descriptors_counts_and_corrects_the_superblocks(tm
         e2.poke(image, SB + 58, struct.pack("<H", state))
         out = e2.harness(plugins, image, "mount\nunmount\n").stdout
         assert ("was not cleanly unmounted; run e2fsck" in out) == warned, (state, out)
+
+
+def test_ext2_a_file_flagged_for_extents_or_inline_data_is_eio(tmp_path):
+    """i_flags naming ext4's extent tree (EXT4_EXTENTS_FL) or inline data
+    (EXT4_INLINE_DATA_FL) mean i_block is no block map: reading or writing
+    such a file is EIO, even when its i_block happens to hold valid block
+    numbers (here: an ordinary file given the flag)."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(b"data\n" * 100)
+    image = e2.mkfs(tmp_path / "e.img", src, 1024, 128, 2048)
+    good = image.read_bytes()
+    off = inode_offset(image, harness_ino(plugins, image, "/f"))
+    for flag in (0x00080000, 0x10000000):
+        image.write_bytes(good)
+        e2.poke(image, off + 32, struct.pack("<I", flag))
+        e2.harness(plugins, image, "mount\n!EIO cat /f\n!EIO pwrite /f 0 x\nunmount\n")
