@@ -2688,3 +2688,32 @@ def test_ext2_a_file_flagged_for_extents_or_inline_data_is_eio(tmp_path):
         image.write_bytes(good)
         e2.poke(image, off + 32, struct.pack("<I", flag))
         e2.harness(plugins, image, "mount\n!EIO cat /f\n!EIO pwrite /f 0 x\nunmount\n")
+
+
+def test_ext2_block_pointers_to_the_superblock_name_no_block(tmp_path):
+    """Blocks run from first_data_block + 1 (with 1 KiB blocks the
+    superblock's block, 1, is no file's): a direct pointer, an indirect
+    block's pointer or a pointer inside an indirect block that names block 1
+    is EIO to read, and unlink or truncate frees nothing for it -- the
+    superblock's bit stays set, and no "pointer" read out of the superblock
+    is freed."""
+    import struct
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 2048)
+    # /a first: blocks 256 and 102 (s_inodes_count and s_r_blocks_count: the superblock's words
+    # read as pointers) in use, so that freeing them would show
+    e2.harness(plugins, image, "mount\nfill /a 300000 3\nwrite /f x\nfill /g 20000 1\nfill /h 20000 2\n"
+                               "fill /k 20000 4\nunmount\n")
+    assert {102, 256} <= set(ext2_blocks(image, "/a"))   # and 102 (s_r_blocks_count, the third)
+    f, g, h, k = (inode_offset(image, harness_ino(plugins, image, p)) for p in ("/f", "/g", "/h", "/k"))
+    e2.poke(image, f + 40, struct.pack("<I", 1))                         # i_block[0]
+    for at in (g, k):
+        e2.poke(image, at + 40 + 12 * 4, struct.pack("<I", 1))           # i_block[12]: the indirect block
+    ind = struct.unpack("<I", e2.peek(image, h + 40 + 12 * 4, 4))[0]
+    e2.poke(image, ind * 1024, struct.pack("<I", 1))                     # its first pointer
+    r = e2.harness(plugins, image, "mount\nstatfs\n!EIO cat /f\n!EIO check /g 20000 1\n!EIO check /h 20000 2\n"
+                                   "unlink /f\n!EIO truncate /g 0\n!EIO truncate /h 0\n!EIO truncate /k 14336\n"
+                                   "statfs\nunmount\n")
+    before, after = [int(free) for _, _, free, _, _ in STATFS.findall(r.stdout)]
+    assert after - before == 12 + 12, r.stdout      # /g's and /h's direct blocks, freed before the bad pointer
+    assert e2.peek(image, e2.layout(image)[3] * 1024, 1)[0] & 1    # the superblock's bit
