@@ -2365,6 +2365,18 @@ def test_ext2_a_write_whose_block_read_fails_is_eio(tmp_path):
         assert len(results) >= 1
 
 
+def test_ext2_a_truncate_whose_indirect_block_read_fails_is_eio(tmp_path):
+    """Truncating a file reads its indirect block to free what it points
+    to: when that block has left the cache (evicted by reading /big) and any
+    read the truncate makes fails, the truncate is EIO, never a crash."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    image = evicting_image(tmp_path)
+    e2.harness(plugins, image, "mount\nfill /spacer 65536 2\nfill /f 20000 1\nunmount\n")
+    results = each_request_of_a_line_failing(plugins, image, "mount\ncheck /big 300000 1\nstat /f\n", "truncate /f 0")
+    for result in results:
+        assert result.returncode == 0, result.stdout[-2000:]
+
+
 def test_ext2_a_write_without_a_buffer_for_its_new_block_gives_the_block_back(tmp_path):
     """A new block gets a zeroed buffer before the file points at it. On a
     disk whose writes fail, the buffer cache fills with dirty buffers it
