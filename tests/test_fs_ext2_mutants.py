@@ -2729,3 +2729,33 @@ def test_ext2_block_pointers_to_the_superblock_name_no_block(tmp_path):
     before, after = [int(free) for _, _, free, _, _ in STATFS.findall(r.stdout)]
     assert after - before == 12 + 12, r.stdout      # /g's and /h's direct blocks, freed before the bad pointer
     assert e2.peek(image, e2.layout(image)[3] * 1024, 1)[0] & 1    # the superblock's bit
+
+
+def test_ext2_within_one_open_file_the_goal_follows_each_new_block_across_a_group_end(tmp_path):
+    """While a file stays open (held), each block it gets -- a data block
+    under an indirect block, or a direct block filling a hole -- moves its
+    goal to the block after it; when that block is its group's last, the
+    next one in the same write is the next group's first free block, not a
+    block freed earlier in the group left behind (/z0's). Groups of 1024
+    blocks with flex_bg: /z0 and /p0 fill group 0 up to the block named;
+    group 1's first free block is 1218."""
+    plugins = [e2.filesystem_plugin("ext2")]
+    K = 1024
+
+    def image(name, p0_kib):
+        img = e2.mkfs(tmp_path / name, None, 1024, 128, 6144, "-g", "1024", "-N", "384", "-O", "flex_bg")
+        e2.harness(plugins, img, f"mount\nfill /z0 {20 * K} 0\nfill /p0 {p0_kib * K} 1\nunmount\n")
+        return img
+
+    # under an indirect block: /s's direct blocks end at 1022, its indirect block is 1023
+    under = image("s.img", 718)
+    e2.harness(plugins, under, f"mount\nfill /s {12 * K} 2\nhold /s\nunlink /z0\npwrite /s {12 * K} {'b' * 2 * K}\n"
+                               "release\nunmount\n")
+    assert sorted(ext2_blocks(under, "/s")) == list(range(1011, 1025)) + [1218]
+    e2.fsck_clean(under)
+    # a direct hole: /u's indirect block and its one data block are 1022 and 1023
+    direct = image("u.img", 729)
+    e2.harness(plugins, direct, f"mount\ncreate /u 0100644\nhold /u\npwrite /u {12 * K} x\nunlink /z0\n"
+                                f"pwrite /u 0 {'c' * 2 * K}\nrelease\nunmount\n")
+    assert sorted(ext2_blocks(direct, "/u")) == [1022, 1023, 1024, 1218]
+    e2.fsck_clean(direct)
