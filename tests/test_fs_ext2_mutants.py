@@ -2457,9 +2457,12 @@ def test_ext2_truncate_frees_exactly_the_block_map_it_no_longer_needs(tmp_path):
     direct blocks (12 KiB) or the single-indirect range (12 + 256 KiB) end:
     the indirect tree past it goes whole, its top block included; the
     inode's i_generation (just past the 15 block pointers) is no pointer
-    and stays as it was; and the next block written after the new end goes
-    after the file's last kept block, not to the first free block of the
-    volume (a block freed before it by another file)."""
+    and stays as it was; nothing is written into the blocks freed (a
+    truncate to a whole block has no partial block to zero); and the next
+    block written after the new end goes after the file's last kept block
+    -- even when the file had just grown past it in the same open -- not to
+    the first free block of the volume (a block freed before it by another
+    file)."""
     import struct
     plugins = [e2.filesystem_plugin("ext2")]
     image = e2.mkfs(tmp_path / "e.img", None, 1024, 128, 4096)
@@ -2469,7 +2472,10 @@ def test_ext2_truncate_frees_exactly_the_block_map_it_no_longer_needs(tmp_path):
     e2.poke(image, inode_offset(image, ino_f) + 100, struct.pack("<I", 0x5A5A1234))
     a_block = ext2_blocks(image, "/a")[0]
     f_blocks = ext2_blocks(image, "/f")
+    f268 = f_blocks[12 + 1 + 256 + 2]                         # /f's block 268 (after the IND, its 256, DIND, IND)
+    f268_bytes = e2.peek(image, f268 * K, K)
     out = e2.harness(plugins, image, f"mount\nunlink /a\ntruncate /f {268 * K}\nstat /f\nhold /g\n"   # (/g's vnode stays)
+                                     f"pwrite /g {25 * K} z\n"      # (a new block: its goal now past its end)
                                      f"truncate /g {12 * K}\nstat /g\npwrite /g {12 * K - 1} gg\nrelease\nunmount\n").stdout
     assert re.findall(r"size=\d+ blocks=\d+", out) == [f"size={268 * K} blocks={(268 + 1) * 2}",
                                                        f"size={12 * K} blocks={12 * 2}"], out
@@ -2477,6 +2483,9 @@ def test_ext2_truncate_frees_exactly_the_block_map_it_no_longer_needs(tmp_path):
     g = ext2_blocks(image, "/g")
     # 12 direct blocks, then a new indirect block and block 12 right after them, where the old ones were
     assert g == list(range(g[0], g[0] + 14)) and a_block not in g, (g, a_block)
+    # a truncate to a whole block writes nothing into the blocks it frees: /f's old block 268 holds
+    # what it held
+    assert f268 not in ext2_blocks(image, "/f") + g and e2.peek(image, f268 * K, K) == f268_bytes
     assert ext2_blocks(image, "/f") == f_blocks[:269]
     e2.fsck_clean(image)
 
