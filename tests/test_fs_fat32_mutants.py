@@ -221,8 +221,9 @@ def test_fat_boot_sector_checks(tmp_path):
     """What fat_mount checks in the boot sector (FAT spec, BPB): not a FAT boot
     sector at all (signature, jump byte, bytes per sector) is a quiet EINVAL so
     other plugins may try; a FAT boot sector with an impossible BPB is EINVAL
-    with the reason; the FAT type follows the cluster count: 4084 clusters is
-    FAT12 (refused), 4085 is FAT16."""
+    with the reason (a volume ending at or before its data area, or with less
+    than a cluster of data, has no data area); the FAT type follows the
+    cluster count: 4084 clusters is FAT12 (refused), 4085 is FAT16."""
     import struct
     image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)
     good = image.read_bytes()
@@ -253,7 +254,8 @@ def test_fat_boot_sector_checks(tmp_path):
         ([(19, "<H", 0), (32, "<I", 0)], "bad BPB"),
         ([(17, "<H", 0)], "bad root directory size"), ([(17, "<H", 17)], "bad root directory size"),
         ([(19, "<H", 0), (32, "<I", 41 * 2048 + 1)], "the volume is larger than the device"),
-        ([(19, "<H", meta)], "no data area"),
+        ([(19, "<H", meta)], "no data area"), ([(19, "<H", meta - 1)], "no data area"),
+        ([(13, "<B", 2), (19, "<H", meta + 1)], "no data area"),          # less than one cluster of data
         ([(19, "<H", meta + 4084 * spc)], "FAT12 is not supported"),
         ([(22, "<H", 1)], "the FAT is too small for the cluster count"),
     ]
