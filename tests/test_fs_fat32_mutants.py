@@ -257,6 +257,7 @@ def test_fat_boot_sector_checks(tmp_path):
         ([(19, "<H", meta)], "no data area"), ([(19, "<H", meta - 1)], "no data area"),
         ([(13, "<B", 2), (19, "<H", meta + 1)], "no data area"),          # less than one cluster of data
         ([(19, "<H", meta + 4084 * spc)], "FAT12 is not supported"),
+        ([(19, "<H", meta + spc)], "FAT12 is not supported"),           # one cluster: a (tiny) volume
         ([(22, "<H", 1)], "the FAT is too small for the cluster count"),
     ]
     for patches, why in cases:
