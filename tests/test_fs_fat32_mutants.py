@@ -223,7 +223,9 @@ def test_fat_boot_sector_checks(tmp_path):
     other plugins may try; a FAT boot sector with an impossible BPB is EINVAL
     with the reason (a volume ending at or before its data area, or with less
     than a cluster of data, has no data area); the FAT type follows the
-    cluster count: 4084 clusters is FAT12 (refused), 4085 is FAT16."""
+    cluster count: 4084 clusters is FAT12 (refused), 4085 is FAT16; a FAT
+    must hold an entry for each cluster and the two reserved ones, and a FAT
+    of exactly that many is enough."""
     import struct
     image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)
     good = image.read_bytes()
@@ -264,6 +266,11 @@ def test_fat_boot_sector_checks(tmp_path):
         mount(patches, f"not mounting: {why}")
     out = mount([(19, "<H", meta + 4085 * spc)], None)
     assert "blocks=4085 " in out
+    small = 150                                                   # a FAT of 150 sectors: 150 * bps / 2 entries
+    tot_small = resv + nfats * small + root_ent * 32 // bps + (small * bps // 2 - 2) * spc
+    out = mount([(22, "<H", small), (19, "<H", tot_small)], None)  # entries for clusters 2 .. the last exactly
+    assert f"blocks={small * bps // 2 - 2} " in out
+    mount([(22, "<H", small), (19, "<H", tot_small + spc)], "not mounting: the FAT is too small for the cluster count")
     mount([(16, "<B", 4)], None)                                  # four FATs: the most allowed
     mount([(17, "<H", 16)], None)                                 # a root of one sector (16 entries)
     image32 = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
