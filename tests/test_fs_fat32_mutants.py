@@ -2089,3 +2089,32 @@ def test_fat_volumes_with_larger_sectors_mount(tmp_path):
         r = fat.run(image, "mount\nwrite /f sectors\nunmount\nmount\ncat /f\nunmount\n")
         assert "sectors" in r.stdout, (bps, r.stdout)
         fat.fsck_clean(image)
+
+
+def test_fat_devices_not_a_whole_number_of_4k_blocks(tmp_path):
+    """fat_mount's block size (fat.h): 4096 bytes when the device is a whole
+    number of them, else the largest of 2048, 1024, 512 that divides it (but
+    never below the sector size), so that no block reaches past the
+    device's end. FAT16 volumes on devices of 3 MiB and 512, 1024 or 2048
+    bytes, filled to their last cluster: every cluster is written and read
+    back, nothing is asked past the end, the volume stays clean, and the
+    mount says the block size. A volume of 4096-byte sectors on a device
+    with 512 bytes more keeps blocks of 4096 (its sectors)."""
+    for extra, bsize in [(512, 512), (1024, 1024), (2048, 2048)]:
+        image = tmp_path / f"odd{extra}.img"
+        with open(image, "wb") as f:
+            f.truncate((3 << 20) + extra)
+        subprocess.run(["mkfs.fat", "-F", "16", "-s", "1", str(image)], check=True, capture_output=True)
+        free = statfs_counts(fat.run(image, "mount\nstatfs\nunmount\n").stdout)[1]
+        r = fat.run(image, f"mount\nfill /all {free * 512} 4\nstatfs\nunmount\nmount\ncheck /all {free * 512} 4\n"
+                           "unmount\n")
+        assert f"block size {bsize}\n" in r.stdout and "past the end" not in r.stdout, (extra, r.stdout)
+        assert statfs_counts(r.stdout)[1] == 0, (extra, r.stdout)
+        fat.fsck_clean(image)
+    image = tmp_path / "s4096.img"
+    with open(image, "wb") as f:
+        f.truncate((32 << 20) + 512)
+    subprocess.run(["mkfs.fat", "-F", "16", "-S", "4096", "-s", "1", str(image)], check=True, capture_output=True)
+    r = fat.run(image, "mount\nwrite /f sectors\nunmount\nmount\ncat /f\nunmount\n")
+    assert "block size 4096\n" in r.stdout and "sectors" in r.stdout, r.stdout
+    fat.fsck_clean(image)
