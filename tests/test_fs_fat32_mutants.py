@@ -2118,3 +2118,40 @@ def test_fat_devices_not_a_whole_number_of_4k_blocks(tmp_path):
     r = fat.run(image, "mount\nwrite /f sectors\nunmount\nmount\ncat /f\nunmount\n")
     assert "block size 4096\n" in r.stdout and "sectors" in r.stdout, r.stdout
     fat.fsck_clean(image)
+
+
+def test_fat32_fsinfo_is_used_only_with_its_three_signatures(tmp_path):
+    """FSInfo (FAT32 spec) is known by three signatures: FSI_LeadSig
+    0x41615252 at offset 0, FSI_StrucSig 0x61417272 at 484, FSI_TrailSig
+    0xAA550000 at 508. With any one of them wrong the sector is not FSInfo:
+    its free count (here a wrong one) is not used -- mount counts the free
+    clusters itself, statfs gives the true count before and after a write --
+    and nothing of the reserved area (boot sector, that sector, the backup)
+    is written: its bytes are the same after the unmount.
+    With all three right the count is trusted when it is plausible, that is
+    at most the cluster count (as Linux takes it; here every cluster said
+    free); a count past the cluster count is counted instead, and the
+    counted value written back at unmount though nothing else changed."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nmkdir /d\nunmount\n")
+    total, free = fat_counts(image)
+    good = image.read_bytes()
+    fsinfo = struct.unpack_from("<H", good, 48)[0] * 512
+    assert fat.Bpb(good).nclusters == total
+    for sig in (0, 484, 508):
+        raw = bytearray(good)
+        struct.pack_into("<I", raw, fsinfo + 488, 7)
+        raw[fsinfo + sig] ^= 0x01
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\nstatfs\nwrite /x y\nstatfs\nunmount\n")
+        assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], (sig, r.stdout)
+        reserved = struct.unpack_from("<H", good, 14)[0] * 512     # boot sector, FSInfo, backup: none written
+        assert image.read_bytes()[:reserved] == raw[:reserved], sig
+    for count, seen, after in [(total, total, total), (total + 1, free, free)]:
+        raw = bytearray(good)
+        struct.pack_into("<I", raw, fsinfo + 488, count)
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\nstatfs\nunmount\n")
+        assert statfs_counts(r.stdout)[1] == seen, (count, r.stdout)
+        assert struct.unpack_from("<I", image.read_bytes(), fsinfo + 488)[0] == after, count
