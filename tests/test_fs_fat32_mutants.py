@@ -225,7 +225,9 @@ def test_fat_boot_sector_checks(tmp_path):
     than a cluster of data, has no data area); the FAT type follows the
     cluster count: 4084 clusters is FAT12 (refused), 4085 is FAT16; a FAT
     must hold an entry for each cluster and the two reserved ones, and a FAT
-    of exactly that many is enough."""
+    of exactly that many is enough. FAT32's root cluster must be a cluster of
+    the volume, and the active FAT (BPB_ExtFlags, when bit 7 turns mirroring
+    off) one of its FATs."""
     import struct
     image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)
     good = image.read_bytes()
@@ -278,6 +280,11 @@ def test_fat_boot_sector_checks(tmp_path):
     image = image32
     mount([(17, "<H", 16)], "not mounting: FAT32 BPB with root entries or an unknown version")
     mount([(42, "<H", 1)], "not mounting: FAT32 BPB with root entries or an unknown version")
+    last = fat.Bpb(good).nclusters + 1                            # clusters 2 .. last exist
+    for root in (0, 1, last + 1):
+        mount([(44, "<I", root)], "not mounting: root cluster out of range")
+    mount([(40, "<H", 0x0082)], "not mounting: active FAT out of range")    # FAT 2 of 2 (0 and 1) active
+    mount([(40, "<H", 0x0081)], None)                             # FAT 1: the last one there is
 
 
 def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
