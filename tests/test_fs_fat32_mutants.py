@@ -2169,3 +2169,18 @@ def test_fat32_fsinfo_is_used_only_with_its_three_signatures(tmp_path):
         r = fat.run(image, "mount\nstatfs\nunmount\n")
         assert statfs_counts(r.stdout)[1] == seen, (count, r.stdout)
         assert struct.unpack_from("<I", image.read_bytes(), fsinfo + 488)[0] == after, count
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_statfs_fills_every_field(tmp_path, layout):
+    """statfs fills every field (fs.h; the harness poisons the struct first):
+    the type is the plugin's name, blocks are clusters (their size, their
+    count, the free ones as fsck.fat counts them), and FAT has no inode
+    table, so files and files_free are 0, as fs.h says for a filesystem
+    with no such limit."""
+    image = fat.layout_image(tmp_path, layout)
+    r = fat.run(image, "mount\nwrite /f x\nstatfs\nunmount\n")
+    total, free = fat_counts(image)
+    g = fat.Bpb(image.read_bytes())
+    assert f"type=fat32 block_size={g.bps * g.spc} blocks={total} free={free} files=0 files_free=0\n" in r.stdout, \
+        r.stdout
