@@ -2184,3 +2184,20 @@ def test_fat_statfs_fills_every_field(tmp_path, layout):
     g = fat.Bpb(image.read_bytes())
     assert f"type=fat32 block_size={g.bps * g.spc} blocks={total} free={free} files=0 files_free=0\n" in r.stdout, \
         r.stdout
+
+
+def test_fat_files_in_a_directory_in_the_volumes_last_cluster(tmp_path):
+    """Every cluster of the volume may hold a directory, the last one
+    (nclusters + 1) too: on a FAT16 volume whose clusters 3 .. n are taken
+    by a file, a new directory gets cluster n + 1, the last, and a file in it
+    (its entry in that cluster) is found, stat'ed and read back after a
+    remount, and unlinked, leaving a clean volume."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    n = g["nclusters"]
+    r = fat.run(image, f"mount\nfill /big {(n - 2) * 512} 1\nmkdir /d\nwrite /d/f hello\nunmount\n"
+                       "mount\nstat /d/f\ncat /d/f\nunmount\n")
+    assert first_clusters(image, "D") == {"D": n + 1}
+    assert "size=5 " in r.stdout and "hello" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+    fat.run(image, "mount\nunlink /d/f\nrmdir /d\nunmount\n")
+    fat.fsck_clean(image)
