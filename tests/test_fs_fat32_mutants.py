@@ -2201,3 +2201,42 @@ def test_fat_files_in_a_directory_in_the_volumes_last_cluster(tmp_path):
     fat.fsck_clean(image)
     fat.run(image, "mount\nunlink /d/f\nrmdir /d\nunmount\n")
     fat.fsck_clean(image)
+
+
+def lfn_checksum(short_name: bytes) -> int:
+    """The checksum a long name's entries carry of their 8.3 name (FAT spec, VFAT)."""
+    s = 0
+    for c in short_name:
+        s = (((s & 1) << 7) + (s >> 1) + c) & 0xFF
+    return s
+
+
+def test_fat_only_the_first_name_byte_and_the_attribute_mark_an_entry_unused(tmp_path):
+    """FAT spec (DIR_Name, DIR_Attr): a 0 or 0xE5 first name byte marks an entry
+    free, and the attribute byte a long-name entry or a volume label;
+    nothing else does. Entries another system may leave -- an 8.3 name with
+    0xE5 ('å') as its second byte, with 0x01 as its first or 0 as its second
+    (reached by their long names, whose checksums match), one with every low
+    bit set in the NT reserved byte (DIR_NTRes, offset 12) -- are files:
+    found, stat'ed and read."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /QXB.TXT one\nwrite /NTRES.TXT two\nwrite /first_byte_one three\n"
+                   "write /second_byte_zero four\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    raw[raw.index(b"QXB     TXT") + 1] = 0xE5
+    raw[raw.index(b"NTRES   TXT") + 12] = 0x0F                   # 0x08: the base shown in lower case
+    for short, at_byte, value in [(b"FIRST_~1   ", 0, 0x01), (b"SECOND~1   ", 1, 0x00)]:
+        at = raw.index(short)
+        raw[at + at_byte] = value
+        k = at - 32
+        while raw[k + 11] == 0x0F:                                # its long-name entries, before it
+            raw[k + 13] = lfn_checksum(bytes(raw[at:at + 11]))
+            k -= 32
+        assert k < at - 32
+    image.write_bytes(bytes(raw))
+    r = fat_raw(image, "mount\nstat /QåB.TXT\ncat /QåB.TXT\nstat /ntres.TXT\ncat /ntres.txt\n"
+                       "stat /first_byte_one\ncat /first_byte_one\nstat /second_byte_zero\ncat /second_byte_zero\n"
+                       "unmount\n".encode())
+    assert r.returncode == 0, r.stdout
+    sizes = [int(x) for x in re.findall(rb"mode=0o100644 nlink=1 size=(\d+)", r.stdout)]
+    assert sizes == [3, 3, 5, 4] and all(t in r.stdout for t in (b"one", b"two", b"three", b"four")), r.stdout
