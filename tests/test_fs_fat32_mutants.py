@@ -1777,7 +1777,8 @@ def test_fat32_fsinfo_outside_the_reserved_area_is_not_used(tmp_path):
     looks like FSInfo with a wrong free count -- is not read as FSInfo and
     never written: mount counts the free clusters itself (statfs gives the
     true count), and after writes and an unmount the file's bytes are
-    unchanged."""
+    unchanged. The same for the first sector past the reserved area (FAT
+    0's first sector) made to hold FSInfo's signatures and a count."""
     import struct
     image = fat.layout_image(tmp_path, "fat32-512")
     fake = bytearray(512)
@@ -1797,6 +1798,18 @@ def test_fat32_fsinfo_outside_the_reserved_area_is_not_used(tmp_path):
     r = fat.run(image, f"mount\nstatfs\nwrite /x y\nstatfs\nunmount\nmount\nget /DATA {tmp_path / 'got'}\nunmount\n")
     assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], r.stdout
     assert (tmp_path / "got").read_bytes() == bytes(fake)
+    # the first sector past the reserved area (FAT 0's first), holding the same signatures and count
+    raw = bytearray(image.read_bytes())
+    for boot in (0, struct.unpack_from("<H", raw, 50)[0] * 512):
+        struct.pack_into("<H", raw, boot + 48, g.resv)
+    fat0 = g.fat_at(0)
+    for off in (0, 484, 488, 492, 508):                      # FAT entries 0, 121, 122, 123, 127 (free ones)
+        raw[fat0 + off:fat0 + off + 4] = fake[off:off + 4]
+    image.write_bytes(bytes(raw))
+    entries = struct.unpack_from(f"<{g.nclusters + 2}I", raw, fat0)
+    free = sum(1 for e in entries[2:] if e & 0x0FFFFFFF == 0)
+    r = fat.run(image, "mount\nstatfs\nunmount\n")
+    assert statfs_counts(r.stdout)[1] == free, r.stdout
 
 
 def test_fat32_sync_writes_fsinfo_only_when_it_changed(tmp_path):
