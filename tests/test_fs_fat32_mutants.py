@@ -2253,3 +2253,29 @@ def test_fat_only_the_first_name_byte_and_the_attribute_mark_an_entry_unused(tmp
     assert r.returncode == 0, r.stdout
     sizes = [int(x) for x in re.findall(rb"mode=0o100644 nlink=1 size=(\d+)", r.stdout)]
     assert sizes == [3, 3, 5, 4] and all(t in r.stdout for t in (b"one", b"two", b"three", b"four")), r.stdout
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_root_directory_has_no_modification_time(tmp_path, layout):
+    """FAT keeps a file's times in its directory entry, and the root directory
+    has none: stat gives the root an mtime of 0, which fs.h defines as
+    'unknown' (the harness fills the struct with other bytes first), while a
+    file has its entry's time."""
+    image = fat.layout_image(tmp_path, layout)
+    r = fat.run(image, "mount\nwrite /f x\nmtime /\nmtime /f\nunmount\n")
+    times = [int(t) for t in re.findall(r"mtime=(\d+)", r.stdout)]
+    assert times[0] == 0 and times[1] > 0, r.stdout
+
+
+def test_fat_stat_of_a_file(tmp_path):
+    """stat of a file: one link, its size, and blocks (512-byte units) for the
+    whole clusters its size needs -- none for an empty file, one cluster for
+    1 byte and for exactly a cluster, two for a byte more -- with st_dev the
+    mount's index (the harness mounts as 3) and st_blksize the cluster size."""
+    image = fat.layout_image(tmp_path, "fat16")
+    csize = fat.Bpb(image.read_bytes()).spc * 512
+    sizes = [0, 1, csize, csize + 1]
+    r = fat.run(image, "mount\n" + "".join(f"fill /f{s} {s} 1\nstat /f{s}\n" for s in sizes) + "statdev /f1\nunmount\n")
+    stats = re.findall(r"nlink=(\d+) size=(\d+) blocks=(\d+)", r.stdout)
+    assert stats == [("1", str(s), str(-(-s // csize) * csize // 512)) for s in sizes], r.stdout
+    assert f"dev=3 blksize={csize}\n" in r.stdout, r.stdout
