@@ -1094,10 +1094,11 @@ def test_fat_truncate_to_the_largest_file_size_is_not_efbig(tmp_path):
     """FAT's file size is 32 bits: 2^32 - 1 bytes is a valid size, so a
     truncate to it on a volume too small for it is ENOSPC (and gives the
     clusters back), while 2^32 is EFBIG (POSIX: larger than the file system
-    allows)."""
+    allows). The same for writes: a byte at offset 2^32 - 2 fits (ENOSPC
+    here), one at 2^32 - 1 would make the file 2^32 bytes long (EFBIG)."""
     image, _, g = small_fat16(tmp_path)
-    r = fat.run(image, "mount\nstatfs\n!ENOSPC truncate /f 4294967295\n!EFBIG truncate /f 4294967296\nstatfs\n"
-                       "cat /f\nunmount\n")
+    r = fat.run(image, "mount\nstatfs\n!ENOSPC truncate /f 4294967295\n!EFBIG truncate /f 4294967296\n"
+                       "!ENOSPC pwrite /f 4294967294 y\n!EFBIG pwrite /f 4294967295 y\nstatfs\ncat /f\nunmount\n")
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
     assert free[0] == free[1] and "\nx" in r.stdout, r.stdout
     fat.fsck_clean(image)
