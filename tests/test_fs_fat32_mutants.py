@@ -2159,7 +2159,9 @@ def test_fat32_fsinfo_is_used_only_with_its_three_signatures(tmp_path):
     With all three right the count is trusted when it is plausible, that is
     at most the cluster count (as Linux takes it; here every cluster said
     free); a count past the cluster count is counted instead, and the
-    counted value written back at unmount though nothing else changed."""
+    counted value written back at unmount though nothing else changed,
+    with FSI_Nxt_Free then the cluster the plugin's searches start after
+    (2) when FSInfo gave no hint (0xFFFFFFFF: unknown)."""
     import struct
     image = fat.layout_image(tmp_path, "fat32-512")
     fat.run(image, "mount\nwrite /a x\nmkdir /d\nunmount\n")
@@ -2178,11 +2180,13 @@ def test_fat32_fsinfo_is_used_only_with_its_three_signatures(tmp_path):
         assert image.read_bytes()[:reserved] == raw[:reserved], sig
     for count, seen, after in [(total, total, total), (total + 1, free, free)]:
         raw = bytearray(good)
-        struct.pack_into("<I", raw, fsinfo + 488, count)
+        struct.pack_into("<II", raw, fsinfo + 488, count, 0xFFFFFFFF)
         image.write_bytes(bytes(raw))
         r = fat.run(image, "mount\nstatfs\nunmount\n")
         assert statfs_counts(r.stdout)[1] == seen, (count, r.stdout)
-        assert struct.unpack_from("<I", image.read_bytes(), fsinfo + 488)[0] == after, count
+        # written back when counted: the count, and with no hint given, the search's start (cluster 2)
+        assert struct.unpack_from("<II", image.read_bytes(), fsinfo + 488) == \
+            ((after, 0xFFFFFFFF) if count == total else (after, 2)), count
 
 
 @pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
