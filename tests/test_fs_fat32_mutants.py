@@ -2284,3 +2284,46 @@ def test_fat_stat_of_a_file(tmp_path):
     stats = re.findall(r"nlink=(\d+) size=(\d+) blocks=(\d+)", r.stdout)
     assert stats == [("1", str(s), str(-(-s // csize) * csize // 512)) for s in sizes], r.stdout
     assert f"dev=3 blksize={csize}\n" in r.stdout, r.stdout
+
+
+def test_fat_writes_at_and_past_the_end_of_a_file_with_data(tmp_path):
+    """POSIX write(): bytes between a file's old end and a write past it read
+    as zeros, and the file's own bytes stay -- for a hole after 1000 bytes of
+    data (the zeros run from byte 1000 to 5000, no further); and a write
+    that overwrites a file's last bytes where its data fills its last cluster
+    exactly (no hole at all) is an ordinary overwrite. The zeros go where
+    the hole is and nowhere else: in a file cut from 3000 bytes to 1000
+    (its first cluster keeping the old bytes past the cut, as FAT leaves
+    them), a write at 1500 zeroes 1000 .. 1499 only, the cluster's bytes
+    past the new end are not written."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    csize = fat.Bpb(image.read_bytes()).spc * 512
+    fat.run(image, f"mount\nfill /h 1000 3\npwrite /h 5000 Z\nfill /full {csize} 4\npwrite /full {csize - 2} YZ\n"
+                   "fill /cut 3000 5\ntruncate /cut 1000\npwrite /cut 1500 Z\nunmount\n")
+    seen = fat.extract(image, tmp_path / "out")
+    assert seen["/h"] == pattern(1000, 3) + bytes(4000) + b"Z"
+    assert seen["/full"] == pattern(csize - 2, 4) + b"YZ"
+    old = pattern(3000, 5)
+    assert seen["/cut"] == old[:1000] + bytes(500) + b"Z"
+    raw = image.read_bytes()
+    g = fat.Bpb(raw)
+    at = g.fat_at(g.nfats) + g.root_ent * 32 + (first_clusters(image, "CUT")["CUT"] - 2) * csize
+    assert raw[at + 1501:at + csize] == old[1501:csize]
+    fat.fsck_clean(image)
+
+
+def test_fat_write_that_finds_no_space_changes_nothing(tmp_path):
+    """A write with not one byte of room (ENOSPC: the volume full and the
+    offset at the end of the file's last cluster) changes nothing: the file
+    keeps its size and data, and its entry its modification time (the
+    harness's clock moved on in between)."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    t0 = 1700000000
+    r = fat_raw(image, f"mount\nwrite /f x\nstatfs\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t0))
+    free = statfs_counts(r.stdout.decode())[1]
+    fat_raw(image, f"mount\nfill /big {free * 512} 1\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t0))
+    r = fat_raw(image, b"mount\n!ENOSPC pwrite /f 512 y\nmtime /f\nstat /f\ncat /f\nunmount\n",
+                PYOS_HARNESS_TIME=str(t0 + 3600))
+    assert r.returncode == 0 and f"mtime={t0}".encode() in r.stdout and b"size=1 " in r.stdout, r.stdout
+    fat.fsck_clean(image)
