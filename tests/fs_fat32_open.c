@@ -69,6 +69,10 @@ int main(int argc, char **argv)
     /* A write of nothing is 0 and changes nothing, also past the end (no hole). */
     CHECK(ops->write(x, 6, "", 0) == 0 && ops->write(x, 100000, "", 0) == 0);
     CHECK(ops->stat(x, &st) == 0 && st.size == 6);
+    /* A read of nothing is 0, inside the file as at its end; past the end, 0 too. */
+    char none = 'n';
+    CHECK(ops->read(x, 2, &none, 0) == 0 && ops->read(x, 6, &none, 0) == 0 && ops->read(x, 7, &none, 1) == 0);
+    CHECK(none == 'n');
     if (again)
         vnode_put(again);
     CHECK(look(d1, "x") == NULL);

@@ -221,8 +221,13 @@ def test_fat_boot_sector_checks(tmp_path):
     """What fat_mount checks in the boot sector (FAT spec, BPB): not a FAT boot
     sector at all (signature, jump byte, bytes per sector) is a quiet EINVAL so
     other plugins may try; a FAT boot sector with an impossible BPB is EINVAL
-    with the reason; the FAT type follows the cluster count: 4084 clusters is
-    FAT12 (refused), 4085 is FAT16."""
+    with the reason (a volume ending at or before its data area, or with less
+    than a cluster of data, has no data area); the FAT type follows the
+    cluster count: 4084 clusters is FAT12 (refused), 4085 is FAT16; a FAT
+    must hold an entry for each cluster and the two reserved ones, and a FAT
+    of exactly that many is enough. FAT32's root cluster must be a cluster of
+    the volume, and the active FAT (BPB_ExtFlags, when bit 7 turns mirroring
+    off) one of its FATs."""
     import struct
     image = fat.mkfs(tmp_path / "f16.img", 16, 20, 1)
     good = image.read_bytes()
@@ -253,14 +258,21 @@ def test_fat_boot_sector_checks(tmp_path):
         ([(19, "<H", 0), (32, "<I", 0)], "bad BPB"),
         ([(17, "<H", 0)], "bad root directory size"), ([(17, "<H", 17)], "bad root directory size"),
         ([(19, "<H", 0), (32, "<I", 41 * 2048 + 1)], "the volume is larger than the device"),
-        ([(19, "<H", meta)], "no data area"),
+        ([(19, "<H", meta)], "no data area"), ([(19, "<H", meta - 1)], "no data area"),
+        ([(13, "<B", 2), (19, "<H", meta + 1)], "no data area"),          # less than one cluster of data
         ([(19, "<H", meta + 4084 * spc)], "FAT12 is not supported"),
+        ([(19, "<H", meta + spc)], "FAT12 is not supported"),           # one cluster: a (tiny) volume
         ([(22, "<H", 1)], "the FAT is too small for the cluster count"),
     ]
     for patches, why in cases:
         mount(patches, f"not mounting: {why}")
     out = mount([(19, "<H", meta + 4085 * spc)], None)
     assert "blocks=4085 " in out
+    small = 150                                                   # a FAT of 150 sectors: 150 * bps / 2 entries
+    tot_small = resv + nfats * small + root_ent * 32 // bps + (small * bps // 2 - 2) * spc
+    out = mount([(22, "<H", small), (19, "<H", tot_small)], None)  # entries for clusters 2 .. the last exactly
+    assert f"blocks={small * bps // 2 - 2} " in out
+    mount([(22, "<H", small), (19, "<H", tot_small + spc)], "not mounting: the FAT is too small for the cluster count")
     mount([(16, "<B", 4)], None)                                  # four FATs: the most allowed
     mount([(17, "<H", 16)], None)                                 # a root of one sector (16 entries)
     image32 = fat.mkfs(tmp_path / "f32.img", 32, 34, 1)
@@ -268,6 +280,11 @@ def test_fat_boot_sector_checks(tmp_path):
     image = image32
     mount([(17, "<H", 16)], "not mounting: FAT32 BPB with root entries or an unknown version")
     mount([(42, "<H", 1)], "not mounting: FAT32 BPB with root entries or an unknown version")
+    last = fat.Bpb(good).nclusters + 1                            # clusters 2 .. last exist
+    for root in (0, 1, last + 1):
+        mount([(44, "<I", root)], "not mounting: root cluster out of range")
+    mount([(40, "<H", 0x0082)], "not mounting: active FAT out of range")    # FAT 2 of 2 (0 and 1) active
+    mount([(40, "<H", 0x0081)], None)                             # FAT 1: the last one there is
 
 
 def test_fat_stale_fsinfo_free_count_is_corrected(tmp_path):
@@ -712,16 +729,23 @@ def test_fat_entry_with_a_first_cluster_out_of_range_is_eio(tmp_path):
 def test_fat_readonly_mount_refuses_every_change(tmp_path):
     """On a read-only device the volume is mounted read-only and every change
     is EROFS at once -- writing or appending to an existing file, truncating,
-    creating, removing, renaming -- and the image is left as it was."""
-    image = fat.layout_image(tmp_path, "fat16")
-    fat.run(image, "mount\nwrite /f data\nmkdir /d\nunmount\n")
-    before = image.read_bytes()
-    r = run_fs_script([fat.filesystem_plugin("fat32")], image,
-                      "mount\n!EROFS append /f more\n!EROFS pwrite /f 2 XY\n!EROFS truncate /f 1\n!EROFS write /new x\n"
-                      "!EROFS mkdir /e\n!EROFS unlink /f\n!EROFS rmdir /d\n!EROFS rename /f /g\ncat /f\nunmount\n",
-                      readonly=True)
-    assert r.returncode == 0 and "data" in r.stdout, r.stdout
-    assert image.read_bytes() == before
+    creating, removing, renaming -- and the image is left as it was. On
+    FAT32 with FSInfo's free count unknown, mount counts the free clusters,
+    and that count is not written back (sync and unmount succeed)."""
+    import struct
+    for layout in ["fat16", "fat32-512"]:
+        image = fat.layout_image(tmp_path, layout)
+        fat.run(image, "mount\nwrite /f data\nmkdir /d\nunmount\n")
+        if layout == "fat32-512":
+            fsinfo = struct.unpack_from("<H", image.read_bytes(), 48)[0] * 512
+            e2.poke(image, fsinfo + 488, struct.pack("<I", 0xFFFFFFFF))
+        before = image.read_bytes()
+        r = run_fs_script([fat.filesystem_plugin("fat32")], image,
+                          "mount\n!EROFS append /f more\n!EROFS pwrite /f 2 XY\n!EROFS truncate /f 1\n!EROFS write /new x\n"
+                          "!EROFS mkdir /e\n!EROFS unlink /f\n!EROFS rmdir /d\n!EROFS rename /f /g\ncat /f\nsync\n"
+                          "unmount\n", readonly=True)
+        assert r.returncode == 0 and "data" in r.stdout, (layout, r.stdout)
+        assert image.read_bytes() == before, layout
 
 
 def test_fat_rename_to_a_name_fat_cannot_store_is_refused(tmp_path):
@@ -1070,10 +1094,11 @@ def test_fat_truncate_to_the_largest_file_size_is_not_efbig(tmp_path):
     """FAT's file size is 32 bits: 2^32 - 1 bytes is a valid size, so a
     truncate to it on a volume too small for it is ENOSPC (and gives the
     clusters back), while 2^32 is EFBIG (POSIX: larger than the file system
-    allows)."""
+    allows). The same for writes: a byte at offset 2^32 - 2 fits (ENOSPC
+    here), one at 2^32 - 1 would make the file 2^32 bytes long (EFBIG)."""
     image, _, g = small_fat16(tmp_path)
-    r = fat.run(image, "mount\nstatfs\n!ENOSPC truncate /f 4294967295\n!EFBIG truncate /f 4294967296\nstatfs\n"
-                       "cat /f\nunmount\n")
+    r = fat.run(image, "mount\nstatfs\n!ENOSPC truncate /f 4294967295\n!EFBIG truncate /f 4294967296\n"
+                       "!ENOSPC pwrite /f 4294967294 y\n!EFBIG pwrite /f 4294967295 y\nstatfs\ncat /f\nunmount\n")
     free = [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)]
     assert free[0] == free[1] and "\nx" in r.stdout, r.stdout
     fat.fsck_clean(image)
@@ -1753,7 +1778,8 @@ def test_fat32_fsinfo_outside_the_reserved_area_is_not_used(tmp_path):
     looks like FSInfo with a wrong free count -- is not read as FSInfo and
     never written: mount counts the free clusters itself (statfs gives the
     true count), and after writes and an unmount the file's bytes are
-    unchanged."""
+    unchanged. The same for the first sector past the reserved area (FAT
+    0's first sector) made to hold FSInfo's signatures and a count."""
     import struct
     image = fat.layout_image(tmp_path, "fat32-512")
     fake = bytearray(512)
@@ -1773,6 +1799,18 @@ def test_fat32_fsinfo_outside_the_reserved_area_is_not_used(tmp_path):
     r = fat.run(image, f"mount\nstatfs\nwrite /x y\nstatfs\nunmount\nmount\nget /DATA {tmp_path / 'got'}\nunmount\n")
     assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], r.stdout
     assert (tmp_path / "got").read_bytes() == bytes(fake)
+    # the first sector past the reserved area (FAT 0's first), holding the same signatures and count
+    raw = bytearray(image.read_bytes())
+    for boot in (0, struct.unpack_from("<H", raw, 50)[0] * 512):
+        struct.pack_into("<H", raw, boot + 48, g.resv)
+    fat0 = g.fat_at(0)
+    for off in (0, 484, 488, 492, 508):                      # FAT entries 0, 121, 122, 123, 127 (free ones)
+        raw[fat0 + off:fat0 + off + 4] = fake[off:off + 4]
+    image.write_bytes(bytes(raw))
+    entries = struct.unpack_from(f"<{g.nclusters + 2}I", raw, fat0)
+    free = sum(1 for e in entries[2:] if e & 0x0FFFFFFF == 0)
+    r = fat.run(image, "mount\nstatfs\nunmount\n")
+    assert statfs_counts(r.stdout)[1] == free, r.stdout
 
 
 def test_fat32_sync_writes_fsinfo_only_when_it_changed(tmp_path):
@@ -2079,3 +2117,213 @@ def test_fat_volumes_with_larger_sectors_mount(tmp_path):
         r = fat.run(image, "mount\nwrite /f sectors\nunmount\nmount\ncat /f\nunmount\n")
         assert "sectors" in r.stdout, (bps, r.stdout)
         fat.fsck_clean(image)
+
+
+def test_fat_devices_not_a_whole_number_of_4k_blocks(tmp_path):
+    """fat_mount's block size (fat.h): 4096 bytes when the device is a whole
+    number of them, else the largest of 2048, 1024, 512 that divides it (but
+    never below the sector size), so that no block reaches past the
+    device's end. FAT16 volumes on devices of 3 MiB and 512, 1024 or 2048
+    bytes, filled to their last cluster: every cluster is written and read
+    back, nothing is asked past the end, the volume stays clean, and the
+    mount says the block size. A volume of 4096-byte sectors on a device
+    with 512 bytes more keeps blocks of 4096 (its sectors)."""
+    for extra, bsize in [(512, 512), (1024, 1024), (2048, 2048)]:
+        image = tmp_path / f"odd{extra}.img"
+        with open(image, "wb") as f:
+            f.truncate((3 << 20) + extra)
+        subprocess.run(["mkfs.fat", "-F", "16", "-s", "1", str(image)], check=True, capture_output=True)
+        free = statfs_counts(fat.run(image, "mount\nstatfs\nunmount\n").stdout)[1]
+        r = fat.run(image, f"mount\nfill /all {free * 512} 4\nstatfs\nunmount\nmount\ncheck /all {free * 512} 4\n"
+                           "unmount\n")
+        assert f"block size {bsize}\n" in r.stdout and "past the end" not in r.stdout, (extra, r.stdout)
+        assert statfs_counts(r.stdout)[1] == 0, (extra, r.stdout)
+        fat.fsck_clean(image)
+    image = tmp_path / "s4096.img"
+    with open(image, "wb") as f:
+        f.truncate((32 << 20) + 512)
+    subprocess.run(["mkfs.fat", "-F", "16", "-S", "4096", "-s", "1", str(image)], check=True, capture_output=True)
+    r = fat.run(image, "mount\nwrite /f sectors\nunmount\nmount\ncat /f\nunmount\n")
+    assert "block size 4096\n" in r.stdout and "sectors" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+
+
+def test_fat32_fsinfo_is_used_only_with_its_three_signatures(tmp_path):
+    """FSInfo (FAT32 spec) is known by three signatures: FSI_LeadSig
+    0x41615252 at offset 0, FSI_StrucSig 0x61417272 at 484, FSI_TrailSig
+    0xAA550000 at 508. With any one of them wrong the sector is not FSInfo:
+    its free count (here a wrong one) is not used -- mount counts the free
+    clusters itself, statfs gives the true count before and after a write --
+    and nothing of the reserved area (boot sector, that sector, the backup)
+    is written: its bytes are the same after the unmount.
+    With all three right the count is trusted when it is plausible, that is
+    at most the cluster count (as Linux takes it; here every cluster said
+    free); a count past the cluster count is counted instead, and the
+    counted value written back at unmount though nothing else changed,
+    with FSI_Nxt_Free then the cluster the plugin's searches start after
+    (2) when FSInfo gave no hint (0xFFFFFFFF: unknown)."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat32-512")
+    fat.run(image, "mount\nwrite /a x\nmkdir /d\nunmount\n")
+    total, free = fat_counts(image)
+    good = image.read_bytes()
+    fsinfo = struct.unpack_from("<H", good, 48)[0] * 512
+    assert fat.Bpb(good).nclusters == total
+    for sig in (0, 484, 508):
+        raw = bytearray(good)
+        struct.pack_into("<I", raw, fsinfo + 488, 7)
+        raw[fsinfo + sig] ^= 0x01
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\nstatfs\nwrite /x y\nstatfs\nunmount\n")
+        assert [int(x) for x in re.findall(r"\bfree=(\d+)", r.stdout)] == [free, free - 1], (sig, r.stdout)
+        reserved = struct.unpack_from("<H", good, 14)[0] * 512     # boot sector, FSInfo, backup: none written
+        assert image.read_bytes()[:reserved] == raw[:reserved], sig
+    for count, seen, after in [(total, total, total), (total + 1, free, free)]:
+        raw = bytearray(good)
+        struct.pack_into("<II", raw, fsinfo + 488, count, 0xFFFFFFFF)
+        image.write_bytes(bytes(raw))
+        r = fat.run(image, "mount\nstatfs\nunmount\n")
+        assert statfs_counts(r.stdout)[1] == seen, (count, r.stdout)
+        # written back when counted: the count, and with no hint given, the search's start (cluster 2)
+        assert struct.unpack_from("<II", image.read_bytes(), fsinfo + 488) == \
+            ((after, 0xFFFFFFFF) if count == total else (after, 2)), count
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_statfs_fills_every_field(tmp_path, layout):
+    """statfs fills every field (fs.h; the harness poisons the struct first):
+    the type is the plugin's name, blocks are clusters (their size, their
+    count, the free ones as fsck.fat counts them), and FAT has no inode
+    table, so files and files_free are 0, as fs.h says for a filesystem
+    with no such limit."""
+    image = fat.layout_image(tmp_path, layout)
+    r = fat.run(image, "mount\nwrite /f x\nstatfs\nunmount\n")
+    total, free = fat_counts(image)
+    g = fat.Bpb(image.read_bytes())
+    assert f"type=fat32 block_size={g.bps * g.spc} blocks={total} free={free} files=0 files_free=0\n" in r.stdout, \
+        r.stdout
+
+
+def test_fat_files_in_a_directory_in_the_volumes_last_cluster(tmp_path):
+    """Every cluster of the volume may hold a directory, the last one
+    (nclusters + 1) too: on a FAT16 volume whose clusters 3 .. n are taken
+    by a file, a new directory gets cluster n + 1, the last, and a file in it
+    (its entry in that cluster) is found, stat'ed and read back after a
+    remount, and unlinked, leaving a clean volume."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    n = g["nclusters"]
+    r = fat.run(image, f"mount\nfill /big {(n - 2) * 512} 1\nmkdir /d\nwrite /d/f hello\nunmount\n"
+                       "mount\nstat /d/f\ncat /d/f\nunmount\n")
+    assert first_clusters(image, "D") == {"D": n + 1}
+    assert "size=5 " in r.stdout and "hello" in r.stdout, r.stdout
+    fat.fsck_clean(image)
+    fat.run(image, "mount\nunlink /d/f\nrmdir /d\nunmount\n")
+    fat.fsck_clean(image)
+
+
+def lfn_checksum(short_name: bytes) -> int:
+    """The checksum a long name's entries carry of their 8.3 name (FAT spec, VFAT)."""
+    s = 0
+    for c in short_name:
+        s = (((s & 1) << 7) + (s >> 1) + c) & 0xFF
+    return s
+
+
+def test_fat_only_the_first_name_byte_and_the_attribute_mark_an_entry_unused(tmp_path):
+    """FAT spec (DIR_Name, DIR_Attr): a 0 or 0xE5 first name byte marks an entry
+    free, and the attribute byte a long-name entry or a volume label;
+    nothing else does. Entries another system may leave -- an 8.3 name with
+    0xE5 ('å') as its second byte, with 0x01 as its first or 0 as its second
+    (reached by their long names, whose checksums match), one with every low
+    bit set in the NT reserved byte (DIR_NTRes, offset 12) -- are files:
+    found, stat'ed and read."""
+    image = fat.layout_image(tmp_path, "fat16")
+    fat.run(image, "mount\nwrite /QXB.TXT one\nwrite /NTRES.TXT two\nwrite /first_byte_one three\n"
+                   "write /second_byte_zero four\nunmount\n")
+    raw = bytearray(image.read_bytes())
+    raw[raw.index(b"QXB     TXT") + 1] = 0xE5
+    raw[raw.index(b"NTRES   TXT") + 12] = 0x0F                   # 0x08: the base shown in lower case
+    for short, at_byte, value in [(b"FIRST_~1   ", 0, 0x01), (b"SECOND~1   ", 1, 0x00)]:
+        at = raw.index(short)
+        raw[at + at_byte] = value
+        k = at - 32
+        while raw[k + 11] == 0x0F:                                # its long-name entries, before it
+            raw[k + 13] = lfn_checksum(bytes(raw[at:at + 11]))
+            k -= 32
+        assert k < at - 32
+    image.write_bytes(bytes(raw))
+    r = fat_raw(image, "mount\nstat /QåB.TXT\ncat /QåB.TXT\nstat /ntres.TXT\ncat /ntres.txt\n"
+                       "stat /first_byte_one\ncat /first_byte_one\nstat /second_byte_zero\ncat /second_byte_zero\n"
+                       "unmount\n".encode())
+    assert r.returncode == 0, r.stdout
+    sizes = [int(x) for x in re.findall(rb"mode=0o100644 nlink=1 size=(\d+)", r.stdout)]
+    assert sizes == [3, 3, 5, 4] and all(t in r.stdout for t in (b"one", b"two", b"three", b"four")), r.stdout
+
+
+@pytest.mark.parametrize("layout", ["fat32-512", "fat16"])
+def test_fat_root_directory_has_no_modification_time(tmp_path, layout):
+    """FAT keeps a file's times in its directory entry, and the root directory
+    has none: stat gives the root an mtime of 0, which fs.h defines as
+    'unknown' (the harness fills the struct with other bytes first), while a
+    file has its entry's time."""
+    image = fat.layout_image(tmp_path, layout)
+    r = fat.run(image, "mount\nwrite /f x\nmtime /\nmtime /f\nunmount\n")
+    times = [int(t) for t in re.findall(r"mtime=(\d+)", r.stdout)]
+    assert times[0] == 0 and times[1] > 0, r.stdout
+
+
+def test_fat_stat_of_a_file(tmp_path):
+    """stat of a file: one link, its size, and blocks (512-byte units) for the
+    whole clusters its size needs -- none for an empty file, one cluster for
+    1 byte and for exactly a cluster, two for a byte more -- with st_dev the
+    mount's index (the harness mounts as 3) and st_blksize the cluster size."""
+    image = fat.layout_image(tmp_path, "fat16")
+    csize = fat.Bpb(image.read_bytes()).spc * 512
+    sizes = [0, 1, csize, csize + 1]
+    r = fat.run(image, "mount\n" + "".join(f"fill /f{s} {s} 1\nstat /f{s}\n" for s in sizes) + "statdev /f1\nunmount\n")
+    stats = re.findall(r"nlink=(\d+) size=(\d+) blocks=(\d+)", r.stdout)
+    assert stats == [("1", str(s), str(-(-s // csize) * csize // 512)) for s in sizes], r.stdout
+    assert f"dev=3 blksize={csize}\n" in r.stdout, r.stdout
+
+
+def test_fat_writes_at_and_past_the_end_of_a_file_with_data(tmp_path):
+    """POSIX write(): bytes between a file's old end and a write past it read
+    as zeros, and the file's own bytes stay -- for a hole after 1000 bytes of
+    data (the zeros run from byte 1000 to 5000, no further); and a write
+    that overwrites a file's last bytes where its data fills its last cluster
+    exactly (no hole at all) is an ordinary overwrite. The zeros go where
+    the hole is and nowhere else: in a file cut from 3000 bytes to 1000
+    (its first cluster keeping the old bytes past the cut, as FAT leaves
+    them), a write at 1500 zeroes 1000 .. 1499 only, the cluster's bytes
+    past the new end are not written."""
+    import struct
+    image = fat.layout_image(tmp_path, "fat16")
+    csize = fat.Bpb(image.read_bytes()).spc * 512
+    fat.run(image, f"mount\nfill /h 1000 3\npwrite /h 5000 Z\nfill /full {csize} 4\npwrite /full {csize - 2} YZ\n"
+                   "fill /cut 3000 5\ntruncate /cut 1000\npwrite /cut 1500 Z\nunmount\n")
+    seen = fat.extract(image, tmp_path / "out")
+    assert seen["/h"] == pattern(1000, 3) + bytes(4000) + b"Z"
+    assert seen["/full"] == pattern(csize - 2, 4) + b"YZ"
+    old = pattern(3000, 5)
+    assert seen["/cut"] == old[:1000] + bytes(500) + b"Z"
+    raw = image.read_bytes()
+    g = fat.Bpb(raw)
+    at = g.fat_at(g.nfats) + g.root_ent * 32 + (first_clusters(image, "CUT")["CUT"] - 2) * csize
+    assert raw[at + 1501:at + csize] == old[1501:csize]
+    fat.fsck_clean(image)
+
+
+def test_fat_write_that_finds_no_space_changes_nothing(tmp_path):
+    """A write with not one byte of room (ENOSPC: the volume full and the
+    offset at the end of the file's last cluster) changes nothing: the file
+    keeps its size and data, and its entry its modification time (the
+    harness's clock moved on in between)."""
+    image, _, g = small_fat16(tmp_path, "mount\nunmount\n")
+    t0 = 1700000000
+    r = fat_raw(image, f"mount\nwrite /f x\nstatfs\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t0))
+    free = statfs_counts(r.stdout.decode())[1]
+    fat_raw(image, f"mount\nfill /big {free * 512} 1\nunmount\n".encode(), PYOS_HARNESS_TIME=str(t0))
+    r = fat_raw(image, b"mount\n!ENOSPC pwrite /f 512 y\nmtime /f\nstat /f\ncat /f\nunmount\n",
+                PYOS_HARNESS_TIME=str(t0 + 3600))
+    assert r.returncode == 0 and f"mtime={t0}".encode() in r.stdout and b"size=1 " in r.stdout, r.stdout
+    fat.fsck_clean(image)
