@@ -88,14 +88,18 @@ def test_ext2_small_groups_workload(tmp_path, seed):
     assert e2.rdump(image, tmp_path / "out") == model.frozen()
 
 
+def requests_so_far(stdout):
+    """Device requests (reads, writes, flushes) at the last `stats` line."""
+    return sum(map(int, re.findall(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", stdout)[-1]))
+
+
 def io_error_sweep(plugins, image, script):
     """Run `script` once per device request, failing that request: every run
     must end in errors (EIO) or success, never a crash, a sanitizer report or a hang."""
     pristine = image.read_bytes()
     clean = run_fs_script(plugins, image, script + "stats\n")
     assert clean.returncode == 0, clean.stdout
-    reads, writes, flushes = re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()
-    requests = int(reads) + int(writes) + int(flushes)
+    requests = requests_so_far(clean.stdout)
     failed = sum(result.returncode == 1 for result in
                  _each_failing(plugins, image, pristine, script, "fail_request", requests))
     assert failed > 0                        # the errors were noticed
@@ -107,7 +111,7 @@ def each_failed_request(plugins, image, script):
     a test's own checks of each result."""
     pristine = image.read_bytes()
     clean = run_fs_script(plugins, image, script + "stats\n")
-    requests = sum(map(int, re.search(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", clean.stdout).groups()))
+    requests = requests_so_far(clean.stdout)
     return _each_failing(plugins, image, pristine, script, "fail_request", requests)
 
 
@@ -2297,11 +2301,6 @@ def test_ext2_inodes_past_a_short_inode_count_are_never_handed_out(tmp_path):
     assert re.findall(r"ino=(\d+)", r.stdout) == ["11", str(count - 10)], r.stdout[-400:]
 
 
-def requests_so_far(stdout):
-    """Device requests (reads, writes, flushes) at the last `stats` line."""
-    return sum(map(int, re.findall(r"reads=(\d+) writes=(\d+) .* flushes=(\d+)", stdout)[-1]))
-
-
 def each_request_of_a_line_failing(plugins, image, before, line):
     """`line` run after `before` once per device request it makes, that request
     failing (on a fresh copy of the image each time): the runs' results. The
@@ -2506,10 +2505,10 @@ def test_ext2_a_deleted_inode_is_written_as_linux_leaves_one(tmp_path):
     e2.harness(plugins, image, f"mount\nfill /f {300 * 1024} 1\nwrite /g g\nwrite /h h\nunmount\n")
     inodes = e2fsck_counts(image)[2]
 
-    def deleted(off, dtime, name):
-        size, dt = struct.unpack("<I12xI", e2.peek(image, off + 4, 20))
-        links, blocks = struct.unpack("<HI", e2.peek(image, off + 26, 6))
-        size_high = struct.unpack("<I", e2.peek(image, off + 108, 4))[0]
+    def deleted(img, off, dtime, name):
+        size, dt = struct.unpack("<I12xI", e2.peek(img, off + 4, 20))
+        links, blocks = struct.unpack("<HI", e2.peek(img, off + 26, 6))
+        size_high = struct.unpack("<I", e2.peek(img, off + 108, 4))[0]
         assert (size, size_high, dt, links, blocks) == (0, 0, dtime, 0, 0), name
 
     for name, now, dtime in (("/f", 1_700_000_000, 1_700_000_000), ("/g", 0, inodes), ("/h", inodes - 1, inodes)):
@@ -2517,7 +2516,7 @@ def test_ext2_a_deleted_inode_is_written_as_linux_leaves_one(tmp_path):
         e2.poke(image, off + 144, struct.pack("<I", 0x6A000000))          # i_crtime
         extra = e2.peek(image, off + 128, 128)
         run_at(image, f"mount\nunlink {name}\nunmount\n", now)
-        deleted(off, dtime, name)
+        deleted(image, off, dtime, name)
         assert e2.peek(image, off + 128, 128) == extra, name
     e2.fsck_clean(image)
 
@@ -2526,11 +2525,10 @@ def test_ext2_a_deleted_inode_is_written_as_linux_leaves_one(tmp_path):
     e2.harness(plugins, full, "mount\nmkdir /d\nmkfiles /d 50 abcdefgh\n!ENOSPC fill /huge 10000000 1\nunmount\n")
     assert ext2_blocks(full, "/d") == ext2_blocks(full, "/d")[:1]
     ino = harness_ino(plugins, full, "/huge") + 1
-    image = full
     run_at(full, "mount\n!ENOSPC write /d/x x\nunmount\n", 1_700_000_000)
     off = inode_offset(full, ino)
     assert struct.unpack("<H", e2.peek(full, off, 2))[0] == 0o100644       # it was written, then let go
-    deleted(off, 1_700_000_000, "/d/x")
+    deleted(full, off, 1_700_000_000, "/d/x")
     e2.fsck_clean(full)
 
 
